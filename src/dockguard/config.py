@@ -1,0 +1,341 @@
+"""
+dockguard's configuration: where to listen, whom callers are, where the
+daemon is.  Read from a TOML file (C{--config}) and/or C{--listen} URLs, and
+validated completely before anything starts: every error names the file (or
+option), the key and the reason.
+
+A listener is one of::
+
+    tls://HOST:PORT?cert=FILE&key=FILE&client_ca=FILE
+    tcp://HOST:PORT?identity=NAME[&allow=CIDR,CIDR][&insecure=1]
+    unix:///PATH?identity=NAME[&mode=0660]
+
+and the same keys as a C{[[listeners]]} table in the file (with C{url} or
+C{type} + C{address}/C{path}).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import parse_qsl, urlsplit
+
+import attrs
+
+from dockguard.errors import ConfigError
+
+DEFAULT_UPSTREAM = "/var/run/docker.sock"
+DEFAULT_LISTEN = "tcp://127.0.0.1:2375?identity=local"
+
+_IDENTITY_SYNTAX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@attrs.frozen
+class ListenerConfig:
+    """
+    @ivar kind: C{"tls"}, C{"tcp"} or C{"unix"}.
+    @ivar identity: the fixed identity (tcp, unix); L{None} for tls, where
+        the client certificate's CN names the caller.
+    @ivar allow: source networks a tcp listener accepts (empty: any).
+    @ivar insecure: explicit opt-in for plain TCP on a non-loopback address.
+    """
+
+    kind: str
+    host: str = ""
+    port: int = 0
+    path: str = ""
+    mode: int = 0o660
+    identity: str | None = None
+    cert: Path | None = None
+    key: Path | None = None
+    client_ca: Path | None = None
+    allow: tuple[Network, ...] = ()
+    insecure: bool = False
+
+    @property
+    def name(self) -> str:
+        if self.kind == "unix":
+            return f"unix://{self.path}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.kind}://{host}:{self.port}"
+
+    @property
+    def loopback(self) -> bool:
+        if self.kind == "unix":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return self.host == "localhost"
+
+    def describe(self) -> str:
+        """One start-up log line: where, and where identities come from."""
+        if self.kind == "tls":
+            who = f"identity from client certificate CN (CA {self.client_ca})"
+        else:
+            who = f'fixed identity "{self.identity}"'
+        extra = ""
+        if self.allow:
+            extra = ", sources " + ", ".join(str(n) for n in self.allow)
+        if self.kind == "unix":
+            extra += f", mode {self.mode:04o}"
+        return f"{self.name}: {who}{extra}"
+
+
+@attrs.frozen
+class Config:
+    upstream: str
+    listeners: tuple[ListenerConfig, ...]
+    header_timeout: float = 30.0
+    idle_timeout: float = 120.0
+    max_head_bytes: int = 256 * 1024
+    source: str = "defaults"
+
+
+_LISTENER_KEYS = {
+    "tls": {"cert", "key", "client_ca"},
+    "tcp": {"identity", "allow", "insecure"},
+    "unix": {"identity", "mode"},
+}
+
+
+def _truthy(source: str, key: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in ("1", "true", "yes"):
+        return True
+    if value in ("0", "false", "no"):
+        return False
+    raise ConfigError(source, key, f"{value!r} is not a boolean (write true or false)")
+
+
+def _file(source: str, key: str, value: object, base: Path) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(source, key, "must be a file path")
+    path = (base / value) if not os.path.isabs(value) else Path(value)
+    if not path.is_file():
+        raise ConfigError(source, key, f"{path} does not exist or is not a file")
+    return path
+
+
+def listener_from_mapping(
+    source: str, where: str, kind: str, address: str, values: Mapping[str, Any], base: Path
+) -> ListenerConfig:
+    """
+    Build and validate one listener.  C{where} prefixes key names in errors
+    (e.g. C{"listeners[0]"} or C{"--listen"}).
+    """
+    if kind not in _LISTENER_KEYS:
+        raise ConfigError(source, f"{where}.type", f"unknown listener type {kind!r} (tls, tcp or unix)")
+    unknown = set(values) - _LISTENER_KEYS[kind]
+    if unknown:
+        raise ConfigError(
+            source,
+            f"{where}.{sorted(unknown)[0]}",
+            f"unknown key for a {kind} listener (known: {', '.join(sorted(_LISTENER_KEYS[kind]))})",
+        )
+    fields: dict[str, Any] = {"kind": kind}
+    if kind == "unix":
+        if not address.startswith("/"):
+            raise ConfigError(source, f"{where}.path", f"{address!r} is not an absolute path")
+        fields["path"] = address
+        mode = values.get("mode", "0660")
+        try:
+            fields["mode"] = int(str(mode), 8)
+        except ValueError:
+            raise ConfigError(source, f"{where}.mode", f"{mode!r} is not an octal file mode like 0660")
+        if fields["mode"] & ~0o777:
+            raise ConfigError(source, f"{where}.mode", f"{mode!r} is not a permission mode")
+    else:
+        host, port = _split_address(source, f"{where}.address", address)
+        fields["host"], fields["port"] = host, port
+    if kind == "tls":
+        for key in ("cert", "key", "client_ca"):
+            if key not in values:
+                raise ConfigError(
+                    source,
+                    f"{where}.{key}",
+                    "a tls listener needs cert, key and client_ca (the CA that issues client certificates)",
+                )
+            fields[key] = _file(source, f"{where}.{key}", values[key], base)
+    else:
+        identity = values.get("identity")
+        if identity is None:
+            raise ConfigError(
+                source,
+                f"{where}.identity",
+                f"a {kind} listener has no client certificate, so it must name the "
+                "fixed identity of its callers",
+            )
+        if not isinstance(identity, str) or not _IDENTITY_SYNTAX.match(identity):
+            raise ConfigError(
+                source,
+                f"{where}.identity",
+                f"{identity!r} is not a plain name (letters, digits and . _ @ + -)",
+            )
+        fields["identity"] = identity
+    if kind == "tcp":
+        allow = values.get("allow", [])
+        if isinstance(allow, str):
+            allow = [a for a in allow.split(",") if a]
+        networks = []
+        for item in allow:
+            try:
+                networks.append(ipaddress.ip_network(str(item).strip(), strict=False))
+            except ValueError:
+                raise ConfigError(source, f"{where}.allow", f"{item!r} is not a network like 10.0.0.0/8")
+        fields["allow"] = tuple(networks)
+        fields["insecure"] = _truthy(source, f"{where}.insecure", values.get("insecure", False))
+    listener = ListenerConfig(**fields)
+    if kind == "tcp" and not listener.loopback and not listener.insecure:
+        raise ConfigError(
+            source,
+            f"{where}.insecure",
+            f"plain TCP on non-loopback address {listener.host} lets anyone who can reach it "
+            "act as the fixed identity; use a tls listener, or set insecure (and ideally allow) "
+            "to opt in",
+        )
+    return listener
+
+
+def _split_address(source: str, key: str, address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(source, key, f"{address!r} is not HOST:PORT")
+    host = host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if host != "localhost":
+            raise ConfigError(source, key, f"{host!r} is not an IP address (names other than localhost are not resolved)")
+        host = "127.0.0.1"
+    return host, int(port)
+
+
+def parse_listen(spec: str, source: str = "--listen", where: str = "--listen", base: Path = Path(".")) -> ListenerConfig:
+    """
+    A listener from its URL form, e.g. C{tcp://127.0.0.1:2375?identity=local}.
+    """
+    parts = urlsplit(spec)
+    if parts.scheme not in _LISTENER_KEYS or parts.fragment:
+        raise ConfigError(source, where, f"{spec!r} is not tls://HOST:PORT?…, tcp://HOST:PORT?… or unix:///PATH?…")
+    values: dict[str, str] = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query)):
+        if key in values:
+            raise ConfigError(source, f"{where}.{key}", "given twice")
+        values[key] = value
+    if parts.scheme == "unix":
+        if parts.netloc:
+            raise ConfigError(source, where, f"{spec!r}: write unix:///absolute/path (three slashes)")
+        address = parts.path
+    else:
+        if parts.path not in ("", "/"):
+            raise ConfigError(source, where, f"{spec!r} has a path; write {parts.scheme}://HOST:PORT")
+        address = parts.netloc
+    return listener_from_mapping(source, where, parts.scheme, address, values, base)
+
+
+def default_upstream(environ: Mapping[str, str]) -> str:
+    """
+    The daemon socket: a C{unix://} DOCKER_HOST, else Tecnativa's
+    SOCKET_PATH, else /var/run/docker.sock.
+    """
+    host = environ.get("DOCKER_HOST", "")
+    if host.startswith("unix://"):
+        return host[len("unix://"):]
+    if environ.get("SOCKET_PATH"):
+        return environ["SOCKET_PATH"]
+    return DEFAULT_UPSTREAM
+
+
+_TOP_KEYS = {"upstream", "listeners", "timeouts", "limits"}
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """
+    Read and validate a TOML file into keyword arguments for L{build_config}.
+    """
+    source = str(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as e:
+        raise ConfigError(source, "(file)", e.strerror or str(e))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(source, "(syntax)", str(e))
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise ConfigError(source, sorted(unknown)[0], f"unknown key (known: {', '.join(sorted(_TOP_KEYS))})")
+    out: dict[str, Any] = {"source": source}
+    base = path.parent
+    if "upstream" in data:
+        if not isinstance(data["upstream"], str) or not data["upstream"].startswith("/"):
+            raise ConfigError(source, "upstream", "must be the absolute path of the daemon's Unix socket")
+        out["upstream"] = data["upstream"]
+    listeners = []
+    raw = data.get("listeners", [])
+    if not isinstance(raw, list):
+        raise ConfigError(source, "listeners", "must be an array of tables ([[listeners]])")
+    for i, table in enumerate(raw):
+        where = f"listeners[{i}]"
+        if not isinstance(table, dict):
+            raise ConfigError(source, where, "must be a table")
+        table = dict(table)
+        if "url" in table:
+            url = table.pop("url")
+            if table:
+                raise ConfigError(source, f"{where}.{sorted(table)[0]}", "give either url or separate keys, not both")
+            listeners.append(parse_listen(str(url), source, where, base))
+            continue
+        kind = table.pop("type", None)
+        if kind is None:
+            raise ConfigError(source, f"{where}.type", "missing (tls, tcp or unix)")
+        address = table.pop("path" if kind == "unix" else "address", None)
+        if not isinstance(address, str):
+            raise ConfigError(source, f"{where}.{'path' if kind == 'unix' else 'address'}", "missing")
+        listeners.append(listener_from_mapping(source, where, kind, address, table, base))
+    out["listeners"] = tuple(listeners)
+    for section, keys in (("timeouts", {"header": "header_timeout", "idle": "idle_timeout"}), ("limits", {"max_head_bytes": "max_head_bytes"})):
+        table = data.get(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(source, section, "must be a table")
+        for key, value in table.items():
+            if key not in keys:
+                raise ConfigError(source, f"{section}.{key}", f"unknown key (known: {', '.join(sorted(keys))})")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ConfigError(source, f"{section}.{key}", "must be a positive number")
+            out[keys[key]] = value
+    return out
+
+
+def build_config(
+    environ: Mapping[str, str],
+    config_file: Path | None = None,
+    listen: list[str] | None = None,
+    upstream: str | None = None,
+) -> Config:
+    """
+    The whole configuration from its sources, in order of precedence:
+    command-line options, then the config file, then the environment, then
+    the safe default (plain TCP on 127.0.0.1:2375 only).
+    """
+    fields: dict[str, Any] = {}
+    if config_file is not None:
+        fields = load_config(config_file)
+    if listen:
+        fields["listeners"] = tuple(parse_listen(spec) for spec in listen)
+    if not fields.get("listeners"):
+        fields["listeners"] = (parse_listen(DEFAULT_LISTEN, "defaults", "listen"),)
+    if upstream is not None:
+        fields["upstream"] = upstream
+    fields.setdefault("upstream", default_upstream(environ))
+    names = [l.name for l in fields["listeners"]]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(fields.get("source", "--listen"), "listeners", f"{name} is given twice")
+    return Config(**fields)

@@ -1,0 +1,214 @@
+"""The one place that turns an HTTP request target into the path dockguard judges.
+
+Every authorisation decision is made on the :class:`CanonicalPath` returned by
+:func:`canonicalise`. The rules are written so that the path dockguard judges
+is the path the Docker daemon routes; wherever the two could disagree, the
+request is refused instead (:class:`PathRefused`), because a proxy that
+authorises one reading while the daemon serves another is bypassed.
+
+What the daemon does (dockerd 20.10, measured; see
+``/work/shared/notes/relay-facts.md``), and the rule that follows from it:
+
+* It percent-decodes the path before routing (``/%69mages/json`` and
+  ``/images%2fjson`` both reach the images list), so dockguard decodes exactly
+  once too, and refuses escapes whose decoded character would change the
+  path's structure (``/ . % \\ ? #``) or is a control or non-ASCII character.
+* It answers ``301`` to the cleaned path for ``.``/``..`` segments and for
+  ``//``, so those are refused: the client should send the cleaned path.
+* It answers ``404`` for a trailing slash and for a wrong case
+  (``/IMAGES/json``), so paths stay case-sensitive and a trailing slash is
+  refused.
+* Its router matches ``/v{version:[0-9.]+}`` as the first segment, so exactly
+  that (case-sensitive, lowercase ``v``) is taken as the version prefix.
+
+This module has no I/O and no Twisted import.
+"""
+
+from __future__ import annotations
+
+import re
+
+import attrs
+
+__all__ = ["CanonicalPath", "PathRefused", "canonicalise"]
+
+
+@attrs.frozen
+class CanonicalPath:
+    """A request target in the form every policy decision is made on."""
+
+    #: Percent-decoded, API version prefix removed, e.g.
+    #: ``"/containers/abc/start"``; ``"/"`` for the root.
+    path: str
+    #: The path's segments, e.g. ``("containers", "abc", "start")``; ``()`` for ``"/"``.
+    segments: tuple[str, ...]
+    #: ``"1.41"`` for a target starting ``/v1.41/``, else ``None``.
+    version: str | None
+    #: The raw query string without the ``?``; ``""`` if there is none.
+    query: str
+
+
+class PathRefused(ValueError):
+    """A request target dockguard will not authorise, with a reason to act on."""
+
+    reason: str
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+# Moby's router pattern is /v{version:[0-9.]+}: gorilla/mux anchors a variable
+# to the whole segment, so "v1.41abc" is not a version (the daemon says 404).
+_VERSION = re.compile(r"v[0-9.]+")
+
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+# Characters that change a path's structure when they appear decoded. An
+# escape decoding to one of them has two readings (data or structure), and the
+# daemon picks "structure" after it decodes, so such escapes are refused.
+_STRUCTURAL = {
+    ord("/"): "'/'",
+    ord("%"): "'%'",
+    ord("\\"): "a backslash",
+    ord("."): "'.'",
+    ord("?"): "'?'",
+    ord("#"): "'#'",
+}
+
+_FIX_ESCAPE = (
+    "encoded structure characters are refused because the daemon decodes them "
+    "before routing; write the path without them"
+)
+
+
+def canonicalise(target: bytes) -> CanonicalPath:
+    """Return the canonical form of an HTTP request target, or raise :class:`PathRefused`.
+
+    ``target`` is the request-target exactly as it appeared in the request line
+    (for example ``b"/v1.41/containers/json?all=1"``).
+    """
+    if not target:
+        raise PathRefused("the request target is empty; send a path such as /_ping")
+
+    # Only origin-form: absolute-form ("http://host/..."), authority-form
+    # ("host:2375", for CONNECT) and asterisk-form ("*", for OPTIONS) name
+    # something other than a path on this daemon.
+    if target[:1] != b"/":
+        raise PathRefused(
+            "the request target must be a path starting with '/' (origin-form); "
+            "absolute URLs, host:port and '*' are not accepted"
+        )
+
+    # Byte-level checks on the whole target, query included: raw spaces and
+    # control characters end or split the request line for some parsers, and
+    # the Engine API's targets are ASCII (anything else must be
+    # percent-encoded by the client).
+    for position, byte in enumerate(target):
+        if byte >= 0x80:
+            raise PathRefused(
+                f"the request target contains a non-ASCII byte (0x{byte:02x}) at "
+                f"position {position}; the Engine API uses ASCII paths only"
+            )
+        if byte <= 0x20 or byte == 0x7F:
+            raise PathRefused(
+                f"the request target contains a space or control character "
+                f"(0x{byte:02x}) at position {position}; remove it"
+            )
+
+    # A fragment is never sent to a server; one in a request line means the
+    # client and dockguard may disagree about where the path ends.
+    if b"#" in target:
+        raise PathRefused(
+            "the request target contains '#'; fragments are never sent to a "
+            "server, so remove it and everything after it"
+        )
+
+    raw_path, question, raw_query = target.partition(b"?")
+    query = raw_query.decode("ascii") if question else ""
+
+    # Some servers and libraries treat a backslash as '/'; refusing it leaves
+    # one reading only.
+    if b"\\" in raw_path:
+        raise PathRefused(
+            "the path contains a backslash; some servers treat it as '/', so "
+            "dockguard refuses it: remove it"
+        )
+
+    if raw_path == b"/":
+        return CanonicalPath(path="/", segments=(), version=None, query=query)
+
+    raw_segments = raw_path[1:].split(b"/")
+    for index, raw in enumerate(raw_segments):
+        if raw == b"":
+            if index == len(raw_segments) - 1:
+                # The daemon answers 404 for a trailing slash.
+                raise PathRefused(
+                    "the path ends with '/', which the daemon does not serve; "
+                    "remove the trailing slash"
+                )
+            # The daemon answers 301 for '//' instead of serving it.
+            raise PathRefused(
+                "the path contains '//' (an empty segment), which the daemon "
+                "redirects instead of serving; remove the extra slash"
+            )
+        if raw in (b".", b".."):
+            # The daemon answers 301 to the cleaned path for dot segments.
+            raise PathRefused(
+                "the path contains a '.' or '..' segment, which the daemon "
+                "redirects instead of serving; send the cleaned path"
+            )
+
+    segments = [_decode_segment(raw) for raw in raw_segments]
+
+    version: str | None = None
+    if _VERSION.fullmatch(segments[0]):
+        # Only the first segment can be the version prefix, exactly as the
+        # daemon's router sees it: lowercase 'v' then digits and dots.
+        version = segments[0][1:]
+        segments = segments[1:]
+
+    path = "/" + "/".join(segments)
+    return CanonicalPath(path=path, segments=tuple(segments), version=version, query=query)
+
+
+def _decode_segment(raw: bytes) -> str:
+    """Percent-decode one path segment exactly once, refusing every ambiguous escape."""
+    out = bytearray()
+    position = 0
+    length = len(raw)
+    while position < length:
+        byte = raw[position]
+        if byte != 0x25:  # '%'
+            out.append(byte)
+            position += 1
+            continue
+        escape = raw[position : position + 3]
+        if len(escape) < 3 or escape[1] not in _HEX or escape[2] not in _HEX:
+            shown = escape.decode("ascii")
+            raise PathRefused(
+                f"the path contains a malformed percent-escape ({shown!r}); "
+                "'%' must be followed by two hexadecimal digits"
+            )
+        decoded = int(escape[1:], 16)
+        text = escape.decode("ascii")
+        if decoded in _STRUCTURAL:
+            raise PathRefused(
+                f"the path encodes {_STRUCTURAL[decoded]} as {text}; {_FIX_ESCAPE}"
+            )
+        if decoded < 0x20 or decoded == 0x7F:
+            raise PathRefused(
+                f"the path encodes a control character as {text}; the Engine "
+                "API has no such paths, so remove it"
+            )
+        if decoded >= 0x80:
+            raise PathRefused(
+                f"the path encodes a non-ASCII byte as {text}; the Engine API "
+                "uses ASCII paths only, so remove it"
+            )
+        out.append(decoded)
+        position += 3
+    return out.decode("ascii")

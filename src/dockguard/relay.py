@@ -1,0 +1,751 @@
+"""
+The client side of the relay: one L{ClientProtocol} per accepted connection.
+
+Each request is parsed with h11 (strict framing: a request that could be read
+two ways is refused), canonicalised, judged by the policy, and only then
+relayed to the daemon over a pooled connection.  Bodies stream both ways with
+flow control; nothing is spooled.  When the daemon hijacks the connection
+(C{101 UPGRADED}, or the raw-stream 200 of attach and exec start), the two
+connections are spliced and bytes flow untouched, half-close included.
+
+Every request on a keep-alive connection is judged on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Callable
+
+import attrs
+import h11
+from twisted.internet.interfaces import (
+    IDelayedCall,
+    IHalfCloseableProtocol,
+    IHandshakeListener,
+    IPushProducer,
+    IReactorTime,
+    ITransport,
+)
+from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from dockguard.paths import PathRefused, canonicalise
+from dockguard.policy import Policy
+from dockguard.sections import is_hijack_route
+from dockguard.tls import IdentityRefused, identity_from_certificate
+from dockguard.upstream import UpstreamPool, UpstreamProtocol
+
+# RFC 9110 section 7.6.1: connection-specific header fields, never forwarded.
+# Framing headers are rebuilt by h11 from the message itself.
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+
+HIJACK_CONTENT_TYPES = frozenset(
+    {
+        b"application/vnd.docker.raw-stream",
+        b"application/vnd.docker.multiplexed-stream",
+    }
+)
+
+_log = Logger(namespace="dockguard")
+
+
+@attrs.frozen
+class Timeouts:
+    """
+    @ivar header: seconds a client has to finish a request head once it
+        started one (slow-loris guard; also bounds the TLS handshake).
+    @ivar idle: seconds an idle keep-alive connection is kept open.
+    """
+
+    header: float = 30.0
+    idle: float = 120.0
+
+
+@attrs.frozen
+class Listener:
+    """
+    What the relay needs to know about the listener a connection came in on.
+
+    @ivar name: for logs, e.g. C{"tls://0.0.0.0:2376"}.
+    @ivar identity: the fixed identity of every caller, or L{None} when the
+        identity comes from the client certificate.
+    @ivar admit: decides from the peer address whether a connection is
+        accepted at all (source network allow-list).
+    """
+
+    name: str
+    identity: str | None
+    admit: Callable[[object], bool] = lambda peer: True
+
+
+@attrs.define
+class Relay:
+    """
+    Everything shared by all client connections: the policy, the upstream
+    pool, the clock and limits.  The policy may be replaced at run time;
+    each new request is judged by the policy current at that moment.
+    """
+
+    reactor: IReactorTime
+    pool: UpstreamPool
+    policy: Policy
+    timeouts: Timeouts = Timeouts()
+    maxHeadBytes: int = 256 * 1024
+
+
+def _json_error(status: int, message: str, close: bool = False) -> tuple[h11.Response, bytes]:
+    body = json.dumps({"message": message}).encode() + b"\n"
+    headers = [
+        (b"Content-Type", b"application/json"),
+        (b"Content-Length", b"%d" % len(body)),
+    ]
+    if close:
+        headers.append((b"Connection", b"close"))
+    return h11.Response(status_code=status, headers=headers), body
+
+
+def _connection_tokens(headers: h11._headers.Headers) -> set[bytes]:
+    tokens: set[bytes] = set()
+    for name, value in headers:
+        if name == b"connection":
+            tokens.update(t.strip().lower() for t in value.split(b","))
+    return tokens
+
+
+def _end_to_end(headers: h11._headers.Headers) -> list[tuple[bytes, bytes]]:
+    """
+    The headers a proxy forwards: all but hop-by-hop ones and those the
+    Connection header names.
+    """
+    named = _connection_tokens(headers)
+    return [
+        (raw, value)
+        for raw, value in headers.raw_items()
+        if (low := raw.lower()) not in HOP_BY_HOP and low not in named
+    ]
+
+
+def _header(headers: h11._headers.Headers, name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+@implementer(IPushProducer)
+class _Throttle:
+    """
+    Pauses a transport's reading while any reason to do so holds.  As an
+    L{IPushProducer} it is registered with the opposite transport, so a slow
+    reader on one side pauses the other side.
+    """
+
+    def __init__(self, transport: ITransport) -> None:
+        self._transport = transport
+        self._reasons: set[str] = set()
+
+    def pause(self, reason: str) -> None:
+        if not self._reasons:
+            self._transport.pauseProducing()
+        self._reasons.add(reason)
+
+    def resume(self, reason: str) -> None:
+        if reason in self._reasons:
+            self._reasons.discard(reason)
+            if not self._reasons:
+                self._transport.resumeProducing()
+
+    def pauseProducing(self) -> None:
+        self.pause("backpressure")
+
+    def resumeProducing(self) -> None:
+        self.resume("backpressure")
+
+    def stopProducing(self) -> None:
+        pass
+
+
+@attrs.define
+class _Exchange:
+    """One request relayed to the daemon, and its response."""
+
+    request: h11.Request
+    upstream: UpstreamProtocol | None = None
+    hijackRoute: bool = False
+    wantsUpgrade: bool = False
+    hasBody: bool = False
+    requestDone: bool = False
+    responseStarted: bool = False
+    retried: bool = False
+    started: float = 0.0
+
+
+@implementer(IHalfCloseableProtocol, IHandshakeListener)
+class ClientProtocol(Protocol):
+    """
+    One client connection: HTTP/1.1 requests judged one by one, or, after a
+    hijack, a raw splice to the daemon.
+    """
+
+    def __init__(self, relay: Relay, listener: Listener) -> None:
+        self.relay = relay
+        self.listener = listener
+        self.identity: str | None = listener.identity
+        self.peer = "?"
+        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=relay.maxHeadBytes)
+        self._throttle: _Throttle | None = None
+        self._upThrottle: _Throttle | None = None
+        self._exchange: _Exchange | None = None
+        self._waitingUpstream = False
+        self._draining = False
+        self._closeAfterResponse = False
+        self._spliced: UpstreamProtocol | None = None
+        self._timer: IDelayedCall | None = None
+        self._headStarted = False
+        self._gone = False
+
+    # -- connection life ---------------------------------------------------
+
+    def connectionMade(self) -> None:
+        peer = self.transport.getPeer()
+        self.peer = _format_peer(peer)
+        self._throttle = _Throttle(self.transport)
+        if not self.listener.admit(peer):
+            _log.warn(
+                "refused connection from {peer} on {listener}: source not in the allow-list",
+                peer=self.peer,
+                listener=self.listener.name,
+            )
+            self.transport.abortConnection()
+            return
+        self._startTimer(self.relay.timeouts.header)
+
+    def handshakeCompleted(self) -> None:
+        cert = self.transport.getPeerCertificate()
+        try:
+            if cert is None:
+                raise IdentityRefused("no client certificate was presented")
+            self.identity = identity_from_certificate(cert.to_cryptography())
+            self._startTimer(self.relay.timeouts.idle)
+        except IdentityRefused as e:
+            _log.warn(
+                "refused TLS client {peer} on {listener}: {reason}",
+                peer=self.peer,
+                listener=self.listener.name,
+                reason=str(e),
+            )
+            self.identity = None
+            self.transport.abortConnection()
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        self._gone = True
+        self._cancelTimer()
+        if self._spliced is not None:
+            up, self._spliced = self._spliced, None
+            up.owner = None
+            up.transport.loseConnection()
+        ex, self._exchange = self._exchange, None
+        if ex is not None and ex.upstream is not None:
+            # The client left mid-exchange: the daemon connection cannot be
+            # reused (its response is unfinished), so it goes too.
+            ex.upstream.owner = None
+            ex.upstream.transport.abortConnection()
+
+    def readConnectionLost(self) -> None:
+        if self._spliced is not None:
+            # stdin ended: pass the half-close on; output keeps flowing.
+            self._spliced.transport.loseWriteConnection()
+            return
+        self._h11.receive_data(b"")
+        self._process()
+
+    def writeConnectionLost(self) -> None:
+        pass
+
+    # -- timers --------------------------------------------------------------
+
+    def _startTimer(self, seconds: float) -> None:
+        self._cancelTimer()
+        self._timer = self.relay.reactor.callLater(seconds, self._timedOut)
+
+    def _cancelTimer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def _timedOut(self) -> None:
+        self._timer = None
+        if self._headStarted and self._h11.our_state is h11.IDLE:
+            self._sendError(
+                408,
+                "dockguard: the request head did not arrive within "
+                f"{self.relay.timeouts.header:g} s",
+                close=True,
+            )
+        self.transport.loseConnection()
+
+    # -- reading requests ----------------------------------------------------
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._spliced is not None:
+            self._spliced.transport.write(data)
+            return
+        if self.identity is None:
+            # TLS identity was refused, or the handshake is still going: no
+            # byte is read as HTTP without an identity.
+            return
+        if not self._headStarted and self._h11.their_state is h11.IDLE:
+            self._headStarted = True
+            self._startTimer(self.relay.timeouts.header)
+        self._h11.receive_data(data)
+        self._process()
+
+    def _process(self) -> None:
+        assert self._throttle is not None
+        while (
+            not self._gone
+            and self._spliced is None
+            and not self._waitingUpstream
+        ):
+            try:
+                event = self._h11.next_event()
+            except h11.RemoteProtocolError as e:
+                self._badRequest(e)
+                return
+            if event is h11.NEED_DATA:
+                return
+            if event is h11.PAUSED:
+                # A pipelined request waits until this one is answered.  Keep
+                # reading (so a client that leaves mid-stream is noticed) but
+                # stop once a full request head's worth is waiting.
+                if len(self._h11.trailing_data[0]) > self.relay.maxHeadBytes:
+                    self._throttle.pause("pipeline")
+                return
+            if isinstance(event, h11.Request):
+                self._onRequest(event)
+            elif isinstance(event, h11.Data):
+                self._onBody(event)
+            elif isinstance(event, h11.EndOfMessage):
+                self._onRequestEnd()
+            elif isinstance(event, h11.ConnectionClosed):
+                self.transport.loseConnection()
+                return
+
+    def _badRequest(self, error: h11.RemoteProtocolError) -> None:
+        _log.info(
+            "malformed request from {peer} ({identity}): {error}",
+            peer=self.peer,
+            identity=self.identity,
+            error=str(error),
+        )
+        if self._exchange is not None and self._exchange.upstream is not None:
+            up = self._exchange.upstream
+            up.owner = None
+            up.transport.abortConnection()
+            self._exchange = None
+        if self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            status = error.error_status_hint if 400 <= error.error_status_hint < 500 else 400
+            self._sendError(
+                status,
+                f"dockguard: malformed HTTP request: {error}",
+                close=True,
+            )
+        self.transport.loseConnection()
+
+    def _onRequest(self, request: h11.Request) -> None:
+        self._cancelTimer()
+        self._headStarted = False
+        self._draining = False
+        method = request.method.decode("ascii", "replace")
+        target = request.target
+        identity = self.identity
+        assert identity is not None
+        started = time.monotonic()
+        try:
+            path = canonicalise(target)
+        except PathRefused as e:
+            self._log_decision(identity, method, target, "refuse", "path", e.reason)
+            self._refuse(
+                request,
+                400,
+                f"dockguard refused {method} {target.decode('ascii', 'replace')} "
+                f"for {identity}: {e.reason}",
+            )
+            return
+        decision = self.relay.policy.decide(identity, method, path)
+        self._log_decision(
+            identity,
+            method,
+            target,
+            "allow" if decision.allowed else "deny",
+            decision.rule,
+            decision.reason,
+        )
+        if not decision.allowed:
+            self._refuse(
+                request,
+                403,
+                f"dockguard refused {method} {path.path} for {identity}: "
+                f"{decision.reason} (rule: {decision.rule})",
+            )
+            return
+        self._exchange = _Exchange(
+            request=request,
+            hijackRoute=is_hijack_route(method, path),
+            wantsUpgrade=_header(request.headers, b"upgrade") is not None,
+            hasBody=(
+                _header(request.headers, b"transfer-encoding") is not None
+                or _header(request.headers, b"content-length") not in (None, b"0")
+            ),
+            started=started,
+        )
+        self._connectUpstream()
+
+    def _log_decision(
+        self, identity: str, method: str, target: bytes, decision: str, rule: str, reason: str
+    ) -> None:
+        _log.info(
+            "{decision} {identity} {method} {path} from {peer}: {rule}",
+            decision=decision,
+            identity=identity,
+            method=method,
+            path=target.decode("ascii", "replace"),
+            peer=self.peer,
+            listener=self.listener.name,
+            rule=rule,
+            reason=reason,
+        )
+
+    def _refuse(self, request: h11.Request, status: int, message: str) -> None:
+        """
+        Answer a request that is not relayed.  Its body, if any, is read and
+        dropped so the connection stays in step (closing with unread bytes
+        would reset it and lose the answer).
+        """
+        expects = _header(request.headers, b"expect")
+        close = expects is not None and expects.lower() == b"100-continue"
+        self._draining = True
+        self._sendError(status, message, close=close)
+        if close:
+            self.transport.loseConnection()
+        else:
+            self._maybeNextCycle()
+
+    def _sendError(self, status: int, message: str, close: bool = False) -> None:
+        response, body = _json_error(status, message, close)
+        try:
+            self._write(self._h11.send_with_data_passthrough(response))
+            self._write(self._h11.send_with_data_passthrough(h11.Data(data=body)))
+            self._write(self._h11.send_with_data_passthrough(h11.EndOfMessage()))
+        except h11.LocalProtocolError:
+            # No response can be sent in this state (e.g. mid-response).
+            self.transport.loseConnection()
+
+    def _onBody(self, data: h11.Data) -> None:
+        if self._draining or self._exchange is None:
+            return
+        up = self._exchange.upstream
+        if up is not None:
+            up.send(data)
+
+    def _onRequestEnd(self) -> None:
+        if self._draining or self._exchange is None:
+            self._draining = False
+            self._maybeNextCycle()
+            return
+        self._exchange.requestDone = True
+        up = self._exchange.upstream
+        if up is not None:
+            up.send(h11.EndOfMessage())
+
+    # -- the daemon side -----------------------------------------------------
+
+    def _connectUpstream(self) -> None:
+        assert self._throttle is not None
+        self._waitingUpstream = True
+        self._throttle.pause("upstream")
+        d = self.relay.pool.acquire()
+        d.addCallbacks(self._upstreamReady, self._upstreamFailed)
+
+    def _upstreamReady(self, up: UpstreamProtocol) -> None:
+        assert self._throttle is not None
+        ex = self._exchange
+        if self._gone or ex is None:
+            self.relay.pool.release(up)
+            return
+        self._waitingUpstream = False
+        ex.upstream = up
+        up.owner = self
+        req = ex.request
+        headers = _end_to_end(req.headers)
+        if ex.wantsUpgrade:
+            headers.append((b"Connection", b"Upgrade"))
+            headers.append((b"Upgrade", _header(req.headers, b"upgrade") or b"tcp"))
+        if _header(req.headers, b"host") is None:
+            headers.append((b"Host", b"docker"))
+        te = _header(req.headers, b"transfer-encoding")
+        if te is not None:
+            headers.append((b"Transfer-Encoding", te))
+        try:
+            up.send(h11.Request(method=req.method, target=req.target, headers=headers))
+        except h11.LocalProtocolError as e:
+            up.owner = None
+            up.transport.abortConnection()
+            ex.upstream = None
+            self._exchange = None
+            self._sendError(400, f"dockguard: request cannot be relayed: {e}", close=True)
+            self.transport.loseConnection()
+            return
+        # Flow control both ways: a slow daemon pauses the client's upload,
+        # a slow client pauses the daemon's output.
+        self._upThrottle = _Throttle(up.transport)
+        up.transport.registerProducer(self._throttle, True)
+        self.transport.registerProducer(self._upThrottle, True)
+        self._throttle.resume("upstream")
+        self._process()
+
+    def _upstreamFailed(self, failure: Failure) -> None:
+        assert self._throttle is not None
+        self._waitingUpstream = False
+        self._throttle.resume("upstream")
+        if self._gone or self._exchange is None:
+            return
+        self._exchange = None
+        _log.error(
+            "cannot reach the Docker daemon at {socket}: {error}",
+            socket=self.relay.pool.socketPath,
+            error=failure.getErrorMessage(),
+        )
+        self._draining = True
+        self._sendError(
+            502,
+            "dockguard: cannot reach the Docker daemon at "
+            f"{self.relay.pool.socketPath}: {failure.getErrorMessage()}",
+        )
+        self._maybeNextCycle()
+        self._process()
+
+    def _detachUpstream(self, reuse: bool) -> None:
+        ex = self._exchange
+        if ex is None or ex.upstream is None:
+            return
+        up, ex.upstream = ex.upstream, None
+        if up.alive:
+            up.transport.unregisterProducer()
+        self.transport.unregisterProducer()
+        self._upThrottle = None
+        assert self._throttle is not None
+        self._throttle.resume("backpressure")
+        if reuse:
+            self.relay.pool.release(up)
+        else:
+            up.owner = None
+            if up.alive:
+                up.transport.loseConnection()
+
+    def upstreamEvent(self, event: h11.Event) -> None:
+        ex = self._exchange
+        assert ex is not None
+        if isinstance(event, h11.InformationalResponse):
+            if event.status_code == 101 and ex.wantsUpgrade:
+                self._splice(event)
+            elif event.status_code != 101:
+                ex.responseStarted = True
+                self._write(
+                    self._h11.send_with_data_passthrough(
+                        h11.InformationalResponse(
+                            status_code=event.status_code,
+                            headers=_end_to_end(event.headers),
+                            reason=event.reason,
+                        )
+                    )
+                )
+            return
+        if isinstance(event, h11.Response):
+            ex.responseStarted = True
+            if ex.hijackRoute and self._isRawStream(event):
+                self._splice(event)
+                return
+            self._write(
+                self._h11.send_with_data_passthrough(
+                    h11.Response(
+                        status_code=event.status_code,
+                        headers=_end_to_end(event.headers),
+                        reason=event.reason,
+                    )
+                )
+            )
+        elif isinstance(event, h11.Data):
+            self._write(self._h11.send_with_data_passthrough(event))
+        elif isinstance(event, h11.EndOfMessage):
+            self._write(self._h11.send_with_data_passthrough(h11.EndOfMessage()))
+            up = ex.upstream
+            self._detachUpstream(reuse=ex.requestDone and up is not None and up.reusable())
+            if ex.requestDone:
+                self._exchange = None
+            else:
+                # The daemon answered before the upload ended: the rest of
+                # the upload is read and dropped.
+                self._draining = True
+                self._exchange = None
+            self._maybeNextCycle()
+        elif isinstance(event, h11.ConnectionClosed):
+            pass
+
+    @staticmethod
+    def _isRawStream(response: h11.Response) -> bool:
+        ctype = _header(response.headers, b"content-type")
+        return (
+            response.status_code == 200
+            and ctype is not None
+            and ctype.split(b";")[0].strip().lower() in HIJACK_CONTENT_TYPES
+            and _header(response.headers, b"content-length") is None
+            and _header(response.headers, b"transfer-encoding") is None
+        )
+
+    def upstreamRaw(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    def upstreamEnded(self, reason: Failure | None) -> None:
+        if self._spliced is not None:
+            # The daemon closed a hijacked stream: all output is written, end
+            # the client connection too.
+            self._spliced = None
+            self.transport.loseConnection()
+            return
+        ex = self._exchange
+        if ex is None:
+            return
+        up = ex.upstream
+        self._detachUpstream(reuse=False)
+        if not ex.responseStarted:
+            if up is not None and up.reused and not ex.hasBody and not ex.retried:
+                # A pooled connection the daemon had closed meanwhile: the
+                # request never reached it, so it is sent again once.
+                ex.retried = True
+                self._connectUpstream()
+                return
+            self._exchange = None
+            message = reason.getErrorMessage() if reason is not None else "connection closed"
+            _log.error(
+                "the Docker daemon closed the connection before answering: {error}",
+                error=message,
+            )
+            self._draining = not ex.requestDone
+            self._sendError(
+                502,
+                f"dockguard: the Docker daemon closed the connection before answering ({message})",
+                close=not ex.requestDone,
+            )
+            if not ex.requestDone:
+                self.transport.loseConnection()
+            else:
+                self._maybeNextCycle()
+            return
+        # Mid-response: the only honest signal left is to close, so the
+        # client sees a truncated message rather than a complete-looking one.
+        self._exchange = None
+        self.transport.loseConnection()
+
+    # -- hijack --------------------------------------------------------------
+
+    def _splice(self, event: h11.InformationalResponse | h11.Response) -> None:
+        """
+        The daemon hijacked the connection: send its response head as it
+        sent it, then pass bytes both ways untouched.
+        """
+        ex = self._exchange
+        assert ex is not None and ex.upstream is not None
+        up = ex.upstream
+        self._exchange = None
+        self._cancelTimer()
+        head = [b"HTTP/1.1 %d %s\r\n" % (event.status_code, event.reason)]
+        for name, value in event.headers.raw_items():
+            head.append(b"%s: %s\r\n" % (name, value))
+        head.append(b"\r\n")
+        self.transport.writeSequence(head)
+        fromDaemon, daemonClosed = up.h11.trailing_data
+        fromClient, clientClosed = self._h11.trailing_data
+        up.raw = True
+        self._spliced = up
+        assert self._throttle is not None
+        self._throttle.resume("pipeline")
+        _log.info(
+            "hijacked {identity} {method} {path}: relaying raw streams",
+            identity=self.identity,
+            method=ex.request.method.decode("ascii", "replace"),
+            path=ex.request.target.decode("ascii", "replace"),
+        )
+        if fromDaemon:
+            self.transport.write(fromDaemon)
+        if fromClient:
+            up.transport.write(fromClient)
+        if clientClosed:
+            up.transport.loseWriteConnection()
+        if daemonClosed:
+            self.upstreamEnded(None)
+
+    # -- writing -------------------------------------------------------------
+
+    def _write(self, chunks: list[bytes]) -> None:
+        if chunks:
+            self.transport.writeSequence(_as_bytes(chunks))
+
+    def _maybeNextCycle(self) -> None:
+        """
+        After a response: close if the connection must close, or start the
+        next request cycle once the current request is fully read.
+        """
+        assert self._throttle is not None
+        if self._h11.our_state is h11.MUST_CLOSE or self._h11.their_state is h11.MUST_CLOSE:
+            self.transport.loseConnection()
+            return
+        if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
+            self._draining = False
+            self._h11.start_next_cycle()
+            self._throttle.resume("pipeline")
+            self._startTimer(self.relay.timeouts.idle)
+            pending, closed = self._h11.trailing_data
+            if pending or closed:
+                # A pipelined request is waiting in the buffer already.
+                self.relay.reactor.callLater(0, self._process)
+
+
+def _as_bytes(chunks: list[bytes]) -> list[bytes]:
+    # h11 hands body data out as bytearray; transports take bytes only.
+    return [c if type(c) is bytes else bytes(c) for c in chunks]
+
+
+def _format_peer(peer: object) -> str:
+    host = getattr(peer, "host", None)
+    port = getattr(peer, "port", None)
+    if host is not None:
+        return f"{host}:{port}"
+    name = getattr(peer, "name", None)
+    return f"unix:{name.decode() if isinstance(name, bytes) else name or ''}"
+
+
+class ClientFactory(Factory):
+    """Builds a L{ClientProtocol} per connection for one listener."""
+
+    def __init__(self, relay: Relay, listener: Listener) -> None:
+        self.relay = relay
+        self.listener = listener
+
+    def buildProtocol(self, addr: object) -> ClientProtocol:
+        return ClientProtocol(self.relay, self.listener)

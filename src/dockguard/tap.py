@@ -1,0 +1,73 @@
+"""
+The C{twistd dockguard} command: options and service construction.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from twisted.application.service import IService
+from twisted.python import usage
+
+from dockguard.config import DEFAULT_LISTEN, build_config
+from dockguard.errors import ConfigError
+from dockguard.policy import EnvPolicy
+
+
+class Options(usage.Options):
+    synopsis = "[--config FILE] [--listen URL ...] [--upstream SOCKET]"
+    longdesc = (
+        "Relay the Docker Engine API from mutual-TLS, TCP or Unix listeners to "
+        "the daemon's Unix socket, authorising every request first. With no "
+        f"options it listens on {DEFAULT_LISTEN} only, with Tecnativa's default "
+        "permissions (EVENTS, PING, VERSION). Permissions come from the "
+        "Tecnativa / linuxserver environment variables (CONTAINERS=1, POST=1, "
+        "ALLOW_START=1, ...)."
+    )
+    optParameters = [
+        ["config", "c", None, "TOML configuration file (see docs/configuration.md)."],
+        [
+            "upstream",
+            "u",
+            None,
+            "The Docker daemon's Unix socket path. Default: a unix:// DOCKER_HOST, "
+            "else SOCKET_PATH, else /var/run/docker.sock.",
+        ],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["listen"] = []
+
+    def opt_listen(self, url: str) -> None:
+        """
+        Listen here (repeatable): tls://HOST:PORT?cert=F&key=F&client_ca=F,
+        tcp://HOST:PORT?identity=NAME[&allow=CIDR,...][&insecure=1],
+        unix:///PATH?identity=NAME[&mode=0660].
+        """
+        self["listen"].append(url)
+
+    opt_l = opt_listen
+
+    def postOptions(self) -> None:
+        try:
+            self["built"] = build_config(
+                os.environ,
+                config_file=Path(self["config"]) if self["config"] else None,
+                listen=self["listen"],
+                upstream=self["upstream"],
+            )
+            self["policy"] = EnvPolicy.from_environ(os.environ)
+        except ConfigError as e:
+            raise usage.UsageError(str(e))
+
+
+def makeService(options: Options) -> IService:
+    from twisted.internet import reactor
+
+    from dockguard.service import make_service
+
+    policy = options["policy"]
+    return make_service(reactor, options["built"], policy, policy.describe())

@@ -1,0 +1,206 @@
+"""
+Mutual TLS for dockguard's listeners.
+
+Three things live here:
+
+- L{identity_from_certificate}: the caller's identity is the verified leaf
+  certificate's subject CN; a certificate that makes the identity ambiguous or
+  is not meant for client authentication is refused.
+- L{server_options}: a server context that requires a client certificate
+  chaining to the configured CA bundle, TLS 1.2 at least.
+- L{HalfCloseTLSFactory}: Twisted's TLS protocol treats a peer's
+  close_notify (what the docker CLI sends once stdin ends in
+  C{echo hi | docker exec -i c cat}) as the end of the whole connection, and
+  output written afterwards is lost.  Here close_notify, and a bare TCP
+  half-close underneath TLS, become a read half-close of the wrapped protocol,
+  which keeps writing until it closes.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from OpenSSL.crypto import X509, PKey
+from OpenSSL.SSL import Error as SSLError
+from OpenSSL.SSL import WantReadError, ZeroReturnError
+from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.internet.ssl import (
+    Certificate,
+    CertificateOptions,
+    TLSVersion,
+    trustRootFromCertificates,
+)
+from twisted.protocols.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+# What a CN may look like: a name a person can read in a log and write in a
+# config file.  Anything else (spaces, control characters, quotes, non-ASCII
+# look-alikes) makes two identities hard to tell apart, so it is refused.
+_CN_SYNTAX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+
+
+class IdentityRefused(Exception):
+    """
+    A verified client certificate still does not name exactly one identity
+    fit for client authentication.  C{str()} is a sentence for the log.
+    """
+
+
+def identity_from_certificate(cert: x509.Certificate) -> str:
+    """
+    The identity a verified client certificate names: its subject CN.
+
+    @raise IdentityRefused: no CN or more than one; a CN outside the safe
+        syntax; a CA certificate used as a client; an extended key usage that
+        does not include clientAuth; a key usage without digitalSignature.
+    """
+    cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if len(cns) != 1:
+        raise IdentityRefused(
+            f"the certificate's subject has {len(cns)} common names; "
+            "exactly one is required to name the caller"
+        )
+    cn = cns[0].value
+    if not isinstance(cn, str) or not _CN_SYNTAX.match(cn):
+        raise IdentityRefused(
+            f"the certificate's common name {cn!r} is not a plain name "
+            "(letters, digits and . _ @ + -, at most 128 characters)"
+        )
+    try:
+        basic = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+    except x509.ExtensionNotFound:
+        pass
+    else:
+        if basic.value.ca:
+            raise IdentityRefused(
+                f"the certificate for {cn!r} is a CA certificate, not a client certificate"
+            )
+    try:
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    except x509.ExtensionNotFound:
+        pass
+    else:
+        if ExtendedKeyUsageOID.CLIENT_AUTH not in eku.value:
+            raise IdentityRefused(
+                f"the certificate for {cn!r} is not meant for client "
+                "authentication (its extended key usage lacks clientAuth)"
+            )
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage)
+    except x509.ExtensionNotFound:
+        pass
+    else:
+        if not usage.value.digital_signature:
+            raise IdentityRefused(
+                f"the certificate for {cn!r} may not sign (key usage lacks digitalSignature)"
+            )
+    return cn
+
+
+def load_certificates(path: Path) -> list[x509.Certificate]:
+    """
+    Every certificate in a PEM file.
+
+    @raise ValueError: the file holds no certificate.
+    """
+    certs = x509.load_pem_x509_certificates(path.read_bytes())
+    if not certs:
+        raise ValueError(f"{path} holds no PEM certificate")
+    return certs
+
+
+def server_options(cert_path: Path, key_path: Path, ca_path: Path) -> CertificateOptions:
+    """
+    Server-side options requiring a client certificate issued by a CA in
+    C{ca_path}.  C{cert_path} may hold intermediates after the leaf.
+    """
+    chain = load_certificates(cert_path)
+    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    cas = [Certificate(X509.from_cryptography(c)) for c in load_certificates(ca_path)]
+    return CertificateOptions(
+        privateKey=PKey.from_cryptography_key(key),
+        certificate=X509.from_cryptography(chain[0]),
+        extraCertChain=[X509.from_cryptography(c) for c in chain[1:]],
+        trustRoot=trustRootFromCertificates(cas),
+        raiseMinimumTo=TLSVersion.TLSv1_2,
+    )
+
+
+@implementer(IHalfCloseableProtocol)
+class HalfCloseTLSProtocol(TLSMemoryBIOProtocol):
+    """
+    A server-side TLS protocol on which the peer can stop sending (by
+    close_notify, or by a bare TCP half-close) while the wrapped protocol
+    keeps writing its output.
+    """
+
+    _peerDoneSending = False
+    _tcpReadClosed = False
+
+    def _peerStoppedSending(self) -> None:
+        if self._peerDoneSending:
+            return
+        self._peerDoneSending = True
+        half = IHalfCloseableProtocol(self.wrappedProtocol, None)
+        if half is not None:
+            half.readConnectionLost()
+        else:
+            self.loseConnection()
+
+    def _flushReceiveBIO(self) -> None:
+        # The loop of TLSMemoryBIOProtocol._flushReceiveBIO with one change:
+        # a close_notify from the peer before we started to close is a read
+        # half-close, not the end of the connection.
+        while not self._lostTLSConnection and not self._peerDoneSending:
+            try:
+                data = self._tlsConnection.recv(2**16)
+            except WantReadError:
+                break
+            except ZeroReturnError:
+                if self.disconnecting:
+                    self._shutdownTLS()
+                    self._tlsShutdownFinished(None)
+                else:
+                    self._peerStoppedSending()
+                break
+            except SSLError:
+                self._tlsShutdownFinished(Failure())
+                break
+            else:
+                if not self._aborted:
+                    self.wrappedProtocol.dataReceived(data)
+        self._flushSendBIO()
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._peerDoneSending and self._handshakeDone:
+            # Nothing may follow close_notify; whatever does is dropped.
+            return
+        super().dataReceived(data)
+
+    def _shutdownTLS(self) -> None:
+        super()._shutdownTLS()
+        if self._tcpReadClosed or self._peerDoneSending:
+            # The peer will not (or cannot) answer our close_notify: closing
+            # must not wait for it.
+            self.transport.loseConnection()
+
+    def readConnectionLost(self) -> None:
+        # TCP FIN under TLS.  Older docker CLIs half-close the TCP socket
+        # under TLS instead of sending close_notify.
+        self._tcpReadClosed = True
+        if not self._handshakeDone:
+            self.transport.loseConnection()
+            return
+        self._peerStoppedSending()
+
+    def writeConnectionLost(self) -> None:
+        pass
+
+
+class HalfCloseTLSFactory(TLSMemoryBIOFactory):
+    protocol = HalfCloseTLSProtocol

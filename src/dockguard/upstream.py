@@ -1,0 +1,172 @@
+"""
+The daemon side of the relay: HTTP/1.1 connections to the Docker daemon's
+Unix socket, kept alive and pooled between requests.
+
+An L{UpstreamProtocol} parses the daemon's responses with h11 and hands each
+event to its current owner (one client exchange at a time).  When the daemon
+hijacks the connection (C{101 UPGRADED}, or the raw-stream 200 of attach and
+exec), the owner switches it to raw mode and bytes flow untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol as TypingProtocol
+
+import h11
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.endpoints import UNIXClientEndpoint, connectProtocol
+from twisted.internet.interfaces import IHalfCloseableProtocol, IReactorUNIX
+from twisted.internet.protocol import Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+# Response heads from the daemon are small; this bounds a broken one.
+_MAX_RESPONSE_HEAD = 256 * 1024
+
+
+class UpstreamOwner(TypingProtocol):
+    """What an upstream connection reports to the exchange that holds it."""
+
+    def upstreamEvent(self, event: h11.Event) -> None: ...
+
+    def upstreamRaw(self, data: bytes) -> None: ...
+
+    def upstreamEnded(self, reason: Failure | None) -> None: ...
+
+
+@implementer(IHalfCloseableProtocol)
+class UpstreamProtocol(Protocol):
+    """
+    One connection to the daemon.
+
+    @ivar owner: the exchange using this connection, or L{None} while idle in
+        the pool.
+    @ivar raw: after a hijack: bytes are passed through without parsing.
+    @ivar reused: whether this connection already served a request.
+    """
+
+    def __init__(self, pool: UpstreamPool) -> None:
+        self.pool = pool
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_RESPONSE_HEAD)
+        self.owner: UpstreamOwner | None = None
+        self.raw = False
+        self.reused = False
+        self.alive = False
+
+    def connectionMade(self) -> None:
+        self.alive = True
+
+    def send(self, event: h11.Event) -> None:
+        data = self.h11.send_with_data_passthrough(event)
+        if data:
+            self.transport.writeSequence([c if type(c) is bytes else bytes(c) for c in data])
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.raw:
+            if self.owner is not None:
+                self.owner.upstreamRaw(data)
+            return
+        if self.owner is None:
+            # The daemon never speaks unasked: a connection that does is out
+            # of step and must not be reused.
+            self.transport.abortConnection()
+            return
+        self.h11.receive_data(data)
+        self._deliver()
+
+    def _deliver(self) -> None:
+        while self.owner is not None and not self.raw:
+            try:
+                event = self.h11.next_event()
+            except h11.RemoteProtocolError as e:
+                self.transport.abortConnection()
+                self._end(Failure(e))
+                return
+            if event is h11.NEED_DATA or event is h11.PAUSED:
+                return
+            self.owner.upstreamEvent(event)
+            if isinstance(event, h11.ConnectionClosed):
+                return
+
+    def readConnectionLost(self) -> None:
+        if self.raw:
+            self.transport.loseConnection()
+            return
+        if self.owner is not None:
+            self.h11.receive_data(b"")
+            self._deliver()
+        self.transport.loseConnection()
+
+    def writeConnectionLost(self) -> None:
+        pass
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        self.alive = False
+        self.pool.discard(self)
+        self._end(reason)
+
+    def _end(self, reason: Failure | None) -> None:
+        owner, self.owner = self.owner, None
+        if owner is not None:
+            owner.upstreamEnded(reason)
+
+    def reusable(self) -> bool:
+        return (
+            self.alive
+            and not self.raw
+            and self.h11.our_state is h11.DONE
+            and self.h11.their_state is h11.DONE
+        )
+
+
+class UpstreamPool:
+    """
+    Keep-alive connections to the daemon's Unix socket.
+
+    @param maxIdle: how many idle connections are kept for reuse.
+    """
+
+    log = Logger()
+
+    def __init__(self, reactor: IReactorUNIX, socketPath: str, maxIdle: int = 32) -> None:
+        self.socketPath = socketPath
+        self._endpoint = UNIXClientEndpoint(reactor, socketPath, timeout=10)
+        self._idle: list[UpstreamProtocol] = []
+        self._maxIdle = maxIdle
+
+    def acquire(self) -> Deferred[UpstreamProtocol]:
+        """
+        An idle pooled connection, or a new one.
+        """
+        while self._idle:
+            proto = self._idle.pop()
+            if proto.alive:
+                return succeed(proto)
+        return connectProtocol(self._endpoint, UpstreamProtocol(self))
+
+    def release(self, proto: UpstreamProtocol) -> None:
+        """
+        Give back a connection whose exchange has ended.  Only a connection
+        whose last request and response both completed cleanly is kept.
+        """
+        proto.owner = None
+        if proto.reusable() and len(self._idle) < self._maxIdle:
+            proto.h11.start_next_cycle()
+            proto.reused = True
+            self._idle.append(proto)
+        elif proto.alive:
+            proto.transport.loseConnection()
+
+    def discard(self, proto: UpstreamProtocol) -> None:
+        if proto in self._idle:
+            self._idle.remove(proto)
+
+    def closeIdle(self) -> None:
+        idle, self._idle = self._idle, []
+        for proto in idle:
+            proto.transport.loseConnection()
+
+    @property
+    def idleCount(self) -> int:
+        return len(self._idle)

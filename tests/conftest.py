@@ -1,0 +1,141 @@
+"""Shared fixtures: a private real dockerd, test PKI and a clean docker CLI runner.
+
+* ``dockerd`` (session): a started ``harness.dockerd.PrivateDaemon`` with the
+  ``busybox:local`` image imported; stopped (and every trace removed) at the
+  end of the session, whatever happened.  Its log is kept as
+  ``<pytest basetemp>/dockerd.log``.
+* ``pki`` (session): a ``harness.pki.TestPKI`` in a session temp directory.
+* ``docker_cli`` (function): ``run(args, *, env, binary=..., input=None,
+  timeout=60) -> subprocess.CompletedProcess`` (bytes stdout/stderr).
+* ``docker_binary`` (function, parametrized over ``DOCKER_CLIS``).
+
+Containers on the private daemon have no network: always ``--network none``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+# make ``import harness`` work whatever pytest's rootdir / import mode is
+_TESTS_DIR = str(Path(__file__).resolve().parent)
+if _TESTS_DIR not in sys.path:
+    sys.path.insert(0, _TESTS_DIR)
+
+from harness.dockerd import (  # noqa: E402
+    DOCKER_CLIS,
+    DockerdNotInstalled,
+    PrivateDaemon,
+    make_busybox_image,
+)
+from harness.pki import TestPKI  # noqa: E402
+
+__all__ = ["DOCKER_CLIS", "BUSYBOX_IMAGE", "clean_cli_env"]
+
+#: the image every session daemon has (static busybox, imported, no registry)
+BUSYBOX_IMAGE = "busybox:local"
+
+_CLI_IDS = {"/usr/local/bin/docker": "cli28", "/usr/bin/docker": "cli20"}
+
+DockerCLI = Callable[..., "subprocess.CompletedProcess[bytes]"]
+
+
+def clean_cli_env(home: str | os.PathLike[str], env: dict[str, str] | None = None) -> dict[str, str]:
+    """A minimal environment for the docker CLI: nothing from the caller's
+    environment leaks in (no DOCKER_HOST, no user config), HOME and
+    DOCKER_CONFIG point into ``home``; ``env`` is applied on top."""
+    home = os.fspath(home)
+    config = os.path.join(home, ".docker")
+    os.makedirs(config, exist_ok=True)
+    base = {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME": home,
+        "DOCKER_CONFIG": config,
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "TMPDIR": os.environ.get("TMPDIR", "/tmp"),
+        # no update checks, hints or telemetry from newer CLIs
+        "DOCKER_CLI_HINTS": "false",
+        "DOCKER_SCAN_SUGGEST": "false",
+    }
+    base.update(env or {})
+    return base
+
+
+@pytest.fixture(scope="session")
+def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateDaemon]:
+    """A private real dockerd for the whole session, with busybox:local."""
+    keep_log = tmp_path_factory.getbasetemp() / "dockerd.log"
+    daemon = PrivateDaemon(keep_log_to=keep_log)
+    try:
+        daemon.start()
+    except DockerdNotInstalled as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        make_busybox_image(daemon.socket_path, BUSYBOX_IMAGE)
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
+    """CA, server certificate and client certificate factory."""
+    return TestPKI(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def docker_cli(tmp_path_factory: pytest.TempPathFactory) -> DockerCLI:
+    """Return ``run(args, *, env, binary=..., input=None, timeout=60)``.
+
+    Runs ``binary args...`` with a clean environment (see ``clean_cli_env``;
+    one fresh HOME per test) plus ``env``, captures stdout/stderr as bytes
+    and never raises on a non-zero exit (check ``returncode``).  It blocks;
+    ``run.deferred(...)`` (same arguments) runs it in a thread and returns a
+    Deferred, for tests whose dockguard lives in this process's reactor.
+    """
+    home = tmp_path_factory.mktemp("cli-home")
+
+    def run(
+        args: list[str],
+        *,
+        env: dict[str, str],
+        binary: str = "/usr/local/bin/docker",
+        input: bytes | None = None,  # noqa: A002 - mirrors subprocess.run
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [binary, *args],
+            env=clean_cli_env(home, env),
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            cwd=home,
+        )
+
+    def deferred(*args, **kwargs):
+        """``run`` in a thread, as a Deferred: use this from tests where
+        dockguard runs in this process's reactor (a blocking ``run`` would
+        starve it)."""
+        from twisted.internet.threads import deferToThread
+
+        return deferToThread(run, *args, **kwargs)
+
+    run.deferred = deferred  # type: ignore[attr-defined]
+    return run
+
+
+@pytest.fixture(params=DOCKER_CLIS, ids=[_CLI_IDS.get(b, b) for b in DOCKER_CLIS])
+def docker_binary(request: pytest.FixtureRequest) -> str:
+    """Each docker CLI in turn (28.x, then 20.10)."""
+    binary = request.param
+    if not os.access(binary, os.X_OK):
+        pytest.fail(f"{binary} is missing: run the README's test command, which installs it",
+                    pytrace=False)
+    return binary
