@@ -139,3 +139,61 @@ def docker_binary(request: pytest.FixtureRequest) -> str:
         pytest.fail(f"{binary} is missing: run the README's test command, which installs it",
                     pytrace=False)
     return binary
+
+
+# -- dockguard processes -------------------------------------------------------
+
+from harness.guard import Guard, free_port, start_guard  # noqa: E402
+
+#: every Tecnativa/linuxserver switch on: the relay, not the policy, is under test
+FULL_ACCESS_ENV = {
+    **{s: "1" for s in (
+        "AUTH BUILD COMMIT CONFIGS CONTAINERS DISTRIBUTION EVENTS EXEC GRPC IMAGES INFO "
+        "NETWORKS NODES PING PLUGINS SECRETS SERVICES SESSION SWARM SYSTEM TASKS VERSION "
+        "VOLUMES POST ALLOW_START ALLOW_STOP ALLOW_RESTARTS ALLOW_PAUSE ALLOW_UNPAUSE "
+        "ALLOW_ARCHIVE ALLOW_CHANGES ALLOW_EXPORT ALLOW_LOGS ALLOW_TOP"
+    ).split()},
+}
+
+
+@pytest.fixture
+def guard_factory(tmp_path: Path, dockerd: PrivateDaemon) -> Iterator[Callable[..., Guard]]:
+    """``start(listen=[...], env={...}, wait_for=...) -> Guard``; stopped after the test."""
+    started: list[Guard] = []
+
+    def start(listen: list[str], env: dict[str, str] | None = None, **kw) -> Guard:
+        guard = start_guard(tmp_path, dockerd.socket_path, listen, env=env, **kw)
+        started.append(guard)
+        return guard
+
+    yield start
+    for guard in started:
+        guard.stop()
+
+
+def tls_listen(pki: TestPKI, port: int, host: str = "127.0.0.1") -> str:
+    return (
+        f"tls://{host}:{port}?cert={pki.server_cert_path}&key={pki.server_key_path}"
+        f"&client_ca={pki.ca_path}"
+    )
+
+
+@pytest.fixture(scope="module")
+def tls_guard(tmp_path_factory: pytest.TempPathFactory, dockerd: PrivateDaemon, pki: TestPKI) -> Iterator[Guard]:
+    """One full-access dockguard on a mutual-TLS listener for a test module."""
+    port = free_port()
+    guard = start_guard(
+        tmp_path_factory.mktemp("guard"), dockerd.socket_path, [tls_listen(pki, port)],
+        env=FULL_ACCESS_ENV, wait_for=("127.0.0.1", port),
+    )
+    yield guard
+    guard.stop()
+
+
+def tls_client_env(pki: TestPKI, port: int, name: str = "ops") -> dict[str, str]:
+    """What the docker CLI needs to reach dockguard with mutual TLS as ``name``."""
+    return {
+        "DOCKER_HOST": f"tcp://127.0.0.1:{port}",
+        "DOCKER_TLS_VERIFY": "1",
+        "DOCKER_CERT_PATH": str(pki.client(name)),
+    }

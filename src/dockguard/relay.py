@@ -258,6 +258,7 @@ class ClientProtocol(Protocol):
         if self._spliced is not None:
             up, self._spliced = self._spliced, None
             up.owner = None
+            self._unregisterProducers(up)
             up.transport.loseConnection()
         ex, self._exchange = self._exchange, None
         if ex is not None and ex.upstream is not None:
@@ -545,18 +546,23 @@ class ClientProtocol(Protocol):
         if ex is None or ex.upstream is None:
             return
         up, ex.upstream = ex.upstream, None
-        if up.alive:
-            up.transport.unregisterProducer()
-        self.transport.unregisterProducer()
-        self._upThrottle = None
-        assert self._throttle is not None
-        self._throttle.resume("backpressure")
+        self._unregisterProducers(up)
         if reuse:
             self.relay.pool.release(up)
         else:
             up.owner = None
             if up.alive:
                 up.transport.loseConnection()
+
+    def _unregisterProducers(self, up: UpstreamProtocol) -> None:
+        """Undo the flow-control wiring between this client and C{up}."""
+        if up.alive:
+            up.transport.unregisterProducer()
+        if not self._gone:
+            self.transport.unregisterProducer()
+        self._upThrottle = None
+        assert self._throttle is not None
+        self._throttle.resume("backpressure")
 
     def upstreamEvent(self, event: h11.Event) -> None:
         ex = self._exchange
@@ -624,8 +630,10 @@ class ClientProtocol(Protocol):
     def upstreamEnded(self, reason: Failure | None) -> None:
         if self._spliced is not None:
             # The daemon closed a hijacked stream: all output is written, end
-            # the client connection too.
-            self._spliced = None
+            # the client connection too (a transport with a producer still
+            # registered would wait for it before closing).
+            up, self._spliced = self._spliced, None
+            self._unregisterProducers(up)
             self.transport.loseConnection()
             return
         ex = self._exchange
