@@ -128,6 +128,9 @@ def server_options(cert_path: Path, key_path: Path, ca_path: Path) -> Certificat
         extraCertChain=[X509.from_cryptography(c) for c in chain[1:]],
         trustRoot=trustRootFromCertificates(cas),
         raiseMinimumTo=TLSVersion.TLSv1_2,
+        # Clients that offer ALPN (curl, urllib3/docker-py) get HTTP/1.1;
+        # without a list here the handshake fails with an internal error.
+        acceptableProtocols=[b"http/1.1"],
     )
 
 

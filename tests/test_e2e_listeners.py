@@ -1,0 +1,169 @@
+"""
+End to end: who gets in.  Mutual TLS refuses every client whose certificate
+does not name exactly one identity fit for client authentication, before any
+HTTP; plain TCP and Unix listeners name a fixed identity; every listener's
+identity source is in the start-up log.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import ssl
+import stat
+import subprocess
+
+import pytest
+from conftest import FULL_ACCESS_ENV, tls_client_env, tls_listen
+from harness.guard import free_port
+
+pytestmark = pytest.mark.e2e
+
+REQUEST = b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n"
+
+
+def tls_exchange(port: int, cert_dir, ca_path) -> bytes:
+    """
+    Connect with mutual TLS (when ``cert_dir`` is given), send a request and
+    return whatever comes back; a TLS error counts as nothing coming back.
+    """
+    ctx = ssl.create_default_context(cafile=str(ca_path))
+    if cert_dir is not None:
+        ctx.load_cert_chain(str(cert_dir / "cert.pem"), str(cert_dir / "key.pem"))
+    received = b""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(REQUEST)
+                while chunk := tls.recv(4096):
+                    received += chunk
+                    if b"\r\n\r\n" in received:
+                        break
+    except (ssl.SSLError, ConnectionError, OSError):
+        pass
+    return received
+
+
+@pytest.fixture(scope="module")
+def tls_port(tmp_path_factory, dockerd, pki):
+    from harness.guard import start_guard
+
+    port = free_port()
+    guard = start_guard(tmp_path_factory.mktemp("tlsguard"), dockerd.socket_path,
+                        [tls_listen(pki, port)], env={}, wait_for=("127.0.0.1", port))
+    yield port, guard
+    guard.stop()
+
+
+def test_valid_client_certificate_gets_answers(tls_port, pki) -> None:
+    port, guard = tls_port
+    assert tls_exchange(port, pki.client("monitor"), pki.ca_path).startswith(b"HTTP/1.1 200")
+    assert "identity from client certificate CN" in guard.log()
+
+
+@pytest.mark.parametrize(
+    "make, logged",
+    [
+        (lambda pki: None, None),
+        (lambda pki: pki.client_from_other_ca("intruder"), None),
+        (lambda pki: pki.expired_client("old"), None),
+        (lambda pki: pki.client_without_client_auth("server-only"), None),
+        (lambda pki: pki.client_with_two_cns("alice", "admin"), "2 common names"),
+        (lambda pki: pki.client_without_cn(), "0 common names"),
+        (lambda pki: pki.client_ca_flag("sub-ca"), "CA certificate"),
+    ],
+    ids=["no-cert", "other-ca", "expired", "no-clientAuth", "two-cns", "no-cn", "ca-flag"],
+)
+def test_bad_client_certificates_never_get_http(tls_port, pki, make, logged) -> None:
+    port, guard = tls_port
+    assert tls_exchange(port, make(pki), pki.ca_path) == b""
+    if logged is not None:
+        assert logged in guard.log()
+
+
+def test_plain_tcp_listener_uses_its_fixed_identity(guard_factory, docker_cli) -> None:
+    port = free_port()
+    guard = guard_factory([f"tcp://127.0.0.1:{port}?identity=homepage"], env={"CONTAINERS": "1"},
+                          wait_for=("127.0.0.1", port))
+    env = {"DOCKER_HOST": f"tcp://127.0.0.1:{port}"}
+    assert docker_cli(["ps"], env=env).returncode == 0
+    result = docker_cli(["images"], env=env)
+    assert result.returncode != 0
+    assert "dockguard refused GET /images/json for homepage" in result.stderr.decode()
+    assert 'tcp://127.0.0.1:' in guard.log() and 'fixed identity "homepage"' in guard.log()
+
+
+def test_tcp_source_allow_list(guard_factory) -> None:
+    port = free_port()
+    guard = guard_factory([f"tcp://127.0.0.1:{port}?identity=lan&allow=10.0.0.0/8"], env={},
+                          wait_for=("127.0.0.1", port))
+    # wait_for itself connected from 127.0.0.1 and was dropped; a real request too:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        try:
+            s.sendall(REQUEST)
+            answer = s.recv(4096)
+        except ConnectionResetError:
+            answer = b""
+        assert answer == b""
+    assert "not in the allow-list" in guard.log()
+
+
+def test_non_loopback_plain_tcp_needs_opt_in(guard_factory) -> None:
+    port = free_port()
+    with pytest.raises(RuntimeError) as failed:
+        guard_factory([f"tcp://0.0.0.0:{port}?identity=lan"], env={}, wait_for=("127.0.0.1", port))
+    assert "insecure" in str(failed.value)
+    guard = guard_factory([f"tcp://0.0.0.0:{port}?identity=lan&insecure=1"], env={},
+                          wait_for=("127.0.0.1", port))
+    assert "INSECURE" in guard.log()
+
+
+def test_unix_listener_with_mode(guard_factory, tmp_path, docker_cli) -> None:
+    path = str(tmp_path / "dockguard.sock")
+    guard = guard_factory([f"unix://{path}?identity=traefik&mode=0600"],
+                          env={"CONTAINERS": "1"}, wait_for=path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    env = {"DOCKER_HOST": f"unix://{path}"}
+    assert docker_cli(["ps"], env=env).returncode == 0
+    result = docker_cli(["volume", "ls"], env=env)
+    assert "dockguard refused GET /volumes for traefik" in result.stderr.decode()
+    assert f'unix://{path}: fixed identity "traefik"' in guard.log()
+
+
+def test_daemon_down_gives_json_502_then_recovers(guard_factory, tmp_path, dockerd) -> None:
+    """
+    With the upstream socket missing, the CLI gets a JSON 502 it can show;
+    once a daemon answers there, dockguard serves again without a restart.
+    """
+    link = tmp_path / "later.sock"
+    port = free_port()
+    from harness.guard import start_guard
+
+    guard = start_guard(tmp_path, str(link), [f"tcp://127.0.0.1:{port}?identity=ops"],
+                        env={}, wait_for=("127.0.0.1", port))
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/version")
+        response = conn.getresponse()
+        assert response.status == 502
+        assert response.getheader("Content-Type") == "application/json"
+        message = json.loads(response.read())["message"]
+        assert str(link) in message
+        os.symlink(dockerd.socket_path, link)
+        conn.request("GET", "/version")
+        response = conn.getresponse()
+        assert response.status == 200
+        assert "ApiVersion" in json.loads(response.read())
+    finally:
+        guard.stop()
+
+
+def test_bad_configuration_fails_at_start_with_the_reason(tmp_path) -> None:
+    from harness.guard import start_guard
+
+    guard = start_guard(tmp_path, "/nonexistent.sock", ["tls://127.0.0.1:1?cert=/nope.pem"],
+                        env={"CONTAINERS": "true"})
+    assert guard.process.wait(20) != 0
+    assert "--listen.key" in guard.log() or "--listen.cert" in guard.log()

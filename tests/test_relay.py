@@ -1,0 +1,1108 @@
+"""
+Protocol-level tests of the relay (L{dockguard.relay.ClientProtocol}).
+
+No sockets and no daemon: the client connection is a L{StringTransport}, the
+clock is a L{MemoryReactorClock}, and the upstream pool is L{FakePool}, whose
+connections are real L{UpstreamProtocol}s on their own L{StringTransport}s.
+So each test reads exactly what would reach the Docker daemon
+(C{up.transport.value()}) and plays the daemon by feeding its response bytes
+to C{up.dataReceived(...)}.
+
+Connection loss is never delivered by the fake transports themselves (a real
+reactor delivers it later, not inside C{loseConnection()}); a test that needs
+it calls L{Client.lost} or L{daemon_closes}.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import h11
+import pytest
+from twisted.internet.defer import fail, succeed
+from twisted.internet.error import ConnectError, ConnectionDone, ConnectionLost
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
+
+from dockguard.policy import EnvPolicy
+from dockguard.relay import ClientProtocol, Listener, Relay, Timeouts
+from dockguard.upstream import UpstreamProtocol
+
+SOCKET = "/run/test/docker.sock"
+
+
+# -- fakes ---------------------------------------------------------------------
+
+
+class FakeTransport(StringTransport):
+    """
+    A L{StringTransport} that records a write half-close and, like a real
+    transport, accepts pause/resume after C{loseConnection()}.
+
+    C{disconnecting}: C{loseConnection()} or C{abortConnection()} was called;
+    C{disconnected}: C{abortConnection()} was called.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(lenient=True)
+        self.writeClosed = False
+
+    def loseWriteConnection(self) -> None:
+        self.writeClosed = True
+
+
+class FakePool:
+    """
+    Stands in for L{dockguard.upstream.UpstreamPool}: hands out new
+    connections on L{FakeTransport}s (or an idle one), keeps released
+    connections that are reusable, and records every call.
+    """
+
+    socketPath = SOCKET
+
+    def __init__(self) -> None:
+        self.created: list[UpstreamProtocol] = []
+        self.idle: list[UpstreamProtocol] = []
+        self.released: list[UpstreamProtocol] = []
+        self.discarded: list[UpstreamProtocol] = []
+        self.failures: list[Exception] = []
+
+    def acquire(self):
+        if self.failures:
+            return fail(self.failures.pop(0))
+        while self.idle:
+            up = self.idle.pop()
+            if up.alive:
+                return succeed(up)
+        up = UpstreamProtocol(self)
+        up.makeConnection(FakeTransport())
+        self.created.append(up)
+        return succeed(up)
+
+    def release(self, up: UpstreamProtocol) -> None:
+        self.released.append(up)
+        up.owner = None
+        if up.reusable():
+            up.h11.start_next_cycle()
+            up.reused = True
+            self.idle.append(up)
+        elif up.alive:
+            up.transport.loseConnection()
+
+    def discard(self, up: UpstreamProtocol) -> None:
+        self.discarded.append(up)
+        if up in self.idle:
+            self.idle.remove(up)
+
+
+def daemon_closes(up: UpstreamProtocol) -> None:
+    """The daemon closes its end: FIN first, then the connection is gone."""
+    up.readConnectionLost()
+    up.connectionLost(Failure(ConnectionDone()))
+
+
+# -- parsing what each side received ---------------------------------------------
+
+
+@dataclass
+class Message:
+    """A parsed request or response; C{headers} has lower-case names."""
+
+    head: h11.Request | h11.Response
+    headers: list[tuple[bytes, bytes]]
+    body: bytes = b""
+    complete: bool = False
+    informational: list[int] = field(default_factory=list)
+
+    @property
+    def status(self) -> int:
+        return self.head.status_code  # type: ignore[union-attr]
+
+    def header(self, name: bytes) -> bytes | None:
+        values = [v for k, v in self.headers if k == name]
+        assert len(values) <= 1, f"{name!r} appears {len(values)} times"
+        return values[0] if values else None
+
+    def names(self) -> set[bytes]:
+        return {k for k, _ in self.headers}
+
+    def json(self) -> dict:
+        assert self.header(b"content-type") == b"application/json"
+        return json.loads(self.body)
+
+
+def parse_responses(data: bytes, methods: list[bytes]) -> list[Message]:
+    """
+    Read the responses to requests made with C{methods}, in order, from the
+    bytes a client received.  The last one may be incomplete.
+    """
+    conn = h11.Connection(h11.CLIENT)
+    conn.receive_data(data)
+    out: list[Message] = []
+    for method in methods:
+        conn.send(h11.Request(method=method, target="/", headers=[("Host", "x")]))
+        conn.send(h11.EndOfMessage())
+        informational: list[int] = []
+        message: Message | None = None
+        while True:
+            event = conn.next_event()
+            if isinstance(event, h11.InformationalResponse):
+                informational.append(event.status_code)
+            elif isinstance(event, h11.Response):
+                message = Message(event, list(event.headers), informational=informational)
+                out.append(message)
+            elif isinstance(event, h11.Data):
+                assert message is not None
+                message.body += bytes(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                assert message is not None
+                message.complete = True
+                break
+            else:
+                return out
+        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+            conn.start_next_cycle()
+        else:
+            return out
+    return out
+
+
+def parse_requests(data: bytes, upgraded: bool = True) -> tuple[list[Message], bytes]:
+    """
+    Read the requests the daemon received; the last one may be incomplete.
+    Also return the bytes left after an upgrade request (raw stream), unless
+    C{upgraded} is false (the daemon refused the upgrade and the connection
+    went on with HTTP).
+    """
+    conn = h11.Connection(h11.SERVER)
+    conn.receive_data(data)
+    out: list[Message] = []
+    message: Message | None = None
+    while True:
+        event = conn.next_event()
+        if isinstance(event, h11.Request):
+            message = Message(event, list(event.headers))
+            out.append(message)
+        elif isinstance(event, h11.Data):
+            assert message is not None
+            message.body += bytes(event.data)
+        elif isinstance(event, h11.EndOfMessage):
+            assert message is not None
+            message.complete = True
+            if conn.their_state is h11.MIGHT_SWITCH_PROTOCOL and upgraded:
+                break
+            conn.send(h11.Response(status_code=200, headers=[("Content-Length", "0")]))
+            conn.send(h11.EndOfMessage())
+            conn.start_next_cycle()
+        else:
+            break
+    rest, _ = conn.trailing_data
+    return out, bytes(rest)
+
+
+# -- the relay under test ---------------------------------------------------------
+
+
+class Client:
+    """One client connection to the relay."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.proto = ClientProtocol(relay, Listener(name="test", identity="tester"))
+        self.transport = FakeTransport()
+        self.proto.makeConnection(self.transport)
+
+    def send(self, data: bytes) -> None:
+        self.proto.dataReceived(data)
+
+    def value(self) -> bytes:
+        return self.transport.value()
+
+    def responses(self, *methods: bytes) -> list[Message]:
+        return parse_responses(self.value(), list(methods))
+
+    def lost(self) -> None:
+        self.proto.connectionLost(Failure(ConnectionLost()))
+
+
+class World:
+    """A relay on a memory clock and a fake pool."""
+
+    def __init__(self, env: dict[str, str] | None = None, timeouts: Timeouts = Timeouts()) -> None:
+        self.clock = MemoryReactorClock()
+        self.pool = FakePool()
+        self.relay = Relay(
+            reactor=self.clock,
+            pool=self.pool,  # type: ignore[arg-type]
+            policy=EnvPolicy.from_environ(env or {}),
+            timeouts=timeouts,
+        )
+
+    def client(self) -> Client:
+        return Client(self.relay)
+
+    @property
+    def up(self) -> UpstreamProtocol:
+        """The upstream connection made last."""
+        assert self.pool.created, "no connection to the daemon was made"
+        return self.pool.created[-1]
+
+    def daemon_saw(self, up: UpstreamProtocol | None = None) -> list[Message]:
+        requests, rest = parse_requests((up or self.up).transport.value(), upgraded=False)
+        assert rest == b""
+        return requests
+
+    def nothing_reached_daemon(self) -> bool:
+        return all(up.transport.value() == b"" for up in self.pool.created)
+
+
+PING = b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n"
+PING_OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nOK"
+JSON_OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+
+
+def ping_works(world: World, client: Client) -> None:
+    """A further request on C{client}'s connection is relayed and answered."""
+    before = client.value()
+    client.send(PING)
+    world.clock.advance(0)
+    [up] = [u for u in world.pool.created if u.owner is client.proto]
+    assert world.daemon_saw(up)[-1].head.target == b"/_ping"
+    up.dataReceived(PING_OK)
+    answer = parse_responses(client.value()[len(before):], [b"GET"])
+    assert [(r.status, r.body, r.complete) for r in answer] == [(200, b"OK", True)]
+
+
+# -- relaying ------------------------------------------------------------------------
+
+
+def test_allowed_get_is_relayed_without_hop_by_hop_headers() -> None:
+    world = World({"CONTAINERS": "1"})
+    client = world.client()
+    client.send(
+        b"GET /v1.41/containers/json?all=1 HTTP/1.1\r\n"
+        b"Host: docker\r\n"
+        b"User-Agent: Docker-Client/28.0.0\r\n"
+        b"Connection: keep-alive, X-Hop-Named\r\n"
+        b"Keep-Alive: timeout=5\r\n"
+        b"TE: trailers\r\n"
+        b"Proxy-Authorization: Basic dXNlcjpwYXNz\r\n"
+        b"Proxy-Connection: keep-alive\r\n"
+        b"X-Hop-Named: secret\r\n"
+        b"X-Registry-Auth: e30=\r\n"
+        b"\r\n"
+    )
+    [request] = world.daemon_saw()
+    assert request.complete
+    assert (request.head.method, request.head.target) == (b"GET", b"/v1.41/containers/json?all=1")
+    assert request.names() == {b"host", b"user-agent", b"x-registry-auth"}
+    assert request.header(b"x-registry-auth") == b"e30="
+    assert client.value() == b"", "nothing is answered before the daemon answers"
+
+    world.up.dataReceived(
+        b"HTTP/1.1 200 OK\r\n"
+        b"Api-Version: 1.41\r\n"
+        b"Content-Type: application/json\r\n"
+        b"Content-Length: 9\r\n"
+        b"Connection: keep-alive, X-Daemon-Hop\r\n"
+        b"Keep-Alive: timeout=30\r\n"
+        b"X-Daemon-Hop: 1\r\n"
+        b"\r\n"
+        b'[{"a":1}]'
+    )
+    [response] = client.responses(b"GET")
+    assert (response.status, response.body, response.complete) == (200, b'[{"a":1}]', True)
+    assert response.header(b"api-version") == b"1.41"
+    assert response.header(b"content-length") == b"9"
+    assert not response.names() & {b"keep-alive", b"x-daemon-hop", b"transfer-encoding"}
+    assert not client.transport.disconnecting
+
+
+def test_completed_exchange_releases_the_daemon_connection_for_reuse() -> None:
+    world = World()
+    client = world.client()
+    client.send(PING)
+    up = world.up
+    up.dataReceived(PING_OK)
+    assert world.pool.released == [up]
+    assert world.pool.idle == [up]
+    assert up.transport.producer is None, "flow control is unhooked from the pooled connection"
+    assert client.transport.producer is None
+    # The next request on the same client connection reuses it.
+    ping_works(world, client)
+    assert world.pool.created == [up]
+    assert len(world.daemon_saw(up)) == 2
+
+
+def test_chunked_response_streams_to_the_client() -> None:
+    world = World({"EVENTS": "1"})
+    client = world.client()
+    client.send(b"GET /v1.41/events HTTP/1.1\r\nHost: docker\r\n\r\n")
+    world.up.dataReceived(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"b\r\n{\"event\":1}\r\n"
+    )
+    [partial] = client.responses(b"GET")
+    assert (partial.status, partial.body, partial.complete) == (200, b'{"event":1}', False)
+    world.up.dataReceived(b"b\r\n{\"event\":2}\r\n")
+    assert client.responses(b"GET")[0].body == b'{"event":1}{"event":2}'
+    world.up.dataReceived(b"0\r\n\r\n")
+    [response] = client.responses(b"GET")
+    assert response.complete and response.header(b"transfer-encoding") == b"chunked"
+    assert world.pool.idle == [world.up]
+    ping_works(world, client)
+
+
+def test_content_length_response_arrives_in_pieces() -> None:
+    world = World({"IMAGES": "1"})
+    client = world.client()
+    client.send(b"GET /v1.41/images/json HTTP/1.1\r\nHost: docker\r\n\r\n")
+    world.up.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n[1,")
+    [partial] = client.responses(b"GET")
+    assert (partial.body, partial.complete) == (b"[1,", False)
+    world.up.dataReceived(b"2,3]")
+    [response] = client.responses(b"GET")
+    assert (response.body, response.complete) == (b"[1,2,3]", True)
+    assert response.header(b"content-length") == b"7"
+    assert world.pool.idle == [world.up]
+
+
+def test_head_is_answered_without_a_body() -> None:
+    world = World()
+    client = world.client()
+    client.send(b"HEAD /_ping HTTP/1.1\r\nHost: docker\r\n\r\n")
+    assert world.daemon_saw()[0].head.method == b"HEAD"
+    world.up.dataReceived(b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\n")
+    [response] = client.responses(b"HEAD")
+    assert (response.status, response.body, response.complete) == (200, b"", True)
+    assert response.header(b"content-length") == b"2"
+    assert client.value().endswith(b"\r\n\r\n")
+    assert world.pool.idle == [world.up]
+    ping_works(world, client)
+
+
+def test_204_is_answered_without_a_body() -> None:
+    world = World({"CONTAINERS": "1", "POST": "1"})
+    client = world.client()
+    client.send(b"DELETE /v1.41/containers/abc?force=1 HTTP/1.1\r\nHost: docker\r\n\r\n")
+    assert world.daemon_saw()[0].head.method == b"DELETE"
+    world.up.dataReceived(b"HTTP/1.1 204 No Content\r\nApi-Version: 1.41\r\n\r\n")
+    [response] = client.responses(b"DELETE")
+    assert (response.status, response.body, response.complete) == (204, b"", True)
+    assert not response.names() & {b"transfer-encoding", b"content-length"}
+    ping_works(world, client)
+
+
+def test_client_connection_close_ends_the_client_connection_only() -> None:
+    world = World()
+    client = world.client()
+    client.send(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+    [request] = world.daemon_saw()
+    assert request.header(b"connection") is None
+    world.up.dataReceived(PING_OK)
+    assert client.responses(b"GET")[0].body == b"OK"
+    assert client.transport.disconnecting
+    assert world.pool.idle == [world.up], "the daemon connection is still good"
+
+
+def test_daemon_connection_close_ends_the_daemon_connection_only() -> None:
+    world = World()
+    client = world.client()
+    client.send(PING)
+    up = world.up
+    up.dataReceived(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nOK")
+    [response] = client.responses(b"GET")
+    assert response.complete and response.header(b"connection") is None
+    assert up.transport.disconnecting and world.pool.idle == []
+    assert not client.transport.disconnecting
+    ping_works(world, client)
+    assert len(world.pool.created) == 2
+
+
+# -- refusals --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "method", "target", "path", "rule"),
+    [
+        ({}, b"GET", b"/v1.41/secrets", "/secrets", "SECRETS=0"),
+        ({"CONTAINERS": "1"}, b"POST", b"/v1.41/containers/create", "/containers/create", "POST=0"),
+        ({}, b"GET", b"/v1.41/nothing/here", "/nothing/here", "no section"),
+    ],
+)
+def test_refused_request_gets_403_json_and_reaches_nothing(env, method, target, path, rule) -> None:
+    world = World(env)
+    client = world.client()
+    client.send(b"%s %s HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\n\r\n" % (method, target))
+    [response] = client.responses(method)
+    assert (response.status, response.complete) == (403, True)
+    message = response.json()["message"]
+    for part in ("tester", method.decode(), path, rule):
+        assert part in message
+    assert world.pool.created == []
+    assert not client.transport.disconnecting
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_refused_request_body_is_drained_and_the_connection_stays_usable(framing) -> None:
+    world = World()
+    client = world.client()
+    # The body even looks like a request: it must never be read as one.
+    hidden = b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n"
+    if framing == "content-length":
+        head = b"POST /v1.41/secrets/create HTTP/1.1\r\nHost: docker\r\nContent-Length: %d\r\n\r\n" % len(hidden)
+        body = [hidden[:10], hidden[10:]]
+    else:
+        head = b"POST /v1.41/secrets/create HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: chunked\r\n\r\n"
+        body = [b"%x\r\n%s\r\n" % (len(hidden), hidden), b"0\r\n\r\n"]
+    client.send(head + body[0])
+    [response] = client.responses(b"POST")
+    assert response.status == 403 and "POST=0" in response.json()["message"]
+    client.send(body[1])
+    assert world.pool.created == []
+    assert not client.transport.disconnecting
+    ping_works(world, client)
+    assert [r.head.target for r in world.daemon_saw()] == [b"/_ping"]
+
+
+def test_refused_request_expecting_100_continue_is_closed_without_reading_the_body() -> None:
+    world = World()
+    client = world.client()
+    client.send(
+        b"POST /v1.41/secrets/create HTTP/1.1\r\nHost: docker\r\n"
+        b"Expect: 100-continue\r\nContent-Length: 1000000\r\n\r\n"
+    )
+    [response] = client.responses(b"POST")
+    assert response.status == 403 and response.informational == []
+    assert response.header(b"connection") == b"close"
+    assert client.transport.disconnecting
+    assert world.pool.created == []
+
+
+# -- pipelining ----------------------------------------------------------------------------
+
+
+def test_pipelined_forbidden_request_after_an_allowed_one_is_judged_on_its_own() -> None:
+    world = World()
+    client = world.client()
+    client.send(PING + b"GET /v1.41/secrets HTTP/1.1\r\nHost: docker\r\n\r\n")
+    up = world.up
+    assert [r.head.target for r in world.daemon_saw(up)] == [b"/_ping"]
+    up.dataReceived(PING_OK)
+    world.clock.advance(0)
+    assert [(r.status, r.complete) for r in client.responses(b"GET", b"GET")] == [(200, True), (403, True)]
+    assert "SECRETS=0" in client.responses(b"GET", b"GET")[1].json()["message"]
+    assert [r.head.target for r in world.daemon_saw(up)] == [b"/_ping"]
+    assert world.pool.created == [up]
+
+
+def test_pipelined_allowed_request_after_a_forbidden_one_is_judged_on_its_own() -> None:
+    world = World()
+    client = world.client()
+    client.send(b"GET /v1.41/secrets HTTP/1.1\r\nHost: docker\r\n\r\n" + PING)
+    world.clock.advance(0)
+    assert [r.head.target for r in world.daemon_saw()] == [b"/_ping"]
+    world.up.dataReceived(PING_OK)
+    world.clock.advance(0)
+    responses = client.responses(b"GET", b"GET")
+    assert [(r.status, r.complete) for r in responses] == [(403, True), (200, True)]
+    assert responses[1].body == b"OK"
+
+
+def test_pipelined_requests_each_get_their_own_daemon_exchange() -> None:
+    world = World({"CONTAINERS": "1"})
+    client = world.client()
+    client.send(PING + b"GET /v1.41/containers/json HTTP/1.1\r\nHost: docker\r\n\r\n" + PING)
+    up = world.up
+    for n, (target, answer) in enumerate(
+        [(b"/_ping", PING_OK), (b"/v1.41/containers/json", JSON_OK), (b"/_ping", PING_OK)], 1
+    ):
+        world.clock.advance(0)
+        assert [r.head.target for r in world.daemon_saw(up)][n - 1 :] == [target]
+        up.dataReceived(answer)
+    world.clock.advance(0)
+    assert [r.body for r in client.responses(b"GET", b"GET", b"GET")] == [b"OK", b"{}", b"OK"]
+
+
+# -- malformed and ambiguous requests ----------------------------------------------------------
+
+_CL_TE_BUG = pytest.mark.xfail(
+    strict=True,
+    reason="bug: h11 reads Content-Length + Transfer-Encoding as chunked instead of refusing "
+    "it, and the relay forwards both headers to the daemon",
+)
+
+SMUGGLING = [
+    pytest.param(
+        b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nContent-Length: 5\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /v1.41/secrets HTTP/1.1\r\nHost: docker\r\n\r\n",
+        True,
+        id="content-length-and-transfer-encoding",
+        marks=_CL_TE_BUG,
+    ),
+    pytest.param(
+        b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nContent-Length: 5\r\n"
+        b"Transfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n",
+        True,
+        id="folded-transfer-encoding-with-content-length",
+        marks=_CL_TE_BUG,
+    ),
+    pytest.param(
+        b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nContent-Length: 5\r\nContent-Length: 40\r\n\r\nhello",
+        True,
+        id="two-content-lengths",
+    ),
+    pytest.param(
+        b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nContent-Length: 5, 40\r\n\r\nhello",
+        True,
+        id="content-length-list",
+    ),
+    pytest.param(
+        b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nContent-Length: +5\r\n\r\nhello",
+        True,
+        id="signed-content-length",
+    ),
+    pytest.param(
+        b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
+        True,
+        id="unknown-transfer-encoding",
+    ),
+    pytest.param(
+        b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
+        True,
+        id="doubled-chunked",
+    ),
+    pytest.param(
+        b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
+        True,
+        id="space-before-colon",
+    ),
+    pytest.param(
+        b"GET /_ping HTTP/1.1\r\nHost: docker\r\nX-A: b\rTransfer-Encoding: chunked\r\n\r\n",
+        True,
+        id="bare-cr-in-header",
+    ),
+    pytest.param(b"GET http://docker/_ping HTTP/1.1\r\nHost: docker\r\n\r\n", False, id="absolute-form"),
+    pytest.param(b"OPTIONS * HTTP/1.1\r\nHost: docker\r\n\r\n", False, id="asterisk-form"),
+    pytest.param(b"GET /v1.41/images%2fjson HTTP/1.1\r\nHost: docker\r\n\r\n", False, id="encoded-slash"),
+    pytest.param(
+        b"GET /v1.41/images/%2e%2e/secrets HTTP/1.1\r\nHost: docker\r\n\r\n", False, id="encoded-dot-dot"
+    ),
+    pytest.param(b"GET /v1.41/images/../secrets HTTP/1.1\r\nHost: docker\r\n\r\n", False, id="dot-dot"),
+]
+
+
+@pytest.mark.parametrize(("data", "framing"), SMUGGLING)
+def test_ambiguous_request_is_refused_with_400_and_reaches_nothing(data: bytes, framing: bool) -> None:
+    world = World({"BUILD": "1", "IMAGES": "1", "POST": "1", "SECRETS": "1"})
+    client = world.client()
+    client.send(data)
+    world.clock.advance(0)
+    responses = client.responses(b"POST")
+    assert [(r.status, r.complete) for r in responses] == [(400, True)]
+    assert responses[0].json()["message"].startswith("dockguard")
+    assert world.nothing_reached_daemon()
+    if framing:
+        # The framing is unknown: nothing more can be read on this connection.
+        assert client.transport.disconnecting
+        assert responses[0].header(b"connection") == b"close"
+    else:
+        # A refused path leaves the framing intact: the connection stays.
+        assert not client.transport.disconnecting
+        ping_works(world, client)
+
+
+def test_invalid_chunk_size_aborts_the_daemon_connection() -> None:
+    world = World({"BUILD": "1", "POST": "1"})
+    client = world.client()
+    # Request bodies stream, so the head has gone to the daemon by the time
+    # the bad chunk is read: the daemon must never see a complete request,
+    # nor anything that follows the bad chunk.
+    client.send(
+        b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"zz\r\nhello\r\n0\r\n\r\nGET /v1.41/secrets HTTP/1.1\r\nHost: docker\r\n\r\n"
+    )
+    [response] = client.responses(b"POST")
+    assert (response.status, response.complete) == (400, True)
+    assert client.transport.disconnecting
+    up = world.up
+    requests, _ = parse_requests(up.transport.value())
+    assert [(r.head.target, r.complete, r.body) for r in requests] == [(b"/v1.41/build", False, b"")]
+    assert up.transport.disconnected, "the daemon connection is aborted"
+    assert world.pool.released == [] and world.pool.idle == []
+    assert b"secrets" not in up.transport.value()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nX-Folded: a\r\n b\r\n\r\n", id="obs-fold"),
+        pytest.param(b"GET /_ping HTTP/1.1\nHost: docker\nX-Folded: a b\n\n", id="bare-lf"),
+    ],
+)
+def test_odd_line_syntax_never_reaches_the_daemon_as_sent(data: bytes) -> None:
+    # RFC 9112 allows a server either to refuse obs-fold / bare LF with 400
+    # or to read them as SP / CRLF.  h11 does the latter; either way the
+    # daemon must see one plain reading of the head.
+    world = World()
+    client = world.client()
+    client.send(data)
+    if world.pool.created:
+        raw = world.up.transport.value()
+        head = raw.split(b"\r\n\r\n")[0]
+        assert b"\n" not in head.replace(b"\r\n", b""), "no bare LF reaches the daemon"
+        assert b"\r\n " not in raw and b"\r\n\t" not in raw, "no folded line reaches the daemon"
+        [request] = world.daemon_saw()
+        assert request.header(b"x-folded") == b"a b"
+        world.up.dataReceived(PING_OK)
+        assert client.responses(b"GET")[0].body == b"OK"
+    else:
+        [response] = client.responses(b"GET")
+        assert response.status == 400
+
+
+def test_malformed_request_line_is_refused_with_400() -> None:
+    world = World()
+    client = world.client()
+    client.send(b"GET /_ping HTTP/1.1 extra\r\nHost: docker\r\n\r\n")
+    [response] = client.responses(b"GET")
+    assert response.status == 400
+    assert client.transport.disconnecting
+    assert world.pool.created == []
+
+
+# -- request body streaming and flow control ----------------------------------------------------
+
+
+def test_content_length_upload_is_forwarded_as_it_arrives() -> None:
+    world = World({"BUILD": "1", "POST": "1"})
+    client = world.client()
+    client.send(
+        b"POST /v1.41/build?t=x HTTP/1.1\r\nHost: docker\r\nContent-Type: application/x-tar\r\n"
+        b"Content-Length: 10\r\n\r\n0123"
+    )
+    [request] = world.daemon_saw()
+    assert (request.body, request.complete) == (b"0123", False)
+    assert request.header(b"content-length") == b"10"
+    client.send(b"45")
+    assert world.daemon_saw()[0].body == b"012345"
+    client.send(b"6789")
+    [request] = world.daemon_saw()
+    assert (request.body, request.complete) == (b"0123456789", True)
+    world.up.dataReceived(JSON_OK)
+    assert client.responses(b"POST")[0].status == 200
+    assert world.pool.idle == [world.up]
+
+
+def test_chunked_upload_is_forwarded_as_it_arrives() -> None:
+    world = World({"BUILD": "1", "POST": "1"})
+    client = world.client()
+    client.send(
+        b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n"
+    )
+    [request] = world.daemon_saw()
+    assert (request.body, request.complete) == (b"abcd", False)
+    assert request.header(b"transfer-encoding") == b"chunked"
+    assert request.header(b"content-length") is None
+    client.send(b"3\r\nef")
+    assert world.daemon_saw()[0].body == b"abcdef"
+    client.send(b"g\r\n0\r\n\r\n")
+    [request] = world.daemon_saw()
+    assert (request.body, request.complete) == (b"abcdefg", True)
+
+
+def test_daemon_answering_before_the_upload_ends_drops_the_rest_of_the_upload() -> None:
+    world = World({"BUILD": "1", "POST": "1"})
+    client = world.client()
+    client.send(b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nContent-Length: 10\r\n\r\n0123")
+    up = world.up
+    up.dataReceived(
+        b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+    )
+    assert client.responses(b"POST")[0].status == 400
+    client.send(b"456789")
+    assert world.daemon_saw(up)[0].body == b"0123", "the rest of the upload is not forwarded"
+    assert up not in world.pool.idle, "a connection with an unfinished request is not reused"
+    ping_works(world, client)
+
+
+def test_slow_daemon_pauses_the_client_upload() -> None:
+    world = World({"BUILD": "1", "POST": "1"})
+    client = world.client()
+    client.send(b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nContent-Length: 100\r\n\r\nabc")
+    up = world.up
+    assert client.transport.producerState == "producing"
+    assert up.transport.producer is not None and up.transport.streaming
+    up.transport.producer.pauseProducing()  # the daemon's socket buffer is full
+    assert client.transport.producerState == "paused"
+    up.transport.producer.resumeProducing()
+    assert client.transport.producerState == "producing"
+
+
+def test_slow_client_pauses_the_daemon_output() -> None:
+    world = World({"EVENTS": "1"})
+    client = world.client()
+    client.send(b"GET /v1.41/events HTTP/1.1\r\nHost: docker\r\n\r\n")
+    up = world.up
+    up.dataReceived(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+    assert client.transport.producer is not None and client.transport.streaming
+    client.transport.producer.pauseProducing()  # the client's socket buffer is full
+    assert up.transport.producerState == "paused"
+    client.transport.producer.resumeProducing()
+    assert up.transport.producerState == "producing"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: an upstream connection paused by a slow client is released to the pool "
+    "still paused, so the next request on it never reads its response",
+)
+def test_daemon_connection_is_not_pooled_paused_when_the_response_ends_under_backpressure() -> None:
+    world = World({"EVENTS": "1"})
+    client = world.client()
+    client.send(b"GET /v1.41/events HTTP/1.1\r\nHost: docker\r\n\r\n")
+    up = world.up
+    up.dataReceived(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+    # Writing the last chunk fills the client's buffer: its transport pauses
+    # its producer, and the end of the response is in the same read.
+    client.transport.producer.pauseProducing()
+    up.dataReceived(b"0\r\n\r\n")
+    assert world.pool.idle == [up]
+    assert up.transport.producerState == "producing"
+
+
+# -- hijacked connections ------------------------------------------------------------------------
+
+EXEC_BODY = b'{"Detach":false,"Tty":false}'
+
+
+def _exec_start(extra: bytes = b"") -> bytes:
+    return (
+        b"POST /v1.41/exec/abc/start HTTP/1.1\r\nHost: docker\r\n"
+        b"User-Agent: Docker-Client/28.0.0\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s%s"
+    ) % (len(EXEC_BODY), EXEC_BODY, extra)
+
+
+UPGRADED = (
+    b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
+    b"Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+)
+
+
+def test_exec_start_with_upgrade_is_spliced_both_ways() -> None:
+    world = World({"EXEC": "1", "POST": "1"})
+    client = world.client()
+    client.send(_exec_start(b"stdin-1\n"))
+    up = world.up
+    requests, rest = parse_requests(up.transport.value())
+    [request] = requests
+    assert (request.head.target, request.body, request.complete) == (b"/v1.41/exec/abc/start", EXEC_BODY, True)
+    assert request.header(b"connection") == b"Upgrade" and request.header(b"upgrade") == b"tcp"
+    assert rest == b"", "raw bytes wait for the daemon to accept the upgrade"
+
+    up.dataReceived(UPGRADED + b"output-1\n")
+    assert client.value() == UPGRADED + b"output-1\n"
+    assert parse_requests(up.transport.value())[1] == b"stdin-1\n"
+
+    # Raw both ways, even bytes that look like HTTP: they are stdin now.
+    client.send(b"GET /v1.41/secrets HTTP/1.1\r\n\r\n")
+    up.dataReceived(b"output-2\n")
+    assert parse_requests(up.transport.value())[1] == b"stdin-1\nGET /v1.41/secrets HTTP/1.1\r\n\r\n"
+    assert client.value() == UPGRADED + b"output-1\noutput-2\n"
+
+    # A spliced stream is never timed out.
+    world.clock.advance(10 * world.relay.timeouts.idle)
+    assert not client.transport.disconnecting
+
+    # stdin ends: the half-close is passed on, output keeps flowing.
+    client.proto.readConnectionLost()
+    assert up.transport.writeClosed and not up.transport.disconnecting
+    assert not client.transport.disconnecting
+    up.dataReceived(b"output-3\n")
+    assert client.value().endswith(b"output-2\noutput-3\n")
+
+    # The daemon ends the stream: the client connection ends after the output.
+    daemon_closes(up)
+    assert client.transport.disconnecting
+    assert client.value() == UPGRADED + b"output-1\noutput-2\noutput-3\n"
+    assert world.pool.released == [] and world.pool.idle == []
+
+
+def test_client_data_and_half_close_sent_before_the_upgrade_are_passed_on() -> None:
+    world = World({"EXEC": "1", "POST": "1"})
+    client = world.client()
+    client.send(_exec_start(b"early"))
+    client.proto.readConnectionLost()
+    up = world.up
+    assert not up.transport.writeClosed
+    up.dataReceived(UPGRADED)
+    assert parse_requests(up.transport.value())[1] == b"early"
+    assert up.transport.writeClosed
+    assert not client.transport.disconnecting
+
+
+def test_client_leaving_a_spliced_stream_closes_the_daemon_connection() -> None:
+    world = World({"EXEC": "1", "POST": "1"})
+    client = world.client()
+    client.send(_exec_start())
+    up = world.up
+    up.dataReceived(UPGRADED)
+    client.lost()
+    assert up.transport.disconnecting
+    assert world.pool.released == [] and world.pool.idle == []
+
+
+def test_attach_answered_with_a_raw_stream_200_is_spliced() -> None:
+    world = World({"CONTAINERS": "1", "POST": "1"})
+    client = world.client()
+    client.send(
+        b"POST /v1.41/containers/abc/attach?stream=1&stdin=1&stdout=1 HTTP/1.1\r\nHost: docker\r\n\r\n"
+        b"typed"
+    )
+    up = world.up
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n"
+    up.dataReceived(head + b"hello from abc\n")
+    assert client.value() == head + b"hello from abc\n"
+    requests, rest = parse_requests(up.transport.value())
+    assert [r.head.target for r in requests] == [b"/v1.41/containers/abc/attach?stream=1&stdin=1&stdout=1"]
+    assert up.transport.value().endswith(b"\r\n\r\ntyped")
+    client.send(b"more\n")
+    assert up.transport.value().endswith(b"typedmore\n")
+    client.proto.readConnectionLost()
+    assert up.transport.writeClosed
+    up.dataReceived(b"bye\n")
+    daemon_closes(up)
+    assert client.value() == head + b"hello from abc\nbye\n"
+    assert client.transport.disconnecting
+
+
+def test_logs_with_a_raw_stream_content_type_are_relayed_not_spliced() -> None:
+    world = World({"CONTAINERS": "1", "ALLOW_LOGS": "1"})
+    client = world.client()
+    client.send(b"GET /v1.41/containers/abc/logs?stdout=1 HTTP/1.1\r\nHost: docker\r\n\r\n")
+    up = world.up
+    up.dataReceived(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n5\r\nline1\r\n"
+    )
+    client.send(b"GET /v1.41/secrets HTTP/1.1\r\nHost: docker\r\n\r\n")
+    up.dataReceived(b"5\r\nline2\r\n0\r\n\r\n")
+    world.clock.advance(0)
+    responses = client.responses(b"GET", b"GET")
+    assert [(r.status, r.body, r.complete) for r in responses][0] == (200, b"line1line2", True)
+    assert responses[1].status == 403, "bytes after the request are the next request, judged"
+    assert [r.head.target for r in world.daemon_saw(up)] == [b"/v1.41/containers/abc/logs?stdout=1"]
+    assert world.pool.idle == [up]
+
+
+@pytest.mark.parametrize("upgrade", [True, False], ids=["upgrade", "no-upgrade"])
+def test_hijack_route_answered_with_a_json_error_is_relayed_normally(upgrade: bool) -> None:
+    world = World({"EXEC": "1", "POST": "1"})
+    client = world.client()
+    if upgrade:
+        client.send(_exec_start())
+    else:
+        client.send(
+            b"POST /v1.41/exec/abc/start HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(EXEC_BODY), EXEC_BODY)
+        )
+    up = world.up
+    error = b'{"message":"container abc is not running"}'
+    up.dataReceived(
+        b"HTTP/1.1 409 Conflict\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(error), error)
+    )
+    [response] = client.responses(b"POST")
+    assert (response.status, response.body, response.complete) == (409, error, True)
+    assert not client.transport.disconnecting
+    ping_works(world, client)
+    assert world.pool.released[0] is up
+
+
+# -- daemon trouble -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", [b"", b"{}"], ids=["no-body", "body"])
+def test_unreachable_daemon_gives_502_naming_the_socket(body: bytes) -> None:
+    world = World({"CONTAINERS": "1", "POST": "1"})
+    world.pool.failures.append(ConnectError("No such file or directory"))
+    client = world.client()
+    client.send(
+        b"POST /v1.41/containers/create HTTP/1.1\r\nHost: docker\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(body), body)
+    )
+    [response] = client.responses(b"POST")
+    assert (response.status, response.complete) == (502, True)
+    message = response.json()["message"]
+    assert SOCKET in message and "No such file or directory" in message
+    assert not client.transport.disconnecting
+    assert client.transport.producerState == "producing"
+    ping_works(world, client)
+
+
+def test_closed_pooled_connection_is_retried_once_on_a_new_one() -> None:
+    world = World()
+    client = world.client()
+    client.send(PING)
+    first = world.up
+    first.dataReceived(PING_OK)
+    assert world.pool.idle == [first]
+
+    client.send(PING)
+    assert len(world.daemon_saw(first)) == 2
+    # The daemon had closed the idle connection meanwhile.
+    daemon_closes(first)
+    second = world.up
+    assert second is not first
+    assert [r.head.target for r in world.daemon_saw(second)] == [b"/_ping"]
+    assert len(client.responses(b"GET", b"GET")) == 1, "no error was sent"
+    second.dataReceived(PING_OK)
+    assert [(r.status, r.body) for r in client.responses(b"GET", b"GET")] == [(200, b"OK"), (200, b"OK")]
+    assert not client.transport.disconnecting
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a retried request never sends EndOfMessage on the new daemon connection, "
+    "so that connection is closed instead of pooled",
+)
+def test_retried_request_leaves_its_new_connection_reusable() -> None:
+    world = World()
+    client = world.client()
+    client.send(PING)
+    first = world.up
+    first.dataReceived(PING_OK)
+    client.send(PING)
+    daemon_closes(first)
+    second = world.up
+    second.dataReceived(PING_OK)
+    assert world.pool.idle == [second]
+
+
+def test_retry_happens_once_only() -> None:
+    world = World()
+    client = world.client()
+    client.send(PING)
+    world.up.dataReceived(PING_OK)
+    client.send(PING)
+    daemon_closes(world.up)
+    daemon_closes(world.up)
+    assert len(world.pool.created) == 2
+    responses = client.responses(b"GET", b"GET")
+    assert [r.status for r in responses] == [200, 502]
+    assert "closed the connection before answering" in responses[1].json()["message"]
+
+
+def test_request_with_a_body_is_not_replayed() -> None:
+    world = World({"CONTAINERS": "1", "POST": "1"})
+    client = world.client()
+    client.send(PING)
+    world.up.dataReceived(PING_OK)
+    client.send(b"POST /v1.41/containers/create HTTP/1.1\r\nHost: docker\r\nContent-Length: 2\r\n\r\n{}")
+    daemon_closes(world.up)
+    assert len(world.pool.created) == 1
+    assert [r.status for r in client.responses(b"GET", b"POST")] == [200, 502]
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\npartial\r\n",
+    ],
+    ids=["content-length", "chunked"],
+)
+def test_daemon_closing_mid_response_closes_the_client_connection(start: bytes) -> None:
+    world = World({"IMAGES": "1"})
+    client = world.client()
+    client.send(b"GET /v1.41/images/json HTTP/1.1\r\nHost: docker\r\n\r\n")
+    world.up.dataReceived(start)
+    daemon_closes(world.up)
+    [response] = client.responses(b"GET")
+    assert (response.body, response.complete) == (b"partial", False)
+    assert client.transport.disconnecting
+    assert world.pool.idle == []
+
+
+# -- timeouts ------------------------------------------------------------------------------------
+
+TIMEOUTS = Timeouts(header=5.0, idle=60.0)
+
+
+def test_stalled_request_head_gets_408_and_is_closed() -> None:
+    world = World(timeouts=TIMEOUTS)
+    client = world.client()
+    world.clock.advance(1)
+    client.send(b"GET /_ping HTTP/1.1\r\nHost: dock")
+    world.clock.advance(4.9)
+    assert client.value() == b"" and not client.transport.disconnecting
+    world.clock.advance(0.2)
+    [response] = client.responses(b"GET")
+    assert response.status == 408 and "5 s" in response.json()["message"]
+    assert client.transport.disconnecting
+    assert world.pool.created == []
+
+
+def test_idle_keepalive_connection_is_closed_after_the_idle_timeout() -> None:
+    world = World(timeouts=TIMEOUTS)
+    client = world.client()
+    client.send(PING)
+    world.up.dataReceived(PING_OK)
+    answered = client.value()
+    world.clock.advance(59.9)
+    assert not client.transport.disconnecting
+    world.clock.advance(0.2)
+    assert client.transport.disconnecting
+    assert client.value() == answered, "an idle close sends nothing"
+
+
+def test_streaming_response_is_never_timed_out() -> None:
+    world = World({"EVENTS": "1"}, timeouts=TIMEOUTS)
+    client = world.client()
+    client.send(b"GET /v1.41/events HTTP/1.1\r\nHost: docker\r\n\r\n")
+    world.clock.advance(1000)
+    world.up.dataReceived(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    for _ in range(10):
+        world.clock.advance(1000)
+        world.up.dataReceived(b"1\r\nx\r\n")
+    assert not client.transport.disconnecting
+    world.up.dataReceived(b"0\r\n\r\n")
+    assert client.responses(b"GET")[0].body == b"x" * 10
+    assert not client.transport.disconnecting
+
+
+def test_slow_upload_is_not_closed_by_the_header_timeout() -> None:
+    world = World({"BUILD": "1", "POST": "1"}, timeouts=TIMEOUTS)
+    client = world.client()
+    client.send(b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nContent-Length: 3\r\n\r\na")
+    world.clock.advance(1000)
+    client.send(b"bc")
+    assert not client.transport.disconnecting
+    assert world.daemon_saw()[0].complete
+
+
+# -- the client going away -------------------------------------------------------------------------
+
+
+def test_client_leaving_mid_response_aborts_the_daemon_connection() -> None:
+    world = World({"EVENTS": "1"})
+    client = world.client()
+    client.send(b"GET /v1.41/events HTTP/1.1\r\nHost: docker\r\n\r\n")
+    up = world.up
+    up.dataReceived(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n")
+    client.lost()
+    assert up.transport.disconnected
+    assert world.pool.released == [] and world.pool.idle == []
+    up.connectionLost(Failure(ConnectionLost()))
+    assert world.pool.discarded == [up]
+
+
+def test_client_leaving_before_the_request_is_sent_upstream_makes_no_exchange() -> None:
+    world = World({"BUILD": "1", "POST": "1"})
+    client = world.client()
+    client.send(b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nContent-Length: 10\r\n\r\n01")
+    up = world.up
+    client.lost()
+    assert up.transport.disconnected
+    assert world.pool.idle == []
