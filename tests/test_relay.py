@@ -138,7 +138,8 @@ def parse_responses(data: bytes, methods: list[bytes]) -> list[Message]:
     bytes a client received.  The last one may be incomplete.
     """
     conn = h11.Connection(h11.CLIENT)
-    conn.receive_data(data)
+    if data:  # h11 reads b"" as the end of the connection
+        conn.receive_data(data)
     out: list[Message] = []
     for method in methods:
         conn.send(h11.Request(method=method, target="/", headers=[("Host", "x")]))
@@ -176,7 +177,8 @@ def parse_requests(data: bytes, upgraded: bool = True) -> tuple[list[Message], b
     went on with HTTP).
     """
     conn = h11.Connection(h11.SERVER)
-    conn.receive_data(data)
+    if data:  # h11 reads b"" as the end of the connection
+        conn.receive_data(data)
     out: list[Message] = []
     message: Message | None = None
     while True:
