@@ -1,0 +1,404 @@
+"""
+Tests of L{dockguard.tls}: who a client certificate names, and half-close
+under TLS on real loopback sockets.
+
+The socket tests run a server made of L{HalfCloseTLSFactory} and
+L{server_options} around L{ShoutWhenDone}, a protocol that answers only once
+the peer has stopped sending, which is exactly the docker CLI's
+C{echo hi | docker exec -i c cat} pattern: stdin ends (close_notify, or a bare
+TCP half-close from older clients), and the output is written afterwards.
+
+The client is Python's C{ssl} module on a memory BIO, driven by hand in a
+thread, so it can send close_notify (C{SSLObject.unwrap()} once, which sends
+it and then wants to read) and keep reading application data afterwards.
+Calling C{unwrap()} a second time would make OpenSSL read, and drop, the
+answer, so it is called once only.
+"""
+
+from __future__ import annotations
+
+import datetime
+import socket
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import pytest_twisted
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import TCP4ServerEndpoint
+from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.threads import deferToThread
+from zope.interface import implementer
+
+from dockguard.tls import (
+    HalfCloseTLSFactory,
+    IdentityRefused,
+    identity_from_certificate,
+    server_options,
+)
+from harness.pki import TestPKI, load_cert
+
+# -- identity_from_certificate --------------------------------------------------------
+
+_KEY = ec.generate_private_key(ec.SECP256R1())
+_DEFAULT = object()
+
+
+def make_cert(
+    *common_names: str,
+    ca: bool | None = False,
+    eku: list[x509.ObjectIdentifier] | None | object = _DEFAULT,
+    digital_signature: bool | None = True,
+) -> x509.Certificate:
+    """
+    A certificate whose subject has C{common_names} as CN attributes.
+    C{None} leaves an extension out.  Signature and issuer do not matter to
+    L{identity_from_certificate}: TLS has verified the chain already.
+    """
+    now = datetime.datetime.now(datetime.timezone.utc)
+    subject = x509.Name(
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "dockguard tests")]
+        + [x509.NameAttribute(NameOID.COMMON_NAME, cn) for cn in common_names]
+    )
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")]))
+        .public_key(_KEY.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+    )
+    if ca is not None:
+        builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    if eku is _DEFAULT:
+        eku = [ExtendedKeyUsageOID.CLIENT_AUTH]
+    if eku is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=False)  # type: ignore[arg-type]
+    if digital_signature is not None:
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=digital_signature,
+                content_commitment=False,
+                key_encipherment=not digital_signature,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+    return builder.sign(_KEY, hashes.SHA256())
+
+
+ACCEPTED = [
+    pytest.param(make_cert("alice"), "alice", id="one-cn"),
+    pytest.param(make_cert("ci-bot.prod_1+x@example.org"), "ci-bot.prod_1+x@example.org", id="cn-punctuation"),
+    pytest.param(make_cert("a" * 64), "a" * 64, id="cn-64-chars"),
+    # RFC 5280 4.2.1.12: without the extension the key is not restricted to
+    # any purpose, and OpenSSL's client-purpose check accepts it too.
+    pytest.param(make_cert("alice", eku=None), "alice", id="no-eku"),
+    pytest.param(make_cert("alice", digital_signature=None), "alice", id="no-key-usage"),
+    pytest.param(make_cert("alice", ca=None), "alice", id="no-basic-constraints"),
+    pytest.param(
+        make_cert("alice", eku=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+        "alice",
+        id="eku-server-and-client",
+    ),
+]
+
+
+@pytest.mark.parametrize(("cert", "identity"), ACCEPTED)
+def test_certificate_naming_one_identity_is_accepted(cert: x509.Certificate, identity: str) -> None:
+    assert identity_from_certificate(cert) == identity
+
+
+REFUSED = [
+    pytest.param(make_cert(), ["0 common names", "exactly one"], id="no-cn"),
+    pytest.param(make_cert("alice", "bob"), ["2 common names", "exactly one"], id="two-cns"),
+    pytest.param(make_cert("alice", "alice"), ["2 common names"], id="same-cn-twice"),
+    pytest.param(make_cert("alice smith"), ["'alice smith'", "not a plain name"], id="cn-with-space"),
+    pytest.param(make_cert("alice\nadmin"), ["'alice\\nadmin'", "not a plain name"], id="cn-with-newline"),
+    pytest.param(make_cert("alice\x00"), ["'alice\\x00'", "not a plain name"], id="cn-with-nul"),
+    pytest.param(make_cert("ålice"), ["not a plain name"], id="cn-non-ascii"),
+    pytest.param(make_cert("\u0430lice"), ["not a plain name"], id="cn-cyrillic-lookalike"),
+    pytest.param(make_cert("-alice"), ["not a plain name"], id="cn-leading-dash"),
+    pytest.param(make_cert('alice"'), ["not a plain name"], id="cn-with-quote"),
+    pytest.param(make_cert("alice", ca=True), ["'alice'", "CA certificate"], id="ca-true"),
+    pytest.param(
+        make_cert("alice", eku=[ExtendedKeyUsageOID.SERVER_AUTH]),
+        ["'alice'", "client authentication", "clientAuth"],
+        id="eku-without-client-auth",
+    ),
+    pytest.param(
+        make_cert("alice", eku=[ExtendedKeyUsageOID.CODE_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION]),
+        ["clientAuth"],
+        id="eku-other-purposes",
+    ),
+    pytest.param(
+        make_cert("alice", digital_signature=False),
+        ["'alice'", "digitalSignature"],
+        id="key-usage-without-digital-signature",
+    ),
+]
+
+
+@pytest.mark.parametrize(("cert", "fragments"), REFUSED)
+def test_certificate_not_naming_one_client_identity_is_refused(
+    cert: x509.Certificate, fragments: list[str]
+) -> None:
+    with pytest.raises(IdentityRefused) as caught:
+        identity_from_certificate(cert)
+    message = str(caught.value)
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_identities_of_the_test_pki_certificates(pki: TestPKI) -> None:
+    def cert(directory: Path) -> x509.Certificate:
+        return load_cert(directory / "cert.pem")
+
+    assert identity_from_certificate(cert(pki.client("carol"))) == "carol"
+    for refused in (
+        pki.client_with_two_cns("carol", "root"),
+        pki.client_without_cn(),
+        pki.client_ca_flag("carol"),
+        pki.client_without_client_auth("carol"),
+    ):
+        with pytest.raises(IdentityRefused):
+            identity_from_certificate(cert(refused))
+
+
+# -- half-close under TLS on loopback sockets --------------------------------------------------
+
+
+@implementer(IHalfCloseableProtocol)
+class ShoutWhenDone(Protocol):
+    """
+    Writes C{greeting} at once; collects what the peer sends; once the peer
+    has stopped sending, answers all of it upper-cased and closes.
+    """
+
+    def __init__(self, greeting: bytes) -> None:
+        self.greeting = greeting
+        self.received = b""
+        self.readClosed = False
+        self.gone: Deferred[None] = Deferred()
+
+    def connectionMade(self) -> None:
+        if self.greeting:
+            self.transport.write(self.greeting)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.received += data
+
+    def readConnectionLost(self) -> None:
+        self.readClosed = True
+        self.transport.write(self.received.upper())
+        self.transport.loseConnection()
+
+    def writeConnectionLost(self) -> None:
+        pass
+
+    def connectionLost(self, reason: object = None) -> None:
+        self.gone.callback(None)
+
+
+class ShoutFactory(Factory):
+    def __init__(self, greeting: bytes = b"") -> None:
+        self.greeting = greeting
+        self.protocols: list[ShoutWhenDone] = []
+
+    def buildProtocol(self, addr: object) -> ShoutWhenDone:
+        proto = ShoutWhenDone(self.greeting)
+        proto.factory = self
+        self.protocols.append(proto)
+        return proto
+
+
+class Server:
+    """A HalfCloseTLSFactory listener on 127.0.0.1 around a ShoutFactory."""
+
+    def __init__(self, port: object, shout: ShoutFactory) -> None:
+        self._port = port
+        self.shout = shout
+        self.number: int = port.getHost().port  # type: ignore[attr-defined]
+
+    @classmethod
+    async def start(cls, pki: TestPKI, greeting: bytes = b"") -> Server:
+        from twisted.internet import reactor
+
+        shout = ShoutFactory(greeting)
+        options = server_options(pki.server_cert_path, pki.server_key_path, pki.ca_path)
+        endpoint = TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")
+        port = await endpoint.listen(HalfCloseTLSFactory(options, False, shout))
+        return cls(port, shout)
+
+    async def connection_gone(self) -> ShoutWhenDone:
+        """The one server-side connection, once it has closed."""
+        from twisted.internet import reactor
+
+        [proto] = self.shout.protocols
+        await proto.gone.addTimeout(5, reactor)
+        return proto
+
+    async def stop(self) -> None:
+        await self._port.stopListening()  # type: ignore[attr-defined]
+
+
+@dataclass
+class ClientResult:
+    handshake: bool
+    received: bytes
+    #: how the server's sending ended: "close_notify", "eof" (TCP FIN without
+    #: close_notify), or "error"
+    ending: str
+    error: Exception | None
+
+
+def tls_client(
+    port: int,
+    ca: Path,
+    cert_dir: Path | None,
+    *,
+    end: str,
+    payload: bytes = b"hello",
+    maximum: ssl.TLSVersion | None = None,
+    timeout: float = 5.0,
+) -> ClientResult:
+    """
+    Connect, send C{payload}, stop sending (C{end}: C{"close_notify"} sends a
+    TLS close_notify and keeps the socket open both ways, C{"tcp-fin"} only
+    shuts the TCP write side), then read until the server is done.
+    Blocking: run it in a thread.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cafile=str(ca))
+    if cert_dir is not None:
+        context.load_cert_chain(str(cert_dir / "cert.pem"), str(cert_dir / "key.pem"))
+    if maximum is not None:
+        context.maximum_version = maximum
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    received = bytearray()
+    handshake = False
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+
+        def flush() -> None:
+            data = outgoing.read()
+            if data:
+                sock.sendall(data)
+
+        def pump() -> None:
+            data = sock.recv(65536)
+            if data:
+                incoming.write(data)
+            else:
+                incoming.write_eof()
+
+        try:
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    flush()
+                    pump()
+            handshake = True
+            tls.write(payload)
+            flush()
+            if end == "close_notify":
+                try:
+                    tls.unwrap()
+                except ssl.SSLWantReadError:
+                    pass  # close_notify is sent; the server's is not read yet
+                else:
+                    raise AssertionError("the server closed before it was asked to")
+                flush()
+            elif end == "tcp-fin":
+                sock.shutdown(socket.SHUT_WR)
+            else:
+                raise ValueError(end)
+            while True:
+                try:
+                    data = tls.read(65536)
+                except ssl.SSLWantReadError:
+                    pump()
+                    continue
+                except ssl.SSLZeroReturnError:
+                    return ClientResult(handshake, bytes(received), "close_notify", None)
+                except ssl.SSLEOFError:
+                    return ClientResult(handshake, bytes(received), "eof", None)
+                if not data:
+                    return ClientResult(handshake, bytes(received), "close_notify", None)
+                received += data
+        except (OSError, ssl.SSLError) as e:
+            return ClientResult(handshake, bytes(received), "error", e)
+
+
+TLS_VERSIONS = [
+    pytest.param(ssl.TLSVersion.TLSv1_2, id="tls1.2"),
+    pytest.param(ssl.TLSVersion.TLSv1_3, id="tls1.3"),
+]
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("maximum", TLS_VERSIONS)
+@pytest.mark.parametrize("end", ["close_notify", "tcp-fin"])
+@pytest_twisted.ensureDeferred
+async def test_output_written_after_the_client_stops_sending_arrives(
+    pki: TestPKI, end: str, maximum: ssl.TLSVersion
+) -> None:
+    server = await Server.start(pki)
+    try:
+        result = await deferToThread(
+            tls_client, server.number, pki.ca_path, pki.client("alice"), end=end, maximum=maximum
+        )
+        proto = await server.connection_gone()
+    finally:
+        await server.stop()
+    assert result.error is None, result.error
+    assert result.received == b"HELLO"
+    assert result.ending == "close_notify", "the server ends its output cleanly"
+    assert proto.received == b"hello"
+    assert proto.readClosed
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize(
+    ("client", "greeted"),
+    [
+        pytest.param(lambda pki: pki.client("alice"), True, id="trusted-client"),
+        pytest.param(lambda pki: None, False, id="no-certificate"),
+        pytest.param(lambda pki: pki.client_from_other_ca("mallory"), False, id="other-ca"),
+        pytest.param(lambda pki: pki.expired_client("old"), False, id="expired"),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_only_a_trusted_client_certificate_gets_application_bytes(
+    pki: TestPKI, client, greeted: bool
+) -> None:
+    server = await Server.start(pki, greeting=b"WELCOME\n")
+    try:
+        result = await deferToThread(
+            tls_client, server.number, pki.ca_path, client(pki), end="close_notify"
+        )
+        proto = await server.connection_gone()
+    finally:
+        await server.stop()
+    if greeted:
+        assert result.error is None, result.error
+        assert result.received == b"WELCOME\nHELLO"
+        assert proto.received == b"hello"
+    else:
+        assert result.received == b""
+        assert result.ending in ("error", "eof")
+        assert proto.received == b"" and not proto.readClosed
