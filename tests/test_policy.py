@@ -41,7 +41,9 @@ def test_read_methods_are_exactly_get_and_head() -> None:
 
 
 def test_known_variables_and_defaults() -> None:
-    assert {env for env, on in KNOWN_VARIABLES.items() if on} == DEFAULT_ON
+    gates = {"ALLOW_ARCHIVE", "ALLOW_CHANGES", "ALLOW_EXPORT", "ALLOW_LOGS", "ALLOW_TOP"}
+    # unset, the gates are open (Tecnativa has none); the sections default as Tecnativa's
+    assert {env for env, on in KNOWN_VARIABLES.items() if on} == DEFAULT_ON | gates
     assert set(KNOWN_VARIABLES) == (
         {s.env for s in SECTIONS}
         | {"POST"}
@@ -282,13 +284,16 @@ def test_an_action_allowed_with_post_0_says_so() -> None:
 def test_a_gate_closes_its_resource_even_with_containers_open(gate: Gate) -> None:
     env, resource = gate.env, gate.resource
     target = f"/v1.41/containers/abc/{resource}".encode()
-    assert outcome({"CONTAINERS": "1"}, "GET", target) == (False, f"{env}=0")
-    assert outcome({"CONTAINERS": "1"}, "HEAD", target) == (False, f"{env}=0")
+    closed = {"CONTAINERS": "1", env: "0"}
+    assert outcome(closed, "GET", target) == (False, f"{env}=0")
+    assert outcome(closed, "HEAD", target) == (False, f"{env}=0")
     assert outcome({"CONTAINERS": "1", env: "1"}, "GET", target) == (True, f"{env}=1")
+    # unset, the gate follows CONTAINERS, as with Tecnativa's proxy
+    assert outcome({"CONTAINERS": "1"}, "GET", target)[0] is True
     # a gate opens nothing on its own
     assert outcome({env: "1"}, "GET", target) == (False, "CONTAINERS=0")
     # deeper paths under the resource stay gated
-    assert outcome({"CONTAINERS": "1"}, "GET", target + b"/x") == (False, f"{env}=0")
+    assert outcome(closed, "GET", target + b"/x") == (False, f"{env}=0")
 
 
 @pytest.mark.parametrize(
@@ -299,10 +304,10 @@ def test_a_gate_closes_its_resource_even_with_containers_open(gate: Gate) -> Non
         ({"CONTAINERS": "1"}, "GET", b"/containers/abc/stats", (True, "CONTAINERS=1")),
         ({"CONTAINERS": "1"}, "GET", b"/containers/logs", (True, "CONTAINERS=1")),
         ({"CONTAINERS": "1"}, "GET", b"/containers/abc/logsx", (True, "CONTAINERS=1")),
-        ({"CONTAINERS": "1", "ALLOW_LOGS": "1"}, "GET", b"/containers/abc/top", (False, "ALLOW_TOP=0")),
+        ({"CONTAINERS": "1", "ALLOW_LOGS": "1", "ALLOW_TOP": "0"}, "GET", b"/containers/abc/top", (False, "ALLOW_TOP=0")),
         # writes to a gated resource pass the POST gate first
         ({"CONTAINERS": "1", "ALLOW_ARCHIVE": "1"}, "PUT", b"/containers/abc/archive", (False, "POST=0")),
-        ({"CONTAINERS": "1", "POST": "1"}, "PUT", b"/containers/abc/archive", (False, "ALLOW_ARCHIVE=0")),
+        ({"CONTAINERS": "1", "POST": "1", "ALLOW_ARCHIVE": "0"}, "PUT", b"/containers/abc/archive", (False, "ALLOW_ARCHIVE=0")),
         (
             {"CONTAINERS": "1", "POST": "1", "ALLOW_ARCHIVE": "1"},
             "PUT",
@@ -320,9 +325,9 @@ def test_gate_boundaries(env: dict[str, str], method: str, target: bytes, expect
 
 
 def test_a_closed_gate_and_a_closed_section_both_get_named() -> None:
-    reason = decide({}, "GET", b"/containers/abc/logs").reason
+    reason = decide({"ALLOW_LOGS": "0"}, "GET", b"/containers/abc/logs").reason
     assert "set CONTAINERS=1" in reason and "ALLOW_LOGS=1" in reason
-    reason = decide({"CONTAINERS": "1"}, "GET", b"/containers/abc/logs").reason
+    reason = decide({"CONTAINERS": "1", "ALLOW_LOGS": "0"}, "GET", b"/containers/abc/logs").reason
     assert reason == (
         "container logs are closed (ALLOW_LOGS=0) even though the containers section "
         "is open (CONTAINERS=1); set ALLOW_LOGS=1 to open them"

@@ -30,9 +30,15 @@ socket proxies people run today, so that dockguard is a drop-in replacement:
   (``system_files/usr/local/etc/haproxy/haproxy.cfg.template`` at b44f37d9:
   ``http-request deny if { path,url_dec -m reg -i
   ^(/v[\\d\\.]+)?/containers/[a-zA-Z0-9_.-]+/logs } !{ env(ALLOW_LOGS) -m
-  bool }``, likewise for archive and export) and default to off, as
-  linuxserver issue #53 shows (an update to 3.4.4 lost container logs for a
-  user whose settings had not changed).
+  bool }``, likewise for archive and export). linuxserver's image closes them
+  by default (linuxserver issue #53: an update to 3.4.4 lost container logs for
+  a user whose settings had not changed).
+
+  dockguard's choice: **unset, a gate is open** — Tecnativa, the drop-in
+  target, has no such gates, and a Tecnativa user with ``CONTAINERS=1`` (Dozzle,
+  for one) must keep container logs. ``ALLOW_LOGS=0`` (etc.) closes the gate
+  exactly as linuxserver does; a linuxserver user who relied on the closed
+  default writes the ``=0`` explicitly. ``describe()`` says which applies.
 
 Design decisions (dockguard's, documented here and in ``describe()``):
 
@@ -143,7 +149,7 @@ ACTION_SWITCHES: tuple[ActionSwitch, ...] = (
     ActionSwitch("ALLOW_UNPAUSE", frozenset({"unpause"}), "unpausing containers"),
 )
 
-#: linuxserver's gates on container sub-resources; all default to off.
+#: linuxserver's gates on container sub-resources; open unless set to 0.
 GATES: tuple[Gate, ...] = (
     Gate("ALLOW_ARCHIVE", "archive", "container file copies (archive)"),
     Gate("ALLOW_CHANGES", "changes", "container filesystem changes"),
@@ -164,7 +170,11 @@ KNOWN_VARIABLES: Mapping[str, bool] = {
     **SECTION_DEFAULTS,
     _POST: False,
     **{switch.env: False for switch in ACTION_SWITCHES},
-    **{gate.env: False for gate in GATES},
+    # Unset, the gates are open: Tecnativa (the drop-in target) has no such
+    # gates, and CONTAINERS=1 there includes logs, top, archive, export and
+    # changes. Set to 0, a gate closes as in linuxserver's image (whose
+    # default is closed): see the module docstring.
+    **{gate.env: True for gate in GATES},
 }
 
 # The container id or name characters the proxies' regexes accept.
@@ -416,7 +426,7 @@ class EnvPolicy:
                 "actions although other writes are closed (as linuxserver/socket-proxy "
                 f"does); Tecnativa's proxy would refuse them unless {_POST}=1"
             )
-        open_gates = [g for g in GATES if self.is_on(g.env)]
+        open_gates = [g for g in GATES if self.setting(g.env).written is not None and self.is_on(g.env)]
         if open_gates and not containers.on:
             names = ", ".join(self.setting(g.env).words for g in open_gates)
             lines.append(f"note: {names} has no effect while {containers.words}")
