@@ -230,7 +230,12 @@ class Client:
 class World:
     """A relay on a memory clock and a fake pool."""
 
-    def __init__(self, env: dict[str, str] | None = None, timeouts: Timeouts = Timeouts()) -> None:
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        timeouts: Timeouts = Timeouts(),
+        maxHeadBytes: int = 256 * 1024,
+    ) -> None:
         self.clock = MemoryReactorClock()
         self.pool = FakePool()
         self.relay = Relay(
@@ -238,6 +243,7 @@ class World:
             pool=self.pool,  # type: ignore[arg-type]
             policy=EnvPolicy.from_environ(env or {}),
             timeouts=timeouts,
+            maxHeadBytes=maxHeadBytes,
         )
 
     def client(self) -> Client:
@@ -526,13 +532,24 @@ def test_pipelined_requests_each_get_their_own_daemon_exchange() -> None:
     assert [r.body for r in client.responses(b"GET", b"GET", b"GET")] == [b"OK", b"{}", b"OK"]
 
 
+def test_pipelined_backlog_pauses_the_client_until_its_turn() -> None:
+    world = World({"BUILD": "1", "POST": "1"}, maxHeadBytes=1024)
+    client = world.client()
+    client.send(PING)
+    up = world.up
+    body = b"x" * 4000
+    client.send(b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    assert client.transport.producerState == "paused", "a backlog beyond one head's worth stops reading"
+    assert [r.head.target for r in world.daemon_saw(up)] == [b"/_ping"]
+    up.dataReceived(PING_OK)
+    assert client.transport.producerState == "producing"
+    world.clock.advance(0)
+    requests = world.daemon_saw(up)
+    assert [(r.head.target, r.body, r.complete) for r in requests][1:] == [(b"/v1.41/build", body, True)]
+
+
 # -- malformed and ambiguous requests ----------------------------------------------------------
 
-_CL_TE_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="bug: h11 reads Content-Length + Transfer-Encoding as chunked instead of refusing "
-    "it, and the relay forwards both headers to the daemon",
-)
 
 SMUGGLING = [
     pytest.param(
@@ -540,14 +557,12 @@ SMUGGLING = [
         b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /v1.41/secrets HTTP/1.1\r\nHost: docker\r\n\r\n",
         True,
         id="content-length-and-transfer-encoding",
-        marks=_CL_TE_BUG,
     ),
     pytest.param(
         b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nContent-Length: 5\r\n"
         b"Transfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n",
         True,
         id="folded-transfer-encoding-with-content-length",
-        marks=_CL_TE_BUG,
     ),
     pytest.param(
         b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nContent-Length: 5\r\nContent-Length: 40\r\n\r\nhello",
@@ -663,6 +678,18 @@ def test_odd_line_syntax_never_reaches_the_daemon_as_sent(data: bytes) -> None:
         assert response.status == 400
 
 
+def test_oversized_request_head_is_refused_with_431() -> None:
+    world = World(maxHeadBytes=4096)
+    client = world.client()
+    client.send(b"GET /_ping HTTP/1.1\r\nHost: docker\r\n")
+    for _ in range(10):
+        client.send(b"X-Filler: " + b"a" * 1000 + b"\r\n")
+    [response] = client.responses(b"GET")
+    assert response.status == 431
+    assert client.transport.disconnecting
+    assert world.pool.created == []
+
+
 def test_malformed_request_line_is_refused_with_400() -> None:
     world = World()
     client = world.client()
@@ -728,6 +755,21 @@ def test_daemon_answering_before_the_upload_ends_drops_the_rest_of_the_upload() 
     ping_works(world, client)
 
 
+def test_100_continue_from_the_daemon_reaches_the_client() -> None:
+    world = World({"BUILD": "1", "POST": "1"})
+    client = world.client()
+    client.send(b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
+    assert client.value() == b"", "the relay does not promise what the daemon has not"
+    assert world.daemon_saw()[0].header(b"expect") == b"100-continue"
+    world.up.dataReceived(b"HTTP/1.1 100 Continue\r\n\r\n")
+    assert client.value().startswith(b"HTTP/1.1 100 ")
+    client.send(b"abc")
+    assert world.daemon_saw()[0].body == b"abc"
+    world.up.dataReceived(JSON_OK)
+    [response] = client.responses(b"POST")
+    assert (response.informational, response.status, response.body) == ([100], 200, b"{}")
+
+
 def test_slow_daemon_pauses_the_client_upload() -> None:
     world = World({"BUILD": "1", "POST": "1"})
     client = world.client()
@@ -754,11 +796,21 @@ def test_slow_client_pauses_the_daemon_output() -> None:
     assert up.transport.producerState == "producing"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an upstream connection paused by a slow client is released to the pool "
-    "still paused, so the next request on it never reads its response",
-)
+def test_upload_paused_by_the_daemon_resumes_once_the_exchange_ends() -> None:
+    world = World({"BUILD": "1", "POST": "1"})
+    client = world.client()
+    client.send(b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nContent-Length: 10\r\n\r\n0123")
+    up = world.up
+    up.transport.producer.pauseProducing()
+    assert client.transport.producerState == "paused"
+    # The daemon refuses the upload before reading all of it.
+    up.dataReceived(b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 0\r\n\r\n")
+    assert client.responses(b"POST")[0].status == 413
+    assert client.transport.producerState == "producing", "the rest of the upload can be read and dropped"
+    client.send(b"456789")
+    ping_works(world, client)
+
+
 def test_daemon_connection_is_not_pooled_paused_when_the_response_ends_under_backpressure() -> None:
     world = World({"EVENTS": "1"})
     client = world.client()
@@ -827,6 +879,7 @@ def test_exec_start_with_upgrade_is_spliced_both_ways() -> None:
     # The daemon ends the stream: the client connection ends after the output.
     daemon_closes(up)
     assert client.transport.disconnecting
+    assert client.transport.producer is None, "a registered producer would hold the close back"
     assert client.value() == UPGRADED + b"output-1\noutput-2\noutput-3\n"
     assert world.pool.released == [] and world.pool.idle == []
 
@@ -852,6 +905,7 @@ def test_client_leaving_a_spliced_stream_closes_the_daemon_connection() -> None:
     up.dataReceived(UPGRADED)
     client.lost()
     assert up.transport.disconnecting
+    assert up.transport.producer is None
     assert world.pool.released == [] and world.pool.idle == []
 
 
@@ -879,23 +933,32 @@ def test_attach_answered_with_a_raw_stream_200_is_spliced() -> None:
     assert client.transport.disconnecting
 
 
-def test_logs_with_a_raw_stream_content_type_are_relayed_not_spliced() -> None:
+@pytest.mark.parametrize("framing", ["chunked", "until-close"])
+def test_logs_with_a_raw_stream_content_type_are_relayed_not_spliced(framing: str) -> None:
     world = World({"CONTAINERS": "1", "ALLOW_LOGS": "1"})
     client = world.client()
     client.send(b"GET /v1.41/containers/abc/logs?stdout=1 HTTP/1.1\r\nHost: docker\r\n\r\n")
     up = world.up
-    up.dataReceived(
-        b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
-        b"Transfer-Encoding: chunked\r\n\r\n5\r\nline1\r\n"
-    )
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
+    if framing == "chunked":
+        up.dataReceived(head + b"Transfer-Encoding: chunked\r\n\r\n5\r\nline1\r\n")
+    else:
+        up.dataReceived(head + b"\r\nline1")
+    # Bytes after the request are the next request, to be judged, not stdin.
     client.send(b"GET /v1.41/secrets HTTP/1.1\r\nHost: docker\r\n\r\n")
-    up.dataReceived(b"5\r\nline2\r\n0\r\n\r\n")
+    if framing == "chunked":
+        up.dataReceived(b"5\r\nline2\r\n0\r\n\r\n")
+    else:
+        up.dataReceived(b"line2")
+        daemon_closes(up)
     world.clock.advance(0)
     responses = client.responses(b"GET", b"GET")
     assert [(r.status, r.body, r.complete) for r in responses][0] == (200, b"line1line2", True)
-    assert responses[1].status == 403, "bytes after the request are the next request, judged"
+    assert responses[0].header(b"content-type") == b"application/vnd.docker.raw-stream"
+    assert responses[1].status == 403
     assert [r.head.target for r in world.daemon_saw(up)] == [b"/v1.41/containers/abc/logs?stdout=1"]
-    assert world.pool.idle == [up]
+    assert not client.transport.disconnecting
+    ping_works(world, client)
 
 
 @pytest.mark.parametrize("upgrade", [True, False], ids=["upgrade", "no-upgrade"])
@@ -964,11 +1027,6 @@ def test_closed_pooled_connection_is_retried_once_on_a_new_one() -> None:
     assert not client.transport.disconnecting
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a retried request never sends EndOfMessage on the new daemon connection, "
-    "so that connection is closed instead of pooled",
-)
 def test_retried_request_leaves_its_new_connection_reusable() -> None:
     world = World()
     client = world.client()
@@ -1108,3 +1166,28 @@ def test_client_leaving_before_the_request_is_sent_upstream_makes_no_exchange() 
     client.lost()
     assert up.transport.disconnected
     assert world.pool.idle == []
+
+
+def test_client_fin_after_a_request_ends_the_exchange() -> None:
+    """
+    Outside a hijack, a FIN means the client is gone (a closed client and a
+    half-closed one look the same until a write fails, which on a quiet
+    events stream is never): the daemon connection is not kept for it.
+    """
+    world = World()
+    client = world.client()
+    client.send(b"GET /v1.41/events HTTP/1.1\r\nHost: docker\r\n\r\n")
+    up = world.up
+    client.proto.readConnectionLost()
+    assert client.transport.disconnecting
+    client.lost()
+    assert up.transport.disconnecting or up.transport.disconnected
+
+
+def test_client_that_stops_sending_mid_body_is_not_relayed_as_complete() -> None:
+    world = World({"BUILD": "1", "POST": "1"})
+    client = world.client()
+    client.send(b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nContent-Length: 10\r\n\r\n12345")
+    client.proto.readConnectionLost()
+    assert client.transport.disconnecting
+    assert not world.daemon_saw()[-1].complete

@@ -354,7 +354,7 @@ class EnvPolicy:
             return Decision(
                 allowed=True,
                 rule=gated.words,
-                reason=self._open_reason(method, section, opened, post, f"{gate.what} are open ({gated.words}) in "),
+                reason=self._open_reason(method, section, opened, post, f"{gate.what} are open ({gated.words}) and "),
             )
 
         # 5. Allowed by the section.
@@ -414,7 +414,10 @@ class EnvPolicy:
 
         containers = self.setting("CONTAINERS")
         gate_words = ", ".join(
-            f"{g.resource} {'open' if self.is_on(g.env) else 'closed'} ({self.setting(g.env).words})"
+            f"{g.resource} {'open' if self.is_on(g.env) else 'closed'} ("
+            + (self.setting(g.env).words if self.setting(g.env).written is not None
+               else f"{g.env} unset: follows {containers.env}, as with Tecnativa")
+            + ")"
             for g in GATES
         )
         lines.append(f"container sub-resources (need {containers.env}=1 too): {gate_words}")

@@ -344,6 +344,10 @@ class ClientProtocol(Protocol):
             elif isinstance(event, h11.EndOfMessage):
                 self._onRequestEnd()
             elif isinstance(event, h11.ConnectionClosed):
+                # A FIN outside a hijack: a client that closed and one that
+                # only stopped sending look the same until a write fails,
+                # which on a quiet `events` stream is never.  Treat it as
+                # gone, so no daemon connection is left behind.
                 self.transport.loseConnection()
                 return
 
@@ -377,6 +381,18 @@ class ClientProtocol(Protocol):
         identity = self.identity
         assert identity is not None
         started = time.monotonic()
+        if (
+            _header(request.headers, b"transfer-encoding") is not None
+            and _header(request.headers, b"content-length") is not None
+        ):
+            # h11 reads such a body as chunked; another reader might take the
+            # length. Two readings: refuse (RFC 9112 section 6.3).
+            reason = "both Content-Length and Transfer-Encoding (the body can be read two ways)"
+            self._log_decision(identity, method, target, "refuse", "framing", reason)
+            self._draining = True
+            self._sendError(400, f"dockguard: malformed HTTP request: {reason}", close=True)
+            self.transport.loseConnection()
+            return
         try:
             path = canonicalise(target)
         except PathRefused as e:
@@ -504,6 +520,9 @@ class ClientProtocol(Protocol):
             headers.append((b"Transfer-Encoding", te))
         try:
             up.send(h11.Request(method=req.method, target=req.target, headers=headers))
+            if ex.requestDone:
+                # A retry: the (bodiless) request had already ended.
+                up.send(h11.EndOfMessage())
         except h11.LocalProtocolError as e:
             up.owner = None
             up.transport.abortConnection()
@@ -560,6 +579,10 @@ class ClientProtocol(Protocol):
             up.transport.unregisterProducer()
         if not self._gone:
             self.transport.unregisterProducer()
+        if self._upThrottle is not None and up.alive:
+            # A slow client may have paused the daemon connection: it must
+            # not go back to the pool paused.
+            self._upThrottle.resume("backpressure")
         self._upThrottle = None
         assert self._throttle is not None
         self._throttle.resume("backpressure")
