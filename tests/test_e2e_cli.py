@@ -222,3 +222,23 @@ def test_refusal_reaches_the_cli(docker_cli, docker_binary, guard_factory, pki) 
     err = result.stderr.decode()
     assert "Error response from daemon: dockguard refused GET /containers/json for watcher" in err
     assert "CONTAINERS=0" in err
+
+
+def test_buildkit_build_through_session_hijack(docker_cli, tls_guard, pki, tmp_path) -> None:
+    """
+    BuildKit (the 20.10 CLI's built-in client; the 28.x CLI needs the buildx
+    plugin, not installed here) opens ``POST /session`` with ``Upgrade: h2c``
+    and speaks HTTP/2 over the hijacked connection.
+    """
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {BUSYBOX_IMAGE}\nRUN echo from-buildkit > /f\n")
+    env = {**tls_client_env(pki, tls_guard.port), "DOCKER_BUILDKIT": "1"}
+    tag = f"{name()}:bk"
+    ok(docker_cli(["build", "--network", "none", "-t", tag, str(ctx)], env=env,
+                  binary="/usr/bin/docker", timeout=120))
+    try:
+        assert ok(docker_cli(["run", "--rm", "--network", "none", tag, "cat", "/f"], env=env)) == "from-buildkit\n"
+        assert "hijacked ops POST /session" in tls_guard.log()
+    finally:
+        docker_cli(["rmi", "-f", tag], env=env)
