@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -23,30 +22,9 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from harness.dockerd import PrivateDaemon, make_big_image, make_busybox_image  # noqa: E402
-from harness.guard import free_port, start_guard  # noqa: E402
+from harness.guard import free_port, peak_rss_during, start_guard  # noqa: E402
 
 MB = 1024 * 1024
-
-
-def peak_during(pid: int, work) -> tuple[int, float]:
-    proc = psutil.Process(pid)
-    peak = [proc.memory_info().rss]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], proc.memory_info().rss)
-            time.sleep(0.02)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    started = time.monotonic()
-    try:
-        work()
-    finally:
-        done.set()
-        sampler.join()
-    return peak[0], time.monotonic() - started
 
 
 def main() -> None:
@@ -74,7 +52,7 @@ def main() -> None:
                     for chunk in through.get_image(image.tag, chunk_size=1 << 20):
                         out.write(chunk)
 
-            peak, took = peak_during(guard.pid, save)
+            _, peak, took = peak_rss_during(guard.pid, save)
             size = archive.stat().st_size
             print(f"save {size / MB:.0f} MB: peak RSS {peak / MB:.1f} MB (+{(peak - idle) / MB:.1f}), {size / MB / took:.0f} MB/s")
             direct.remove_image(image.tag)
@@ -83,7 +61,7 @@ def main() -> None:
                 with open(archive, "rb") as data:
                     through.load_image(data)
 
-            peak, took = peak_during(guard.pid, load)
+            _, peak, took = peak_rss_during(guard.pid, load)
             print(f"load {size / MB:.0f} MB: peak RSS {peak / MB:.1f} MB (+{(peak - idle) / MB:.1f}), {size / MB / took:.0f} MB/s")
             assert direct.inspect_image(image.tag)["Id"] == image.id, "loaded image differs"
             print("loaded image id matches")

@@ -7,14 +7,13 @@ it arrives, and a client that leaves takes its daemon connection with it.
 from __future__ import annotations
 
 import socket
-import threading
 import time
 
 import psutil
 import pytest
 from conftest import FULL_ACCESS_ENV
 from harness.dockerd import make_big_image
-from harness.guard import free_port
+from harness.guard import free_port, peak_rss_during
 
 pytestmark = pytest.mark.e2e
 
@@ -111,25 +110,13 @@ def test_upload_streams_without_buffering(plain_guard, big, dockerd, tmp_path) -
         for chunk in direct.get_image(big.tag):
             out.write(chunk)
     direct.remove_image(big.tag)
-    proc = psutil.Process(plain_guard.pid)
-    idle_rss = proc.memory_info().rss
-    peak = [idle_rss]
-    done = threading.Event()
+    through = docker.APIClient(base_url=f"tcp://127.0.0.1:{plain_guard.port}")
 
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], proc.memory_info().rss)
-            time.sleep(0.02)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
-        through = docker.APIClient(base_url=f"tcp://127.0.0.1:{plain_guard.port}")
+    def load() -> None:
         with open(archive, "rb") as data:
             through.load_image(data)
-    finally:
-        done.set()
-        sampler.join()
+
+    idle_rss, peak, _ = peak_rss_during(plain_guard.pid, load)
     assert direct.inspect_image(big.tag)["Id"] == big.id
-    growth = (peak[0] - idle_rss) / MB
+    growth = (peak - idle_rss) / MB
     assert growth < 64, f"peak RSS grew by {growth:.0f} MB for a {archive.stat().st_size / MB:.0f} MB upload"

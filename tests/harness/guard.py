@@ -108,3 +108,33 @@ def start_guard(
                 guard.stop()
                 raise RuntimeError(f"dockguard did not start listening:\n{guard.log()}")
             time.sleep(0.05)
+
+
+def peak_rss_during(pid: int, work) -> tuple[int, int, float]:
+    """
+    Run ``work()`` while sampling process ``pid``'s RSS every 20 ms; return
+    (RSS before, peak RSS, seconds taken).
+    """
+    import threading
+
+    import psutil
+
+    proc = psutil.Process(pid)
+    before = proc.memory_info().rss
+    peak = [before]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], proc.memory_info().rss)
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    started = time.monotonic()
+    try:
+        work()
+    finally:
+        done.set()
+        sampler.join()
+    return before, peak[0], time.monotonic() - started
