@@ -14,7 +14,6 @@ Every request on a keep-alive connection is judged on its own.
 from __future__ import annotations
 
 import json
-import time
 from typing import Callable
 
 import attrs
@@ -192,7 +191,6 @@ class _Exchange:
     requestDone: bool = False
     responseStarted: bool = False
     retried: bool = False
-    started: float = 0.0
 
 
 @implementer(IHalfCloseableProtocol, IHandshakeListener)
@@ -380,7 +378,6 @@ class ClientProtocol(Protocol):
         target = request.target
         identity = self.identity
         assert identity is not None
-        started = time.monotonic()
         if (
             _header(request.headers, b"transfer-encoding") is not None
             and _header(request.headers, b"content-length") is not None
@@ -409,9 +406,10 @@ class ClientProtocol(Protocol):
             identity,
             method,
             target,
-            "allow" if decision.allowed else "deny",
+            "would-deny" if getattr(decision, "learned", False) else "allow" if decision.allowed else "deny",
             decision.rule,
             decision.reason,
+            canonical=path.path,
         )
         if not decision.allowed:
             self._refuse(
@@ -429,15 +427,22 @@ class ClientProtocol(Protocol):
                 _header(request.headers, b"transfer-encoding") is not None
                 or _header(request.headers, b"content-length") not in (None, b"0")
             ),
-            started=started,
         )
         self._connectUpstream()
 
     def _log_decision(
-        self, identity: str, method: str, target: bytes, decision: str, rule: str, reason: str
+        self,
+        identity: str,
+        method: str,
+        target: bytes,
+        decision: str,
+        rule: str,
+        reason: str,
+        canonical: str | None = None,
     ) -> None:
         _log.info(
             "{decision} {identity} {method} {path} from {peer}: {rule}",
+            canonical=canonical,
             decision=decision,
             identity=identity,
             method=method,
