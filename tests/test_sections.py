@@ -138,3 +138,186 @@ def test_is_hijack_route(method: str, target: bytes, hijacked: bool) -> None:
 )
 def test_container_action(target: bytes, action: str | None) -> None:
     assert container_action(canonicalise(target)) == action
+
+
+# --- the route table -------------------------------------------------------
+
+from dockguard.sections import ROUTES, Route, route_of, sample_path  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "expected"),
+    [
+        # images: names contain slashes and tags; the literal routes win
+        ("GET", b"/images/json", "GET /images/json"),
+        ("GET", b"/v1.41/images/json?all=1", "GET /images/json"),
+        ("GET", b"/images/a/b:c/json", "GET /images/{name}/json"),
+        ("GET", b"/v1.47/images/ghcr.io/org/app:1.2/json", "GET /images/{name}/json"),
+        ("GET", b"/images/sha256:0123abcd/json", "GET /images/{name}/json"),
+        ("GET", b"/images/json/json", "GET /images/{name}/json"),
+        ("GET", b"/images/search?term=x", "GET /images/search"),
+        ("GET", b"/images/get?names=a", "GET /images/get"),
+        ("GET", b"/images/library/busybox/get", "GET /images/{name}/get"),
+        ("GET", b"/images/a/b/history", "GET /images/{name}/history"),
+        ("DELETE", b"/images/library/busybox:latest", "DELETE /images/{name}"),
+        ("POST", b"/images/create?fromImage=a%2Fb", "POST /images/create"),
+        ("POST", b"/images/registry:5000/a/b/push", "POST /images/{name}/push"),
+        ("POST", b"/images/a/b:1/tag?repo=c", "POST /images/{name}/tag"),
+        ("POST", b"/images/prune", "POST /images/prune"),
+        ("POST", b"/images/load", "POST /images/load"),
+        ("GET", b"/images", None),
+        # exec
+        ("POST", b"/exec/abc/start", "POST /exec/{id}/start"),
+        ("POST", b"/v1.44/exec/abc/resize?h=40&w=100", "POST /exec/{id}/resize"),
+        ("GET", b"/exec/abc/json", "GET /exec/{id}/json"),
+        ("GET", b"/exec/abc/start", None),
+        ("POST", b"/exec/start", None),
+        # containers
+        ("GET", b"/containers/json", "GET /containers/json"),
+        ("GET", b"/containers/json/json", "GET /containers/{id}/json"),
+        ("GET", b"/containers/abc/attach/ws?stdin=1", "GET /containers/{id}/attach/ws"),
+        ("POST", b"/containers/abc/attach", "POST /containers/{id}/attach"),
+        ("POST", b"/containers/abc/attach/ws", None),
+        ("POST", b"/containers/abc/exec", "POST /containers/{id}/exec"),
+        ("POST", b"/containers/create?name=x", "POST /containers/create"),
+        ("POST", b"/containers/abc/start", "POST /containers/{id}/start"),
+        ("GET", b"/containers/abc/archive?path=/etc", "GET /containers/{id}/archive"),
+        ("HEAD", b"/containers/abc/archive?path=/etc", "HEAD /containers/{id}/archive"),
+        ("PUT", b"/containers/abc/archive?path=/", "PUT /containers/{id}/archive"),
+        # legacy link names ("web/db") span segments, as moby's {name:.*} does
+        ("GET", b"/containers/web/db/archive", "GET /containers/{id}/archive"),
+        ("GET", b"/containers/web/db/json", "GET /containers/{id}/json"),
+        ("DELETE", b"/containers/web/db", "DELETE /containers/{id}"),
+        ("DELETE", b"/containers/abc", "DELETE /containers/{id}"),
+        # the checkpoint router is registered before the container router
+        ("DELETE", b"/containers/abc/checkpoints/cp1", "DELETE /containers/{id}/checkpoints/{checkpoint}"),
+        ("GET", b"/containers/abc/checkpoints", "GET /containers/{id}/checkpoints"),
+        # unknown sub-routes and methods
+        ("GET", b"/containers/abc/foo", None),
+        ("POST", b"/containers/abc/start/now", None),
+        ("GET", b"/containers/abc/start", None),
+        ("POST", b"/containers/json", None),
+        ("get", b"/containers/json", None),
+        ("HEAD", b"/containers/json", None),
+        ("GET", b"/containers", None),
+        # HEAD routes
+        ("HEAD", b"/_ping", "HEAD /_ping"),
+        ("GET", b"/v1.41/_ping", "GET /_ping"),
+        ("POST", b"/_ping", None),
+        # distribution and plugins names span segments
+        ("GET", b"/distribution/docker.io/library/busybox:latest/json", "GET /distribution/{name}/json"),
+        ("GET", b"/distribution/busybox/json", "GET /distribution/{name}/json"),
+        ("GET", b"/distribution/json", None),
+        ("GET", b"/plugins/vieux/sshfs:latest/json", "GET /plugins/{name}/json"),
+        ("GET", b"/plugins/privileges", "GET /plugins/privileges"),
+        ("DELETE", b"/plugins/vieux/sshfs:latest", "DELETE /plugins/{name}"),
+        # networks ({id:.+}) and volumes
+        ("GET", b"/networks", "GET /networks"),
+        ("GET", b"/networks/a/b", "GET /networks/{id}"),
+        ("GET", b"/networks/create", "GET /networks/{id}"),
+        ("POST", b"/networks/create", "POST /networks/create"),
+        ("POST", b"/networks/n1/disconnect", "POST /networks/{id}/disconnect"),
+        ("PUT", b"/volumes/v1", "PUT /volumes/{name}"),
+        ("POST", b"/volumes/prune", "POST /volumes/prune"),
+        # swarm routes take one segment ({id}, not {id:.*})
+        ("GET", b"/services/abc", "GET /services/{id}"),
+        ("GET", b"/services/a/b", None),
+        ("GET", b"/services/abc/logs", "GET /services/{id}/logs"),
+        ("POST", b"/nodes/n1/update?version=3", "POST /nodes/{id}/update"),
+        ("GET", b"/swarm/unlockkey", "GET /swarm/unlockkey"),
+        # system, build, session, grpc, commit
+        ("GET", b"/system/df", "GET /system/df"),
+        ("POST", b"/auth", "POST /auth"),
+        ("POST", b"/build?t=x", "POST /build"),
+        ("POST", b"/build/prune", "POST /build/prune"),
+        ("POST", b"/session", "POST /session"),
+        ("POST", b"/grpc", "POST /grpc"),
+        ("POST", b"/commit?container=abc", "POST /commit"),
+        ("GET", b"/", None),
+        ("GET", b"/foo", None),
+    ],
+)
+def test_route_of(method: str, target: bytes, expected: str | None) -> None:
+    route = route_of(method, canonicalise(target))
+    assert (f"{route.method} {route.template}" if route else None) == expected
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "section", "action", "sensitive"),
+    [
+        ("POST", b"/containers/abc/start", "containers", "container.start", False),
+        ("POST", b"/exec/abc/start", "exec", "container.exec", False),
+        ("GET", b"/exec/abc/json", "exec", "container.exec", False),
+        ("GET", b"/containers/abc/attach/ws", "containers", "container.attach", True),
+        ("POST", b"/containers/abc/attach", "containers", "container.attach", False),
+        ("GET", b"/containers/abc/export", "containers", "container.export", True),
+        ("HEAD", b"/containers/abc/archive", "containers", "container.archive", True),
+        ("PUT", b"/containers/abc/archive", "containers", "container.archive", False),
+        ("GET", b"/containers/abc/logs", "containers", "container.logs", False),
+        ("GET", b"/images/abc/get", "images", None, False),
+        ("POST", b"/images/create", "images", "image.pull", False),
+        ("POST", b"/commit", "commit", "image.commit", False),
+        ("POST", b"/session", "session", "image.build", False),
+        ("POST", b"/grpc", "grpc", "image.build", False),
+        ("POST", b"/networks/n/disconnect", "networks", "network.connect", False),
+        ("HEAD", b"/_ping", "ping", None, False),
+        ("GET", b"/swarm/unlockkey", "swarm", None, True),
+        ("GET", b"/containers/abc/json", "containers", None, False),
+    ],
+)
+def test_route_section_action_sensitive(
+    method: str, target: bytes, section: str, action: str | None, sensitive: bool
+) -> None:
+    route = route_of(method, canonicalise(target))
+    assert route is not None
+    assert (route.section, route.action, route.sensitive) == (section, action, sensitive)
+
+
+def test_every_action_name() -> None:
+    assert {route.action for route in ROUTES if route.action} == {
+        "container.create", "container.start", "container.stop", "container.restart",
+        "container.kill", "container.pause", "container.unpause", "container.delete",
+        "container.exec", "container.attach", "container.logs", "container.archive",
+        "container.export", "container.update", "container.rename", "container.prune",
+        "image.pull", "image.push", "image.build", "image.load", "image.delete",
+        "image.prune", "image.tag", "image.commit",
+        "network.create", "network.delete", "network.connect", "network.prune",
+        "volume.create", "volume.delete", "volume.prune",
+    }
+
+
+def test_exactly_these_routes_are_sensitive() -> None:
+    assert {(r.method, r.template) for r in ROUTES if r.sensitive} == {
+        ("HEAD", "/containers/{id}/archive"),
+        ("GET", "/containers/{id}/archive"),
+        ("GET", "/containers/{id}/export"),
+        ("GET", "/containers/{id}/attach/ws"),
+        ("GET", "/swarm/unlockkey"),
+    }
+
+
+def test_route_table_is_consistent() -> None:
+    prefixes = {s.prefix: s.name for s in SECTIONS}
+    keys = [(r.method, r.template) for r in ROUTES]
+    assert len(keys) == len(set(keys))
+    for route in ROUTES:
+        assert route.method in {"GET", "HEAD", "POST", "PUT", "DELETE"}
+        assert route.section == prefixes[route.template.split("/")[1]]
+    # every section has at least one route
+    assert {r.section for r in ROUTES} == {s.name for s in SECTIONS}
+    # HEAD is routed only where moby registers it
+    assert {r.template for r in ROUTES if r.method == "HEAD"} == {"/_ping", "/containers/{id}/archive"}
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.template}")
+def test_sample_path_finds_its_route(route: Route) -> None:
+    sample = sample_path(route)
+    assert "{" not in sample.path
+    assert canonicalise(sample.path.encode()) == sample
+    assert route_of(route.method, sample) == route
+    assert route_of(route.method, canonicalise(b"/v1.43" + sample.path.encode())) == route
+
+
+def test_route_is_frozen() -> None:
+    with pytest.raises(AttributeError):
+        ROUTES[0].action = "container.exec"  # type: ignore[misc]

@@ -1,21 +1,113 @@
 """
 The C{dockguard} console command, for everything that is not the server
-(which is C{twistd dockguard}).
+(which is C{twistd dockguard}): checking a configuration, explaining what an
+identity may do, and suggesting groups from a decision log.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
+from typing import Any, Mapping
 
 from dockguard import __version__
 from dockguard.config import build_config
 from dockguard.errors import ConfigError
 
 
-def main(argv: list[str] | None = None) -> int:
+def _policy(config_file: Path | None, environ: Mapping[str, str]) -> Any:
+    from dockguard.tap import choose_policy
+
+    config = build_config(environ, config_file=config_file)
+    policy, _ = choose_policy(config, environ)
+    return policy
+
+
+def _explain(args: argparse.Namespace, out) -> int:
+    from dockguard.groups import explain
+    from dockguard.paths import PathRefused, canonicalise
+
+    policy = _policy(args.config, os.environ)
+    if args.method is not None:
+        if args.path is None:
+            print("dockguard explain: give both METHOD and PATH", file=sys.stderr)
+            return 2
+        try:
+            path = canonicalise(args.path.encode())
+        except PathRefused as e:
+            print(f"refuse {args.method} {args.path}: {e.reason}", file=out)
+            return 1
+        decision = policy.decide(args.identity, args.method, path)
+        verdict = "allow" if decision.allowed and not decision.learned else "learn (would deny)" if decision.learned else "deny"
+        print(f"{verdict} {args.identity} {args.method} {args.path}", file=out)
+        print(f"  rule: {decision.rule}", file=out)
+        print(f"  why:  {decision.reason}", file=out)
+        return 0 if decision.allowed else 1
+    rows = explain(policy, args.identity)
+    width = max(len(f"{route.method} {route.template}") for route, _ in rows)
+    print(f"what {args.identity} may do ({'allow' if any(d.allowed for _, d in rows) else 'nothing allowed'}):", file=out)
+    for route, decision in rows:
+        verdict = "learn" if decision.learned else "allow" if decision.allowed else "deny"
+        print(f"  {verdict:5}  {f'{route.method} {route.template}':{width}}  {decision.rule}", file=out)
+    return 0
+
+
+def suggest_groups(records: list[dict[str, Any]], only: set[str] | None = None) -> str:
+    """
+    The smallest group per identity that allows every request the log saw
+    allowed or let through in learn mode (would-deny), as TOML ready to paste
+    into the configuration.  Refused requests are not counted: enforcing
+    groups meant them to fail.
+    """
+    from dockguard.paths import PathRefused, canonicalise
+    from dockguard.sections import route_of, section_of
+
+    needs: dict[str, tuple[dict[str, str], set[str]]] = {}
+    for record in records:
+        if record.get("decision") not in ("allow", "would-deny"):
+            continue
+        identity, method, target = record.get("identity"), record.get("method"), record.get("path")
+        if only is not None and identity not in only:
+            continue
+        if not (isinstance(identity, str) and isinstance(method, str) and isinstance(target, str)):
+            continue
+        try:
+            path = canonicalise(target.encode())
+        except PathRefused:
+            continue
+        sections, actions = needs.setdefault(identity, ({}, set()))
+        route = route_of(method, path)
+        if route is not None and route.action is not None:
+            actions.add(route.action)
+            continue
+        section = section_of(path)
+        if section is None:
+            continue
+        level = "read" if method in ("GET", "HEAD") else "write"
+        if sections.get(section.name) != "write":
+            sections[section.name] = level
+    lines = []
+    for identity in sorted(needs):
+        sections, actions = needs[identity]
+        group = f"learned-{identity}"
+        lines.append(f"[groups.{json.dumps(group)}]")
+        lines.append(f'description = "suggested from the decision log for {identity}"')
+        body = ", ".join(f'{name} = "{level}"' for name, level in sorted(sections.items()))
+        lines.append(f"sections = {{ {body} }}")
+        lines.append("actions = [" + ", ".join(f'"{a}"' for a in sorted(actions)) + "]")
+        lines.append("")
+    if needs:
+        lines.append("[identities]")
+        for identity in sorted(needs):
+            lines.append(f'{json.dumps(identity)} = ["learned-{identity}"]')
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None, out=None) -> int:
+    out = out or sys.stdout
     parser = argparse.ArgumentParser(
         prog="dockguard",
         description="dockguard tools. The server itself runs as: twistd -n dockguard [options]",
@@ -24,23 +116,50 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("version", help="print the version")
     check = sub.add_parser("check-config", help="validate a configuration file without starting")
     check.add_argument("file", type=Path)
+    explain = sub.add_parser(
+        "explain",
+        help="what an identity may do: every API route with allow/deny and the deciding rule, "
+        "or one request with METHOD PATH",
+    )
+    explain.add_argument("identity")
+    explain.add_argument("method", nargs="?")
+    explain.add_argument("path", nargs="?")
+    explain.add_argument("--config", "-c", type=Path, help="configuration file (default: the environment variables)")
+    suggest = sub.add_parser(
+        "suggest", help="print, per identity, the smallest group that allows what a decision log saw"
+    )
+    suggest.add_argument("log", type=Path, help="a decision log (decision_log in the configuration)")
+    suggest.add_argument("--identity", action="append", help="only this identity (repeatable)")
     args = parser.parse_args(argv)
-    if args.command == "version":
-        print(f"dockguard {__version__}")
-        return 0
-    if args.command == "check-config":
-        from dockguard.policy import EnvPolicy
-
-        try:
+    try:
+        if args.command == "version":
+            print(f"dockguard {__version__}", file=out)
+            return 0
+        if args.command == "check-config":
             config = build_config(os.environ, config_file=args.file)
-            EnvPolicy.from_environ(os.environ)
-        except ConfigError as e:
-            print(f"dockguard: {e}", file=sys.stderr)
-            return 2
-        print(f"{args.file}: OK")
-        for listener in config.listeners:
-            print(f"  listen {listener.describe()}")
-        return 0
+            from dockguard.tap import choose_policy
+
+            _, lines = choose_policy(config, os.environ)
+            print(f"{args.file}: OK", file=out)
+            for listener in config.listeners:
+                print(f"  listen {listener.describe()}", file=out)
+            for line in lines:
+                print(f"  policy: {line}", file=out)
+            return 0
+        if args.command == "explain":
+            return _explain(args, out)
+        if args.command == "suggest":
+            from dockguard.decisionlog import read_decisions
+
+            only = set(args.identity) if args.identity else None
+            print(suggest_groups(read_decisions(args.log), only), end="", file=out)
+            return 0
+    except ConfigError as e:
+        print(f"dockguard: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"dockguard: {e}", file=sys.stderr)
+        return 2
     return 2
 
 

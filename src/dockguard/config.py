@@ -96,6 +96,11 @@ class Config:
     idle_timeout: float = 120.0
     max_head_bytes: int = 256 * 1024
     source: str = "defaults"
+    #: Per-identity permission groups from the file, or None: then the
+    #: Tecnativa / linuxserver environment variables apply.
+    policy: Any = None
+    #: A file that receives one JSON line per decision (for `dockguard suggest`).
+    decision_log: Path | None = None
 
 
 _LISTENER_KEYS = {
@@ -254,7 +259,7 @@ def default_upstream(environ: Mapping[str, str]) -> str:
     return DEFAULT_UPSTREAM
 
 
-_TOP_KEYS = {"upstream", "listeners", "timeouts", "limits"}
+_TOP_KEYS = {"upstream", "listeners", "timeouts", "limits", "identities", "groups", "decision_log"}
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -300,6 +305,19 @@ def load_config(path: Path) -> dict[str, Any]:
             raise ConfigError(source, f"{where}.{'path' if kind == 'unix' else 'address'}", "missing")
         listeners.append(listener_from_mapping(source, where, kind, address, table, base))
     out["listeners"] = tuple(listeners)
+    from dockguard.groups import policy_from_config
+
+    policy = policy_from_config(source, data)
+    if policy is not None:
+        out["policy"] = policy
+    if "decision_log" in data:
+        value = data["decision_log"]
+        if not isinstance(value, str) or not value:
+            raise ConfigError(source, "decision_log", "must be a file path")
+        log_path = Path(value) if os.path.isabs(value) else base / value
+        if not log_path.parent.is_dir():
+            raise ConfigError(source, "decision_log", f"{log_path.parent} is not a directory")
+        out["decision_log"] = log_path
     for section, keys in (("timeouts", {"header": "header_timeout", "idle": "idle_timeout"}), ("limits", {"max_head_bytes": "max_head_bytes"})):
         table = data.get(section, {})
         if not isinstance(table, dict):

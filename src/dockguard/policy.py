@@ -108,6 +108,9 @@ class Decision:
     rule: str
     #: A full sentence saying why, and what to change for another outcome.
     reason: str
+    #: True when a learn-mode group let through a request its rules would
+    #: deny; ``rule`` and ``reason`` then say what would have denied it.
+    learned: bool = False
 
 
 class Policy(typing.Protocol):

@@ -10,6 +10,11 @@ Unlike those proxies, dockguard matches the first segment exactly and
 case-sensitively: the daemon routes case-sensitively, so ``/CONTAINERS/json``
 and ``/containersfoo`` belong to no section (and the daemon would answer 404).
 
+It also holds :data:`ROUTES`, every route of the Engine API with its section,
+its fine action and whether it is a sensitive read, and :func:`route_of`, which
+finds the route the daemon would serve a request with (see the comment above
+:data:`ROUTES` for how it follows moby's router).
+
 This module has no I/O and no Twisted import.
 """
 
@@ -20,10 +25,14 @@ import attrs
 from dockguard.paths import CanonicalPath
 
 __all__ = [
+    "ROUTES",
     "SECTIONS",
+    "Route",
     "Section",
     "container_action",
     "is_hijack_route",
+    "route_of",
+    "sample_path",
     "section_of",
 ]
 
@@ -113,3 +122,309 @@ def is_hijack_route(method: str, path: CanonicalPath) -> bool:
     return (segments[0] == "containers" and segments[2] == "attach") or (
         segments[0] == "exec" and segments[2] == "start"
     )
+
+
+# ---------------------------------------------------------------------------
+# The route table
+# ---------------------------------------------------------------------------
+#
+# Every route the daemon serves for API versions 1.41 to 1.47, read from
+# moby's routers (moby/moby api/server/router/*/<name>.go, ``initRoutes`` or
+# ``NewRouter``):
+#
+# * checkpoint/checkpoint.go (experimental daemons only);
+# * container/container.go (containers, exec, ``/commit``);
+# * image/image.go; network/network.go; volume/volume.go (``PUT`` since 1.42,
+#   for cluster volumes);
+# * system/system.go (``/_ping`` GET and HEAD, ``/events``, ``/info``,
+#   ``/version``, ``/system/df``, ``/auth``; its ``OPTIONS /{anyroute:.*}``
+#   CORS route is left out: it serves no data);
+# * build/build.go (``/build``, ``/build/prune``, ``/build/cancel``);
+# * session/session.go (``POST /session``); grpc/grpc.go (``POST /grpc``);
+# * swarm/cluster.go (swarm, services, nodes, tasks, secrets, configs);
+# * plugin/plugin.go; distribution/distribution.go.
+#
+# How the daemon matches, and how :func:`route_of` copies it:
+#
+# * gorilla/mux tries routes in the order they were registered and the first
+#   match wins. The daemon registers the checkpoint router *before* the
+#   container router ("or the DELETE gets masked", cmd/dockerd), so
+#   ``DELETE /containers/a/checkpoints/b`` deletes a checkpoint. ROUTES keeps
+#   that order.
+# * Methods are matched exactly. Only ``/_ping`` and
+#   ``/containers/{id}/archive`` have a HEAD route; HEAD on a GET route is not
+#   served (gorilla's ``Methods("GET")`` does not match HEAD).
+# * Moby declares most names as ``{name:.*}`` (``{id:.+}`` for
+#   ``GET /networks/{id}``): the regular expression crosses ``/``, so
+#   ``/images/library/busybox:latest/json`` inspects ``library/busybox:latest``
+#   and ``/containers/web/db/archive`` reads the archive of the container
+#   reachable as ``web/db`` (a legacy link name: links are registered in the
+#   daemon's name store as ``/web/db``). Such placeholders therefore match one
+#   *or more* segments here too, for every router that declares them so -
+#   containers and exec as well as images, networks, volumes, plugins and
+#   distribution. Matching one segment there would leave
+#   ``GET /containers/web/db/archive`` without a route, and a section-level
+#   "read" would then let a sensitive read through. The swarm routes
+#   (``/services/{id}`` and the like) and the checkpoint delete use the plain
+#   ``{id}`` form, which gorilla matches as one segment (``[^/]+``).
+
+
+@attrs.frozen
+class Route:
+    """One route of the Engine API, as the daemon's router matches it."""
+
+    #: ``"GET"``, ``"HEAD"``, ``"POST"``, ``"PUT"`` or ``"DELETE"``.
+    method: str
+    #: The path without the version prefix, e.g. ``"/containers/{id}/start"``.
+    template: str
+    #: The :attr:`Section.name` of the first segment, e.g. ``"containers"``.
+    section: str
+    #: The fine action that grants this route on its own, e.g.
+    #: ``"container.start"``; ``None`` for a plain read or write of the section.
+    action: str | None
+    #: A read that a section-level "read" does not grant: it needs its action
+    #: (or the section's "write"). Container archive GET/HEAD (copying files
+    #: out), export (the whole filesystem), attach over WebSocket (stdin), and
+    #: the swarm unlock key.
+    sensitive: bool = False
+
+
+@attrs.frozen
+class _Pattern:
+    """The compiled form of a template: literal segments and placeholders."""
+
+    #: Segments before the greedy placeholder (or all of them): a string is a
+    #: literal, ``None`` a one-segment placeholder.
+    head: tuple[str | None, ...]
+    #: Whether a placeholder spanning one or more segments follows ``head``.
+    greedy: bool
+    #: Segments after the greedy placeholder.
+    tail: tuple[str | None, ...]
+
+    def matches(self, segments: tuple[str, ...]) -> bool:
+        head, tail = self.head, self.tail
+        if self.greedy:
+            if len(segments) < len(head) + 1 + len(tail):
+                return False
+            after = segments[len(segments) - len(tail):] if tail else ()
+        else:
+            if len(segments) != len(head):
+                return False
+            after = ()
+        for want, got in zip(head, segments):
+            if want is not None and want != got:
+                return False
+        for want, got in zip(tail, after):
+            if want is not None and want != got:
+                return False
+        return True
+
+
+def _compile(template: str, span: bool) -> _Pattern:
+    parts: list[str | None] = [
+        None if part.startswith("{") and part.endswith("}") else part
+        for part in template[1:].split("/")
+    ]
+    if not span:
+        return _Pattern(head=tuple(parts), greedy=False, tail=())
+    holes = [index for index, part in enumerate(parts) if part is None]
+    if len(holes) != 1:
+        raise ValueError(f"a spanning template needs exactly one placeholder: {template}")
+    index = holes[0]
+    return _Pattern(head=tuple(parts[:index]), greedy=True, tail=tuple(parts[index + 1:]))
+
+
+_SECTION_BY_PREFIX = {section.prefix: section.name for section in SECTIONS}
+_PATTERNS: dict[Route, _Pattern] = {}
+
+
+def _r(
+    method: str,
+    template: str,
+    action: str | None = None,
+    *,
+    sensitive: bool = False,
+    span: bool = True,
+) -> Route:
+    """One route; ``span``: its placeholder is moby's ``{name:.*}`` (one or more segments)."""
+    first = template[1:].split("/")[0]
+    route = Route(
+        method=method,
+        template=template,
+        section=_SECTION_BY_PREFIX[first],
+        action=action,
+        sensitive=sensitive,
+    )
+    has_placeholder = "{" in template
+    _PATTERNS[route] = _compile(template, span and has_placeholder)
+    return route
+
+
+#: Every route of the Engine API (v1.41-v1.47), in the daemon's matching order.
+ROUTES: tuple[Route, ...] = (
+    # checkpoint/checkpoint.go (registered before the container router)
+    _r("GET", "/containers/{id}/checkpoints"),
+    _r("POST", "/containers/{id}/checkpoints"),
+    _r("DELETE", "/containers/{id}/checkpoints/{checkpoint}", span=False),
+    # container/container.go
+    _r("HEAD", "/containers/{id}/archive", "container.archive", sensitive=True),
+    _r("GET", "/containers/json"),
+    _r("GET", "/containers/{id}/export", "container.export", sensitive=True),
+    _r("GET", "/containers/{id}/changes"),
+    _r("GET", "/containers/{id}/json"),
+    _r("GET", "/containers/{id}/top"),
+    _r("GET", "/containers/{id}/logs", "container.logs"),
+    _r("GET", "/containers/{id}/stats"),
+    _r("GET", "/containers/{id}/attach/ws", "container.attach", sensitive=True),
+    _r("GET", "/exec/{id}/json", "container.exec"),
+    _r("GET", "/containers/{id}/archive", "container.archive", sensitive=True),
+    _r("POST", "/containers/create", "container.create"),
+    _r("POST", "/containers/{id}/kill", "container.kill"),
+    _r("POST", "/containers/{id}/pause", "container.pause"),
+    _r("POST", "/containers/{id}/unpause", "container.unpause"),
+    _r("POST", "/containers/{id}/restart", "container.restart"),
+    _r("POST", "/containers/{id}/start", "container.start"),
+    _r("POST", "/containers/{id}/stop", "container.stop"),
+    _r("POST", "/containers/{id}/wait"),
+    # resizing only changes the TTY size of an attached session: it goes with attach
+    _r("POST", "/containers/{id}/resize", "container.attach"),
+    _r("POST", "/containers/{id}/attach", "container.attach"),
+    _r("POST", "/containers/{id}/exec", "container.exec"),
+    _r("POST", "/exec/{id}/start", "container.exec"),
+    _r("POST", "/exec/{id}/resize", "container.exec"),
+    _r("POST", "/containers/{id}/rename", "container.rename"),
+    _r("POST", "/containers/{id}/update", "container.update"),
+    _r("POST", "/containers/prune", "container.prune"),
+    _r("POST", "/commit", "image.commit"),
+    _r("PUT", "/containers/{id}/archive", "container.archive"),
+    _r("DELETE", "/containers/{id}", "container.delete"),
+    # image/image.go
+    _r("GET", "/images/json"),
+    _r("GET", "/images/search"),
+    _r("GET", "/images/get"),
+    _r("GET", "/images/{name}/get"),
+    _r("GET", "/images/{name}/history"),
+    _r("GET", "/images/{name}/json"),
+    _r("POST", "/images/load", "image.load"),
+    _r("POST", "/images/create", "image.pull"),
+    _r("POST", "/images/{name}/push", "image.push"),
+    _r("POST", "/images/{name}/tag", "image.tag"),
+    _r("POST", "/images/prune", "image.prune"),
+    _r("DELETE", "/images/{name}", "image.delete"),
+    # system/system.go
+    _r("GET", "/_ping"),
+    _r("HEAD", "/_ping"),
+    _r("GET", "/events"),
+    _r("GET", "/info"),
+    _r("GET", "/version"),
+    _r("GET", "/system/df"),
+    _r("POST", "/auth"),
+    # volume/volume.go
+    _r("GET", "/volumes"),
+    _r("GET", "/volumes/{name}"),
+    _r("POST", "/volumes/create", "volume.create"),
+    _r("POST", "/volumes/prune", "volume.prune"),
+    _r("PUT", "/volumes/{name}"),
+    _r("DELETE", "/volumes/{name}", "volume.delete"),
+    # build/build.go, session/session.go, grpc/grpc.go: BuildKit uses all three
+    _r("POST", "/build", "image.build"),
+    _r("POST", "/build/prune", "image.build"),
+    _r("POST", "/build/cancel", "image.build"),
+    _r("POST", "/session", "image.build"),
+    # swarm/cluster.go: plain {id}, one segment
+    _r("POST", "/swarm/init"),
+    _r("POST", "/swarm/join"),
+    _r("POST", "/swarm/leave"),
+    _r("GET", "/swarm"),
+    _r("GET", "/swarm/unlockkey", sensitive=True),
+    _r("POST", "/swarm/update"),
+    _r("POST", "/swarm/unlock"),
+    _r("GET", "/services"),
+    _r("GET", "/services/{id}", span=False),
+    _r("POST", "/services/create"),
+    _r("POST", "/services/{id}/update", span=False),
+    _r("DELETE", "/services/{id}", span=False),
+    _r("GET", "/services/{id}/logs", span=False),
+    _r("GET", "/nodes"),
+    _r("GET", "/nodes/{id}", span=False),
+    _r("DELETE", "/nodes/{id}", span=False),
+    _r("POST", "/nodes/{id}/update", span=False),
+    _r("GET", "/tasks"),
+    _r("GET", "/tasks/{id}", span=False),
+    _r("GET", "/tasks/{id}/logs", span=False),
+    _r("GET", "/secrets"),
+    _r("POST", "/secrets/create"),
+    _r("DELETE", "/secrets/{id}", span=False),
+    _r("GET", "/secrets/{id}", span=False),
+    _r("POST", "/secrets/{id}/update", span=False),
+    _r("GET", "/configs"),
+    _r("POST", "/configs/create"),
+    _r("DELETE", "/configs/{id}", span=False),
+    _r("GET", "/configs/{id}", span=False),
+    _r("POST", "/configs/{id}/update", span=False),
+    # plugin/plugin.go
+    _r("GET", "/plugins"),
+    _r("GET", "/plugins/{name}/json"),
+    _r("GET", "/plugins/privileges"),
+    _r("DELETE", "/plugins/{name}"),
+    _r("POST", "/plugins/{name}/enable"),
+    _r("POST", "/plugins/{name}/disable"),
+    _r("POST", "/plugins/pull"),
+    _r("POST", "/plugins/{name}/push"),
+    _r("POST", "/plugins/{name}/upgrade"),
+    _r("POST", "/plugins/{name}/set"),
+    _r("POST", "/plugins/create"),
+    # distribution/distribution.go
+    _r("GET", "/distribution/{name}/json"),
+    # grpc/grpc.go
+    _r("POST", "/grpc", "image.build"),
+    # network/network.go
+    _r("GET", "/networks"),
+    _r("GET", "/networks/{id}"),
+    _r("POST", "/networks/create", "network.create"),
+    _r("POST", "/networks/{id}/connect", "network.connect"),
+    _r("POST", "/networks/{id}/disconnect", "network.connect"),
+    _r("POST", "/networks/prune", "network.prune"),
+    _r("DELETE", "/networks/{id}", "network.delete"),
+)
+
+
+def _index() -> dict[tuple[str, str], tuple[tuple[Route, _Pattern], ...]]:
+    index: dict[tuple[str, str], list[tuple[Route, _Pattern]]] = {}
+    for route in ROUTES:
+        first = route.template[1:].split("/")[0]
+        index.setdefault((route.method, first), []).append((route, _PATTERNS[route]))
+    return {key: tuple(value) for key, value in index.items()}
+
+
+_INDEX = _index()
+
+
+def route_of(method: str, path: CanonicalPath) -> Route | None:
+    """The route the daemon would serve ``method path`` with, or ``None``.
+
+    Methods and segments are compared exactly, as the daemon's router does.
+    Placeholders match one segment, or one or more where moby declares them
+    ``{name:.*}`` (see the comment above :data:`ROUTES`); when several routes
+    match, the one the daemon registers first wins. ``HEAD`` finds only the
+    two HEAD routes (``/_ping`` and the container archive).
+    """
+    segments = path.segments
+    if not segments:
+        return None
+    for route, pattern in _INDEX.get((method, segments[0]), ()):
+        if pattern.matches(segments):
+            return route
+    return None
+
+
+#: The value :func:`sample_path` puts in every placeholder.
+SAMPLE_NAME = "example"
+
+
+def sample_path(route: Route) -> CanonicalPath:
+    """A canonical path that :func:`route_of` maps to ``route``, e.g. ``/images/example/json``."""
+    segments = tuple(
+        SAMPLE_NAME if part.startswith("{") else part for part in route.template[1:].split("/")
+    )
+    return CanonicalPath(path="/" + "/".join(segments), segments=segments, version=None, query="")

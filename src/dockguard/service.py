@@ -122,6 +122,14 @@ class _DockguardService(MultiService):
         self.policy_lines = policy_lines
 
     def startService(self) -> None:
+        if self.config.decision_log is not None:
+            from twisted.logger import globalLogPublisher
+
+            from dockguard.decisionlog import DecisionLog
+
+            self._decisions = DecisionLog(self.config.decision_log)
+            globalLogPublisher.addObserver(self._decisions)
+            log.info("writing decisions to {path}", path=str(self.config.decision_log))
         log.info("dockguard relaying to the Docker daemon at {upstream}", upstream=self.config.upstream)
         for listener in self.config.listeners:
             if listener.kind == "tcp" and not listener.loopback:
@@ -136,7 +144,14 @@ class _DockguardService(MultiService):
             log.info("policy: {line}", line=line)
         super().startService()
 
+    _decisions = None
+
     def stopService(self):
         d = super().stopService()
         self.relay.pool.closeIdle()
+        if self._decisions is not None:
+            from twisted.logger import globalLogPublisher
+
+            globalLogPublisher.removeObserver(self._decisions)
+            self._decisions.close()
         return d

@@ -16,6 +16,28 @@ from dockguard.errors import ConfigError
 from dockguard.policy import EnvPolicy
 
 
+def choose_policy(config, environ) -> tuple[object, list[str]]:
+    """
+    The configuration file's identities and groups when it has them, else
+    the Tecnativa / linuxserver environment variables.  When both are
+    present the file wins, and the start-up log says the variables are
+    ignored.
+    """
+    from dockguard.policy import KNOWN_VARIABLES
+
+    if config.policy is None:
+        policy = EnvPolicy.from_environ(environ)
+        return policy, policy.describe()
+    lines = config.policy.describe()
+    ignored = sorted(name for name in KNOWN_VARIABLES if environ.get(name))
+    if ignored:
+        lines.append(
+            f"warning: {config.source} defines identities and groups, so the environment "
+            f"variables {', '.join(ignored)} are ignored"
+        )
+    return config.policy, lines
+
+
 class Options(usage.Options):
     synopsis = "[--config FILE] [--listen URL ...] [--upstream SOCKET]"
     longdesc = (
@@ -59,7 +81,7 @@ class Options(usage.Options):
                 listen=self["listen"],
                 upstream=self["upstream"],
             )
-            self["policy"] = EnvPolicy.from_environ(os.environ)
+            self["policy"], self["policy_lines"] = choose_policy(self["built"], os.environ)
         except ConfigError as e:
             raise usage.UsageError(str(e))
 
@@ -69,5 +91,4 @@ def makeService(options: Options) -> IService:
 
     from dockguard.service import make_service
 
-    policy = options["policy"]
-    return make_service(reactor, options["built"], policy, policy.describe())
+    return make_service(reactor, options["built"], options["policy"], options["policy_lines"])

@@ -1,0 +1,52 @@
+"""
+The decision log: one JSON line per decision, for `dockguard suggest` and
+for anyone who wants to audit what each identity did.  It is a
+C{twisted.logger} observer of dockguard's own decision events; it never
+writes a request body or a header, only the fields below.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from twisted.logger import ILogObserver
+from zope.interface import implementer
+
+#: What a decision line holds.
+FIELDS = ("identity", "peer", "listener", "method", "path", "canonical", "decision", "rule", "reason")
+
+
+@implementer(ILogObserver)
+class DecisionLog:
+    """Appends decision events to a file as JSON lines."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[str] = open(path, "a", buffering=1, encoding="utf-8")
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if event.get("log_namespace") != "dockguard" or "decision" not in event:
+            return
+        record = {"time": round(event.get("log_time", time.time()), 3)}
+        record.update({key: event[key] for key in FIELDS if key in event})
+        self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_decisions(path: Path) -> list[dict[str, Any]]:
+    """Every decision line of a log file; lines that are not JSON are skipped."""
+    records = []
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and "decision" in record:
+                records.append(record)
+    return records

@@ -1,0 +1,232 @@
+"""Ready-made groups for the tools people put in front of the Docker socket.
+
+Use a preset directly (``traefik = ["traefik"]`` under ``[identities]``) or
+build on it (``extends = ["dozzle"]`` in a ``[groups.NAME]`` table). Preset
+names are reserved: a configuration cannot define a group with one of them.
+
+Each preset opens what the tool's own code or documentation shows it calls,
+and nothing more; the comment above each says what, why, and where that was
+read (repository and path of the stored copy that was read). Opt-in features
+of a tool (Dozzle's shell, Watchtower's lifecycle hooks, ...) are left out:
+extend the preset with the actions they need.
+
+Remember what a section "read" gives: every non-sensitive GET of the section,
+e.g. ``containers = "read"`` includes container inspect (environment
+variables!), logs, top, stats and changes, but not archive, export or
+attach/ws (see :data:`dockguard.sections.ROUTES`).
+
+This module has no I/O and no Twisted import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from dockguard.groups import Group
+from dockguard.sections import SECTIONS
+
+__all__ = ["PRESETS"]
+
+
+def _preset(name: str, description: str, sections: dict[str, str], actions: tuple[str, ...] = ()) -> Group:
+    return Group(name=name, sections=sections, actions=frozenset(actions), description=description)
+
+
+_ALL = [section.name for section in SECTIONS]
+
+# Traefik's Docker and Swarm providers (traefik/traefik pkg/provider/docker/
+# pdocker.go, pswarm.go): ServerVersion (GET /version), ContainerList
+# (GET /containers/json?all=1), ContainerInspect per container
+# (GET /containers/{id}/json), Events filtered to containers (GET /events);
+# in Swarm mode ServiceList (GET /services), NetworkList with scope=swarm
+# (GET /networks), TaskList (GET /tasks) and NodeInspect (GET /nodes/{id}).
+# The client pings for API negotiation (HEAD /_ping since Traefik 2.11.31/3.6.1,
+# GET /_ping before). The Docker provider pins API 1.24 (/v1.24/...).
+_TRAEFIK = _preset(
+    "traefik",
+    "Traefik's Docker/Swarm provider: reads containers, events, and in Swarm mode services, tasks, nodes and networks",
+    {
+        "ping": "read",
+        "version": "read",
+        "events": "read",
+        "containers": "read",
+        "networks": "read",
+        "services": "read",
+        "tasks": "read",
+        "nodes": "read",
+    },
+)
+
+# Homepage's Docker integration uses dockerode (gethomepage/homepage
+# src/utils/docker/status.js, src/pages/api/docker/stats/[...service].js):
+# listContainers({all: true}) (GET /containers/json?all=true),
+# container.stats({stream: false}) (GET /containers/{name}/stats?stream=false),
+# and with swarm: true listServices (GET /services) and listTasks
+# (GET /tasks?filters=...). dockerode sends unversioned paths and does not
+# ping. A container-control endpoint (start/stop/restart) appears in some
+# versions (src/pages/api/docker/container/[...action].js); it is not opened
+# here: extend with actions container.start/stop/restart if you use it.
+_HOMEPAGE = _preset(
+    "homepage",
+    "Homepage's Docker widgets: container list and stats, Swarm services and tasks; read-only",
+    {"containers": "read", "services": "read", "tasks": "read"},
+)
+
+# Dozzle (amir20/dozzle internal/docker/client.go): Info (GET /info) at start,
+# Ping with API negotiation (GET/HEAD /_ping), ContainerList
+# (GET /containers/json?all=1), ContainerInspect (GET /containers/{id}/json),
+# ContainerLogs with follow (GET /containers/{id}/logs), ContainerStats with
+# stream (GET /containers/{id}/stats), Events (GET /events). Opt-in only:
+# container actions (DOZZLE_ENABLE_ACTIONS: container.start/stop/restart) and
+# the shell (DOZZLE_ENABLE_SHELL: container.attach and container.exec) -
+# extend the preset with those actions if you enable them.
+_DOZZLE = _preset(
+    "dozzle",
+    "Dozzle log viewer: container list, inspect, logs, stats and events; read-only",
+    {"ping": "read", "version": "read", "info": "read", "events": "read", "containers": "read"},
+)
+
+# Watchtower recreates containers with a newer image
+# (containrrr/watchtower pkg/container/client.go): ContainerList with status
+# filters (GET /containers/json), ContainerInspect (GET /containers/{id}/json),
+# ImageInspectWithRaw (GET /images/{name}/json), ImagePull
+# (POST /images/create), ContainerKill with the stop signal
+# (POST /containers/{id}/kill), ContainerRemove force=1
+# (DELETE /containers/{id}), ContainerCreate (POST /containers/create?name=),
+# NetworkDisconnect and NetworkConnect on the new container
+# (POST /networks/{id}/disconnect, /connect), ContainerStart
+# (POST /containers/{id}/start), ContainerRename for its self-update
+# (POST /containers/{id}/rename), ImageRemove force=1 for --cleanup
+# (DELETE /images/{id}). The maintained fork (nicholas-fedor/watchtower
+# pkg/container/client.go) adds Ping and version negotiation (/_ping,
+# /version), Info (GET /info), image disk usage (GET /system/df), stopping
+# (container.stop) and UpdateContainer for its restart policy
+# (POST /containers/{id}/update). Lifecycle hooks (ContainerExecCreate/
+# ExecAttach/ExecInspect) are opt-in and not opened: add container.exec.
+# Note: container.create is root-equivalent on the host; Watchtower needs it.
+_WATCHTOWER = _preset(
+    "watchtower",
+    "Watchtower: pulls new images and recreates containers with them (create/start/stop/kill/delete/rename)",
+    {
+        "ping": "read",
+        "version": "read",
+        "info": "read",
+        "system": "read",
+        "containers": "read",
+        "images": "read",
+    },
+    (
+        "container.create",
+        "container.start",
+        "container.stop",
+        "container.kill",
+        "container.delete",
+        "container.rename",
+        "container.update",
+        "image.pull",
+        "image.delete",
+        "network.connect",
+    ),
+)
+
+# Portainer manages every kind of Docker object: its Docker proxy
+# (portainer/portainer api/http/proxy/factory/docker/transport.go and the
+# containers/images/networks/volumes/services/tasks/secrets/configs/swarm/
+# build files next to it) forwards every Engine API section, and its UI
+# offers consoles (exec, attach), builds, stacks, Swarm and registries. So it
+# gets everything, like admin.
+_PORTAINER = _preset(
+    "portainer",
+    "Portainer: full management of the daemon (every section, every method); as powerful as admin",
+    {name: "write" for name in _ALL},
+)
+
+# Dockman's documented minimum (RA341/dockman
+# website/versioned_docs/version-latest/docker-socket/index.md, "Minimum
+# Required Permissions"): PING, VERSION, INFO, EVENTS, CONTAINERS, IMAGES,
+# NETWORKS, VOLUMES, EXEC, POST, SYSTEM, ALLOW_START, ALLOW_STOP,
+# ALLOW_RESTARTS; BUILD and COMMIT only if you build or commit. With POST=1 a
+# socket proxy opens every method in the open sections, so here: the
+# GET-only sections read, containers/images/networks/volumes/exec/system
+# write. ALLOW_START/STOP/RESTARTS are contained in containers = "write"; the
+# actions are listed anyway so the preset reads like the documentation.
+_DOCKMAN = _preset(
+    "dockman",
+    "Dockman compose manager: the minimum its documentation lists (containers, images, networks, volumes, exec, system with writes)",
+    {
+        "ping": "read",
+        "version": "read",
+        "info": "read",
+        "events": "read",
+        "containers": "write",
+        "images": "write",
+        "networks": "write",
+        "volumes": "write",
+        "exec": "write",
+        "system": "write",
+    },
+    ("container.start", "container.stop", "container.restart", "container.kill"),
+)
+
+# Glances' containers plugin uses docker-py (nicolargo/glances
+# glances/plugins/containers/engines/docker.py): docker.from_env() negotiates
+# the version (GET /version), containers.list(all=...) lists and inspects
+# each container (GET /containers/json, GET /containers/{id}/json),
+# container.image.tags inspects the image (GET /images/{id}/json), and
+# container.stats(decode=True) streams stats (GET /containers/{id}/stats).
+_GLANCES = _preset(
+    "glances",
+    "Glances containers plugin: container list, inspect and stats, image inspect; read-only",
+    {"version": "read", "containers": "read", "images": "read"},
+)
+
+# Grafana's collector, Alloy: discovery.docker is Prometheus' Docker service
+# discovery (prometheus/prometheus discovery/moby/docker.go): ContainerList
+# (GET /containers/json) and NetworkList (GET /networks), through a client
+# that negotiates the API version (/_ping, /version); loki.source.docker
+# (grafana/alloy internal/component/loki/source/docker/tailer.go):
+# ContainerInspect (GET /containers/{id}/json) and ContainerLogs with follow
+# (GET /containers/{id}/logs). Grafana itself does not call the Engine API.
+_GRAFANA = _preset(
+    "grafana",
+    "Grafana Alloy: Docker discovery (containers, networks) and container log collection; read-only",
+    {"ping": "read", "version": "read", "containers": "read", "networks": "read"},
+)
+
+# Every section at "read": every GET/HEAD route except the sensitive ones
+# (container archive, export, attach/ws; the swarm unlock key), and no
+# actions. Container logs are included: they are a plain read of the
+# containers section (the action container.logs exists so that a group
+# without that read can be given logs alone).
+_READONLY = _preset(
+    "readonly",
+    "every section read-only: lists, inspects, logs, stats, events; no sensitive reads, no writes",
+    {name: "read" for name in _ALL},
+)
+
+# Everything: every section at "write".
+_ADMIN = _preset(
+    "admin",
+    "everything, every method: equivalent to root on the host",
+    {name: "write" for name in _ALL},
+)
+
+#: The built-in groups, by name.
+PRESETS: Mapping[str, Group] = MappingProxyType(
+    {
+        group.name: group
+        for group in (
+            _TRAEFIK,
+            _HOMEPAGE,
+            _DOZZLE,
+            _WATCHTOWER,
+            _PORTAINER,
+            _DOCKMAN,
+            _GLANCES,
+            _GRAFANA,
+            _READONLY,
+            _ADMIN,
+        )
+    }
+)
