@@ -136,3 +136,13 @@ def test_check_config_command(tmp_path: Path, pem_files: Path) -> None:
     bad = subprocess.run([*cmd, str(tmp_path / "dockguard.toml")], capture_output=True, text=True)
     assert bad.returncode == 2
     assert "listeners[0].client_ca" in bad.stderr and "does not exist" in bad.stderr
+
+
+def test_a_listener_can_be_set_to_learn() -> None:
+    listener = parse_listen("tcp://127.0.0.1:2375?identity=tool&learn=1")
+    assert listener.learn is True
+    assert "LEARN MODE" in listener.describe()
+    assert parse_listen("unix:///run/x.sock?identity=tool").learn is False
+    with pytest.raises(ConfigError) as raised:
+        parse_listen("tcp://127.0.0.1:2375?identity=tool&learn=maybe")
+    assert raised.value.key == "--listen.learn"

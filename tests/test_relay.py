@@ -1191,3 +1191,23 @@ def test_client_that_stops_sending_mid_body_is_not_relayed_as_complete() -> None
     client.proto.readConnectionLost()
     assert client.transport.disconnecting
     assert not world.daemon_saw()[-1].complete
+
+
+def test_a_learning_listener_lets_refusals_through_and_logs_them_as_would_deny() -> None:
+    from twisted.logger import globalLogPublisher
+
+    world = World()  # Tecnativa defaults: containers closed
+    events: list[dict] = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        client = Client.__new__(Client)
+        client.proto = ClientProtocol(world.relay, Listener(name="learning", identity="tool", learn=True))
+        client.transport = FakeTransport()
+        client.proto.makeConnection(client.transport)
+        client.send(b"GET /v1.41/containers/json HTTP/1.1\r\nHost: docker\r\n\r\n")
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    assert world.daemon_saw()[-1].head.target == b"/v1.41/containers/json"
+    [decision] = [e for e in events if "decision" in e]
+    assert decision["decision"] == "would-deny"
+    assert decision["rule"] == "learn (listener learning): would deny: CONTAINERS=0"

@@ -57,6 +57,9 @@ class ListenerConfig:
     client_ca: Path | None = None
     allow: tuple[Network, ...] = ()
     insecure: bool = False
+    #: Learn mode for everyone on this listener: refusals are logged as
+    #: would-deny and let through.
+    learn: bool = False
 
     @property
     def name(self) -> str:
@@ -85,6 +88,8 @@ class ListenerConfig:
             extra = ", sources " + ", ".join(str(n) for n in self.allow)
         if self.kind == "unix":
             extra += f", mode {self.mode:04o}"
+        if self.learn:
+            extra += ", LEARN MODE: refusals are only logged (would-deny), never enforced"
         return f"{self.name}: {who}{extra}"
 
 
@@ -104,9 +109,9 @@ class Config:
 
 
 _LISTENER_KEYS = {
-    "tls": {"cert", "key", "client_ca"},
-    "tcp": {"identity", "allow", "insecure"},
-    "unix": {"identity", "mode"},
+    "tls": {"cert", "key", "client_ca", "learn"},
+    "tcp": {"identity", "allow", "insecure", "learn"},
+    "unix": {"identity", "mode", "learn"},
 }
 
 
@@ -197,6 +202,7 @@ def listener_from_mapping(
                 raise ConfigError(source, f"{where}.allow", f"{item!r} is not a network like 10.0.0.0/8")
         fields["allow"] = tuple(networks)
         fields["insecure"] = _truthy(source, f"{where}.insecure", values.get("insecure", False))
+    fields["learn"] = _truthy(source, f"{where}.learn", values.get("learn", False))
     listener = ListenerConfig(**fields)
     if kind == "tcp" and not listener.loopback and not listener.insecure:
         raise ConfigError(

@@ -90,6 +90,7 @@ class Listener:
     name: str
     identity: str | None
     admit: Callable[[object], bool] = lambda peer: True
+    learn: bool = False
 
 
 @attrs.define
@@ -402,11 +403,18 @@ class ClientProtocol(Protocol):
             )
             return
         decision = self.relay.policy.decide(identity, method, path)
+        if self.listener.learn and not decision.allowed:
+            decision = attrs.evolve(
+                decision,
+                allowed=True,
+                learned=True,
+                rule=f"learn (listener {self.listener.name}): would deny: {decision.rule}",
+            )
         self._log_decision(
             identity,
             method,
             target,
-            "would-deny" if getattr(decision, "learned", False) else "allow" if decision.allowed else "deny",
+            "would-deny" if decision.learned else "allow" if decision.allowed else "deny",
             decision.rule,
             decision.reason,
             canonical=path.path,

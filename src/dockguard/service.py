@@ -82,7 +82,13 @@ def endpoint_for(reactor, listener: ListenerConfig) -> IStreamServerEndpoint:
 
 def factory_for(relay: Relay, listener: ListenerConfig):
     factory = ClientFactory(
-        relay, Listener(name=listener.name, identity=listener.identity, admit=_admit(listener))
+        relay,
+        Listener(
+            name=listener.name,
+            identity=listener.identity,
+            admit=_admit(listener),
+            learn=listener.learn,
+        ),
     )
     if listener.kind != "tls":
         return factory
@@ -138,6 +144,11 @@ class _DockguardService(MultiService):
                     "anyone who can reach it acts as {identity}",
                     listener=listener.name,
                     identity=listener.identity,
+                )
+            if listener.learn:
+                log.warn(
+                    "LEARN MODE on {listener}: every request passes; refusals are only logged",
+                    listener=listener.name,
                 )
             log.info("listening on {description}", description=listener.describe(), listener=listener.name)
         for line in self.policy_lines:
