@@ -64,7 +64,7 @@ import attrs
 from dockguard.errors import ConfigError
 from dockguard.paths import CanonicalPath
 from dockguard.policy import READ_METHODS, Decision, Policy
-from dockguard.sections import ROUTES, SECTIONS, Route, route_of, sample_path, section_of
+from dockguard.sections import ROUTES, SECTIONS, Route, case_hint, route_of, sample_path, section_of
 
 __all__ = [
     "ACCESS_LEVELS",
@@ -244,7 +244,7 @@ class GroupPolicy:
                     rule="no section",
                     reason=(
                         f"{path.path} is not in any Engine API section, so dockguard refuses it"
-                        f"{_case_hint(path)}"
+                        f"{case_hint(path)}"
                     ),
                 )
             section_name = section.name
@@ -290,15 +290,6 @@ class GroupPolicy:
                     f"set learn = false in [groups.{name}] to enforce"
                 )
         return lines
-
-
-def _case_hint(path: CanonicalPath) -> str:
-    if path.segments:
-        first = path.segments[0].lower()
-        for section in SECTIONS:
-            if section.prefix == first:
-                return f" (paths are case-sensitive: the {section.name} section is /{section.prefix})"
-    return ""
 
 
 def explain(policy: Policy, identity: str) -> list[tuple[Route, Decision]]:

@@ -78,7 +78,7 @@ import attrs
 
 from dockguard.errors import ConfigError
 from dockguard.paths import CanonicalPath
-from dockguard.sections import SECTIONS, Section, container_action, section_of
+from dockguard.sections import SECTIONS, Section, case_hint, container_action, section_of
 
 __all__ = [
     "ACTION_SWITCHES",
@@ -234,15 +234,6 @@ def _gate_for(path: CanonicalPath) -> Gate | None:
     return None
 
 
-def _case_hint(path: CanonicalPath) -> str:
-    if path.segments:
-        first = path.segments[0].lower()
-        for section in SECTIONS:
-            if section.prefix == first:
-                return f" (paths are case-sensitive: the {section.name} section is /{section.prefix})"
-    return ""
-
-
 @attrs.frozen
 class EnvPolicy:
     """One permission set for every identity, with Tecnativa's variables.
@@ -293,7 +284,7 @@ class EnvPolicy:
                 rule="no section",
                 reason=(
                     f"{path.path} is not in any Engine API section, so dockguard "
-                    f"refuses it{_case_hint(path)}"
+                    f"refuses it{case_hint(path)}"
                 ),
             )
 

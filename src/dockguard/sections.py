@@ -428,3 +428,16 @@ def sample_path(route: Route) -> CanonicalPath:
         SAMPLE_NAME if part.startswith("{") else part for part in route.template[1:].split("/")
     )
     return CanonicalPath(path="/" + "/".join(segments), segments=segments, version=None, query="")
+
+
+def case_hint(path: CanonicalPath) -> str:
+    """
+    A hint for a path whose first segment is a section in the wrong case
+    (the daemon routes case-sensitively), else "".
+    """
+    if path.segments:
+        first = path.segments[0].lower()
+        for section in SECTIONS:
+            if section.prefix == first:
+                return f" (paths are case-sensitive: the {section.name} section is /{section.prefix})"
+    return ""

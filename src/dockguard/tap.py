@@ -5,7 +5,6 @@ The C{twistd dockguard} command: options and service construction.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 from twisted.application.service import IService
