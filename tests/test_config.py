@@ -15,6 +15,7 @@ import pytest
 
 from dockguard.config import build_config, load_config, parse_listen
 from dockguard.errors import ConfigError
+from dockguard.paths import canonicalise
 
 EXAMPLE = Path(__file__).parent.parent / "docs" / "examples" / "dockguard.toml"
 
@@ -123,6 +124,28 @@ def test_the_documented_example_loads(tmp_path: Path, pem_files: Path) -> None:
     ]
     assert config.listeners[0].cert == tmp_path / "certs" / "server-cert.pem"
     assert (config.header_timeout, config.idle_timeout, config.max_head_bytes) == (30, 120, 262144)
+    assert config.decision_log == tmp_path / "decisions.jsonl"
+    # each identity gets the groups the example names
+    assert dict(config.policy.identities) == {
+        "traefik": ("traefik",), "ops": ("admin",), "ci-runner": ("ci",), "local": ("readonly",),
+    }
+
+    def allowed(identity: str, method: str, target: bytes) -> bool:
+        return config.policy.decide(identity, method, canonicalise(target)).allowed
+
+    assert allowed("traefik", "GET", b"/v1.41/containers/json")
+    assert not allowed("traefik", "POST", b"/v1.41/containers/abc/start")
+    assert allowed("ops", "POST", b"/v1.41/containers/create")
+    assert allowed("local", "GET", b"/v1.41/images/json")
+    assert not allowed("local", "POST", b"/v1.41/containers/abc/start")
+    # ci extends readonly, adds image actions and lowers secrets/configs/swarm
+    assert allowed("ci-runner", "GET", b"/v1.41/containers/json")
+    assert allowed("ci-runner", "POST", b"/v1.41/build")
+    assert allowed("ci-runner", "POST", b"/v1.41/images/registry.example/app/push")
+    assert not allowed("ci-runner", "GET", b"/v1.41/secrets")
+    assert not allowed("ci-runner", "POST", b"/v1.41/containers/create")
+    assert not config.policy.groups["ci"].learn
+    assert not allowed("someone-else", "GET", b"/_ping")
 
 
 def test_check_config_command(tmp_path: Path, pem_files: Path) -> None:

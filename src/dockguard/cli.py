@@ -86,7 +86,9 @@ def suggest_groups(records: list[dict[str, Any]], only: set[str] | None = None) 
         section = section_of(path)
         if section is None:
             continue
-        level = "read" if method in ("GET", "HEAD") else "write"
+        sensitive = route is not None and route.sensitive
+        # a sensitive read without an action of its own only opens with write
+        level = "read" if method in ("GET", "HEAD") and not sensitive else "write"
         if sections.get(section.name) != "write":
             sections[section.name] = level
     lines = []

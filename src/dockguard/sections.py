@@ -285,7 +285,9 @@ ROUTES: tuple[Route, ...] = (
     _r("POST", "/containers/{id}/restart", "container.restart"),
     _r("POST", "/containers/{id}/start", "container.start"),
     _r("POST", "/containers/{id}/stop", "container.stop"),
-    _r("POST", "/containers/{id}/wait"),
+    # waiting for a container to stop has no effect of its own; every
+    # attached `docker run` does it after starting, so it goes with start
+    _r("POST", "/containers/{id}/wait", "container.start"),
     # resizing only changes the TTY size of an attached session: it goes with attach
     _r("POST", "/containers/{id}/resize", "container.attach"),
     _r("POST", "/containers/{id}/attach", "container.attach"),

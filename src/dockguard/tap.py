@@ -32,7 +32,8 @@ def choose_policy(config, environ) -> tuple[object, list[str]]:
     if ignored:
         lines.append(
             f"warning: {config.source} defines identities and groups, so the environment "
-            f"variables {', '.join(ignored)} are ignored"
+            f"variable{'s' if len(ignored) > 1 else ''} {', '.join(ignored)} "
+            f"{'are' if len(ignored) > 1 else 'is'} ignored"
         )
     return config.policy, lines
 
@@ -44,8 +45,9 @@ class Options(usage.Options):
         "the daemon's Unix socket, authorising every request first. With no "
         f"options it listens on {DEFAULT_LISTEN} only, with Tecnativa's default "
         "permissions (EVENTS, PING, VERSION). Permissions come from the "
-        "Tecnativa / linuxserver environment variables (CONTAINERS=1, POST=1, "
-        "ALLOW_START=1, ...)."
+        "configuration file's [identities] and [groups] (docs/groups.md) or, "
+        "without them, from the Tecnativa / linuxserver environment variables "
+        "(CONTAINERS=1, POST=1, ALLOW_START=1, ...)."
     )
     optParameters = [
         ["config", "c", None, "TOML configuration file (see docs/configuration.md)."],
