@@ -100,6 +100,7 @@ class Config:
     header_timeout: float = 30.0
     idle_timeout: float = 120.0
     max_head_bytes: int = 256 * 1024
+    max_inspected_body: int = 1024 * 1024
     source: str = "defaults"
     #: Per-identity permission groups from the file, or None: then the
     #: Tecnativa / linuxserver environment variables apply.
@@ -324,7 +325,7 @@ def load_config(path: Path) -> dict[str, Any]:
         if not log_path.parent.is_dir():
             raise ConfigError(source, "decision_log", f"{log_path.parent} is not a directory")
         out["decision_log"] = log_path
-    for section, keys in (("timeouts", {"header": "header_timeout", "idle": "idle_timeout"}), ("limits", {"max_head_bytes": "max_head_bytes"})):
+    for section, keys in (("timeouts", {"header": "header_timeout", "idle": "idle_timeout"}), ("limits", {"max_head_bytes": "max_head_bytes", "max_inspected_body": "max_inspected_body"})):
         table = data.get(section, {})
         if not isinstance(table, dict):
             raise ConfigError(source, section, "must be a table")

@@ -62,6 +62,7 @@ from typing import Any
 import attrs
 
 from dockguard.errors import ConfigError
+from dockguard.guards import CLOSED, Allowance, allowance_from_mapping
 from dockguard.paths import CanonicalPath
 from dockguard.policy import READ_METHODS, Decision, Policy
 from dockguard.sections import ROUTES, SECTIONS, Route, case_hint, route_of, sample_path, section_of
@@ -85,7 +86,7 @@ SECTION_NAMES: tuple[str, ...] = tuple(section.name for section in SECTIONS)
 
 _RANK = {level: rank for rank, level in enumerate(ACCESS_LEVELS)}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
-_GROUP_KEYS = ("extends", "sections", "actions", "learn", "description")
+_GROUP_KEYS = ("extends", "sections", "actions", "learn", "description", "guards")
 _LEVELS_QUOTED = ", ".join(f'"{level}"' for level in ACCESS_LEVELS)
 
 
@@ -119,6 +120,9 @@ class Group:
     #: Learn mode: requests the rules would deny are let through and marked.
     learn: bool = False
     description: str = ""
+    #: What the escalation guards let this group put in container, exec,
+    #: service and volume bodies (dockguard.guards); closed by default.
+    guards: Allowance = CLOSED
 
     def level(self, section: str) -> str:
         """This group's level for ``section``."""
@@ -143,6 +147,8 @@ class Group:
         opened = [f"{name}={level}" for name, level in sorted(self.sections.items()) if level != "none"]
         parts = ["sections " + (", ".join(opened) if opened else "none")]
         parts.append("actions " + (", ".join(sorted(self.actions)) if self.actions else "none"))
+        if self.guards != CLOSED:
+            parts.append("guards " + self.guards.describe())
         if self.learn:
             parts.append("LEARN MODE")
         text = "; ".join(parts)
@@ -248,14 +254,23 @@ class GroupPolicy:
                     ),
                 )
             section_name = section.name
-        for group in groups:
-            grant = group.grant(method, route, section_name)
-            if grant is not None:
-                return Decision(
-                    allowed=True,
-                    rule=f"group {group.name}: {grant}",
-                    reason=f"{_describe_call(method, path, route)} is allowed for {identity} by group {group.name} ({grant})",
-                )
+        granting = [
+            (group, grant)
+            for group in groups
+            if (grant := group.grant(method, route, section_name)) is not None
+        ]
+        if granting:
+            group, grant = granting[0]
+            # Bodies are judged against what any granting group allows.
+            allowance = group.guards
+            for other, _ in granting[1:]:
+                allowance = allowance.merge(other.guards)
+            return Decision(
+                allowed=True,
+                rule=f"group {group.name}: {grant}",
+                reason=f"{_describe_call(method, path, route)} is allowed for {identity} by group {group.name} ({grant})",
+                guard=allowance,
+            )
         rule, advice = _need(method, route, section_name)
         listed = ", ".join(group.name for group in groups)
         return Decision(
@@ -402,6 +417,8 @@ class _Spec:
     actions: frozenset[str]
     learn: bool
     description: str
+    guards: Allowance | None = None
+    guard_keys: tuple[str, ...] = ()
 
 
 def _read_group(source: str, name: object, body: object, presets: Mapping[str, Group]) -> _Spec:
@@ -467,7 +484,16 @@ def _read_group(source: str, name: object, body: object, presets: Mapping[str, G
     description = body.get("description", "")
     if not isinstance(description, str):
         raise ConfigError(source, f"{key}.description", f"must be a string; got {description!r}")
+    guards, guard_keys = None, ()
+    if "guards" in body:
+        table = body["guards"]
+        if not isinstance(table, Mapping):
+            raise ConfigError(source, f"{key}.guards", "must be a table, e.g. guards = { privileged = true }")
+        guards = allowance_from_mapping(source, f"{key}.guards", table)
+        guard_keys = tuple(table)
     return _Spec(
+        guards=guards,
+        guard_keys=guard_keys,
         name=name,
         extends=extends,
         sections=MappingProxyType(sections),
@@ -497,8 +523,10 @@ def _resolve(
     chain = [*chain, name]
     sections: dict[str, str] = {}
     actions: set[str] = set()
+    allowance = CLOSED
     for parent_name in spec.extends:
         parent = _resolve(source, parent_name, specs, presets, resolved, chain)
+        allowance = allowance.merge(parent.guards)
         for section, level in parent.sections.items():
             if _RANK[level] > _RANK[sections.get(section, "none")]:
                 sections[section] = level
@@ -506,7 +534,11 @@ def _resolve(
     # Its own entries override the parents' levels (and may lower them).
     sections.update(spec.sections)
     actions |= spec.actions
+    if spec.guards is not None:
+        # Its own guard keys override the parents' (exec_root = false narrows).
+        allowance = attrs.evolve(allowance, **{k: getattr(spec.guards, k) for k in spec.guard_keys})
     group = Group(
+        guards=allowance,
         name=name,
         sections={section: level for section, level in sections.items() if level != "none"},
         actions=frozenset(actions),

@@ -111,6 +111,10 @@ class Decision:
     #: True when a learn-mode group let through a request its rules would
     #: deny; ``rule`` and ``reason`` then say what would have denied it.
     learned: bool = False
+    #: For an allowed request whose body the escalation guards inspect
+    #: (dockguard.guards): the Allowance that body is judged against.
+    #: None: the body is relayed uninspected.
+    guard: typing.Any = None
 
 
 class Policy(typing.Protocol):
@@ -427,4 +431,9 @@ class EnvPolicy:
         if open_gates and not containers.on:
             names = ", ".join(self.setting(g.env).words for g in open_gates)
             lines.append(f"note: {names} has no effect while {containers.words}")
+        lines.append(
+            "escalation guards: off (with environment variables dockguard relays container, "
+            "exec and service bodies as Tecnativa does; give identities groups in a "
+            "configuration file to guard them: docs/guards.md)"
+        )
         return lines

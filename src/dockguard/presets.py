@@ -24,13 +24,20 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from dockguard.groups import Group
+from dockguard.guards import CLOSED, OPEN, Allowance
 from dockguard.sections import SECTIONS
 
 __all__ = ["PRESETS"]
 
 
-def _preset(name: str, description: str, sections: dict[str, str], actions: tuple[str, ...] = ()) -> Group:
-    return Group(name=name, sections=sections, actions=frozenset(actions), description=description)
+def _preset(
+    name: str,
+    description: str,
+    sections: dict[str, str],
+    actions: tuple[str, ...] = (),
+    guards: Allowance = CLOSED,
+) -> Group:
+    return Group(name=name, sections=sections, actions=frozenset(actions), description=description, guards=guards)
 
 
 _ALL = [section.name for section in SECTIONS]
@@ -128,6 +135,11 @@ _WATCHTOWER = _preset(
         "image.delete",
         "network.connect",
     ),
+    # Watchtower recreates the containers it finds with their existing host
+    # configuration, whatever it holds (binds, capabilities, privileged): it
+    # cannot do its job with closed guards. To narrow it, extend watchtower
+    # in a group of your own and set that group's guards.
+    guards=OPEN,
 )
 
 # Portainer manages every kind of Docker object: its Docker proxy
@@ -140,6 +152,7 @@ _PORTAINER = _preset(
     "portainer",
     "Portainer: full management of the daemon (every section, every method); as powerful as admin",
     {name: "write" for name in _ALL},
+    guards=OPEN,
 )
 
 # Dockman's documented minimum (RA341/dockman
@@ -167,6 +180,8 @@ _DOCKMAN = _preset(
         "system": "write",
     },
     ("container.start", "container.stop", "container.restart", "container.kill"),
+    # Dockman deploys the compose stacks you give it, binds and all.
+    guards=OPEN,
 )
 
 # Glances' containers plugin uses docker-py (nicolargo/glances
@@ -210,6 +225,7 @@ _ADMIN = _preset(
     "admin",
     "everything, every method: equivalent to root on the host",
     {name: "write" for name in _ALL},
+    guards=OPEN,
 )
 
 #: The built-in groups, by name.

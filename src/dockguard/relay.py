@@ -31,8 +31,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from dockguard.guards import inspection_kind, judge
 from dockguard.paths import PathRefused, canonicalise
-from dockguard.policy import Policy
+from dockguard.policy import Decision, Policy
 from dockguard.sections import is_hijack_route
 from dockguard.tls import IdentityRefused, identity_from_certificate
 from dockguard.upstream import UpstreamPool, UpstreamProtocol
@@ -106,6 +107,8 @@ class Relay:
     policy: Policy
     timeouts: Timeouts = Timeouts()
     maxHeadBytes: int = 256 * 1024
+    #: Largest body the escalation guards read before judging it (413 above).
+    maxInspectedBody: int = 1024 * 1024
 
 
 def _json_error(status: int, message: str, close: bool = False) -> tuple[h11.Response, bytes]:
@@ -181,6 +184,19 @@ class _Throttle:
 
 
 @attrs.define
+class _Inspection:
+    """A request whose body the escalation guards read whole before judging."""
+
+    request: h11.Request
+    method: str
+    path: str
+    kind: str
+    decision: Decision
+    chunks: list[bytes] = attrs.Factory(list)
+    size: int = 0
+
+
+@attrs.define
 class _Exchange:
     """One request relayed to the daemon, and its response."""
 
@@ -191,6 +207,8 @@ class _Exchange:
     hasBody: bool = False
     requestDone: bool = False
     responseStarted: bool = False
+    #: A body read whole and judged before anything went upstream.
+    body: bytes | None = None
     retried: bool = False
 
 
@@ -213,6 +231,7 @@ class ClientProtocol(Protocol):
         self._waitingUpstream = False
         self._draining = False
         self._closeAfterResponse = False
+        self._inspection: _Inspection | None = None
         self._spliced: UpstreamProtocol | None = None
         self._timer: IDelayedCall | None = None
         self._headStarted = False
@@ -427,6 +446,11 @@ class ClientProtocol(Protocol):
                 f"{decision.reason} (rule: {decision.rule})",
             )
             return
+        if decision.guard is not None:
+            kind = inspection_kind(method, path)
+            if kind is not None:
+                self._startInspection(request, method, path.path, kind, decision)
+                return
         self._exchange = _Exchange(
             request=request,
             hijackRoute=is_hijack_route(method, path),
@@ -486,7 +510,77 @@ class ClientProtocol(Protocol):
             # No response can be sent in this state (e.g. mid-response).
             self.transport.loseConnection()
 
+    # -- escalation guards: bodies judged before anything moves ---------------
+
+    def _startInspection(
+        self, request: h11.Request, method: str, path: str, kind: str, decision: Decision
+    ) -> None:
+        length = _header(request.headers, b"content-length")
+        if length is not None and int(length) > self.relay.maxInspectedBody:
+            self._refuse(request, 413, self._tooLarge(method, path, kind))
+            return
+        self._inspection = _Inspection(
+            request=request, method=method, path=path, kind=kind, decision=decision
+        )
+
+    def _tooLarge(self, method: str, path: str, kind: str) -> str:
+        return (
+            f"dockguard refused {method} {path} for {self.identity}: the body of a {kind} "
+            f"is inspected and may be at most {self.relay.maxInspectedBody} bytes "
+            "(limits.max_inspected_body)"
+        )
+
+    def _inspectBody(self, data: h11.Data) -> None:
+        ins = self._inspection
+        assert ins is not None
+        ins.size += len(data.data)
+        if ins.size > self.relay.maxInspectedBody:
+            self._inspection = None
+            self._refuse(ins.request, 413, self._tooLarge(ins.method, ins.path, ins.kind))
+            return
+        ins.chunks.append(bytes(data.data))
+
+    def _inspectionDone(self) -> None:
+        ins = self._inspection
+        assert ins is not None
+        self._inspection = None
+        body = b"".join(ins.chunks)
+        verdict = judge(ins.kind, body, ins.decision.guard)
+        identity = self.identity
+        assert identity is not None
+        if not verdict.allowed:
+            rule = f"guard {verdict.guard}" if verdict.guard else "guard: ambiguous body"
+            self._log_decision(
+                identity, ins.method, ins.request.target, "deny", rule, verdict.reason,
+                canonical=ins.path,
+            )
+            self._sendError(
+                403,
+                f"dockguard refused {ins.method} {ins.path} for {identity}: {verdict.reason} "
+                f"(rule: {rule}; {ins.decision.rule})",
+            )
+            self._maybeNextCycle()
+            return
+        # Relay exactly the bytes judged, framed by their length.
+        headers = [
+            (name, value)
+            for name, value in ins.request.headers.raw_items()
+            if name.lower() not in (b"content-length", b"transfer-encoding")
+        ]
+        headers.append((b"Content-Length", b"%d" % len(body)))
+        request = h11.Request(
+            method=ins.request.method,
+            target=ins.request.target,
+            headers=headers,
+            http_version=ins.request.http_version,
+        )
+        self._exchange = _Exchange(request=request, hasBody=bool(body), body=body, requestDone=True)
+        self._connectUpstream()
+
     def _onBody(self, data: h11.Data) -> None:
+        if self._inspection is not None:
+            self._inspectBody(data)
+            return
         if self._draining or self._exchange is None:
             return
         up = self._exchange.upstream
@@ -494,6 +588,9 @@ class ClientProtocol(Protocol):
             up.send(data)
 
     def _onRequestEnd(self) -> None:
+        if self._inspection is not None:
+            self._inspectionDone()
+            return
         if self._draining or self._exchange is None:
             self._draining = False
             self._maybeNextCycle()
@@ -533,7 +630,12 @@ class ClientProtocol(Protocol):
             headers.append((b"Transfer-Encoding", te))
         try:
             up.send(h11.Request(method=req.method, target=req.target, headers=headers))
-            if ex.requestDone:
+            if ex.body is not None:
+                # A judged body, sent whole (also on a retry).
+                if ex.body:
+                    up.send(h11.Data(data=ex.body))
+                up.send(h11.EndOfMessage())
+            elif ex.requestDone:
                 # A retry: the (bodiless) request had already ended.
                 up.send(h11.EndOfMessage())
         except h11.LocalProtocolError as e:
@@ -678,7 +780,8 @@ class ClientProtocol(Protocol):
         up = ex.upstream
         self._detachUpstream(reuse=False)
         if not ex.responseStarted:
-            if up is not None and up.reused and not ex.hasBody and not ex.retried:
+            replayable = not ex.hasBody or ex.body is not None
+            if up is not None and up.reused and replayable and not ex.retried:
                 # A pooled connection the daemon had closed meanwhile: the
                 # request never reached it, so it is sent again once.
                 ex.retried = True

@@ -108,6 +108,7 @@ def make_service(reactor, config: Config, policy: Policy, policy_lines: list[str
         policy=policy,
         timeouts=Timeouts(header=config.header_timeout, idle=config.idle_timeout),
         maxHeadBytes=config.max_head_bytes,
+        maxInspectedBody=config.max_inspected_body,
     )
     top = _DockguardService(relay, config, policy_lines)
     for listener in config.listeners:

@@ -1,0 +1,1238 @@
+"""Escalation guards: judge the request bodies the daemon turns into privileges.
+
+A section switch cannot tell ``docker run alpine echo hi`` from ``docker run
+--privileged -v /:/host alpine chroot /host``: both are ``POST
+/containers/create``. The guards read the JSON body of the calls that create
+or widen privileges (:data:`INSPECTED_KINDS`, found by
+:func:`inspection_kind`) and refuse what the caller's :class:`Allowance` (the
+``[groups.NAME.guards]`` table, see :func:`allowance_from_mapping`) does not
+allow. :func:`judge` returns a :class:`Verdict` whose reason names the field
+and the guard that would open it.
+
+Reading the body as the daemon reads it
+---------------------------------------
+
+The daemon decodes bodies with Go's ``encoding/json``: object keys match
+struct fields case-insensitively (``"hostconfig"`` is ``HostConfig``, and so
+are the Unicode spellings Go folds to ASCII: ``ſ`` is ``S``, ``K`` (Kelvin) is
+``K``, ``ı`` and ``İ`` are ``I``), the last of duplicate keys wins, unknown
+fields are ignored and ``null`` leaves the zero value. A guard that reads a
+body differently from the daemon is bypassed, so:
+
+* keys are looked up with Go's folding, and an object with two keys that fold
+  to the same name (``"Privileged"`` and ``"privileged"``, or the same key
+  twice) is refused anywhere in the body: it has two readings;
+* the body must be strict UTF-8 JSON (no BOM, no NaN/Infinity, nothing after
+  the value) whose top level is an object; anything else is refused;
+* an inspected field of the wrong JSON type (``"Privileged": "true"``) is
+  refused: the daemon would reject it, and dockguard does not guess. The one
+  exception follows the daemon: ``HostConfig.CapAdd`` is a ``StrSlice``, which
+  the daemon accepts as a single string too, so a string is judged as a
+  one-element list.
+* dockerd up to 24 also decodes HostConfig fields written at the TOP level of
+  a create body (a deprecated embedded ``*HostConfig`` in
+  ``runconfig.ContainerConfigWrapper``), and uses them when ``HostConfig`` is
+  absent. So the top level of a create body is judged as a HostConfig too,
+  whether or not ``HostConfig`` is present (field names without a prefix,
+  e.g. ``Privileged``).
+
+Decisions (where the daemon leaves a choice, the stricter reading is taken)
+--------------------------------------------------------------------------
+
+* Capabilities: names are normalised as the daemon does (upper-case, one
+  ``CAP_`` prefix removed). Adding one of Docker's 14 default capabilities
+  (:data:`DEFAULT_CAPABILITIES`, e.g. after ``--cap-drop ALL``) grants nothing
+  and is always allowed; ``ALL`` needs ``"ALL"`` in ``capabilities``.
+* Bind sources: absolute host paths; ``.`` segments are cleaned away, but a
+  ``..`` segment, ``//`` and NUL are refused (two readings); a trailing ``/``
+  is fine. A source is allowed when it is equal to or under a ``bind_roots``
+  entry, compared segment by segment (``/srv`` allows ``/srv/x``, not
+  ``/srvx``; ``"/"`` allows any). A ``Binds`` source that does not start with
+  ``/`` is a named volume and must be a valid volume name
+  (``[a-zA-Z0-9][a-zA-Z0-9_.-]*``).
+* The Docker socket: a source that is, is under, or is an ancestor of
+  ``/run/docker.sock``, ``/run/docker``, ``/run/containerd``, ``/run/podman``
+  or ``/run/user`` (rootless sockets live in ``/run/user/UID``), with
+  ``/var/run`` read as ``/run`` (a symlink on Debian), or whose last segment is
+  a known socket name (``docker.sock``, ``containerd.sock``, ``podman.sock``,
+  ...), needs ``docker_socket = true`` *in addition to* a bind root: so ``/``,
+  ``/run``, ``/var`` and ``/var/run`` need it. ``/proc`` (and anything under
+  it) is treated the same way: ``/proc/PID/root`` reaches the host's root and
+  its socket.
+* Propagation (``BindOptions.Propagation``, ``:rshared`` in ``Binds``) is not
+  guarded: mounts made inside the container only propagate if the container
+  can mount, which needs ``CAP_SYS_ADMIN`` (guarded by ``capabilities`` or
+  ``privileged``).
+* Mount types: ``bind`` (judged as a bind source), ``volume`` (driver and
+  local options judged), ``tmpfs``, ``npipe``, ``cluster``, ``image`` are
+  known; any other type (including a wrong case) is refused: the daemon would
+  reject it.
+* Local volume options (``docker volume create -o``, ``--mount
+  volume-opt=...``): the ``local`` driver runs ``mount(2)`` as root on the
+  host. With a bind (``o`` has a ``bind``/``rbind`` option, or ``type`` is
+  empty, ``none``, ``bind`` or ``rbind``) the ``device`` is judged exactly as
+  a bind source. ``tmpfs`` is fine. Network filesystems (``nfs``, ``nfs4``,
+  ``cifs``, ``smb3``) are allowed: they mount remote shares, not the host.
+  Any other filesystem type (``ext4`` on ``/dev/sda1``, ``overlay`` with host
+  ``lowerdir``, ``proc``, ...) exposes host devices or kernel filesystems and
+  needs ``devices = true``. Option keys are read case-insensitively.
+* Namespaces: the part before the first ``:`` of ``PidMode``, ``IpcMode``,
+  ``UTSMode``, ``UsernsMode``, ``CgroupnsMode`` and ``NetworkMode`` is
+  compared case-insensitively: ``host`` needs that namespace in
+  ``host_namespaces``, ``container`` needs ``join_containers``. Network names
+  in ``NetworkingConfig.EndpointsConfig`` and Swarm ``Networks[].Target`` are
+  judged like ``NetworkMode``. ``Cgroup: "container:X"`` and ``VolumesFrom``
+  need ``join_containers``.
+* Security options: ``no-new-privileges`` (true), ``seccomp=builtin`` and
+  ``apparmor=docker-default`` are fine. ``seccomp`` with anything else (a
+  profile in JSON can allow any system call), ``apparmor`` with any other
+  profile (host profiles may be permissive), every ``label`` option (type,
+  user, role and level can all lift SELinux separation; ``disable`` turns it
+  off), ``systempaths=unconfined``, ``no-new-privileges=false`` and any option
+  dockguard does not know need ``unconfined``. Both separators (``=`` and the
+  deprecated ``:``) are read as the daemon does.
+* ``MaskedPaths``/``ReadonlyPaths``: ``null`` keeps the defaults; a list
+  replaces them, and a list that lacks any of Docker's defaults (empty
+  included) needs ``unconfined``.
+* ``Runtime`` other than ``""``/``runc`` needs its name in ``runtimes``;
+  ``VolumeDriver`` and mount/volume drivers other than ``""``/``local`` need
+  their name in ``volume_drivers``. ``"*"`` in either set allows any.
+* exec: with ``exec_root = false`` the exec's ``User`` must be numeric
+  ``UID`` or ``UID:GID``, both from 1 to 2147483647 (leading zeros allowed).
+  Refused: no user (the exec inherits the container's user, which dockguard
+  cannot see), any name (``root``, but also any name the image's
+  ``/etc/passwd`` may map to 0), ``0`` in any spelling (``00``), a root
+  group, signs and anything else.
+* Swarm services: ``ContainerSpec`` mounts, ``CapabilityAdd`` and ``Sysctls``
+  as for containers; ``Privileges.SELinuxContext`` (``Disable`` or any
+  label), ``Seccomp`` (mode other than default, or a profile) and
+  ``AppArmor`` (mode other than default) need ``unconfined``;
+  ``NoNewPrivileges`` false is the default and is ignored. A ``PluginSpec``
+  or ``Runtime: "plugin"`` installs a managed plugin with the privileges it
+  declares and needs ``privileged``. ``Resources.Reservations.
+  GenericResources`` (GPUs and the like) needs ``devices``. Services cannot be
+  privileged directly.
+* Empty bodies: refused for ``container.create``, ``service.create`` and
+  ``service.update`` (the daemon needs one); judged as ``{}`` for
+  ``container.update``, ``exec.create`` and ``volume.create`` (the daemon
+  accepts an empty body there).
+
+Threat model and what is not covered
+------------------------------------
+
+* Symlinks on the host are resolved by the daemon and cannot be seen from
+  here: a bind root must not contain a symlink (or a directory a caller can
+  write a symlink into) that leads outside it. Network IDs are not resolved
+  either: ``NetworkMode`` given as the host network's ID is not recognised.
+* Only the six kinds are inspected. Other ways to gain privileges are
+  section and action matters: plugins (``POST /plugins/pull`` with
+  privileges), builds (``/build?networkmode=host``), archive writes into a
+  container, log-driver options, and on dockerd up to 24 a HostConfig in the
+  body of ``POST /containers/{id}/start`` for API versions below 1.24.
+* Fields that a future daemon adds are ignored (as the daemon of today
+  ignores them); the guards know the Engine API up to 1.51.
+
+This module has no I/O and no Twisted import.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Callable, NoReturn
+
+import attrs
+
+from dockguard.errors import ConfigError
+from dockguard.paths import CanonicalPath
+
+__all__ = [
+    "CAPABILITIES",
+    "CLOSED",
+    "DEFAULT_CAPABILITIES",
+    "GUARD_KEYS",
+    "HOST_NAMESPACES",
+    "INSPECTED_KINDS",
+    "OPEN",
+    "Allowance",
+    "Verdict",
+    "allowance_from_mapping",
+    "inspection_kind",
+    "judge",
+]
+
+#: Every Linux capability (names without ``CAP_``), as the daemon knows them.
+CAPABILITIES: frozenset[str] = frozenset(
+    {
+        "AUDIT_CONTROL", "AUDIT_READ", "AUDIT_WRITE", "BLOCK_SUSPEND", "BPF",
+        "CHECKPOINT_RESTORE", "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER",
+        "FSETID", "IPC_LOCK", "IPC_OWNER", "KILL", "LEASE", "LINUX_IMMUTABLE",
+        "MAC_ADMIN", "MAC_OVERRIDE", "MKNOD", "NET_ADMIN", "NET_BIND_SERVICE",
+        "NET_BROADCAST", "NET_RAW", "PERFMON", "SETFCAP", "SETGID", "SETPCAP",
+        "SETUID", "SYSLOG", "SYS_ADMIN", "SYS_BOOT", "SYS_CHROOT", "SYS_MODULE",
+        "SYS_NICE", "SYS_PACCT", "SYS_PTRACE", "SYS_RAWIO", "SYS_RESOURCE",
+        "SYS_TIME", "SYS_TTY_CONFIG", "WAKE_ALARM",
+    }
+)  # fmt: skip
+
+#: The capabilities every Docker container has by default (moby oci/caps):
+#: adding one of them grants nothing.
+DEFAULT_CAPABILITIES: frozenset[str] = frozenset(
+    {
+        "CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID",
+        "SETUID", "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL",
+        "AUDIT_WRITE",
+    }
+)  # fmt: skip
+
+#: The host namespaces a group can be allowed to share.
+HOST_NAMESPACES: tuple[str, ...] = ("pid", "ipc", "uts", "userns", "cgroupns", "network")
+
+#: The request kinds whose bodies are judged.
+INSPECTED_KINDS: tuple[str, ...] = (
+    "container.create",
+    "container.update",
+    "exec.create",
+    "service.create",
+    "service.update",
+    "volume.create",
+    "container.start",
+)
+
+_ANY = "*"
+
+
+def _frozenset(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
+
+
+def _tuple(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+@attrs.frozen
+class Allowance:
+    """What a group may ask for in the bodies :func:`judge` inspects; everything off by default."""
+
+    #: ``HostConfig.Privileged``.
+    privileged: bool = False
+    #: Capabilities beyond Docker's defaults, upper-case without ``CAP_``; ``"ALL"`` allows any.
+    capabilities: frozenset[str] = attrs.field(default=frozenset(), converter=_frozenset)
+    #: ``Devices``, ``DeviceCgroupRules``, ``DeviceRequests`` (GPUs), generic
+    #: resources, and local volumes that mount a device or kernel filesystem.
+    devices: bool = False
+    #: Host directories under which bind mounts are allowed; ``"/"`` allows any.
+    bind_roots: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    #: Binding the Docker/containerd socket or a directory that contains it.
+    docker_socket: bool = False
+    #: Host namespaces a container may share: subset of :data:`HOST_NAMESPACES`.
+    host_namespaces: frozenset[str] = attrs.field(default=frozenset(), converter=_frozenset)
+    #: ``container:<id>`` modes, ``VolumesFrom``.
+    join_containers: bool = False
+    #: Weakened confinement: seccomp/AppArmor/SELinux options, system paths,
+    #: ``no-new-privileges=false``.
+    unconfined: bool = False
+    #: ``Sysctls``.
+    sysctls: bool = False
+    #: Runtimes other than the default (``""``, ``runc``); ``"*"`` allows any.
+    runtimes: frozenset[str] = attrs.field(default=frozenset(), converter=_frozenset)
+    #: Volume drivers other than ``local``; ``"*"`` allows any.
+    volume_drivers: frozenset[str] = attrs.field(default=frozenset(), converter=_frozenset)
+    #: Exec as root (or as the container's user); false means exec needs a numeric non-root ``User``.
+    exec_root: bool = True
+    #: ``Privileged`` in an exec.
+    exec_privileged: bool = False
+
+    def merge(self, other: Allowance) -> Allowance:
+        """The union: what either allows."""
+        roots = tuple(dict.fromkeys(self.bind_roots + other.bind_roots))
+        return Allowance(
+            privileged=self.privileged or other.privileged,
+            capabilities=self.capabilities | other.capabilities,
+            devices=self.devices or other.devices,
+            bind_roots=roots,
+            docker_socket=self.docker_socket or other.docker_socket,
+            host_namespaces=self.host_namespaces | other.host_namespaces,
+            join_containers=self.join_containers or other.join_containers,
+            unconfined=self.unconfined or other.unconfined,
+            sysctls=self.sysctls or other.sysctls,
+            runtimes=self.runtimes | other.runtimes,
+            volume_drivers=self.volume_drivers | other.volume_drivers,
+            exec_root=self.exec_root or other.exec_root,
+            exec_privileged=self.exec_privileged or other.exec_privileged,
+        )
+
+    def describe(self) -> str:
+        """One line for logs and ``explain``, e.g. ``guards: privileged; bind mounts under /srv``."""
+        parts: list[str] = []
+        if self.privileged:
+            parts.append("privileged")
+        if self.capabilities:
+            parts.append("capabilities " + ", ".join(sorted(self.capabilities)))
+        if self.devices:
+            parts.append("devices")
+        if self.bind_roots:
+            parts.append("bind mounts under " + ", ".join(self.bind_roots))
+        if self.docker_socket:
+            parts.append("docker socket")
+        if self.host_namespaces:
+            ordered = [ns for ns in HOST_NAMESPACES if ns in self.host_namespaces]
+            parts.append("host namespaces " + ", ".join(ordered))
+        if self.join_containers:
+            parts.append("join containers")
+        if self.unconfined:
+            parts.append("unconfined")
+        if self.sysctls:
+            parts.append("sysctls")
+        if self.runtimes:
+            parts.append("runtimes " + ", ".join(sorted(self.runtimes)))
+        if self.volume_drivers:
+            parts.append("volume drivers " + ", ".join(sorted(self.volume_drivers)))
+        if self.exec_privileged:
+            parts.append("privileged exec")
+        parts.append("exec as root" if self.exec_root else "exec as non-root only")
+        if len(parts) == 1:
+            return "guards: no escalations allowed; " + parts[0]
+        return "guards: " + "; ".join(parts)
+
+
+#: The default: nothing beyond a plain container (exec as root allowed).
+CLOSED = Allowance()
+#: Everything allowed (an administrator).
+OPEN = Allowance(
+    privileged=True,
+    capabilities=frozenset({"ALL"}),
+    devices=True,
+    bind_roots=("/",),
+    docker_socket=True,
+    host_namespaces=frozenset(HOST_NAMESPACES),
+    join_containers=True,
+    unconfined=True,
+    sysctls=True,
+    runtimes=frozenset({_ANY}),
+    volume_drivers=frozenset({_ANY}),
+    exec_root=True,
+    exec_privileged=True,
+)
+
+#: The keys of a ``[groups.NAME.guards]`` table.
+GUARD_KEYS: tuple[str, ...] = tuple(field.name for field in attrs.fields(Allowance))
+
+
+@attrs.frozen
+class Verdict:
+    """What :func:`judge` decided about one body."""
+
+    allowed: bool
+    #: The dotted JSON field that decided, e.g. ``"HostConfig.Binds[0]"``; ``""`` when allowed.
+    field: str
+    #: The allowance key that would open it, e.g. ``"bind_roots"``; ``""`` when allowed
+    #: or when no guard can open it (a body with two readings).
+    guard: str
+    #: A sentence a person can act on; ``""`` when allowed.
+    reason: str
+
+
+_ALLOWED = Verdict(allowed=True, field="", guard="", reason="")
+
+
+def inspection_kind(method: str, path: CanonicalPath) -> str | None:
+    """The kind of body :func:`judge` must see for ``method path``, or ``None``.
+
+    Methods are compared exactly, as the daemon's router does.
+    """
+    if method != "POST":
+        return None
+    segments = path.segments
+    if segments == ("containers", "create"):
+        return "container.create"
+    if segments == ("services", "create"):
+        return "service.create"
+    if segments == ("volumes", "create"):
+        return "volume.create"
+    if len(segments) == 3 and segments[0] == "containers" and segments[2] == "update":
+        return "container.update"
+    if len(segments) == 3 and segments[0] == "containers" and segments[2] == "start":
+        return "container.start"
+    if len(segments) == 3 and segments[0] == "containers" and segments[2] == "exec":
+        return "exec.create"
+    if len(segments) == 3 and segments[0] == "services" and segments[2] == "update":
+        return "service.update"
+    return None
+
+
+# --- reading the body as Go's encoding/json does ------------------------------
+
+# The only non-ASCII runes Go's key folding (ToUpper(ToLower(r))) turns into
+# ASCII letters.
+_GO_FOLD_TO_ASCII = {"\u0130": "I", "\u0131": "I", "\u017f": "S", "\u212a": "K"}
+
+
+def _go_fold(key: str) -> str:
+    if key.isascii():
+        return key.upper()
+    out = []
+    for char in key:
+        if char.isascii():
+            out.append(char.upper())
+        elif char in _GO_FOLD_TO_ASCII:
+            out.append(_GO_FOLD_TO_ASCII[char])
+        else:
+            lower = char.lower()
+            folded = lower.upper() if len(lower) == 1 else char
+            out.append(folded if len(folded) == 1 else lower)
+    return "".join(out)
+
+
+class _Refusal(Exception):
+    def __init__(self, field: str, guard: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.guard = guard
+        self.reason = reason
+
+
+class _Obj:
+    """A JSON object as Go sees it: keys looked up case-insensitively (Go folding)."""
+
+    __slots__ = ("_index", "pairs")
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        index: dict[str, Any] = {}
+        spelled: dict[str, str] = {}
+        for key, value in pairs:
+            folded = _go_fold(key)
+            if folded in spelled:
+                raise _Refusal(
+                    key,
+                    "",
+                    f"the body has the keys {_show(spelled[folded])} and {_show(key)} in one "
+                    "object; the daemon matches keys case-insensitively and keeps the last, so the "
+                    "body has two readings: send each key once",
+                )
+            spelled[folded] = key
+            index[folded] = value
+        self.pairs = pairs
+        self._index = index
+
+    def get(self, name: str) -> Any:
+        return self._index.get(_go_fold(name))
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise _Refusal(
+        "", "", f"the body contains {name}, which is not JSON (the daemon rejects it): send valid JSON"
+    )
+
+
+_NEEDS_BODY = frozenset({"container.create", "service.create", "service.update"})
+
+
+def _parse(kind: str, body: bytes) -> _Obj:
+    if not body:
+        if kind in _NEEDS_BODY:
+            raise _Refusal(
+                "", "", f"the {kind} body is empty; the daemon needs a JSON object: send one"
+            )
+        return _Obj([])
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise _Refusal(
+            "", "", f"the body is not valid UTF-8 (byte {error.start}); send UTF-8 JSON"
+        ) from None
+    try:
+        document = json.loads(text, object_pairs_hook=_Obj, parse_constant=_no_constant)
+    except ValueError as error:
+        raise _Refusal("", "", f"the body is not valid JSON ({error}); send valid JSON") from None
+    except RecursionError:
+        raise _Refusal("", "", "the body nests too deeply to judge; send a flatter document") from None
+    if not isinstance(document, _Obj):
+        raise _Refusal(
+            "", "", f"the body is a JSON {_json_type(document)}, not an object; send a JSON object"
+        )
+    return document
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _show(text: str, limit: int = 80) -> str:
+    """``text`` for a reason: as-is when plain printable ASCII, else JSON-quoted; shortened."""
+    short = text if len(text) <= limit else text[:limit] + "..."
+    if short and short.isascii() and short.isprintable() and " " not in short:
+        return short
+    return json.dumps(short)
+
+
+def _wrong_type(field: str, expected: str, value: Any) -> NoReturn:
+    raise _Refusal(
+        field,
+        "",
+        f"{field} must be {expected}, not a JSON {_json_type(value)}: the daemon would reject it, "
+        "and dockguard does not guess; send the documented type",
+    )
+
+
+def _obj(value: Any, field: str) -> _Obj | None:
+    if value is None or isinstance(value, _Obj):
+        return value
+    _wrong_type(field, "an object", value)
+
+
+def _bool(value: Any, field: str) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    _wrong_type(field, "true or false", value)
+
+
+def _str(value: Any, field: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    _wrong_type(field, "a string", value)
+
+
+def _list(value: Any, field: str) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    _wrong_type(field, "an array", value)
+
+
+def _str_list(value: Any, field: str, *, strslice: bool = False) -> list[str]:
+    if strslice and isinstance(value, str):
+        return [value]  # moby's StrSlice accepts one string
+    items = _list(value, field)
+    return [_str(item, f"{field}[{index}]") for index, item in enumerate(items)]
+
+
+def _str_map(value: Any, field: str) -> _Obj:
+    obj = _obj(value, field)
+    if obj is None:
+        return _Obj([])
+    for key, item in obj.pairs:
+        _str(item, f"{field}.{key}")
+    return obj
+
+
+def _to_allow(setting: str) -> str:
+    return f"set {setting} in the group's guards to allow it"
+
+
+# --- the pieces: capabilities, paths, mounts, modes, security options --------
+
+
+def _normalise_capability(name: str) -> str:
+    upper = name.upper()
+    return upper[4:] if upper.startswith("CAP_") else upper
+
+
+def _judge_capabilities(names: list[str], field: str, allowance: Allowance) -> None:
+    for index, name in enumerate(names):
+        capability = _normalise_capability(name)
+        if capability in DEFAULT_CAPABILITIES and capability.isascii():
+            continue
+        if "ALL" in allowance.capabilities or capability in allowance.capabilities:
+            continue
+        shown = _show(capability)
+        raise _Refusal(
+            f"{field}[{index}]",
+            "capabilities",
+            f"{field}[{index}] adds the capability {shown}: it is not allowed "
+            f'(add "{shown}" to capabilities in the group\'s guards to allow it)',
+        )
+
+
+#: Paths whose bind mount reaches a container-engine socket ("/var/run" is read as "/run").
+_SOCKET_PATHS = ("/run/docker.sock", "/run/docker", "/run/containerd", "/run/podman", "/run/user", "/proc")
+_SOCKET_NAMES = frozenset(
+    {"docker.sock", "containerd.sock", "containerd.sock.ttrpc", "podman.sock", "dockershim.sock", "cri-dockerd.sock"}
+)
+_VOLUME_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+
+
+def _under(path: str, root: str) -> bool:
+    return root == "/" or path == root or path.startswith(root + "/")
+
+
+def _touches_socket(path: str) -> bool:
+    spellings = {path}
+    if _under(path, "/var/run"):
+        spellings.add("/run" + path[len("/var/run") :])
+    if path in ("/var", "/var/run"):
+        return True
+    for spelling in spellings:
+        for target in _SOCKET_PATHS:
+            if _under(spelling, target) or _under(target, spelling):
+                return True
+    return path.rsplit("/", 1)[-1] in _SOCKET_NAMES
+
+
+def _clean_host_path(source: str, field: str) -> str:
+    """The cleaned absolute host path, or a refusal when it has two readings."""
+    if not source.startswith("/"):
+        raise _Refusal(
+            field,
+            "",
+            f"{field} is {_show(source)}, not an absolute host path: bind sources must start "
+            "with '/'",
+        )
+    if "\x00" in source:
+        raise _Refusal(field, "", f"{field} contains a NUL character; remove it")
+    segments = source[1:].split("/")
+    if segments and segments[-1] == "" and len(segments) > 1:
+        segments.pop()  # one trailing slash
+    if segments == [""]:
+        segments = []
+    if "" in segments:
+        raise _Refusal(
+            field,
+            "",
+            f"{field} is {_show(source)}, which contains '//': dockguard refuses paths with two "
+            "readings; write the path with single slashes",
+        )
+    if ".." in segments:
+        raise _Refusal(
+            field,
+            "",
+            f"{field} is {_show(source)}, which contains '..': dockguard refuses paths with two "
+            "readings; write the resolved path",
+        )
+    return "/" + "/".join(segment for segment in segments if segment != ".")
+
+
+def _judge_host_path(source: str, field: str, allowance: Allowance, what: str = "mounts") -> None:
+    path = _clean_host_path(source, field)
+    shown = _show(path)
+    under = any(_under(path, root) for root in allowance.bind_roots)
+    if _touches_socket(path) and not allowance.docker_socket:
+        extra = "" if under else " and add a bind_roots entry that covers it"
+        raise _Refusal(
+            field,
+            "docker_socket",
+            f"{field} {what} {shown} from the host, which is or contains a container-engine socket "
+            f"(or /proc): that gives full control of the host (set docker_socket = true{extra} in "
+            "the group's guards to allow it)",
+        )
+    if not under:
+        if allowance.bind_roots:
+            roots = ", ".join(allowance.bind_roots)
+            rule = f"bind mounts are allowed only under {roots} (bind_roots)"
+        else:
+            rule = "bind mounts from the host are not allowed (add a directory to bind_roots in the group's guards to allow it)"
+        raise _Refusal(field, "bind_roots", f"{field} {what} {shown} from the host: {rule}")
+
+
+def _judge_bind_spec(spec: str, field: str, allowance: Allowance) -> None:
+    # moby volume/mounts/linux_parser.go: strings.SplitN(raw, ":", 4).
+    parts = spec.split(":", 3)
+    if parts[0] == "":
+        raise _Refusal(field, "", f"{field} is {_show(spec)}, which has no source: the daemon would reject it")
+    if len(parts) == 4:
+        raise _Refusal(
+            field, "", f"{field} is {_show(spec)}, which has too many ':' parts: the daemon would reject it"
+        )
+    if len(parts) == 1:
+        return  # an anonymous volume at that container path
+    source = parts[0]
+    if source.startswith("/"):
+        _judge_host_path(source, field, allowance)
+    elif not _VOLUME_NAME.fullmatch(source):
+        raise _Refusal(
+            field,
+            "",
+            f"{field} has the source {_show(source)}, which is neither an absolute host path nor a "
+            "volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*); use one of those",
+        )
+
+
+def _judge_volume_driver(name: str, field: str, allowance: Allowance) -> None:
+    if name in ("", "local") or _ANY in allowance.volume_drivers or name in allowance.volume_drivers:
+        return
+    shown = _show(name)
+    raise _Refusal(
+        field,
+        "volume_drivers",
+        f"{field} uses the volume driver {shown}: volume drivers other than local are not allowed "
+        f'(add "{shown}" to volume_drivers in the group\'s guards to allow it)',
+    )
+
+
+_BIND_TYPES = frozenset({"", "none", "bind", "rbind"})
+_NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3"})
+
+
+def _judge_local_options(options: _Obj, field: str, allowance: Allowance) -> None:
+    """Options of the local driver, which runs mount(2) on the host as root."""
+    fs_type = _str(options.get("type"), f"{field}.type")
+    device = _str(options.get("device"), f"{field}.device")
+    mount_options = _str(options.get("o"), f"{field}.o")
+    if not device:
+        return  # nothing from the host is mounted (the daemon rejects type/o without device)
+    tokens = {token.strip().lower() for token in mount_options.split(",")}
+    if tokens & {"bind", "rbind"} or fs_type.lower() in _BIND_TYPES:
+        _judge_host_path(device, f"{field}.device", allowance, "binds")
+        return
+    if fs_type.lower() == "tmpfs" or fs_type.lower() in _NETWORK_FILESYSTEMS:
+        return
+    if allowance.devices:
+        return
+    raise _Refusal(
+        f"{field}.type",
+        "devices",
+        f"{field} mounts {_show(device)} with filesystem type {_show(fs_type)} on the host: mounting host "
+        f"devices or kernel filesystems is device access ({_to_allow('devices = true')})",
+    )
+
+
+_MOUNT_TYPES = frozenset({"bind", "volume", "tmpfs", "npipe", "cluster", "image"})
+
+
+def _judge_mount(value: Any, field: str, allowance: Allowance) -> None:
+    mount = _obj(value, field)
+    if mount is None:
+        return
+    mount_type = _str(mount.get("Type"), f"{field}.Type")
+    source = _str(mount.get("Source"), f"{field}.Source")
+    if mount_type not in _MOUNT_TYPES:
+        raise _Refusal(
+            f"{field}.Type",
+            "",
+            f"{field}.Type is {_show(mount_type)}, which is not a mount type the daemon knows "
+            "(bind, volume, tmpfs, npipe, cluster, image); the daemon would reject it",
+        )
+    if mount_type == "bind":
+        _judge_host_path(source, f"{field}.Source", allowance)
+        return
+    if mount_type != "volume":
+        return
+    if source.startswith("/"):
+        _judge_host_path(source, f"{field}.Source", allowance)
+    volume_options = _obj(mount.get("VolumeOptions"), f"{field}.VolumeOptions")
+    if volume_options is None:
+        return
+    prefix = f"{field}.VolumeOptions.DriverConfig"
+    driver_config = _obj(volume_options.get("DriverConfig"), prefix)
+    if driver_config is None:
+        return
+    driver = _str(driver_config.get("Name"), f"{prefix}.Name")
+    options = _str_map(driver_config.get("Options"), f"{prefix}.Options")
+    _judge_volume_driver(driver, f"{prefix}.Name", allowance)
+    if driver in ("", "local"):
+        _judge_local_options(options, f"{prefix}.Options", allowance)
+
+
+def _mode_kind(value: str) -> str:
+    """``"host"``, ``"container"`` or ``""`` for a namespace mode such as ``container:web``."""
+    head = value.split(":", 1)[0].lower()
+    if head == "host":
+        return "host"
+    if head == "container" and ":" in value:
+        return "container"
+    return ""
+
+
+def _judge_mode(value: str, namespace: str, field: str, allowance: Allowance) -> None:
+    kind = _mode_kind(value)
+    if kind == "host" and namespace not in allowance.host_namespaces:
+        raise _Refusal(
+            field,
+            "host_namespaces",
+            f"{field} is {_show(value)}: sharing the host's {namespace} namespace is not allowed "
+            f'(add "{namespace}" to host_namespaces in the group\'s guards to allow it)',
+        )
+    if kind == "container" and not allowance.join_containers:
+        raise _Refusal(
+            field,
+            "join_containers",
+            f"{field} is {_show(value)}: joining another container's namespace is not allowed "
+            f"({_to_allow('join_containers = true')})",
+        )
+
+
+_DEFAULT_MASKED_PATHS = frozenset(
+    {
+        "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+        "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+    }
+)  # fmt: skip
+_DEFAULT_READONLY_PATHS = frozenset({"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"})
+_GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+
+
+def _unconfined(field: str, what: str) -> NoReturn:
+    raise _Refusal(field, "unconfined", f"{field} {what} ({_to_allow('unconfined = true')})")
+
+
+def _judge_security_option(option: str, field: str, allowance: Allowance) -> None:
+    # moby daemon/daemon_unix.go parseSecurityOpt.
+    if option == "no-new-privileges":
+        return
+    if option == "disable":
+        if not allowance.unconfined:
+            _unconfined(field, "disables SELinux labelling: weakened confinement is not allowed")
+        return
+    if "=" in option:
+        key, value = option.split("=", 1)
+    elif ":" in option:
+        key, value = option.split(":", 1)
+    else:
+        raise _Refusal(field, "", f"{field} is {_show(option)}, which the daemon would reject; write key=value")
+    if key == "no-new-privileges":
+        if value in _GO_TRUE:
+            return
+        if value not in _GO_FALSE:
+            raise _Refusal(
+                field, "", f"{field} is {_show(option)}: the value is not a boolean, the daemon would reject it"
+            )
+    if (key, value) in (("seccomp", "builtin"), ("apparmor", "docker-default")):
+        return
+    if allowance.unconfined:
+        return
+    shown = _show(option, 60)
+    if key == "seccomp":
+        what = (
+            "turns seccomp off"
+            if value == "unconfined"
+            else f"sets a custom seccomp profile ({shown}): a profile can allow any system call"
+        )
+    elif key == "apparmor":
+        what = (
+            "turns AppArmor off"
+            if value == "unconfined"
+            else f"selects the AppArmor profile {shown}, which may be permissive"
+        )
+    elif key == "label":
+        what = f"is {shown}: SELinux label options can lift or turn off SELinux separation"
+    elif key == "systempaths":
+        what = "unmasks /proc and /sys paths (systempaths=unconfined)"
+    elif key == "no-new-privileges":
+        what = "turns no-new-privileges off"
+    else:
+        what = f"is {shown}, a security option dockguard does not know; it may weaken confinement"
+    _unconfined(field, what + ": weakened confinement is not allowed")
+
+
+def _judge_system_paths(value: Any, field: str, defaults: frozenset[str], allowance: Allowance) -> None:
+    if value is None:
+        return
+    paths = _str_list(value, field)
+    missing = defaults - set(paths)
+    if missing and not allowance.unconfined:
+        _unconfined(
+            field,
+            f"replaces Docker's defaults and leaves out {', '.join(sorted(missing))}: "
+            "unmasking system paths is not allowed",
+        )
+
+
+def _judge_devices(obj: _Obj, prefix: str, allowance: Allowance) -> None:
+    for name, what in (
+        ("Devices", "host devices"),
+        ("DeviceCgroupRules", "device cgroup rules"),
+        ("DeviceRequests", "device requests (GPUs)"),
+    ):
+        field = prefix + name
+        if _list(obj.get(name), field) and not allowance.devices:
+            raise _Refusal(
+                field, "devices", f"{field} asks for {what}: devices are not allowed ({_to_allow('devices = true')})"
+            )
+
+
+def _judge_sysctls(value: Any, field: str, allowance: Allowance) -> None:
+    sysctls = _str_map(value, field)
+    if len(sysctls) and not allowance.sysctls:
+        names = ", ".join(_show(key) for key, _ in sysctls.pairs[:3])
+        raise _Refusal(
+            field, "sysctls", f"{field} sets kernel parameters ({names}): sysctls are not allowed ({_to_allow('sysctls = true')})"
+        )
+
+
+_NAMESPACE_FIELDS = (
+    ("PidMode", "pid"),
+    ("IpcMode", "ipc"),
+    ("UTSMode", "uts"),
+    ("UsernsMode", "userns"),
+    ("CgroupnsMode", "cgroupns"),
+    ("NetworkMode", "network"),
+)
+
+
+def _judge_host_config(hc: _Obj, prefix: str, allowance: Allowance) -> None:
+    field = prefix + "Privileged"
+    if _bool(hc.get("Privileged"), field) and not allowance.privileged:
+        raise _Refusal(
+            field,
+            "privileged",
+            f"{field} is true: privileged containers are not allowed ({_to_allow('privileged = true')})",
+        )
+    field = prefix + "CapAdd"
+    _judge_capabilities(_str_list(hc.get("CapAdd"), field, strslice=True), field, allowance)
+    _judge_devices(hc, prefix, allowance)
+    field = prefix + "Binds"
+    for index, spec in enumerate(_str_list(hc.get("Binds"), field)):
+        _judge_bind_spec(spec, f"{field}[{index}]", allowance)
+    field = prefix + "Mounts"
+    for index, mount in enumerate(_list(hc.get("Mounts"), field)):
+        _judge_mount(mount, f"{field}[{index}]", allowance)
+    field = prefix + "VolumeDriver"
+    _judge_volume_driver(_str(hc.get("VolumeDriver"), field), field, allowance)
+    for name, namespace in _NAMESPACE_FIELDS:
+        field = prefix + name
+        _judge_mode(_str(hc.get(name), field), namespace, field, allowance)
+    field = prefix + "Cgroup"
+    cgroup = _str(hc.get("Cgroup"), field)
+    if _mode_kind(cgroup) == "container":  # only "container:X" is a valid CgroupSpec
+        _judge_mode(cgroup, "cgroup", field, allowance)
+    field = prefix + "VolumesFrom"
+    volumes_from = _str_list(hc.get("VolumesFrom"), field)
+    if volumes_from and not allowance.join_containers:
+        raise _Refusal(
+            field,
+            "join_containers",
+            f"{field} mounts the volumes of {', '.join(_show(v) for v in volumes_from[:3])}: using another "
+            f"container's volumes is not allowed ({_to_allow('join_containers = true')})",
+        )
+    field = prefix + "SecurityOpt"
+    for index, option in enumerate(_str_list(hc.get("SecurityOpt"), field)):
+        _judge_security_option(option, f"{field}[{index}]", allowance)
+    _judge_system_paths(hc.get("MaskedPaths"), prefix + "MaskedPaths", _DEFAULT_MASKED_PATHS, allowance)
+    _judge_system_paths(hc.get("ReadonlyPaths"), prefix + "ReadonlyPaths", _DEFAULT_READONLY_PATHS, allowance)
+    _judge_sysctls(hc.get("Sysctls"), prefix + "Sysctls", allowance)
+    field = prefix + "Runtime"
+    runtime = _str(hc.get("Runtime"), field)
+    if runtime not in ("", "runc") and _ANY not in allowance.runtimes and runtime not in allowance.runtimes:
+        shown = _show(runtime)
+        raise _Refusal(
+            field,
+            "runtimes",
+            f"{field} is {shown}: runtimes other than runc are not allowed "
+            f'(add "{shown}" to runtimes in the group\'s guards to allow it)',
+        )
+
+
+# --- the kinds -----------------------------------------------------------------
+
+
+def _judge_container_create(document: _Obj, allowance: Allowance) -> None:
+    host_config = _obj(document.get("HostConfig"), "HostConfig")
+    if host_config is not None:
+        _judge_host_config(host_config, "HostConfig.", allowance)
+    # dockerd <= 24 also reads HostConfig fields at the top level (see the module docstring).
+    _judge_host_config(document, "", allowance)
+    networking = _obj(document.get("NetworkingConfig"), "NetworkingConfig")
+    if networking is not None:
+        field = "NetworkingConfig.EndpointsConfig"
+        endpoints = _obj(networking.get("EndpointsConfig"), field)
+        for name, settings in endpoints.pairs if endpoints is not None else ():
+            _obj(settings, f"{field}.{name}")
+            _judge_mode(name, "network", f"{field}.{name}", allowance)
+
+
+def _judge_container_update(document: _Obj, allowance: Allowance) -> None:
+    _judge_devices(document, "", allowance)
+
+
+_UID = re.compile(r"[0-9]{1,20}")
+_MAX_ID = 2**31 - 1
+
+
+def _judge_exec_user(user: str, present: bool, allowance: Allowance) -> None:
+    if allowance.exec_root:
+        return
+    fix = "pass a numeric non-root user, e.g. --user 1000:1000 (or set exec_root = true in the group's guards)"
+    if not present or user == "":
+        raise _Refusal(
+            "User",
+            "exec_root",
+            f"User is not set: the exec would run as the container's user, which dockguard cannot see; {fix}",
+        )
+    parts = user.split(":")
+    if len(parts) > 2 or not all(_UID.fullmatch(part) for part in parts):
+        raise _Refusal(
+            "User",
+            "exec_root",
+            f"User is {_show(user)}: only numeric UID or UID:GID can be checked (a name may map to root "
+            f"in the image's /etc/passwd); {fix}",
+        )
+    if any(not 1 <= int(part) <= _MAX_ID for part in parts):
+        raise _Refusal(
+            "User",
+            "exec_root",
+            f"User is {_show(user)}, which is root (or a root group, or out of range): exec as root is not allowed; {fix}",
+        )
+
+
+def _judge_exec_create(document: _Obj, allowance: Allowance) -> None:
+    if _bool(document.get("Privileged"), "Privileged") and not allowance.exec_privileged:
+        raise _Refusal(
+            "Privileged",
+            "exec_privileged",
+            f"Privileged is true: privileged exec is not allowed ({_to_allow('exec_privileged = true')})",
+        )
+    raw_user = document.get("User")
+    user = _str(raw_user, "User")
+    _judge_exec_user(user, raw_user is not None, allowance)
+
+
+def _judge_networks(value: Any, field: str, allowance: Allowance) -> None:
+    for index, attachment in enumerate(_list(value, field)):
+        item = f"{field}[{index}]"
+        obj = _obj(attachment, item)
+        if obj is not None:
+            target = _str(obj.get("Target"), f"{item}.Target")
+            _judge_mode(target, "network", f"{item}.Target", allowance)
+
+
+def _judge_privileges(privileges: _Obj, prefix: str, allowance: Allowance) -> None:
+    if allowance.unconfined:
+        return
+    field = prefix + "SELinuxContext"
+    selinux = _obj(privileges.get("SELinuxContext"), field)
+    if selinux is not None:
+        if _bool(selinux.get("Disable"), f"{field}.Disable"):
+            _unconfined(f"{field}.Disable", "is true: turning SELinux labelling off is not allowed")
+        for name in ("User", "Role", "Type", "Level"):
+            if _str(selinux.get(name), f"{field}.{name}"):
+                _unconfined(f"{field}.{name}", "is set: SELinux label options can lift SELinux separation")
+    field = prefix + "Seccomp"
+    seccomp = _obj(privileges.get("Seccomp"), field)
+    if seccomp is not None:
+        mode = _str(seccomp.get("Mode"), f"{field}.Mode")
+        if mode not in ("", "default"):
+            _unconfined(f"{field}.Mode", f"is {_show(mode)}: seccomp other than the default is not allowed")
+        if _str(seccomp.get("Profile"), f"{field}.Profile"):
+            _unconfined(f"{field}.Profile", "is set: a custom seccomp profile can allow any system call")
+    field = prefix + "AppArmor"
+    apparmor = _obj(privileges.get("AppArmor"), field)
+    if apparmor is not None:
+        mode = _str(apparmor.get("Mode"), f"{field}.Mode")
+        if mode not in ("", "default"):
+            _unconfined(f"{field}.Mode", f"is {_show(mode)}: AppArmor other than the default is not allowed")
+
+
+def _judge_container_spec(spec: _Obj, prefix: str, allowance: Allowance) -> None:
+    field = prefix + "Mounts"
+    for index, mount in enumerate(_list(spec.get("Mounts"), field)):
+        _judge_mount(mount, f"{field}[{index}]", allowance)
+    field = prefix + "Privileges"
+    privileges = _obj(spec.get("Privileges"), field)
+    if privileges is not None:
+        _judge_privileges(privileges, field + ".", allowance)
+    field = prefix + "CapabilityAdd"
+    _judge_capabilities(_str_list(spec.get("CapabilityAdd"), field), field, allowance)
+    _judge_sysctls(spec.get("Sysctls"), prefix + "Sysctls", allowance)
+
+
+def _judge_service(document: _Obj, allowance: Allowance) -> None:
+    template = _obj(document.get("TaskTemplate"), "TaskTemplate")
+    if template is not None:
+        spec = _obj(template.get("ContainerSpec"), "TaskTemplate.ContainerSpec")
+        if spec is not None:
+            _judge_container_spec(spec, "TaskTemplate.ContainerSpec.", allowance)
+        runtime = _str(template.get("Runtime"), "TaskTemplate.Runtime")
+        plugin = template.get("PluginSpec")
+        if runtime.lower() not in ("", "container", "attachment", "plugin"):
+            raise _Refusal(
+                "TaskTemplate.Runtime",
+                "",
+                f"TaskTemplate.Runtime is {_show(runtime)}, which the daemon does not know; it would reject it",
+            )
+        if (plugin is not None or runtime.lower() == "plugin") and not allowance.privileged:
+            field = "TaskTemplate.PluginSpec" if plugin is not None else "TaskTemplate.Runtime"
+            raise _Refusal(
+                field,
+                "privileged",
+                f"{field} makes a plugin service, which installs a managed plugin with the privileges it "
+                f"declares on every node ({_to_allow('privileged = true')})",
+            )
+        _judge_networks(template.get("Networks"), "TaskTemplate.Networks", allowance)
+        resources = _obj(template.get("Resources"), "TaskTemplate.Resources")
+        if resources is not None:
+            field = "TaskTemplate.Resources.Reservations"
+            reservations = _obj(resources.get("Reservations"), field)
+            if reservations is not None:
+                field += ".GenericResources"
+                if _list(reservations.get("GenericResources"), field) and not allowance.devices:
+                    raise _Refusal(
+                        field,
+                        "devices",
+                        f"{field} reserves generic resources (GPUs and the like): devices are not "
+                        f"allowed ({_to_allow('devices = true')})",
+                    )
+    _judge_networks(document.get("Networks"), "Networks", allowance)
+
+
+def _judge_volume_create(document: _Obj, allowance: Allowance) -> None:
+    driver = _str(document.get("Driver"), "Driver")
+    options = _str_map(document.get("DriverOpts"), "DriverOpts")
+    _judge_volume_driver(driver, "Driver", allowance)
+    if driver in ("", "local"):
+        _judge_local_options(options, "DriverOpts", allowance)
+
+
+_JUDGES: dict[str, Callable[[_Obj, Allowance], None]] = {
+    "container.create": _judge_container_create,
+    "container.update": _judge_container_update,
+    "exec.create": _judge_exec_create,
+    "service.create": _judge_service,
+    "service.update": _judge_service,
+    "volume.create": _judge_volume_create,
+}
+
+
+def judge(kind: str, body: bytes, allowance: Allowance) -> Verdict:
+    """Judge the ``body`` of a ``kind`` request (one of :data:`INSPECTED_KINDS`) against ``allowance``.
+
+    Never raises for any body; raises :class:`ValueError` for an unknown ``kind``
+    (a programming error).
+    """
+    if kind == "container.start":
+        return _judge_start(body)
+    try:
+        check = _JUDGES[kind]
+    except KeyError:
+        raise ValueError(f"unknown inspection kind {kind!r}; expected one of {', '.join(INSPECTED_KINDS)}") from None
+    try:
+        check(_parse(kind, body), allowance)
+    except _Refusal as refusal:
+        return Verdict(allowed=False, field=refusal.field, guard=refusal.guard, reason=refusal.reason)
+    return _ALLOWED
+
+
+def _judge_start(body: bytes) -> Verdict:
+    """
+    Starting a container takes no body.  Daemons up to 24 still apply a
+    HostConfig sent here for API versions below 1.24 (``POST
+    /v1.23/containers/ID/start`` with ``{"Privileged": true}``), which would
+    skip every check on create: any body but an empty one is refused.
+    """
+    if body.strip() in (b"", b"{}", b"null"):
+        return _ALLOWED
+    return Verdict(
+        allowed=False,
+        field="(body)",
+        guard="",
+        reason=(
+            "starting a container takes no body; a body here is a HostConfig that old API "
+            "versions apply at start, bypassing the checks on create, so it is refused"
+        ),
+    )
+
+
+# --- configuration -------------------------------------------------------------
+
+_BOOL_KEYS = frozenset(
+    {"privileged", "devices", "docker_socket", "join_containers", "unconfined", "sysctls", "exec_root", "exec_privileged"}
+)
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    by_lower = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1)
+    return f"; did you mean {by_lower[close[0]]!r}?" if close else ""
+
+
+def _strings(source: str, where: str, value: Any) -> Iterator[str]:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise ConfigError(source, where, f"must be a list of strings, e.g. [\"x\"], not {value!r}")
+    for item in value:
+        if not isinstance(item, str):
+            raise ConfigError(source, where, f"must be a list of strings; {item!r} is not a string")
+        yield item
+
+
+def _check_root(source: str, where: str, root: str) -> str:
+    if not root.startswith("/"):
+        raise ConfigError(source, where, f"{root!r} is not absolute; bind roots start with '/'")
+    segments = root.split("/")[1:]
+    if "\x00" in root or (root != "/" and ("" in segments or "." in segments or ".." in segments)):
+        raise ConfigError(
+            source,
+            where,
+            f"{root!r} is not a normalised path (no '//', '.', '..', NUL or trailing '/'); "
+            "write it like /srv/app",
+        )
+    return root
+
+
+def allowance_from_mapping(source: str, key: str, table: Mapping[str, Any]) -> Allowance:
+    """An :class:`Allowance` from a ``[groups.NAME.guards]`` table, or :class:`ConfigError`.
+
+    ``key`` is the table's dotted name (``groups.ci.guards``); errors name
+    ``f"{key}.{field}"``. Capability names are normalised (upper-case, a
+    ``CAP_`` prefix removed) and checked against :data:`CAPABILITIES`.
+    """
+    if not isinstance(table, Mapping):
+        raise ConfigError(source, key, f"must be a table of guards ({', '.join(GUARD_KEYS)})")
+    values: dict[str, Any] = {}
+    for name, value in table.items():
+        where = f"{key}.{name}"
+        if name not in GUARD_KEYS:
+            raise ConfigError(
+                source,
+                where,
+                f"unknown guard {name!r}{_suggest(str(name), GUARD_KEYS)} (the guards are: {', '.join(GUARD_KEYS)})",
+            )
+        if name in _BOOL_KEYS:
+            if not isinstance(value, bool):
+                raise ConfigError(source, where, f"must be true or false, not {value!r}")
+            values[name] = value
+        elif name == "capabilities":
+            capabilities = set()
+            for item in _strings(source, where, value):
+                capability = _normalise_capability(item)
+                if capability != "ALL" and capability not in CAPABILITIES:
+                    raise ConfigError(
+                        source,
+                        where,
+                        f"unknown capability {item!r}{_suggest(capability, CAPABILITIES)} "
+                        "(write names such as NET_ADMIN, or ALL)",
+                    )
+                capabilities.add(capability)
+            values[name] = frozenset(capabilities)
+        elif name == "host_namespaces":
+            namespaces = set()
+            for item in _strings(source, where, value):
+                if item not in HOST_NAMESPACES:
+                    raise ConfigError(
+                        source,
+                        where,
+                        f"unknown namespace {item!r}{_suggest(item, HOST_NAMESPACES)} "
+                        f"(the namespaces are: {', '.join(HOST_NAMESPACES)})",
+                    )
+                namespaces.add(item)
+            values[name] = frozenset(namespaces)
+        elif name == "bind_roots":
+            values[name] = tuple(dict.fromkeys(_check_root(source, where, r) for r in _strings(source, where, value)))
+        else:  # runtimes, volume_drivers
+            names = set()
+            for item in _strings(source, where, value):
+                if not item or item != item.strip():
+                    raise ConfigError(source, where, f"{item!r} is not a name; write names without spaces, or \"*\" for any")
+                names.add(item)
+            values[name] = frozenset(names)
+    return Allowance(**values)
