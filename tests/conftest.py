@@ -166,6 +166,7 @@ def guard_factory(tmp_path: Path, dockerd: PrivateDaemon) -> Iterator[Callable[.
         started.append(guard)
         return guard
 
+    start.daemon_socket = dockerd.socket_path  # type: ignore[attr-defined]
     yield start
     for guard in started:
         guard.stop()

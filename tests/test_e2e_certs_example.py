@@ -21,12 +21,15 @@ SCRIPT = Path(__file__).parent.parent / "certs-example" / "make-certs.sh"
 
 def test_make_certs_then_docker_cli_through_mutual_tls(tmp_path, guard_factory, docker_cli) -> None:
     pki = tmp_path / "pki"
+    import sys
+
+    env = {**os.environ, "DOCKGUARD": f"{sys.executable} -m dockguard.cli"}
     made = subprocess.run([str(SCRIPT), str(pki), "traefik", "portainer", "--", "127.0.0.1"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=env)
     assert made.returncode == 0, made.stderr
     assert "DOCKER_CERT_PATH=" in made.stdout
     assert stat.S_IMODE(os.stat(pki / "traefik" / "key.pem").st_mode) == 0o600
-    again = subprocess.run([str(SCRIPT), str(pki), "x"], capture_output=True, text=True)
+    again = subprocess.run([str(SCRIPT), str(pki), "x"], capture_output=True, text=True, env=env)
     assert again.returncode != 0 and "refusing to overwrite" in again.stderr
 
     port = free_port()

@@ -431,3 +431,16 @@ def test_explain_works_with_the_env_policy() -> None:
     verdicts = {(route.method, route.template): decision.allowed for route, decision in rows}
     assert verdicts[("GET", "/containers/json")] is True
     assert verdicts[("POST", "/containers/create")] is False
+
+
+def test_exec_root_false_survives_extends() -> None:
+    policy = policy_from_config("test.toml", {
+        "identities": {"dev": ["child"]},
+        "groups": {
+            "parent": {"sections": {"containers": "write"}, "guards": {"exec_root": False}},
+            "child": {"extends": ["parent"], "guards": {"privileged": True}},
+        },
+    })
+    assert policy is not None
+    guards = policy.groups["child"].guards
+    assert guards.exec_root is False and guards.privileged is True

@@ -132,8 +132,13 @@ def main(argv: list[str] | None = None, out=None) -> int:
     )
     suggest.add_argument("log", type=Path, help="a decision log (decision_log in the configuration)")
     suggest.add_argument("--identity", action="append", help="only this identity (repeatable)")
+    from dockguard import certs
+
+    certs.register(sub)
     args = parser.parse_args(argv)
     try:
+        if args.command == "certs":
+            return certs.run(args, out)
         if args.command == "version":
             print(f"dockguard {__version__}", file=out)
             return 0

@@ -55,6 +55,8 @@ class ListenerConfig:
     cert: Path | None = None
     key: Path | None = None
     client_ca: Path | None = None
+    #: A CRL (PEM) of client certificates to refuse; re-read on reload.
+    crl: Path | None = None
     allow: tuple[Network, ...] = ()
     insecure: bool = False
     #: Learn mode for everyone on this listener: refusals are logged as
@@ -110,7 +112,7 @@ class Config:
 
 
 _LISTENER_KEYS = {
-    "tls": {"cert", "key", "client_ca", "learn"},
+    "tls": {"cert", "key", "client_ca", "crl", "learn"},
     "tcp": {"identity", "allow", "insecure", "learn"},
     "unix": {"identity", "mode", "learn"},
 }
@@ -175,6 +177,8 @@ def listener_from_mapping(
                     "a tls listener needs cert, key and client_ca (the CA that issues client certificates)",
                 )
             fields[key] = _file(source, f"{where}.{key}", values[key], base)
+        if "crl" in values:
+            fields["crl"] = _file(source, f"{where}.crl", values["crl"], base)
     else:
         identity = values.get("identity")
         if identity is None:

@@ -148,7 +148,7 @@ class Group:
         parts = ["sections " + (", ".join(opened) if opened else "none")]
         parts.append("actions " + (", ".join(sorted(self.actions)) if self.actions else "none"))
         if self.guards != CLOSED:
-            parts.append("guards " + self.guards.describe())
+            parts.append(self.guards.describe())
         if self.learn:
             parts.append("LEARN MODE")
         text = "; ".join(parts)
@@ -523,14 +523,18 @@ def _resolve(
     chain = [*chain, name]
     sections: dict[str, str] = {}
     actions: set[str] = set()
-    allowance = CLOSED
+    allowance: Allowance | None = None
     for parent_name in spec.extends:
         parent = _resolve(source, parent_name, specs, presets, resolved, chain)
-        allowance = allowance.merge(parent.guards)
+        # The parents' union (not CLOSED's: its exec_root = true would undo a
+        # parent's exec_root = false).
+        allowance = parent.guards if allowance is None else allowance.merge(parent.guards)
         for section, level in parent.sections.items():
             if _RANK[level] > _RANK[sections.get(section, "none")]:
                 sections[section] = level
         actions |= parent.actions
+    if allowance is None:
+        allowance = CLOSED
     # Its own entries override the parents' levels (and may lower them).
     sections.update(spec.sections)
     actions |= spec.actions

@@ -8,8 +8,10 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
+import signal
 import socket
 import stat
+from typing import Callable
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
@@ -19,12 +21,19 @@ from twisted.internet.endpoints import (
     UNIXServerEndpoint,
 )
 from twisted.internet.interfaces import IStreamServerEndpoint
+from twisted.internet.ssl import CertificateOptions
 from twisted.logger import Logger
 
 from dockguard.config import Config, ListenerConfig
+from dockguard.errors import ConfigError
 from dockguard.policy import Policy
 from dockguard.relay import ClientFactory, Listener, Relay, Timeouts
-from dockguard.tls import HalfCloseTLSFactory, server_options
+from dockguard.tls import (
+    HalfCloseTLSFactory,
+    SwappableServerCreator,
+    expiry_warnings,
+    server_options,
+)
 from dockguard.upstream import UpstreamPool
 
 log = Logger(namespace="dockguard")
@@ -80,27 +89,66 @@ def endpoint_for(reactor, listener: ListenerConfig) -> IStreamServerEndpoint:
     return TCP4ServerEndpoint(reactor, listener.port, interface=listener.host)
 
 
-def factory_for(relay: Relay, listener: ListenerConfig):
-    factory = ClientFactory(
-        relay,
-        Listener(
-            name=listener.name,
-            identity=listener.identity,
-            admit=_admit(listener),
-            learn=listener.learn,
-        ),
+def load_tls(config: Config) -> dict[str, CertificateOptions]:
+    """
+    The TLS server options of every tls listener, by listener name.
+
+    @raise ConfigError: a certificate, key, CA bundle or CRL cannot be used.
+    """
+    loaded = {}
+    for listener in config.listeners:
+        if listener.kind != "tls":
+            continue
+        assert listener.cert and listener.key and listener.client_ca
+        try:
+            loaded[listener.name] = server_options(
+                listener.cert, listener.key, listener.client_ca, listener.crl
+            )
+        except Exception as e:
+            raise ConfigError(
+                config.source if config.source != "defaults" else "--listen",
+                listener.name,
+                f"cannot load its certificate, key, client CA or CRL: {e}",
+            )
+    return loaded
+
+
+def certificate_warnings(config: Config) -> list[str]:
+    paths = []
+    for listener in config.listeners:
+        if listener.kind == "tls":
+            paths += [listener.cert, listener.client_ca]
+    return expiry_warnings([p for p in paths if p is not None])
+
+
+def _listener(listener: ListenerConfig) -> Listener:
+    return Listener(
+        name=listener.name,
+        identity=listener.identity,
+        admit=_admit(listener),
+        learn=listener.learn,
     )
-    if listener.kind != "tls":
-        return factory
-    assert listener.cert and listener.key and listener.client_ca
-    options = server_options(listener.cert, listener.key, listener.client_ca)
-    return HalfCloseTLSFactory(options, False, factory)
 
 
-def make_service(reactor, config: Config, policy: Policy, policy_lines: list[str]) -> MultiService:
+#: What a reload rebuilds: the configuration, the policy and its log lines,
+#: and the TLS options (it raises ConfigError when something is wrong).
+Rebuild = Callable[[], tuple[Config, Policy, list[str], dict[str, CertificateOptions]]]
+
+
+def make_service(
+    reactor,
+    config: Config,
+    policy: Policy,
+    policy_lines: list[str],
+    tls: dict[str, CertificateOptions] | None = None,
+    rebuild: Rebuild | None = None,
+) -> MultiService:
     """
     The whole dockguard service for C{config}: listeners over one relay.
+    C{rebuild}, when given, is what SIGHUP runs to reload.
     """
+    if tls is None:
+        tls = load_tls(config)
     pool = UpstreamPool(reactor, config.upstream)
     relay = Relay(
         reactor=reactor,
@@ -110,11 +158,16 @@ def make_service(reactor, config: Config, policy: Policy, policy_lines: list[str
         maxHeadBytes=config.max_head_bytes,
         maxInspectedBody=config.max_inspected_body,
     )
-    top = _DockguardService(relay, config, policy_lines)
+    top = _DockguardService(relay, config, policy_lines, rebuild)
     for listener in config.listeners:
-        service = StreamServerEndpointService(
-            endpoint_for(reactor, listener), factory_for(relay, listener)
-        )
+        factory = ClientFactory(relay, _listener(listener))
+        top.factories[listener.name] = factory
+        wrapped: object = factory
+        if listener.kind == "tls":
+            creator = SwappableServerCreator(tls[listener.name])
+            top.creators[listener.name] = creator
+            wrapped = HalfCloseTLSFactory(creator, False, factory)
+        service = StreamServerEndpointService(endpoint_for(reactor, listener), wrapped)
         service._raiseSynchronously = True
         service.setName(listener.name)
         service.setServiceParent(top)
@@ -122,13 +175,67 @@ def make_service(reactor, config: Config, policy: Policy, policy_lines: list[str
 
 
 class _DockguardService(MultiService):
-    def __init__(self, relay: Relay, config: Config, policy_lines: list[str]) -> None:
+    def __init__(
+        self, relay: Relay, config: Config, policy_lines: list[str], rebuild: Rebuild | None
+    ) -> None:
         super().__init__()
         self.relay = relay
         self.config = config
         self.policy_lines = policy_lines
+        self.rebuild = rebuild
+        self.factories: dict[str, ClientFactory] = {}
+        self.creators: dict[str, SwappableServerCreator] = {}
+
+    def reload(self) -> bool:
+        """
+        Re-read the configuration, certificates and CRLs.  Everything is
+        built and checked first; only then is anything swapped, so a bad
+        configuration leaves the running one in place.  Open connections
+        keep going; new requests are judged by the new policy, new TLS
+        connections get the new certificates and CRL.
+        """
+        if self.rebuild is None:
+            return False
+        try:
+            config, policy, lines, tls = self.rebuild()
+        except ConfigError as e:
+            log.error("reload failed, the running configuration stays: {error}", error=str(e))
+            return False
+        except Exception as e:  # an unreadable file, a bad key: say so, keep serving
+            log.error("reload failed, the running configuration stays: {error}", error=repr(e))
+            return False
+        old = {l.name for l in self.config.listeners}
+        new = {l.name for l in config.listeners}
+        if old != new or config.upstream != self.config.upstream:
+            log.warn(
+                "reload: listeners or upstream changed ({old} -> {new}); those need a restart, "
+                "everything else is applied",
+                old=", ".join(sorted(old)),
+                new=", ".join(sorted(new)),
+            )
+        for listener in config.listeners:
+            if listener.name in self.factories:
+                self.factories[listener.name].listener = _listener(listener)
+            if listener.name in self.creators:
+                self.creators[listener.name].options = tls[listener.name]
+        self.relay.policy = policy
+        self.relay.timeouts = Timeouts(header=config.header_timeout, idle=config.idle_timeout)
+        self.relay.maxHeadBytes = config.max_head_bytes
+        self.relay.maxInspectedBody = config.max_inspected_body
+        self.config = config
+        log.info("reloaded {source}", source=config.source)
+        for line in lines:
+            log.info("policy: {line}", line=line)
+        for warning in certificate_warnings(config):
+            log.warn("{warning}", warning=warning)
+        return True
+
+    def _onHangup(self, signum: int, frame: object) -> None:
+        self.relay.reactor.callFromThread(self.reload)
 
     def startService(self) -> None:
+        if self.rebuild is not None:
+            signal.signal(signal.SIGHUP, self._onHangup)
         if self.config.decision_log is not None:
             from twisted.logger import globalLogPublisher
 
@@ -154,6 +261,8 @@ class _DockguardService(MultiService):
             log.info("listening on {description}", description=listener.describe(), listener=listener.name)
         for line in self.policy_lines:
             log.info("policy: {line}", line=line)
+        for warning in certificate_warnings(self.config):
+            log.warn("{warning}", warning=warning)
         super().startService()
 
     _decisions = None

@@ -74,15 +74,25 @@ class Options(usage.Options):
 
     opt_l = opt_listen
 
+    def rebuild(self):
+        """
+        The configuration, policy, its log lines and TLS options, from the
+        same options and files: at start, and again at every SIGHUP.
+        """
+        from dockguard.service import load_tls
+
+        config = build_config(
+            os.environ,
+            config_file=Path(self["config"]) if self["config"] else None,
+            listen=self["listen"],
+            upstream=self["upstream"],
+        )
+        policy, lines = choose_policy(config, os.environ)
+        return config, policy, lines, load_tls(config)
+
     def postOptions(self) -> None:
         try:
-            self["built"] = build_config(
-                os.environ,
-                config_file=Path(self["config"]) if self["config"] else None,
-                listen=self["listen"],
-                upstream=self["upstream"],
-            )
-            self["policy"], self["policy_lines"] = choose_policy(self["built"], os.environ)
+            self["built"], self["policy"], self["policy_lines"], self["tls"] = self.rebuild()
         except ConfigError as e:
             raise usage.UsageError(str(e))
 
@@ -92,4 +102,11 @@ def makeService(options: Options) -> IService:
 
     from dockguard.service import make_service
 
-    return make_service(reactor, options["built"], options["policy"], options["policy_lines"])
+    return make_service(
+        reactor,
+        options["built"],
+        options["policy"],
+        options["policy_lines"],
+        tls=options["tls"],
+        rebuild=options.rebuild,
+    )

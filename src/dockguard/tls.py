@@ -19,15 +19,17 @@ Three things live here:
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from OpenSSL.crypto import X509, PKey
+from OpenSSL.crypto import X509, PKey, X509StoreFlags
+from OpenSSL.SSL import Connection
 from OpenSSL.SSL import Error as SSLError
 from OpenSSL.SSL import WantReadError, ZeroReturnError
-from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.internet.interfaces import IHalfCloseableProtocol, IOpenSSLServerConnectionCreator
 from twisted.internet.ssl import (
     Certificate,
     CertificateOptions,
@@ -114,15 +116,19 @@ def load_certificates(path: Path) -> list[x509.Certificate]:
     return certs
 
 
-def server_options(cert_path: Path, key_path: Path, ca_path: Path) -> CertificateOptions:
+def server_options(
+    cert_path: Path, key_path: Path, ca_path: Path, crl_path: Path | None = None
+) -> CertificateOptions:
     """
     Server-side options requiring a client certificate issued by a CA in
-    C{ca_path}.  C{cert_path} may hold intermediates after the leaf.
+    C{ca_path}.  C{cert_path} may hold intermediates after the leaf.  With
+    C{crl_path}, a client certificate listed there is refused during the
+    handshake (OpenSSL checks the leaf against the CRL of its issuer).
     """
     chain = load_certificates(cert_path)
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     cas = [Certificate(X509.from_cryptography(c)) for c in load_certificates(ca_path)]
-    return CertificateOptions(
+    options = CertificateOptions(
         privateKey=PKey.from_cryptography_key(key),
         certificate=X509.from_cryptography(chain[0]),
         extraCertChain=[X509.from_cryptography(c) for c in chain[1:]],
@@ -132,6 +138,50 @@ def server_options(cert_path: Path, key_path: Path, ca_path: Path) -> Certificat
         # without a list here the handshake fails with an internal error.
         acceptableProtocols=[b"http/1.1"],
     )
+    if crl_path is not None:
+        crl = x509.load_pem_x509_crl(crl_path.read_bytes())
+        # CertificateOptions keeps the context it makes: configure that one.
+        store = options.getContext().get_cert_store()
+        store.add_crl(crl)
+        store.set_flags(X509StoreFlags.CRL_CHECK)
+    return options
+
+
+@implementer(IOpenSSLServerConnectionCreator)
+class SwappableServerCreator:
+    """
+    Makes each new server connection from the options it holds now, so a
+    reload can swap certificates and CRL for new connections while existing
+    ones keep theirs.
+    """
+
+    def __init__(self, options: CertificateOptions) -> None:
+        self.options = options
+
+    def serverConnectionForTLS(self, tlsProtocol: object) -> Connection:
+        return Connection(self.options.getContext(), None)
+
+
+def expiry_warnings(paths: list[Path], within_days: int = 30, now: datetime | None = None) -> list[str]:
+    """
+    A sentence for every certificate in C{paths} (PEM files) that expires
+    within C{within_days}, or has expired.
+    """
+    now = now or datetime.now(timezone.utc)
+    warnings = []
+    for path in paths:
+        for cert in load_certificates(path):
+            left = cert.not_valid_after_utc - now
+            if left.days < within_days:
+                subject = cert.subject.rfc4514_string()
+                if left.total_seconds() <= 0:
+                    warnings.append(f"certificate {subject} in {path} EXPIRED on {cert.not_valid_after_utc:%Y-%m-%d}")
+                else:
+                    warnings.append(
+                        f"certificate {subject} in {path} expires in {left.days} days "
+                        f"({cert.not_valid_after_utc:%Y-%m-%d})"
+                    )
+    return warnings
 
 
 @implementer(IHalfCloseableProtocol)
