@@ -91,6 +91,25 @@ def test_reload_keeps_streams_and_applies_the_new_policy(tmp_path, guard_factory
     talker = "dg-reload-" + os.urandom(4).hex()
     assert docker_cli(["run", "-d", "--name", talker, "--network", "none", BUSYBOX_IMAGE, "sh", "-c",
                        "while true; do echo tick; sleep 0.2; done"], env=env).returncode == 0
+    # a hijacked exec session (stdin and output), open across the reload
+    import json as _json
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("POST", f"/containers/{talker}/exec", body=_json.dumps(
+        {"Cmd": ["cat"], "AttachStdin": True, "AttachStdout": True, "Tty": True}),
+        headers={"Content-Type": "application/json"})
+    exec_id = _json.loads(conn.getresponse().read())["Id"]
+    shell = socket.create_connection(("127.0.0.1", port))
+    body = b'{"Detach":false,"Tty":true}'
+    shell.sendall(b"POST /exec/" + exec_id.encode() + b"/start HTTP/1.1\r\nHost: docker\r\n"
+                  b"Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    shell.settimeout(10)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += shell.recv(4096)
+    assert head.startswith(b"HTTP/1.1 101"), head
     streams = [open_stream(port, "/events") for _ in range(25)]
     streams += [open_stream(port, f"/containers/{talker}/logs?follow=1&stdout=1&tail=0") for _ in range(25)]
     try:
@@ -112,6 +131,14 @@ def test_reload_keeps_streams_and_applies_the_new_policy(tmp_path, guard_factory
             while time.monotonic() < deadline and b"tick" not in data and trigger.encode() not in data:
                 data += s.recv(65536)
             assert b"tick" in data or trigger.encode() in data, data[:200]
+
+        shell.sendall(b"still-here\n")
+        echoed = b""
+        deadline = time.monotonic() + 10
+        while b"still-here" not in echoed and time.monotonic() < deadline:
+            echoed += shell.recv(4096)
+        assert b"still-here" in echoed
+        shell.close()
 
         # a broken file: the reload fails, the running policy stays
         config.write_text(listener + '[identities]\nops = ["no-such-group"]\n')
