@@ -138,11 +138,12 @@ def test_exec_as_root_is_refused_where_the_group_asks_for_non_root(guarded, pki,
 
 
 def test_oversized_inspected_body_gets_413(guarded, pki, docker_cli) -> None:
-    port, _ = guarded
+    port, guard = guarded
     env = tls_client_env(pki, port, "builder")
     result = run(docker_cli, env, "--label", "big=" + "x" * 70000, BUSYBOX_IMAGE, "true")
     assert result.returncode != 0
     assert "may be at most 65536 bytes" in result.stderr.decode()
+    assert "refuse builder POST /v1." in guard.log() and "limits.max_inspected_body" in guard.log()
 
 
 @pytest.fixture

@@ -517,13 +517,19 @@ class ClientProtocol(Protocol):
     ) -> None:
         length = _header(request.headers, b"content-length")
         if length is not None and int(length) > self.relay.maxInspectedBody:
-            self._refuse(request, 413, self._tooLarge(method, path, kind))
+            self._refuse(request, 413, self._tooLarge(method, path, kind, request.target))
             return
         self._inspection = _Inspection(
             request=request, method=method, path=path, kind=kind, decision=decision
         )
 
-    def _tooLarge(self, method: str, path: str, kind: str) -> str:
+    def _tooLarge(self, method: str, path: str, kind: str, target: bytes) -> str:
+        assert self.identity is not None
+        self._log_decision(
+            self.identity, method, target, "refuse", "limits.max_inspected_body",
+            f"the body of a {kind} is larger than {self.relay.maxInspectedBody} bytes",
+            canonical=path,
+        )
         return (
             f"dockguard refused {method} {path} for {self.identity}: the body of a {kind} "
             f"is inspected and may be at most {self.relay.maxInspectedBody} bytes "
@@ -536,7 +542,7 @@ class ClientProtocol(Protocol):
         ins.size += len(data.data)
         if ins.size > self.relay.maxInspectedBody:
             self._inspection = None
-            self._refuse(ins.request, 413, self._tooLarge(ins.method, ins.path, ins.kind))
+            self._refuse(ins.request, 413, self._tooLarge(ins.method, ins.path, ins.kind, ins.request.target))
             return
         ins.chunks.append(bytes(data.data))
 
