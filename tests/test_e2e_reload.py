@@ -38,8 +38,9 @@ def wait_for_log(guard, text: str, timeout: float = 10) -> None:
 def test_issue_revoke_and_reload(tmp_path, guard_factory, docker_cli) -> None:
     pki = tmp_path / "pki"
     certs("init", str(pki))
-    certs("server", str(pki), "--name", "127.0.0.1", "--dns", "localhost")
+    certs("server", str(pki), "--name", "127.0.0.1", "--dns", "localhost", "--days", "20")
     certs("client", str(pki), "alice")
+    certs("client", str(pki), "carol", "--days", "10")
     certs("client", str(pki), "bob")
     port = free_port()
     config = tmp_path / "dockguard.toml"
@@ -50,6 +51,7 @@ url = "tls://127.0.0.1:{port}?cert={pki}/server-cert.pem&key={pki}/server-key.pe
 [identities]
 alice = ["readonly"]
 bob = ["readonly"]
+carol = ["readonly"]
 """)
     guard = guard_factory([], extra_args=["--config", str(config)], wait_for=("127.0.0.1", port))
 
@@ -59,6 +61,11 @@ bob = ["readonly"]
 
     assert docker_cli(["ps"], env=env("alice")).returncode == 0
     assert docker_cli(["ps"], env=env("bob")).returncode == 0
+    # certificates about to expire are named in the log: the server's at start,
+    # a client's when it connects
+    assert "expires in 19 days" in guard.log() or "expires in 20 days" in guard.log()
+    assert docker_cli(["ps"], env=env("carol")).returncode == 0
+    wait_for_log(guard, "the client certificate of carol")
     certs("revoke", str(pki), "alice")
     os.kill(guard.pid, signal.SIGHUP)
     wait_for_log(guard, "reloaded")

@@ -14,6 +14,7 @@ Every request on a keep-alive connection is judged on its own.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from typing import Callable
 
 import attrs
@@ -109,6 +110,8 @@ class Relay:
     maxHeadBytes: int = 256 * 1024
     #: Largest body the escalation guards read before judging it (413 above).
     maxInspectedBody: int = 1024 * 1024
+    #: Serials of client certificates whose near expiry was already logged.
+    expiryWarned: set[int] = attrs.Factory(set)
 
 
 def _json_error(status: int, message: str, close: bool = False) -> tuple[h11.Response, bytes]:
@@ -258,7 +261,9 @@ class ClientProtocol(Protocol):
         try:
             if cert is None:
                 raise IdentityRefused("no client certificate was presented")
-            self.identity = identity_from_certificate(cert.to_cryptography())
+            leaf = cert.to_cryptography()
+            self.identity = identity_from_certificate(leaf)
+            self._warnIfExpiring(leaf)
             self._startTimer(self.relay.timeouts.idle)
         except IdentityRefused as e:
             _log.warn(
@@ -269,6 +274,17 @@ class ClientProtocol(Protocol):
             )
             self.identity = None
             self.transport.abortConnection()
+
+    def _warnIfExpiring(self, leaf) -> None:
+        left = leaf.not_valid_after_utc - datetime.now(timezone.utc)
+        if left.days < 30 and leaf.serial_number not in self.relay.expiryWarned:
+            self.relay.expiryWarned.add(leaf.serial_number)
+            _log.warn(
+                "the client certificate of {identity} (serial {serial}) expires in {days} days",
+                identity=self.identity,
+                serial=f"{leaf.serial_number:x}",
+                days=left.days,
+            )
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self._gone = True
