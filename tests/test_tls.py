@@ -127,6 +127,7 @@ REFUSED = [
     pytest.param(make_cert("alice", "alice"), ["2 common names"], id="same-cn-twice"),
     pytest.param(make_cert("alice smith"), ["'alice smith'", "not a plain name"], id="cn-with-space"),
     pytest.param(make_cert("alice\nadmin"), ["'alice\\nadmin'", "not a plain name"], id="cn-with-newline"),
+    pytest.param(make_cert("alice\n"), ["not a plain name"], id="cn-with-trailing-newline"),
     pytest.param(make_cert("alice\x00"), ["'alice\\x00'", "not a plain name"], id="cn-with-nul"),
     pytest.param(make_cert("ålice"), ["not a plain name"], id="cn-non-ascii"),
     pytest.param(make_cert("\u0430lice"), ["not a plain name"], id="cn-cyrillic-lookalike"),

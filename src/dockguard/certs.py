@@ -44,9 +44,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-# The client names dockguard accepts as identities (the same pattern as
-# dockguard.tls._CN_SYNTAX; a test keeps the two equal).
-CLIENT_NAME_SYNTAX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+from dockguard.names import NAME_RULE, is_plain_name
+
 
 CA_DAYS = 3650
 LEAF_DAYS = 825
@@ -228,10 +227,9 @@ def cmd_server(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_client(args: argparse.Namespace, out: TextIO) -> int:
     directory: Path = args.dir
     name: str = args.name
-    if not CLIENT_NAME_SYNTAX.match(name):
+    if not is_plain_name(name):
         raise CertsError(
-            f"{name!r} is not a name dockguard accepts as an identity "
-            "(letters, digits and . _ @ + -, starting with a letter or digit, at most 128 characters)"
+            f"{name!r} is not a name dockguard accepts as an identity ({NAME_RULE})"
         )
     ca_key, ca_cert, issued = _load_ca(directory)
     target: Path = args.out_dir or directory / "clients" / name

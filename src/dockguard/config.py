@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 import tomllib
 from pathlib import Path
 from typing import Any, Mapping
@@ -27,11 +26,11 @@ from urllib.parse import parse_qsl, urlsplit
 import attrs
 
 from dockguard.errors import ConfigError
+from dockguard.names import is_plain_name
 
 DEFAULT_UPSTREAM = "/var/run/docker.sock"
 DEFAULT_LISTEN = "tcp://127.0.0.1:2375?identity=local"
 
-_IDENTITY_SYNTAX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -188,7 +187,7 @@ def listener_from_mapping(
                 f"a {kind} listener has no client certificate, so it must name the "
                 "fixed identity of its callers",
             )
-        if not isinstance(identity, str) or not _IDENTITY_SYNTAX.match(identity):
+        if not is_plain_name(identity):
             raise ConfigError(
                 source,
                 f"{where}.identity",

@@ -54,7 +54,6 @@ This module has no I/O and no Twisted import.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -62,6 +61,7 @@ from typing import Any
 import attrs
 
 from dockguard.errors import ConfigError
+from dockguard.names import is_plain_name
 from dockguard.guards import CLOSED, Allowance, allowance_from_mapping
 from dockguard.paths import CanonicalPath
 from dockguard.policy import READ_METHODS, Decision, Policy
@@ -85,7 +85,6 @@ ACTIONS: frozenset[str] = frozenset(route.action for route in ROUTES if route.ac
 SECTION_NAMES: tuple[str, ...] = tuple(section.name for section in SECTIONS)
 
 _RANK = {level: rank for rank, level in enumerate(ACCESS_LEVELS)}
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
 _GROUP_KEYS = ("extends", "sections", "actions", "learn", "description", "guards")
 _LEVELS_QUOTED = ", ".join(f'"{level}"' for level in ACCESS_LEVELS)
 
@@ -380,7 +379,7 @@ def policy_from_config(source: str, data: Mapping[str, Any]) -> GroupPolicy | No
     groups: dict[str, Group] = {}
     for identity, value in raw_identities.items():
         key = f"identities.{identity}"
-        if not isinstance(identity, str) or not _NAME.fullmatch(identity):
+        if not is_plain_name(identity):
             raise ConfigError(
                 source,
                 key,
@@ -423,7 +422,7 @@ class _Spec:
 
 def _read_group(source: str, name: object, body: object, presets: Mapping[str, Group]) -> _Spec:
     key = f"groups.{name}"
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
+    if not is_plain_name(name):
         raise ConfigError(
             source,
             key,

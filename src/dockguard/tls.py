@@ -18,7 +18,6 @@ Three things live here:
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -40,10 +39,8 @@ from twisted.protocols.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-# What a CN may look like: a name a person can read in a log and write in a
-# config file.  Anything else (spaces, control characters, quotes, non-ASCII
-# look-alikes) makes two identities hard to tell apart, so it is refused.
-_CN_SYNTAX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+from dockguard.names import is_plain_name
+
 
 
 class IdentityRefused(Exception):
@@ -68,7 +65,7 @@ def identity_from_certificate(cert: x509.Certificate) -> str:
             "exactly one is required to name the caller"
         )
     cn = cns[0].value
-    if not isinstance(cn, str) or not _CN_SYNTAX.match(cn):
+    if not is_plain_name(cn):
         raise IdentityRefused(
             f"the certificate's common name {cn!r} is not a plain name "
             "(letters, digits and . _ @ + -, at most 128 characters)"
