@@ -23,6 +23,7 @@ import pytest
 from twisted.internet.defer import fail, succeed
 from twisted.internet.error import ConnectError, ConnectionDone, ConnectionLost
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.logger import formatEvent
 from twisted.python.failure import Failure
 
 from dockguard.policy import EnvPolicy
@@ -1205,9 +1206,105 @@ def test_a_learning_listener_lets_refusals_through_and_logs_them_as_would_deny()
         client.transport = FakeTransport()
         client.proto.makeConnection(client.transport)
         client.send(b"GET /v1.41/containers/json HTTP/1.1\r\nHost: docker\r\n\r\n")
+        world.clock.advance(0)
+        assert world.daemon_saw()[-1].head.target == b"/v1.41/containers/json"
+        world.up.dataReceived(JSON_OK)
     finally:
         globalLogPublisher.removeObserver(events.append)
-    assert world.daemon_saw()[-1].head.target == b"/v1.41/containers/json"
     [decision] = [e for e in events if "decision" in e]
     assert decision["decision"] == "would-deny"
+    assert decision["status"] == 200
     assert decision["rule"] == "learn (listener learning): would deny: CONTAINERS=0"
+
+
+# -- decision lines and metrics --------------------------------------------------------
+
+
+class Recorded:
+    """The decision events logged while it is open."""
+
+    def __enter__(self) -> list[dict]:
+        from twisted.logger import globalLogPublisher
+
+        self.events: list[dict] = []
+        globalLogPublisher.addObserver(self.events.append)
+        return self.events
+
+    def __exit__(self, *exc: object) -> None:
+        from twisted.logger import globalLogPublisher
+
+        globalLogPublisher.removeObserver(self.events.append)
+
+
+def decisions(events: list[dict]) -> list[dict]:
+    return [e for e in events if "decision" in e]
+
+
+def test_a_relayed_request_is_logged_when_its_answer_starts_with_status_and_latency() -> None:
+    world = World({"CONTAINERS": "1"})
+    client = world.client()
+    with Recorded() as events:
+        client.send(b"GET /v1.41/containers/json HTTP/1.1\r\nHost: docker\r\n\r\n")
+        world.clock.advance(0.25)
+        assert decisions(events) == []  # not answered yet
+        world.up.dataReceived(JSON_OK)
+    [line] = decisions(events)
+    assert (line["decision"], line["status"], line["section"]) == ("allow", 200, "containers")
+    assert line["latency_ms"] == 250.0
+    assert line["canonical"] == "/containers/json"
+
+
+def test_a_refusal_is_logged_at_once_with_its_status() -> None:
+    world = World()
+    client = world.client()
+    with Recorded() as events:
+        client.send(b"GET /v1.41/images/json HTTP/1.1\r\nHost: docker\r\n\r\n")
+    [line] = decisions(events)
+    assert (line["decision"], line["status"], line["rule"], line["section"]) == ("deny", 403, "IMAGES=0", "images")
+
+
+def test_a_request_whose_daemon_is_down_is_logged_with_the_502() -> None:
+    world = World({"CONTAINERS": "1"})
+    world.pool.failures.append(ConnectionRefusedError("no daemon"))
+    client = world.client()
+    with Recorded() as events:
+        client.send(b"GET /v1.41/containers/json HTTP/1.1\r\nHost: docker\r\n\r\n")
+        world.clock.advance(0)
+    [line] = decisions(events)
+    assert (line["decision"], line["status"]) == ("allow", 502)
+
+
+def test_a_client_that_leaves_before_the_answer_is_logged_without_status() -> None:
+    world = World({"CONTAINERS": "1"})
+    client = world.client()
+    with Recorded() as events:
+        client.send(b"GET /v1.41/containers/json HTTP/1.1\r\nHost: docker\r\n\r\n")
+        world.clock.advance(0)
+        client.lost()
+    [line] = decisions(events)
+    assert (line["decision"], line["status"]) == ("allow", None)
+    assert "no answer" in formatEvent(line)
+
+
+def test_request_values_in_a_decision_line_are_escaped() -> None:
+    world = World()
+    client = world.client()
+    with Recorded() as events:
+        # %0a decodes to a newline; the method is odd but a valid token.
+        client.send(b"GET /v1.41/images/json%0a2026-11-23T00:00:00+0000%20[dockguard#info]%20allow HTTP/1.1\r\nHost: d\r\n\r\n")
+    text = "".join(formatEvent(e) for e in events)
+    assert "\n" not in text
+    assert events
+
+
+def test_gauges_count_streams_and_hijacks_from_the_live_connections() -> None:
+    world = World({"CONTAINERS": "1", "EVENTS": "1"})
+    client = world.client()
+    assert world.relay.connections == {client.proto}
+    client.send(b"GET /v1.41/events HTTP/1.1\r\nHost: docker\r\n\r\n")
+    world.clock.advance(0)
+    assert not client.proto.streaming
+    world.up.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+    assert client.proto.streaming and not client.proto.hijacked
+    client.lost()
+    assert world.relay.connections == set()

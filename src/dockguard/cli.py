@@ -108,6 +108,46 @@ def suggest_groups(records: list[dict[str, Any]], only: set[str] | None = None) 
     return "\n".join(lines) + "\n"
 
 
+def healthcheck(admin: str, timeout: float = 10.0) -> str | None:
+    """
+    Ask a running dockguard's admin listener (C{tcp://HOST:PORT} or
+    C{unix:///PATH}) for C{/health}.
+
+    @return: L{None} when healthy, else why not (one line).
+    """
+    import socket
+
+    from dockguard.config import parse_admin
+
+    listener = parse_admin(admin)
+    try:
+        if listener.kind == "unix":
+            conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            conn.settimeout(timeout)
+            conn.connect(listener.path)
+        else:
+            conn = socket.create_connection((listener.host, listener.port), timeout=timeout)
+        with conn:
+            conn.sendall(b"GET /health HTTP/1.0\r\nHost: dockguard\r\n\r\n")
+            answer = b""
+            while len(answer) < 65536:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                answer += data
+    except OSError as e:
+        return f"dockguard's admin listener {listener.name} does not answer: {e}"
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status = head.split(b"\r\n", 1)[0]
+    if status.startswith(b"HTTP/1.") and status[8:13] == b" 200 ":
+        return None
+    try:
+        message = json.loads(body)["message"]
+    except (ValueError, KeyError, TypeError):
+        message = status.decode("ascii", "replace") or "no answer"
+    return f"unhealthy: {message}"
+
+
 def main(argv: list[str] | None = None, out=None) -> int:
     out = out or sys.stdout
     parser = argparse.ArgumentParser(
@@ -132,6 +172,13 @@ def main(argv: list[str] | None = None, out=None) -> int:
     )
     suggest.add_argument("log", type=Path, help="a decision log (decision_log in the configuration)")
     suggest.add_argument("--identity", action="append", help="only this identity (repeatable)")
+    health = sub.add_parser(
+        "healthcheck",
+        help="exit 0 when a running dockguard and its daemon answer, else 1 (for container healthchecks)",
+    )
+    where = health.add_mutually_exclusive_group(required=True)
+    where.add_argument("--config", "-c", type=Path, help="read the admin listener from this file's [admin] listen")
+    where.add_argument("--admin", help="the admin listener: tcp://HOST:PORT or unix:///PATH")
     from dockguard import certs
 
     certs.register(sub)
@@ -139,6 +186,8 @@ def main(argv: list[str] | None = None, out=None) -> int:
     try:
         if args.command == "certs":
             return certs.run(args, out)
+        if args.command == "healthcheck":
+            return _healthcheck(args, out)
         if args.command == "version":
             print(f"dockguard {__version__}", file=out)
             return 0
@@ -150,6 +199,8 @@ def main(argv: list[str] | None = None, out=None) -> int:
             print(f"{args.file}: OK", file=out)
             for listener in config.listeners:
                 print(f"  listen {listener.describe()}", file=out)
+            if config.admin is not None:
+                print(f"  admin {config.admin.name}: /health and /metrics", file=out)
             for line in lines:
                 print(f"  policy: {line}", file=out)
             return 0
@@ -168,6 +219,26 @@ def main(argv: list[str] | None = None, out=None) -> int:
         print(f"dockguard: {e}", file=sys.stderr)
         return 2
     return 2
+
+
+def _healthcheck(args: argparse.Namespace, out) -> int:
+    """Docker's healthcheck convention: 0 healthy, 1 unhealthy (2 is reserved)."""
+    try:
+        if args.config is not None:
+            config = build_config({}, config_file=args.config)
+            if config.admin is None:
+                raise ConfigError(str(args.config), "admin", 'missing: add [admin] listen = "tcp://127.0.0.1:9180"')
+            admin = config.admin.name
+        else:
+            admin = args.admin
+        problem = healthcheck(admin)
+    except ConfigError as e:
+        problem = str(e)
+    if problem is not None:
+        print(f"dockguard: {problem}", file=sys.stderr)
+        return 1
+    print("healthy", file=out)
+    return 0
 
 
 if __name__ == "__main__":

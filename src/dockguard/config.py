@@ -108,6 +108,8 @@ class Config:
     policy: Any = None
     #: A file that receives one JSON line per decision (for `dockguard suggest`).
     decision_log: Path | None = None
+    #: The admin listener (plain HTTP: /metrics, /health), off when None.
+    admin: ListenerConfig | None = None
 
 
 _LISTENER_KEYS = {
@@ -269,7 +271,25 @@ def default_upstream(environ: Mapping[str, str]) -> str:
     return DEFAULT_UPSTREAM
 
 
-_TOP_KEYS = {"upstream", "listeners", "timeouts", "limits", "identities", "groups", "decision_log"}
+_TOP_KEYS = {"upstream", "listeners", "timeouts", "limits", "identities", "groups", "decision_log", "admin"}
+
+
+def parse_admin(spec: object, source: str = "--admin", where: str = "--admin") -> ListenerConfig:
+    """
+    The admin listener from C{tcp://HOST:PORT} or C{unix:///PATH}: plain
+    HTTP serving C{/metrics} and C{/health}, never the Docker API.
+    """
+    parts = urlsplit(spec) if isinstance(spec, str) else None
+    if parts is None or parts.scheme not in ("tcp", "unix") or parts.query or parts.fragment:
+        raise ConfigError(source, where, f"{spec!r} is not tcp://HOST:PORT or unix:///PATH")
+    if parts.scheme == "unix":
+        if parts.netloc or not parts.path.startswith("/"):
+            raise ConfigError(source, where, f"{spec!r}: write unix:///absolute/path (three slashes)")
+        return ListenerConfig(kind="unix", path=parts.path)
+    if parts.path not in ("", "/"):
+        raise ConfigError(source, where, f"{spec!r} has a path; write tcp://HOST:PORT")
+    host, port = _split_address(source, where, parts.netloc)
+    return ListenerConfig(kind="tcp", host=host, port=port)
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -328,6 +348,11 @@ def load_config(path: Path) -> dict[str, Any]:
         if not log_path.parent.is_dir():
             raise ConfigError(source, "decision_log", f"{log_path.parent} is not a directory")
         out["decision_log"] = log_path
+    if "admin" in data:
+        table = data["admin"]
+        if not isinstance(table, dict) or set(table) != {"listen"}:
+            raise ConfigError(source, "admin", 'must be a table with one key, listen = "tcp://127.0.0.1:9180"')
+        out["admin"] = parse_admin(table["listen"], source, "admin.listen")
     for section, keys in (("timeouts", {"header": "header_timeout", "idle": "idle_timeout"}), ("limits", {"max_head_bytes": "max_head_bytes", "max_inspected_body": "max_inspected_body"})):
         table = data.get(section, {})
         if not isinstance(table, dict):
@@ -346,6 +371,7 @@ def build_config(
     config_file: Path | None = None,
     listen: list[str] | None = None,
     upstream: str | None = None,
+    admin: str | None = None,
 ) -> Config:
     """
     The whole configuration from its sources, in order of precedence:
@@ -361,8 +387,12 @@ def build_config(
         fields["listeners"] = (parse_listen(DEFAULT_LISTEN, "defaults", "listen"),)
     if upstream is not None:
         fields["upstream"] = upstream
+    if admin is not None:
+        fields["admin"] = parse_admin(admin)
     fields.setdefault("upstream", default_upstream(environ))
     names = [l.name for l in fields["listeners"]]
+    if fields.get("admin") is not None:
+        names.append(fields["admin"].name)
     for name in names:
         if names.count(name) > 1:
             raise ConfigError(fields.get("source", "--listen"), "listeners", f"{name} is given twice")

@@ -16,7 +16,10 @@ from twisted.logger import ILogObserver
 from zope.interface import implementer
 
 #: What a decision line holds.
-FIELDS = ("identity", "peer", "listener", "method", "path", "canonical", "decision", "rule", "reason")
+FIELDS = (
+    "identity", "peer", "listener", "method", "path", "canonical", "section",
+    "decision", "rule", "reason", "status", "latency_ms",
+)
 
 
 @implementer(ILogObserver)

@@ -33,9 +33,11 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from dockguard.guards import inspection_kind, judge
+from dockguard.logs import escape
+from dockguard.metrics import Metrics, NoMetrics
 from dockguard.paths import PathRefused, canonicalise
 from dockguard.policy import Decision, Policy
-from dockguard.sections import is_hijack_route
+from dockguard.sections import is_hijack_route, section_of
 from dockguard.tls import IdentityRefused, identity_from_certificate
 from dockguard.upstream import UpstreamPool, UpstreamProtocol
 
@@ -112,6 +114,9 @@ class Relay:
     maxInspectedBody: int = 1024 * 1024
     #: Serials of client certificates whose near expiry was already logged.
     expiryWarned: set[int] = attrs.Factory(set)
+    metrics: Metrics = attrs.Factory(NoMetrics)
+    #: The client connections open now.
+    connections: set["ClientProtocol"] = attrs.Factory(set)
 
 
 def _json_error(status: int, message: str, close: bool = False) -> tuple[h11.Response, bytes]:
@@ -195,6 +200,8 @@ class _Inspection:
     path: str
     kind: str
     decision: Decision
+    #: What the decision log says when the body passes.
+    word: str
     chunks: list[bytes] = attrs.Factory(list)
     size: int = 0
 
@@ -239,6 +246,20 @@ class ClientProtocol(Protocol):
         self._timer: IDelayedCall | None = None
         self._headStarted = False
         self._gone = False
+        #: The decision line of the request being relayed: logged once its
+        #: answer starts (or fails), with the status and the latency.
+        self._pending: dict[str, object] | None = None
+        self._requestStarted = 0.0
+        self._section = "-"
+
+    @property
+    def streaming(self) -> bool:
+        """A response is being relayed now."""
+        return self._exchange is not None and self._exchange.responseStarted
+
+    @property
+    def hijacked(self) -> bool:
+        return self._spliced is not None
 
     # -- connection life ---------------------------------------------------
 
@@ -254,6 +275,7 @@ class ClientProtocol(Protocol):
             )
             self.transport.abortConnection()
             return
+        self.relay.connections.add(self)
         self._startTimer(self.relay.timeouts.header)
 
     def handshakeCompleted(self) -> None:
@@ -289,6 +311,8 @@ class ClientProtocol(Protocol):
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self._gone = True
         self._cancelTimer()
+        self.relay.connections.discard(self)
+        self._answered(None)
         if self._spliced is not None:
             up, self._spliced = self._spliced, None
             up.owner = None
@@ -390,7 +414,7 @@ class ClientProtocol(Protocol):
             "malformed request from {peer} ({identity}): {error}",
             peer=self.peer,
             identity=self.identity,
-            error=str(error),
+            error=escape(str(error)),
         )
         if self._exchange is not None and self._exchange.upstream is not None:
             up = self._exchange.upstream
@@ -410,6 +434,8 @@ class ClientProtocol(Protocol):
         self._cancelTimer()
         self._headStarted = False
         self._draining = False
+        self._requestStarted = self.relay.reactor.seconds()
+        self._section = "-"
         method = request.method.decode("ascii", "replace")
         target = request.target
         identity = self.identity
@@ -421,7 +447,7 @@ class ClientProtocol(Protocol):
             # h11 reads such a body as chunked; another reader might take the
             # length. Two readings: refuse (RFC 9112 section 6.3).
             reason = "both Content-Length and Transfer-Encoding (the body can be read two ways)"
-            self._log_decision(identity, method, target, "refuse", "framing", reason)
+            self._log_decision(method, target, "refuse", "framing", reason, status=400)
             self._draining = True
             self._sendError(400, f"dockguard: malformed HTTP request: {reason}", close=True)
             self.transport.loseConnection()
@@ -429,7 +455,7 @@ class ClientProtocol(Protocol):
         try:
             path = canonicalise(target)
         except PathRefused as e:
-            self._log_decision(identity, method, target, "refuse", "path", e.reason)
+            self._log_decision(method, target, "refuse", "path", e.reason, status=400)
             self._refuse(
                 request,
                 400,
@@ -437,6 +463,8 @@ class ClientProtocol(Protocol):
                 f"for {identity}: {e.reason}",
             )
             return
+        section = section_of(path)
+        self._section = section.name if section is not None else "none"
         decision = self.relay.policy.decide(identity, method, path)
         if self.listener.learn and not decision.allowed:
             decision = attrs.evolve(
@@ -445,14 +473,21 @@ class ClientProtocol(Protocol):
                 learned=True,
                 rule=f"learn (listener {self.listener.name}): would deny: {decision.rule}",
             )
+        word = "would-deny" if decision.learned else "allow" if decision.allowed else "deny"
+        if decision.allowed and decision.guard is not None:
+            kind = inspection_kind(method, path)
+            if kind is not None:
+                # Logged once the body is judged.
+                self._startInspection(request, method, path.path, kind, decision, word)
+                return
         self._log_decision(
-            identity,
             method,
             target,
-            "would-deny" if decision.learned else "allow" if decision.allowed else "deny",
+            word,
             decision.rule,
             decision.reason,
             canonical=path.path,
+            status=None if decision.allowed else 403,
         )
         if not decision.allowed:
             self._refuse(
@@ -462,11 +497,6 @@ class ClientProtocol(Protocol):
                 f"{decision.reason} (rule: {decision.rule})",
             )
             return
-        if decision.guard is not None:
-            kind = inspection_kind(method, path)
-            if kind is not None:
-                self._startInspection(request, method, path.path, kind, decision)
-                return
         self._exchange = _Exchange(
             request=request,
             hijackRoute=is_hijack_route(method, path),
@@ -480,25 +510,54 @@ class ClientProtocol(Protocol):
 
     def _log_decision(
         self,
-        identity: str,
         method: str,
         target: bytes,
         decision: str,
         rule: str,
         reason: str,
         canonical: str | None = None,
+        status: int | None = None,
     ) -> None:
+        """
+        Record one decision.  A refusal is logged at once with its status; a
+        request that is relayed is logged when its answer starts or fails
+        (L{_answered}), so its line carries the daemon's status and the
+        latency.  Every value from the request is escaped.
+        """
+        fields = {
+            "canonical": escape(canonical) if canonical is not None else None,
+            "decision": decision,
+            "identity": self.identity,
+            "method": escape(method),
+            "path": escape(target.decode("ascii", "replace")),
+            "peer": self.peer,
+            "listener": self.listener.name,
+            "section": self._section,
+            "rule": escape(rule),
+            "reason": escape(reason),
+        }
+        if status is None:
+            self._pending = fields
+        else:
+            self._emit(fields, status)
+
+    def _answered(self, status: int | None) -> None:
+        """The relayed request's answer started (C{None}: it never will)."""
+        fields, self._pending = self._pending, None
+        if fields is not None:
+            self._emit(fields, status)
+
+    def _emit(self, fields: dict[str, object], status: int | None) -> None:
+        seconds = max(0.0, self.relay.reactor.seconds() - self._requestStarted)
         _log.info(
-            "{decision} {identity} {method} {path} from {peer}: {rule}",
-            canonical=canonical,
-            decision=decision,
-            identity=identity,
-            method=method,
-            path=target.decode("ascii", "replace"),
-            peer=self.peer,
-            listener=self.listener.name,
-            rule=rule,
-            reason=reason,
+            "{decision} {identity} {method} {path} from {peer}: {rule} -> {answer} in {latency_ms} ms",
+            status=status,
+            answer=status if status is not None else "no answer",
+            latency_ms=round(seconds * 1000, 3),
+            **fields,
+        )
+        self.relay.metrics.decided(
+            str(fields["identity"]), str(fields["section"]), str(fields["decision"]), seconds
         )
 
     def _refuse(self, request: h11.Request, status: int, message: str) -> None:
@@ -517,6 +576,7 @@ class ClientProtocol(Protocol):
             self._maybeNextCycle()
 
     def _sendError(self, status: int, message: str, close: bool = False) -> None:
+        self._answered(status)
         response, body = _json_error(status, message, close)
         try:
             self._write(self._h11.send_with_data_passthrough(response))
@@ -529,22 +589,22 @@ class ClientProtocol(Protocol):
     # -- escalation guards: bodies judged before anything moves ---------------
 
     def _startInspection(
-        self, request: h11.Request, method: str, path: str, kind: str, decision: Decision
+        self, request: h11.Request, method: str, path: str, kind: str, decision: Decision, word: str
     ) -> None:
         length = _header(request.headers, b"content-length")
         if length is not None and int(length) > self.relay.maxInspectedBody:
             self._refuse(request, 413, self._tooLarge(method, path, kind, request.target))
             return
         self._inspection = _Inspection(
-            request=request, method=method, path=path, kind=kind, decision=decision
+            request=request, method=method, path=path, kind=kind, decision=decision, word=word
         )
 
     def _tooLarge(self, method: str, path: str, kind: str, target: bytes) -> str:
         assert self.identity is not None
         self._log_decision(
-            self.identity, method, target, "refuse", "limits.max_inspected_body",
+            method, target, "refuse", "limits.max_inspected_body",
             f"the body of a {kind} is larger than {self.relay.maxInspectedBody} bytes",
-            canonical=path,
+            canonical=path, status=413,
         )
         return (
             f"dockguard refused {method} {path} for {self.identity}: the body of a {kind} "
@@ -573,8 +633,8 @@ class ClientProtocol(Protocol):
         if not verdict.allowed:
             rule = f"guard {verdict.guard}" if verdict.guard else "guard: ambiguous body"
             self._log_decision(
-                identity, ins.method, ins.request.target, "deny", rule, verdict.reason,
-                canonical=ins.path,
+                ins.method, ins.request.target, "deny", rule, verdict.reason,
+                canonical=ins.path, status=403,
             )
             self._sendError(
                 403,
@@ -583,6 +643,10 @@ class ClientProtocol(Protocol):
             )
             self._maybeNextCycle()
             return
+        self._log_decision(
+            ins.method, ins.request.target, ins.word, ins.decision.rule, ins.decision.reason,
+            canonical=ins.path,
+        )
         # Relay exactly the bytes judged, framed by their length.
         headers = [
             (name, value)
@@ -683,6 +747,7 @@ class ClientProtocol(Protocol):
         if self._gone or self._exchange is None:
             return
         self._exchange = None
+        self.relay.metrics.upstreamError("connect")
         _log.error(
             "cannot reach the Docker daemon at {socket}: {error}",
             socket=self.relay.pool.socketPath,
@@ -744,6 +809,7 @@ class ClientProtocol(Protocol):
             return
         if isinstance(event, h11.Response):
             ex.responseStarted = True
+            self._answered(event.status_code)
             if ex.hijackRoute and self._isRawStream(event):
                 self._splice(event)
                 return
@@ -810,6 +876,7 @@ class ClientProtocol(Protocol):
                 self._connectUpstream()
                 return
             self._exchange = None
+            self.relay.metrics.upstreamError("closed")
             message = reason.getErrorMessage() if reason is not None else "connection closed"
             _log.error(
                 "the Docker daemon closed the connection before answering: {error}",
@@ -842,6 +909,7 @@ class ClientProtocol(Protocol):
         assert ex is not None and ex.upstream is not None
         up = ex.upstream
         self._exchange = None
+        self._answered(event.status_code)
         self._cancelTimer()
         head = [b"HTTP/1.1 %d %s\r\n" % (event.status_code, event.reason)]
         for name, value in event.headers.raw_items():
@@ -857,8 +925,8 @@ class ClientProtocol(Protocol):
         _log.info(
             "hijacked {identity} {method} {path}: relaying raw streams",
             identity=self.identity,
-            method=ex.request.method.decode("ascii", "replace"),
-            path=ex.request.target.decode("ascii", "replace"),
+            method=escape(ex.request.method.decode("ascii", "replace")),
+            path=escape(ex.request.target.decode("ascii", "replace")),
         )
         if fromDaemon:
             self.transport.write(fromDaemon)

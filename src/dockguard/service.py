@@ -26,12 +26,14 @@ from twisted.logger import Logger
 
 from dockguard.config import Config, ListenerConfig
 from dockguard.errors import ConfigError
+from dockguard.metrics import Metrics, NoMetrics
 from dockguard.policy import Policy
 from dockguard.relay import ClientFactory, Listener, Relay, Timeouts
 from dockguard.tls import (
     HalfCloseTLSFactory,
     SwappableServerCreator,
     expiry_warnings,
+    load_certificates,
     server_options,
 )
 from dockguard.upstream import UpstreamPool
@@ -121,6 +123,16 @@ def certificate_warnings(config: Config) -> list[str]:
     return expiry_warnings([p for p in paths if p is not None])
 
 
+def record_certificate_expiry(metrics: Metrics, config: Config) -> None:
+    for listener in config.listeners:
+        if listener.kind != "tls":
+            continue
+        for role, path in (("server", listener.cert), ("client_ca", listener.client_ca)):
+            assert path is not None
+            for cert in load_certificates(path)[:1]:
+                metrics.certificateExpiry(listener.name, role, cert.not_valid_after_utc.timestamp())
+
+
 def _listener(listener: ListenerConfig) -> Listener:
     return Listener(
         name=listener.name,
@@ -150,6 +162,11 @@ def make_service(
     if tls is None:
         tls = load_tls(config)
     pool = UpstreamPool(reactor, config.upstream)
+    metrics: Metrics = NoMetrics()
+    if config.admin is not None:
+        from dockguard.metrics import PrometheusMetrics
+
+        metrics = PrometheusMetrics(lambda: list(relay.connections))
     relay = Relay(
         reactor=reactor,
         pool=pool,
@@ -157,7 +174,9 @@ def make_service(
         timeouts=Timeouts(header=config.header_timeout, idle=config.idle_timeout),
         maxHeadBytes=config.max_head_bytes,
         maxInspectedBody=config.max_inspected_body,
+        metrics=metrics,
     )
+    record_certificate_expiry(metrics, config)
     top = _DockguardService(relay, config, policy_lines, rebuild)
     for listener in config.listeners:
         factory = ClientFactory(relay, _listener(listener))
@@ -170,6 +189,16 @@ def make_service(
         service = StreamServerEndpointService(endpoint_for(reactor, listener), wrapped)
         service._raiseSynchronously = True
         service.setName(listener.name)
+        service.setServiceParent(top)
+    if config.admin is not None:
+        from dockguard.admin import admin_site
+
+        assert isinstance(metrics, PrometheusMetrics)
+        service = StreamServerEndpointService(
+            endpoint_for(reactor, config.admin), admin_site(reactor, config.upstream, metrics)
+        )
+        service._raiseSynchronously = True
+        service.setName("admin " + config.admin.name)
         service.setServiceParent(top)
     return top
 
@@ -200,13 +229,15 @@ class _DockguardService(MultiService):
             config, policy, lines, tls = self.rebuild()
         except ConfigError as e:
             log.error("reload failed, the running configuration stays: {error}", error=str(e))
+            self.relay.metrics.reloaded(False)
             return False
         except Exception as e:  # an unreadable file, a bad key: say so, keep serving
             log.error("reload failed, the running configuration stays: {error}", error=repr(e))
+            self.relay.metrics.reloaded(False)
             return False
         old = {l.name for l in self.config.listeners}
         new = {l.name for l in config.listeners}
-        if old != new or config.upstream != self.config.upstream:
+        if old != new or config.upstream != self.config.upstream or config.admin != self.config.admin:
             log.warn(
                 "reload: listeners or upstream changed ({old} -> {new}); those need a restart, "
                 "everything else is applied",
@@ -223,6 +254,8 @@ class _DockguardService(MultiService):
         self.relay.maxHeadBytes = config.max_head_bytes
         self.relay.maxInspectedBody = config.max_inspected_body
         self.config = config
+        self.relay.metrics.reloaded(True)
+        record_certificate_expiry(self.relay.metrics, config)
         log.info("reloaded {source}", source=config.source)
         for line in lines:
             log.info("policy: {line}", line=line)
@@ -259,6 +292,11 @@ class _DockguardService(MultiService):
                     listener=listener.name,
                 )
             log.info("listening on {description}", description=listener.describe(), listener=listener.name)
+        if self.config.admin is not None:
+            log.info(
+                "admin listener on {name}: /health and /metrics (plain HTTP; no Docker API)",
+                name=self.config.admin.name,
+            )
         for line in self.policy_lines:
             log.info("policy: {line}", line=line)
         for warning in certificate_warnings(self.config):

@@ -39,7 +39,7 @@ def choose_policy(config, environ) -> tuple[object, list[str]]:
 
 
 class Options(usage.Options):
-    synopsis = "[--config FILE] [--listen URL ...] [--upstream SOCKET]"
+    synopsis = "[--config FILE] [--listen URL ...] [--upstream SOCKET] [--admin URL]"
     longdesc = (
         "Relay the Docker Engine API from mutual-TLS, TCP or Unix listeners to "
         "the daemon's Unix socket, authorising every request first. With no "
@@ -57,6 +57,13 @@ class Options(usage.Options):
             None,
             "The Docker daemon's Unix socket path. Default: a unix:// DOCKER_HOST, "
             "else SOCKET_PATH, else /var/run/docker.sock.",
+        ],
+        [
+            "admin",
+            None,
+            None,
+            "Serve /health and /metrics (Prometheus) here: tcp://HOST:PORT or "
+            "unix:///PATH. Off by default; overrides the file's [admin] listen.",
         ],
     ]
 
@@ -86,6 +93,7 @@ class Options(usage.Options):
             config_file=Path(self["config"]) if self["config"] else None,
             listen=self["listen"],
             upstream=self["upstream"],
+            admin=self["admin"],
         )
         policy, lines = choose_policy(config, os.environ)
         return config, policy, lines, load_tls(config)

@@ -67,10 +67,11 @@ def start_guard(
     extra_args: list[str] | None = None,
     wait_for: tuple[str, int] | str | None = None,
     timeout: float = 20,
+    twistd_args: list[str] | None = None,
 ) -> Guard:
     """
-    Start ``twistd -n dockguard`` and wait until ``wait_for`` (a TCP
-    ``(host, port)`` or a Unix socket path) accepts connections.
+    Start ``twistd -n [twistd_args] dockguard`` and wait until ``wait_for``
+    (a TCP ``(host, port)`` or a Unix socket path) accepts connections.
     """
     log_path = workdir / f"dockguard-{time.monotonic_ns()}.log"
     full_env = {
@@ -78,7 +79,7 @@ def start_guard(
         "PYTHONUNBUFFERED": "1",
     }
     full_env.update(env or {})
-    args = [*twistd_command(), "-n", "--pidfile=", "dockguard", "--upstream", upstream]
+    args = [*twistd_command(), "-n", "--pidfile=", *(twistd_args or []), "dockguard", "--upstream", upstream]
     for spec in listen:
         args += ["--listen", spec]
     args += extra_args or []

@@ -1,0 +1,132 @@
+"""
+The admin listener: plain HTTP with two pages, never the Docker API.
+
+  - C{GET /health}: 200 C{{"status": "ok"}} when the daemon answers
+    C{/_ping} through a fresh connection, else 503 with the reason.
+  - C{GET /metrics}: L{dockguard.metrics.PrometheusMetrics} in Prometheus'
+    text format.
+
+Anything else is 404, so a Docker client pointed here by mistake gets a
+plain refusal, not an API.
+"""
+
+from __future__ import annotations
+
+import json
+
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import UNIXClientEndpoint
+from twisted.internet.protocol import Factory, Protocol
+from twisted.python.failure import Failure
+from twisted.web.resource import NoResource, Resource
+from twisted.web.server import NOT_DONE_YET, Request, Site
+
+from dockguard.metrics import PrometheusMetrics
+
+#: Seconds the daemon has to answer a health probe.
+PROBE_TIMEOUT = 5.0
+
+_PING = b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n"
+
+
+class _Ping(Protocol):
+    """Sends C{GET /_ping} and reads the answer until the daemon closes."""
+
+    def __init__(self, done: Deferred[bytes]) -> None:
+        self.done = done
+        self.received = bytearray()
+
+    def connectionMade(self) -> None:
+        self.transport.write(_PING)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.received += data
+        if len(self.received) > 4096:
+            self.transport.abortConnection()
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        if not self.done.called:
+            self.done.callback(bytes(self.received))
+
+
+async def probe_daemon(reactor, socket_path: str, timeout: float = PROBE_TIMEOUT) -> str | None:
+    """
+    Ask the daemon for C{/_ping} over a fresh connection.
+
+    @return: L{None} when it answered 200 OK, else why not.
+    """
+    done: Deferred[bytes] = Deferred()
+    endpoint = UNIXClientEndpoint(reactor, socket_path, timeout=timeout)
+    try:
+        proto = await endpoint.connect(Factory.forProtocol(lambda: _Ping(done)))
+    except Exception as e:
+        return f"cannot reach the Docker daemon at {socket_path}: {e}"
+    timer = reactor.callLater(timeout, proto.transport.abortConnection)
+    answer = await done
+    if timer.active():
+        timer.cancel()
+    status_line = answer.split(b"\r\n", 1)[0]
+    if status_line.startswith(b"HTTP/1.") and status_line[8:13] == b" 200 ":
+        return None
+    if not answer:
+        return f"the Docker daemon at {socket_path} closed the connection without answering"
+    return f"the Docker daemon at {socket_path} answered {status_line.decode('ascii', 'replace')!r}"
+
+
+class Health(Resource):
+    isLeaf = True
+
+    def __init__(self, reactor, socket_path: str) -> None:
+        super().__init__()
+        self.reactor = reactor
+        self.socket_path = socket_path
+
+    def render_GET(self, request: Request) -> object:
+        from twisted.internet.defer import ensureDeferred
+
+        gone: list[bool] = []
+
+        def answer(problem: str | None) -> None:
+            if gone:
+                return
+            body = {"status": "ok"} if problem is None else {"status": "unhealthy", "message": problem}
+            request.setResponseCode(200 if problem is None else 503)
+            request.setHeader(b"content-type", b"application/json")
+            request.write(json.dumps(body).encode() + b"\n")
+            request.finish()
+
+        request.notifyFinish().addErrback(lambda _: gone.append(True))
+        ensureDeferred(probe_daemon(self.reactor, self.socket_path)).addCallback(answer)
+        return NOT_DONE_YET
+
+
+class MetricsPage(Resource):
+    isLeaf = True
+
+    def __init__(self, metrics: PrometheusMetrics) -> None:
+        super().__init__()
+        self.metrics = metrics
+
+    def render_GET(self, request: Request) -> bytes:
+        from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+        request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode())
+        return self.metrics.expose()
+
+
+class _Root(Resource):
+    def getChild(self, path: bytes, request: Request) -> Resource:
+        return NoResource("dockguard's admin listener serves /health and /metrics only")
+
+
+class _QuietSite(Site):
+    def log(self, request: Request) -> None:
+        # Health probes every few seconds would drown the decision lines.
+        pass
+
+
+def admin_site(reactor, socket_path: str, metrics: PrometheusMetrics) -> Site:
+    root = _Root()
+    root.putChild(b"health", Health(reactor, socket_path))
+    root.putChild(b"metrics", MetricsPage(metrics))
+    return _QuietSite(root)
