@@ -102,6 +102,14 @@ def test_bad_listeners_name_key_and_reason(spec, key, words) -> None:
         ("[timeouts]\nheader = -1", "timeouts.header", "positive"),
         ("[timeouts]\nheadr = 5", "timeouts.headr", "unknown key"),
         ("listeners = [", "(syntax)", ""),
+        ("[limits]\nmax_connections = 10.5", "limits.max_connections", "whole number"),
+        ("[limits]\nmax_headers = 0", "limits.max_headers", "positive"),
+        ("[limits]\nmax_conections = 5", "limits.max_conections", "unknown key"),
+        ("[admin]\nlisten = 'http://127.0.0.1:9180'", "admin.listen", "tcp://HOST:PORT"),
+        ("[admin]\nlisten = 'tcp://127.0.0.1:9180'\nport = 1", "admin", "one key"),
+        ("[admin]\nlisten = 'unix://relative.sock'", "admin.listen", "three slashes"),
+        ("[admin]\nlisten = 'tcp://127.0.0.1:9180?allow=1'", "admin.listen", "tcp://HOST:PORT"),
+        ("admin = 'tcp://127.0.0.1:9180'", "admin", "table"),
     ],
 )
 def test_bad_files_name_file_key_and_reason(tmp_path: Path, text, key, words) -> None:
@@ -169,3 +177,22 @@ def test_a_listener_can_be_set_to_learn() -> None:
     with pytest.raises(ConfigError) as raised:
         parse_listen("tcp://127.0.0.1:2375?identity=tool&learn=maybe")
     assert raised.value.key == "--listen.learn"
+
+
+def test_limits_and_admin_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "dockguard.toml"
+    path.write_text(
+        "[limits]\nmax_connections = 100\nmax_connections_per_peer = 10\nmax_headers = 50\n"
+        "[admin]\nlisten = 'tcp://127.0.0.1:9180'\n"
+    )
+    config = build_config({}, config_file=path)
+    assert (config.max_connections, config.max_connections_per_peer, config.max_headers) == (100, 10, 50)
+    assert config.admin is not None and config.admin.name == "tcp://127.0.0.1:9180"
+    assert build_config({}, config_file=path, admin="unix:///run/dg-admin.sock").admin.name == "unix:///run/dg-admin.sock"
+    assert build_config({}).admin is None  # off by default
+
+
+def test_the_admin_listener_cannot_share_an_address_with_a_listener() -> None:
+    with pytest.raises(ConfigError) as raised:
+        build_config({}, listen=["tcp://127.0.0.1:2375?identity=a"], admin="tcp://127.0.0.1:2375")
+    assert "given twice" in raised.value.reason

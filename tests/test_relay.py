@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import h11
 import pytest
+from twisted.internet.address import IPv4Address
 from twisted.internet.defer import fail, succeed
 from twisted.internet.error import ConnectError, ConnectionDone, ConnectionLost
 from twisted.internet.testing import MemoryReactorClock, StringTransport
@@ -27,7 +28,7 @@ from twisted.logger import formatEvent
 from twisted.python.failure import Failure
 
 from dockguard.policy import EnvPolicy
-from dockguard.relay import ClientProtocol, Listener, Relay, Timeouts
+from dockguard.relay import ClientProtocol, Limits, Listener, Relay, Timeouts
 from dockguard.upstream import UpstreamProtocol
 
 SOCKET = "/run/test/docker.sock"
@@ -45,8 +46,8 @@ class FakeTransport(StringTransport):
     C{disconnected}: C{abortConnection()} was called.
     """
 
-    def __init__(self) -> None:
-        super().__init__(lenient=True)
+    def __init__(self, peer: IPv4Address | None = None) -> None:
+        super().__init__(peerAddress=peer, lenient=True)
         self.writeClosed = False
 
     def loseWriteConnection(self) -> None:
@@ -236,6 +237,7 @@ class World:
         env: dict[str, str] | None = None,
         timeouts: Timeouts = Timeouts(),
         maxHeadBytes: int = 256 * 1024,
+        limits: Limits | None = None,
     ) -> None:
         self.clock = MemoryReactorClock()
         self.pool = FakePool()
@@ -244,7 +246,7 @@ class World:
             pool=self.pool,  # type: ignore[arg-type]
             policy=EnvPolicy.from_environ(env or {}),
             timeouts=timeouts,
-            maxHeadBytes=maxHeadBytes,
+            limits=limits or Limits(head_bytes=maxHeadBytes),
         )
 
     def client(self) -> Client:
@@ -689,6 +691,90 @@ def test_oversized_request_head_is_refused_with_431() -> None:
     assert response.status == 431
     assert client.transport.disconnecting
     assert world.pool.created == []
+
+
+@pytest.mark.parametrize("pieces", [1, 3, 100])
+def test_an_oversized_head_is_refused_however_it_is_split(pieces: int) -> None:
+    world = World({"CONTAINERS": "1"}, maxHeadBytes=4096)
+    head = b"GET /containers/json HTTP/1.1\r\nHost: d\r\nX-Big: " + b"a" * 5000 + b"\r\n\r\n"
+    client = world.client()
+    step = -(-len(head) // pieces)
+    for i in range(0, len(head), step):
+        client.send(head[i : i + step])
+    [response] = client.responses(b"GET")
+    assert response.status == 431 and "limits.max_head_bytes" in response.json()["message"]
+    assert world.nothing_reached_daemon()
+
+
+def test_too_many_header_fields_are_refused_with_431() -> None:
+    world = World({"CONTAINERS": "1"}, limits=Limits(headers=5))
+    client = world.client()
+    client.send(b"GET /containers/json HTTP/1.1\r\nHost: d\r\n" + b"X-A: 1\r\n" * 5 + b"\r\n")
+    [response] = client.responses(b"GET")
+    assert response.status == 431 and "limits.max_headers" in response.json()["message"]
+    assert client.transport.disconnecting
+    assert world.nothing_reached_daemon()
+
+
+def test_as_many_header_fields_as_the_limit_are_fine() -> None:
+    world = World({"CONTAINERS": "1"}, limits=Limits(headers=5))
+    client = world.client()
+    client.send(b"GET /containers/json HTTP/1.1\r\nHost: d\r\n" + b"X-A: 1\r\n" * 4 + b"\r\n")
+    world.clock.advance(0)
+    assert world.daemon_saw()[-1].head.target == b"/containers/json"
+
+
+def connect(world: World, host: str = "10.0.0.1", listener: Listener | None = None) -> Client:
+    client = Client.__new__(Client)
+    client.proto = ClientProtocol(world.relay, listener or Listener(name="test", identity="tester"))
+    client.transport = FakeTransport(IPv4Address("TCP", host, 40000))
+    client.proto.makeConnection(client.transport)
+    return client
+
+
+def test_connections_above_the_limit_get_503_and_are_closed_until_one_leaves() -> None:
+    world = World(limits=Limits(connections=2))
+    first, second = connect(world, "10.0.0.1"), connect(world, "10.0.0.2")
+    third = connect(world, "10.0.0.3")
+    [response] = third.responses(b"GET")
+    assert response.status == 503 and "limits.max_connections" in response.json()["message"]
+    assert third.transport.disconnecting
+    assert not first.transport.disconnecting and not second.transport.disconnecting
+    first.lost()
+    fourth = connect(world, "10.0.0.3")
+    assert not fourth.transport.disconnecting
+    ping_works(world, fourth)
+
+
+def test_one_peer_cannot_take_every_connection() -> None:
+    world = World(limits=Limits(connections_per_peer=2))
+    flood = [connect(world, "10.6.6.6") for _ in range(3)]
+    assert [c.transport.disconnecting for c in flood] == [False, False, True]
+    assert "limits.max_connections_per_peer" in flood[2].responses(b"GET")[0].json()["message"]
+    other = connect(world, "10.0.0.9")
+    ping_works(world, other)
+    flood[0].lost()
+    assert not connect(world, "10.6.6.6").transport.disconnecting
+    assert world.relay.perPeer == {"10.6.6.6": 2, "10.0.0.9": 1}
+
+
+def test_a_tls_listener_drops_connections_above_the_limit_without_a_handshake() -> None:
+    world = World(limits=Limits(connections=1))
+    connect(world, listener=Listener(name="tls", identity=None))
+    refused = connect(world, "10.0.0.2", listener=Listener(name="tls", identity=None))
+    assert refused.transport.disconnecting and refused.value() == b""
+
+
+def test_a_connection_flood_is_logged_once_per_ten_seconds_with_a_count() -> None:
+    world = World(limits=Limits(connections=1))
+    connect(world)
+    with Recorded() as events:
+        for _ in range(50):
+            connect(world, "10.0.0.2")
+        world.clock.advance(10)
+        connect(world, "10.0.0.2")
+    warnings = [e for e in events if "refused {count}" in e.get("log_format", "")]
+    assert [w["count"] for w in warnings] == [1, 50]
 
 
 def test_malformed_request_line_is_refused_with_400() -> None:

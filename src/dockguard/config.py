@@ -101,7 +101,10 @@ class Config:
     header_timeout: float = 30.0
     idle_timeout: float = 120.0
     max_head_bytes: int = 256 * 1024
+    max_headers: int = 100
     max_inspected_body: int = 1024 * 1024
+    max_connections: int = 2048
+    max_connections_per_peer: int = 1024
     source: str = "defaults"
     #: Per-identity permission groups from the file, or None: then the
     #: Tecnativa / linuxserver environment variables apply.
@@ -292,6 +295,9 @@ def parse_admin(spec: object, source: str = "--admin", where: str = "--admin") -
     return ListenerConfig(kind="tcp", host=host, port=port)
 
 
+_LIMIT_KEYS = ("max_head_bytes", "max_headers", "max_inspected_body", "max_connections", "max_connections_per_peer")
+
+
 def load_config(path: Path) -> dict[str, Any]:
     """
     Read and validate a TOML file into keyword arguments for L{build_config}.
@@ -353,15 +359,19 @@ def load_config(path: Path) -> dict[str, Any]:
         if not isinstance(table, dict) or set(table) != {"listen"}:
             raise ConfigError(source, "admin", 'must be a table with one key, listen = "tcp://127.0.0.1:9180"')
         out["admin"] = parse_admin(table["listen"], source, "admin.listen")
-    for section, keys in (("timeouts", {"header": "header_timeout", "idle": "idle_timeout"}), ("limits", {"max_head_bytes": "max_head_bytes", "max_inspected_body": "max_inspected_body"})):
+    for section, keys, kind in (
+        ("timeouts", {"header": "header_timeout", "idle": "idle_timeout"}, (int, float)),
+        ("limits", {key: key for key in _LIMIT_KEYS}, int),
+    ):
         table = data.get(section, {})
         if not isinstance(table, dict):
             raise ConfigError(source, section, "must be a table")
         for key, value in table.items():
             if key not in keys:
                 raise ConfigError(source, f"{section}.{key}", f"unknown key (known: {', '.join(sorted(keys))})")
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ConfigError(source, f"{section}.{key}", "must be a positive number")
+            if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+                what = "number of seconds" if section == "timeouts" else "whole number"
+                raise ConfigError(source, f"{section}.{key}", f"must be a positive {what}")
             out[keys[key]] = value
     return out
 

@@ -30,6 +30,9 @@ class Metrics(Protocol):
     def certificateExpiry(self, listener: str, role: str, timestamp: float) -> None:
         """When a listener's certificate (role C{server} or C{client_ca}) expires."""
 
+    def connectionRefused(self, reason: str) -> None:
+        """A connection was turned away: C{allow-list}, C{max_connections}, C{max_connections_per_peer}."""
+
 
 class NoMetrics:
     """Counts nothing: the relay's default when no admin listener is configured."""
@@ -44,6 +47,9 @@ class NoMetrics:
         pass
 
     def certificateExpiry(self, listener: str, role: str, timestamp: float) -> None:
+        pass
+
+    def connectionRefused(self, reason: str) -> None:
         pass
 
 
@@ -90,6 +96,12 @@ class PrometheusMetrics:
             ["listener", "role"],
             registry=self.registry,
         )
+        self._turnedAway = Counter(
+            "dockguard_refused_connections",
+            "Connections turned away before any request: allow-list or connection limits.",
+            ["reason"],
+            registry=self.registry,
+        )
         for kind in ("connect", "closed"):
             self._upstream.labels(kind=kind)
         for result in ("ok", "failed"):
@@ -120,6 +132,9 @@ class PrometheusMetrics:
 
     def certificateExpiry(self, listener: str, role: str, timestamp: float) -> None:
         self._expiry.labels(listener=listener, role=role).set(timestamp)
+
+    def connectionRefused(self, reason: str) -> None:
+        self._turnedAway.labels(reason=reason).inc()
 
     def expose(self) -> bytes:
         """The registry in Prometheus' text format."""

@@ -96,6 +96,31 @@ class Listener:
     admit: Callable[[object], bool] = lambda peer: True
     learn: bool = False
 
+    @property
+    def tls(self) -> bool:
+        return self.identity is None
+
+
+@attrs.frozen
+class Limits:
+    """
+    Bounds on what one caller can make dockguard hold.
+
+    @ivar head_bytes: largest request head (line and headers), 431 above.
+    @ivar headers: most header fields in one request, 431 above.
+    @ivar inspected_body: largest body the escalation guards read before
+        judging it, 413 above.
+    @ivar connections: client connections open at once, all listeners.
+    @ivar connections_per_peer: client connections open at once from one
+        network address (Unix socket callers are not counted per peer).
+    """
+
+    head_bytes: int = 256 * 1024
+    headers: int = 100
+    inspected_body: int = 1024 * 1024
+    connections: int = 2048
+    connections_per_peer: int = 1024
+
 
 @attrs.define
 class Relay:
@@ -109,14 +134,38 @@ class Relay:
     pool: UpstreamPool
     policy: Policy
     timeouts: Timeouts = Timeouts()
-    maxHeadBytes: int = 256 * 1024
-    #: Largest body the escalation guards read before judging it (413 above).
-    maxInspectedBody: int = 1024 * 1024
+    limits: Limits = Limits()
     #: Serials of client certificates whose near expiry was already logged.
     expiryWarned: set[int] = attrs.Factory(set)
     metrics: Metrics = attrs.Factory(NoMetrics)
-    #: The client connections open now.
+    #: The client connections open now, and how many per peer address.
     connections: set["ClientProtocol"] = attrs.Factory(set)
+    perPeer: dict[str, int] = attrs.Factory(dict)
+    #: Connections turned away since the last warning about it, and when
+    #: that warning was (a flood must not flood the log too).
+    turnedAway: int = 0
+    lastTurnedAwayWarning: float = float("-inf")
+
+    def turnAway(self, kind: str, reason: str, peer: str, listener: str) -> None:
+        """
+        Count (and now and then log) a connection refused before any
+        request; C{kind} is C{allow-list} or the limit's name.
+        """
+        self.metrics.connectionRefused(kind)
+        self.turnedAway += 1
+        now = self.reactor.seconds()
+        if now - self.lastTurnedAwayWarning >= 10:
+            _log.warn(
+                "refused {count} connection(s) in the last {seconds:.0f} s, the latest from {peer} "
+                "on {listener}: {reason}",
+                count=self.turnedAway,
+                seconds=min(now - self.lastTurnedAwayWarning, 10),
+                peer=peer,
+                listener=listener,
+                reason=reason,
+            )
+            self.turnedAway = 0
+            self.lastTurnedAwayWarning = now
 
 
 def _json_error(status: int, message: str, close: bool = False) -> tuple[h11.Response, bytes]:
@@ -234,7 +283,8 @@ class ClientProtocol(Protocol):
         self.listener = listener
         self.identity: str | None = listener.identity
         self.peer = "?"
-        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=relay.maxHeadBytes)
+        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=relay.limits.head_bytes)
+        self._peerKey: str | None = None
         self._throttle: _Throttle | None = None
         self._upThrottle: _Throttle | None = None
         self._exchange: _Exchange | None = None
@@ -268,15 +318,41 @@ class ClientProtocol(Protocol):
         self.peer = _format_peer(peer)
         self._throttle = _Throttle(self.transport)
         if not self.listener.admit(peer):
-            _log.warn(
-                "refused connection from {peer} on {listener}: source not in the allow-list",
-                peer=self.peer,
-                listener=self.listener.name,
-            )
+            self.relay.turnAway("allow-list", "source not in the allow-list", self.peer, self.listener.name)
             self.transport.abortConnection()
             return
-        self.relay.connections.add(self)
-        self._startTimer(self.relay.timeouts.header)
+        relay, limits = self.relay, self.relay.limits
+        key = getattr(peer, "host", None)
+        if len(relay.connections) >= limits.connections:
+            self._turnAway("max_connections", f"{limits.connections} connections are open (limits.max_connections)")
+            return
+        if key is not None and relay.perPeer.get(key, 0) >= limits.connections_per_peer:
+            self._turnAway(
+                "max_connections_per_peer",
+                f"{limits.connections_per_peer} connections from {key} are open "
+                "(limits.max_connections_per_peer)"
+            )
+            return
+        relay.connections.add(self)
+        if key is not None:
+            self._peerKey = key
+            relay.perPeer[key] = relay.perPeer.get(key, 0) + 1
+        self._startTimer(relay.timeouts.header)
+
+    def _turnAway(self, kind: str, reason: str) -> None:
+        """
+        Too many connections: a plain listener answers 503 and closes; a TLS
+        one drops the connection before spending a handshake on it.
+        """
+        self.relay.turnAway(kind, reason, self.peer, self.listener.name)
+        self._gone = True
+        if self.listener.tls:
+            self.transport.abortConnection()
+            return
+        response, body = _json_error(503, f"dockguard: too many connections: {reason}; try again later", True)
+        self._write(self._h11.send_with_data_passthrough(response))
+        self._write(self._h11.send_with_data_passthrough(h11.Data(data=body)))
+        self.transport.loseConnection()
 
     def handshakeCompleted(self) -> None:
         cert = self.transport.getPeerCertificate()
@@ -312,6 +388,11 @@ class ClientProtocol(Protocol):
         self._gone = True
         self._cancelTimer()
         self.relay.connections.discard(self)
+        if self._peerKey is not None:
+            left = self.relay.perPeer.pop(self._peerKey) - 1
+            if left:
+                self.relay.perPeer[self._peerKey] = left
+            self._peerKey = None
         self._answered(None)
         if self._spliced is not None:
             up, self._spliced = self._spliced, None
@@ -392,7 +473,7 @@ class ClientProtocol(Protocol):
                 # A pipelined request waits until this one is answered.  Keep
                 # reading (so a client that leaves mid-stream is noticed) but
                 # stop once a full request head's worth is waiting.
-                if len(self._h11.trailing_data[0]) > self.relay.maxHeadBytes:
+                if len(self._h11.trailing_data[0]) > self.relay.limits.head_bytes:
                     self._throttle.pause("pipeline")
                 return
             if isinstance(event, h11.Request):
@@ -423,11 +504,11 @@ class ClientProtocol(Protocol):
             self._exchange = None
         if self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             status = error.error_status_hint if 400 <= error.error_status_hint < 500 else 400
-            self._sendError(
-                status,
-                f"dockguard: malformed HTTP request: {error}",
-                close=True,
-            )
+            if status == 431:
+                message = "dockguard: request refused: " + _HEAD_TOO_LARGE.format(self.relay.limits.head_bytes)
+            else:
+                message = f"dockguard: malformed HTTP request: {error}"
+            self._sendError(status, message, close=True)
         self.transport.loseConnection()
 
     def _onRequest(self, request: h11.Request) -> None:
@@ -440,6 +521,22 @@ class ClientProtocol(Protocol):
         target = request.target
         identity = self.identity
         assert identity is not None
+        limits = self.relay.limits
+        # h11 bounds a head only while it is incomplete; a whole one that
+        # arrived in a single read is measured here, so the outcome never
+        # depends on how the bytes were split.
+        size = _head_size(request)
+        if size > limits.head_bytes or len(request.headers) > limits.headers:
+            if size > limits.head_bytes:
+                rule, reason = "limits.max_head_bytes", _HEAD_TOO_LARGE.format(limits.head_bytes)
+            else:
+                rule = "limits.max_headers"
+                reason = f"{len(request.headers)} header fields; at most {limits.headers} are read (limits.max_headers)"
+            self._log_decision(method, target, "refuse", rule, reason, status=431)
+            self._draining = True
+            self._sendError(431, f"dockguard: request refused: {reason}", close=True)
+            self.transport.loseConnection()
+            return
         if (
             _header(request.headers, b"transfer-encoding") is not None
             and _header(request.headers, b"content-length") is not None
@@ -592,7 +689,7 @@ class ClientProtocol(Protocol):
         self, request: h11.Request, method: str, path: str, kind: str, decision: Decision, word: str
     ) -> None:
         length = _header(request.headers, b"content-length")
-        if length is not None and int(length) > self.relay.maxInspectedBody:
+        if length is not None and int(length) > self.relay.limits.inspected_body:
             self._refuse(request, 413, self._tooLarge(method, path, kind, request.target))
             return
         self._inspection = _Inspection(
@@ -603,12 +700,12 @@ class ClientProtocol(Protocol):
         assert self.identity is not None
         self._log_decision(
             method, target, "refuse", "limits.max_inspected_body",
-            f"the body of a {kind} is larger than {self.relay.maxInspectedBody} bytes",
+            f"the body of a {kind} is larger than {self.relay.limits.inspected_body} bytes",
             canonical=path, status=413,
         )
         return (
             f"dockguard refused {method} {path} for {self.identity}: the body of a {kind} "
-            f"is inspected and may be at most {self.relay.maxInspectedBody} bytes "
+            f"is inspected and may be at most {self.relay.limits.inspected_body} bytes "
             "(limits.max_inspected_body)"
         )
 
@@ -616,7 +713,7 @@ class ClientProtocol(Protocol):
         ins = self._inspection
         assert ins is not None
         ins.size += len(data.data)
-        if ins.size > self.relay.maxInspectedBody:
+        if ins.size > self.relay.limits.inspected_body:
             self._inspection = None
             self._refuse(ins.request, 413, self._tooLarge(ins.method, ins.path, ins.kind, ins.request.target))
             return
@@ -961,6 +1058,17 @@ class ClientProtocol(Protocol):
             if pending or closed:
                 # A pipelined request is waiting in the buffer already.
                 self.relay.reactor.callLater(0, self._process)
+
+
+_HEAD_TOO_LARGE = "the request head is larger than {} bytes (limits.max_head_bytes)"
+
+
+def _head_size(request: h11.Request) -> int:
+    """The size of a request head as sent, give or take optional whitespace."""
+    size = len(request.method) + len(request.target) + len(b"  HTTP/1.1\r\n\r\n")
+    for name, value in request.headers.raw_items():
+        size += len(name) + len(value) + 4
+    return size
 
 
 def _as_bytes(chunks: list[bytes]) -> list[bytes]:

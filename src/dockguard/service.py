@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
+import resource
 import signal
 import socket
 import stat
@@ -20,7 +21,9 @@ from twisted.internet.endpoints import (
     TCP6ServerEndpoint,
     UNIXServerEndpoint,
 )
+from twisted.internet.defer import ensureDeferred
 from twisted.internet.interfaces import IStreamServerEndpoint
+from twisted.internet.task import deferLater
 from twisted.internet.ssl import CertificateOptions
 from twisted.logger import Logger
 
@@ -28,7 +31,7 @@ from dockguard.config import Config, ListenerConfig
 from dockguard.errors import ConfigError
 from dockguard.metrics import Metrics, NoMetrics
 from dockguard.policy import Policy
-from dockguard.relay import ClientFactory, Listener, Relay, Timeouts
+from dockguard.relay import ClientFactory, Limits, Listener, Relay, Timeouts
 from dockguard.tls import (
     HalfCloseTLSFactory,
     SwappableServerCreator,
@@ -133,6 +136,41 @@ def record_certificate_expiry(metrics: Metrics, config: Config) -> None:
                 metrics.certificateExpiry(listener.name, role, cert.not_valid_after_utc.timestamp())
 
 
+#: Seconds open connections get to close at shutdown before they are cut.
+SHUTDOWN_GRACE = 2.0
+
+
+def open_files_for(connections: int) -> str | None:
+    """
+    Raise this process's open-file limit to what C{connections} client
+    connections need (each has a daemon connection too); say so when the
+    hard limit does not allow it.
+    """
+    wanted = 2 * connections + 256
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= wanted:
+        return None
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < wanted:
+        return (
+            f"limits.max_connections = {connections} needs about {wanted} open files, but this "
+            f"process may open {target} (ulimit -n / LimitNOFILE / the container's nofile ulimit); "
+            "beyond that new connections fail"
+        )
+    return None
+
+
+def limits_of(config: Config) -> Limits:
+    return Limits(
+        head_bytes=config.max_head_bytes,
+        headers=config.max_headers,
+        inspected_body=config.max_inspected_body,
+        connections=config.max_connections,
+        connections_per_peer=config.max_connections_per_peer,
+    )
+
+
 def _listener(listener: ListenerConfig) -> Listener:
     return Listener(
         name=listener.name,
@@ -172,8 +210,7 @@ def make_service(
         pool=pool,
         policy=policy,
         timeouts=Timeouts(header=config.header_timeout, idle=config.idle_timeout),
-        maxHeadBytes=config.max_head_bytes,
-        maxInspectedBody=config.max_inspected_body,
+        limits=limits_of(config),
         metrics=metrics,
     )
     record_certificate_expiry(metrics, config)
@@ -251,8 +288,7 @@ class _DockguardService(MultiService):
                 self.creators[listener.name].options = tls[listener.name]
         self.relay.policy = policy
         self.relay.timeouts = Timeouts(header=config.header_timeout, idle=config.idle_timeout)
-        self.relay.maxHeadBytes = config.max_head_bytes
-        self.relay.maxInspectedBody = config.max_inspected_body
+        self.relay.limits = limits_of(config)
         self.config = config
         self.relay.metrics.reloaded(True)
         record_certificate_expiry(self.relay.metrics, config)
@@ -267,6 +303,9 @@ class _DockguardService(MultiService):
         self.relay.reactor.callFromThread(self.reload)
 
     def startService(self) -> None:
+        problem = open_files_for(self.config.max_connections)
+        if problem is not None:
+            log.warn("{problem}", problem=problem)
         if self.rebuild is not None:
             signal.signal(signal.SIGHUP, self._onHangup)
         if self.config.decision_log is not None:
@@ -306,11 +345,29 @@ class _DockguardService(MultiService):
     _decisions = None
 
     def stopService(self):
-        d = super().stopService()
+        return ensureDeferred(self._stop())
+
+    async def _stop(self) -> None:
+        """
+        Stop listening, then close every client connection (streams and
+        hijacked sessions included) and the pool; whatever has not closed
+        after L{SHUTDOWN_GRACE} seconds is cut.
+        """
+        await super().stopService()
+        connections = list(self.relay.connections)
+        if connections:
+            log.info("closing {count} open connection(s)", count=len(connections))
+        for connection in connections:
+            connection.transport.loseConnection()
         self.relay.pool.closeIdle()
+        clock = self.relay.reactor
+        deadline = clock.seconds() + SHUTDOWN_GRACE
+        while self.relay.connections and clock.seconds() < deadline:
+            await deferLater(clock, 0.05)
+        for connection in list(self.relay.connections):
+            connection.transport.abortConnection()
         if self._decisions is not None:
             from twisted.logger import globalLogPublisher
 
             globalLogPublisher.removeObserver(self._decisions)
             self._decisions.close()
-        return d
