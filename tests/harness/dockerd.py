@@ -605,6 +605,35 @@ class PrivateDaemon:
             raise DockerdError(f"could not start dockerd: {exc!r}\n--- dockerd.log ---\n{tail}") from exc
         return self
 
+    def restart(self, down: float = 0.0) -> None:
+        """Stop the daemon process (its containers killed first), wait
+        ``down`` seconds, and start it again on the same socket and data:
+        what a client of the socket sees when dockerd is restarted."""
+        proc = self._proc
+        if self.dir is None or proc is None:
+            raise DockerdError("the private dockerd is not started")
+        self._kill_containers()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(self.stop_timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(30)
+        time.sleep(down)
+        with open(self.log_path, "ab") as log:
+            log.write(b"[harness] restarting dockerd\n")
+            log.flush()
+            self._proc = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=_clean_env(),
+                cwd=str(self.dir),
+                start_new_session=True,
+            )
+        self._wait_ready()
+
     def _wait_ready(self) -> None:
         assert self._proc is not None
         deadline = time.monotonic() + self.start_timeout
