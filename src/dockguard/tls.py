@@ -24,7 +24,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from OpenSSL.crypto import X509, PKey, X509StoreFlags
+from OpenSSL.crypto import X509, X509StoreFlags
 from OpenSSL.SSL import Connection
 from OpenSSL.SSL import Error as SSLError
 from OpenSSL.SSL import WantReadError, ZeroReturnError
@@ -126,9 +126,10 @@ def server_options(
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     cas = [Certificate(X509.from_cryptography(c)) for c in load_certificates(ca_path)]
     options = CertificateOptions(
-        privateKey=PKey.from_cryptography_key(key),
-        certificate=X509.from_cryptography(chain[0]),
-        extraCertChain=[X509.from_cryptography(c) for c in chain[1:]],
+        # pyOpenSSL takes cryptography's objects (its own X509/PKey are deprecated).
+        privateKey=key,
+        certificate=chain[0],
+        extraCertChain=chain[1:],
         trustRoot=trustRootFromCertificates(cas),
         raiseMinimumTo=TLSVersion.TLSv1_2,
         # Clients that offer ALPN (curl, urllib3/docker-py) get HTTP/1.1;
