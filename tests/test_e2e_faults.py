@@ -7,6 +7,7 @@ A real ``twistd dockguard`` process; real dockerds.
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -268,3 +269,48 @@ def test_sigterm_with_open_streams_and_sessions_ends_quickly_and_cleanly(guard_f
     closing = re.search(r"closing (\d+) open connection", log)
     assert closing and int(closing.group(1)) >= 21  # the streams, the session (and its wait)
     assert "Traceback" not in log
+
+
+SOAK_SECONDS = float(os.environ.get("DOCKGUARD_SOAK", "0"))
+
+
+@pytest.mark.skipif(not SOAK_SECONDS, reason="opt-in: DOCKGUARD_SOAK=SECONDS scripts/test tests/test_e2e_faults.py")
+@pytest.mark.timeout(0)
+def test_long_soak_with_daemon_restarts_keeps_memory_and_fds_flat(tmp_path: Path) -> None:
+    """
+    Steady requests, event streams reopened all along, and a daemon restart
+    every 30 s, for DOCKGUARD_SOAK seconds: no unclean answer, and the
+    process ends with the file descriptors and (within 16 MB) the memory it
+    had after the first round.
+    """
+    daemon = PrivateDaemon(keep_log_to=tmp_path / "soak-dockerd.log").start()
+    guard = None
+    try:
+        port = free_port()
+        guard = start_guard(
+            tmp_path, daemon.socket_path, [f"tcp://127.0.0.1:{port}?identity=local"],
+            env=FULL_ACCESS_ENV, wait_for=("127.0.0.1", port),
+        )
+        proc = psutil.Process(guard.pid)
+        end = time.monotonic() + SOAK_SECONDS
+        first: tuple[int, int] | None = None
+        with Soak(port) as soak:
+            while time.monotonic() < end:
+                streams = [open_events(port) for _ in range(20)]
+                time.sleep(25)
+                daemon.restart(down=1.0)
+                assert all(ended(s) for s in streams)
+                for s in streams:
+                    s.close()
+                time.sleep(5)
+                if first is None:
+                    first = (proc.num_fds(), proc.memory_info().rss)
+        assert soak.unclean == []
+        assert first is not None
+        fds, rss = settle(guard.pid, first[0])[0], proc.memory_info().rss
+        assert fds <= first[0] + 1
+        assert rss <= first[1] + 16 * 1024 * 1024, (first[1], rss)
+    finally:
+        if guard is not None:
+            guard.stop()
+        daemon.stop()
