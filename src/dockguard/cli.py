@@ -19,11 +19,12 @@ from dockguard.errors import ConfigError
 
 
 def _policy(config_file: Path | None, environ: Mapping[str, str]) -> Any:
-    from dockguard.tap import choose_policy
+    from dockguard.config import load_policy
+    from dockguard.policy import EnvPolicy
 
-    config = build_config(environ, config_file=config_file)
-    policy, _ = choose_policy(config, environ)
-    return policy
+    if config_file is None:
+        return EnvPolicy.from_environ(environ)
+    return load_policy(config_file, environ)
 
 
 def _explain(args: argparse.Namespace, out) -> int:

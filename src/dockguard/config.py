@@ -298,17 +298,36 @@ def parse_admin(spec: object, source: str = "--admin", where: str = "--admin") -
 _LIMIT_KEYS = ("max_head_bytes", "max_headers", "max_inspected_body", "max_connections", "max_connections_per_peer")
 
 
-def load_config(path: Path) -> dict[str, Any]:
-    """
-    Read and validate a TOML file into keyword arguments for L{build_config}.
-    """
+def read_toml(path: Path) -> tuple[str, dict[str, Any]]:
+    """The file's name (for errors) and its TOML tables, unvalidated."""
     source = str(path)
     try:
-        data = tomllib.loads(path.read_text())
+        return source, tomllib.loads(path.read_text())
     except OSError as e:
         raise ConfigError(source, "(file)", e.strerror or str(e))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(source, "(syntax)", str(e))
+
+
+def load_policy(path: Path, environ: Mapping[str, str]) -> Any:
+    """
+    Only the policy a file gives (its identities and groups, else the
+    environment variables), without checking its listeners' files: for
+    C{dockguard explain}, which needs no certificate.
+    """
+    from dockguard.groups import policy_from_config
+    from dockguard.policy import EnvPolicy
+
+    source, data = read_toml(path)
+    policy = policy_from_config(source, data)
+    return policy if policy is not None else EnvPolicy.from_environ(environ)
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """
+    Read and validate a TOML file into keyword arguments for L{build_config}.
+    """
+    source, data = read_toml(path)
     unknown = set(data) - _TOP_KEYS
     if unknown:
         raise ConfigError(source, sorted(unknown)[0], f"unknown key (known: {', '.join(sorted(_TOP_KEYS))})")
