@@ -718,7 +718,7 @@ def test_unknown_kind_is_a_programming_error() -> None:
         ("POST", b"/containers/abc/start", "container.start"),
         ("POST", b"/exec/abc/start", None),
         ("POST", b"/volumes/prune", None),
-        ("POST", b"/containers/a/b/update", None),
+        ("POST", b"/containers/a/b/update", "container.update"),
         ("POST", b"/networks/create", None),
     ],
 )

@@ -147,6 +147,7 @@ import attrs
 
 from dockguard.errors import ConfigError
 from dockguard.paths import CanonicalPath
+from dockguard.sections import route_of
 
 __all__ = [
     "CAPABILITIES",
@@ -341,26 +342,25 @@ _ALLOWED = Verdict(allowed=True, field="", guard="", reason="")
 def inspection_kind(method: str, path: CanonicalPath) -> str | None:
     """The kind of body :func:`judge` must see for ``method path``, or ``None``.
 
-    Methods are compared exactly, as the daemon's router does.
+    Found from the route the daemon serves (:func:`dockguard.sections.route_of`):
+    container names are ``{name:.*}`` there, so ``/containers/web/alias/exec``
+    (a legacy link name) is exec create too.
     """
-    if method != "POST":
+    route = route_of(method, path)
+    if route is None:
         return None
-    segments = path.segments
-    if segments == ("containers", "create"):
-        return "container.create"
-    if segments == ("services", "create"):
-        return "service.create"
-    if segments == ("volumes", "create"):
-        return "volume.create"
-    if len(segments) == 3 and segments[0] == "containers" and segments[2] == "update":
-        return "container.update"
-    if len(segments) == 3 and segments[0] == "containers" and segments[2] == "start":
-        return "container.start"
-    if len(segments) == 3 and segments[0] == "containers" and segments[2] == "exec":
-        return "exec.create"
-    if len(segments) == 3 and segments[0] == "services" and segments[2] == "update":
-        return "service.update"
-    return None
+    return _KIND_BY_ROUTE.get((route.method, route.template))
+
+
+_KIND_BY_ROUTE = {
+    ("POST", "/containers/create"): "container.create",
+    ("POST", "/services/create"): "service.create",
+    ("POST", "/volumes/create"): "volume.create",
+    ("POST", "/containers/{id}/update"): "container.update",
+    ("POST", "/containers/{id}/start"): "container.start",
+    ("POST", "/containers/{id}/exec"): "exec.create",
+    ("POST", "/services/{id}/update"): "service.update",
+}
 
 
 # --- reading the body as Go's encoding/json does ------------------------------

@@ -233,7 +233,7 @@ def _gate_for(path: CanonicalPath) -> Gate | None:
     segments = path.segments
     if len(segments) >= 3 and segments[0] == "containers":
         for gate in GATES:
-            if segments[2] == gate.resource:
+            if gate.resource in segments[2:]:
                 return gate
     return None
 

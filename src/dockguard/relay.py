@@ -296,6 +296,8 @@ class ClientProtocol(Protocol):
         self._timer: IDelayedCall | None = None
         self._headStarted = False
         self._gone = False
+        #: The method of the request being answered (a HEAD gets no body).
+        self._requestMethod: bytes | None = None
         #: The decision line of the request being relayed: logged once its
         #: answer starts (or fails), with the status and the latency.
         self._pending: dict[str, object] | None = None
@@ -462,6 +464,10 @@ class ClientProtocol(Protocol):
             and self._spliced is None
             and not self._waitingUpstream
         ):
+            if self._h11.their_state is h11.MUST_CLOSE:
+                # RFC 9112 section 9.6: nothing after a request that closes
+                # the connection is read; it closes once that is answered.
+                return
             try:
                 event = self._h11.next_event()
             except h11.RemoteProtocolError as e:
@@ -512,6 +518,7 @@ class ClientProtocol(Protocol):
         self.transport.loseConnection()
 
     def _onRequest(self, request: h11.Request) -> None:
+        self._requestMethod = request.method
         self._cancelTimer()
         self._headStarted = False
         self._draining = False
@@ -677,7 +684,8 @@ class ClientProtocol(Protocol):
         response, body = _json_error(status, message, close)
         try:
             self._write(self._h11.send_with_data_passthrough(response))
-            self._write(self._h11.send_with_data_passthrough(h11.Data(data=body)))
+            if self._requestMethod != b"HEAD":
+                self._write(self._h11.send_with_data_passthrough(h11.Data(data=body)))
             self._write(self._h11.send_with_data_passthrough(h11.EndOfMessage()))
         except h11.LocalProtocolError:
             # No response can be sent in this state (e.g. mid-response).
@@ -1053,8 +1061,14 @@ class ClientProtocol(Protocol):
             self._draining = False
             self._h11.start_next_cycle()
             self._throttle.resume("pipeline")
-            self._startTimer(self.relay.timeouts.idle)
+            self._requestMethod = None
             pending, closed = self._h11.trailing_data
+            if pending:
+                # The next request has begun: its head is on the header clock.
+                self._headStarted = True
+                self._startTimer(self.relay.timeouts.header)
+            else:
+                self._startTimer(self.relay.timeouts.idle)
             if pending or closed:
                 # A pipelined request is waiting in the buffer already.
                 self.relay.reactor.callLater(0, self._process)

@@ -114,14 +114,11 @@ def is_hijack_route(method: str, path: CanonicalPath) -> bool:
     ``GET /containers/{id}/attach/ws`` are not covered here: those announce
     themselves with an ``Upgrade`` header.
     """
-    if method != "POST":
-        return False
-    segments = path.segments
-    if len(segments) != 3:
-        return False
-    return (segments[0] == "containers" and segments[2] == "attach") or (
-        segments[0] == "exec" and segments[2] == "start"
-    )
+    route = route_of(method, path)
+    return route is not None and (route.method, route.template) in _HIJACK_ROUTES
+
+
+_HIJACK_ROUTES = frozenset({("POST", "/containers/{id}/attach"), ("POST", "/exec/{id}/start")})
 
 
 # ---------------------------------------------------------------------------
