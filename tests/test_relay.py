@@ -53,6 +53,11 @@ class FakeTransport(StringTransport):
     def loseWriteConnection(self) -> None:
         self.writeClosed = True
 
+    noDelay = False
+
+    def setTcpNoDelay(self, enabled: bool) -> None:
+        self.noDelay = enabled
+
 
 class FakePool:
     """
@@ -362,6 +367,21 @@ def test_chunked_response_streams_to_the_client() -> None:
     assert response.complete and response.header(b"transfer-encoding") == b"chunked"
     assert world.pool.idle == [world.up]
     ping_works(world, client)
+
+
+def test_small_daemon_chunks_read_at_once_reach_the_client_as_one_chunk() -> None:
+    world = World({"CONTAINERS": "1"})
+    client = world.client()
+    client.send(b"GET /v1.41/containers/c/archive?path=/ HTTP/1.1\r\nHost: docker\r\n\r\n")
+    world.up.dataReceived(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"".join(b"800\r\n" + bytes([65 + i]) * 0x800 + b"\r\n" for i in range(10))
+    )
+    raw = client.value()
+    body = raw.partition(b"\r\n\r\n")[2]
+    assert body.startswith(b"5000\r\n")  # one chunk of 10 x 2 KiB
+    [partial] = client.responses(b"GET")
+    assert partial.body == b"".join(bytes([65 + i]) * 0x800 for i in range(10)) and not partial.complete
 
 
 def test_content_length_response_arrives_in_pieces() -> None:
@@ -730,6 +750,12 @@ def connect(world: World, host: str = "10.0.0.1", listener: Listener | None = No
     client.transport = FakeTransport(IPv4Address("TCP", host, 40000))
     client.proto.makeConnection(client.transport)
     return client
+
+
+def test_tcp_connections_turn_nagle_off() -> None:
+    # A response that comes from the daemon in pieces must not wait for the
+    # client's delayed ACK.
+    assert connect(World()).transport.noDelay
 
 
 def test_connections_above_the_limit_get_503_and_are_closed_until_one_leaves() -> None:

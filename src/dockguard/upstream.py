@@ -35,6 +35,10 @@ class UpstreamOwner(TypingProtocol):
     def upstreamEnded(self, reason: Failure | None) -> None: ...
 
 
+#: Bytes read from the daemon at a time.
+READ_SIZE = 256 * 1024
+
+
 @implementer(IHalfCloseableProtocol)
 class UpstreamProtocol(Protocol):
     """
@@ -56,6 +60,8 @@ class UpstreamProtocol(Protocol):
 
     def connectionMade(self) -> None:
         self.alive = True
+        # Bulk streams (save, cp, logs) come in large reads, not 64 KiB ones.
+        self.transport.bufferSize = READ_SIZE
 
     def send(self, event: h11.Event) -> None:
         data = self.h11.send_with_data_passthrough(event)
@@ -76,18 +82,34 @@ class UpstreamProtocol(Protocol):
         self._deliver()
 
     def _deliver(self) -> None:
+        # The body parts parsed from one read go on as one Data event: the
+        # daemon writes some streams (docker cp archives) in 2 KiB chunks,
+        # and each event costs a trip through the client side's h11.
+        body: list[bytes] = []
         while self.owner is not None and not self.raw:
             try:
                 event = self.h11.next_event()
             except h11.RemoteProtocolError as e:
+                self._passOn(body)
                 self.transport.abortConnection()
                 self._end(Failure(e))
                 return
-            if event is h11.NEED_DATA or event is h11.PAUSED:
+            if type(event) is h11.Data:
+                body.append(event.data)
+                continue
+            self._passOn(body)
+            if event is h11.NEED_DATA or event is h11.PAUSED or self.owner is None:
                 return
             self.owner.upstreamEvent(event)
             if isinstance(event, h11.ConnectionClosed):
                 return
+        self._passOn(body)
+
+    def _passOn(self, body: list[bytes]) -> None:
+        if body and self.owner is not None:
+            data = body[0] if len(body) == 1 else b"".join(body)
+            body.clear()
+            self.owner.upstreamEvent(h11.Data(data=data))
 
     def readConnectionLost(self) -> None:
         if self.raw:
@@ -129,7 +151,7 @@ class UpstreamPool:
 
     log = Logger()
 
-    def __init__(self, reactor: IReactorUNIX, socketPath: str, maxIdle: int = 32) -> None:
+    def __init__(self, reactor: IReactorUNIX, socketPath: str, maxIdle: int = 128) -> None:
         self.socketPath = socketPath
         self._endpoint = UNIXClientEndpoint(reactor, socketPath, timeout=10)
         self._idle: list[UpstreamProtocol] = []
