@@ -13,6 +13,7 @@ Every request on a keep-alive connection is judged on its own.
 
 from __future__ import annotations
 
+import inspect
 import json
 from datetime import datetime, timezone
 from typing import Callable
@@ -179,32 +180,37 @@ def _json_error(status: int, message: str, close: bool = False) -> tuple[h11.Res
     return h11.Response(status_code=status, headers=headers), body
 
 
-def _connection_tokens(headers: h11._headers.Headers) -> set[bytes]:
-    tokens: set[bytes] = set()
-    for name, value in headers:
-        if name == b"connection":
-            tokens.update(t.strip().lower() for t in value.split(b","))
-    return tokens
-
-
 def _end_to_end(headers: h11._headers.Headers) -> list[tuple[bytes, bytes]]:
     """
     The headers a proxy forwards: all but hop-by-hop ones and those the
     Connection header names.
     """
-    named = _connection_tokens(headers)
+    items = headers.raw_items()
+    named: set[bytes] = set()
+    for raw, value in items:
+        if raw.lower() == b"connection":
+            named.update(t.strip().lower() for t in value.split(b","))
     return [
         (raw, value)
-        for raw, value in headers.raw_items()
+        for raw, value in items
         if (low := raw.lower()) not in HOP_BY_HOP and low not in named
     ]
 
 
+def _fields(headers: h11._headers.Headers) -> dict[bytes, bytes]:
+    """Each header field by its lower-case name (the first, if repeated)."""
+    return {raw.lower(): value for raw, value in reversed(headers.raw_items())}
+
+
 def _header(headers: h11._headers.Headers, name: bytes) -> bytes | None:
-    for key, value in headers:
-        if key == name:
-            return value
-    return None
+    return _fields(headers).get(name)
+
+
+# Events rebuilt from what h11 itself parsed (and validated) need not be
+# validated again; h11 takes a private flag for that, used only if present.
+_PARSED = (
+    {"_parsed": True} if "_parsed" in inspect.signature(h11.Response.__init__).parameters else {}
+)
 
 
 @implementer(IPushProducer)
@@ -548,10 +554,8 @@ class ClientProtocol(Protocol):
             self._sendError(431, f"dockguard: request refused: {reason}", close=True)
             self.transport.loseConnection()
             return
-        if (
-            _header(request.headers, b"transfer-encoding") is not None
-            and _header(request.headers, b"content-length") is not None
-        ):
+        fields = _fields(request.headers)
+        if b"transfer-encoding" in fields and b"content-length" in fields:
             # h11 reads such a body as chunked; another reader might take the
             # length. Two readings: refuse (RFC 9112 section 6.3).
             reason = "both Content-Length and Transfer-Encoding (the body can be read two ways)"
@@ -608,11 +612,8 @@ class ClientProtocol(Protocol):
         self._exchange = _Exchange(
             request=request,
             hijackRoute=is_hijack_route(method, path),
-            wantsUpgrade=_header(request.headers, b"upgrade") is not None,
-            hasBody=(
-                _header(request.headers, b"transfer-encoding") is not None
-                or _header(request.headers, b"content-length") not in (None, b"0")
-            ),
+            wantsUpgrade=b"upgrade" in fields,
+            hasBody=b"transfer-encoding" in fields or fields.get(b"content-length", b"0") != b"0",
         )
         self._connectUpstream()
 
@@ -814,17 +815,18 @@ class ClientProtocol(Protocol):
         ex.upstream = up
         up.owner = self
         req = ex.request
+        fields = _fields(req.headers)
         headers = _end_to_end(req.headers)
         if ex.wantsUpgrade:
             headers.append((b"Connection", b"Upgrade"))
-            headers.append((b"Upgrade", _header(req.headers, b"upgrade") or b"tcp"))
-        if _header(req.headers, b"host") is None:
+            headers.append((b"Upgrade", fields.get(b"upgrade") or b"tcp"))
+        if b"host" not in fields:
             headers.append((b"Host", b"docker"))
-        te = _header(req.headers, b"transfer-encoding")
+        te = fields.get(b"transfer-encoding")
         if te is not None:
             headers.append((b"Transfer-Encoding", te))
         try:
-            up.send(h11.Request(method=req.method, target=req.target, headers=headers))
+            up.send(h11.Request(method=req.method, target=req.target, headers=headers, **_PARSED))
             if ex.body is not None:
                 # A judged body, sent whole (also on a retry).
                 if ex.body:
@@ -912,6 +914,7 @@ class ClientProtocol(Protocol):
                             status_code=event.status_code,
                             headers=_end_to_end(event.headers),
                             reason=event.reason,
+                            **_PARSED,
                         )
                     )
                 )
@@ -928,6 +931,7 @@ class ClientProtocol(Protocol):
                         status_code=event.status_code,
                         headers=_end_to_end(event.headers),
                         reason=event.reason,
+                        **_PARSED,
                     )
                 )
             )
@@ -950,13 +954,14 @@ class ClientProtocol(Protocol):
 
     @staticmethod
     def _isRawStream(response: h11.Response) -> bool:
-        ctype = _header(response.headers, b"content-type")
+        fields = _fields(response.headers)
+        ctype = fields.get(b"content-type")
         return (
             response.status_code == 200
             and ctype is not None
             and ctype.split(b";")[0].strip().lower() in HIJACK_CONTENT_TYPES
-            and _header(response.headers, b"content-length") is None
-            and _header(response.headers, b"transfer-encoding") is None
+            and b"content-length" not in fields
+            and b"transfer-encoding" not in fields
         )
 
     def upstreamRaw(self, data: bytes) -> None:
