@@ -91,7 +91,7 @@ class FakePool:
         self.released.append(up)
         up.owner = None
         if up.reusable():
-            up.h11.start_next_cycle()
+            up.startNextCycle()
             up.reused = True
             self.idle.append(up)
         elif up.alive:
@@ -382,6 +382,45 @@ def test_small_daemon_chunks_read_at_once_reach_the_client_as_one_chunk() -> Non
     assert body.startswith(b"5000\r\n")  # one chunk of 10 x 2 KiB
     [partial] = client.responses(b"GET")
     assert partial.body == b"".join(bytes([65 + i]) * 0x800 for i in range(10)) and not partial.complete
+
+
+def test_a_chunked_response_that_closes_the_connection_is_not_pooled() -> None:
+    world = World({"CONTAINERS": "1"})
+    client = world.client()
+    client.send(b"GET /v1.41/containers/json HTTP/1.1\r\nHost: docker\r\n\r\n")
+    world.up.dataReceived(
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n[]\r\n0\r\n\r\n"
+    )
+    [response] = client.responses(b"GET")
+    assert (response.body, response.complete) == (b"[]", True)
+    assert world.pool.idle == [] and world.up.transport.disconnecting
+
+
+def test_a_malformed_chunk_from_the_daemon_ends_both_connections() -> None:
+    world = World({"CONTAINERS": "1"})
+    client = world.client()
+    client.send(b"GET /v1.41/containers/c/logs?follow=1 HTTP/1.1\r\nHost: docker\r\n\r\n")
+    up = world.up
+    up.dataReceived(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+    up.dataReceived(b"zz\r\n")
+    assert up.transport.disconnecting
+    up.connectionLost(Failure(ConnectionLost()))
+    [partial] = client.responses(b"GET")
+    assert (partial.body, partial.complete) == (b"abc", False)
+    assert client.transport.disconnecting
+
+
+def test_the_daemon_closing_inside_a_chunked_body_closes_the_client_connection() -> None:
+    world = World({"CONTAINERS": "1"})
+    client = world.client()
+    client.send(b"GET /v1.41/containers/c/logs?follow=1 HTTP/1.1\r\nHost: docker\r\n\r\n")
+    up = world.up
+    up.dataReceived(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab")
+    up.readConnectionLost()
+    up.connectionLost(Failure(ConnectionDone()))
+    [partial] = client.responses(b"GET")
+    assert (partial.body, partial.complete) == (b"ab", False)
+    assert client.transport.disconnecting
 
 
 def test_content_length_response_arrives_in_pieces() -> None:

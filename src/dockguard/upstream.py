@@ -3,7 +3,9 @@ The daemon side of the relay: HTTP/1.1 connections to the Docker daemon's
 Unix socket, kept alive and pooled between requests.
 
 An L{UpstreamProtocol} parses the daemon's responses with h11 and hands each
-event to its current owner (one client exchange at a time).  When the daemon
+event to its current owner (one client exchange at a time); the body of a
+chunked response is read by L{dockguard.chunked.ChunkedDecoder}, a whole read
+at a time, and that connection is not pooled afterwards.  When the daemon
 hijacks the connection (C{101 UPGRADED}, or the raw-stream 200 of attach and
 exec), the owner switches it to raw mode and bytes flow untouched.
 """
@@ -20,6 +22,8 @@ from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
+
+from dockguard.chunked import ChunkedDecoder, ChunkError
 
 # Response heads from the daemon are small; this bounds a broken one.
 _MAX_RESPONSE_HEAD = 256 * 1024
@@ -57,6 +61,14 @@ class UpstreamProtocol(Protocol):
         self.raw = False
         self.reused = False
         self.alive = False
+        #: The method of the request sent last (a HEAD answer has no body).
+        self._method = b""
+        #: Reads the body of a chunked response in place of h11.
+        self._chunked: ChunkedDecoder | None = None
+        self._chunkedKeepAlive = False
+        #: A fresh h11 state machine replaced the one that read a chunked
+        #: response's head: the connection is between messages.
+        self._fresh = False
 
     def connectionMade(self) -> None:
         self.alive = True
@@ -64,6 +76,8 @@ class UpstreamProtocol(Protocol):
         self.transport.bufferSize = READ_SIZE
 
     def send(self, event: h11.Event) -> None:
+        if type(event) is h11.Request:
+            self._method = event.method
         data = self.h11.send_with_data_passthrough(event)
         if data:
             self.transport.writeSequence([c if type(c) is bytes else bytes(c) for c in data])
@@ -78,8 +92,63 @@ class UpstreamProtocol(Protocol):
             # of step and must not be reused.
             self.transport.abortConnection()
             return
+        if self._chunked is not None:
+            self._readChunked(data)
+            return
         self.h11.receive_data(data)
         self._deliver()
+
+    def _readChunked(self, data: bytes) -> None:
+        decoder = self._chunked
+        assert decoder is not None
+        if decoder.done:
+            # The daemon never speaks unasked (see above).
+            self.transport.abortConnection()
+            return
+        try:
+            body = decoder.feed(data)
+        except ChunkError as e:
+            self.transport.abortConnection()
+            self._end(Failure(e))
+            return
+        if body and self.owner is not None:
+            self.owner.upstreamEvent(h11.Data(data=body))
+        if decoder.done:
+            if self._chunkedKeepAlive and not decoder.leftover:
+                # The body ended where its last chunk says: the connection
+                # is between messages again, which a new h11 starts from.
+                self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_RESPONSE_HEAD)
+                self._chunked = None
+                self._fresh = True
+            if self.owner is not None:
+                self.owner.upstreamEvent(h11.EndOfMessage())
+
+    def _takeChunkedBody(self, response: h11.Response) -> None:
+        """
+        After the head of a chunked response, read its body without h11
+        (see L{dockguard.chunked}); the bytes h11 had buffered go first.
+        """
+        if (
+            self.raw
+            or self.owner is None
+            or self._method == b"HEAD"
+            or response.status_code in (204, 304)
+            or self.h11.their_state is not h11.SEND_BODY
+        ):
+            return
+        codings, connection = [], []
+        for name, value in response.headers:
+            if name == b"transfer-encoding":
+                codings.append(value)
+            elif name == b"connection":
+                connection += [t.strip().lower() for t in value.split(b",")]
+        if codings != [b"chunked"]:
+            return
+        self._chunked = ChunkedDecoder()
+        self._chunkedKeepAlive = response.http_version == b"1.1" and b"close" not in connection
+        pending, _closed = self.h11.trailing_data
+        if pending:
+            self._readChunked(bytes(pending))
 
     def _deliver(self) -> None:
         # The body parts parsed from one read go on as one Data event: the
@@ -101,6 +170,10 @@ class UpstreamProtocol(Protocol):
             if event is h11.NEED_DATA or event is h11.PAUSED or self.owner is None:
                 return
             self.owner.upstreamEvent(event)
+            if type(event) is h11.Response:
+                self._takeChunkedBody(event)
+                if self._chunked is not None:
+                    return
             if isinstance(event, h11.ConnectionClosed):
                 return
         self._passOn(body)
@@ -112,7 +185,9 @@ class UpstreamProtocol(Protocol):
             self.owner.upstreamEvent(h11.Data(data=data))
 
     def readConnectionLost(self) -> None:
-        if self.raw:
+        if self.raw or self._chunked is not None:
+            # (A chunked body that had not ended is reported as lost by
+            # connectionLost: the owner sees an unfinished response.)
             self.transport.loseConnection()
             return
         if self.owner is not None:
@@ -137,9 +212,16 @@ class UpstreamProtocol(Protocol):
         return (
             self.alive
             and not self.raw
-            and self.h11.our_state is h11.DONE
-            and self.h11.their_state is h11.DONE
+            and self._chunked is None
+            and (self._fresh or (self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE))
         )
+
+    def startNextCycle(self) -> None:
+        """Ready a L{reusable} connection for its next request."""
+        if self._fresh:
+            self._fresh = False
+        else:
+            self.h11.start_next_cycle()
 
 
 class UpstreamPool:
@@ -174,7 +256,7 @@ class UpstreamPool:
         """
         proto.owner = None
         if proto.reusable() and len(self._idle) < self._maxIdle:
-            proto.h11.start_next_cycle()
+            proto.startNextCycle()
             proto.reused = True
             self._idle.append(proto)
         elif proto.alive:
