@@ -20,7 +20,6 @@ daemon's own reading matters are in C{tests/test_e2e_attacks.py}.
 
 from __future__ import annotations
 
-import h11
 import pytest
 from test_relay import (
     EXEC_BODY,
@@ -29,6 +28,7 @@ from test_relay import (
     UPGRADED,
     Message,
     World,
+    parse_requests,
     parse_responses,
     ping_works,
 )
@@ -58,32 +58,10 @@ NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nConten
 def daemon_reads(data: bytes) -> list[Message]:
     """
     The requests in bytes sent to the daemon, as a strict HTTP/1.1 server
-    reads them; the last may be incomplete.  Like C{parse_requests}, but the
-    daemon answers a CONNECT with 404 as dockerd does (it has no CONNECT
-    route), so the connection goes on with HTTP.
+    reads them (a CONNECT answered 404, as dockerd does); the last may be
+    incomplete.
     """
-    conn = h11.Connection(h11.SERVER)
-    if data:
-        conn.receive_data(data)
-    out: list[Message] = []
-    message: Message | None = None
-    while True:
-        event = conn.next_event()
-        if isinstance(event, h11.Request):
-            message = Message(event, list(event.headers))
-            out.append(message)
-        elif isinstance(event, h11.Data):
-            assert message is not None
-            message.body += bytes(event.data)
-        elif isinstance(event, h11.EndOfMessage):
-            assert message is not None
-            message.complete = True
-            status = 404 if message.head.method == b"CONNECT" else 200
-            conn.send(h11.Response(status_code=status, headers=[("Content-Length", "0")]))
-            conn.send(h11.EndOfMessage())
-            conn.start_next_cycle()
-        else:
-            return out
+    return parse_requests(data, upgraded=False)[0]
 
 
 def everything_the_daemon_saw(world: World) -> list[Message]:
@@ -116,9 +94,14 @@ def daemon_answer(request: Message) -> bytes:
     return HEAD_OK if request.head.method == b"HEAD" else OK
 
 
-def answer_everything(world: World) -> None:
-    """Play a daemon that answers each complete request with a small 200, until nothing moves."""
-    answered: dict[int, int] = {}
+def answer_everything(world: World, answered: dict[int, int] | None = None) -> None:
+    """
+    Play a daemon that answers each complete request with a small 200, until
+    nothing moves.  C{answered} (requests answered per daemon connection)
+    carries over between calls when given.
+    """
+    if answered is None:
+        answered = {}
     progress = True
     while progress:
         progress = False

@@ -28,10 +28,9 @@ import re
 from contextlib import contextmanager
 
 import attrs
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from test_attacks import SHELL, assert_daemon_saw_only_allowed, daemon_answer, daemon_reads
+from test_attacks import SHELL, answer_everything, assert_daemon_saw_only_allowed, daemon_reads
 from test_relay import World, parse_responses
 from twisted.logger import globalLogPublisher
 
@@ -189,22 +188,6 @@ def _world(which: str) -> World:
     return world
 
 
-def _answer_everything(world: World, answered: dict[int, int]) -> None:
-    progress = True
-    while progress:
-        progress = False
-        world.clock.advance(0)
-        for up in list(world.pool.created):
-            if up.owner is None or up.raw:
-                continue
-            complete = [r for r in daemon_reads(up.transport.value()) if r.complete]
-            done = answered.get(id(up), 0)
-            if len(complete) > done:
-                answered[id(up)] = done + 1
-                up.dataReceived(daemon_answer(complete[done]))
-                progress = True
-
-
 @attrs.frozen
 class Outcome:
     client: bytes
@@ -221,14 +204,14 @@ def run(which: str, data: bytes, cuts: list[int], eof: bool) -> tuple[Outcome, W
         if client.transport.disconnecting:
             break  # a real transport delivers nothing more once it is closing
         client.send(data[start:end])
-        _answer_everything(world, answered)
+        answer_everything(world, answered)
     if eof and not client.transport.disconnecting:
         client.proto.readConnectionLost()
-        _answer_everything(world, answered)
+        answer_everything(world, answered)
     # Every timer fires: a partial head gets its 408 and an idle connection
     # its close, whichever way the bytes came.
     world.clock.advance(1000)
-    _answer_everything(world, answered)
+    answer_everything(world, answered)
     daemon = []
     for up in world.pool.created:
         daemon.append(

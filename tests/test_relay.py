@@ -201,7 +201,9 @@ def parse_requests(data: bytes, upgraded: bool = True) -> tuple[list[Message], b
             message.complete = True
             if conn.their_state is h11.MIGHT_SWITCH_PROTOCOL and upgraded:
                 break
-            conn.send(h11.Response(status_code=200, headers=[("Content-Length", "0")]))
+            # dockerd has no CONNECT route: it answers 404 and goes on with HTTP.
+            status = 404 if message.head.method == b"CONNECT" else 200
+            conn.send(h11.Response(status_code=status, headers=[("Content-Length", "0")]))
             conn.send(h11.EndOfMessage())
             conn.start_next_cycle()
         else:
