@@ -33,8 +33,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from dockguard.guards import inspection_kind, judge
+from dockguard.guards import CLOSED, judge
 from dockguard.logs import escape
+from dockguard.meaning import body_kind, check_request
 from dockguard.metrics import Metrics, NoMetrics
 from dockguard.paths import PathRefused, canonicalise
 from dockguard.policy import Decision, Policy
@@ -586,8 +587,22 @@ class ClientProtocol(Protocol):
                 rule=f"learn (listener {self.listener.name}): would deny: {decision.rule}",
             )
         word = "would-deny" if decision.learned else "allow" if decision.allowed else "deny"
-        if decision.allowed and decision.guard is not None:
-            kind = inspection_kind(method, path)
+        if decision.allowed:
+            # Whatever allowed the route: the request must keep its meaning
+            # (dockguard.meaning), and some bodies are judged before relaying.
+            hasBody = b"transfer-encoding" in fields or fields.get(b"content-length", b"0") != b"0"
+            types = [value for name, value in request.headers.raw_items() if name.lower() == b"content-type"]
+            verdict = check_request(method, path, types, hasBody, decision.guard)
+            if not verdict.allowed:
+                rule = f"guard {verdict.guard}" if verdict.guard else "meaning"
+                self._log_decision(method, target, "deny", rule, verdict.reason, canonical=path.path, status=403)
+                self._refuse(
+                    request,
+                    403,
+                    f"dockguard refused {method} {path.path} for {identity}: {verdict.reason} (rule: {rule})",
+                )
+                return
+            kind = body_kind(method, path, decision.guard)
             if kind is not None:
                 # Logged once the body is judged.
                 self._startInspection(request, method, path.path, kind, decision, word)
@@ -737,7 +752,7 @@ class ClientProtocol(Protocol):
         assert ins is not None
         self._inspection = None
         body = b"".join(ins.chunks)
-        verdict = judge(ins.kind, body, ins.decision.guard)
+        verdict = judge(ins.kind, body, ins.decision.guard or CLOSED)
         identity = self.identity
         assert identity is not None
         if not verdict.allowed:

@@ -1,0 +1,116 @@
+"""Checks that keep a request's meaning intact, whatever policy allowed its route.
+
+A policy decides *which call* a request is (``POST /containers/{id}/start``)
+and whether the caller may make it. Some requests carry, besides the route,
+something that changes what the call does: a HostConfig in the body of a
+start (applied by daemons up to 24 for API versions below 1.24), a form body
+the daemon reads as query parameters, a query with two readings. A switch such
+as ``ALLOW_START=1`` or an action such as ``container.start`` grants the call
+as the documentation describes it, not whatever those extras make of it.
+
+So :func:`check_request` and :func:`body_kind` run for every allowed request,
+under environment variables as under groups, and the relay cannot skip them:
+
+* a query the daemon could read two ways is refused (:mod:`dockguard.queries`);
+* a non-empty body sent as ``application/x-www-form-urlencoded`` is refused:
+  Go's ``ParseForm`` reads such a body into the same ``r.Form`` the handlers
+  read their query parameters from (``POST /containers/X/attach`` with the body
+  ``logs=1`` returns the logs), so the parameters dockguard judges would not be
+  the ones the daemon uses. The Engine API never takes form bodies;
+* two ``Content-Type`` fields are refused (Go reads the first, others the last);
+* ``POST /containers/{id}/start`` is always inspected (:func:`body_kind`): its
+  body must be empty, ``{}`` or ``null``; its ``checkpoint`` and
+  ``checkpoint-dir`` parameters (restore a container from files on the host,
+  experimental daemons) need ``privileged`` in the group's guards and are
+  refused under environment variables.
+
+Under groups (``allowance`` is not ``None``) the escalation guards also judge
+the bodies :func:`dockguard.guards.inspection_kind` names.
+
+This module has no I/O and no Twisted import.
+"""
+
+from __future__ import annotations
+
+from dockguard.guards import Allowance, Verdict, inspection_kind
+from dockguard.paths import CanonicalPath
+from dockguard.queries import Query, QueryRefused, parse_query
+from dockguard.sections import route_of
+
+__all__ = ["ALWAYS_INSPECTED", "check_request", "body_kind"]
+
+#: Body kinds judged whatever policy allowed the route.
+ALWAYS_INSPECTED: frozenset[str] = frozenset({"container.start"})
+
+_ALLOWED = Verdict(allowed=True, field="", guard="", reason="")
+_FORM = b"application/x-www-form-urlencoded"
+
+
+def _refuse(field: str, guard: str, reason: str) -> Verdict:
+    return Verdict(allowed=False, field=field, guard=guard, reason=reason)
+
+
+def check_request(
+    method: str,
+    path: CanonicalPath,
+    content_types: list[bytes],
+    has_body: bool,
+    allowance: Allowance | None,
+) -> Verdict:
+    """Whether an allowed ``method path`` keeps its meaning; a refusal says why.
+
+    ``content_types`` holds every ``Content-Type`` value of the request,
+    ``has_body`` whether it announces a body (``Transfer-Encoding`` or a
+    non-zero ``Content-Length``); ``allowance`` is the group's guards, or
+    ``None`` under environment variables.
+    """
+    try:
+        query = parse_query(path.query)
+    except QueryRefused as refused:
+        return _refuse("(query)", "", refused.reason)
+    if len(content_types) > 1:
+        return _refuse(
+            "(Content-Type)",
+            "",
+            "the request has several Content-Type fields, which readers pick differently: send one",
+        )
+    if content_types and has_body:
+        media = content_types[0].split(b";", 1)[0].strip().lower()
+        if media == _FORM:
+            return _refuse(
+                "(Content-Type)",
+                "",
+                "the body is sent as application/x-www-form-urlencoded, which the daemon reads as "
+                "query parameters that dockguard would not judge; the Engine API takes JSON: send "
+                "Content-Type: application/json (curl -d sets the form type unless told otherwise)",
+            )
+    route = route_of(method, path)
+    if route is not None and (route.method, route.template) == ("POST", "/containers/{id}/start"):
+        return _check_start(query, allowance)
+    return _ALLOWED
+
+
+def _check_start(query: Query, allowance: Allowance | None) -> Verdict:
+    for name in ("checkpoint", "checkpoint-dir"):
+        if query.get(name) and (allowance is None or not allowance.privileged):
+            return _refuse(
+                f"(query) {name}",
+                "privileged",
+                f"{name} restores the container from a checkpoint"
+                + (" in a directory on the host" if name == "checkpoint-dir" else "")
+                + ", which is not the start that was allowed (set privileged = true in the "
+                "group's guards to allow it)",
+            )
+    return _ALLOWED
+
+
+def body_kind(method: str, path: CanonicalPath, allowance: Allowance | None) -> str | None:
+    """The kind of body to read whole and judge before relaying, or ``None``.
+
+    Under environment variables (``allowance`` is ``None``) only
+    :data:`ALWAYS_INSPECTED` kinds are judged.
+    """
+    kind = inspection_kind(method, path)
+    if kind is None or (allowance is None and kind not in ALWAYS_INSPECTED):
+        return None
+    return kind
