@@ -117,16 +117,21 @@ def test_bind_under_an_allowed_root_passes_and_outside_is_refused(guarded, pki, 
     assert escape.returncode != 0 and b"dockguard refused" in escape.stderr
 
 
-def test_exec_as_root_is_refused_where_the_group_asks_for_non_root(guarded, pki, docker_cli) -> None:
+def test_exec_as_root_is_refused_where_the_group_asks_for_non_root(guarded, pki, docker_cli, dockerd) -> None:
     port, _ = guarded
     env = tls_client_env(pki, port, "shell")
     c = "dg-guard-" + uuid.uuid4().hex[:8]
     assert docker_cli(["run", "-d", "--name", c, "--network", "none", "--user", "nobody",
                        BUSYBOX_IMAGE, "sleep", "60"], env=env).returncode == 0
     try:
-        # numeric only: a name could map to uid 0 in the image's /etc/passwd
-        as_nobody = docker_cli(["exec", "-u", "65534", c, "id", "-u"], env=env)
-        assert as_nobody.stdout == b"65534\n", as_nobody.stderr
+        # numeric UID:GID only: a name could map to uid 0 in the image's /etc/passwd
+        as_nobody = docker_cli(["exec", "-u", "65534:65534", c, "sh", "-c", "id -u; id -g"], env=env)
+        assert as_nobody.stdout == b"65534\n65534\n", as_nobody.stderr
+        # a UID alone runs in group 0 where the image has no passwd entry for it
+        direct = docker_cli(["exec", "-u", "1000", c, "id", "-g"], env={"DOCKER_HOST": dockerd.url})
+        assert direct.stdout == b"0\n", direct.stderr
+        uid_only = docker_cli(["exec", "-u", "1000", c, "id", "-g"], env=env)
+        assert uid_only.returncode != 0 and b"without a group" in uid_only.stderr, uid_only
         by_name = docker_cli(["exec", "-u", "nobody", c, "id", "-u"], env=env)
         assert by_name.returncode != 0 and b"dockguard refused" in by_name.stderr
         as_root = docker_cli(["exec", "-u", "0", c, "id"], env=env)

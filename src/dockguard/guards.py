@@ -98,7 +98,9 @@ Decisions (where the daemon leaves a choice, the stricter reading is taken)
   ``VolumeDriver`` and mount/volume drivers other than ``""``/``local`` need
   their name in ``volume_drivers``. ``"*"`` in either set allows any.
 * exec: with ``exec_root = false`` the exec's ``User`` must be numeric
-  ``UID`` or ``UID:GID``, both from 1 to 2147483647 (leading zeros allowed).
+  ``UID:GID``, both from 1 to 2147483647 (leading zeros allowed). A UID
+  alone is refused: runc runs it in group 0 when the image has no passwd
+  entry for it.
   Refused: no user (the exec inherits the container's user, which dockguard
   cannot see), any name (``root``, but also any name the image's
   ``/etc/passwd`` may map to 0), ``0`` in any spelling (``00``), a root
@@ -971,6 +973,13 @@ def _judge_exec_user(user: str, present: bool, allowance: Allowance) -> None:
             f"User is not set: the exec would run as the container's user, which dockguard cannot see; {fix}",
         )
     parts = user.split(":")
+    if len(parts) == 1 and _UID.fullmatch(user):
+        raise _Refusal(
+            "User",
+            "exec_root",
+            f"User is {_show(user)} without a group: the exec would run in group 0 (root) when the "
+            f"image has no passwd entry for it; {fix}",
+        )
     if len(parts) > 2 or not all(_UID.fullmatch(part) for part in parts):
         raise _Refusal(
             "User",

@@ -78,7 +78,8 @@ import attrs
 
 from dockguard.errors import ConfigError
 from dockguard.paths import CanonicalPath
-from dockguard.sections import SECTIONS, Section, case_hint, container_action, section_of
+from dockguard.queries import QueryRefused, parse_query
+from dockguard.sections import SECTIONS, Section, case_hint, container_action, route_of, section_of
 
 __all__ = [
     "ACTION_SWITCHES",
@@ -228,8 +229,45 @@ def _not_a_number(written: str) -> str:
     return f"{written!r} is not a number dockguard accepts (only the digits 0-9); {fix}"
 
 
-def _gate_for(path: CanonicalPath) -> Gate | None:
-    # Deny rules should be broad: any id, any deeper path under the resource.
+#: The routes that hand out what a gate names, whatever their section:
+#: ``docker cp`` also through the old ``copy`` route, logs also through
+#: Swarm services and tasks.
+_GATED_ROUTES: Mapping[tuple[str, str], str] = {
+    ("GET", "/containers/{id}/archive"): "archive",
+    ("HEAD", "/containers/{id}/archive"): "archive",
+    ("PUT", "/containers/{id}/archive"): "archive",
+    ("POST", "/containers/{id}/copy"): "archive",
+    ("GET", "/containers/{id}/changes"): "changes",
+    ("GET", "/containers/{id}/export"): "export",
+    ("GET", "/containers/{id}/logs"): "logs",
+    ("GET", "/services/{id}/logs"): "logs",
+    ("GET", "/tasks/{id}/logs"): "logs",
+    ("GET", "/containers/{id}/top"): "top",
+}
+#: Attach hands out the whole log history when asked with ``logs=1``.
+_LOGS_WHEN_ASKED = frozenset({("GET", "/containers/{id}/attach/ws"), ("POST", "/containers/{id}/attach")})
+_GATE_BY_RESOURCE: Mapping[str, Gate] = {gate.resource: gate for gate in GATES}
+
+
+def _gate_for(method: str, path: CanonicalPath) -> Gate | None:
+    """The gate that closes what ``method path`` hands out, or ``None``.
+
+    Found from the route the daemon serves (and, for attach, its ``logs``
+    parameter read as the daemon reads it); and, as deny rules should be
+    broad, any path under ``/containers/{id}/`` that names a gated resource.
+    """
+    route = route_of(method, path) or (route_of("GET", path) if method == "HEAD" else None)
+    if route is not None:
+        key = (route.method, route.template)
+        if key in _GATED_ROUTES:
+            return _GATE_BY_RESOURCE[_GATED_ROUTES[key]]
+        if key in _LOGS_WHEN_ASKED:
+            try:
+                asked = parse_query(path.query).true("logs")
+            except QueryRefused:
+                asked = True  # two readings: one of them may ask
+            if asked:
+                return _GATE_BY_RESOURCE["logs"]
     segments = path.segments
     if len(segments) >= 3 and segments[0] == "containers":
         for gate in GATES:
@@ -322,7 +360,7 @@ class EnvPolicy:
 
         # 3. The section.
         opened = self.setting(section.env)
-        gate = _gate_for(path)
+        gate = _gate_for(method, path)
         if not opened.on:
             also = ""
             if gate is not None and not self.is_on(gate.env):
@@ -336,7 +374,7 @@ class EnvPolicy:
                 ),
             )
 
-        # 4. linuxserver's gates inside the containers section.
+        # 4. linuxserver's gates, on every route that hands out what they name.
         if gate is not None:
             gated = self.setting(gate.env)
             if not gated.on:

@@ -296,6 +296,8 @@ ROUTES: tuple[Route, ...] = (
     _r("POST", "/containers/prune", "container.prune"),
     _r("POST", "/commit", "image.commit"),
     _r("PUT", "/containers/{id}/archive", "container.archive"),
+    # the old `docker cp` (out), still served by daemons up to 20.10 for API < 1.20
+    _r("POST", "/containers/{id}/copy", "container.archive"),
     _r("DELETE", "/containers/{id}", "container.delete"),
     # image/image.go
     _r("GET", "/images/json"),
