@@ -262,6 +262,18 @@ CREATE_CASES: list[tuple[str, bytes, Allowance, bool, str, str]] = [
     ("--network container:x allowed", network("container:x"), Allowance(join_containers=True), True, "", ""),
     ("--network none", network("none"), CLOSED, True, "", ""),
     ("--network mynet", network("mynet"), CLOSED, True, "", ""),
+    ("--network by ID prefix (may be host)", network("6692"), CLOSED, False, "HostConfig.NetworkMode", "host_namespaces"),
+    ("--network by full ID", network("ab" * 32), CLOSED, False, "HostConfig.NetworkMode", "host_namespaces"),
+    ("--network hex name upper case", network("CAFE"), CLOSED, False, "HostConfig.NetworkMode", "host_namespaces"),
+    ("--network by ID with host allowed", network("6692"), Allowance(host_namespaces={"network"}), True, "", ""),
+    (
+        "endpoint NetworkID of the host network",
+        json.dumps({"Image": "a", "NetworkingConfig": {"EndpointsConfig": {"mynet": {"NetworkID": "6692bede"}}}}).encode(),
+        CLOSED,
+        False,
+        "NetworkingConfig.EndpointsConfig.mynet.NetworkID",
+        "host_namespaces",
+    ),
     (
         "endpoint named host alone",
         json.dumps({"Image": "a", "NetworkingConfig": {"EndpointsConfig": {"host": {}}}}).encode(),

@@ -293,6 +293,7 @@ def test_exactly_these_routes_are_sensitive() -> None:
         ("GET", "/containers/{id}/export"),
         ("GET", "/containers/{id}/attach/ws"),
         ("GET", "/swarm/unlockkey"),
+        ("GET", "/swarm"),  # the join tokens
     }
 
 

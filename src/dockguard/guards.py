@@ -124,8 +124,12 @@ Threat model and what is not covered
 
 * Symlinks on the host are resolved by the daemon and cannot be seen from
   here: a bind root must not contain a symlink (or a directory a caller can
-  write a symlink into) that leads outside it. Network IDs are not resolved
-  either: ``NetworkMode`` given as the host network's ID is not recognised.
+  write a symlink into) that leads outside it.
+* Networks are referred to by name: a network reference (``NetworkMode``,
+  an ``EndpointsConfig`` key or its ``NetworkID``, a Swarm ``Target``) that is
+  a hexadecimal word is refused unless the host network is allowed, because
+  the daemon looks networks up by ID and by ID prefix too, and the host
+  network's ID is not known here.
 * Only the six kinds are inspected. Other ways to gain privileges are
   section and action matters: plugins (``POST /plugins/pull`` with
   privileges), builds (``/build?networkmode=host``), archive writes into a
@@ -755,8 +759,21 @@ def _mode_kind(value: str) -> str:
     return ""
 
 
+_MAYBE_ID = re.compile(r"[0-9a-fA-F]+")
+
+
 def _judge_mode(value: str, namespace: str, field: str, allowance: Allowance) -> None:
     kind = _mode_kind(value)
+    if namespace == "network" and _MAYBE_ID.fullmatch(value) and "network" not in allowance.host_namespaces:
+        # The daemon finds a network by ID, then name, then ID prefix: any
+        # hexadecimal word may be (a prefix of) the host network's ID.
+        raise _Refusal(
+            field,
+            "host_namespaces",
+            f"{field} is {_show(value)}, which the daemon may read as (a prefix of) a network ID, "
+            "and so possibly the host network's: name networks by name (names with a letter "
+            'beyond a-f), or add "network" to host_namespaces in the group\'s guards',
+        )
     if kind == "host" and namespace not in allowance.host_namespaces:
         raise _Refusal(
             field,
@@ -950,8 +967,13 @@ def _judge_container_create(document: _Obj, allowance: Allowance) -> None:
         field = "NetworkingConfig.EndpointsConfig"
         endpoints = _obj(networking.get("EndpointsConfig"), field)
         for name, settings in endpoints.pairs if endpoints is not None else ():
-            _obj(settings, f"{field}.{name}")
+            endpoint = _obj(settings, f"{field}.{name}")
             _judge_mode(name, "network", f"{field}.{name}", allowance)
+            if endpoint is not None:
+                # dockerd prefers NetworkID over the key for user networks.
+                network_id = _str(endpoint.get("NetworkID"), f"{field}.{name}.NetworkID")
+                if network_id:
+                    _judge_mode(network_id, "network", f"{field}.{name}.NetworkID", allowance)
 
 
 def _judge_container_update(document: _Obj, allowance: Allowance) -> None:

@@ -25,7 +25,10 @@ under environment variables as under groups, and the relay cannot skip them:
   refused under environment variables.
 
 Under groups (``allowance`` is not ``None``) the escalation guards also judge
-the bodies :func:`dockguard.guards.inspection_kind` names.
+the bodies :func:`dockguard.guards.inspection_kind` names, and
+``POST /services/{id}/update?rollback=previous`` (which restores a spec
+dockguard never judged) needs ``privileged``. Under environment variables a
+service update may carry any spec anyway, so a rollback adds nothing.
 
 This module has no I/O and no Twisted import.
 """
@@ -85,8 +88,20 @@ def check_request(
                 "Content-Type: application/json (curl -d sets the form type unless told otherwise)",
             )
     route = route_of(method, path)
-    if route is not None and (route.method, route.template) == ("POST", "/containers/{id}/start"):
+    if route is None:
+        return _ALLOWED
+    key = (route.method, route.template)
+    if key == ("POST", "/containers/{id}/start"):
         return _check_start(query, allowance)
+    if key == ("POST", "/services/{id}/update") and query.get("rollback") == "previous":
+        if allowance is not None and not allowance.privileged:
+            return _refuse(
+                "(query) rollback",
+                "privileged",
+                "rollback=previous puts back the service's previous spec, which dockguard never judged "
+                "(it may bind the host's / or add capabilities): send the spec to roll back to as the "
+                "body of an update instead, or set privileged = true in the group's guards",
+            )
     return _ALLOWED
 
 

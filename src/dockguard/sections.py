@@ -181,8 +181,8 @@ class Route:
     action: str | None
     #: A read that a section-level "read" does not grant: it needs its action
     #: (or the section's "write"). Container archive GET/HEAD (copying files
-    #: out), export (the whole filesystem), attach over WebSocket (stdin), and
-    #: the swarm unlock key.
+    #: out), export (the whole filesystem), attach over WebSocket (stdin), the
+    #: swarm's join tokens and its unlock key.
     sensitive: bool = False
 
 
@@ -336,7 +336,8 @@ ROUTES: tuple[Route, ...] = (
     _r("POST", "/swarm/init"),
     _r("POST", "/swarm/join"),
     _r("POST", "/swarm/leave"),
-    _r("GET", "/swarm"),
+    # the swarm's join tokens: a manager token joins the cluster as a manager
+    _r("GET", "/swarm", sensitive=True),
     _r("GET", "/swarm/unlockkey", sensitive=True),
     _r("POST", "/swarm/update"),
     _r("POST", "/swarm/unlock"),
