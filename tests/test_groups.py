@@ -159,6 +159,24 @@ def test_unknown_identity_and_no_groups() -> None:
     assert "empty" in empty.reason
 
 
+@pytest.mark.parametrize(
+    ("identity", "rule"),
+    [("stranger", "unknown identity"), ("empty", "no groups"), ("known", None), ("learning", None)],
+)
+def test_shut_out_is_the_refusal_of_every_request(identity: str, rule: str | None) -> None:
+    # what a reload asks of each open connection's identity: the same
+    # decision decide() gives for any request, before any route is looked at
+    p = policy(known=["n"], empty=[], learning=["learner"])
+    refusal = p.shut_out(identity)
+    assert (refusal.rule if refusal else None) == rule
+    if refusal is not None:
+        assert refusal == decide(p, identity, "GET", b"/_ping") == decide(p, identity, "POST", b"/nowhere")
+
+
+def test_env_policy_shuts_out_nobody() -> None:
+    assert EnvPolicy.from_environ({}).shut_out("anyone") is None
+
+
 # --- learn mode ----------------------------------------------------------------
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import pytest_twisted
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from twisted.internet.defer import Deferred
@@ -40,6 +40,7 @@ from dockguard.tls import (
     HalfCloseTLSFactory,
     IdentityRefused,
     identity_from_certificate,
+    refused_now,
     server_options,
 )
 from harness.pki import TestPKI, load_cert
@@ -176,6 +177,51 @@ def test_identities_of_the_test_pki_certificates(pki: TestPKI) -> None:
     ):
         with pytest.raises(IdentityRefused):
             identity_from_certificate(cert(refused))
+
+
+# -- refused_now: would a handshake under the reloaded CA and CRL still accept it? ----------
+
+
+def write_crl(pki: TestPKI, path: Path, *revoked: x509.Certificate) -> Path:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(pki.ca_cert.subject)
+        .last_update(now - datetime.timedelta(minutes=1))
+        .next_update(now + datetime.timedelta(days=1))
+    )
+    for cert in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(cert.serial_number).revocation_date(now).build()
+        )
+    path.write_bytes(builder.sign(pki.ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def test_refused_now_judges_an_accepted_certificate_by_the_current_ca_and_crl(
+    pki: TestPKI, tmp_path: Path
+) -> None:
+    alice = load_cert(pki.client("alice") / "cert.pem")
+    bob = load_cert(pki.client("bob") / "cert.pem")
+
+    def options(ca: Path, *revoked: x509.Certificate, crl: bool = True):
+        path = write_crl(pki, tmp_path / f"crl-{len(list(tmp_path.iterdir()))}.pem", *revoked) if crl else None
+        return server_options(pki.server_cert_path, pki.server_key_path, ca, path)
+
+    assert refused_now(options(pki.ca_path, crl=False), alice) is None
+    assert refused_now(options(pki.ca_path), alice) is None
+    revoking_alice = options(pki.ca_path, alice)
+    refusal = refused_now(revoking_alice, alice)
+    assert refusal == f"its certificate (serial {alice.serial_number:x}) is now refused: certificate revoked"
+    assert refused_now(revoking_alice, bob) is None
+    # the client CA changed to one that did not issue it
+    pki.other_ca
+    refusal = refused_now(options(pki.directory / "other-ca.pem", crl=False), alice)
+    assert refusal is not None and "unable to get local issuer certificate" in refusal
+    # expired since its handshake
+    expired = load_cert(pki.expired_client("alice") / "cert.pem")
+    refusal = refused_now(options(pki.ca_path), expired)
+    assert refusal is not None and "certificate has expired" in refusal
 
 
 # -- half-close under TLS on loopback sockets --------------------------------------------------

@@ -196,8 +196,9 @@ class GroupPolicy:
             if group.name != name:
                 raise ValueError(f"group {group.name!r} is stored under the name {name!r}")
 
-    def decide(self, identity: str, method: str, path: CanonicalPath) -> Decision:
-        """Authorise ``method path`` for ``identity``; see the module docstring."""
+    def shut_out(self, identity: str) -> Decision | None:
+        """The refusal of every request of ``identity`` when it is not under
+        ``[identities]`` or has no groups there; ``None`` when it has groups."""
         names = self.identities.get(identity)
         if names is None:
             return Decision(
@@ -217,7 +218,14 @@ class GroupPolicy:
                     f'request is refused; give it at least one, e.g. {identity} = ["readonly"]'
                 ),
             )
-        groups = [self.groups[name] for name in names]
+        return None
+
+    def decide(self, identity: str, method: str, path: CanonicalPath) -> Decision:
+        """Authorise ``method path`` for ``identity``; see the module docstring."""
+        refused = self.shut_out(identity)
+        if refused is not None:
+            return refused
+        groups = [self.groups[name] for name in self.identities[identity]]
         denied = self._judge(identity, method, path, groups)
         if denied.allowed:
             return denied

@@ -123,6 +123,15 @@ class Policy(typing.Protocol):
 
     def decide(self, identity: str, method: str, path: CanonicalPath) -> Decision: ...
 
+    def shut_out(self, identity: str) -> Decision | None:
+        """
+        The decision that refuses every request of ``identity`` whatever it
+        asks (an identity the policy does not know, or one without groups),
+        or ``None`` when some request of it may pass.  A reload closes the
+        open connections of an identity that is now shut out.
+        """
+        ...
+
 
 @attrs.frozen
 class ActionSwitch:
@@ -316,6 +325,10 @@ class EnvPolicy:
     def is_on(self, env: str) -> bool:
         """Whether one known variable is on."""
         return self._by_env[env].on
+
+    def shut_out(self, identity: str) -> Decision | None:
+        """Never: every identity has the same permissions under this policy."""
+        return None
 
     def decide(self, identity: str, method: str, path: CanonicalPath) -> Decision:
         """Authorise ``method path``; ``identity`` does not matter to this policy."""

@@ -20,6 +20,7 @@ from typing import Callable
 
 import attrs
 import h11
+from cryptography import x509
 from twisted.internet.interfaces import (
     IDelayedCall,
     IHalfCloseableProtocol,
@@ -289,6 +290,10 @@ class ClientProtocol(Protocol):
         self.relay = relay
         self.listener = listener
         self.identity: str | None = listener.identity
+        #: The verified client certificate that named C{identity} (TLS
+        #: listeners, once the handshake is done): a reload judges the open
+        #: connection again by it.
+        self.certificate: x509.Certificate | None = None
         self.peer = "?"
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=relay.limits.head_bytes)
         self._peerKey: str | None = None
@@ -374,6 +379,7 @@ class ClientProtocol(Protocol):
                 raise IdentityRefused("no client certificate was presented")
             leaf = cert.to_cryptography()
             self.identity = identity_from_certificate(leaf)
+            self.certificate = leaf
             self._warnIfExpiring(leaf)
             self._startTimer(self.relay.timeouts.idle)
         except IdentityRefused as e:
@@ -418,6 +424,23 @@ class ClientProtocol(Protocol):
             # reused (its response is unfinished), so it goes too.
             ex.upstream.owner = None
             ex.upstream.transport.abortConnection()
+
+    def cutOff(self, reason: str) -> None:
+        """
+        Close this connection now, whatever it is doing: the caller is no
+        longer admitted (a reload revoked its certificate or took its
+        identity's groups).  No further byte is read from it; a response
+        being relayed stops, and a hijacked session's daemon leg is closed
+        with it (L{connectionLost}).
+        """
+        _log.warn(
+            "closed the connection of {identity} from {peer} on {listener}: {reason}",
+            identity=self.identity or "(no identity yet)",
+            peer=self.peer,
+            listener=self.listener.name,
+            reason=reason,
+        )
+        self.transport.abortConnection()
 
     def readConnectionLost(self) -> None:
         if self._spliced is not None:

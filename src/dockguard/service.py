@@ -31,12 +31,13 @@ from dockguard.config import Config, ListenerConfig
 from dockguard.errors import ConfigError
 from dockguard.metrics import Metrics, NoMetrics
 from dockguard.policy import Policy
-from dockguard.relay import ClientFactory, Limits, Listener, Relay, Timeouts
+from dockguard.relay import ClientFactory, ClientProtocol, Limits, Listener, Relay, Timeouts
 from dockguard.tls import (
     HalfCloseTLSFactory,
     SwappableServerCreator,
     expiry_warnings,
     load_certificates,
+    refused_now,
     server_options,
 )
 from dockguard.upstream import UpstreamPool
@@ -180,6 +181,39 @@ def _listener(listener: ListenerConfig) -> Listener:
     )
 
 
+def no_longer_admitted(
+    connection: ClientProtocol, policy: Policy, tls: CertificateOptions | None
+) -> str | None:
+    """
+    Why an open connection would not be let in under the state a reload
+    just applied, or L{None}: C{tls} is its listener's TLS options now
+    (L{None} for plain listeners), C{policy} the new policy.
+
+    - A TLS connection's certificate is checked as a new handshake would
+      check it: the new CRL, the new client CA, its expiry.
+    - A TLS connection still in its handshake began it under the old CA and
+      CRL, which OpenSSL will use to its end: it is refused too (the client
+      connects again, under the new ones).
+    - Every identity (from a certificate or a listener) must still be one
+      the policy lets make some request (L{Policy.shut_out}).
+    """
+    if tls is not None:
+        leaf = connection.certificate
+        if leaf is None:
+            if connection.identity is None and not connection.transport.disconnecting:
+                return "its TLS handshake began under the previous client CA and CRL"
+            return None
+        sent = connection.transport.getHandle().get_peer_cert_chain(as_cryptography=True) or []
+        refusal = refused_now(tls, leaf, [cert for cert in sent if cert != leaf])
+        if refusal is not None:
+            return refusal
+    if connection.identity is not None:
+        shut = policy.shut_out(connection.identity)
+        if shut is not None:
+            return shut.reason
+    return None
+
+
 #: What a reload rebuilds: the configuration, the policy and its log lines,
 #: and the TLS options (it raises ConfigError when something is wrong).
 Rebuild = Callable[[], tuple[Config, Policy, list[str], dict[str, CertificateOptions]]]
@@ -257,7 +291,9 @@ class _DockguardService(MultiService):
         Re-read the configuration, certificates and CRLs.  Everything is
         built and checked first; only then is anything swapped, so a bad
         configuration leaves the running one in place.  Open connections
-        keep going; new requests are judged by the new policy, new TLS
+        keep going, except those of callers the new state no longer admits
+        (a revoked certificate, an identity without groups), which are
+        closed; new requests are judged by the new policy, new TLS
         connections get the new certificates and CRL.
         """
         if self.rebuild is None:
@@ -293,11 +329,25 @@ class _DockguardService(MultiService):
         self.relay.metrics.reloaded(True)
         record_certificate_expiry(self.relay.metrics, config)
         log.info("reloaded {source}", source=config.source)
+        self._judgeOpenConnections()
         for line in lines:
             log.info("policy: {line}", line=line)
         for warning in certificate_warnings(config):
             log.warn("{warning}", warning=warning)
         return True
+
+    def _judgeOpenConnections(self) -> None:
+        """
+        Close every open connection whose caller the reloaded state no
+        longer admits (L{no_longer_admitted}), hijacked sessions included.
+        """
+        for connection in list(self.relay.connections):
+            creator = self.creators.get(connection.listener.name)
+            reason = no_longer_admitted(
+                connection, self.relay.policy, creator.options if creator is not None else None
+            )
+            if reason is not None:
+                connection.cutOff(reason)
 
     def _onHangup(self, signum: int, frame: object) -> None:
         self.relay.reactor.callFromThread(self.reload)

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from OpenSSL.crypto import X509, X509StoreFlags
+from OpenSSL.crypto import X509, X509StoreContext, X509StoreContextError, X509StoreFlags
 from OpenSSL.SSL import Connection
 from OpenSSL.SSL import Error as SSLError
 from OpenSSL.SSL import WantReadError, ZeroReturnError
@@ -143,6 +144,30 @@ def server_options(
         store.add_crl(crl)
         store.set_flags(X509StoreFlags.CRL_CHECK)
     return options
+
+
+def refused_now(
+    options: CertificateOptions,
+    leaf: x509.Certificate,
+    intermediates: Sequence[x509.Certificate] = (),
+) -> str | None:
+    """
+    Why a handshake under C{options} would refuse, now, a client certificate
+    that an earlier handshake accepted: revoked by the CRL, no longer chaining
+    to the client CA, expired (OpenSSL's words), or L{None} when it would
+    pass.  The check is OpenSSL's own, against the very store new handshakes
+    use; C{intermediates} are those the client sent with its certificate.
+    """
+    store = options.getContext().get_cert_store()
+    assert store is not None
+    context = X509StoreContext(
+        store, X509.from_cryptography(leaf), [X509.from_cryptography(c) for c in intermediates]
+    )
+    try:
+        context.verify_certificate()
+    except X509StoreContextError as e:
+        return f"its certificate (serial {leaf.serial_number:x}) is now refused: {e}"
+    return None
 
 
 @implementer(IOpenSSLServerConnectionCreator)
