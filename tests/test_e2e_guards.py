@@ -7,6 +7,7 @@ the docker CLI, the Mounts API form and docker-py alike.
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import docker
@@ -46,6 +47,7 @@ max_inspected_body = 65536
 builder = ["runner"]
 deployer = ["deploy"]
 shell = ["nonroot-exec"]
+planter = ["plant"]
 
 [groups.runner]
 description = "creates and runs containers; no guard opened"
@@ -54,6 +56,11 @@ sections = {{ containers = "write", images = "read", ping = "read", version = "r
 [groups.deploy]
 extends = ["runner"]
 guards = {{ bind_roots = ["{allowed_root}"] }}
+
+[groups.plant]
+extends = ["runner"]
+sections = {{ volumes = "write" }}
+guards = {{ bind_roots = ["{allowed_root}"], bind_write = true }}
 
 [groups.nonroot-exec]
 extends = ["runner"]
@@ -201,3 +208,48 @@ def test_old_api_start_with_a_host_config_is_refused(sdk, guarded) -> None:
         assert plain.status_code == 204
     finally:
         container.remove(force=True)
+
+
+def test_binds_from_a_root_are_read_only_unless_the_group_allows_writes(guarded, pki, docker_cli, allowed_root):
+    port, _ = guarded
+    rw = run(docker_cli, tls_client_env(pki, port, "deployer"), "-v", f"{allowed_root}/data:/data",
+             BUSYBOX_IMAGE, "true")
+    assert rw.returncode != 0 and b"bind_write" in rw.stderr, rw.stderr
+    mount = run(docker_cli, tls_client_env(pki, port, "deployer"), "--mount",
+                f"type=bind,src={allowed_root}/data,dst=/data", BUSYBOX_IMAGE, "true")
+    assert mount.returncode != 0 and b"bind_write" in mount.stderr, mount.stderr
+
+
+def test_a_link_planted_in_a_bind_root_does_not_reach_the_host(guarded, pki, docker_cli, dockerd, allowed_root):
+    """Issue 12 class 2: plant ``esc -> /`` through a writable bind, then bind ``root/…/esc``."""
+    port, _ = guarded
+    env = tls_client_env(pki, port, "planter")
+    plot = allowed_root / ("plot-" + uuid.uuid4().hex[:6])
+    plot.mkdir()
+    holder = "dg-plant-" + uuid.uuid4().hex[:8]
+    assert docker_cli(["run", "-d", "--name", holder, "--network", "none", "-v", f"{plot}:/plot",
+                       BUSYBOX_IMAGE, "sleep", "600"], env=env).returncode == 0
+    try:
+        # The link is written through dockguard, with docker cp (PUT /containers/{id}/archive).
+        link_dir = plot.parent / (plot.name + "-src")
+        link_dir.mkdir()
+        (link_dir / "esc").symlink_to("/")
+        cp = docker_cli(["cp", "-a", f"{link_dir}/esc", f"{holder}:/plot/esc"], env=env)
+        assert cp.returncode == 0, cp.stderr
+        assert os.readlink(plot / "esc") == "/"
+        # On the daemon alone, binding root/…/esc gives the host's /.
+        direct = docker_cli(["run", "--rm", "--network", "none", "-v", f"{plot}/esc:/h:ro", BUSYBOX_IMAGE,
+                             "cat", "/h/etc/os-release"], env={"DOCKER_HOST": dockerd.url})
+        assert b"Debian" in direct.stdout, direct.stderr
+        for source in (f"{plot}/esc", f"{plot}/esc/etc", f"{plot}/esc/dg-new-dir"):
+            refused = run(docker_cli, env, "-v", f"{source}:/h:ro", BUSYBOX_IMAGE, "ls", "/h")
+            assert refused.returncode != 0 and b"which the host resolves to" in refused.stderr, refused.stderr
+        assert not os.path.exists("/dg-new-dir")
+        volume = docker_cli(["volume", "create", "-o", "type=none", "-o", "o=bind,ro", "-o", f"device={plot}/esc",
+                             "dg-plant-" + uuid.uuid4().hex[:6]], env=env)
+        assert volume.returncode != 0 and b"which the host resolves to" in volume.stderr, volume.stderr
+        # the plain bind of the plot still works
+        ok = run(docker_cli, env, "-v", f"{plot}:/p:ro", BUSYBOX_IMAGE, "true")
+        assert ok.returncode == 0, ok.stderr
+    finally:
+        docker_cli(["rm", "-f", holder], env=env)

@@ -162,8 +162,8 @@ def volume_mount(driver: str = "", **options: str) -> dict[str, Any]:
     return {"Type": "volume", "Source": "v", "Target": "/data", "VolumeOptions": {"DriverConfig": config}}
 
 
-SRV = Allowance(bind_roots=("/srv",))
-ROOT_BINDS = Allowance(bind_roots=("/",))
+SRV = Allowance(bind_roots=("/srv",), bind_write=True)
+ROOT_BINDS = Allowance(bind_roots=("/",), bind_write=True)
 SOCKET_ONLY = Allowance(docker_socket=True)
 UNCONFINED_PROFILE = json.dumps({"defaultAction": "SCMP_ACT_ALLOW"})
 
@@ -224,7 +224,7 @@ CREATE_CASES: list[tuple[str, bytes, Allowance, bool, str, str]] = [
     ),
     (
         "socket with docker_socket and root /var/run",
-        run(Binds=["/var/run/docker.sock:/s"]),
+        run(Binds=["/var/run/docker.sock:/s:ro"]),
         Allowance(docker_socket=True, bind_roots=("/var/run",)),
         True,
         "",
@@ -782,7 +782,7 @@ def test_merge_is_a_union() -> None:
 def test_merge_allows_what_either_allows() -> None:
     a = Allowance(privileged=True)
     b = Allowance(bind_roots=("/srv",))
-    body = run(Privileged=True, Binds=["/srv/x:/x"])
+    body = run(Privileged=True, Binds=["/srv/x:/x:ro"])
     assert not judge("container.create", body, a).allowed
     assert not judge("container.create", body, b).allowed
     assert judge("container.create", body, a.merge(b)).allowed
@@ -793,7 +793,7 @@ def test_describe() -> None:
     text = Allowance(privileged=True, bind_roots=("/srv", "/data"), capabilities={"SYS_PTRACE", "NET_ADMIN"},
                      host_namespaces={"network", "pid"}, exec_root=False).describe()  # fmt: skip
     assert text == (
-        "guards: privileged; capabilities NET_ADMIN, SYS_PTRACE; bind mounts under /srv, /data; "
+        "guards: privileged; capabilities NET_ADMIN, SYS_PTRACE; read-only bind mounts under /srv, /data; "
         "host namespaces pid, network; exec as non-root only"
     )
     assert "\n" not in OPEN.describe()
@@ -957,3 +957,59 @@ def test_start_takes_no_body(body: bytes, allowed: bool) -> None:
     assert verdict.allowed is allowed
     if not allowed:
         assert "takes no body" in verdict.reason
+
+
+# -- bind roots: read-only by default, and judged as the host resolves them ------------------
+
+RO_SRV = Allowance(bind_roots=("/srv",))
+
+
+def _fake_host(links: dict[str, str]):
+    def resolve(path: str) -> str:
+        for link, target in links.items():
+            if path == link or path.startswith(link + "/"):
+                return (target.rstrip("/") + path[len(link):]) or "/"
+        return path
+
+    return resolve
+
+
+BIND_ROOT_CASES = [
+    ("rw bind under a root", run(Binds=["/srv/a:/a"]), RO_SRV, {}, False, "bind_write"),
+    ("ro bind under a root", run(Binds=["/srv/a:/a:ro"]), RO_SRV, {}, True, ""),
+    ("ro,z bind", run(Binds=["/srv/a:/a:z,ro"]), RO_SRV, {}, True, ""),
+    ("rw mount", run(Mounts=[{"Type": "bind", "Source": "/srv/a", "Target": "/a"}]), RO_SRV, {}, False, "bind_write"),
+    ("ro mount", run(Mounts=[{"Type": "bind", "Source": "/srv/a", "Target": "/a", "ReadOnly": True}]), RO_SRV, {}, True, ""),
+    ("planted link to /", run(Binds=["/srv/a/esc:/h:ro"]), RO_SRV, {"/srv/a/esc": "/"}, False, "docker_socket"),
+    ("planted link to /etc", run(Binds=["/srv/a/esc:/h:ro"]), RO_SRV, {"/srv/a/esc": "/etc"}, False, "bind_roots"),
+    ("missing path under the link", run(Binds=["/srv/a/esc/new:/h:ro"]), RO_SRV, {"/srv/a/esc": "/"}, False, "bind_roots"),
+    ("link to the socket", run(Binds=["/srv/s:/s:ro"]), Allowance(bind_roots=("/",)), {"/srv/s": "/run/docker.sock"},
+     False, "docker_socket"),
+    ("link inside the root", run(Binds=["/srv/l:/l:ro"]), RO_SRV, {"/srv/l": "/srv/real"}, True, ""),
+]
+
+
+@pytest.mark.parametrize(("body", "allowance", "links", "allowed", "guard"), [c[1:] for c in BIND_ROOT_CASES],
+                         ids=[c[0] for c in BIND_ROOT_CASES])
+def test_bind_roots_are_read_only_and_resolved(body, allowance, links, allowed, guard) -> None:
+    verdict = judge("container.create", body, allowance, host_paths=_fake_host(links))
+    assert (verdict.allowed, verdict.guard) == (allowed, guard), verdict.reason
+
+
+def test_a_volume_that_binds_a_planted_link_is_refused() -> None:
+    body = json.dumps({"Name": "v", "DriverOpts": {"type": "none", "o": "bind,ro", "device": "/srv/a/esc"}}).encode()
+    verdict = judge("volume.create", body, RO_SRV, host_paths=_fake_host({"/srv/a/esc": "/home"}))
+    assert (verdict.allowed, verdict.guard) == (False, "bind_roots"), verdict
+    assert "which the host resolves to /home" in verdict.reason
+    body = json.dumps({"Name": "v", "DriverOpts": {"type": "none", "o": "bind", "device": "/srv/a"}}).encode()
+    assert judge("volume.create", body, RO_SRV).guard == "bind_write"
+
+
+def test_an_unreadable_host_path_is_refused() -> None:
+    from dockguard.guards import HostPathUnverifiable
+
+    def unreadable(path: str) -> str:
+        raise HostPathUnverifiable("dockguard cannot read at /srv/a (Permission denied)")
+
+    verdict = judge("container.create", run(Binds=["/srv/a:/a:ro"]), RO_SRV, host_paths=unreadable)
+    assert not verdict.allowed and "Permission denied" in verdict.reason

@@ -143,6 +143,7 @@ This module has no I/O and no Twisted import.
 
 from __future__ import annotations
 
+import contextvars
 import difflib
 import json
 import re
@@ -164,6 +165,7 @@ __all__ = [
     "INSPECTED_KINDS",
     "OPEN",
     "Allowance",
+    "HostPathUnverifiable",
     "Verdict",
     "allowance_from_mapping",
     "inspection_kind",
@@ -232,6 +234,9 @@ class Allowance:
     devices: bool = False
     #: Host directories under which bind mounts are allowed; ``"/"`` allows any.
     bind_roots: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    #: Read-write binds from the host (and local volumes that bind without ``ro``);
+    #: off: every bind must be read-only, so no container can plant symlinks in a bind root.
+    bind_write: bool = False
     #: Binding the Docker/containerd socket or a directory that contains it.
     docker_socket: bool = False
     #: Host namespaces a container may share: subset of :data:`HOST_NAMESPACES`.
@@ -260,6 +265,7 @@ class Allowance:
             capabilities=self.capabilities | other.capabilities,
             devices=self.devices or other.devices,
             bind_roots=roots,
+            bind_write=self.bind_write or other.bind_write,
             docker_socket=self.docker_socket or other.docker_socket,
             host_namespaces=self.host_namespaces | other.host_namespaces,
             join_containers=self.join_containers or other.join_containers,
@@ -281,7 +287,11 @@ class Allowance:
         if self.devices:
             parts.append("devices")
         if self.bind_roots:
-            parts.append("bind mounts under " + ", ".join(self.bind_roots))
+            parts.append(
+                ("read-write" if self.bind_write else "read-only")
+                + " bind mounts under "
+                + ", ".join(self.bind_roots)
+            )
         if self.docker_socket:
             parts.append("docker socket")
         if self.host_namespaces:
@@ -313,6 +323,7 @@ OPEN = Allowance(
     capabilities=frozenset({"ALL"}),
     devices=True,
     bind_roots=("/",),
+    bind_write=True,
     docker_socket=True,
     host_namespaces=frozenset(HOST_NAMESPACES),
     join_containers=True,
@@ -628,8 +639,31 @@ def _clean_host_path(source: str, field: str) -> str:
     return "/" + "/".join(segment for segment in segments if segment != ".")
 
 
-def _judge_host_path(source: str, field: str, allowance: Allowance, what: str = "mounts") -> None:
+def _judge_host_path(
+    source: str, field: str, allowance: Allowance, what: str = "mounts", *, read_only: bool = False
+) -> None:
     path = _clean_host_path(source, field)
+    _judge_resolved(path, field, allowance, what)
+    if not read_only and not allowance.bind_write:
+        raise _Refusal(
+            field,
+            "bind_write",
+            f"{field} {what} {_show(path)} from the host read-write: binds from the host must be read-only "
+            "(add :ro, or ReadOnly: true), since a writable bind lets the container plant symlinks the "
+            "daemon follows later (set bind_write = true in the group's guards to allow it)",
+        )
+    resolve = _HOST_PATHS.get()
+    if resolve is None or ("/" in allowance.bind_roots and allowance.docker_socket):
+        return
+    try:
+        real = resolve(path)
+    except HostPathUnverifiable as unverifiable:
+        raise _Refusal(field, "bind_roots", f"{field} {what} {_show(path)} from the host, which {unverifiable.reason}")
+    if real != path:
+        _judge_resolved(real, field, allowance, f"{what} {_show(path)}, which the host resolves to")
+
+
+def _judge_resolved(path: str, field: str, allowance: Allowance, what: str) -> None:
     shown = _show(path)
     under = any(_under(path, root) for root in allowance.bind_roots)
     if _touches_socket(path) and not allowance.docker_socket:
@@ -663,7 +697,8 @@ def _judge_bind_spec(spec: str, field: str, allowance: Allowance) -> None:
         return  # an anonymous volume at that container path
     source = parts[0]
     if source.startswith("/"):
-        _judge_host_path(source, field, allowance)
+        modes = parts[2].split(",") if len(parts) == 3 else []
+        _judge_host_path(source, field, allowance, read_only="ro" in modes)
     elif not _VOLUME_NAME.fullmatch(source):
         raise _Refusal(
             field,
@@ -698,7 +733,7 @@ def _judge_local_options(options: _Obj, field: str, allowance: Allowance) -> Non
         return  # nothing from the host is mounted (the daemon rejects type/o without device)
     tokens = {token.strip().lower() for token in mount_options.split(",")}
     if tokens & {"bind", "rbind"} or fs_type.lower() in _BIND_TYPES:
-        _judge_host_path(device, f"{field}.device", allowance, "binds")
+        _judge_host_path(device, f"{field}.device", allowance, "binds", read_only="ro" in tokens)
         return
     if fs_type.lower() == "tmpfs" or fs_type.lower() in _NETWORK_FILESYSTEMS:
         return
@@ -728,13 +763,14 @@ def _judge_mount(value: Any, field: str, allowance: Allowance) -> None:
             f"{field}.Type is {_show(mount_type)}, which is not a mount type the daemon knows "
             "(bind, volume, tmpfs, npipe, cluster, image); the daemon would reject it",
         )
+    read_only = _bool(mount.get("ReadOnly"), f"{field}.ReadOnly")
     if mount_type == "bind":
-        _judge_host_path(source, f"{field}.Source", allowance)
+        _judge_host_path(source, f"{field}.Source", allowance, read_only=read_only)
         return
     if mount_type != "volume":
         return
     if source.startswith("/"):
-        _judge_host_path(source, f"{field}.Source", allowance)
+        _judge_host_path(source, f"{field}.Source", allowance, read_only=read_only)
     volume_options = _obj(mount.get("VolumeOptions"), f"{field}.VolumeOptions")
     if volume_options is None:
         return
@@ -1135,12 +1171,39 @@ _JUDGES: dict[str, Callable[[_Obj, Allowance], None]] = {
 }
 
 
-def judge(kind: str, body: bytes, allowance: Allowance) -> Verdict:
+class HostPathUnverifiable(Exception):
+    """A host path dockguard cannot resolve; ``reason`` completes "the source …"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+#: How the host reads a path: the resolved absolute path (symlinks followed),
+#: or :class:`HostPathUnverifiable`. Set only while :func:`judge` runs.
+_HOST_PATHS: contextvars.ContextVar[Callable[[str], str] | None] = contextvars.ContextVar(
+    "dockguard_host_paths", default=None
+)
+
+
+def judge(
+    kind: str, body: bytes, allowance: Allowance, host_paths: Callable[[str], str] | None = None
+) -> Verdict:
     """Judge the ``body`` of a ``kind`` request (one of :data:`INSPECTED_KINDS`) against ``allowance``.
 
-    Never raises for any body; raises :class:`ValueError` for an unknown ``kind``
-    (a programming error).
+    ``host_paths`` resolves a host path as the daemon will (the relay passes
+    :func:`dockguard.hostpaths.resolve`); every bind source is judged both as
+    written and as resolved. Never raises for any body; raises
+    :class:`ValueError` for an unknown ``kind`` (a programming error).
     """
+    token = _HOST_PATHS.set(host_paths)
+    try:
+        return _judge(kind, body, allowance)
+    finally:
+        _HOST_PATHS.reset(token)
+
+
+def _judge(kind: str, body: bytes, allowance: Allowance) -> Verdict:
     if kind == "container.start":
         return _judge_start(body)
     try:
@@ -1177,7 +1240,7 @@ def _judge_start(body: bytes) -> Verdict:
 # --- configuration -------------------------------------------------------------
 
 _BOOL_KEYS = frozenset(
-    {"privileged", "devices", "docker_socket", "join_containers", "unconfined", "sysctls", "exec_root", "exec_privileged"}
+    {"privileged", "devices", "bind_write", "docker_socket", "join_containers", "unconfined", "sysctls", "exec_root", "exec_privileged"}
 )
 
 

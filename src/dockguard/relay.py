@@ -35,6 +35,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from dockguard.guards import CLOSED, judge
+from dockguard.hostpaths import resolve as resolve_host_path
 from dockguard.logs import escape
 from dockguard.meaning import body_kind, check_request
 from dockguard.metrics import Metrics, NoMetrics
@@ -775,7 +776,7 @@ class ClientProtocol(Protocol):
         assert ins is not None
         self._inspection = None
         body = b"".join(ins.chunks)
-        verdict = judge(ins.kind, body, ins.decision.guard or CLOSED)
+        verdict = judge(ins.kind, body, ins.decision.guard or CLOSED, host_paths=resolve_host_path)
         identity = self.identity
         assert identity is not None
         if not verdict.allowed:
