@@ -180,3 +180,27 @@ def test_rollback_to_an_unjudged_spec_is_refused(deployer, swarm) -> None:
         assert not service["Spec"]["TaskTemplate"]["ContainerSpec"].get("Mounts"), "the rollback happened"
     finally:
         remove_service(swarm, name)
+
+
+def test_a_service_cannot_mount_another_services_secret(deployer, swarm) -> None:
+    import base64
+
+    secret_name = "dg-secret-" + uuid.uuid4().hex[:6]
+    status, out = api_request(swarm.socket_path, "POST", "/secrets/create",
+                              json.dumps({"Name": secret_name, "Data": base64.b64encode(b"hunter2").decode()}).encode(),
+                              headers=JSON)
+    assert status == 201, out
+    secret_id = json.loads(out)["ID"]
+    name = "dg-thief-" + uuid.uuid4().hex[:6]
+    for field, ref in (("Secrets", {"SecretID": secret_id, "SecretName": secret_name}),
+                       ("Configs", {"ConfigID": secret_id, "ConfigName": secret_name})):
+        spec = service_spec(name)
+        spec["TaskTemplate"]["ContainerSpec"][field] = [
+            {**ref, "File": {"Name": "s", "UID": "0", "GID": "0", "Mode": 292}}]
+        try:
+            answer = _send(deployer, "POST", "/v1.41/services/create", json.dumps(spec).encode(), JSON)
+            assert answer.status == 403 and "swarm_secrets" in answer.json()["message"], answer
+            assert name not in {s["Spec"]["Name"] for s in services(swarm)}
+        finally:
+            remove_service(swarm, name)
+    api_request(swarm.socket_path, "DELETE", f"/secrets/{secret_id}")

@@ -1013,3 +1013,12 @@ def test_an_unreadable_host_path_is_refused() -> None:
 
     verdict = judge("container.create", run(Binds=["/srv/a:/a:ro"]), RO_SRV, host_paths=unreadable)
     assert not verdict.allowed and "Permission denied" in verdict.reason
+
+
+def test_services_mount_swarm_secrets_only_when_allowed() -> None:
+    for field in ("Secrets", "Configs"):
+        body = json.dumps({"Name": "s", "TaskTemplate": {"ContainerSpec": {
+            "Image": "a", field: [{"SecretID": "abc", "File": {"Name": "x"}}]}}}).encode()
+        verdict = judge("service.create", body, CLOSED)
+        assert (verdict.allowed, verdict.guard) == (False, "swarm_secrets"), verdict
+        assert judge("service.create", body, Allowance(swarm_secrets=True)).allowed

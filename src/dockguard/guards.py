@@ -252,6 +252,8 @@ class Allowance:
     runtimes: frozenset[str] = attrs.field(default=frozenset(), converter=_frozenset)
     #: Volume drivers other than ``local``; ``"*"`` allows any.
     volume_drivers: frozenset[str] = attrs.field(default=frozenset(), converter=_frozenset)
+    #: Swarm secrets and configs mounted into services (referenced by ID: any of them).
+    swarm_secrets: bool = False
     #: Exec as root (or as the container's user); false means exec needs a numeric non-root ``User``.
     exec_root: bool = True
     #: ``Privileged`` in an exec.
@@ -273,6 +275,7 @@ class Allowance:
             sysctls=self.sysctls or other.sysctls,
             runtimes=self.runtimes | other.runtimes,
             volume_drivers=self.volume_drivers | other.volume_drivers,
+            swarm_secrets=self.swarm_secrets or other.swarm_secrets,
             exec_root=self.exec_root or other.exec_root,
             exec_privileged=self.exec_privileged or other.exec_privileged,
         )
@@ -307,6 +310,8 @@ class Allowance:
             parts.append("runtimes " + ", ".join(sorted(self.runtimes)))
         if self.volume_drivers:
             parts.append("volume drivers " + ", ".join(sorted(self.volume_drivers)))
+        if self.swarm_secrets:
+            parts.append("swarm secrets")
         if self.exec_privileged:
             parts.append("privileged exec")
         parts.append("exec as root" if self.exec_root else "exec as non-root only")
@@ -331,6 +336,7 @@ OPEN = Allowance(
     sysctls=True,
     runtimes=frozenset({_ANY}),
     volume_drivers=frozenset({_ANY}),
+    swarm_secrets=True,
     exec_root=True,
     exec_privileged=True,
 )
@@ -1112,6 +1118,15 @@ def _judge_container_spec(spec: _Obj, prefix: str, allowance: Allowance) -> None
     field = prefix + "CapabilityAdd"
     _judge_capabilities(_str_list(spec.get("CapabilityAdd"), field), field, allowance)
     _judge_sysctls(spec.get("Sysctls"), prefix + "Sysctls", allowance)
+    for name in ("Secrets", "Configs"):
+        field = prefix + name
+        if _list(spec.get(name), field) and not allowance.swarm_secrets:
+            raise _Refusal(
+                field,
+                "swarm_secrets",
+                f"{field} mounts Swarm {name.lower()} into the service, whose logs would then show them "
+                f"(they are named by ID, so any could be chosen) ({_to_allow('swarm_secrets = true')})",
+            )
 
 
 def _judge_service(document: _Obj, allowance: Allowance) -> None:
@@ -1240,7 +1255,7 @@ def _judge_start(body: bytes) -> Verdict:
 # --- configuration -------------------------------------------------------------
 
 _BOOL_KEYS = frozenset(
-    {"privileged", "devices", "bind_write", "docker_socket", "join_containers", "unconfined", "sysctls", "exec_root", "exec_privileged"}
+    {"privileged", "devices", "bind_write", "docker_socket", "join_containers", "unconfined", "sysctls", "swarm_secrets", "exec_root", "exec_privileged"}
 )
 
 
