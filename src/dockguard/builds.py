@@ -42,6 +42,8 @@ This module has no I/O and no Twisted import.
 
 from __future__ import annotations
 
+import attrs
+
 from dockguard.guards import Allowance, Verdict, judge_namespace_mode
 from dockguard.images import judge_written_name
 from dockguard.queries import Query
@@ -91,9 +93,9 @@ def judge_build(template: str, query: Query, content_types: list[bytes], allowan
             "--network=host) and outputs travel over /session, which dockguard cannot read "
             f"({_BUILDKIT_FIX})",
         )
-    verdict = judge_namespace_mode(query.get("networkmode"), "network", "(query) networkmode", allowance)
+    verdict = judge_namespace_mode(query.get("networkmode"), "network", "networkmode", allowance)
     if not verdict.allowed:
-        return verdict
+        return attrs.evolve(verdict, field="(query) networkmode")
     remote = query.get("remote")
     if remote and remote != CLIENT_SESSION and not allowance.remote_fetch:
         return _refuse(

@@ -80,7 +80,7 @@ def judge_written_name(field: str, text: str, tag: str, allowance: Allowance) ->
     return _refuse(
         field,
         "image_names",
-        f"{field} would write a tag of {name}, which Watchtower, compose or a person may later run: {_rule(allowance)}",
+        f"{field.removeprefix('(query) ')} would write a tag of {name}, which Watchtower, compose or a person may later run: {_rule(allowance)}",
     )
 
 
