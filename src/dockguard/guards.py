@@ -124,11 +124,12 @@ Threat model and what is not covered
   here: a bind root must not contain a symlink (or a directory a caller can
   write a symlink into) that leads outside it. Network IDs are not resolved
   either: ``NetworkMode`` given as the host network's ID is not recognised.
-* Only the six kinds are inspected. Other ways to gain privileges are
-  section and action matters: plugins (``POST /plugins/pull`` with
-  privileges), builds (``/build?networkmode=host``), archive writes into a
-  container, log-driver options, and on dockerd up to 24 a HostConfig in the
-  body of ``POST /containers/{id}/start`` for API versions below 1.24.
+* Only the kinds in :data:`INSPECTED_KINDS` are inspected here (plugin
+  bodies: see the section "plugins" below); builds, image-name writes and
+  plugin create are judged from their query (:mod:`dockguard.builds`,
+  :mod:`dockguard.images`, via :mod:`dockguard.meaning`). Other ways to gain
+  privileges are section and action matters: archive writes into a
+  container, log-driver options, enabling a plugin someone else installed.
 * Fields that a future daemon adds are ignored (as the daemon of today
   ignores them); the guards know the Engine API up to 1.51.
 
