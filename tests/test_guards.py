@@ -531,6 +531,7 @@ def exec_body(**fields: Any) -> bytes:
 
 
 NON_ROOT = Allowance(exec_root=False)
+OPEN_BUT_PRIVILEGED = attrs.evolve(OPEN, privileged=False)
 
 EXEC_CASES = [
     ("docker exec", exec_body(), CLOSED, True, "", ""),
@@ -689,6 +690,72 @@ def test_volume_create(body: bytes, allowance: Allowance, allowed: bool, field: 
     assert (verdict.allowed, verdict.field, verdict.guard) == (allowed, field, guard), verdict.reason
 
 
+# --- plugins: the privileges a pull accepts, the settings a set changes ------------
+
+PRIVILEGED = Allowance(privileged=True)
+SSHFS_PRIVILEGES = [
+    {"Name": "network", "Description": "permissions to access a network", "Value": ["host"]},
+    {"Name": "mount", "Description": "host path to mount", "Value": ["/var/lib/docker/plugins/"]},
+    {"Name": "capabilities", "Description": "list of additional capabilities required", "Value": ["CAP_SYS_ADMIN"]},
+]
+PLUGIN_PULL_CASES = [
+    # (name, body, allowance, allowed, field, guard)
+    ("no privileges accepted", raw("[]"), CLOSED, True, "", ""),
+    ("null: none", raw("null"), CLOSED, True, "", ""),
+    ("vieux/sshfs's privileges", raw(json.dumps(SSHFS_PRIVILEGES)), CLOSED, False, "[0]", "privileged"),
+    ("allowed with privileged", raw(json.dumps(SSHFS_PRIVILEGES)), PRIVILEGED, True, "", ""),
+    ("any element counts", raw("[{}]"), CLOSED, False, "[0]", "privileged"),
+    ("a null element counts", raw("[null]"), CLOSED, False, "[0]", "privileged"),
+    ("not with other guards", raw(json.dumps(SSHFS_PRIVILEGES)), OPEN_BUT_PRIVILEGED, False, "[0]", "privileged"),
+    ("empty body", b"", OPEN, False, "", ""),
+    ("blank body", b" ", OPEN, False, "", ""),
+    ("an object", raw('{"Name": "network"}'), OPEN, False, "(body)", ""),
+    ("two readings of Name", raw('[{"Name": "network", "name": "x"}]'), OPEN, False, "name", ""),
+    ("trailing content", raw("[] [{}]"), OPEN, False, "", ""),
+    ("Name of the wrong type", raw('[{"Name": 1}]'), OPEN, False, "[0].Name", ""),
+]
+PLUGIN_SET_CASES = [
+    ("environment variable by field", raw('["DEBUG.value=1"]'), CLOSED, True, "", ""),
+    ("args by field", raw('["args.value=-v"]'), CLOSED, True, "", ""),
+    ("a dotted env name", raw('["a.b.value=1"]'), CLOSED, True, "", ""),
+    ("nothing", raw("[]"), CLOSED, True, "", ""),
+    ("mount source", raw('["state.source=/"]'), CLOSED, False, "[0]", "privileged"),
+    ("device path", raw('["DEBUG.value=1", "gpu.path=/dev/mem"]'), CLOSED, False, "[1]", "privileged"),
+    # without a field the daemon picks the setting's only settable field: maybe a mount
+    ("no field", raw('["state=/"]'), CLOSED, False, "[0]", "privileged"),
+    ("no value", raw('["state"]'), CLOSED, False, "[0]", "privileged"),
+    ("field case matters to the daemon", raw('["DEBUG.VALUE=1"]'), CLOSED, False, "[0]", "privileged"),
+    ("leading dot is no field", raw('[".value=1"]'), CLOSED, False, "[0]", "privileged"),
+    ("mount source with privileged", raw('["state.source=/"]'), PRIVILEGED, True, "", ""),
+    ("a string, not a list", raw('"state.source=/"'), OPEN, False, "(body)", ""),
+    ("a number element", raw("[1]"), OPEN, False, "(body)[0]", ""),
+    ("empty body", b"", OPEN, False, "", ""),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "body", "allowance", "allowed", "field", "guard"),
+    [("plugin.pull", *case[1:]) for case in PLUGIN_PULL_CASES]
+    + [("plugin.upgrade", *case[1:]) for case in PLUGIN_PULL_CASES]
+    + [("plugin.set", *case[1:]) for case in PLUGIN_SET_CASES],
+    ids=[f"pull: {c[0]}" for c in PLUGIN_PULL_CASES]
+    + [f"upgrade: {c[0]}" for c in PLUGIN_PULL_CASES]
+    + [f"set: {c[0]}" for c in PLUGIN_SET_CASES],
+)
+def test_plugins(kind: str, body: bytes, allowance: Allowance, allowed: bool, field: str, guard: str) -> None:
+    verdict = judge(kind, body, allowance)
+    assert verdict.allowed is allowed, verdict.reason
+    assert (verdict.field, verdict.guard) == (field, guard)
+    if guard:
+        assert "privileged = true" in verdict.reason
+
+
+def test_plugin_reasons_name_what_is_granted() -> None:
+    reason = judge("plugin.pull", raw(json.dumps(SSHFS_PRIVILEGES)), CLOSED).reason
+    assert "network, mount, capabilities" in reason and "root on the host" in reason
+    assert "NAME.value=" in judge("plugin.set", raw('["state=/"]'), CLOSED).reason
+
+
 @pytest.mark.parametrize(
     ("kind", "cases"),
     [
@@ -696,6 +763,8 @@ def test_volume_create(body: bytes, allowance: Allowance, allowed: bool, field: 
         ("exec.create", EXEC_CASES),
         ("service.create", SERVICE_CASES),
         ("volume.create", VOLUME_CASES),
+        ("plugin.pull", PLUGIN_PULL_CASES),
+        ("plugin.set", PLUGIN_SET_CASES),
     ],
 )
 def test_open_allows_every_openable_case(kind: str, cases: list[tuple[Any, ...]]) -> None:
@@ -732,6 +801,11 @@ def test_unknown_kind_is_a_programming_error() -> None:
         ("POST", b"/volumes/prune", None),
         ("POST", b"/containers/a/b/update", "container.update"),
         ("POST", b"/networks/create", None),
+        ("POST", b"/v1.41/plugins/pull?remote=vieux/sshfs", "plugin.pull"),
+        ("POST", b"/plugins/vieux/sshfs:latest/upgrade", "plugin.upgrade"),
+        ("POST", b"/plugins/sshfs/set", "plugin.set"),
+        ("POST", b"/plugins/create?name=x", None),
+        ("POST", b"/plugins/sshfs/enable", None),
     ],
 )
 def test_inspection_kind(method: str, target: bytes, kind: str | None) -> None:
@@ -744,6 +818,7 @@ def test_every_kind_is_reachable() -> None:
         for t in (
             b"/containers/create", b"/containers/x/update", b"/containers/x/exec",
             b"/services/create", b"/services/x/update", b"/volumes/create", b"/containers/x/start",
+            b"/plugins/pull", b"/plugins/x/upgrade", b"/plugins/x/set",
         )
     }  # fmt: skip
     assert found == set(INSPECTED_KINDS)
@@ -757,7 +832,9 @@ def test_merge_is_a_union() -> None:
                      runtimes={"nvidia"}, exec_root=False)  # fmt: skip
     right = Allowance(devices=True, capabilities={"SYS_PTRACE"}, bind_roots=("/data", "/srv"), host_namespaces={"network"},
                       volume_drivers={"rexray"}, exec_privileged=True, docker_socket=True, join_containers=True,
-                      unconfined=True, sysctls=True, exec_root=False)  # fmt: skip
+                      unconfined=True, sysctls=True, exec_root=False, image_names=("ci/*", "web"), buildkit=True,
+                      remote_fetch=True, cgroup_parent=True)  # fmt: skip
+    left = attrs.evolve(left, image_names=("web", "team/app"))
     merged = left.merge(right)
     assert merged == Allowance(
         privileged=True,
@@ -773,6 +850,10 @@ def test_merge_is_a_union() -> None:
         volume_drivers={"rexray"},
         exec_root=False,
         exec_privileged=True,
+        image_names=("web", "team/app", "ci/*"),
+        buildkit=True,
+        remote_fetch=True,
+        cgroup_parent=True,
     )
     assert left.merge(CLOSED).exec_root is True  # CLOSED allows exec as root
     assert CLOSED.merge(CLOSED) == CLOSED
@@ -797,8 +878,12 @@ def test_describe() -> None:
         "host namespaces pid, network; exec as non-root only"
     )
     assert "\n" not in OPEN.describe()
-    for key in ("privileged", "devices", "docker socket", "unconfined", "sysctls", "privileged exec"):
+    for key in ("privileged", "devices", "docker socket", "unconfined", "sysctls", "privileged exec",
+                "writes images *", "buildkit", "remote fetch", "cgroup parent"):  # fmt: skip
         assert key in OPEN.describe()
+    assert Allowance(image_names=("ci/*",), buildkit=True).describe() == (
+        "guards: writes images ci/*; buildkit; exec as root"
+    )
 
 
 def test_closed_and_open() -> None:
@@ -823,6 +908,10 @@ def test_allowance_from_mapping() -> None:
         "volume_drivers": ["*"],
         "exec_root": False,
         "exec_privileged": True,
+        "image_names": ["ci/*", "registry.local:5000/team/app", "ci/*", "*"],
+        "buildkit": True,
+        "remote_fetch": False,
+        "cgroup_parent": True,
     }
     assert allowance_from_mapping("dockguard.toml", "groups.ci.guards", table) == Allowance(
         capabilities={"NET_ADMIN", "SYS_PTRACE"},
@@ -835,6 +924,9 @@ def test_allowance_from_mapping() -> None:
         volume_drivers={"*"},
         exec_root=False,
         exec_privileged=True,
+        image_names=("ci/*", "registry.local:5000/team/app", "*"),
+        buildkit=True,
+        cgroup_parent=True,
     )
     assert allowance_from_mapping("f", "groups.x.guards", {}) == CLOSED
     assert allowance_from_mapping("f", "g", {"capabilities": ["ALL"]}).capabilities == {"ALL"}
@@ -864,6 +956,18 @@ def test_allowance_from_mapping() -> None:
         ({"bind_roots": "/srv"}, "groups.ci.guards.bind_roots", "must be a list of strings"),
         ({"runtimes": [""]}, "groups.ci.guards.runtimes", "is not a name"),
         ({"volume_drivers": [" x"]}, "groups.ci.guards.volume_drivers", "is not a name"),
+        ({"buildkit": "yes"}, "groups.ci.guards.buildkit", "must be true or false"),
+        ({"remote_fetch": 1}, "groups.ci.guards.remote_fetch", "must be true or false"),
+        ({"cgroup_parent": None}, "groups.ci.guards.cgroup_parent", "must be true or false"),
+        ({"build_kit": True}, "groups.ci.guards.build_kit", "did you mean 'buildkit'?"),
+        ({"image_name": ["ci/*"]}, "groups.ci.guards.image_name", "did you mean 'image_names'?"),
+        ({"image_names": "ci/*"}, "groups.ci.guards.image_names", "must be a list of strings"),
+        ({"image_names": ["ci/App"]}, "groups.ci.guards.image_names", "must be lower-case"),
+        ({"image_names": ["ci/*/x"]}, "groups.ci.guards.image_names", "not at the end"),
+        ({"image_names": ["ci/app:latest"]}, "groups.ci.guards.image_names", "has a tag or digest"),
+        ({"image_names": [""]}, "groups.ci.guards.image_names", "empty pattern"),
+        ({"image_names": ["ci//app"]}, "groups.ci.guards.image_names", "not a valid image reference"),
+        ({"image_names": ["a" * 64]}, "groups.ci.guards.image_names", "image ID"),
     ],
 )
 def test_allowance_from_mapping_errors(table: dict[str, Any], key: str, words: str) -> None:

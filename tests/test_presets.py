@@ -10,6 +10,8 @@ from __future__ import annotations
 import pytest
 
 from dockguard.groups import Group, GroupPolicy
+from dockguard.guards import OPEN
+from dockguard.meaning import check_request
 from dockguard.paths import canonicalise
 from dockguard.presets import PRESETS
 from dockguard.sections import ROUTES, SECTIONS, sample_path
@@ -279,3 +281,38 @@ def test_dockman_is_its_documented_minimum() -> None:
         "volumes": "write", "exec": "write", "system": "write",
     }
     assert dockman.actions == {"container.start", "container.stop", "container.restart", "container.kill"}
+
+
+@pytest.mark.parametrize(
+    ("preset", "method", "target"),
+    [(name, m, t) for name, calls in KNOWN_CALLS.items() for m, t in calls],
+)
+def test_the_calls_a_tool_makes_pass_the_query_guards(preset: str, method: str, target: bytes) -> None:
+    """The guards on queries (builds, image names, plugin create) leave every preset's own calls alone."""
+    path = canonicalise(target)
+    decision = preset_policy(preset).decide("tool", method, path)
+    verdict = check_request(method, path, [], False, decision.guard)
+    assert verdict.allowed, verdict.reason
+
+
+TAG_WRITES = [
+    ("POST", b"/v1.47/images/busybox/tag?repo=victim&tag=latest"),
+    ("POST", b"/v1.47/build?t=victim&networkmode=host&version=2"),
+    ("POST", b"/v1.47/images/load"),
+    ("POST", b"/v1.47/commit?container=c&repo=victim"),
+    ("POST", b"/v1.47/plugins/create?name=p"),
+]
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_open_presets_may_write_any_name_and_the_others_reach_no_writes(name: str) -> None:
+    policy = preset_policy(name)
+    open_guards = PRESETS[name].guards == OPEN
+    assert ("*" in PRESETS[name].guards.image_names) is open_guards
+    for method, target in TAG_WRITES:
+        path = canonicalise(target)
+        decision = policy.decide("tool", method, path)
+        if not decision.allowed:
+            continue
+        verdict = check_request(method, path, [b"application/x-tar"], True, decision.guard)
+        assert verdict.allowed is open_guards, (target, verdict.reason)

@@ -130,11 +130,12 @@ Threat model and what is not covered
   a hexadecimal word is refused unless the host network is allowed, because
   the daemon looks networks up by ID and by ID prefix too, and the host
   network's ID is not known here.
-* Only the six kinds are inspected. Other ways to gain privileges are
-  section and action matters: plugins (``POST /plugins/pull`` with
-  privileges), builds (``/build?networkmode=host``), archive writes into a
-  container, log-driver options, and on dockerd up to 24 a HostConfig in the
-  body of ``POST /containers/{id}/start`` for API versions below 1.24.
+* Only the kinds in :data:`INSPECTED_KINDS` are inspected here (plugin
+  bodies: see the section "plugins" below); builds, image-name writes and
+  plugin create are judged from their query (:mod:`dockguard.builds`,
+  :mod:`dockguard.images`, via :mod:`dockguard.meaning`). Other ways to gain
+  privileges are section and action matters: archive writes into a
+  container, log-driver options, enabling a plugin someone else installed.
 * Fields that a future daemon adds are ignored (as the daemon of today
   ignores them); the guards know the Engine API up to 1.51.
 
@@ -154,6 +155,7 @@ import attrs
 
 from dockguard.errors import ConfigError
 from dockguard.paths import CanonicalPath
+from dockguard.references import ReferenceRefused, pattern_prefix
 from dockguard.sections import route_of
 
 __all__ = [
@@ -208,6 +210,9 @@ INSPECTED_KINDS: tuple[str, ...] = (
     "service.update",
     "volume.create",
     "container.start",
+    "plugin.pull",
+    "plugin.upgrade",
+    "plugin.set",
 )
 
 _ANY = "*"
@@ -258,6 +263,17 @@ class Allowance:
     exec_root: bool = True
     #: ``Privileged`` in an exec.
     exec_privileged: bool = False
+    #: Repositories a request may write a tag to (``build?t=``, ``/images/{name}/tag``,
+    #: ``/commit``, an import): names such as ``"ci/app"``, or ``"ci/*"`` for every name
+    #: that starts with ``ci/``; ``"*"`` allows any, and is needed for ``/images/load``
+    #: (see :mod:`dockguard.images`).
+    image_names: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    #: BuildKit: ``/build?version=2``, ``/session`` and ``/grpc`` (see :mod:`dockguard.builds`).
+    buildkit: bool = False
+    #: URLs the daemon downloads for the caller: a build's ``remote=``, an import's ``fromSrc=``.
+    remote_fetch: bool = False
+    #: A build's ``cgroupparent``: its containers in a cgroup of the caller's choice.
+    cgroup_parent: bool = False
 
     def merge(self, other: Allowance) -> Allowance:
         """The union: what either allows."""
@@ -278,6 +294,10 @@ class Allowance:
             swarm_secrets=self.swarm_secrets or other.swarm_secrets,
             exec_root=self.exec_root or other.exec_root,
             exec_privileged=self.exec_privileged or other.exec_privileged,
+            image_names=tuple(dict.fromkeys(self.image_names + other.image_names)),
+            buildkit=self.buildkit or other.buildkit,
+            remote_fetch=self.remote_fetch or other.remote_fetch,
+            cgroup_parent=self.cgroup_parent or other.cgroup_parent,
         )
 
     def describe(self) -> str:
@@ -314,6 +334,14 @@ class Allowance:
             parts.append("swarm secrets")
         if self.exec_privileged:
             parts.append("privileged exec")
+        if self.image_names:
+            parts.append("writes images " + ", ".join(self.image_names))
+        if self.buildkit:
+            parts.append("buildkit")
+        if self.remote_fetch:
+            parts.append("remote fetch")
+        if self.cgroup_parent:
+            parts.append("cgroup parent")
         parts.append("exec as root" if self.exec_root else "exec as non-root only")
         if len(parts) == 1:
             return "guards: no escalations allowed; " + parts[0]
@@ -339,6 +367,10 @@ OPEN = Allowance(
     swarm_secrets=True,
     exec_root=True,
     exec_privileged=True,
+    image_names=(_ANY,),
+    buildkit=True,
+    remote_fetch=True,
+    cgroup_parent=True,
 )
 
 #: The keys of a ``[groups.NAME.guards]`` table.
@@ -383,6 +415,9 @@ _KIND_BY_ROUTE = {
     ("POST", "/containers/{id}/start"): "container.start",
     ("POST", "/containers/{id}/exec"): "exec.create",
     ("POST", "/services/{id}/update"): "service.update",
+    ("POST", "/plugins/pull"): "plugin.pull",
+    ("POST", "/plugins/{name}/upgrade"): "plugin.upgrade",
+    ("POST", "/plugins/{name}/set"): "plugin.set",
 }
 
 
@@ -463,6 +498,16 @@ def _parse(kind: str, body: bytes) -> _Obj:
                 "", "", f"the {kind} body is empty; the daemon needs a JSON object: send one"
             )
         return _Obj([])
+    document = _decode(body)
+    if not isinstance(document, _Obj):
+        raise _Refusal(
+            "", "", f"the body is a JSON {_json_type(document)}, not an object; send a JSON object"
+        )
+    return document
+
+
+def _decode(body: bytes) -> Any:
+    """Strict UTF-8 JSON, objects as :class:`_Obj`; a refusal for anything else."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -470,16 +515,11 @@ def _parse(kind: str, body: bytes) -> _Obj:
             "", "", f"the body is not valid UTF-8 (byte {error.start}); send UTF-8 JSON"
         ) from None
     try:
-        document = json.loads(text, object_pairs_hook=_Obj, parse_constant=_no_constant)
+        return json.loads(text, object_pairs_hook=_Obj, parse_constant=_no_constant)
     except ValueError as error:
         raise _Refusal("", "", f"the body is not valid JSON ({error}); send valid JSON") from None
     except RecursionError:
         raise _Refusal("", "", "the body nests too deeply to judge; send a flatter document") from None
-    if not isinstance(document, _Obj):
-        raise _Refusal(
-            "", "", f"the body is a JSON {_json_type(document)}, not an object; send a JSON object"
-        )
-    return document
 
 
 def _json_type(value: Any) -> str:
@@ -1221,6 +1261,8 @@ def judge(
 def _judge(kind: str, body: bytes, allowance: Allowance) -> Verdict:
     if kind == "container.start":
         return _judge_start(body)
+    if kind in _PLUGIN_JUDGES:
+        return _judge_plugin(kind, body, allowance)
     try:
         check = _JUDGES[kind]
     except KeyError:
@@ -1255,8 +1297,11 @@ def _judge_start(body: bytes) -> Verdict:
 # --- configuration -------------------------------------------------------------
 
 _BOOL_KEYS = frozenset(
-    {"privileged", "devices", "bind_write", "docker_socket", "join_containers", "unconfined", "sysctls", "swarm_secrets", "exec_root", "exec_privileged"}
-)
+    {
+        "privileged", "devices", "bind_write", "docker_socket", "join_containers", "unconfined", "sysctls",
+        "swarm_secrets", "exec_root", "exec_privileged", "buildkit", "remote_fetch", "cgroup_parent",
+    }
+)  # fmt: skip
 
 
 def _suggest(word: str, choices: Iterable[str]) -> str:
@@ -1286,6 +1331,16 @@ def _check_root(source: str, where: str, root: str) -> str:
             "write it like /srv/app",
         )
     return root
+
+
+def _check_image_pattern(source: str, where: str, pattern: str) -> str:
+    try:
+        pattern_prefix(pattern)
+    except ReferenceRefused as refused:
+        raise ConfigError(
+            source, where, f"{refused.reason} (image_names takes repository names such as \"ci/app\", \"ci/*\" or \"*\")"
+        ) from None
+    return pattern
 
 
 def allowance_from_mapping(source: str, key: str, table: Mapping[str, Any]) -> Allowance:
@@ -1337,6 +1392,8 @@ def allowance_from_mapping(source: str, key: str, table: Mapping[str, Any]) -> A
             values[name] = frozenset(namespaces)
         elif name == "bind_roots":
             values[name] = tuple(dict.fromkeys(_check_root(source, where, r) for r in _strings(source, where, value)))
+        elif name == "image_names":
+            values[name] = tuple(dict.fromkeys(_check_image_pattern(source, where, p) for p in _strings(source, where, value)))
         else:  # runtimes, volume_drivers
             names = set()
             for item in _strings(source, where, value):
@@ -1345,3 +1402,86 @@ def allowance_from_mapping(source: str, key: str, table: Mapping[str, Any]) -> A
                 names.add(item)
             values[name] = frozenset(names)
     return Allowance(**values)
+
+
+# --- plugins -------------------------------------------------------------------
+#
+# A managed plugin is a container the daemon runs as root with what its
+# config declares: host network, host PID/IPC, host mounts, devices,
+# capabilities. The daemon grants those on ``POST /plugins/pull`` and
+# ``/plugins/{name}/upgrade`` when the body (the privileges the client
+# accepts, ``types.PluginPrivileges``) lists exactly what the plugin
+# declares, so a non-empty list is a request for privileges: it needs
+# ``privileged``; ``[]`` or ``null`` installs a plugin that declares none.
+# ``POST /plugins/{name}/set`` takes ``["NAME[.FIELD]=VALUE", ...]``
+# (moby plugin/v2/settable.go: the field is after the last ``.`` of NAME):
+# ``.value`` sets an environment variable or the args; ``.source`` a mount's
+# host path and ``.path`` a device; without a field the daemon picks the one
+# field the setting declares, which may be a mount source or a device path.
+# So anything but an explicit ``NAME.value=`` needs ``privileged``.
+# ``/plugins/create`` (a tar with its own config) is judged in
+# dockguard.meaning: its body is not read.
+
+
+def _judge_plugin_privileges(document: Any, allowance: Allowance) -> None:
+    items = _list(document, "(body)")
+    names = []
+    for index, item in enumerate(items):
+        obj = _obj(item, f"[{index}]")
+        names.append(_str(obj.get("Name"), f"[{index}].Name") if obj is not None else "")
+    if items and not allowance.privileged:
+        shown = ", ".join(_show(name) for name in names[:5] if name) or "privileges"
+        raise _Refusal(
+            "[0]",
+            "privileged",
+            f"the body accepts the plugin's privileges ({shown}): a plugin runs as root on the host with "
+            f"them, as a privileged container would ({_to_allow('privileged = true')})",
+        )
+
+
+def _judge_plugin_set(document: Any, allowance: Allowance) -> None:
+    for index, setting in enumerate(_str_list(document, "(body)")):
+        name = setting.split("=", 1)[0]
+        dot = name.rfind(".")
+        field = name[dot + 1 :] if dot > 0 else ""
+        if field == "value" or allowance.privileged:
+            continue
+        what = (
+            f"sets the field {_show(field)}, which is a mount's host path (source) or a device (path)"
+            if field
+            else "names no field, so the daemon picks the one the plugin declares, which may be a mount's host "
+            "path or a device; write NAME.value=... for environment variables and args"
+        )
+        raise _Refusal(
+            f"[{index}]",
+            "privileged",
+            f"[{index}] {_show(setting)} {what}: that widens what a plugin running as root reaches "
+            f"({_to_allow('privileged = true')})",
+        )
+
+
+_PLUGIN_JUDGES: dict[str, Callable[[Any, Allowance], None]] = {
+    "plugin.pull": _judge_plugin_privileges,
+    "plugin.upgrade": _judge_plugin_privileges,
+    "plugin.set": _judge_plugin_set,
+}
+
+
+def _judge_plugin(kind: str, body: bytes, allowance: Allowance) -> Verdict:
+    """Plugin bodies are JSON arrays; the daemon rejects an empty one."""
+    try:
+        if not body.strip():
+            raise _Refusal("", "", f"the {kind} body is empty; the daemon needs a JSON array: send one ([] for none)")
+        _PLUGIN_JUDGES[kind](_decode(body), allowance)
+    except _Refusal as refusal:
+        return Verdict(allowed=False, field=refusal.field, guard=refusal.guard, reason=refusal.reason)
+    return _ALLOWED
+
+
+def judge_namespace_mode(value: str, namespace: str, field: str, allowance: Allowance) -> Verdict:
+    """A namespace mode outside a body (a build's ``networkmode``), judged as ``HostConfig.NetworkMode`` is."""
+    try:
+        _judge_mode(value, namespace, field, allowance)
+    except _Refusal as refusal:
+        return Verdict(allowed=False, field=refusal.field, guard=refusal.guard, reason=refusal.reason)
+    return _ALLOWED

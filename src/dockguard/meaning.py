@@ -25,17 +25,24 @@ under environment variables as under groups, and the relay cannot skip them:
   refused under environment variables.
 
 Under groups (``allowance`` is not ``None``) the escalation guards also judge
-the bodies :func:`dockguard.guards.inspection_kind` names, and
+the bodies :func:`dockguard.guards.inspection_kind` names, and the queries of
+the calls whose meaning is in their query: builds and BuildKit's routes
+(:mod:`dockguard.builds`), the calls that write image names
+(:mod:`dockguard.images`), ``POST /plugins/create`` (which installs a plugin
+with whatever privileges its archive declares and needs ``privileged``), and
 ``POST /services/{id}/update?rollback=previous`` (which restores a spec
-dockguard never judged) needs ``privileged``. Under environment variables a
-service update may carry any spec anyway, so a rollback adds nothing.
+dockguard never judged, and needs ``privileged`` too). Under environment
+variables a service update may carry any spec anyway, so a rollback adds
+nothing.
 
 This module has no I/O and no Twisted import.
 """
 
 from __future__ import annotations
 
+from dockguard.builds import BUILD_ROUTES, judge_build
 from dockguard.guards import Allowance, Verdict, inspection_kind
+from dockguard.images import IMAGE_WRITE_ROUTES, judge_image_write
 from dockguard.paths import CanonicalPath
 from dockguard.queries import Query, QueryRefused, parse_query
 from dockguard.sections import route_of
@@ -102,6 +109,20 @@ def check_request(
                 "(it may bind the host's / or add capabilities): send the spec to roll back to as the "
                 "body of an update instead, or set privileged = true in the group's guards",
             )
+    if allowance is None:
+        return _ALLOWED
+    if key in BUILD_ROUTES:
+        return judge_build(route.template, query, content_types, allowance)
+    if key in IMAGE_WRITE_ROUTES:
+        return judge_image_write(route.template, query, allowance)
+    if key == ("POST", "/plugins/create") and not allowance.privileged:
+        return _refuse(
+            "(body)",
+            "privileged",
+            "creating a plugin installs it from an archive whose config declares its own privileges "
+            "(host mounts, devices, capabilities, host network), which no one accepts and dockguard "
+            "does not read (set privileged = true in the group's guards to allow it)",
+        )
     return _ALLOWED
 
 
