@@ -20,6 +20,8 @@ daemon's own reading matters are in C{tests/test_e2e_attacks.py}.
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from test_relay import (
     EXEC_BODY,
@@ -138,6 +140,8 @@ def logged():
     events: list[dict] = []
     globalLogPublisher.addObserver(events.append)
     yield events
+    # A failure left in a Deferred is logged only when it is collected.
+    gc.collect()
     globalLogPublisher.removeObserver(events.append)
     failures = [e for e in events if "log_failure" in e]
     assert not failures, [e["log_failure"].getTraceback() for e in failures]
@@ -671,5 +675,34 @@ def test_garbage_gets_a_clean_400_and_no_traceback(data: bytes, logged) -> None:
         assert [r.status for r in responses] in ([400], [413], [431])
     # What never makes a request head is cut off by the header timeout.
     world.clock.advance(world.relay.timeouts.header + 1)
+    assert client.transport.disconnecting
+    assert world.nothing_reached_daemon()
+
+
+# -- hop-by-hop names for framing headers ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "connection",
+    [b"content-length", b"Content-Length", b"transfer-encoding", b"host", b"keep-alive, Content-Length", b" HOST "],
+)
+@pytest.mark.parametrize(
+    "framing",
+    [b"Content-Length: 5\r\n\r\nhello", b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"],
+    ids=["content-length", "chunked"],
+)
+def test_a_connection_header_naming_a_framing_header_is_refused_with_400(connection, framing, logged) -> None:
+    # Dropping what Connection names would send the daemon a head without
+    # its length (then a body h11 will not send: a crash) or without Host.
+    world = World(OPEN_ENV)
+    client = world.client()
+    client.send(
+        b"POST /v1.41/containers/create HTTP/1.1\r\nHost: docker\r\nConnection: %s\r\n%s" % (connection, framing)
+    )
+    answer_everything(world)
+    [response] = clean_answers(client, [b"POST"])
+    assert response.status == 400
+    assert "Connection header names" in response.json()["message"]
+    assert response.header(b"connection") == b"close"
     assert client.transport.disconnecting
     assert world.nothing_reached_daemon()

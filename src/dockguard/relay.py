@@ -180,16 +180,27 @@ def _json_error(status: int, message: str, close: bool = False) -> tuple[h11.Res
     return h11.Response(status_code=status, headers=headers), body
 
 
+#: Header fields the Connection header may not name: the framing of the
+#: message and the Host it is for.  Requests that do are refused (400).
+_FRAMING = frozenset({b"content-length", b"transfer-encoding", b"host"})
+
+
+def _connection_options(headers: h11._headers.Headers) -> set[bytes]:
+    """The header names the Connection header lists, lower-cased."""
+    named: set[bytes] = set()
+    for raw, value in headers.raw_items():
+        if raw.lower() == b"connection":
+            named.update(t.strip().lower() for t in value.split(b","))
+    return named
+
+
 def _end_to_end(headers: h11._headers.Headers) -> list[tuple[bytes, bytes]]:
     """
     The headers a proxy forwards: all but hop-by-hop ones and those the
     Connection header names.
     """
     items = headers.raw_items()
-    named: set[bytes] = set()
-    for raw, value in items:
-        if raw.lower() == b"connection":
-            named.update(t.strip().lower() for t in value.split(b","))
+    named = _connection_options(headers)
     return [
         (raw, value)
         for raw, value in items
@@ -564,6 +575,20 @@ class ClientProtocol(Protocol):
             self._sendError(400, f"dockguard: malformed HTTP request: {reason}", close=True)
             self.transport.loseConnection()
             return
+        named = _connection_options(request.headers) & _FRAMING
+        if named:
+            # A hop-by-hop name for a header the message's framing or routing
+            # rests on: dropping it (RFC 9110 section 7.6.1) would relay a
+            # different message from the one judged.
+            reason = (
+                f"the Connection header names {b', '.join(sorted(named)).decode()}, "
+                "which a proxy cannot drop"
+            )
+            self._log_decision(method, target, "refuse", "framing", reason, status=400)
+            self._draining = True
+            self._sendError(400, f"dockguard: malformed HTTP request: {reason}", close=True)
+            self.transport.loseConnection()
+            return
         try:
             path = canonicalise(target)
         except PathRefused as e:
@@ -781,7 +806,7 @@ class ClientProtocol(Protocol):
             return
         up = self._exchange.upstream
         if up is not None:
-            up.send(data)
+            self._sendUpstream(up, data)
 
     def _onRequestEnd(self) -> None:
         if self._inspection is not None:
@@ -794,7 +819,35 @@ class ClientProtocol(Protocol):
         self._exchange.requestDone = True
         up = self._exchange.upstream
         if up is not None:
-            up.send(h11.EndOfMessage())
+            self._sendUpstream(up, h11.EndOfMessage())
+
+    def _sendUpstream(self, up: UpstreamProtocol, event: h11.Event) -> bool:
+        """
+        Send one event of the request on the daemon leg.  Whatever h11 will
+        not send there ends the exchange with an answer, never a traceback.
+        """
+        try:
+            up.send(event)
+        except h11.LocalProtocolError as e:
+            self._cannotRelay(up, e)
+            return False
+        return True
+
+    def _cannotRelay(self, up: UpstreamProtocol, error: h11.LocalProtocolError) -> None:
+        up.owner = None
+        if self._exchange is not None and self._exchange.upstream is up:
+            self._unregisterProducers(up)
+            self._exchange.upstream = None
+        up.transport.abortConnection()
+        self._exchange = None
+        _log.info(
+            "request from {peer} ({identity}) cannot be relayed: {error}",
+            peer=self.peer,
+            identity=self.identity,
+            error=escape(str(error)),
+        )
+        self._sendError(400, f"dockguard: request cannot be relayed: {error}", close=True)
+        self.transport.loseConnection()
 
     # -- the daemon side -----------------------------------------------------
 
@@ -836,12 +889,7 @@ class ClientProtocol(Protocol):
                 # A retry: the (bodiless) request had already ended.
                 up.send(h11.EndOfMessage())
         except h11.LocalProtocolError as e:
-            up.owner = None
-            up.transport.abortConnection()
-            ex.upstream = None
-            self._exchange = None
-            self._sendError(400, f"dockguard: request cannot be relayed: {e}", close=True)
-            self.transport.loseConnection()
+            self._cannotRelay(up, e)
             return
         # Flow control both ways: a slow daemon pauses the client's upload,
         # a slow client pauses the daemon's output.
