@@ -80,7 +80,7 @@ class FakePool:
             return fail(self.failures.pop(0))
         while self.idle:
             up = self.idle.pop()
-            if up.alive:
+            if up.alive and not up.ending and not up.transport.disconnecting:
                 return succeed(up)
         up = UpstreamProtocol(self)
         up.makeConnection(FakeTransport())
@@ -1158,6 +1158,60 @@ def test_unreachable_daemon_gives_502_naming_the_socket(body: bytes) -> None:
     assert not client.transport.disconnecting
     assert client.transport.producerState == "producing"
     ping_works(world, client)
+
+
+MISSING_ATTACH = b"POST /v1.41/containers/missing/attach?stream=1 HTTP/1.1\r\nHost: docker\r\n\r\n"
+#: What the daemon answers an attach to a missing container: no length, the
+#: body ends with the connection.
+NO_LENGTH_404 = b'HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n\r\n{"message":"No such container"}'
+
+
+@pytest.mark.parametrize("eof", ["half-close", "half-close-then-gone"])
+def test_a_connection_whose_response_had_no_length_is_never_pooled(eof: str) -> None:
+    world = World({"CONTAINERS": "1", "POST": "1"})
+    looper, uploader = world.client(), world.client()
+    looper.send(MISSING_ATTACH)
+    first = world.up
+    first.dataReceived(NO_LENGTH_404)
+    assert first.reusable() is False, "no length: this connection ends with the body"
+    # The daemon half-closes: the body, and the exchange, end here.
+    first.readConnectionLost()
+    if eof == "half-close-then-gone":
+        first.connectionLost(Failure(ConnectionDone()))
+    [answer] = looper.responses(b"POST")
+    assert (answer.status, answer.complete) == (404, True)
+    assert world.pool.idle == []
+    # Another caller's streamed upload gets a connection of its own.
+    uploader.send(b"POST /v1.41/containers/c/archive?path=/ HTTP/1.1\r\nHost: docker\r\nContent-Length: 3\r\n\r\nab")
+    second = world.up
+    assert second is not first
+    uploader.send(b"c")
+    assert world.daemon_saw(second)[0].body == b"abc"
+
+
+def test_the_pool_never_hands_out_a_connection_the_daemon_half_closed_while_idle() -> None:
+    from twisted.internet.testing import MemoryReactor
+
+    from dockguard.upstream import UpstreamPool
+
+    reactor = MemoryReactor()
+    pool = UpstreamPool(reactor, SOCKET)
+    up = UpstreamProtocol(pool)
+    up.makeConnection(FakeTransport())
+    class Owner:
+        def upstreamEvent(self, event: h11.Event) -> None:
+            pass
+
+    up.owner = Owner()  # type: ignore[assignment]
+    up.send(h11.Request(method="GET", target="/_ping", headers=[("Host", "docker")]))
+    up.send(h11.EndOfMessage())
+    up.dataReceived(PING_OK)
+    pool.release(up)
+    assert pool.idleCount == 1
+    up.readConnectionLost()  # the daemon closed the idle connection; connectionLost comes later
+    got: list[UpstreamProtocol] = []
+    pool.acquire().addCallback(got.append)
+    assert got == [] and len(reactor.unixClients) == 1, "a new connection is made instead"
 
 
 def test_closed_pooled_connection_is_retried_once_on_a_new_one() -> None:
