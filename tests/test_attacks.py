@@ -706,3 +706,47 @@ def test_a_connection_header_naming_a_framing_header_is_refused_with_400(connect
     assert response.header(b"connection") == b"close"
     assert client.transport.disconnecting
     assert world.nothing_reached_daemon()
+
+
+# -- denial of service: memory ------------------------------------------------------------------
+
+
+def _one_byte_chunks(body: bytes) -> bytes:
+    return b"".join(b"1\r\n%c\r\n" % b for b in body)
+
+
+def test_an_inspected_body_in_one_byte_chunks_costs_about_its_size_and_is_all_returned() -> None:
+    import tracemalloc
+
+    from dockguard.relay import Limits
+
+    limit = 128 * 1024
+    world = World(limits=Limits(inspected_body=limit))
+    world.relay.policy = GroupPolicy(identities={"tester": ("shell",)}, groups={"shell": SHELL})
+    body = b'{"Image":"busybox","Env":["A=' + b"a" * (limit - 40) + b'"]}'
+    assert len(body) <= limit
+    wire = _one_byte_chunks(body)
+    head = b"POST /v1.41/containers/create HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: chunked\r\n\r\n"
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        client = world.client()
+        client.send(head)
+        for start in range(0, len(wire), 65536):
+            client.send(wire[start : start + 65536])
+            world.clock.advance(0)
+        held, _ = tracemalloc.get_traced_memory()
+        # The body is buffered once, plus at most a read or two in h11.
+        assert held - before < 1.5 * limit + 2 * 65536, f"{held - before} bytes held for a {len(body)}-byte body"
+        client.send(b"0\r\n\r\n")
+        answer_everything(world)
+        assert [r.status for r in clean_answers(client, [b"POST"])] == [200]
+        assert world.daemon_saw()[0].body == body
+        client.lost()
+        for up in world.pool.created + world.pool.idle:
+            up.transport.clear()
+        del client
+        after, _ = tracemalloc.get_traced_memory()
+        assert after - before < 64 * 1024, f"{after - before} bytes still held after close"
+    finally:
+        tracemalloc.stop()
