@@ -750,3 +750,51 @@ def test_an_inspected_body_in_one_byte_chunks_costs_about_its_size_and_is_all_re
         assert after - before < 64 * 1024, f"{after - before} bytes still held after close"
     finally:
         tracemalloc.stop()
+
+
+# -- denial of service: work per reactor turn -----------------------------------------------------
+
+
+def _one_turn(world: World) -> None:
+    """Run the calls due now, but not those they schedule (the next reactor turn)."""
+    due = [c for c in world.clock.getDelayedCalls() if c.getTime() <= world.clock.seconds()]
+    for call in due:
+        if call.active():
+            world.clock.calls.remove(call)
+            call.func(*call.args, **call.kw)
+
+
+def test_a_body_in_one_byte_chunks_is_handled_a_bounded_number_of_events_per_turn() -> None:
+    from dockguard.relay import EVENTS_PER_TURN
+
+    world = World(OPEN_ENV)
+    client = world.client()
+    client.send(b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunks = 20 * EVENTS_PER_TURN
+    payload = bytes(range(256)) * (chunks // 256 + 1)
+    client.send(_one_byte_chunks(payload[:chunks]))
+    up = world.up
+
+    def relayed() -> int:
+        [request] = daemon_reads(up.transport.value())
+        return len(request.body)
+
+    # One read of ten thousand events: a bounded share now, reading paused.
+    assert 0 < relayed() <= EVENTS_PER_TURN
+    assert client.transport.producerState == "paused"
+    turns = 0
+    while client.transport.producerState == "paused":
+        before = relayed()
+        _one_turn(world)
+        assert relayed() - before <= EVENTS_PER_TURN
+        turns += 1
+        assert turns <= 2 * chunks // EVENTS_PER_TURN
+    assert relayed() == chunks
+    # The upload reached the daemon in one chunk per turn, not one per byte.
+    [request] = daemon_reads(up.transport.value())
+    assert request.body == payload[:chunks]
+    assert up.transport.value().count(b"\r\n") < 4 * (turns + 2)
+    client.send(b"0\r\n\r\n")
+    answer_everything(world)
+    assert [r.status for r in clean_answers(client, [b"POST"])] == [200]
+    still_in_step(world, client)

@@ -312,6 +312,8 @@ class ClientProtocol(Protocol):
         self._inspection: _Inspection | None = None
         self._spliced: UpstreamProtocol | None = None
         self._timer: IDelayedCall | None = None
+        #: The rest of the buffered events waits for this call (see _process).
+        self._nextTurn: IDelayedCall | None = None
         self._headStarted = False
         self._gone = False
         #: The method of the request being answered (a HEAD gets no body).
@@ -411,6 +413,9 @@ class ClientProtocol(Protocol):
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self._gone = True
         self._cancelTimer()
+        if self._nextTurn is not None and self._nextTurn.active():
+            self._nextTurn.cancel()
+        self._nextTurn = None
         self.relay.connections.discard(self)
         if self._peerKey is not None:
             left = self.relay.perPeer.pop(self._peerKey) - 1
@@ -480,7 +485,38 @@ class ClientProtocol(Protocol):
         self._process()
 
     def _process(self) -> None:
+        """
+        Handle the events waiting in h11's buffer, at most
+        L{EVENTS_PER_TURN} of them: then reading pauses and the rest waits
+        for the next reactor turn, so a body in one-byte chunks cannot keep
+        the process from everyone else.  Body parts read in one go are
+        relayed as one.
+        """
+        if self._nextTurn is not None:
+            return  # the rest comes in the turn already scheduled
+        body: list[bytes] = []
+        try:
+            self._processEvents(body)
+        finally:
+            self._relayBody(body)
+
+    def _continue(self) -> None:
         assert self._throttle is not None
+        self._nextTurn = None
+        self._throttle.resume("turn")
+        self._process()
+
+    def _relayBody(self, body: list[bytes]) -> None:
+        ex = self._exchange
+        if body and ex is not None and ex.upstream is not None and not self._draining:
+            data = body[0] if len(body) == 1 else b"".join(body)
+            body.clear()
+            self._sendUpstream(ex.upstream, h11.Data(data=data))
+        body.clear()
+
+    def _processEvents(self, body: list[bytes]) -> None:
+        assert self._throttle is not None
+        budget = EVENTS_PER_TURN
         while (
             not self._gone
             and self._spliced is None
@@ -490,11 +526,23 @@ class ClientProtocol(Protocol):
                 # RFC 9112 section 9.6: nothing after a request that closes
                 # the connection is read; it closes once that is answered.
                 return
+            if budget == 0:
+                self._throttle.pause("turn")
+                self._nextTurn = self.relay.reactor.callLater(0, self._continue)
+                return
+            budget -= 1
             try:
                 event = self._h11.next_event()
             except h11.RemoteProtocolError as e:
+                self._relayBody(body)
                 self._badRequest(e)
                 return
+            if type(event) is h11.Data and self._inspection is None and not self._draining:
+                ex = self._exchange
+                if ex is not None and ex.upstream is not None:
+                    body.append(event.data)
+                    continue
+            self._relayBody(body)
             if event is h11.NEED_DATA:
                 return
             if event is h11.PAUSED:
@@ -1131,6 +1179,9 @@ class ClientProtocol(Protocol):
                 # A pipelined request is waiting in the buffer already.
                 self.relay.reactor.callLater(0, self._process)
 
+
+#: h11 events handled per connection per reactor turn (see _process).
+EVENTS_PER_TURN = 64
 
 _HEAD_TOO_LARGE = "the request head is larger than {} bytes (limits.max_head_bytes)"
 
