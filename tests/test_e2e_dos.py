@@ -79,3 +79,76 @@ def test_a_connection_whose_response_had_no_length_is_never_reused(writer) -> No
         looper.join()
     assert statuses == {404: 400}, statuses
     assert "Traceback" not in guard.log()
+
+
+def _answer(sock: socket.socket, timeout: float = 10) -> tuple[bytes, bool]:
+    """What the server sends, and whether it closed within ``timeout``."""
+    sock.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            return data, False
+        except ConnectionResetError:
+            return data, True
+        if not chunk:
+            return data, True
+        data += chunk
+    return data, False
+
+
+@pytest.fixture
+def limited(guard_factory, tmp_path):
+    port = free_port()
+    unix = str(tmp_path / "dg.sock")
+    config = tmp_path / "dos.toml"
+    config.write_text("[limits]\nmax_connections = 40\nmax_connections_per_peer = 10\n[timeouts]\ndrain = 1\n")
+    guard = guard_factory(
+        [f"tcp://127.0.0.1:{port}?identity=tester", f"unix://{unix}?identity=local"],
+        env={"CONTAINERS": "1"},
+        extra_args=["--config", str(config)],
+        wait_for=unix,
+    )
+    return guard, port, unix
+
+
+def test_a_refused_upload_that_never_comes_is_answered_and_closed(limited) -> None:
+    guard, port, _ = limited
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"POST /v1.41/secrets/create HTTP/1.1\r\nHost: docker\r\nContent-Length: 10000000000\r\n\r\n")
+        started = time.monotonic()
+        data, closed = _answer(s)
+    assert data.startswith(b"HTTP/1.1 403 ") and b"\r\nConnection: close\r\n" in data
+    assert closed and time.monotonic() - started < 5, "closed by timeouts.drain (1 s)"
+    assert "Traceback" not in guard.log()
+
+
+def test_a_plain_tcp_flood_from_several_addresses_does_not_lock_out_the_unix_socket(limited) -> None:
+    guard, port, unix = limited
+    flood: list[socket.socket] = []
+    try:
+        for source in ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"):
+            for _ in range(10):
+                s = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
+                s.sendall(b"POST /v1.41/secrets/create HTTP/1.1\r\nHost: docker\r\nContent-Length: 10000000000\r\n\r\n")
+                flood.append(s)
+        time.sleep(0.3)
+        # Plain TCP holds at most half of max_connections; the Unix socket is served.
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(10)
+            s.connect(unix)
+            s.sendall(PING.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+            data, _ = _answer(s)
+        assert data.startswith(b"HTTP/1.1 200 "), data[:200]
+        answers = [_answer(s, 5) for s in flood]
+        assert all(closed for _, closed in answers), "every flooding connection is closed, none held"
+        statuses = sorted({data.split(b" ", 2)[1] for data, _ in answers if data})
+        assert statuses == [b"403", b"503"]
+    finally:
+        for s in flood:
+            s.close()
+    # Once they are closed, plain TCP is served again.
+    status, _ = request(port, "GET", "/_ping")
+    assert status == 200
