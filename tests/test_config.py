@@ -219,5 +219,5 @@ def test_dos_limits_from_a_file_reach_the_relay(tmp_path: Path) -> None:
     assert config.drain_timeout == 2.5
     defaults = limits_of(build_config({}))
     assert (defaults.connections, defaults.connections_per_peer, defaults.plainBudget, defaults.handshakeBudget) == (
-        2048, 64, 1024, 256,
+        2048, 128, 1024, 256,
     )

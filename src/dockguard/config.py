@@ -104,7 +104,7 @@ class Config:
     max_headers: int = 100
     max_inspected_body: int = 1024 * 1024
     max_connections: int = 2048
-    max_connections_per_peer: int = 64
+    max_connections_per_peer: int = 128
     #: None: half of max_connections.
     max_plain_connections: int | None = None
     #: None: an eighth of max_connections.

@@ -133,7 +133,7 @@ class Limits:
     headers: int = 100
     inspected_body: int = 1024 * 1024
     connections: int = 2048
-    connections_per_peer: int = 64
+    connections_per_peer: int = 128
     plain_connections: int | None = None
     tls_handshakes: int | None = None
     drain_bytes: int = 64 * 1024
