@@ -20,6 +20,8 @@ daemon's own reading matters are in C{tests/test_e2e_attacks.py}.
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from test_relay import (
     EXEC_BODY,
@@ -138,6 +140,8 @@ def logged():
     events: list[dict] = []
     globalLogPublisher.addObserver(events.append)
     yield events
+    # A failure left in a Deferred is logged only when it is collected.
+    gc.collect()
     globalLogPublisher.removeObserver(events.append)
     failures = [e for e in events if "log_failure" in e]
     assert not failures, [e["log_failure"].getTraceback() for e in failures]
@@ -673,3 +677,124 @@ def test_garbage_gets_a_clean_400_and_no_traceback(data: bytes, logged) -> None:
     world.clock.advance(world.relay.timeouts.header + 1)
     assert client.transport.disconnecting
     assert world.nothing_reached_daemon()
+
+
+# -- hop-by-hop names for framing headers ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "connection",
+    [b"content-length", b"Content-Length", b"transfer-encoding", b"host", b"keep-alive, Content-Length", b" HOST "],
+)
+@pytest.mark.parametrize(
+    "framing",
+    [b"Content-Length: 5\r\n\r\nhello", b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"],
+    ids=["content-length", "chunked"],
+)
+def test_a_connection_header_naming_a_framing_header_is_refused_with_400(connection, framing, logged) -> None:
+    # Dropping what Connection names would send the daemon a head without
+    # its length (then a body h11 will not send: a crash) or without Host.
+    world = World(OPEN_ENV)
+    client = world.client()
+    client.send(
+        b"POST /v1.41/containers/create HTTP/1.1\r\nHost: docker\r\nConnection: %s\r\n%s" % (connection, framing)
+    )
+    answer_everything(world)
+    [response] = clean_answers(client, [b"POST"])
+    assert response.status == 400
+    assert "Connection header names" in response.json()["message"]
+    assert response.header(b"connection") == b"close"
+    assert client.transport.disconnecting
+    assert world.nothing_reached_daemon()
+
+
+# -- denial of service: memory ------------------------------------------------------------------
+
+
+def _one_byte_chunks(body: bytes) -> bytes:
+    return b"".join(b"1\r\n%c\r\n" % b for b in body)
+
+
+def test_an_inspected_body_in_one_byte_chunks_costs_about_its_size_and_is_all_returned() -> None:
+    import tracemalloc
+
+    from dockguard.relay import Limits
+
+    limit = 128 * 1024
+    world = World(limits=Limits(inspected_body=limit))
+    world.relay.policy = GroupPolicy(identities={"tester": ("shell",)}, groups={"shell": SHELL})
+    body = b'{"Image":"busybox","Env":["A=' + b"a" * (limit - 40) + b'"]}'
+    assert len(body) <= limit
+    wire = _one_byte_chunks(body)
+    head = b"POST /v1.41/containers/create HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: chunked\r\n\r\n"
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        client = world.client()
+        client.send(head)
+        for start in range(0, len(wire), 65536):
+            client.send(wire[start : start + 65536])
+            world.clock.advance(0)
+        held, _ = tracemalloc.get_traced_memory()
+        # The body is buffered once, plus at most a read or two in h11.
+        assert held - before < 1.5 * limit + 2 * 65536, f"{held - before} bytes held for a {len(body)}-byte body"
+        client.send(b"0\r\n\r\n")
+        answer_everything(world)
+        assert [r.status for r in clean_answers(client, [b"POST"])] == [200]
+        assert world.daemon_saw()[0].body == body
+        client.lost()
+        for up in world.pool.created + world.pool.idle:
+            up.transport.clear()
+        del client
+        after, _ = tracemalloc.get_traced_memory()
+        assert after - before < 64 * 1024, f"{after - before} bytes still held after close"
+    finally:
+        tracemalloc.stop()
+
+
+# -- denial of service: work per reactor turn -----------------------------------------------------
+
+
+def _one_turn(world: World) -> None:
+    """Run the calls due now, but not those they schedule (the next reactor turn)."""
+    due = [c for c in world.clock.getDelayedCalls() if c.getTime() <= world.clock.seconds()]
+    for call in due:
+        if call.active():
+            world.clock.calls.remove(call)
+            call.func(*call.args, **call.kw)
+
+
+def test_a_body_in_one_byte_chunks_is_handled_a_bounded_number_of_events_per_turn() -> None:
+    from dockguard.relay import EVENTS_PER_TURN
+
+    world = World(OPEN_ENV)
+    client = world.client()
+    client.send(b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunks = 20 * EVENTS_PER_TURN
+    payload = bytes(range(256)) * (chunks // 256 + 1)
+    client.send(_one_byte_chunks(payload[:chunks]))
+    up = world.up
+
+    def relayed() -> int:
+        [request] = daemon_reads(up.transport.value())
+        return len(request.body)
+
+    # One read of ten thousand events: a bounded share now, reading paused.
+    assert 0 < relayed() <= EVENTS_PER_TURN
+    assert client.transport.producerState == "paused"
+    turns = 0
+    while client.transport.producerState == "paused":
+        before = relayed()
+        _one_turn(world)
+        assert relayed() - before <= EVENTS_PER_TURN
+        turns += 1
+        assert turns <= 2 * chunks // EVENTS_PER_TURN
+    assert relayed() == chunks
+    # The upload reached the daemon in one chunk per turn, not one per byte.
+    [request] = daemon_reads(up.transport.value())
+    assert request.body == payload[:chunks]
+    assert up.transport.value().count(b"\r\n") < 4 * (turns + 2)
+    client.send(b"0\r\n\r\n")
+    answer_everything(world)
+    assert [r.status for r in clean_answers(client, [b"POST"])] == [200]
+    still_in_step(world, client)

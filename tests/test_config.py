@@ -105,6 +105,13 @@ def test_bad_listeners_name_key_and_reason(spec, key, words) -> None:
         ("[limits]\nmax_connections = 10.5", "limits.max_connections", "whole number"),
         ("[limits]\nmax_headers = 0", "limits.max_headers", "positive"),
         ("[limits]\nmax_conections = 5", "limits.max_conections", "unknown key"),
+        ("[limits]\nmax_connections = 100\nmax_plain_connections = 100", "limits.max_plain_connections",
+         "leave some for Unix socket callers"),
+        ("[limits]\nmax_tls_handshakes = 2000", "limits.max_tls_handshakes", "take all of limits.max_connections (2048)"),
+        ("[limits]\nmax_plain_connections = 50\nmax_tls_handshakes = 50\nmax_connections = 100",
+         "limits.max_plain_connections", "TLS callers with a valid certificate"),
+        ("[limits]\nmax_drain_bytes = -1", "limits.max_drain_bytes", "positive"),
+        ("[timeouts]\ndrain = 0", "timeouts.drain", "positive"),
         ("[admin]\nlisten = 'http://127.0.0.1:9180'", "admin.listen", "tcp://HOST:PORT"),
         ("[admin]\nlisten = 'tcp://127.0.0.1:9180'\nport = 1", "admin", "one key"),
         ("[admin]\nlisten = 'unix://relative.sock'", "admin.listen", "three slashes"),
@@ -196,3 +203,21 @@ def test_the_admin_listener_cannot_share_an_address_with_a_listener() -> None:
     with pytest.raises(ConfigError) as raised:
         build_config({}, listen=["tcp://127.0.0.1:2375?identity=a"], admin="tcp://127.0.0.1:2375")
     assert "given twice" in raised.value.reason
+
+
+def test_dos_limits_from_a_file_reach_the_relay(tmp_path: Path) -> None:
+    from dockguard.service import limits_of
+
+    path = tmp_path / "dockguard.toml"
+    path.write_text(
+        "[limits]\nmax_connections = 100\nmax_plain_connections = 40\nmax_tls_handshakes = 10\n"
+        "max_drain_bytes = 1000\n[timeouts]\ndrain = 2.5\n"
+    )
+    config = build_config({}, config_file=path)
+    limits = limits_of(config)
+    assert (limits.plainBudget, limits.handshakeBudget, limits.drain_bytes) == (40, 10, 1000)
+    assert config.drain_timeout == 2.5
+    defaults = limits_of(build_config({}))
+    assert (defaults.connections, defaults.connections_per_peer, defaults.plainBudget, defaults.handshakeBudget) == (
+        2048, 128, 1024, 256,
+    )

@@ -647,3 +647,22 @@ def test_start_guard_refuses_a_hostconfig_sent_to_a_link_name(shell, dockerd, li
         assert answer.status == 403, answer
     finally:
         assert inspect(dockerd, linked["db2"])["HostConfig"]["Privileged"] is False, "the start applied Privileged"
+
+
+@pytest.mark.parametrize("named", [b"content-length", b"Transfer-Encoding", b"host"])
+def test_a_connection_header_naming_a_framing_header_gets_400_and_no_traceback(writer, named: bytes) -> None:
+    """Connection naming a framing header once crashed the relay (a traceback, sometimes no answer)."""
+    body = b'{"Image":"busybox:local"}'
+    conn = writer.connect()
+    try:
+        conn.send(
+            b"POST /v1.41/containers/create HTTP/1.1\r\nHost: docker\r\nConnection: %s\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (named, len(body), body),
+            b"POST",
+        )
+        [answer] = conn.answers()
+        assert answer.status == 400 and "Connection header names" in answer.json()["message"]
+        assert conn.ends()
+    finally:
+        conn.close()
+    writer.assert_clean_log()

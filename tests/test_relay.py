@@ -80,7 +80,7 @@ class FakePool:
             return fail(self.failures.pop(0))
         while self.idle:
             up = self.idle.pop()
-            if up.alive:
+            if up.alive and not up.ending and not up.transport.disconnecting:
                 return succeed(up)
         up = UpstreamProtocol(self)
         up.makeConnection(FakeTransport())
@@ -515,7 +515,7 @@ def test_refused_request_gets_403_json_and_reaches_nothing(env, method, target, 
     assert not client.transport.disconnecting
 
 
-@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+@pytest.mark.parametrize("framing", ["content-length"])
 def test_refused_request_body_is_drained_and_the_connection_stays_usable(framing) -> None:
     world = World()
     client = world.client()
@@ -535,6 +535,64 @@ def test_refused_request_body_is_drained_and_the_connection_stays_usable(framing
     assert not client.transport.disconnecting
     ping_works(world, client)
     assert [r.head.target for r in world.daemon_saw()] == [b"/_ping"]
+
+
+REFUSED_UPLOAD = b"POST /v1.41/secrets/create HTTP/1.1\r\nHost: docker\r\n"
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [b"Content-Length: 10000000000\r\n", b"Content-Length: %d\r\n" % (64 * 1024 + 1), b"Transfer-Encoding: chunked\r\n"],
+    ids=["10-GB", "just-over-the-drain-limit", "chunked"],
+)
+def test_a_refused_body_not_worth_reading_gets_connection_close_and_costs_nothing(framing: bytes) -> None:
+    world = World()
+    client = world.client()
+    client.send(REFUSED_UPLOAD + framing + b"\r\n" + b"x" * 1000)
+    [response] = client.responses(b"POST")
+    assert response.status == 403 and response.header(b"connection") == b"close"
+    assert not client.transport.disconnecting, "the answer gets a moment to be read"
+    # What follows is dropped unread (a request in it is never judged) ...
+    client.send(PING * 100)
+    assert world.pool.created == []
+    # ... up to limits.max_drain_bytes, then the connection closes.
+    client.send(b"x" * (64 * 1024))
+    assert client.transport.disconnecting
+    assert world.pool.created == []
+
+
+def test_a_refused_body_that_never_comes_is_closed_after_the_drain_timeout() -> None:
+    world = World(timeouts=Timeouts(drain=5))
+    for framing in (b"Content-Length: 10\r\n", b"Content-Length: 10000000000\r\n"):
+        client = world.client()
+        client.send(REFUSED_UPLOAD + framing + b"\r\n")
+        assert client.responses(b"POST")[0].status == 403
+        world.clock.advance(4.9)
+        assert not client.transport.disconnecting
+        world.clock.advance(0.2)
+        assert client.transport.disconnecting
+
+
+def test_a_small_refused_body_keeps_the_connection_and_its_end_stops_the_drain_clock() -> None:
+    world = World(timeouts=Timeouts(drain=5, idle=120))
+    client = world.client()
+    client.send(REFUSED_UPLOAD + b"Content-Length: 10\r\n\r\n12345")
+    assert client.responses(b"POST")[0].header(b"connection") is None
+    client.send(b"67890")
+    world.clock.advance(60)
+    assert not client.transport.disconnecting
+    ping_works(world, client)
+
+
+def test_a_large_upload_the_daemon_answered_early_is_not_read_to_its_end() -> None:
+    world = World({"IMAGES": "1", "POST": "1"})
+    client = world.client()
+    client.send(b"POST /v1.41/images/load HTTP/1.1\r\nHost: docker\r\nContent-Length: 10000000000\r\n\r\nabc")
+    world.up.dataReceived(b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+    [response] = client.responses(b"POST")
+    assert (response.status, response.complete) == (400, True)
+    client.send(b"x" * (64 * 1024 + 1))
+    assert client.transport.disconnecting
 
 
 def test_refused_request_expecting_100_continue_is_closed_without_reading_the_body() -> None:
@@ -800,7 +858,7 @@ def test_tcp_connections_turn_nagle_off() -> None:
 
 
 def test_connections_above_the_limit_get_503_and_are_closed_until_one_leaves() -> None:
-    world = World(limits=Limits(connections=2))
+    world = World(limits=Limits(connections=2, plain_connections=2))
     first, second = connect(world, "10.0.0.1"), connect(world, "10.0.0.2")
     third = connect(world, "10.0.0.3")
     [response] = third.responses(b"GET")
@@ -823,6 +881,69 @@ def test_one_peer_cannot_take_every_connection() -> None:
     flood[0].lost()
     assert not connect(world, "10.6.6.6").transport.disconnecting
     assert world.relay.perPeer == {"10.6.6.6": 2, "10.0.0.9": 1}
+
+
+UNIX = Listener(name="unix:///run/dockguard.sock", identity="local")
+TLS = Listener(name="tls", identity=None)
+
+
+def connect_unix(world: World) -> Client:
+    from twisted.internet.address import UNIXAddress
+
+    client = Client.__new__(Client)
+    client.proto = ClientProtocol(world.relay, UNIX)
+    client.transport = FakeTransport(UNIXAddress(None))  # type: ignore[arg-type]
+    client.proto.makeConnection(client.transport)
+    return client
+
+
+def test_a_plain_tcp_flood_from_many_addresses_leaves_room_for_unix_and_tls_callers() -> None:
+    world = World(limits=Limits(connections=16))
+    flood = [connect(world, f"10.6.{i}.1") for i in range(16)]
+    admitted = [c for c in flood if not c.transport.disconnecting]
+    assert len(admitted) == 8  # limits.max_plain_connections: half of max_connections
+    assert "limits.max_plain_connections" in flood[-1].responses(b"GET")[0].json()["message"]
+    local = connect_unix(world)
+    assert not local.transport.disconnecting
+    ping_works(world, local)
+    tls = connect(world, "10.9.9.9", listener=TLS)
+    assert not tls.transport.disconnecting
+
+
+def test_a_tls_handshake_flood_leaves_room_for_unix_and_plain_callers() -> None:
+    world = World(limits=Limits(connections=16))
+    flood = [connect(world, f"10.6.{i}.1", listener=TLS) for i in range(16)]
+    assert sum(not c.transport.disconnecting for c in flood) == 2  # an eighth
+    assert not connect_unix(world).transport.disconnecting
+    assert not connect(world, "10.9.9.9").transport.disconnecting
+    # A handshake that completes gives its place to the next one.
+    assert world.relay.perBudget == {"handshake": 2, "plain": 1}
+    admitted = next(c for c in flood if not c.transport.disconnecting)
+    admitted.proto._takeBudget(None)  # what handshakeCompleted does for a valid certificate
+    assert not connect(world, "10.6.99.1", listener=TLS).transport.disconnecting
+
+
+def test_an_ipv6_host_counts_as_one_peer_whatever_address_of_its_64_it_uses() -> None:
+    from twisted.internet.address import IPv6Address
+
+    world = World(limits=Limits(connections_per_peer=2))
+    clients = []
+    for i in range(3):
+        client = Client.__new__(Client)
+        client.proto = ClientProtocol(world.relay, Listener(name="test", identity="tester"))
+        client.transport = FakeTransport(IPv6Address("TCP", f"2001:db8::{i + 1:x}", 40000))  # type: ignore[arg-type]
+        client.proto.makeConnection(client.transport)
+        clients.append(client)
+    assert [c.transport.disconnecting for c in clients] == [False, False, True]
+    assert world.relay.perPeer == {"2001:db8::/64": 2}
+
+
+def test_connection_counts_return_to_zero() -> None:
+    world = World(limits=Limits(connections=16))
+    clients = [connect(world, "10.0.0.1"), connect(world, "10.0.0.2", listener=TLS), connect_unix(world)]
+    for c in clients:
+        c.lost()
+    assert world.relay.perBudget == {} and world.relay.perPeer == {} and not world.relay.connections
 
 
 def test_a_tls_listener_drops_connections_above_the_limit_without_a_handshake() -> None:
@@ -1158,6 +1279,60 @@ def test_unreachable_daemon_gives_502_naming_the_socket(body: bytes) -> None:
     assert not client.transport.disconnecting
     assert client.transport.producerState == "producing"
     ping_works(world, client)
+
+
+MISSING_ATTACH = b"POST /v1.41/containers/missing/attach?stream=1 HTTP/1.1\r\nHost: docker\r\n\r\n"
+#: What the daemon answers an attach to a missing container: no length, the
+#: body ends with the connection.
+NO_LENGTH_404 = b'HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n\r\n{"message":"No such container"}'
+
+
+@pytest.mark.parametrize("eof", ["half-close", "half-close-then-gone"])
+def test_a_connection_whose_response_had_no_length_is_never_pooled(eof: str) -> None:
+    world = World({"CONTAINERS": "1", "POST": "1"})
+    looper, uploader = world.client(), world.client()
+    looper.send(MISSING_ATTACH)
+    first = world.up
+    first.dataReceived(NO_LENGTH_404)
+    assert first.reusable() is False, "no length: this connection ends with the body"
+    # The daemon half-closes: the body, and the exchange, end here.
+    first.readConnectionLost()
+    if eof == "half-close-then-gone":
+        first.connectionLost(Failure(ConnectionDone()))
+    [answer] = looper.responses(b"POST")
+    assert (answer.status, answer.complete) == (404, True)
+    assert world.pool.idle == []
+    # Another caller's streamed upload gets a connection of its own.
+    uploader.send(b"POST /v1.41/containers/c/archive?path=/ HTTP/1.1\r\nHost: docker\r\nContent-Length: 3\r\n\r\nab")
+    second = world.up
+    assert second is not first
+    uploader.send(b"c")
+    assert world.daemon_saw(second)[0].body == b"abc"
+
+
+def test_the_pool_never_hands_out_a_connection_the_daemon_half_closed_while_idle() -> None:
+    from twisted.internet.testing import MemoryReactor
+
+    from dockguard.upstream import UpstreamPool
+
+    reactor = MemoryReactor()
+    pool = UpstreamPool(reactor, SOCKET)
+    up = UpstreamProtocol(pool)
+    up.makeConnection(FakeTransport())
+    class Owner:
+        def upstreamEvent(self, event: h11.Event) -> None:
+            pass
+
+    up.owner = Owner()  # type: ignore[assignment]
+    up.send(h11.Request(method="GET", target="/_ping", headers=[("Host", "docker")]))
+    up.send(h11.EndOfMessage())
+    up.dataReceived(PING_OK)
+    pool.release(up)
+    assert pool.idleCount == 1
+    up.readConnectionLost()  # the daemon closed the idle connection; connectionLost comes later
+    got: list[UpstreamProtocol] = []
+    pool.acquire().addCallback(got.append)
+    assert got == [] and len(reactor.unixClients) == 1, "a new connection is made instead"
 
 
 def test_closed_pooled_connection_is_retried_once_on_a_new_one() -> None:

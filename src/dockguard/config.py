@@ -104,7 +104,13 @@ class Config:
     max_headers: int = 100
     max_inspected_body: int = 1024 * 1024
     max_connections: int = 2048
-    max_connections_per_peer: int = 1024
+    max_connections_per_peer: int = 128
+    #: None: half of max_connections.
+    max_plain_connections: int | None = None
+    #: None: an eighth of max_connections.
+    max_tls_handshakes: int | None = None
+    max_drain_bytes: int = 64 * 1024
+    drain_timeout: float = 5.0
     source: str = "defaults"
     #: Per-identity permission groups from the file, or None: then the
     #: Tecnativa / linuxserver environment variables apply.
@@ -295,7 +301,16 @@ def parse_admin(spec: object, source: str = "--admin", where: str = "--admin") -
     return ListenerConfig(kind="tcp", host=host, port=port)
 
 
-_LIMIT_KEYS = ("max_head_bytes", "max_headers", "max_inspected_body", "max_connections", "max_connections_per_peer")
+_LIMIT_KEYS = (
+    "max_head_bytes",
+    "max_headers",
+    "max_inspected_body",
+    "max_connections",
+    "max_connections_per_peer",
+    "max_plain_connections",
+    "max_tls_handshakes",
+    "max_drain_bytes",
+)
 
 
 def read_toml(path: Path) -> tuple[str, dict[str, Any]]:
@@ -379,7 +394,7 @@ def load_config(path: Path) -> dict[str, Any]:
             raise ConfigError(source, "admin", 'must be a table with one key, listen = "tcp://127.0.0.1:9180"')
         out["admin"] = parse_admin(table["listen"], source, "admin.listen")
     for section, keys, kind in (
-        ("timeouts", {"header": "header_timeout", "idle": "idle_timeout"}, (int, float)),
+        ("timeouts", {"header": "header_timeout", "idle": "idle_timeout", "drain": "drain_timeout"}, (int, float)),
         ("limits", {key: key for key in _LIMIT_KEYS}, int),
     ):
         table = data.get(section, {})
@@ -392,7 +407,32 @@ def load_config(path: Path) -> dict[str, Any]:
                 what = "number of seconds" if section == "timeouts" else "whole number"
                 raise ConfigError(source, f"{section}.{key}", f"must be a positive {what}")
             out[keys[key]] = value
+    _check_connection_budgets(source, out)
     return out
+
+
+def _check_connection_budgets(source: str, limits: Mapping[str, Any]) -> None:
+    """
+    Plain-TCP connections and TLS handshakes must leave part of
+    max_connections to Unix socket callers and TLS callers with a valid
+    certificate, or a network flood could lock them out.
+    """
+    total = limits.get("max_connections", attrs.fields(Config).max_connections.default)
+    plain = limits.get("max_plain_connections")
+    handshakes = limits.get("max_tls_handshakes")
+    if plain is None and handshakes is None:
+        return  # the defaults are shares of max_connections
+    plain_now = plain if plain is not None else max(1, total // 2)
+    handshakes_now = handshakes if handshakes is not None else max(1, total // 8)
+    if plain_now + handshakes_now >= total:
+        key = "max_plain_connections" if plain is not None else "max_tls_handshakes"
+        raise ConfigError(
+            source,
+            f"limits.{key}",
+            f"{plain_now} plain-TCP connections and {handshakes_now} TLS handshakes take all of "
+            f"limits.max_connections ({total}): leave some for Unix socket callers and TLS callers "
+            "with a valid certificate (lower it, or raise max_connections)",
+        )
 
 
 def build_config(

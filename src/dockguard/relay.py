@@ -14,6 +14,7 @@ Every request on a keep-alive connection is judged on its own.
 from __future__ import annotations
 
 import inspect
+import ipaddress
 import json
 from datetime import datetime, timezone
 from typing import Callable
@@ -81,6 +82,9 @@ class Timeouts:
 
     header: float = 30.0
     idle: float = 120.0
+    #: seconds a refused request's body is read and dropped before the
+    #: connection is closed anyway.
+    drain: float = 5.0
 
 
 @attrs.frozen
@@ -116,14 +120,34 @@ class Limits:
         judging it, 413 above.
     @ivar connections: client connections open at once, all listeners.
     @ivar connections_per_peer: client connections open at once from one
-        network address (Unix socket callers are not counted per peer).
+        network address (an IPv6 /64 counts as one address; Unix socket
+        callers are not counted per peer).
+    @ivar plain_connections: plain-TCP connections open at once, all
+        listeners (default: half of C{connections}).
+    @ivar tls_handshakes: TLS connections open at once whose handshake has
+        not completed (default: an eighth of C{connections}).  What the two
+        leave of C{connections} is only for Unix socket callers and TLS
+        callers with a valid certificate: network floods cannot take it.
+    @ivar drain_bytes: most body bytes of a refused request read and
+        dropped to keep the connection; above, it closes after the answer.
     """
 
     head_bytes: int = 256 * 1024
     headers: int = 100
     inspected_body: int = 1024 * 1024
     connections: int = 2048
-    connections_per_peer: int = 1024
+    connections_per_peer: int = 128
+    plain_connections: int | None = None
+    tls_handshakes: int | None = None
+    drain_bytes: int = 64 * 1024
+
+    @property
+    def plainBudget(self) -> int:
+        return self.plain_connections if self.plain_connections is not None else max(1, self.connections // 2)
+
+    @property
+    def handshakeBudget(self) -> int:
+        return self.tls_handshakes if self.tls_handshakes is not None else max(1, self.connections // 8)
 
 
 @attrs.define
@@ -145,6 +169,9 @@ class Relay:
     #: The client connections open now, and how many per peer address.
     connections: set["ClientProtocol"] = attrs.Factory(set)
     perPeer: dict[str, int] = attrs.Factory(dict)
+    #: Connections open now per budget: C{plain} (plain TCP) and
+    #: C{handshake} (TLS, handshake not completed).
+    perBudget: dict[str, int] = attrs.Factory(dict)
     #: Connections turned away since the last warning about it, and when
     #: that warning was (a flood must not flood the log too).
     turnedAway: int = 0
@@ -183,16 +210,27 @@ def _json_error(status: int, message: str, close: bool = False) -> tuple[h11.Res
     return h11.Response(status_code=status, headers=headers), body
 
 
+#: Header fields the Connection header may not name: the framing of the
+#: message and the Host it is for.  Requests that do are refused (400).
+_FRAMING = frozenset({b"content-length", b"transfer-encoding", b"host"})
+
+
+def _connection_options(headers: h11._headers.Headers) -> set[bytes]:
+    """The header names the Connection header lists, lower-cased."""
+    named: set[bytes] = set()
+    for raw, value in headers.raw_items():
+        if raw.lower() == b"connection":
+            named.update(t.strip().lower() for t in value.split(b","))
+    return named
+
+
 def _end_to_end(headers: h11._headers.Headers) -> list[tuple[bytes, bytes]]:
     """
     The headers a proxy forwards: all but hop-by-hop ones and those the
     Connection header names.
     """
     items = headers.raw_items()
-    named: set[bytes] = set()
-    for raw, value in items:
-        if raw.lower() == b"connection":
-            named.update(t.strip().lower() for t in value.split(b","))
+    named = _connection_options(headers)
     return [
         (raw, value)
         for raw, value in items
@@ -260,8 +298,9 @@ class _Inspection:
     decision: Decision
     #: What the decision log says when the body passes.
     word: str
-    chunks: list[bytes] = attrs.Factory(list)
-    size: int = 0
+    #: The body so far, in one buffer: a body sent in one-byte chunks must
+    #: not cost an object per chunk.
+    body: bytearray = attrs.Factory(bytearray)
 
 
 @attrs.define
@@ -298,6 +337,11 @@ class ClientProtocol(Protocol):
         self.peer = "?"
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=relay.limits.head_bytes)
         self._peerKey: str | None = None
+        #: The connection budget this connection counts in (see Limits).
+        self._budget: str | None = None
+        #: After a refusal whose body is not worth reading: the answer went
+        #: out with Connection: close; this many more bytes are dropped.
+        self._lingering: int | None = None
         self._throttle: _Throttle | None = None
         self._upThrottle: _Throttle | None = None
         self._exchange: _Exchange | None = None
@@ -307,6 +351,8 @@ class ClientProtocol(Protocol):
         self._inspection: _Inspection | None = None
         self._spliced: UpstreamProtocol | None = None
         self._timer: IDelayedCall | None = None
+        #: The rest of the buffered events waits for this call (see _process).
+        self._nextTurn: IDelayedCall | None = None
         self._headStarted = False
         self._gone = False
         #: The method of the request being answered (a HEAD gets no body).
@@ -337,9 +383,22 @@ class ClientProtocol(Protocol):
             self.transport.abortConnection()
             return
         relay, limits = self.relay, self.relay.limits
-        key = getattr(peer, "host", None)
+        key = _peer_key(peer)
+        budget = None if key is None else "handshake" if self.listener.tls else "plain"
         if len(relay.connections) >= limits.connections:
             self._turnAway("max_connections", f"{limits.connections} connections are open (limits.max_connections)")
+            return
+        if budget == "plain" and relay.perBudget.get(budget, 0) >= limits.plainBudget:
+            self._turnAway(
+                "max_plain_connections",
+                f"{limits.plainBudget} plain-TCP connections are open (limits.max_plain_connections)",
+            )
+            return
+        if budget == "handshake" and relay.perBudget.get(budget, 0) >= limits.handshakeBudget:
+            self._turnAway(
+                "max_tls_handshakes",
+                f"{limits.handshakeBudget} TLS handshakes are under way (limits.max_tls_handshakes)",
+            )
             return
         if key is not None and relay.perPeer.get(key, 0) >= limits.connections_per_peer:
             self._turnAway(
@@ -349,6 +408,7 @@ class ClientProtocol(Protocol):
             )
             return
         relay.connections.add(self)
+        self._takeBudget(budget)
         if key is not None:
             self._peerKey = key
             relay.perPeer[key] = relay.perPeer.get(key, 0) + 1
@@ -373,6 +433,17 @@ class ClientProtocol(Protocol):
         self._write(self._h11.send_with_data_passthrough(h11.Data(data=body)))
         self.transport.loseConnection()
 
+    def _takeBudget(self, budget: str | None) -> None:
+        """Count this connection in C{budget} (and no longer in the one before)."""
+        counts = self.relay.perBudget
+        if self._budget is not None:
+            left = counts.pop(self._budget, 1) - 1
+            if left:
+                counts[self._budget] = left
+        self._budget = budget
+        if budget is not None:
+            counts[budget] = counts.get(budget, 0) + 1
+
     def handshakeCompleted(self) -> None:
         cert = self.transport.getPeerCertificate()
         try:
@@ -383,6 +454,7 @@ class ClientProtocol(Protocol):
             self.certificate = leaf
             self._warnIfExpiring(leaf)
             self._startTimer(self.relay.timeouts.idle)
+            self._takeBudget(None)  # a valid certificate: out of the handshake budget
         except IdentityRefused as e:
             _log.warn(
                 "refused TLS client {peer} on {listener}: {reason}",
@@ -407,7 +479,11 @@ class ClientProtocol(Protocol):
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self._gone = True
         self._cancelTimer()
+        if self._nextTurn is not None and self._nextTurn.active():
+            self._nextTurn.cancel()
+        self._nextTurn = None
         self.relay.connections.discard(self)
+        self._takeBudget(None)
         if self._peerKey is not None:
             left = self.relay.perPeer.pop(self._peerKey) - 1
             if left:
@@ -448,6 +524,9 @@ class ClientProtocol(Protocol):
             # stdin ended: pass the half-close on; output keeps flowing.
             self._spliced.transport.loseWriteConnection()
             return
+        if self._lingering is not None:
+            self.transport.loseConnection()
+            return
         self._h11.receive_data(b"")
         self._process()
 
@@ -482,6 +561,11 @@ class ClientProtocol(Protocol):
         if self._spliced is not None:
             self._spliced.transport.write(data)
             return
+        if self._lingering is not None:
+            self._lingering -= len(data)
+            if self._lingering < 0:
+                self.transport.loseConnection()
+            return
         if self.identity is None:
             # TLS identity was refused, or the handshake is still going: no
             # byte is read as HTTP without an identity.
@@ -493,21 +577,65 @@ class ClientProtocol(Protocol):
         self._process()
 
     def _process(self) -> None:
+        """
+        Handle the events waiting in h11's buffer, at most
+        L{EVENTS_PER_TURN} of them: then reading pauses and the rest waits
+        for the next reactor turn, so a body in one-byte chunks cannot keep
+        the process from everyone else.  Body parts read in one go are
+        relayed as one.
+        """
+        if self._nextTurn is not None:
+            return  # the rest comes in the turn already scheduled
+        body: list[bytes] = []
+        try:
+            self._processEvents(body)
+        finally:
+            self._relayBody(body)
+
+    def _continue(self) -> None:
         assert self._throttle is not None
+        self._nextTurn = None
+        self._throttle.resume("turn")
+        self._process()
+
+    def _relayBody(self, body: list[bytes]) -> None:
+        ex = self._exchange
+        if body and ex is not None and ex.upstream is not None and not self._draining:
+            data = body[0] if len(body) == 1 else b"".join(body)
+            body.clear()
+            self._sendUpstream(ex.upstream, h11.Data(data=data))
+        body.clear()
+
+    def _processEvents(self, body: list[bytes]) -> None:
+        assert self._throttle is not None
+        budget = EVENTS_PER_TURN
         while (
             not self._gone
             and self._spliced is None
             and not self._waitingUpstream
+            and self._lingering is None
         ):
             if self._h11.their_state is h11.MUST_CLOSE:
                 # RFC 9112 section 9.6: nothing after a request that closes
                 # the connection is read; it closes once that is answered.
                 return
+            if budget == 0:
+                self._throttle.pause("turn")
+                self._nextTurn = self.relay.reactor.callLater(0, self._continue)
+                return
+            budget -= 1
             try:
                 event = self._h11.next_event()
             except h11.RemoteProtocolError as e:
+                self._relayBody(body)
                 self._badRequest(e)
                 return
+            if type(event) is h11.Data and self._inspection is None and not self._draining:
+                ex = self._exchange
+                if ex is not None and ex.upstream is not None:
+                    body.append(event.data)
+                    continue
+            self._relayBody(body)
             if event is h11.NEED_DATA:
                 return
             if event is h11.PAUSED:
@@ -584,6 +712,20 @@ class ClientProtocol(Protocol):
             # h11 reads such a body as chunked; another reader might take the
             # length. Two readings: refuse (RFC 9112 section 6.3).
             reason = "both Content-Length and Transfer-Encoding (the body can be read two ways)"
+            self._log_decision(method, target, "refuse", "framing", reason, status=400)
+            self._draining = True
+            self._sendError(400, f"dockguard: malformed HTTP request: {reason}", close=True)
+            self.transport.loseConnection()
+            return
+        named = _connection_options(request.headers) & _FRAMING
+        if named:
+            # A hop-by-hop name for a header the message's framing or routing
+            # rests on: dropping it (RFC 9110 section 7.6.1) would relay a
+            # different message from the one judged.
+            reason = (
+                f"the Connection header names {b', '.join(sorted(named)).decode()}, "
+                "which a proxy cannot drop"
+            )
             self._log_decision(method, target, "refuse", "framing", reason, status=400)
             self._draining = True
             self._sendError(400, f"dockguard: malformed HTTP request: {reason}", close=True)
@@ -710,18 +852,58 @@ class ClientProtocol(Protocol):
 
     def _refuse(self, request: h11.Request, status: int, message: str) -> None:
         """
-        Answer a request that is not relayed.  Its body, if any, is read and
-        dropped so the connection stays in step (closing with unread bytes
-        would reset it and lose the answer).
+        Answer a request that is not relayed.  A small body (a known length
+        of at most C{limits.max_drain_bytes}) is read and dropped within
+        C{timeouts.drain} so the connection stays in step; any other body is
+        not worth reading: the answer says C{Connection: close}, and the
+        connection closes once it is out (see L{_linger}).  A client that
+        waits for C{100 Continue} sends no body: the connection just closes.
         """
         expects = _header(request.headers, b"expect")
-        close = expects is not None and expects.lower() == b"100-continue"
-        self._draining = True
-        self._sendError(status, message, close=close)
-        if close:
+        if expects is not None and expects.lower() == b"100-continue":
+            self._draining = True
+            self._sendError(status, message, close=True)
             self.transport.loseConnection()
+            return
+        worth = self._h11.their_state is h11.DONE or self._smallBody(request)
+        self._sendError(status, message, close=not worth)
+        if worth:
+            self._drain()
         else:
-            self._maybeNextCycle()
+            self._linger()
+
+    def _smallBody(self, request: h11.Request) -> bool:
+        """Whether the body of C{request} is known to be small enough to drain."""
+        fields = _fields(request.headers)
+        if b"transfer-encoding" in fields:
+            return False
+        length = fields.get(b"content-length", b"0")
+        return length.isdigit() and int(length) <= self.relay.limits.drain_bytes
+
+    def _drain(self) -> None:
+        """
+        The answer is out: read and drop the rest of the request (at most
+        C{limits.max_drain_bytes}), on the C{timeouts.drain} clock.
+        """
+        assert self._throttle is not None
+        self._draining = True
+        self._maybeNextCycle()
+        if self._draining and not self._gone:
+            self._startTimer(self.relay.timeouts.drain)
+
+    def _linger(self) -> None:
+        """
+        The answer is out and the rest of the request is not worth reading:
+        drop what the client is still sending (at most
+        C{limits.max_drain_bytes}, for at most C{timeouts.drain}, without
+        parsing it) so the answer is not lost to a reset, then close.
+        """
+        assert self._throttle is not None
+        self._draining = False
+        self._lingering = self.relay.limits.drain_bytes
+        self._headStarted = False
+        self._throttle.resume("pipeline")
+        self._startTimer(self.relay.timeouts.drain)
 
     def _sendError(self, status: int, message: str, close: bool = False) -> None:
         self._answered(status)
@@ -764,18 +946,18 @@ class ClientProtocol(Protocol):
     def _inspectBody(self, data: h11.Data) -> None:
         ins = self._inspection
         assert ins is not None
-        ins.size += len(data.data)
-        if ins.size > self.relay.limits.inspected_body:
+        if len(ins.body) + len(data.data) > self.relay.limits.inspected_body:
             self._inspection = None
             self._refuse(ins.request, 413, self._tooLarge(ins.method, ins.path, ins.kind, ins.request.target))
             return
-        ins.chunks.append(bytes(data.data))
+        ins.body += data.data
 
     def _inspectionDone(self) -> None:
         ins = self._inspection
         assert ins is not None
         self._inspection = None
-        body = b"".join(ins.chunks)
+        body = bytes(ins.body)
+        ins.body.clear()
         verdict = judge(ins.kind, body, ins.decision.guard or CLOSED, host_paths=resolve_host_path)
         identity = self.identity
         assert identity is not None
@@ -820,7 +1002,7 @@ class ClientProtocol(Protocol):
             return
         up = self._exchange.upstream
         if up is not None:
-            up.send(data)
+            self._sendUpstream(up, data)
 
     def _onRequestEnd(self) -> None:
         if self._inspection is not None:
@@ -833,7 +1015,35 @@ class ClientProtocol(Protocol):
         self._exchange.requestDone = True
         up = self._exchange.upstream
         if up is not None:
-            up.send(h11.EndOfMessage())
+            self._sendUpstream(up, h11.EndOfMessage())
+
+    def _sendUpstream(self, up: UpstreamProtocol, event: h11.Event) -> bool:
+        """
+        Send one event of the request on the daemon leg.  Whatever h11 will
+        not send there ends the exchange with an answer, never a traceback.
+        """
+        try:
+            up.send(event)
+        except h11.LocalProtocolError as e:
+            self._cannotRelay(up, e)
+            return False
+        return True
+
+    def _cannotRelay(self, up: UpstreamProtocol, error: h11.LocalProtocolError) -> None:
+        up.owner = None
+        if self._exchange is not None and self._exchange.upstream is up:
+            self._unregisterProducers(up)
+            self._exchange.upstream = None
+        up.transport.abortConnection()
+        self._exchange = None
+        _log.info(
+            "request from {peer} ({identity}) cannot be relayed: {error}",
+            peer=self.peer,
+            identity=self.identity,
+            error=escape(str(error)),
+        )
+        self._sendError(400, f"dockguard: request cannot be relayed: {error}", close=True)
+        self.transport.loseConnection()
 
     # -- the daemon side -----------------------------------------------------
 
@@ -875,12 +1085,7 @@ class ClientProtocol(Protocol):
                 # A retry: the (bodiless) request had already ended.
                 up.send(h11.EndOfMessage())
         except h11.LocalProtocolError as e:
-            up.owner = None
-            up.transport.abortConnection()
-            ex.upstream = None
-            self._exchange = None
-            self._sendError(400, f"dockguard: request cannot be relayed: {e}", close=True)
-            self.transport.loseConnection()
+            self._cannotRelay(up, e)
             return
         # Flow control both ways: a slow daemon pauses the client's upload,
         # a slow client pauses the daemon's output.
@@ -896,20 +1101,19 @@ class ClientProtocol(Protocol):
         self._throttle.resume("upstream")
         if self._gone or self._exchange is None:
             return
-        self._exchange = None
+        request, self._exchange = self._exchange.request, None
         self.relay.metrics.upstreamError("connect")
         _log.error(
             "cannot reach the Docker daemon at {socket}: {error}",
             socket=self.relay.pool.socketPath,
             error=failure.getErrorMessage(),
         )
-        self._draining = True
-        self._sendError(
+        self._refuse(
+            request,
             502,
             "dockguard: cannot reach the Docker daemon at "
             f"{self.relay.pool.socketPath}: {failure.getErrorMessage()}",
         )
-        self._maybeNextCycle()
         self._process()
 
     def _detachUpstream(self, reuse: bool) -> None:
@@ -980,14 +1184,16 @@ class ClientProtocol(Protocol):
             self._write(self._h11.send_with_data_passthrough(h11.EndOfMessage()))
             up = ex.upstream
             self._detachUpstream(reuse=ex.requestDone and up is not None and up.reusable())
+            self._exchange = None
             if ex.requestDone:
-                self._exchange = None
-            else:
+                self._maybeNextCycle()
+            elif self._smallBody(ex.request):
                 # The daemon answered before the upload ended: the rest of
-                # the upload is read and dropped.
-                self._draining = True
-                self._exchange = None
-            self._maybeNextCycle()
+                # a small upload is read and dropped.
+                self._drain()
+            else:
+                # ... and a large one closes the connection instead.
+                self._linger()
         elif isinstance(event, h11.ConnectionClosed):
             pass
 
@@ -1122,6 +1328,9 @@ class ClientProtocol(Protocol):
                 self.relay.reactor.callLater(0, self._process)
 
 
+#: h11 events handled per connection per reactor turn (see _process).
+EVENTS_PER_TURN = 64
+
 _HEAD_TOO_LARGE = "the request head is larger than {} bytes (limits.max_head_bytes)"
 
 
@@ -1136,6 +1345,25 @@ def _head_size(request: h11.Request) -> int:
 def _as_bytes(chunks: list[bytes]) -> list[bytes]:
     # h11 hands body data out as bytearray; transports take bytes only.
     return [c if type(c) is bytes else bytes(c) for c in chunks]
+
+
+def _peer_key(peer: object) -> str | None:
+    """
+    What connections are counted per peer by: the IP address, or for IPv6
+    its /64 (one host gets a whole /64); None for Unix socket callers.
+    """
+    host = getattr(peer, "host", None)
+    if not isinstance(host, str):
+        return None
+    try:
+        address = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return host
 
 
 def _format_peer(peer: object) -> str:

@@ -169,6 +169,9 @@ def limits_of(config: Config) -> Limits:
         inspected_body=config.max_inspected_body,
         connections=config.max_connections,
         connections_per_peer=config.max_connections_per_peer,
+        plain_connections=config.max_plain_connections,
+        tls_handshakes=config.max_tls_handshakes,
+        drain_bytes=config.max_drain_bytes,
     )
 
 
@@ -243,7 +246,7 @@ def make_service(
         reactor=reactor,
         pool=pool,
         policy=policy,
-        timeouts=Timeouts(header=config.header_timeout, idle=config.idle_timeout),
+        timeouts=Timeouts(header=config.header_timeout, idle=config.idle_timeout, drain=config.drain_timeout),
         limits=limits_of(config),
         metrics=metrics,
     )
@@ -323,7 +326,7 @@ class _DockguardService(MultiService):
             if listener.name in self.creators:
                 self.creators[listener.name].options = tls[listener.name]
         self.relay.policy = policy
-        self.relay.timeouts = Timeouts(header=config.header_timeout, idle=config.idle_timeout)
+        self.relay.timeouts = Timeouts(header=config.header_timeout, idle=config.idle_timeout, drain=config.drain_timeout)
         self.relay.limits = limits_of(config)
         self.config = config
         self.relay.metrics.reloaded(True)

@@ -61,6 +61,11 @@ class UpstreamProtocol(Protocol):
         self.raw = False
         self.reused = False
         self.alive = False
+        #: The connection will not carry another exchange: the daemon
+        #: half-closed it, or its last response had no length (read to the
+        #: end of the connection).  Set before the last events are passed
+        #: on, so the exchange that ends never gives it back to the pool.
+        self.ending = False
         #: The method of the request sent last (a HEAD answer has no body).
         self._method = b""
         #: Reads the body of a chunked response in place of h11.
@@ -169,6 +174,8 @@ class UpstreamProtocol(Protocol):
             self._passOn(body)
             if event is h11.NEED_DATA or event is h11.PAUSED or self.owner is None:
                 return
+            if type(event) is h11.Response and not _has_length(event, self._method):
+                self.ending = True
             self.owner.upstreamEvent(event)
             if type(event) is h11.Response:
                 self._takeChunkedBody(event)
@@ -185,6 +192,7 @@ class UpstreamProtocol(Protocol):
             self.owner.upstreamEvent(h11.Data(data=data))
 
     def readConnectionLost(self) -> None:
+        self.ending = True
         if self.raw or self._chunked is not None:
             # (A chunked body that had not ended is reported as lost by
             # connectionLost: the owner sees an unfinished response.)
@@ -211,6 +219,8 @@ class UpstreamProtocol(Protocol):
     def reusable(self) -> bool:
         return (
             self.alive
+            and not self.ending
+            and not self.transport.disconnecting
             and not self.raw
             and self._chunked is None
             and (self._fresh or (self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE))
@@ -222,6 +232,19 @@ class UpstreamProtocol(Protocol):
             self._fresh = False
         else:
             self.h11.start_next_cycle()
+
+
+def _has_length(response: h11.Response, method: bytes) -> bool:
+    """
+    Whether a response's body ends where the response says (a length,
+    chunked, or no body at all) rather than at the end of the connection.
+    """
+    if method == b"HEAD" or response.status_code in (204, 304):
+        return True
+    for name, _value in response.headers:
+        if name in (b"content-length", b"transfer-encoding"):
+            return True
+    return False
 
 
 class UpstreamPool:
@@ -245,7 +268,7 @@ class UpstreamPool:
         """
         while self._idle:
             proto = self._idle.pop()
-            if proto.alive:
+            if proto.alive and not proto.ending and not proto.transport.disconnecting:
                 return succeed(proto)
         return connectProtocol(self._endpoint, UpstreamProtocol(self))
 
