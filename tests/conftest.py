@@ -191,6 +191,14 @@ def tls_guard(tmp_path_factory: pytest.TempPathFactory, dockerd: PrivateDaemon, 
     guard.stop()
 
 
+def tls_listener(pki: TestPKI, port: int) -> str:
+    """A ``[[listeners]]`` table: mutual TLS on 127.0.0.1:``port`` with the test PKI."""
+    return (
+        f'[[listeners]]\ntype = "tls"\naddress = "127.0.0.1:{port}"\ncert = "{pki.server_cert_path}"\n'
+        f'key = "{pki.server_key_path}"\nclient_ca = "{pki.ca_path}"\n'
+    )
+
+
 def tls_client_env(pki: TestPKI, port: int, name: str = "ops") -> dict[str, str]:
     """What the docker CLI needs to reach dockguard with mutual TLS as ``name``."""
     return {

@@ -27,7 +27,7 @@ import uuid
 import h11
 import pytest
 from harness.dockerd import api_request
-from harness.guard import free_port, start_guard
+from harness.guard import free_port, start_guard, start_with_config
 
 pytestmark = pytest.mark.e2e
 
@@ -234,7 +234,7 @@ def shell(tmp_path_factory, dockerd):
     """A group that may exec and write containers, with no escalation guard opened and exec_root = false."""
     work = tmp_path_factory.mktemp("shell")
     port = free_port()
-    (work / "dockguard.toml").write_text(f"""
+    guard = start_with_config(work, dockerd.socket_path, f"""
 [[listeners]]
 url = "tcp://127.0.0.1:{port}?identity=tester"
 
@@ -244,9 +244,7 @@ tester = ["shell"]
 [groups.shell]
 sections = {{ containers = "write", exec = "write", ping = "read" }}
 guards = {{ exec_root = false }}
-""")
-    guard = start_guard(work, dockerd.socket_path, [], extra_args=["--config", str(work / "dockguard.toml")],
-                        wait_for=("127.0.0.1", port))
+""", wait_for=("127.0.0.1", port))
     g = Guarded(guard, port)
     yield g
     g.assert_clean_log()

@@ -13,7 +13,7 @@ import uuid
 
 import docker
 import pytest
-from conftest import BUSYBOX_IMAGE, tls_client_env
+from conftest import BUSYBOX_IMAGE, tls_client_env, tls_listener
 from harness.dockerd import api_request
 from harness.guard import free_port
 
@@ -22,18 +22,12 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory, dockerd, pki):
-    from harness.guard import start_guard
+    from harness.guard import start_with_config
 
     work = tmp_path_factory.mktemp("builds")
     port = free_port()
-    (work / "dockguard.toml").write_text(f"""
-[[listeners]]
-type = "tls"
-address = "127.0.0.1:{port}"
-cert = "{pki.server_cert_path}"
-key = "{pki.server_key_path}"
-client_ca = "{pki.ca_path}"
-
+    guard = start_with_config(work, dockerd.socket_path, f"""
+{tls_listener(pki, port)}
 [identities]
 imager = ["imager"]
 ci = ["ci"]
@@ -46,9 +40,7 @@ actions = ["image.build"]  # /build, and BuildKit's /session and /grpc
 [groups.ci]
 extends = ["imager"]
 guards = {{ image_names = ["ci/*"] }}
-""")
-    guard = start_guard(work, dockerd.socket_path, [], extra_args=["--config", str(work / "dockguard.toml")],
-                        wait_for=("127.0.0.1", port))
+""", wait_for=("127.0.0.1", port))
     yield port, guard
     guard.stop()
 
@@ -114,7 +106,7 @@ def test_host_network_build_is_refused_and_builds_nothing(clients, dockerd) -> N
     message = response.json()["message"]
     assert "(query)" not in message  # the reason reads as a sentence
     assert 'networkmode is host: sharing the host\'s network namespace is not allowed' in message
-    assert "rule: guard host_namespaces)" in message
+    assert "rule: guard host_namespaces;" in message
     assert image_ids(dockerd) == before
     # the same group builds with the network off, and writes the ci/ tag it may write
     response = post(sdk["ci"], port, "/build?networkmode=none&t=ci/built:1&rm=1", data=BUILD_CONTEXT,
@@ -134,7 +126,7 @@ def test_build_tagging_victim_is_refused(clients, dockerd) -> None:
                     headers={"Content-Type": "application/x-tar"})
     assert response.status_code == 403
     assert "docker.io/library/victim" in response.json()["message"]
-    assert "rule: guard image_names)" in response.json()["message"]
+    assert "rule: guard image_names;" in response.json()["message"]
     assert image_ids(dockerd) == before
 
 
@@ -178,7 +170,7 @@ def test_tagging_over_victim_is_refused(clients, dockerd, identity) -> None:
     response = post(sdk[identity], port, f"/images/{BUSYBOX_IMAGE}/tag?repo=victim&tag=latest")
     assert response.status_code == 403
     message = response.json()["message"]
-    assert "docker.io/library/victim" in message and "rule: guard image_names)" in message
+    assert "docker.io/library/victim" in message and "rule: guard image_names;" in message
     assert tags(dockerd) == before
 
 
@@ -229,5 +221,5 @@ def test_plugin_pull_with_privileges_is_refused_before_any_pull(clients, dockerd
     assert daemon_json(dockerd, "/plugins") == []
     create = post(sdk["ci"], port, "/plugins/create?name=mine", data=b"\0" * 1024,
                   headers={"Content-Type": "application/x-tar"})
-    assert create.status_code == 403 and "rule: guard privileged)" in create.json()["message"]
+    assert create.status_code == 403 and "rule: guard privileged;" in create.json()["message"]
     assert daemon_json(dockerd, "/plugins") == []

@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import BUSYBOX_IMAGE, tls_client_env
+from conftest import BUSYBOX_IMAGE, tls_client_env, tls_listener
 from harness.guard import free_port
 
 pytestmark = pytest.mark.e2e
@@ -22,13 +22,7 @@ def config_text(pki, port: int, groups: str) -> str:
     return f"""
 decision_log = "decisions.jsonl"
 
-[[listeners]]
-type = "tls"
-address = "127.0.0.1:{port}"
-cert = "{pki.server_cert_path}"
-key = "{pki.server_key_path}"
-client_ca = "{pki.ca_path}"
-
+{tls_listener(pki, port)}
 {groups}
 """
 

@@ -12,7 +12,7 @@ import uuid
 
 import docker
 import pytest
-from conftest import BUSYBOX_IMAGE, tls_client_env
+from conftest import BUSYBOX_IMAGE, tls_client_env, tls_listener
 from harness.guard import free_port
 
 pytestmark = pytest.mark.e2e
@@ -28,18 +28,12 @@ def allowed_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory, dockerd, pki, allowed_root):
-    from harness.guard import start_guard
+    from harness.guard import start_with_config
 
     work = tmp_path_factory.mktemp("guards")
     port = free_port()
-    (work / "dockguard.toml").write_text(f"""
-[[listeners]]
-type = "tls"
-address = "127.0.0.1:{port}"
-cert = "{pki.server_cert_path}"
-key = "{pki.server_key_path}"
-client_ca = "{pki.ca_path}"
-
+    guard = start_with_config(work, dockerd.socket_path, f"""
+{tls_listener(pki, port)}
 [limits]
 max_inspected_body = 65536
 
@@ -66,9 +60,7 @@ guards = {{ bind_roots = ["{allowed_root}"], bind_write = true }}
 extends = ["runner"]
 sections = {{ exec = "write" }}
 guards = {{ exec_root = false }}
-""")
-    guard = start_guard(work, dockerd.socket_path, [], extra_args=["--config", str(work / "dockguard.toml")],
-                        wait_for=("127.0.0.1", port))
+""", wait_for=("127.0.0.1", port))
     yield port, guard
     guard.stop()
 

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 from harness.dockerd import PrivateDaemon, api_request, make_busybox_image
-from harness.guard import free_port, start_guard
+from harness.guard import free_port, start_with_config
 from test_e2e_attacks import Guarded
 from test_e2e_meaning import _send
 
@@ -44,7 +44,7 @@ def deployer(tmp_path_factory, swarm):
     """services = "write", every guard closed; swarm = "read"."""
     work = tmp_path_factory.mktemp("swarm-guard")
     port = free_port()
-    (work / "dockguard.toml").write_text(f"""
+    guard = start_with_config(work, swarm.socket_path, f"""
 [[listeners]]
 url = "tcp://127.0.0.1:{port}?identity=deployer"
 
@@ -53,9 +53,7 @@ deployer = ["deploy"]
 
 [groups.deploy]
 sections = {{ services = "write", containers = "write", swarm = "read", networks = "read", ping = "read" }}
-""")
-    guard = start_guard(work, swarm.socket_path, [], extra_args=["--config", str(work / "dockguard.toml")],
-                        wait_for=("127.0.0.1", port))
+""", wait_for=("127.0.0.1", port))
     g = Guarded(guard, port)
     yield g
     g.assert_clean_log()

@@ -34,6 +34,8 @@ CASES = [
     ("POST", "/v1.41/containers/x/attach?stdout=1", [b"Application/X-WWW-Form-Urlencoded; charset=utf-8"],
      True, CLOSED, False, "x-www-form-urlencoded"),
     ("POST", "/v1.41/containers/x/attach?stdout=1", FORM, False, None, True, ""),
+    ("POST", "/v1.41/build", [b"multipart/form-data; boundary=x"], True, None, False, "multipart/form-data"),
+    ("POST", "/v1.41/containers/x/start", [b"Multipart/Mixed"], True, None, False, "multipart/mixed"),
     ("POST", "/v1.41/containers/create", JSON, True, CLOSED, True, ""),
     ("POST", "/v1.41/containers/create", JSON + FORM, True, CLOSED, False, "several Content-Type"),
 ]

@@ -26,10 +26,8 @@ do not allow:
   the files it reads from the client all travel inside the HTTP/2 stream of
   ``/session`` or ``/grpc``, which dockguard cannot read. So ``buildkit =
   true`` trusts the caller with all of that, ``image_names`` included.
-* a ``multipart/form-data`` body is refused: ``postBuild`` reads its options
-  with ``r.FormValue`` without ``ParseForm`` first, so Go parses such a body
-  into the same form as the query, and ``networkmode=host`` or ``remote=``
-  sent in the body would be used without being judged.
+* a ``multipart/form-data`` body, which ``postBuild`` would read build
+  options from, is refused for every route by :mod:`dockguard.meaning`.
 
 ``extrahosts`` (``/etc/hosts`` lines inside the build), ``isolation`` (only
 ``default`` on Linux), resource limits, ``ulimits``, ``buildargs``,
@@ -44,7 +42,7 @@ from __future__ import annotations
 
 import attrs
 
-from dockguard.guards import Allowance, Verdict, judge_namespace_mode
+from dockguard.guards import ALLOWED, Allowance, Verdict, judge_namespace_mode, refusal
 from dockguard.images import judge_written_name
 from dockguard.queries import Query
 
@@ -58,35 +56,22 @@ BUILD_ROUTES: frozenset[tuple[str, str]] = frozenset(
 #: The ``remote`` value with which BuildKit's client sends the context over its session.
 CLIENT_SESSION = "client-session"
 
-_ALLOWED = Verdict(allowed=True, field="", guard="", reason="")
 _BUILDKIT_FIX = "set buildkit = true in the group's guards to allow it, or build with DOCKER_BUILDKIT=0"
 
 
-def _refuse(field: str, guard: str, reason: str) -> Verdict:
-    return Verdict(allowed=False, field=field, guard=guard, reason=reason)
-
-
-def judge_build(template: str, query: Query, content_types: list[bytes], allowance: Allowance) -> Verdict:
+def judge_build(template: str, query: Query, allowance: Allowance) -> Verdict:
     """The verdict for ``POST template`` (one of :data:`BUILD_ROUTES`) with ``query``."""
     if template in ("/session", "/grpc"):
         if allowance.buildkit:
-            return _ALLOWED
-        return _refuse(
+            return ALLOWED
+        return refusal(
             f"(route) {template}",
             "buildkit",
             f"{template} carries a BuildKit build (its Dockerfile, frontend, entitlements and outputs) in a "
             f"stream dockguard cannot read ({_BUILDKIT_FIX})",
         )
-    media = content_types[0].split(b";", 1)[0].strip().lower() if content_types else b""
-    if media.startswith(b"multipart/"):
-        return _refuse(
-            "(Content-Type)",
-            "",
-            "a build body sent as multipart form data is read by the daemon as build options besides the "
-            "query, which dockguard would not judge; send the context as application/x-tar",
-        )
     if query.get("version") == "2" and not allowance.buildkit:
-        return _refuse(
+        return refusal(
             "(query) version",
             "buildkit",
             "version=2 is a BuildKit build, whose Dockerfile, frontend (# syntax=), entitlements (RUN "
@@ -98,7 +83,7 @@ def judge_build(template: str, query: Query, content_types: list[bytes], allowan
         return attrs.evolve(verdict, field="(query) networkmode")
     remote = query.get("remote")
     if remote and remote != CLIENT_SESSION and not allowance.remote_fetch:
-        return _refuse(
+        return refusal(
             "(query) remote",
             "remote_fetch",
             f"remote is {remote[:80]!r}: the daemon would download the build context from it, from its own "
@@ -107,7 +92,7 @@ def judge_build(template: str, query: Query, content_types: list[bytes], allowan
         )
     cgroup_parent = query.get("cgroupparent")
     if cgroup_parent and not allowance.cgroup_parent:
-        return _refuse(
+        return refusal(
             "(query) cgroupparent",
             "cgroup_parent",
             f"cgroupparent is {cgroup_parent[:80]!r}: the build's containers would run in a cgroup of the "
@@ -115,7 +100,7 @@ def judge_build(template: str, query: Query, content_types: list[bytes], allowan
             "group's guards to allow it)",
         )
     if query.has("securityopt") and not allowance.unconfined:
-        return _refuse(
+        return refusal(
             "(query) securityopt",
             "unconfined",
             "securityopt sets security options for the build's containers: weakened confinement is not "
@@ -127,4 +112,4 @@ def judge_build(template: str, query: Query, content_types: list[bytes], allowan
         verdict = judge_written_name("(query) t", tag, "", allowance)
         if not verdict.allowed:
             return verdict
-    return _ALLOWED
+    return ALLOWED

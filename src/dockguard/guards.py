@@ -166,12 +166,14 @@ __all__ = [
     "HOST_NAMESPACES",
     "INSPECTED_KINDS",
     "OPEN",
+    "ALLOWED",
     "Allowance",
     "HostPathUnverifiable",
     "Verdict",
     "allowance_from_mapping",
     "inspection_kind",
     "judge",
+    "refusal",
 ]
 
 #: Every Linux capability (names without ``CAP_``), as the daemon knows them.
@@ -391,7 +393,13 @@ class Verdict:
     reason: str
 
 
-_ALLOWED = Verdict(allowed=True, field="", guard="", reason="")
+#: The verdict of everything that passes.
+ALLOWED = Verdict(allowed=True, field="", guard="", reason="")
+
+
+def refusal(field: str, guard: str, reason: str) -> Verdict:
+    """A refusing :class:`Verdict`: ``field`` decided, ``guard`` would open it (``""``: none can)."""
+    return Verdict(allowed=False, field=field, guard=guard, reason=reason)
 
 
 def inspection_kind(method: str, path: CanonicalPath) -> str | None:
@@ -450,6 +458,9 @@ class _Refusal(Exception):
         self.field = field
         self.guard = guard
         self.reason = reason
+
+    def verdict(self) -> Verdict:
+        return refusal(self.field, self.guard, self.reason)
 
 
 class _Obj:
@@ -1269,9 +1280,9 @@ def _judge(kind: str, body: bytes, allowance: Allowance) -> Verdict:
         raise ValueError(f"unknown inspection kind {kind!r}; expected one of {', '.join(INSPECTED_KINDS)}") from None
     try:
         check(_parse(kind, body), allowance)
-    except _Refusal as refusal:
-        return Verdict(allowed=False, field=refusal.field, guard=refusal.guard, reason=refusal.reason)
-    return _ALLOWED
+    except _Refusal as refused:
+        return refused.verdict()
+    return ALLOWED
 
 
 def _judge_start(body: bytes) -> Verdict:
@@ -1282,7 +1293,7 @@ def _judge_start(body: bytes) -> Verdict:
     skip every check on create: any body but an empty one is refused.
     """
     if body.strip() in (b"", b"{}", b"null"):
-        return _ALLOWED
+        return ALLOWED
     return Verdict(
         allowed=False,
         field="(body)",
@@ -1473,15 +1484,15 @@ def _judge_plugin(kind: str, body: bytes, allowance: Allowance) -> Verdict:
         if not body.strip():
             raise _Refusal("", "", f"the {kind} body is empty; the daemon needs a JSON array: send one ([] for none)")
         _PLUGIN_JUDGES[kind](_decode(body), allowance)
-    except _Refusal as refusal:
-        return Verdict(allowed=False, field=refusal.field, guard=refusal.guard, reason=refusal.reason)
-    return _ALLOWED
+    except _Refusal as refused:
+        return refused.verdict()
+    return ALLOWED
 
 
 def judge_namespace_mode(value: str, namespace: str, field: str, allowance: Allowance) -> Verdict:
     """A namespace mode outside a body (a build's ``networkmode``), judged as ``HostConfig.NetworkMode`` is."""
     try:
         _judge_mode(value, namespace, field, allowance)
-    except _Refusal as refusal:
-        return Verdict(allowed=False, field=refusal.field, guard=refusal.guard, reason=refusal.reason)
-    return _ALLOWED
+    except _Refusal as refused:
+        return refused.verdict()
+    return ALLOWED

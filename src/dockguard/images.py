@@ -32,7 +32,7 @@ This module has no I/O and no Twisted import.
 
 from __future__ import annotations
 
-from dockguard.guards import Allowance, Verdict
+from dockguard.guards import ALLOWED, Allowance, Verdict, refusal
 from dockguard.queries import Query
 from dockguard.references import ANY, ReferenceRefused, matches, repository, valid_tag
 
@@ -47,13 +47,6 @@ IMAGE_WRITE_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/images/load"),
     }
 )
-
-_ALLOWED = Verdict(allowed=True, field="", guard="", reason="")
-
-
-def _refuse(field: str, guard: str, reason: str) -> Verdict:
-    return Verdict(allowed=False, field=field, guard=guard, reason=reason)
-
 
 def _rule(allowance: Allowance) -> str:
     if not allowance.image_names:
@@ -70,14 +63,14 @@ def judge_written_name(field: str, text: str, tag: str, allowance: Allowance) ->
     ``field`` names the query parameter for the reason, e.g. ``"(query) repo"``.
     """
     if tag and not valid_tag(tag):
-        return _refuse(field, "", f"the tag {tag[:80]!r} is not a valid tag; the daemon would reject it")
+        return refusal(field, "", f"the tag {tag[:80]!r} is not a valid tag; the daemon would reject it")
     try:
         name = repository(text)
     except ReferenceRefused as refused:
-        return _refuse(field, "", refused.reason)
+        return refusal(field, "", refused.reason)
     if matches(name, allowance.image_names):
-        return _ALLOWED
-    return _refuse(
+        return ALLOWED
+    return refusal(
         field,
         "image_names",
         f"{field.removeprefix('(query) ')} would write a tag of {name}, which Watchtower, compose or a person may later run: {_rule(allowance)}",
@@ -88,8 +81,8 @@ def judge_image_write(template: str, query: Query, allowance: Allowance) -> Verd
     """The verdict for ``POST template`` (one of :data:`IMAGE_WRITE_ROUTES`) with ``query``."""
     if template == "/images/load":
         if ANY in allowance.image_names:
-            return _ALLOWED
-        return _refuse(
+            return ALLOWED
+        return refusal(
             "(body)",
             "image_names",
             "loading images writes every tag named inside the archive, which dockguard does not read: "
@@ -98,10 +91,10 @@ def judge_image_write(template: str, query: Query, allowance: Allowance) -> Verd
         )
     if template == "/images/create":
         if query.get("fromImage"):
-            return _ALLOWED  # a pull writes only the name it fetched, with that name's content
+            return ALLOWED  # a pull writes only the name it fetched, with that name's content
         source = query.get("fromSrc")
         if source not in ("", "-") and not allowance.remote_fetch:
-            return _refuse(
+            return refusal(
                 "(query) fromSrc",
                 "remote_fetch",
                 f"fromSrc is {source[:80]!r}: the daemon would download it (from its own network, which "
@@ -111,5 +104,5 @@ def judge_image_write(template: str, query: Query, allowance: Allowance) -> Verd
     # (the tag route rejects an empty repo).
     repo = query.get("repo")
     if not repo:
-        return _ALLOWED
+        return ALLOWED
     return judge_written_name("(query) repo", repo, query.get("tag"), allowance)

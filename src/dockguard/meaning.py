@@ -12,11 +12,13 @@ So :func:`check_request` and :func:`body_kind` run for every allowed request,
 under environment variables as under groups, and the relay cannot skip them:
 
 * a query the daemon could read two ways is refused (:mod:`dockguard.queries`);
-* a non-empty body sent as ``application/x-www-form-urlencoded`` is refused:
-  Go's ``ParseForm`` reads such a body into the same ``r.Form`` the handlers
-  read their query parameters from (``POST /containers/X/attach`` with the body
-  ``logs=1`` returns the logs), so the parameters dockguard judges would not be
-  the ones the daemon uses. The Engine API never takes form bodies;
+* a non-empty body sent as ``application/x-www-form-urlencoded`` or
+  ``multipart/…`` is refused: Go's ``ParseForm`` reads a form body into the
+  same ``r.Form`` the handlers read their query parameters from (``POST
+  /containers/X/attach`` with the body ``logs=1`` returns the logs), and
+  ``FormValue`` in a handler that did not call ``ParseForm`` (``postBuild``)
+  parses a multipart body too, so the parameters dockguard judges would not
+  be the ones the daemon uses. The Engine API never takes form bodies;
 * two ``Content-Type`` fields are refused (Go reads the first, others the last);
 * ``POST /containers/{id}/start`` is always inspected (:func:`body_kind`): its
   body must be empty, ``{}`` or ``null``; its ``checkpoint`` and
@@ -41,7 +43,7 @@ This module has no I/O and no Twisted import.
 from __future__ import annotations
 
 from dockguard.builds import BUILD_ROUTES, judge_build
-from dockguard.guards import Allowance, Verdict, inspection_kind
+from dockguard.guards import ALLOWED, Allowance, Verdict, inspection_kind, refusal
 from dockguard.images import IMAGE_WRITE_ROUTES, judge_image_write
 from dockguard.paths import CanonicalPath
 from dockguard.queries import Query, QueryRefused, parse_query
@@ -52,12 +54,7 @@ __all__ = ["ALWAYS_INSPECTED", "check_request", "body_kind"]
 #: Body kinds judged whatever policy allowed the route.
 ALWAYS_INSPECTED: frozenset[str] = frozenset({"container.start"})
 
-_ALLOWED = Verdict(allowed=True, field="", guard="", reason="")
 _FORM = b"application/x-www-form-urlencoded"
-
-
-def _refuse(field: str, guard: str, reason: str) -> Verdict:
-    return Verdict(allowed=False, field=field, guard=guard, reason=reason)
 
 
 def check_request(
@@ -77,32 +74,33 @@ def check_request(
     try:
         query = parse_query(path.query)
     except QueryRefused as refused:
-        return _refuse("(query)", "", refused.reason)
+        return refusal("(query)", "", refused.reason)
     if len(content_types) > 1:
-        return _refuse(
+        return refusal(
             "(Content-Type)",
             "",
             "the request has several Content-Type fields, which readers pick differently: send one",
         )
     if content_types and has_body:
         media = content_types[0].split(b";", 1)[0].strip().lower()
-        if media == _FORM:
-            return _refuse(
+        if media == _FORM or media.startswith(b"multipart/"):
+            return refusal(
                 "(Content-Type)",
                 "",
-                "the body is sent as application/x-www-form-urlencoded, which the daemon reads as "
-                "query parameters that dockguard would not judge; the Engine API takes JSON: send "
-                "Content-Type: application/json (curl -d sets the form type unless told otherwise)",
+                f"the body is sent as {media.decode('ascii', 'replace')}, which the daemon reads as "
+                "parameters besides the query, parameters dockguard would not judge; the Engine API takes "
+                "JSON or a tar archive: send Content-Type: application/json (curl -d sets the form type "
+                "unless told otherwise) or application/x-tar",
             )
     route = route_of(method, path)
     if route is None:
-        return _ALLOWED
+        return ALLOWED
     key = (route.method, route.template)
     if key == ("POST", "/containers/{id}/start"):
         return _check_start(query, allowance)
     if key == ("POST", "/services/{id}/update") and query.get("rollback") == "previous":
         if allowance is not None and not allowance.privileged:
-            return _refuse(
+            return refusal(
                 "(query) rollback",
                 "privileged",
                 "rollback=previous puts back the service's previous spec, which dockguard never judged "
@@ -110,26 +108,26 @@ def check_request(
                 "body of an update instead, or set privileged = true in the group's guards",
             )
     if allowance is None:
-        return _ALLOWED
+        return ALLOWED
     if key in BUILD_ROUTES:
-        return judge_build(route.template, query, content_types, allowance)
+        return judge_build(route.template, query, allowance)
     if key in IMAGE_WRITE_ROUTES:
         return judge_image_write(route.template, query, allowance)
     if key == ("POST", "/plugins/create") and not allowance.privileged:
-        return _refuse(
+        return refusal(
             "(body)",
             "privileged",
             "creating a plugin installs it from an archive whose config declares its own privileges "
             "(host mounts, devices, capabilities, host network), which no one accepts and dockguard "
             "does not read (set privileged = true in the group's guards to allow it)",
         )
-    return _ALLOWED
+    return ALLOWED
 
 
 def _check_start(query: Query, allowance: Allowance | None) -> Verdict:
     for name in ("checkpoint", "checkpoint-dir"):
         if query.get(name) and (allowance is None or not allowance.privileged):
-            return _refuse(
+            return refusal(
                 f"(query) {name}",
                 "privileged",
                 f"{name} restores the container from a checkpoint"
@@ -137,7 +135,7 @@ def _check_start(query: Query, allowance: Allowance | None) -> Verdict:
                 + ", which is not the start that was allowed (set privileged = true in the "
                 "group's guards to allow it)",
             )
-    return _ALLOWED
+    return ALLOWED
 
 
 def body_kind(method: str, path: CanonicalPath, allowance: Allowance | None) -> str | None:

@@ -61,6 +61,9 @@ class Query:
         return bool_value(self.get(key))
 
 
+_EMPTY = Query(values=MappingProxyType({}))
+
+
 def bool_value(value: str) -> bool:
     """moby's ``httputils.BoolValue`` for one value."""
     return value.strip().lower() not in ("", "0", "no", "false", "none")
@@ -91,6 +94,8 @@ def _unescape(text: str) -> str:
 
 def parse_query(raw: str) -> Query:
     """Parse the raw query of a :class:`~dockguard.paths.CanonicalPath` as Go does."""
+    if not raw:
+        return _EMPTY
     if ";" in raw:
         raise QueryRefused(
             "the query contains ';', which older daemons read as a separator and newer ones "

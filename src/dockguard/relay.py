@@ -753,10 +753,10 @@ class ClientProtocol(Protocol):
                 rule=f"learn (listener {self.listener.name}): would deny: {decision.rule}",
             )
         word = "would-deny" if decision.learned else "allow" if decision.allowed else "deny"
+        hasBody = b"transfer-encoding" in fields or fields.get(b"content-length", b"0") != b"0"
         if decision.allowed:
             # Whatever allowed the route: the request must keep its meaning
             # (dockguard.meaning), and some bodies are judged before relaying.
-            hasBody = b"transfer-encoding" in fields or fields.get(b"content-length", b"0") != b"0"
             types = [value for name, value in request.headers.raw_items() if name.lower() == b"content-type"]
             verdict = check_request(method, path, types, hasBody, decision.guard)
             if not verdict.allowed:
@@ -765,7 +765,8 @@ class ClientProtocol(Protocol):
                 self._refuse(
                     request,
                     403,
-                    f"dockguard refused {method} {path.path} for {identity}: {verdict.reason} (rule: {rule})",
+                    f"dockguard refused {method} {path.path} for {identity}: {verdict.reason} "
+                    f"(rule: {rule}; {decision.rule})",
                 )
                 return
             kind = body_kind(method, path, decision.guard)
@@ -794,7 +795,7 @@ class ClientProtocol(Protocol):
             request=request,
             hijackRoute=is_hijack_route(method, path),
             wantsUpgrade=b"upgrade" in fields,
-            hasBody=b"transfer-encoding" in fields or fields.get(b"content-length", b"0") != b"0",
+            hasBody=hasBody,
         )
         self._connectUpstream()
 

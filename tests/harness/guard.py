@@ -111,6 +111,15 @@ def start_guard(
             time.sleep(0.05)
 
 
+def start_with_config(
+    workdir: Path, upstream: str, config: str, wait_for: tuple[str, int] | str | None = None
+) -> Guard:
+    """Write ``config`` to ``workdir/dockguard.toml`` and start dockguard with ``--config`` on it."""
+    path = workdir / "dockguard.toml"
+    path.write_text(config)
+    return start_guard(workdir, upstream, [], extra_args=["--config", str(path)], wait_for=wait_for)
+
+
 def peak_rss_during(pid: int, work) -> tuple[int, int, float]:
     """
     Run ``work()`` while sampling process ``pid``'s RSS every 20 ms; return
