@@ -7,7 +7,7 @@ option), the key and the reason.
 A listener is one of::
 
     tls://HOST:PORT?cert=FILE&key=FILE&client_ca=FILE
-    tcp://HOST:PORT?identity=NAME[&allow=CIDR,CIDR][&insecure=1]
+    tcp://HOST:PORT?identity=NAME[&allow=CIDR,CIDR][&insecure=1][&trust_host=1]
     unix:///PATH?identity=NAME[&mode=0660]
 
 and the same keys as a C{[[listeners]]} table in the file (with C{url} or
@@ -58,6 +58,10 @@ class ListenerConfig:
     crl: Path | None = None
     allow: tuple[Network, ...] = ()
     insecure: bool = False
+    #: Every process of the host's network namespace may be this (tcp)
+    #: listener's identity: no refusal when callers can reach it from there
+    #: (see dockguard.exposure).
+    trust_host: bool = False
     #: Learn mode for everyone on this listener: refusals are logged as
     #: would-deny and let through.
     learn: bool = False
@@ -123,7 +127,7 @@ class Config:
 
 _LISTENER_KEYS = {
     "tls": {"cert", "key", "client_ca", "crl", "learn"},
-    "tcp": {"identity", "allow", "insecure", "learn"},
+    "tcp": {"identity", "allow", "insecure", "trust_host", "learn"},
     "unix": {"identity", "mode", "learn"},
 }
 
@@ -217,6 +221,7 @@ def listener_from_mapping(
                 raise ConfigError(source, f"{where}.allow", f"{item!r} is not a network like 10.0.0.0/8")
         fields["allow"] = tuple(networks)
         fields["insecure"] = _truthy(source, f"{where}.insecure", values.get("insecure", False))
+        fields["trust_host"] = _truthy(source, f"{where}.trust_host", values.get("trust_host", False))
     fields["learn"] = _truthy(source, f"{where}.learn", values.get("learn", False))
     listener = ListenerConfig(**fields)
     if kind == "tcp" and not listener.loopback and not listener.insecure:
@@ -465,4 +470,32 @@ def build_config(
     for name in names:
         if names.count(name) > 1:
             raise ConfigError(fields.get("source", "--listen"), "listeners", f"{name} is given twice")
-    return Config(**fields)
+    config = Config(**fields)
+    _check_exposure(config)
+    return config
+
+
+def _check_exposure(config: Config) -> None:
+    """
+    Refuse a fixed-identity TCP listener whose identity has writes that a
+    caller able to reach the host's network namespace lacks
+    (L{dockguard.exposure}); reads only are warned about at start.
+    """
+    from dockguard.exposure import exposures
+    from dockguard.groups import GroupPolicy
+
+    if not isinstance(config.policy, GroupPolicy):
+        return
+    for exposure in exposures(config.listeners, config.policy):
+        if exposure.writes:
+            raise ConfigError(config.source, f"listeners[{exposure.index}]", exposure.sentence())
+
+
+def exposure_warnings(config: Config) -> list[str]:
+    """The start-up warnings for listeners whose reads a reaching caller would gain."""
+    from dockguard.exposure import exposures
+    from dockguard.groups import GroupPolicy
+
+    if not isinstance(config.policy, GroupPolicy):
+        return []
+    return [e.sentence() for e in exposures(config.listeners, config.policy) if not e.writes]

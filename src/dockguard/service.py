@@ -27,7 +27,7 @@ from twisted.internet.task import deferLater
 from twisted.internet.ssl import CertificateOptions
 from twisted.logger import Logger
 
-from dockguard.config import Config, ListenerConfig
+from dockguard.config import Config, ListenerConfig, exposure_warnings
 from dockguard.errors import ConfigError
 from dockguard.metrics import Metrics, NoMetrics
 from dockguard.policy import Policy
@@ -335,7 +335,7 @@ class _DockguardService(MultiService):
         self._judgeOpenConnections()
         for line in lines:
             log.info("policy: {line}", line=line)
-        for warning in certificate_warnings(config):
+        for warning in certificate_warnings(config) + exposure_warnings(config):
             log.warn("{warning}", warning=warning)
         return True
 
@@ -391,7 +391,7 @@ class _DockguardService(MultiService):
             )
         for line in self.policy_lines:
             log.info("policy: {line}", line=line)
-        for warning in certificate_warnings(self.config):
+        for warning in certificate_warnings(self.config) + exposure_warnings(self.config):
             log.warn("{warning}", warning=warning)
         super().startService()
 
