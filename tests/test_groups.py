@@ -479,3 +479,20 @@ def test_explain_command_needs_no_certificate_files(tmp_path) -> None:
     assert out.getvalue().startswith("allow watcher GET /containers/json")
     # check-config, whose job is the whole file, still names the missing file.
     assert main(["check-config", str(config)], io.StringIO()) == 2
+
+
+def test_explain_names_what_cluster_admin_routes_amount_to(tmp_path) -> None:
+    import io
+
+    from dockguard.cli import main
+
+    config = tmp_path / "dockguard.toml"
+    config.write_text('[identities]\nops = ["admin"]\nweb = ["portainer"]\n')
+    out = io.StringIO()
+    assert main(["explain", "ops", "--config", str(config)], out) == 0
+    lines = {line.split()[2]: line for line in out.getvalue().splitlines()[1:] if line.split()[1] == "POST"}
+    assert lines["/swarm/leave"].endswith("(equivalent to cluster admin)")
+    assert "cluster admin" not in lines["/containers/create"]
+    out = io.StringIO()
+    main(["explain", "web", "--config", str(config)], out)
+    assert "cluster admin" not in out.getvalue()  # portainer is not granted them

@@ -78,7 +78,6 @@ KNOWN_CALLS: dict[str, list[Call]] = {
         ("POST", b"/v1.41/images/create?fromImage=nginx"),
         ("POST", b"/v1.41/services/create"),
         ("GET", b"/v1.41/secrets"),
-        ("POST", b"/v1.41/swarm/init"),
         ("POST", b"/v1.41/plugins/pull?remote=x"),
         ("DELETE", b"/v1.41/volumes/data"),
     ],
@@ -178,6 +177,8 @@ REFUSED_CALLS: dict[str, list[Call]] = {
     "portainer": [
         ("GET", b"/v1.41/foo"),
         ("GET", b"/v1.41/CONTAINERS/json"),
+        ("POST", b"/v1.41/swarm/init"),  # cluster admin: no preset but admin
+        ("POST", b"/v1.41/nodes/n1/update?version=3"),
     ],
     "dockman": [
         ("POST", b"/v1.47/build"),
@@ -264,11 +265,23 @@ def test_readonly_allows_every_plain_read_and_nothing_else() -> None:
     assert not PRESETS["readonly"].actions
 
 
-@pytest.mark.parametrize("name", ["admin", "portainer"])
-def test_admin_and_portainer_allow_every_route(name: str) -> None:
-    p = preset_policy(name)
+def test_admin_allows_every_route() -> None:
+    p = preset_policy("admin")
     for route in ROUTES:
         assert p.decide("tool", route.method, sample_path(route)).allowed, route
+
+
+def test_portainer_allows_every_route_but_cluster_admin() -> None:
+    p = preset_policy("portainer")
+    for route in ROUTES:
+        assert p.decide("tool", route.method, sample_path(route)).allowed is not bool(route.amounts_to), route
+
+
+@pytest.mark.parametrize("name", sorted(set(PRESETS) - {"admin"}))
+def test_no_preset_but_admin_is_cluster_admin(name: str) -> None:
+    p = preset_policy(name)
+    granted = [r for r in ROUTES if r.amounts_to and p.decide("tool", r.method, sample_path(r)).allowed]
+    assert not granted, granted
 
 
 def test_dockman_is_its_documented_minimum() -> None:

@@ -52,7 +52,8 @@ def _explain(args: argparse.Namespace, out) -> int:
     print(f"what {args.identity} may do ({'allow' if any(d.allowed for _, d in rows) else 'nothing allowed'}):", file=out)
     for route, decision in rows:
         verdict = "learn" if decision.learned else "allow" if decision.allowed else "deny"
-        print(f"  {verdict:5}  {f'{route.method} {route.template}':{width}}  {decision.rule}", file=out)
+        note = f"  ({route.amounts_to})" if decision.allowed and route.amounts_to else ""
+        print(f"  {verdict:5}  {f'{route.method} {route.template}':{width}}  {decision.rule}{note}", file=out)
     return 0
 
 

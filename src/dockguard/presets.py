@@ -147,11 +147,15 @@ _WATCHTOWER = _preset(
 # containers/images/networks/volumes/services/tasks/secrets/configs/swarm/
 # build files next to it) forwards every Engine API section, and its UI
 # offers consoles (exec, attach), builds, stacks, Swarm and registries. So it
-# gets everything, like admin.
+# gets everything on this host, like admin, except the cluster: swarm and node
+# writes (and the join tokens) are cluster admin, on every node; no preset
+# grants them. Extend it with swarm = "write", nodes = "write" to manage a
+# Swarm from Portainer.
 _PORTAINER = _preset(
     "portainer",
-    "Portainer: full management of the daemon (every section, every method); as powerful as admin",
-    {name: "write" for name in _ALL},
+    "Portainer: full management of the daemon (every section, every method) except Swarm and node "
+    "writes; as powerful as admin on this host",
+    {**{name: "write" for name in _ALL}, "swarm": "read", "nodes": "read"},
     guards=OPEN,
 )
 

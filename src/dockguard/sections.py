@@ -184,6 +184,9 @@ class Route:
     #: out), export (the whole filesystem), attach over WebSocket (stdin), the
     #: swarm's join tokens and its unlock key.
     sensitive: bool = False
+    #: What granting it amounts to, when that is more than its name says,
+    #: e.g. ``"equivalent to cluster admin"``; shown by ``dockguard explain``.
+    amounts_to: str = ""
 
 
 @attrs.frozen
@@ -235,6 +238,9 @@ _SECTION_BY_PREFIX = {section.prefix: section.name for section in SECTIONS}
 _PATTERNS: dict[Route, _Pattern] = {}
 
 
+_CLUSTER_ADMIN = "equivalent to cluster admin"
+
+
 def _r(
     method: str,
     template: str,
@@ -242,6 +248,7 @@ def _r(
     *,
     sensitive: bool = False,
     span: bool = True,
+    amounts_to: str = "",
 ) -> Route:
     """One route; ``span``: its placeholder is moby's ``{name:.*}`` (one or more segments)."""
     first = template[1:].split("/")[0]
@@ -251,6 +258,7 @@ def _r(
         section=_SECTION_BY_PREFIX[first],
         action=action,
         sensitive=sensitive,
+        amounts_to=amounts_to,
     )
     has_placeholder = "{" in template
     _PATTERNS[route] = _compile(template, span and has_placeholder)
@@ -333,14 +341,17 @@ ROUTES: tuple[Route, ...] = (
     _r("POST", "/build/cancel", "image.build"),
     _r("POST", "/session", "image.build"),
     # swarm/cluster.go: plain {id}, one segment
-    _r("POST", "/swarm/init"),
-    _r("POST", "/swarm/join"),
-    _r("POST", "/swarm/leave"),
+    # Swarm and node writes make, join, leave (?force=1 destroys a
+    # single-manager cluster), reconfigure (rotate tokens and keys), drain or
+    # remove nodes: cluster admin, on every node of the cluster.
+    _r("POST", "/swarm/init", amounts_to=_CLUSTER_ADMIN),
+    _r("POST", "/swarm/join", amounts_to=_CLUSTER_ADMIN),
+    _r("POST", "/swarm/leave", amounts_to=_CLUSTER_ADMIN),
     # the swarm's join tokens: a manager token joins the cluster as a manager
-    _r("GET", "/swarm", sensitive=True),
-    _r("GET", "/swarm/unlockkey", sensitive=True),
-    _r("POST", "/swarm/update"),
-    _r("POST", "/swarm/unlock"),
+    _r("GET", "/swarm", sensitive=True, amounts_to=_CLUSTER_ADMIN + " (the manager join token)"),
+    _r("GET", "/swarm/unlockkey", sensitive=True, amounts_to=_CLUSTER_ADMIN),
+    _r("POST", "/swarm/update", amounts_to=_CLUSTER_ADMIN),
+    _r("POST", "/swarm/unlock", amounts_to=_CLUSTER_ADMIN),
     _r("GET", "/services"),
     _r("GET", "/services/{id}", span=False),
     _r("POST", "/services/create"),
@@ -349,8 +360,8 @@ ROUTES: tuple[Route, ...] = (
     _r("GET", "/services/{id}/logs", span=False),
     _r("GET", "/nodes"),
     _r("GET", "/nodes/{id}", span=False),
-    _r("DELETE", "/nodes/{id}", span=False),
-    _r("POST", "/nodes/{id}/update", span=False),
+    _r("DELETE", "/nodes/{id}", span=False, amounts_to=_CLUSTER_ADMIN),
+    _r("POST", "/nodes/{id}/update", span=False, amounts_to=_CLUSTER_ADMIN),
     _r("GET", "/tasks"),
     _r("GET", "/tasks/{id}", span=False),
     _r("GET", "/tasks/{id}/logs", span=False),
