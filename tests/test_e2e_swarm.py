@@ -10,6 +10,7 @@ that lets it through.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import uuid
 
@@ -24,8 +25,15 @@ pytestmark = pytest.mark.e2e
 JSON = {"Content-Type": "application/json"}
 
 
+def _has_link(name: str) -> bool:
+    return subprocess.run(["ip", "link", "show", name], capture_output=True).returncode == 0
+
+
 @pytest.fixture(scope="module")
 def swarm(tmp_path_factory):
+    # Swarm mode makes a docker_gwbridge bridge in the host's network
+    # namespace, which the daemon leaves behind: remove it if it is ours.
+    gwbridge_before = _has_link("docker_gwbridge")
     daemon = PrivateDaemon(keep_log_to=tmp_path_factory.getbasetemp() / "dockerd-swarm.log")
     daemon.start()
     try:
@@ -37,6 +45,8 @@ def swarm(tmp_path_factory):
         yield daemon
     finally:
         daemon.stop()
+        if not gwbridge_before and _has_link("docker_gwbridge"):
+            subprocess.run(["ip", "link", "delete", "docker_gwbridge"], check=False)
 
 
 @pytest.fixture(scope="module")
