@@ -1002,12 +1002,12 @@ def _judge_network_create(document: _Obj, allowance: Allowance) -> None:
 
 
 def _judge_network_options(options: _Obj, config_from: _Obj | None, ingress: bool, effective: str, fix: str) -> None:
-    for key, _ in options.pairs:
+    for key, value in options.pairs:
         if key not in _PLAIN_NETWORK_OPTIONS:
             raise _Refusal(
                 f"Options.{key}",
                 "network_drivers",
-                f"Options has {_show(key)}, which is not one of the plain {effective} options: it may attach the "
+                f"{_show(f'Options.{key}')} is {_show(value)}, not one of the plain {effective} options: it may attach the "
                 "network to a host interface (com.docker.network.bridge.name names an existing host bridge, "
                 "parent a host interface) or leave Docker's NAT and firewall; plain options are "
                 f"{', '.join(sorted(_PLAIN_NETWORK_OPTIONS))} ({fix})",
