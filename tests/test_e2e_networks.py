@@ -218,7 +218,7 @@ def test_the_daemon_makes_a_macvlan_on_a_host_interface(dockerd, dummy_parent) -
 HOST_INTERFACE_CREATES = {
     "macvlan": ({"Driver": "macvlan", "Options": {"parent": "{parent}"}}, "Driver", "network_drivers"),
     "ipvlan": ({"Driver": "ipvlan", "Options": {"parent": "{parent}"}}, "Driver", "network_drivers"),
-    "bridge on a host bridge": ({"Driver": "bridge", "Options": {"com.docker.network.bridge.name": "{parent}"}},
+    "bridge on a host bridge": ({"Driver": "bridge", "Options": {"com.docker.network.bridge.name": "dgnobridge0"}},
                                 "Options.com.docker.network.bridge.name", "network_drivers"),
     "config from another network": ({"Driver": "macvlan", "ConfigFrom": {"Network": "lan-config"}},
                                     "Driver", "network_drivers"),
@@ -231,7 +231,8 @@ def test_networks_write_with_closed_guards_makes_no_network(guards, dockerd, sha
     writer, _ = guards
     body, field, guard = HOST_INTERFACE_CREATES[shape]
     name = "dg-lan-" + _hex()
-    # "lo": the daemon refuses it as a macvlan parent, so nothing reaches a NIC even if this broke.
+    # "lo": the daemon refuses it as a macvlan parent, so nothing reaches a NIC even if this broke
+    # (and the bridge named is one no host has: it would be a new one, removed below).
     document = json.loads(json.dumps({"Name": name, **body}).replace("{parent}", "lo"))
     try:
         answer = _send(writer, "POST", "/v1.41/networks/create", json.dumps(document).encode(), JSON)
