@@ -80,9 +80,17 @@ Decisions (where the daemon leaves a choice, the stricter reading is taken)
   ``UTSMode``, ``UsernsMode``, ``CgroupnsMode`` and ``NetworkMode`` is
   compared case-insensitively: ``host`` needs that namespace in
   ``host_namespaces``, ``container`` needs ``join_containers``. Network names
-  in ``NetworkingConfig.EndpointsConfig`` and Swarm ``Networks[].Target`` are
+  in ``NetworkingConfig.EndpointsConfig`` (key and ``NetworkID``), Swarm
+  ``Networks[].Target`` and a connect's ``EndpointConfig.NetworkID`` are
   judged like ``NetworkMode``. ``Cgroup: "container:X"`` and ``VolumesFrom``
   need ``join_containers``.
+* Networks: any other network mode is a network's name, which needs a
+  ``networks`` pattern; ``""``, ``none``, ``bridge`` and ``default`` are
+  always allowed, compared exactly as the daemon does (``Bridge`` is a name).
+  A network create needs a ``networks`` pattern for its ``Name``, and its
+  driver in ``network_drivers`` unless it is ``bridge`` or ``overlay`` with
+  plain options only (no ``parent``, no host bridge named, no ``ConfigFrom``
+  or ``Ingress``); an IPAM driver other than ``default`` needs its name there.
 * Security options: ``no-new-privileges`` (true), ``seccomp=builtin`` and
   ``apparmor=docker-default`` are fine. ``seccomp`` with anything else (a
   profile in JSON can allow any system call), ``apparmor`` with any other
@@ -126,10 +134,14 @@ Threat model and what is not covered
   here: a bind root must not contain a symlink (or a directory a caller can
   write a symlink into) that leads outside it.
 * Networks are referred to by name: a network reference (``NetworkMode``,
-  an ``EndpointsConfig`` key or its ``NetworkID``, a Swarm ``Target``) that is
-  a hexadecimal word is refused unless the host network is allowed, because
-  the daemon looks networks up by ID and by ID prefix too, and the host
-  network's ID is not known here.
+  an ``EndpointsConfig`` key or its ``NetworkID``, a Swarm ``Target``, a
+  connect's path) that is a hexadecimal word is refused unless the host
+  network is allowed, because the daemon looks networks up by ID and by ID
+  prefix too, and the host network's ID is not known here; it also needs a
+  ``networks`` pattern that matches it, in practice ``"*"``. Any other
+  reference is a name: local IDs are hexadecimal, and a prefix pattern must
+  hold a character swarm IDs (``[0-9a-z]``) lack. Who created a network is
+  not known here: a pattern reaches every network it matches.
 * Only the kinds in :data:`INSPECTED_KINDS` are inspected here (plugin
   bodies: see the section "plugins" below); builds, image-name writes and
   plugin create are judged from their query (:mod:`dockguard.builds`,
