@@ -167,6 +167,8 @@ BUILD_CASES = [
     ("the first networkmode is the daemon's", B + b"networkmode=host&networkmode=none", CLOSED, False,
      "(query) networkmode", "host_namespaces"),
     ("host network allowed", B + b"networkmode=host", HOST_NET, True, "", ""),
+    ("another's network", B + b"networkmode=internal", CLOSED, False, "(query) networkmode", "networks"),
+    ("the group's network", B + b"networkmode=ci-a", Allowance(networks=("ci-*",)), True, "", ""),
     ("another container's network", B + b"networkmode=container:web", HOST_NET, False, "(query) networkmode",
      "join_containers"),
     ("remote URL", B + b"remote=http://169.254.169.254/latest/", CLOSED, False, "(query) remote", "remote_fetch"),
@@ -210,7 +212,7 @@ def test_builds(target: bytes, allowance: Allowance, allowed: bool, field: str, 
     assert verdict.allowed is allowed, verdict.reason
     assert (verdict.field, verdict.guard) == (field, guard)
     if guard:
-        assert f"{guard} = true" in verdict.reason or guard in ("host_namespaces", "image_names")
+        assert f"{guard} = true" in verdict.reason or guard in ("host_namespaces", "image_names", "networks")
 
 
 def test_build_reasons() -> None:

@@ -151,6 +151,10 @@ def network(name: str, **host: Any) -> bytes:
     return json.dumps(body).encode()
 
 
+#: A group that may join the networks whose names start with ci-.
+CI_NETS = Allowance(networks=("ci-*",))
+
+
 def raw(text: str) -> bytes:
     return text.encode("utf-8")
 
@@ -261,11 +265,51 @@ CREATE_CASES: list[tuple[str, bytes, Allowance, bool, str, str]] = [
     ("--network container:x", network("container:x"), CLOSED, False, "HostConfig.NetworkMode", "join_containers"),
     ("--network container:x allowed", network("container:x"), Allowance(join_containers=True), True, "", ""),
     ("--network none", network("none"), CLOSED, True, "", ""),
-    ("--network mynet", network("mynet"), CLOSED, True, "", ""),
+    ("--network bridge", network("bridge"), CLOSED, True, "", ""),
+    ("--network default", network("default"), CLOSED, True, "", ""),
+    ("no NetworkMode", run(NetworkMode=""), CLOSED, True, "", ""),
+    ("--network mynet", network("mynet"), CLOSED, False, "HostConfig.NetworkMode", "networks"),
+    ("--network mynet allowed by name", network("mynet"), Allowance(networks=("mynet",)), True, "", ""),
+    ("--network mynet2 is another name", network("mynet2"), Allowance(networks=("mynet",)), False, "HostConfig.NetworkMode", "networks"),
+    ("--network ci-a allowed by prefix", network("ci-a"), CI_NETS, True, "", ""),
+    ("--network cia is not under ci-", network("cia"), CI_NETS, False, "HostConfig.NetworkMode", "networks"),
+    ("--network any name with *", network("internal"), Allowance(networks=("*",)), True, "", ""),
+    ("--network Bridge is a user network's name", network("Bridge"), CLOSED, False, "HostConfig.NetworkMode", "networks"),
+    ("--network NONE is a user network's name", network("NONE"), CI_NETS, False, "HostConfig.NetworkMode", "networks"),
+    ("--network HOST is host and a name", network("HOST"), Allowance(host_namespaces={"network"}), False, "HostConfig.NetworkMode", "networks"),
     ("--network by ID prefix (may be host)", network("6692"), CLOSED, False, "HostConfig.NetworkMode", "host_namespaces"),
     ("--network by full ID", network("ab" * 32), CLOSED, False, "HostConfig.NetworkMode", "host_namespaces"),
     ("--network hex name upper case", network("CAFE"), CLOSED, False, "HostConfig.NetworkMode", "host_namespaces"),
-    ("--network by ID with host allowed", network("6692"), Allowance(host_namespaces={"network"}), True, "", ""),
+    ("--network by ID with host allowed", network("6692"), Allowance(host_namespaces={"network"}, networks=("*",)), True, "", ""),
+    ("--network by ID, host allowed, names not", network("6692"), Allowance(host_namespaces={"network"}, networks=("ci-*",)), False, "HostConfig.NetworkMode", "networks"),
+    ("top-level NetworkMode (old bodies)", raw('{"Image": "a", "NetworkMode": "internal"}'), CI_NETS, False, "NetworkMode", "networks"),
+    (
+        "endpoint key of another's network, with an alias",
+        json.dumps({"Image": "a", "HostConfig": {"NetworkMode": "ci-a"},
+                    "NetworkingConfig": {"EndpointsConfig": {"internal": {"Aliases": ["dockguard"]}}}}).encode(),
+        CI_NETS,
+        False,
+        "NetworkingConfig.EndpointsConfig.internal",
+        "networks",
+    ),
+    (
+        "endpoint NetworkID naming another's network",
+        json.dumps({"Image": "a", "HostConfig": {"NetworkMode": "ci-a"},
+                    "NetworkingConfig": {"EndpointsConfig": {"ci-a": {"NetworkID": "internal"}}}}).encode(),
+        CI_NETS,
+        False,
+        "NetworkingConfig.EndpointsConfig.ci-a.NetworkID",
+        "networks",
+    ),
+    (
+        "endpoint NetworkID in the group's networks",
+        json.dumps({"Image": "a", "HostConfig": {"NetworkMode": "ci-a"},
+                    "NetworkingConfig": {"EndpointsConfig": {"ci-a": {"NetworkID": "ci-b", "Aliases": ["web"]}}}}).encode(),
+        CI_NETS,
+        True,
+        "",
+        "",
+    ),
     (
         "endpoint NetworkID of the host network",
         json.dumps({"Image": "a", "NetworkingConfig": {"EndpointsConfig": {"mynet": {"NetworkID": "6692bede"}}}}).encode(),
@@ -587,7 +631,7 @@ def service(**container_spec: Any) -> dict[str, Any]:
             "ContainerSpec": spec,
             "Resources": {"Limits": {}, "Reservations": {}},
             "Placement": {},
-            "Networks": [{"Target": "frontend"}],
+            "Networks": [],
             "ForceUpdate": 0,
             "Runtime": "container",
         },
@@ -609,6 +653,11 @@ def svc_with(change: dict[str, Any]) -> bytes:
 CS = "TaskTemplate.ContainerSpec"
 SERVICE_CASES = [
     ("plain service", svc(), CLOSED, True, "", ""),
+    ("its network", svc_with({"Networks": [{"Target": "ci-frontend"}]}), CI_NETS, True, "", ""),
+    ("its network not allowed", svc_with({"Networks": [{"Target": "ci-frontend"}]}), CLOSED, False, "TaskTemplate.Networks[0].Target", "networks"),
+    ("another's network", svc_with({"Networks": [{"Target": "internal", "Aliases": ["dockguard"]}]}), CI_NETS, False, "TaskTemplate.Networks[0].Target", "networks"),
+    ("another's network, top-level Networks", raw('{"Name": "web", "Networks": [{"Target": "internal"}]}'), CI_NETS, False, "Networks[0].Target", "networks"),
+    ("bridge network", svc_with({"Networks": [{"Target": "bridge"}]}), CLOSED, True, "", ""),
     ("volume mount", svc(Mounts=[{"Type": "volume", "Source": "data", "Target": "/d"}]), CLOSED, True, "", ""),
     ("bind mount /", svc(Mounts=[{"Type": "bind", "Source": "/", "Target": "/h"}]), CLOSED, False, f"{CS}.Mounts[0].Source", "docker_socket"),
     ("bind mount /etc", svc(Mounts=[{"Type": "bind", "Source": "/etc", "Target": "/e"}]), SRV, False, f"{CS}.Mounts[0].Source", "bind_roots"),
@@ -651,6 +700,106 @@ def test_service(kind: str, body: bytes, allowance: Allowance, allowed: bool, fi
 
 def vol(**body: Any) -> bytes:
     return json.dumps({"Name": "v", "Labels": {}, **body}).encode()
+
+
+def net(**body: Any) -> bytes:
+    """What the docker CLI 20.10 sends for `docker network create`, with fields replaced."""
+    document: dict[str, Any] = {
+        "Name": "ci-a", "CheckDuplicate": True, "Driver": "bridge", "Scope": "", "EnableIPv6": False,
+        "IPAM": {"Driver": "default", "Options": {}, "Config": []}, "Internal": False, "Attachable": False,
+        "Ingress": False, "ConfigOnly": False, "ConfigFrom": None, "Options": {}, "Labels": {},
+    }  # fmt: skip
+    document.update(body)
+    return json.dumps(document).encode()
+
+
+BRIDGE_NAME = "com.docker.network.bridge.name"
+NETWORK_CREATE_CASES = [
+    ("docker network create ci-a", net(), CI_NETS, True, "", ""),
+    ("a name the group may not use", net(Name="internal"), CI_NETS, False, "Name", "networks"),
+    ("any name, closed", net(), CLOSED, False, "Name", "networks"),
+    ("driver left to the daemon", net(Driver=""), CI_NETS, True, "", ""),
+    ("overlay", net(Driver="overlay", Attachable=True, Options={"encrypted": ""}), CI_NETS, True, "", ""),
+    ("--internal, IPAM subnet, labels", net(Internal=True, IPAM={"Driver": "", "Config": [{"Subnet": "10.9.0.0/24"}]},
+                                            Labels={"a": "b"}), CI_NETS, True, "", ""),
+    ("plain bridge options", net(Options={"com.docker.network.driver.mtu": "1400",
+                                          "com.docker.network.bridge.enable_icc": "false"}), CI_NETS, True, "", ""),
+    ("macvlan on a host interface", net(Driver="macvlan", Options={"parent": "eth0"}), CI_NETS, False, "Driver", "network_drivers"),
+    ("macvlan allowed", net(Driver="macvlan", Options={"parent": "eth0"}), Allowance(networks=("ci-*",), network_drivers={"macvlan"}), True, "", ""),
+    ("macvlan allowed, name not", net(Name="lan", Driver="macvlan"), Allowance(network_drivers={"*"}), False, "Name", "networks"),
+    ("ipvlan", net(Driver="ipvlan", Options={"parent": "eth0", "ipvlan_mode": "l2"}), CI_NETS, False, "Driver", "network_drivers"),
+    ("ipvlan with macvlan allowed", net(Driver="ipvlan"), Allowance(networks=("ci-*",), network_drivers={"macvlan"}), False, "Driver", "network_drivers"),
+    ("host driver", net(Driver="host"), CI_NETS, False, "Driver", "network_drivers"),
+    ("null driver", net(Driver="null"), CI_NETS, False, "Driver", "network_drivers"),
+    ("a plugin driver", net(Driver="weaveworks/net-plugin:latest"), CI_NETS, False, "Driver", "network_drivers"),
+    ("driver Bridge is not bridge", net(Driver="Bridge"), CI_NETS, False, "Driver", "network_drivers"),
+    ("bridge on an existing host bridge", net(Options={BRIDGE_NAME: "br0"}), CI_NETS, False, f"Options.{BRIDGE_NAME}", "network_drivers"),
+    ("host bridge, driver left to the daemon", net(Driver="", Options={BRIDGE_NAME: "br0"}), CI_NETS, False, f"Options.{BRIDGE_NAME}", "network_drivers"),
+    ("host bridge with bridge allowed", net(Options={BRIDGE_NAME: "br0"}), Allowance(networks=("ci-*",), network_drivers={"bridge"}), True, "", ""),
+    ("parent on a bridge", net(Options={"parent": "eth0"}), CI_NETS, False, "Options.parent", "network_drivers"),
+    ("routed gateway mode", net(Options={"com.docker.network.bridge.gateway_mode_ipv4": "routed"}), CI_NETS, False, "Options.com.docker.network.bridge.gateway_mode_ipv4", "network_drivers"),
+    ("overlay VXLAN IDs", net(Driver="overlay", Options={"com.docker.network.driver.overlay.vxlanid_list": "4097"}), CI_NETS, False, "Options.com.docker.network.driver.overlay.vxlanid_list", "network_drivers"),
+    ("option in another case", net(Options={"Com.Docker.Network.Bridge.Name": "br0"}), CI_NETS, False, "Options.Com.Docker.Network.Bridge.Name", "network_drivers"),
+    ("config-only holding a parent", net(ConfigOnly=True, Options={"parent": "eth0"}), CI_NETS, False, "Options.parent", "network_drivers"),
+    ("config-only, plain", net(ConfigOnly=True, IPAM={"Config": [{"Subnet": "10.9.0.0/24"}]}), CI_NETS, True, "", ""),
+    ("--config-from", net(Driver="macvlan", ConfigFrom={"Network": "lan-config"}), Allowance(networks=("ci-*",), network_drivers={"bridge"}), False, "Driver", "network_drivers"),
+    ("--config-from with bridge", net(ConfigFrom={"Network": "lan-config"}), CI_NETS, False, "ConfigFrom", "network_drivers"),
+    ("--ingress", net(Driver="overlay", Ingress=True), CI_NETS, False, "Ingress", "network_drivers"),
+    ("IPAM plugin", net(IPAM={"Driver": "infoblox"}), CI_NETS, False, "IPAM.Driver", "network_drivers"),
+    ("IPAM plugin allowed", net(IPAM={"Driver": "infoblox"}), Allowance(networks=("ci-*",), network_drivers={"infoblox"}), True, "", ""),
+    ("case trick", raw('{"name": "ci-a", "driver": "macvlan"}'), CI_NETS, False, "Driver", "network_drivers"),
+    ("two readings of Driver", raw('{"Name": "ci-a", "Driver": "bridge", "driver": "macvlan"}'), OPEN, False, "driver", ""),
+    ("wrong type: Options value", raw('{"Name": "ci-a", "Options": {"parent": 1}}'), OPEN, False, "Options.parent", ""),
+    ("wrong type: Ingress", raw('{"Name": "ci-a", "Ingress": "true"}'), OPEN, False, "Ingress", ""),
+    ("empty body", b"", OPEN, False, "", ""),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "allowance", "allowed", "field", "guard"),
+    [case[1:] for case in NETWORK_CREATE_CASES],
+    ids=[case[0] for case in NETWORK_CREATE_CASES],
+)
+def test_network_create(body: bytes, allowance: Allowance, allowed: bool, field: str, guard: str) -> None:
+    verdict = judge("network.create", body, allowance)
+    assert (verdict.allowed, verdict.field, verdict.guard) == (allowed, field, guard), verdict.reason
+
+
+def conn(**endpoint: Any) -> bytes:
+    """What the docker CLI 20.10 sends for `docker network connect --alias web NET c1`."""
+    config: dict[str, Any] = {"IPAMConfig": None, "Links": None, "Aliases": ["web"]}
+    config.update(endpoint)
+    return json.dumps({"Container": "c1", "EndpointConfig": config}).encode()
+
+
+NETWORK_CONNECT_CASES = [
+    ("docker network connect --alias", conn(), CLOSED, True, "", ""),
+    ("no EndpointConfig", raw('{"Container": "c1"}'), CLOSED, True, "", ""),
+    ("NetworkID of another's network", conn(NetworkID="internal"), CI_NETS, False, "EndpointConfig.NetworkID", "networks"),
+    ("NetworkID in the group's networks", conn(NetworkID="ci-b"), CI_NETS, True, "", ""),
+    ("NetworkID hexadecimal (may be host)", conn(NetworkID="6692bede"), Allowance(networks=("*",)), False, "EndpointConfig.NetworkID", "host_namespaces"),
+    ("NetworkID host", conn(NetworkID="host"), Allowance(networks=("*",)), False, "EndpointConfig.NetworkID", "host_namespaces"),
+    ("case trick", raw('{"endpointconfig": {"networkid": "internal"}}'), CI_NETS, False, "EndpointConfig.NetworkID", "networks"),
+    ("empty body", b"", OPEN, False, "", ""),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "allowance", "allowed", "field", "guard"),
+    [case[1:] for case in NETWORK_CONNECT_CASES],
+    ids=[case[0] for case in NETWORK_CONNECT_CASES],
+)
+def test_network_connect(body: bytes, allowance: Allowance, allowed: bool, field: str, guard: str) -> None:
+    verdict = judge("network.connect", body, allowance)
+    assert (verdict.allowed, verdict.field, verdict.guard) == (allowed, field, guard), verdict.reason
+
+
+def test_network_reasons_say_what_is_at_stake() -> None:
+    reason = judge("container.create", network("internal"), CLOSED).reason
+    assert "DNS names" in reason and 'prefix such as "ci-*", to networks' in reason
+    assert "only the networks ci-*" in judge("container.create", network("internal"), CI_NETS).reason
+    reason = judge("network.create", net(Driver="macvlan", Options={"parent": "eth0"}), CI_NETS).reason
+    assert "host's interfaces" in reason and 'add "macvlan" to network_drivers' in reason
 
 
 VOLUME_CASES = [
@@ -763,6 +912,8 @@ def test_plugin_reasons_name_what_is_granted() -> None:
         ("exec.create", EXEC_CASES),
         ("service.create", SERVICE_CASES),
         ("volume.create", VOLUME_CASES),
+        ("network.create", NETWORK_CREATE_CASES),
+        ("network.connect", NETWORK_CONNECT_CASES),
         ("plugin.pull", PLUGIN_PULL_CASES),
         ("plugin.set", PLUGIN_SET_CASES),
     ],
@@ -800,7 +951,11 @@ def test_unknown_kind_is_a_programming_error() -> None:
         ("POST", b"/exec/abc/start", None),
         ("POST", b"/volumes/prune", None),
         ("POST", b"/containers/a/b/update", "container.update"),
-        ("POST", b"/networks/create", None),
+        ("POST", b"/networks/create", "network.create"),
+        ("POST", b"/v1.41/networks/ci-a/connect", "network.connect"),
+        ("POST", b"/networks/a/b/connect", "network.connect"),
+        ("POST", b"/networks/ci-a/disconnect", None),
+        ("DELETE", b"/networks/ci-a", None),
         ("POST", b"/v1.41/plugins/pull?remote=vieux/sshfs", "plugin.pull"),
         ("POST", b"/plugins/vieux/sshfs:latest/upgrade", "plugin.upgrade"),
         ("POST", b"/plugins/sshfs/set", "plugin.set"),
@@ -818,7 +973,7 @@ def test_every_kind_is_reachable() -> None:
         for t in (
             b"/containers/create", b"/containers/x/update", b"/containers/x/exec",
             b"/services/create", b"/services/x/update", b"/volumes/create", b"/containers/x/start",
-            b"/plugins/pull", b"/plugins/x/upgrade", b"/plugins/x/set",
+            b"/plugins/pull", b"/plugins/x/upgrade", b"/plugins/x/set", b"/networks/create", b"/networks/x/connect",
         )
     }  # fmt: skip
     assert found == set(INSPECTED_KINDS)
@@ -881,6 +1036,9 @@ def test_describe() -> None:
     for key in ("privileged", "devices", "docker socket", "unconfined", "sysctls", "privileged exec",
                 "writes images *", "buildkit", "remote fetch", "cgroup parent"):  # fmt: skip
         assert key in OPEN.describe()
+    assert Allowance(networks=("ci-*", "backend"), network_drivers={"macvlan"}).describe() == (
+        "guards: network drivers macvlan; networks ci-*, backend; exec as root"
+    )
     assert Allowance(image_names=("ci/*",), buildkit=True).describe() == (
         "guards: writes images ci/*; buildkit; exec as root"
     )
@@ -909,6 +1067,8 @@ def test_allowance_from_mapping() -> None:
         "exec_root": False,
         "exec_privileged": True,
         "image_names": ["ci/*", "registry.local:5000/team/app", "ci/*", "*"],
+        "network_drivers": ["macvlan"],
+        "networks": ["ci-*", "backend", "Team*", "ci-*"],
         "buildkit": True,
         "remote_fetch": False,
         "cgroup_parent": True,
@@ -925,6 +1085,8 @@ def test_allowance_from_mapping() -> None:
         exec_root=False,
         exec_privileged=True,
         image_names=("ci/*", "registry.local:5000/team/app", "*"),
+        network_drivers={"macvlan"},
+        networks=("ci-*", "backend", "Team*"),
         buildkit=True,
         cgroup_parent=True,
     )
@@ -968,6 +1130,16 @@ def test_allowance_from_mapping() -> None:
         ({"image_names": [""]}, "groups.ci.guards.image_names", "empty pattern"),
         ({"image_names": ["ci//app"]}, "groups.ci.guards.image_names", "not a valid image reference"),
         ({"image_names": ["a" * 64]}, "groups.ci.guards.image_names", "image ID"),
+        ({"network": ["ci-*"]}, "groups.ci.guards.network", "did you mean 'networks'?"),
+        ({"networks": "ci-*"}, "groups.ci.guards.networks", "must be a list of strings"),
+        ({"networks": [""]}, "groups.ci.guards.networks", "not a network name or prefix"),
+        ({"networks": ["*ci"]}, "groups.ci.guards.networks", "not a network name or prefix"),
+        ({"networks": [" ci"]}, "groups.ci.guards.networks", "not a network name or prefix"),
+        ({"networks": ["ci*"]}, "groups.ci.guards.networks", 'e.g. "ci-*"'),
+        ({"networks": ["cafe"]}, "groups.ci.guards.networks", "hexadecimal"),
+        ({"networks": ["host"]}, "groups.ci.guards.networks", "host needs host_namespaces"),
+        ({"networks": ["container:web"]}, "groups.ci.guards.networks", "join_containers"),
+        ({"network_drivers": [""]}, "groups.ci.guards.network_drivers", "is not a name"),
     ],
 )
 def test_allowance_from_mapping_errors(table: dict[str, Any], key: str, words: str) -> None:

@@ -11,6 +11,7 @@ from dockguard.policy import EnvPolicy
 from dockguard.queries import QueryRefused, bool_value, parse_query
 
 JSON = [b"application/json"]
+CI_NETS = Allowance(networks=("ci-*",))
 FORM = [b"application/x-www-form-urlencoded"]
 
 
@@ -38,6 +39,19 @@ CASES = [
     ("POST", "/v1.41/containers/x/start", [b"Multipart/Mixed"], True, None, False, "multipart/mixed"),
     ("POST", "/v1.41/containers/create", JSON, True, CLOSED, True, ""),
     ("POST", "/v1.41/containers/create", JSON + FORM, True, CLOSED, False, "several Content-Type"),
+    # the network a container joins or leaves is in the path
+    ("POST", "/v1.41/networks/internal/connect", JSON, True, CLOSED, False, "connects a container to the network internal"),
+    ("POST", "/v1.41/networks/internal/disconnect", JSON, True, CI_NETS, False, "disconnects a container from"),
+    ("POST", "/v1.41/networks/ci-a/connect", JSON, True, CI_NETS, True, ""),
+    ("POST", "/v1.41/networks/ci-a/disconnect", JSON, True, CI_NETS, True, ""),
+    ("POST", "/v1.41/networks/ci-a/b/connect", JSON, True, CI_NETS, True, ""),
+    ("POST", "/v1.41/networks/x/ci-a/connect", JSON, True, CI_NETS, False, "the network x/ci-a"),
+    ("POST", "/v1.41/networks/bridge/connect", JSON, True, CLOSED, True, ""),
+    ("POST", "/v1.41/networks/host/connect", JSON, True, CI_NETS, False, "host_namespaces"),
+    ("POST", "/v1.41/networks/6692bede/connect", JSON, True, Allowance(networks=("*",)), False, "network ID"),
+    ("POST", "/v1.41/networks/internal/connect", JSON, True, Allowance(networks=("*",)), True, ""),
+    ("POST", "/v1.41/networks/internal/connect", JSON, True, None, True, ""),
+    ("POST", "/v1.41/networks/ci-a", JSON, True, CLOSED, True, ""),
 ]
 
 
@@ -59,6 +73,10 @@ def test_check_request(method, target, types, has_body, allowance, allowed, word
         ("POST", "/v1.41/containers/x/exec", None, None),
         ("POST", "/v1.41/containers/x/stop", None, None),
         ("GET", "/v1.41/containers/x/start", None, None),
+        ("POST", "/v1.41/networks/create", CLOSED, "network.create"),
+        ("POST", "/v1.41/networks/create", None, None),
+        ("POST", "/v1.41/networks/x/connect", CLOSED, "network.connect"),
+        ("POST", "/v1.41/networks/x/disconnect", CLOSED, None),
     ],
 )
 def test_body_kind(method, target, allowance, kind) -> None:

@@ -80,9 +80,17 @@ Decisions (where the daemon leaves a choice, the stricter reading is taken)
   ``UTSMode``, ``UsernsMode``, ``CgroupnsMode`` and ``NetworkMode`` is
   compared case-insensitively: ``host`` needs that namespace in
   ``host_namespaces``, ``container`` needs ``join_containers``. Network names
-  in ``NetworkingConfig.EndpointsConfig`` and Swarm ``Networks[].Target`` are
+  in ``NetworkingConfig.EndpointsConfig`` (key and ``NetworkID``), Swarm
+  ``Networks[].Target`` and a connect's ``EndpointConfig.NetworkID`` are
   judged like ``NetworkMode``. ``Cgroup: "container:X"`` and ``VolumesFrom``
   need ``join_containers``.
+* Networks: any other network mode is a network's name, which needs a
+  ``networks`` pattern; ``""``, ``none``, ``bridge`` and ``default`` are
+  always allowed, compared exactly as the daemon does (``Bridge`` is a name).
+  A network create needs a ``networks`` pattern for its ``Name``, and its
+  driver in ``network_drivers`` unless it is ``bridge`` or ``overlay`` with
+  plain options only (no ``parent``, no host bridge named, no ``ConfigFrom``
+  or ``Ingress``); an IPAM driver other than ``default`` needs its name there.
 * Security options: ``no-new-privileges`` (true), ``seccomp=builtin`` and
   ``apparmor=docker-default`` are fine. ``seccomp`` with anything else (a
   profile in JSON can allow any system call), ``apparmor`` with any other
@@ -126,10 +134,14 @@ Threat model and what is not covered
   here: a bind root must not contain a symlink (or a directory a caller can
   write a symlink into) that leads outside it.
 * Networks are referred to by name: a network reference (``NetworkMode``,
-  an ``EndpointsConfig`` key or its ``NetworkID``, a Swarm ``Target``) that is
-  a hexadecimal word is refused unless the host network is allowed, because
-  the daemon looks networks up by ID and by ID prefix too, and the host
-  network's ID is not known here.
+  an ``EndpointsConfig`` key or its ``NetworkID``, a Swarm ``Target``, a
+  connect's path) that is a hexadecimal word is refused unless the host
+  network is allowed, because the daemon looks networks up by ID and by ID
+  prefix too, and the host network's ID is not known here; it also needs a
+  ``networks`` pattern that matches it, in practice ``"*"``. Any other
+  reference is a name: local IDs are hexadecimal, and a prefix pattern must
+  hold a character swarm IDs (``[0-9a-z]``) lack. Who created a network is
+  not known here: a pattern reaches every network it matches.
 * Only the kinds in :data:`INSPECTED_KINDS` are inspected here (plugin
   bodies: see the section "plugins" below); builds, image-name writes and
   plugin create are judged from their query (:mod:`dockguard.builds`,
@@ -166,6 +178,7 @@ __all__ = [
     "HOST_NAMESPACES",
     "INSPECTED_KINDS",
     "OPEN",
+    "PREDEFINED_NETWORKS",
     "ALLOWED",
     "Allowance",
     "HostPathUnverifiable",
@@ -173,6 +186,8 @@ __all__ = [
     "allowance_from_mapping",
     "inspection_kind",
     "judge",
+    "judge_network_reference",
+    "network_allowed",
     "refusal",
 ]
 
@@ -215,6 +230,8 @@ INSPECTED_KINDS: tuple[str, ...] = (
     "plugin.pull",
     "plugin.upgrade",
     "plugin.set",
+    "network.create",
+    "network.connect",
 )
 
 _ANY = "*"
@@ -259,6 +276,14 @@ class Allowance:
     runtimes: frozenset[str] = attrs.field(default=frozenset(), converter=_frozenset)
     #: Volume drivers other than ``local``; ``"*"`` allows any.
     volume_drivers: frozenset[str] = attrs.field(default=frozenset(), converter=_frozenset)
+    #: Network drivers other than ``bridge`` and ``overlay`` (``macvlan``, ``ipvlan``, plugins,
+    #: and IPAM drivers other than the default); a driver named here may also take any
+    #: option, ``ConfigFrom`` and ``Ingress``; ``"*"`` allows any (see :func:`_judge_network_create`).
+    network_drivers: frozenset[str] = attrs.field(default=frozenset(), converter=_frozenset)
+    #: The user-defined networks a request may create, join or leave, by name: ``"ci-net"``, or
+    #: ``"ci-*"`` for every name that starts with ``ci-``; ``"*"`` allows any. ``none``,
+    #: ``bridge`` and ``default`` are always allowed (see :func:`_judge_network_name`).
+    networks: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     #: Swarm secrets and configs mounted into services (referenced by ID: any of them).
     swarm_secrets: bool = False
     #: Exec as root (or as the container's user); false means exec needs a numeric non-root ``User``.
@@ -293,6 +318,8 @@ class Allowance:
             sysctls=self.sysctls or other.sysctls,
             runtimes=self.runtimes | other.runtimes,
             volume_drivers=self.volume_drivers | other.volume_drivers,
+            network_drivers=self.network_drivers | other.network_drivers,
+            networks=tuple(dict.fromkeys(self.networks + other.networks)),
             swarm_secrets=self.swarm_secrets or other.swarm_secrets,
             exec_root=self.exec_root or other.exec_root,
             exec_privileged=self.exec_privileged or other.exec_privileged,
@@ -332,6 +359,10 @@ class Allowance:
             parts.append("runtimes " + ", ".join(sorted(self.runtimes)))
         if self.volume_drivers:
             parts.append("volume drivers " + ", ".join(sorted(self.volume_drivers)))
+        if self.network_drivers:
+            parts.append("network drivers " + ", ".join(sorted(self.network_drivers)))
+        if self.networks:
+            parts.append("networks " + ", ".join(self.networks))
         if self.swarm_secrets:
             parts.append("swarm secrets")
         if self.exec_privileged:
@@ -366,6 +397,8 @@ OPEN = Allowance(
     sysctls=True,
     runtimes=frozenset({_ANY}),
     volume_drivers=frozenset({_ANY}),
+    network_drivers=frozenset({_ANY}),
+    networks=(_ANY,),
     swarm_secrets=True,
     exec_root=True,
     exec_privileged=True,
@@ -426,6 +459,8 @@ _KIND_BY_ROUTE = {
     ("POST", "/plugins/pull"): "plugin.pull",
     ("POST", "/plugins/{name}/upgrade"): "plugin.upgrade",
     ("POST", "/plugins/{name}/set"): "plugin.set",
+    ("POST", "/networks/create"): "network.create",
+    ("POST", "/networks/{id}/connect"): "network.connect",
 }
 
 
@@ -499,7 +534,7 @@ def _no_constant(name: str) -> NoReturn:
     )
 
 
-_NEEDS_BODY = frozenset({"container.create", "service.create", "service.update"})
+_NEEDS_BODY = frozenset({"container.create", "service.create", "service.update", "network.create", "network.connect"})
 
 
 def _parse(kind: str, body: bytes) -> _Obj:
@@ -883,6 +918,138 @@ def _judge_mode(value: str, namespace: str, field: str, allowance: Allowance) ->
         )
 
 
+#: Networks every container may use, compared exactly as the daemon does
+#: (``NetworkMode`` ``""`` and ``default`` are the daemon's default, the bridge).
+PREDEFINED_NETWORKS: frozenset[str] = frozenset({"", "none", "bridge", "default"})
+
+
+def network_allowed(name: str, patterns: tuple[str, ...]) -> bool:
+    """Whether the network ``name`` matches one of ``patterns`` (``"ci-net"``, ``"ci-*"``, ``"*"``)."""
+    for pattern in patterns:
+        if pattern == _ANY or pattern == name or (pattern.endswith("*") and name.startswith(pattern[:-1])):
+            return True
+    return False
+
+
+def _judge_network_name(name: str, field: str, allowance: Allowance, what: str) -> None:
+    if name in PREDEFINED_NETWORKS or network_allowed(name, allowance.networks):
+        return
+    if allowance.networks:
+        rule = f"the group may use only the networks {', '.join(allowance.networks)} (networks)"
+    else:
+        rule = (
+            "the group may use only none, bridge and default (add the name, or a prefix such as "
+            '"ci-*", to networks in the group\'s guards to allow it)'
+        )
+    if what == "creates":
+        why = "a name others' containers or compose may expect to be theirs, and join"
+    else:
+        why = "which may be another's: a container there reaches its services and, with an alias, takes over their DNS names"
+    raise _Refusal(field, "networks", f"{field} {what} the network {_show(name)}, {why}; {rule}")
+
+
+def _judge_network_ref(value: str, field: str, allowance: Allowance, what: str = "joins") -> None:
+    """A network a container or service joins (or leaves): by mode, then by name."""
+    _judge_mode(value, "network", field, allowance)
+    # The daemon's own modes are exact: "host" and "container:X"; "HOST" is a network's name.
+    if value == "host" or (value.startswith("container:") and value != "container:"):
+        return
+    _judge_network_name(value, field, allowance, what)
+
+
+_PLAIN_NETWORK_DRIVERS = frozenset({"bridge", "overlay"})
+#: Options of bridge and overlay networks that attach to no host interface and
+#: leave Docker's NAT and firewall in place. Any other option (a host bridge
+#: named by ``com.docker.network.bridge.name``, gateway modes, trusted host
+#: interfaces, VXLAN IDs, options a newer daemon adds) needs the driver in
+#: ``network_drivers``.
+_PLAIN_NETWORK_OPTIONS = frozenset(
+    {
+        "com.docker.network.bridge.enable_icc",
+        "com.docker.network.bridge.enable_ip_masquerade",
+        "com.docker.network.bridge.host_binding_ipv4",
+        "com.docker.network.bridge.inhibit_ipv4",
+        "com.docker.network.driver.mtu",
+        "com.docker.network.container_iface_prefix",
+        "com.docker.network.enable_ipv6",
+        "encrypted",
+    }
+)
+
+
+def _network_driver_open(name: str, allowance: Allowance) -> bool:
+    return _ANY in allowance.network_drivers or name in allowance.network_drivers
+
+
+def _judge_network_create(document: _Obj, allowance: Allowance) -> None:
+    name = _str(document.get("Name"), "Name")
+    driver = _str(document.get("Driver"), "Driver")
+    effective = driver or "bridge"  # the daemon's default driver on Linux
+    opened = _network_driver_open(effective, allowance)
+    fix = f'add "{_show(effective)}" to network_drivers in the group\'s guards to allow it'
+    if effective not in _PLAIN_NETWORK_DRIVERS and not opened:
+        raise _Refusal(
+            "Driver",
+            "network_drivers",
+            f"Driver is {_show(driver)}: network drivers other than bridge and overlay (macvlan, ipvlan, "
+            f"plugins) can put containers on the host's interfaces, outside Docker's NAT and firewall ({fix})",
+        )
+    options = _str_map(document.get("Options"), "Options")
+    ipam = _obj(document.get("IPAM"), "IPAM")
+    if ipam is not None:
+        ipam_driver = _str(ipam.get("Driver"), "IPAM.Driver")
+        if ipam_driver not in ("", "default") and not _network_driver_open(ipam_driver, allowance):
+            raise _Refusal(
+                "IPAM.Driver",
+                "network_drivers",
+                f"IPAM.Driver is {_show(ipam_driver)}: IPAM drivers other than the default are plugins that "
+                f'hand out addresses of their own choosing (add "{_show(ipam_driver)}" to network_drivers '
+                "in the group's guards to allow it)",
+            )
+    config_from = _obj(document.get("ConfigFrom"), "ConfigFrom")
+    ingress = _bool(document.get("Ingress"), "Ingress")
+    if not opened:
+        _judge_network_options(options, config_from, ingress, effective, fix)
+    _judge_network_name(name, "Name", allowance, "creates")
+
+
+def _judge_network_options(options: _Obj, config_from: _Obj | None, ingress: bool, effective: str, fix: str) -> None:
+    for key, value in options.pairs:
+        if key not in _PLAIN_NETWORK_OPTIONS:
+            raise _Refusal(
+                f"Options.{key}",
+                "network_drivers",
+                f"{_show(f'Options.{key}')} is {_show(value)}, not one of the plain {effective} options: it may attach the "
+                "network to a host interface (com.docker.network.bridge.name names an existing host bridge, "
+                "parent a host interface) or leave Docker's NAT and firewall; plain options are "
+                f"{', '.join(sorted(_PLAIN_NETWORK_OPTIONS))} ({fix})",
+            )
+    if config_from is not None:
+        raise _Refusal(
+            "ConfigFrom",
+            "network_drivers",
+            "ConfigFrom takes the network's configuration from a config-only network, which dockguard does "
+            f"not read (it may name a host interface: an administrator's macvlan parent) ({fix})",
+        )
+    if ingress:
+        raise _Refusal(
+            "Ingress",
+            "network_drivers",
+            f"Ingress is true: the swarm's routing mesh carries every service's published ports ({fix})",
+        )
+
+
+def _judge_network_connect(document: _Obj, allowance: Allowance) -> None:
+    # The network is the path's (meaning.py); a stopped container keeps
+    # EndpointConfig as sent, and at start the daemon joins its NetworkID
+    # instead of that network (getNetworkID).
+    endpoint = _obj(document.get("EndpointConfig"), "EndpointConfig")
+    if endpoint is not None:
+        network_id = _str(endpoint.get("NetworkID"), "EndpointConfig.NetworkID")
+        if network_id:
+            _judge_network_ref(network_id, "EndpointConfig.NetworkID", allowance)
+
+
 _DEFAULT_MASKED_PATHS = frozenset(
     {
         "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
@@ -1014,7 +1181,10 @@ def _judge_host_config(hc: _Obj, prefix: str, allowance: Allowance) -> None:
     _judge_volume_driver(_str(hc.get("VolumeDriver"), field), field, allowance)
     for name, namespace in _NAMESPACE_FIELDS:
         field = prefix + name
-        _judge_mode(_str(hc.get(name), field), namespace, field, allowance)
+        if namespace == "network":
+            _judge_network_ref(_str(hc.get(name), field), field, allowance)
+        else:
+            _judge_mode(_str(hc.get(name), field), namespace, field, allowance)
     field = prefix + "Cgroup"
     cgroup = _str(hc.get("Cgroup"), field)
     if _mode_kind(cgroup) == "container":  # only "container:X" is a valid CgroupSpec
@@ -1059,14 +1229,19 @@ def _judge_container_create(document: _Obj, allowance: Allowance) -> None:
     if networking is not None:
         field = "NetworkingConfig.EndpointsConfig"
         endpoints = _obj(networking.get("EndpointsConfig"), field)
+        references: list[tuple[str, str]] = []
         for name, settings in endpoints.pairs if endpoints is not None else ():
             endpoint = _obj(settings, f"{field}.{name}")
-            _judge_mode(name, "network", f"{field}.{name}", allowance)
+            references.append((name, f"{field}.{name}"))
             if endpoint is not None:
-                # dockerd prefers NetworkID over the key for user networks.
+                # dockerd prefers NetworkID over the key for user networks (getNetworkID).
                 network_id = _str(endpoint.get("NetworkID"), f"{field}.{name}.NetworkID")
                 if network_id:
-                    _judge_mode(network_id, "network", f"{field}.{name}.NetworkID", allowance)
+                    references.append((network_id, f"{field}.{name}.NetworkID"))
+        for reference, where in references:  # an ID's refusal names the ID, before any name's
+            _judge_mode(reference, "network", where, allowance)
+        for reference, where in references:
+            _judge_network_ref(reference, where, allowance)
 
 
 def _judge_container_update(document: _Obj, allowance: Allowance) -> None:
@@ -1128,7 +1303,7 @@ def _judge_networks(value: Any, field: str, allowance: Allowance) -> None:
         obj = _obj(attachment, item)
         if obj is not None:
             target = _str(obj.get("Target"), f"{item}.Target")
-            _judge_mode(target, "network", f"{item}.Target", allowance)
+            _judge_network_ref(target, f"{item}.Target", allowance)
 
 
 def _judge_privileges(privileges: _Obj, prefix: str, allowance: Allowance) -> None:
@@ -1234,6 +1409,8 @@ _JUDGES: dict[str, Callable[[_Obj, Allowance], None]] = {
     "service.create": _judge_service,
     "service.update": _judge_service,
     "volume.create": _judge_volume_create,
+    "network.create": _judge_network_create,
+    "network.connect": _judge_network_connect,
 }
 
 
@@ -1354,6 +1531,47 @@ def _check_image_pattern(source: str, where: str, pattern: str) -> str:
     return pattern
 
 
+_MAYBE_NETWORK_ID = re.compile(r"[0-9a-z]*")
+
+
+def _check_network_pattern(source: str, where: str, pattern: str) -> str:
+    """
+    A ``networks`` pattern: ``"*"``, a name, or a prefix ending in ``*``. The
+    daemon looks a network up by ID, then by name, then by ID prefix; local IDs
+    are hexadecimal and swarm IDs are made of 0-9 and a-z, so a prefix must hold
+    another character (``ci-*``: every name it matches holds ``-``, and is no
+    ID), and a name must not be hexadecimal (it would be refused as an ID).
+    """
+    hint = '(networks takes names such as "ci-net", prefixes such as "ci-*", or "*")'
+    if pattern == _ANY:
+        return pattern
+    stem = pattern[:-1] if pattern.endswith("*") else pattern
+    if not stem or stem != stem.strip() or "*" in stem:
+        raise ConfigError(source, where, f"{pattern!r} is not a network name or prefix {hint}")
+    if stem in ("host", "none", "bridge", "default") or stem.startswith("container:"):
+        raise ConfigError(
+            source,
+            where,
+            f"{pattern!r} is one of the daemon's own network modes: none, bridge and default are always "
+            "allowed, host needs host_namespaces, container:NAME join_containers",
+        )
+    if pattern.endswith("*") and _MAYBE_NETWORK_ID.fullmatch(stem):
+        raise ConfigError(
+            source,
+            where,
+            f"{pattern!r} would also match network IDs, which the daemon looks up by prefix (swarm IDs "
+            f"are made of 0-9 and a-z): end the prefix with '-', '_' or '.', e.g. \"{stem}-*\" {hint}",
+        )
+    if _MAYBE_ID.fullmatch(stem):
+        raise ConfigError(
+            source,
+            where,
+            f"{pattern!r} is hexadecimal, which the daemon may read as a network ID: name the network with "
+            f"a letter beyond a-f {hint}",
+        )
+    return pattern
+
+
 def allowance_from_mapping(source: str, key: str, table: Mapping[str, Any]) -> Allowance:
     """An :class:`Allowance` from a ``[groups.NAME.guards]`` table, or :class:`ConfigError`.
 
@@ -1403,9 +1621,11 @@ def allowance_from_mapping(source: str, key: str, table: Mapping[str, Any]) -> A
             values[name] = frozenset(namespaces)
         elif name == "bind_roots":
             values[name] = tuple(dict.fromkeys(_check_root(source, where, r) for r in _strings(source, where, value)))
+        elif name == "networks":
+            values[name] = tuple(dict.fromkeys(_check_network_pattern(source, where, p) for p in _strings(source, where, value)))
         elif name == "image_names":
             values[name] = tuple(dict.fromkeys(_check_image_pattern(source, where, p) for p in _strings(source, where, value)))
-        else:  # runtimes, volume_drivers
+        else:  # runtimes, volume_drivers, network_drivers
             names = set()
             for item in _strings(source, where, value):
                 if not item or item != item.strip():
@@ -1492,7 +1712,19 @@ def _judge_plugin(kind: str, body: bytes, allowance: Allowance) -> Verdict:
 def judge_namespace_mode(value: str, namespace: str, field: str, allowance: Allowance) -> Verdict:
     """A namespace mode outside a body (a build's ``networkmode``), judged as ``HostConfig.NetworkMode`` is."""
     try:
-        _judge_mode(value, namespace, field, allowance)
+        if namespace == "network":
+            _judge_network_ref(value, field, allowance)
+        else:
+            _judge_mode(value, namespace, field, allowance)
+    except _Refusal as refused:
+        return refused.verdict()
+    return ALLOWED
+
+
+def judge_network_reference(value: str, field: str, what: str, allowance: Allowance) -> Verdict:
+    """A network named outside a body (the ``{id}`` of ``/networks/{id}/connect``), judged as ``NetworkMode`` is."""
+    try:
+        _judge_network_ref(value, field, allowance, what)
     except _Refusal as refused:
         return refused.verdict()
     return ALLOWED

@@ -30,7 +30,9 @@ Under groups (``allowance`` is not ``None``) the escalation guards also judge
 the bodies :func:`dockguard.guards.inspection_kind` names, and the queries of
 the calls whose meaning is in their query: builds and BuildKit's routes
 (:mod:`dockguard.builds`), the calls that write image names
-(:mod:`dockguard.images`), ``POST /plugins/create`` (which installs a plugin
+(:mod:`dockguard.images`), the network named in the path of ``POST
+/networks/{id}/connect`` and ``/disconnect`` (the ``networks`` guard),
+``POST /plugins/create`` (which installs a plugin
 with whatever privileges its archive declares and needs ``privileged``), and
 ``POST /services/{id}/update?rollback=previous`` (which restores a spec
 dockguard never judged, and needs ``privileged`` too). Under environment
@@ -43,7 +45,7 @@ This module has no I/O and no Twisted import.
 from __future__ import annotations
 
 from dockguard.builds import BUILD_ROUTES, judge_build
-from dockguard.guards import ALLOWED, Allowance, Verdict, inspection_kind, refusal
+from dockguard.guards import ALLOWED, Allowance, Verdict, inspection_kind, judge_network_reference, refusal
 from dockguard.images import IMAGE_WRITE_ROUTES, judge_image_write
 from dockguard.paths import CanonicalPath
 from dockguard.queries import Query, QueryRefused, parse_query
@@ -55,6 +57,12 @@ __all__ = ["ALWAYS_INSPECTED", "check_request", "body_kind"]
 ALWAYS_INSPECTED: frozenset[str] = frozenset({"container.start"})
 
 _FORM = b"application/x-www-form-urlencoded"
+
+#: The routes whose path names a network a container joins or leaves.
+_NETWORK_PATH_ROUTES = {
+    ("POST", "/networks/{id}/connect"): "connects a container to",
+    ("POST", "/networks/{id}/disconnect"): "disconnects a container from",
+}
 
 
 def check_request(
@@ -113,6 +121,10 @@ def check_request(
         return judge_build(route.template, query, allowance)
     if key in IMAGE_WRITE_ROUTES:
         return judge_image_write(route.template, query, allowance)
+    if key in _NETWORK_PATH_ROUTES:
+        # moby's /networks/{id:.*}/connect: the name may span segments.
+        name = "/".join(path.segments[1:-1])
+        return judge_network_reference(name, "(path) network", _NETWORK_PATH_ROUTES[key], allowance)
     if key == ("POST", "/plugins/create") and not allowance.privileged:
         return refusal(
             "(body)",
