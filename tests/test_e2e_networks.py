@@ -69,14 +69,16 @@ def _free_subnet() -> ipaddress.IPv4Network:
 def make_internal_network(dockerd, name: str, through=None) -> str:
     """An internal bridge named ``name`` (on the daemon, or created ``through`` dockguard); its ID.
 
-    Its subnet is one that overlaps none of the host's routes, chosen before
-    the network exists (the host's own network and its gateway stay
-    untouched), and checked again once the daemon made it.
+    Made on the daemon, its subnet is one that overlaps none of the host's
+    routes, chosen before the network exists (the host's own network and its
+    gateway stay untouched); through dockguard, which refuses a bridge subnet
+    of the caller's choice, the daemon picks one (it avoids the host's
+    routes). Either is checked again once the daemon made it.
     """
     before = [route for route in _host_routes() if route.prefixlen > 0]
-    body = {"Name": name, "Driver": "bridge", "Internal": True, "CheckDuplicate": True,
-            "IPAM": {"Config": [{"Subnet": str(_free_subnet())}]}}
+    body: dict = {"Name": name, "Driver": "bridge", "Internal": True, "CheckDuplicate": True}
     if through is None:
+        body["IPAM"] = {"Config": [{"Subnet": str(_free_subnet())}]}
         status, out = daemon(dockerd, "POST", "/networks/create", body)
         assert status == 201, out
     else:
@@ -223,6 +225,8 @@ HOST_INTERFACE_CREATES = {
     "config from another network": ({"Driver": "macvlan", "ConfigFrom": {"Network": "lan-config"}},
                                     "Driver", "network_drivers"),
     "plain bridge, name not the group's": ({"Driver": "bridge"}, "Name", "networks"),
+    "bridge with a subnet of its choice": ({"Driver": "bridge", "IPAM": {"Config": [{"Subnet": "{subnet}"}]}},
+                                           "IPAM.Config[0].Subnet", "network_drivers"),
 }
 
 
@@ -233,7 +237,9 @@ def test_networks_write_with_closed_guards_makes_no_network(guards, dockerd, sha
     name = "dg-lan-" + _hex()
     # "lo": the daemon refuses it as a macvlan parent, so nothing reaches a NIC even if this broke
     # (and the bridge named is one no host has: it would be a new one, removed below).
-    document = json.loads(json.dumps({"Name": name, **body}).replace("{parent}", "lo"))
+    # A subnet that overlaps none of the host's routes, so nothing changes on the host even if this broke.
+    subnet = str(_free_subnet()) if "{subnet}" in json.dumps(body) else ""
+    document = json.loads(json.dumps({"Name": name, **body}).replace("{parent}", "lo").replace("{subnet}", subnet))
     try:
         answer = _send(writer, "POST", "/v1.41/networks/create", json.dumps(document).encode(), JSON)
         assert answer.status == 403, answer

@@ -1006,11 +1006,39 @@ def _judge_network_create(document: _Obj, allowance: Allowance) -> None:
                 f'hand out addresses of their own choosing (add "{_show(ipam_driver)}" to network_drivers '
                 "in the group's guards to allow it)",
             )
+        config_only = _bool(document.get("ConfigOnly"), "ConfigOnly")
+        if effective == "bridge" and not opened and not config_only:
+            _judge_bridge_addresses(ipam, fix)
     config_from = _obj(document.get("ConfigFrom"), "ConfigFrom")
     ingress = _bool(document.get("Ingress"), "Ingress")
     if not opened:
         _judge_network_options(options, config_from, ingress, effective, fix)
     _judge_network_name(name, "Name", allowance, "creates")
+
+
+_ADDRESS_FIELDS = ("Subnet", "IPRange", "Gateway", "AuxiliaryAddresses")
+
+
+def _judge_bridge_addresses(ipam: _Obj, fix: str) -> None:
+    """
+    A bridge network's subnet becomes a route in the host's own routing table,
+    and the daemon does not check a subnet it is given: one that covers the
+    host's gateway or LAN takes the host's traffic. Pools the daemon picks
+    itself avoid the host's routes.
+    """
+    for index, entry in enumerate(_list(ipam.get("Config"), "IPAM.Config")):
+        config = _obj(entry, f"IPAM.Config[{index}]")
+        for name in _ADDRESS_FIELDS if config is not None else ():
+            value = config.get(name) if config is not None else None
+            if value not in (None, "") and value != {} and not (isinstance(value, _Obj) and not len(value)):
+                field = f"IPAM.Config[{index}].{name}"
+                raise _Refusal(
+                    field,
+                    "network_drivers",
+                    f"{field} chooses the bridge's addresses: a bridge's subnet becomes a route on the host, "
+                    "and one that covers the host's gateway or network takes the host's own traffic; leave "
+                    f"the subnet to the daemon, which avoids the host's routes ({fix})",
+                )
 
 
 def _judge_network_options(options: _Obj, config_from: _Obj | None, ingress: bool, effective: str, fix: str) -> None:
