@@ -212,3 +212,61 @@ def test_a_service_cannot_mount_another_services_secret(deployer, swarm) -> None
         finally:
             remove_service(swarm, name)
     api_request(swarm.socket_path, "DELETE", f"/secrets/{secret_id}")
+
+
+
+def swarm_host_network_id(daemon) -> str:
+    """The swarm's own ID for the host network (base 36), as a service made on the daemon shows it."""
+    name = "dg-hostref-" + uuid.uuid4().hex[:6]
+    status, out = api_request(daemon.socket_path, "POST", "/services/create",
+                              json.dumps(service_spec(name, [{"Target": "host"}])).encode(), headers=JSON)
+    assert status == 201, out
+    try:
+        service = json.loads(api_request(daemon.socket_path, "GET", f"/services/{name}")[1])
+        return service["Spec"]["TaskTemplate"]["Networks"][0]["Target"]
+    finally:
+        remove_service(daemon, name)
+
+
+def test_a_swarm_id_prefix_of_the_host_network_is_refused(tmp_path_factory, swarm) -> None:
+    swarm_id = swarm_host_network_id(swarm)
+    assert not all(c in "0123456789abcdef" for c in swarm_id)  # base 36: the hexadecimal rule alone misses it
+    # On the daemon alone, a prefix of it puts a service on the host network.
+    name = "dg-b36-" + uuid.uuid4().hex[:6]
+    status, out = api_request(swarm.socket_path, "POST", "/services/create",
+                              json.dumps(service_spec(name, [{"Target": swarm_id[:4]}])).encode(), headers=JSON)
+    try:
+        assert status == 201, out
+        target = json.loads(api_request(swarm.socket_path, "GET", f"/services/{name}")[1])[
+            "Spec"]["TaskTemplate"]["Networks"][0]["Target"]
+        assert target == swarm_id
+    finally:
+        remove_service(swarm, name)
+    # Through dockguard, a group that may join any network but not the host's is refused.
+    work = tmp_path_factory.mktemp("swarm-anynet")
+    port = free_port()
+    guard = start_with_config(work, swarm.socket_path, f"""
+[[listeners]]
+url = "tcp://127.0.0.1:{port}?identity=anynet"
+
+[identities]
+anynet = ["anynet"]
+
+[groups.anynet]
+sections = {{ services = "write", ping = "read" }}
+guards = {{ networks = ["*"] }}
+""", wait_for=("127.0.0.1", port))
+    try:
+        g = Guarded(guard, port)
+        for prefix in (swarm_id[:4], swarm_id[:1], swarm_id):
+            name = "dg-b36-" + uuid.uuid4().hex[:6]
+            answer = _send(g, "POST", "/v1.41/services/create",
+                           json.dumps(service_spec(name, [{"Target": prefix}])).encode(), JSON)
+            try:
+                assert answer.status == 403 and "host_namespaces" in answer.json()["message"], answer
+                assert name not in {s["Spec"]["Name"] for s in services(swarm)}
+            finally:
+                remove_service(swarm, name)
+        g.assert_clean_log()
+    finally:
+        guard.stop()

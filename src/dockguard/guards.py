@@ -1325,6 +1325,12 @@ def _judge_exec_create(document: _Obj, allowance: Allowance) -> None:
     _judge_exec_user(user, raw_user is not None, allowance)
 
 
+#: What a swarm network ID (or a prefix of one) can look like: the manager
+#: finds a service's network by ID, then name, then ID *prefix*, and swarm IDs
+#: are base 36, so "p" may be the swarm's host network.
+_MAYBE_SWARM_ID = re.compile(r"[0-9A-Za-z]+")
+
+
 def _judge_networks(value: Any, field: str, allowance: Allowance) -> None:
     for index, attachment in enumerate(_list(value, field)):
         item = f"{field}[{index}]"
@@ -1332,6 +1338,20 @@ def _judge_networks(value: Any, field: str, allowance: Allowance) -> None:
         if obj is not None:
             target = _str(obj.get("Target"), f"{item}.Target")
             _judge_network_ref(target, f"{item}.Target", allowance)
+            if (
+                _MAYBE_SWARM_ID.fullmatch(target)
+                and "network" not in allowance.host_namespaces
+                and target not in PREDEFINED_NETWORKS
+                and target not in allowance.networks
+            ):
+                raise _Refusal(
+                    f"{item}.Target",
+                    "host_namespaces",
+                    f"{item}.Target is {_show(target)}, which the swarm may read as a prefix of a network ID "
+                    "(the swarm's host network's included): name the network with a character other than "
+                    "letters and digits (ci-net), list it exactly in networks, or add \"network\" to "
+                    "host_namespaces in the group's guards",
+                )
 
 
 def _judge_privileges(privileges: _Obj, prefix: str, allowance: Allowance) -> None:
