@@ -391,7 +391,7 @@ def test_upgrade_on_a_route_that_does_not_hijack_leaves_the_next_request_to_be_j
     responses = clean_answers(client, [b"GET", b"GET"])
     assert [r.status for r in responses] == [200, 403]
     assert [r.head.target for r in everything_the_daemon_saw(world)] == [b"/_ping"]
-    assert client.proto._spliced is None
+    assert not client.proto.hijacked
     still_in_step(world, client)
 
 
@@ -421,7 +421,7 @@ def test_a_101_the_client_did_not_ask_for_is_not_spliced() -> None:
     up = world.up
     up.dataReceived(UPGRADED + b"raw")
     world.clock.advance(0)
-    assert client.proto._spliced is None
+    assert not client.proto.hijacked
     assert b"raw" not in client.value()
     assert [r.head.target for r in everything_the_daemon_saw(world)] == [b"/_ping"]
     assert up.transport.disconnected or up.transport.disconnecting
@@ -433,7 +433,7 @@ def test_a_raw_stream_200_on_a_route_that_does_not_hijack_is_not_spliced() -> No
     client = world.client()
     client.send(b"GET /v1.41/containers/abc/json HTTP/1.1\r\nHost: docker\r\n\r\n" + SECRET)
     world.up.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\nout")
-    assert client.proto._spliced is None
+    assert not client.proto.hijacked
     assert [r.head.target for r in everything_the_daemon_saw(world)] == [b"/v1.41/containers/abc/json"]
 
 
@@ -456,7 +456,7 @@ def test_refused_request_with_protocol_switch_headers_keeps_the_connection_in_st
     answer_everything(world)
     responses = clean_answers(client, [b"POST", b"GET"])
     assert [r.status for r in responses] == [403, 200]
-    assert client.proto._spliced is None
+    assert not client.proto.hijacked
     still_in_step(world, client)
 
 
@@ -634,7 +634,7 @@ def test_attach_to_a_link_name_without_upgrade_is_spliced() -> None:
     client = world.client()
     client.send(b"POST /v1.41/containers/web/alias/attach?stream=1&stdin=1 HTTP/1.1\r\nHost: docker\r\n\r\ntyped")
     world.up.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\nout")
-    assert client.proto._spliced is not None
+    assert client.proto.hijacked
     assert world.up.transport.value().endswith(b"typed")
 
 

@@ -29,7 +29,7 @@ from twisted.python.failure import Failure
 
 from dockguard.policy import EnvPolicy
 from dockguard.relay import ClientProtocol, Limits, Listener, Relay, Timeouts
-from dockguard.upstream import UpstreamProtocol
+from dockguard.relay import DaemonConnection as UpstreamProtocol
 
 SOCKET = "/run/test/docker.sock"
 
@@ -75,13 +75,22 @@ class FakePool:
         self.discarded: list[UpstreamProtocol] = []
         self.failures: list[Exception] = []
 
-    def acquire(self):
+    @property
+    def address(self) -> str:
+        return self.socketPath
+
+    def take(self) -> UpstreamProtocol | None:
         if self.failures:
-            return fail(self.failures.pop(0))
+            return None
         while self.idle:
             up = self.idle.pop()
             if up.alive and not up.ending and not up.transport.disconnecting:
-                return succeed(up)
+                return up
+        return None
+
+    def connect(self):
+        if self.failures:
+            return fail(self.failures.pop(0))
         up = UpstreamProtocol(self)
         up.makeConnection(FakeTransport())
         self.created.append(up)
@@ -91,7 +100,6 @@ class FakePool:
         self.released.append(up)
         up.owner = None
         if up.reusable():
-            up.startNextCycle()
             up.reused = True
             self.idle.append(up)
         elif up.alive:
@@ -1313,25 +1321,31 @@ def test_a_connection_whose_response_had_no_length_is_never_pooled(eof: str) -> 
 def test_the_pool_never_hands_out_a_connection_the_daemon_half_closed_while_idle() -> None:
     from twisted.internet.testing import MemoryReactor
 
-    from dockguard.upstream import UpstreamPool
+    from dockguard.relay import DaemonPool
 
     reactor = MemoryReactor()
-    pool = UpstreamPool(reactor, SOCKET)
+    pool = DaemonPool.unix(reactor, SOCKET)
     up = UpstreamProtocol(pool)
     up.makeConnection(FakeTransport())
+
     class Owner:
-        def upstreamEvent(self, event: h11.Event) -> None:
+        def responseHead(self, head: object) -> None:
             pass
 
-    up.owner = Owner()  # type: ignore[assignment]
-    up.send(h11.Request(method="GET", target="/_ping", headers=[("Host", "docker")]))
-    up.send(h11.EndOfMessage())
+        def responseBody(self, data: bytes) -> None:
+            pass
+
+        def responseEnd(self) -> None:
+            pass
+
+    up.request(Owner(), b"GET", b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n")  # type: ignore[arg-type]
     up.dataReceived(PING_OK)
     pool.release(up)
     assert pool.idleCount == 1
     up.readConnectionLost()  # the daemon closed the idle connection; connectionLost comes later
+    assert pool.take() is None
     got: list[UpstreamProtocol] = []
-    pool.acquire().addCallback(got.append)
+    pool.connect().addCallback(got.append)
     assert got == [] and len(reactor.unixClients) == 1, "a new connection is made instead"
 
 

@@ -1,14 +1,12 @@
 """
-A decoder for the chunked bodies the daemon sends (RFC 9112 section 7.1).
+A decoder for chunked bodies (RFC 9112 section 7.1), both ways: uploads
+from clients and streams from the daemon.
 
-The daemon writes streams such as C{docker cp} archives in chunks of a few
-KiB; h11 makes an event of each, which made bulk streams CPU-bound.  Once
-h11 has read a chunked response's head, the upstream connection hands the
-body to a L{ChunkedDecoder} instead: it only finds chunk boundaries and
-returns the data of a whole read at once.  The client side still frames
-what it sends with h11, so nothing the daemon writes reaches a client
-unframed.  Anything malformed raises L{ChunkError}: the daemon connection
-is then dropped, as with any broken response.
+It only finds chunk boundaries and returns the data of a whole read at once
+(the daemon writes C{docker cp} archives in chunks of a few KiB).  What is
+relayed is framed again, never copied, so extensions and trailers go no
+further.  Anything malformed raises L{ChunkError}: a client gets 400, a
+daemon connection is dropped, as with any broken response.
 """
 
 from __future__ import annotations
@@ -23,7 +21,13 @@ MAX_TRAILERS = 16 * 1024
 
 
 class ChunkError(ValueError):
-    """The daemon's chunked body cannot be read one way only."""
+    """
+    A chunked body that cannot be read one way only.
+
+    @ivar data: the body data decoded, in the same call, before the fault.
+    """
+
+    data = b""
 
 
 class ChunkedDecoder:
@@ -39,14 +43,41 @@ class ChunkedDecoder:
         self._left = -1
         self._trailers = 0
         self.done = False
+        #: The last L{feed} stopped at its C{limit} of chunks with bytes left.
+        self.stopped = False
         #: Bytes that came after the end of the body.
         self.leftover = b""
 
-    def feed(self, data: bytes) -> bytes:
-        """The body data in C{data} (maybe empty); sets L{done} at the end."""
+    @property
+    def pending(self) -> bytes:
+        """Bytes fed and not decoded yet."""
+        return self._buffer
+
+    def feed(self, data: bytes, limit: int = 0) -> bytes:
+        """
+        The body data in C{data} (maybe empty); sets L{done} at the end.
+        With a C{limit}, at most that many chunks are read: L{stopped} then
+        says the rest waits for the next call (which may pass C{b""}).
+        """
         buf = self._buffer + data if self._buffer else data
         out: list[bytes] = []
         pos, end = 0, len(buf)
+        self.stopped = False
+        try:
+            pos = self._decode(buf, pos, end, out, limit)
+        except ChunkError as e:
+            e.data = b"".join(out)
+            raise
+        if self.done:
+            self._buffer, self.leftover = b"", buf[pos:]
+        else:
+            self._buffer = buf[pos:]
+        if len(out) == 1:
+            return out[0]
+        return b"".join(out)
+
+    def _decode(self, buf: bytes, pos: int, end: int, out: list[bytes], limit: int) -> int:
+        sizes = 0
         while pos < end and not self.done:
             if self._left > 0:
                 take = min(self._left, end - pos)
@@ -63,6 +94,9 @@ class ChunkedDecoder:
                 pos += 2
                 self._left = -1
             else:
+                if limit and self._left == -1 and sizes == limit:
+                    self.stopped = True
+                    break
                 eol = buf.find(b"\r\n", pos, pos + MAX_LINE + 2)
                 if eol < 0:
                     if end - pos > MAX_LINE:
@@ -75,6 +109,7 @@ class ChunkedDecoder:
                     if match is None:
                         raise ChunkError(f"bad chunk-size line {line[:40]!r}")
                     size = int(match.group(1), 16)
+                    sizes += 1
                     self._left = size if size else -3
                 elif not line:
                     self.done = True
@@ -82,10 +117,4 @@ class ChunkedDecoder:
                     self._trailers += len(line)
                     if self._trailers > MAX_TRAILERS:
                         raise ChunkError("trailers too long")
-        if self.done:
-            self._buffer, self.leftover = b"", buf[pos:]
-        else:
-            self._buffer = buf[pos:]
-        if len(out) == 1:
-            return out[0]
-        return b"".join(out)
+        return pos

@@ -40,7 +40,7 @@ from dockguard.tls import (
     refused_now,
     server_options,
 )
-from dockguard.upstream import UpstreamPool
+from dockguard.relay import DaemonPool
 
 log = Logger(namespace="dockguard")
 
@@ -236,7 +236,7 @@ def make_service(
     """
     if tls is None:
         tls = load_tls(config)
-    pool = UpstreamPool(reactor, config.upstream)
+    pool = DaemonPool.unix(reactor, config.upstream)
     metrics: Metrics = NoMetrics()
     if config.admin is not None:
         from dockguard.metrics import PrometheusMetrics

@@ -1,0 +1,31 @@
+"""
+The relay: what stands between a caller and the Docker daemon.
+
+Each module holds one part of a request's life:
+
+  - L{settings}: timeouts, limits and listeners (each default once);
+  - L{admission}: which connections are accepted at all;
+  - L{framing}: where a request begins and ends (llhttp, strict), and the
+    framing of what is sent on;
+  - L{verdict}: refuse, inspect or forward, from the head alone (pure);
+  - L{client}: the client connection, a state machine, and the L{Relay};
+  - L{daemon}: connections to the daemon and their pool;
+  - L{splice}: flow control, and the raw splice after a hijack.
+"""
+
+from dockguard.relay.client import EVENTS_PER_TURN, ClientFactory, ClientProtocol, Relay, State
+from dockguard.relay.daemon import DaemonConnection, DaemonPool
+from dockguard.relay.settings import Limits, Listener, Timeouts
+
+__all__ = [
+    "EVENTS_PER_TURN",
+    "ClientFactory",
+    "ClientProtocol",
+    "DaemonConnection",
+    "DaemonPool",
+    "Limits",
+    "Listener",
+    "Relay",
+    "State",
+    "Timeouts",
+]

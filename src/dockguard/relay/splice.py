@@ -1,0 +1,75 @@
+"""
+Flow control between the two legs, and the splice a hijack turns them into.
+
+A L{Throttle} pauses one transport's reading while any reason to do so
+holds; registered as the producer of the I{other} transport, it lets a slow
+reader on one side pause the other side (as
+C{twisted.protocols.portforward} wires its two protocols).  After the
+daemon hijacks a connection (C{101 UPGRADED}, or the raw-stream 200 of
+attach and exec start), a L{Splice} passes bytes both ways untouched,
+half-close included: C{docker exec -i} ends stdin and reads output after.
+"""
+
+from __future__ import annotations
+
+from twisted.internet.interfaces import IPushProducer, ITransport
+from zope.interface import implementer
+
+from dockguard.relay.daemon import DaemonConnection
+
+__all__ = ["Splice", "Throttle", "hijack_head"]
+
+
+@implementer(IPushProducer)
+class Throttle:
+    """Pauses C{transport}'s reading while any reason to do so holds."""
+
+    def __init__(self, transport: ITransport) -> None:
+        self._transport = transport
+        self._reasons: set[str] = set()
+
+    def pause(self, reason: str) -> None:
+        if not self._reasons:
+            self._transport.pauseProducing()  # type: ignore[attr-defined]
+        self._reasons.add(reason)
+
+    def resume(self, reason: str) -> None:
+        if reason in self._reasons:
+            self._reasons.discard(reason)
+            if not self._reasons:
+                self._transport.resumeProducing()  # type: ignore[attr-defined]
+
+    def pauseProducing(self) -> None:
+        self.pause("backpressure")
+
+    def resumeProducing(self) -> None:
+        self.resume("backpressure")
+
+    def stopProducing(self) -> None:
+        pass
+
+
+def hijack_head(status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The daemon's response head as it sent it: the client reads it so."""
+    lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
+    lines += [b"%s: %s\r\n" % (name, value) for name, value in headers]
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+
+class Splice:
+    """A client connection and a daemon connection joined by a hijack."""
+
+    def __init__(self, client: ITransport, daemon: DaemonConnection) -> None:
+        self.client = client
+        self.daemon = daemon
+
+    def fromClient(self, data: bytes) -> None:
+        self.daemon.write(data)
+
+    def clientDone(self) -> None:
+        """stdin ended: pass the half-close on; output keeps flowing."""
+        self.daemon.transport.loseWriteConnection()  # type: ignore[attr-defined]
+
+    def fromDaemon(self, data: bytes) -> None:
+        self.client.write(data)

@@ -1,0 +1,119 @@
+"""
+What happens to a request, decided from its head alone: refuse it, read its
+body whole and judge that first, or forward it.  Pure: no Twisted, no I/O.
+
+The order is the order of trust: the path is read as the daemon will read
+it (L{dockguard.paths}); the caller's policy decides the route; whatever
+allowed it, the request must keep its meaning (L{dockguard.meaning}); and
+the bodies the escalation guards read are named last.  Learn mode turns a
+policy's denial into a logged pass, never a meaning check's.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from dockguard.meaning import body_kind, check_request
+from dockguard.paths import PathRefused, canonicalise
+from dockguard.policy import Decision, Policy
+from dockguard.sections import is_hijack_route, section_of
+
+from dockguard.relay.framing import Head
+
+__all__ = ["Forward", "Inspect", "Refuse", "decide"]
+
+
+@attrs.frozen
+class Refuse:
+    """Answer C{status} with C{message}; the decision log says C{rule}: C{reason}."""
+
+    status: int
+    rule: str
+    reason: str
+    message: str
+    section: str
+    canonical: str | None = None
+    #: The decision log's word: C{refuse} (unreadable) or C{deny}.
+    word: str = "deny"
+
+
+@attrs.frozen
+class Inspect:
+    """Read the body (a C{kind} the guards know) whole, then judge it."""
+
+    kind: str
+    decision: Decision
+    #: The decision log's word once the body passes (allow, would-deny).
+    word: str
+    section: str
+    canonical: str
+
+
+@attrs.frozen
+class Forward:
+    """Relay the request as it is."""
+
+    decision: Decision
+    word: str
+    section: str
+    canonical: str
+    #: The daemon may hijack the connection in answer (attach, exec start).
+    hijack: bool
+
+
+def decide(head: Head, identity: str, policy: Policy, learn: str | None) -> Refuse | Inspect | Forward:
+    """
+    The fate of the request C{head} from C{identity} under C{policy}.
+    C{learn} is the listener's name when it is in learn mode.
+    """
+    method = head.method.decode("ascii", "replace")
+    target = head.target
+    try:
+        path = canonicalise(target)
+    except PathRefused as e:
+        return Refuse(
+            400,
+            "path",
+            e.reason,
+            f"dockguard refused {method} {target.decode('ascii', 'replace')} for {identity}: {e.reason}",
+            "-",
+            word="refuse",
+        )
+    section = section_of(path)
+    name = section.name if section is not None else "none"
+    decision = policy.decide(identity, method, path)
+    if learn is not None and not decision.allowed:
+        decision = attrs.evolve(
+            decision,
+            allowed=True,
+            learned=True,
+            rule=f"learn (listener {learn}): would deny: {decision.rule}",
+        )
+    if not decision.allowed:
+        return Refuse(
+            403,
+            decision.rule,
+            decision.reason,
+            f"dockguard refused {method} {path.path} for {identity}: {decision.reason} (rule: {decision.rule})",
+            name,
+            path.path,
+        )
+    word = "would-deny" if decision.learned else "allow"
+    # Whatever allowed the route: the request must keep its meaning, and
+    # some bodies are judged before relaying.
+    verdict = check_request(method, path, head.values(b"content-type"), head.has_body, decision.guard)
+    if not verdict.allowed:
+        rule = f"guard {verdict.guard}" if verdict.guard else "meaning"
+        return Refuse(
+            403,
+            rule,
+            verdict.reason,
+            f"dockguard refused {method} {path.path} for {identity}: {verdict.reason} "
+            f"(rule: {rule}; {decision.rule})",
+            name,
+            path.path,
+        )
+    kind = body_kind(method, path, decision.guard)
+    if kind is not None:
+        return Inspect(kind, decision, word, name, path.path)
+    return Forward(decision, word, name, path.path, is_hijack_route(method, path))
