@@ -219,9 +219,17 @@ class RequestReader:
             self._scanned = eol + 2
         start = self._scanned
         end = buf.find(b"\r\n\r\n", max(line.end(), start - 3), self.head_bytes + 4)
-        upto = end + 4 if end >= 0 else len(buf)
+        if end >= 0:
+            upto = end + 4
+        else:
+            # A line end is fed once the next byte says whether it folds.
+            upto = len(buf)
+            while upto > start and buf[upto - 1] in b"\r\n":
+                upto -= 1
         if upto > start:
-            self._feed(buf[start:upto], line)
+            # RFC 9112 section 5.2: an obs-fold is read as one space.  The
+            # fields are read, and sent on, unfolded: one reading.
+            self._feed(buf[start:upto].replace(b"\r\n ", b" ").replace(b"\r\n\t", b" "), line)
             self._scanned = upto
         if end < 0:
             if len(buf) > self.head_bytes:
