@@ -27,6 +27,7 @@ import attrs
 
 from dockguard.errors import ConfigError
 from dockguard.names import is_plain_name
+from dockguard.relay.settings import Limits, Timeouts
 
 DEFAULT_UPSTREAM = "/var/run/docker.sock"
 DEFAULT_LISTEN = "tcp://127.0.0.1:2375?identity=local"
@@ -98,23 +99,27 @@ class ListenerConfig:
         return f"{self.name}: {who}{extra}"
 
 
+_TIMEOUTS, _LIMITS = Timeouts(), Limits()
+
+
 @attrs.frozen
 class Config:
     upstream: str
     listeners: tuple[ListenerConfig, ...]
-    header_timeout: float = 30.0
-    idle_timeout: float = 120.0
-    max_head_bytes: int = 256 * 1024
-    max_headers: int = 100
-    max_inspected_body: int = 1024 * 1024
-    max_connections: int = 2048
-    max_connections_per_peer: int = 128
+    # The defaults are the relay's own (dockguard.relay.settings).
+    header_timeout: float = _TIMEOUTS.header
+    idle_timeout: float = _TIMEOUTS.idle
+    max_head_bytes: int = _LIMITS.head_bytes
+    max_headers: int = _LIMITS.headers
+    max_inspected_body: int = _LIMITS.inspected_body
+    max_connections: int = _LIMITS.connections
+    max_connections_per_peer: int = _LIMITS.connections_per_peer
     #: None: half of max_connections.
-    max_plain_connections: int | None = None
+    max_plain_connections: int | None = _LIMITS.plain_connections
     #: None: an eighth of max_connections.
-    max_tls_handshakes: int | None = None
-    max_drain_bytes: int = 64 * 1024
-    drain_timeout: float = 5.0
+    max_tls_handshakes: int | None = _LIMITS.tls_handshakes
+    max_drain_bytes: int = _LIMITS.drain_bytes
+    drain_timeout: float = _TIMEOUTS.drain
     source: str = "defaults"
     #: Per-identity permission groups from the file, or None: then the
     #: Tecnativa / linuxserver environment variables apply.

@@ -61,6 +61,9 @@ _FRAMING = frozenset({b"content-length", b"transfer-encoding", b"host"})
 #: as HTTP/1.x and relayed as 1.1 (the framing judged is the one sent).
 _REQUEST_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([^\x00-\x20\x7f]+) HTTP/([0-9])\.([0-9])")
 
+#: The end of a head: a line end, then an empty line.
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+
 HEAD_TOO_LARGE = "the request head is larger than {} bytes (limits.max_head_bytes)"
 
 
@@ -172,6 +175,8 @@ class RequestReader:
         self._parser: httptools.HttpRequestParser | None = None
         self._collected = _HeadCollector()
         self._line: re.Match[bytes] | None = None
+        #: Where the request line ends (its LF), and how far llhttp has read.
+        self._eol = 0
         self._scanned = 0
         self._error: FramingError | None = None
 
@@ -196,14 +201,14 @@ class RequestReader:
             # The request line is read here; llhttp reads the target and the
             # fields behind a request line of its own (it refuses methods and
             # versions it does not know, which the daemon takes as any).
-            eol = buf.find(b"\r\n", 0, self.head_bytes)
+            eol = buf.find(b"\n", 0, self.head_bytes)
             if eol < 0:
                 if len(buf) > self.head_bytes:
                     raise FramingError(431, HEAD_TOO_LARGE.format(self.head_bytes), "limits.max_head_bytes")
-                if b"\n" in buf or b"\r" in buf[:-1]:
-                    raise FramingError(400, "the request line does not end with CRLF")
+                if b"\r" in buf[:-1]:
+                    raise FramingError(400, "a bare CR in the request line")
                 return None
-            line = _REQUEST_LINE.fullmatch(buf, 0, eol)
+            line = _REQUEST_LINE.fullmatch(buf, 0, eol - 1 if buf[eol - 1 : eol] == b"\r" else eol)
             if line is None:
                 method, _, rest = buf[:eol].partition(b" ")
                 raise FramingError(
@@ -213,23 +218,27 @@ class RequestReader:
                     target=rest.partition(b" ")[0],
                 )
             self._line = line
+            self._eol = eol
             self._collected = _HeadCollector()
             self._parser = httptools.HttpRequestParser(self._collected)
             self._feed(b"GET " + line.group(2) + b" HTTP/1.1\r\n", line)
-            self._scanned = eol + 2
+            self._scanned = eol + 1
         start = self._scanned
-        end = buf.find(b"\r\n\r\n", max(line.end(), start - 3), self.head_bytes + 4)
-        if end >= 0:
-            upto = end + 4
+        blank = _BLANK_LINE.search(buf, max(self._eol, start - 3), self.head_bytes + 4)
+        if blank is not None:
+            end = upto = blank.end()
         else:
             # A line end is fed once the next byte says whether it folds.
+            end = -1
             upto = len(buf)
             while upto > start and buf[upto - 1] in b"\r\n":
                 upto -= 1
         if upto > start:
-            # RFC 9112 section 5.2: an obs-fold is read as one space.  The
-            # fields are read, and sent on, unfolded: one reading.
-            self._feed(buf[start:upto].replace(b"\r\n ", b" ").replace(b"\r\n\t", b" "), line)
+            # RFC 9112 section 2.2: a bare LF ends a line, as for the daemon;
+            # section 5.2: an obs-fold is read as one space.  The fields are
+            # read, and sent on, with CRLF and unfolded: one reading.
+            piece = buf[start:upto].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+            self._feed(piece.replace(b"\r\n ", b" ").replace(b"\r\n\t", b" "), line)
             self._scanned = upto
         if end < 0:
             if len(buf) > self.head_bytes:
