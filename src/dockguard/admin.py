@@ -13,14 +13,17 @@ plain refusal, not an API.
 from __future__ import annotations
 
 import json
+from typing import cast
 
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import UNIXClientEndpoint
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.python.failure import Failure
+from twisted.web.http import Request as HTTPRequest
 from twisted.web.resource import NoResource, Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 
+from dockguard.interfaces import IAbortableTransport, IReactor
 from dockguard.metrics import PrometheusMetrics
 
 #: Seconds the daemon has to answer a health probe.
@@ -37,19 +40,20 @@ class _Ping(Protocol):
         self.received = bytearray()
 
     def connectionMade(self) -> None:
+        assert self.transport is not None
         self.transport.write(_PING)
 
     def dataReceived(self, data: bytes) -> None:
         self.received += data
         if len(self.received) > 4096:
-            self.transport.abortConnection()
+            cast(IAbortableTransport, self.transport).abortConnection()
 
-    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         if not self.done.called:
             self.done.callback(bytes(self.received))
 
 
-async def probe_daemon(reactor, socket_path: str, timeout: float = PROBE_TIMEOUT) -> str | None:
+async def probe_daemon(reactor: IReactor, socket_path: str, timeout: float = PROBE_TIMEOUT) -> str | None:
     """
     Ask the daemon for C{/_ping} over a fresh connection.
 
@@ -76,8 +80,8 @@ async def probe_daemon(reactor, socket_path: str, timeout: float = PROBE_TIMEOUT
 class Health(Resource):
     isLeaf = True
 
-    def __init__(self, reactor, socket_path: str) -> None:
-        super().__init__()
+    def __init__(self, reactor: IReactor, socket_path: str) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # unannotated in Twisted
         self.reactor = reactor
         self.socket_path = socket_path
 
@@ -104,7 +108,7 @@ class MetricsPage(Resource):
     isLeaf = True
 
     def __init__(self, metrics: PrometheusMetrics) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # unannotated in Twisted
         self.metrics = metrics
 
     def render_GET(self, request: Request) -> bytes:
@@ -120,13 +124,13 @@ class _Root(Resource):
 
 
 class _QuietSite(Site):
-    def log(self, request: Request) -> None:
+    def log(self, request: HTTPRequest) -> None:
         # Health probes every few seconds would drown the decision lines.
         pass
 
 
-def admin_site(reactor, socket_path: str, metrics: PrometheusMetrics) -> Site:
-    root = _Root()
+def admin_site(reactor: IReactor, socket_path: str, metrics: PrometheusMetrics) -> Site:
+    root = _Root()  # type: ignore[no-untyped-call]  # Resource.__init__ is unannotated in Twisted
     root.putChild(b"health", Health(reactor, socket_path))
     root.putChild(b"metrics", MetricsPage(metrics))
-    return _QuietSite(root)
+    return _QuietSite(root)  # type: ignore[no-untyped-call]  # Site.__init__ is unannotated in Twisted

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, TextIO
 
 from dockguard import __version__
 from dockguard.config import build_config
@@ -27,7 +27,7 @@ def _policy(config_file: Path | None, environ: Mapping[str, str]) -> Any:
     return load_policy(config_file, environ)
 
 
-def _explain(args: argparse.Namespace, out) -> int:
+def _explain(args: argparse.Namespace, out: TextIO) -> int:
     from dockguard.groups import explain
     from dockguard.paths import PathRefused, canonicalise
 
@@ -150,7 +150,7 @@ def healthcheck(admin: str, timeout: float = 10.0) -> str | None:
     return f"unhealthy: {message}"
 
 
-def main(argv: list[str] | None = None, out=None) -> int:
+def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     parser = argparse.ArgumentParser(
         prog="dockguard",
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None, out=None) -> int:
     return 2
 
 
-def _healthcheck(args: argparse.Namespace, out) -> int:
+def _healthcheck(args: argparse.Namespace, out: TextIO) -> int:
     """Docker's healthcheck convention: 0 healthy, 1 unhealthy (2 is reserved)."""
     try:
         if args.config is not None:

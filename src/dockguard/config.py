@@ -20,7 +20,7 @@ import ipaddress
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import parse_qsl, urlsplit
 
 import attrs
@@ -28,6 +28,10 @@ import attrs
 from dockguard.errors import ConfigError
 from dockguard.names import is_plain_name
 from dockguard.relay.settings import Limits, Timeouts
+
+if TYPE_CHECKING:
+    from dockguard.groups import GroupPolicy
+    from dockguard.policy import EnvPolicy
 
 DEFAULT_UPSTREAM = "/var/run/docker.sock"
 DEFAULT_LISTEN = "tcp://127.0.0.1:2375?identity=local"
@@ -123,7 +127,7 @@ class Config:
     source: str = "defaults"
     #: Per-identity permission groups from the file, or None: then the
     #: Tecnativa / linuxserver environment variables apply.
-    policy: Any = None
+    policy: GroupPolicy | None = None
     #: A file that receives one JSON line per decision (for `dockguard suggest`).
     decision_log: Path | None = None
     #: The admin listener (plain HTTP: /metrics, /health), off when None.
@@ -334,7 +338,7 @@ def read_toml(path: Path) -> tuple[str, dict[str, Any]]:
         raise ConfigError(source, "(syntax)", str(e))
 
 
-def load_policy(path: Path, environ: Mapping[str, str]) -> Any:
+def load_policy(path: Path, environ: Mapping[str, str]) -> GroupPolicy | EnvPolicy:
     """
     Only the policy a file gives (its identities and groups, else the
     environment variables), without checking its listeners' files: for

@@ -54,7 +54,7 @@ This module has no I/O and no Twisted import.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -93,6 +93,18 @@ def _frozen_sections(value: Mapping[str, str]) -> Mapping[str, str]:
     return MappingProxyType(dict(value))
 
 
+def _frozen_actions(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
+
+
+def _frozen_identities(value: Mapping[str, Iterable[str]]) -> Mapping[str, tuple[str, ...]]:
+    return MappingProxyType({k: tuple(v) for k, v in value.items()})
+
+
+def _frozen_groups(value: Mapping[str, Group]) -> Mapping[str, Group]:
+    return MappingProxyType(dict(value))
+
+
 def _check_sections(_group: object, _attribute: object, sections: Mapping[str, str]) -> None:
     for section, level in sections.items():
         if section not in SECTION_NAMES:
@@ -115,7 +127,7 @@ class Group:
     #: Section name -> ``"none"``, ``"read"`` or ``"write"``; a missing section is ``"none"``.
     sections: Mapping[str, str] = attrs.field(converter=_frozen_sections, validator=_check_sections)
     #: Action names from :data:`ACTIONS`.
-    actions: frozenset[str] = attrs.field(converter=frozenset, validator=_check_actions)
+    actions: frozenset[str] = attrs.field(converter=_frozen_actions, validator=_check_actions)
     #: Learn mode: requests the rules would deny are let through and marked.
     learn: bool = False
     description: str = ""
@@ -181,11 +193,9 @@ class GroupPolicy:
     """Authorises each request by the groups of the identity that made it."""
 
     #: Identity -> the names of its groups, in the order written.
-    identities: Mapping[str, tuple[str, ...]] = attrs.field(
-        converter=lambda value: MappingProxyType({k: tuple(v) for k, v in value.items()})
-    )
+    identities: Mapping[str, tuple[str, ...]] = attrs.field(converter=_frozen_identities)
     #: Group name -> group, for every group an identity names.
-    groups: Mapping[str, Group] = attrs.field(converter=lambda value: MappingProxyType(dict(value)))
+    groups: Mapping[str, Group] = attrs.field(converter=_frozen_groups)
 
     def __attrs_post_init__(self) -> None:
         for identity, names in self.identities.items():

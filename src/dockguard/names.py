@@ -6,6 +6,7 @@ non-ASCII look-alikes, a trailing newline) makes two names hard to tell apart.
 """
 
 import re
+from typing import TypeGuard
 
 NAME_SYNTAX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
 
@@ -13,6 +14,7 @@ NAME_SYNTAX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
 NAME_RULE = "letters, digits and . _ @ + -, starting with a letter or digit, at most 128 characters"
 
 
-def is_plain_name(value: object) -> bool:
-    """Whether C{value} is a string of exactly the accepted syntax."""
+def is_plain_name(value: object) -> TypeGuard[str]:
+    """Whether C{value} is a string of exactly the accepted syntax (for mypy:
+    a C{True} answer means C{value} is a C{str})."""
     return isinstance(value, str) and NAME_SYNTAX.fullmatch(value) is not None

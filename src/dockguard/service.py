@@ -12,7 +12,7 @@ import resource
 import signal
 import socket
 import stat
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, cast
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
@@ -21,14 +21,16 @@ from twisted.internet.endpoints import (
     TCP6ServerEndpoint,
     UNIXServerEndpoint,
 )
-from twisted.internet.defer import ensureDeferred
-from twisted.internet.interfaces import IStreamServerEndpoint
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.interfaces import IReactorFromThreads, IStreamServerEndpoint
 from twisted.internet.task import deferLater
 from twisted.internet.ssl import CertificateOptions
 from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOProtocol
 
 from dockguard.config import Config, ListenerConfig, exposure_warnings
 from dockguard.errors import ConfigError
+from dockguard.interfaces import IAbortableTransport, IReactor
 from dockguard.metrics import Metrics, NoMetrics
 from dockguard.policy import Policy
 from dockguard.relay import ClientFactory, ClientProtocol, Limits, Listener, Relay, Timeouts
@@ -42,10 +44,13 @@ from dockguard.tls import (
 )
 from dockguard.relay import DaemonPool
 
+if TYPE_CHECKING:
+    from dockguard.decisionlog import DecisionLog
+
 log = Logger(namespace="dockguard")
 
 
-def _admit(listener: ListenerConfig):
+def _admit(listener: ListenerConfig) -> Callable[[object], bool]:
     if not listener.allow:
         return lambda peer: True
     networks = listener.allow
@@ -86,7 +91,7 @@ def _remove_stale_socket(path: str) -> None:
         probe.close()
 
 
-def endpoint_for(reactor, listener: ListenerConfig) -> IStreamServerEndpoint:
+def endpoint_for(reactor: IReactor, listener: ListenerConfig) -> IStreamServerEndpoint:
     if listener.kind == "unix":
         _remove_stale_socket(listener.path)
         return UNIXServerEndpoint(reactor, listener.path, mode=listener.mode, wantPID=False)
@@ -201,12 +206,15 @@ def no_longer_admitted(
       the policy lets make some request (L{Policy.shut_out}).
     """
     if tls is not None:
+        # A TLS listener's connections run over TLS: ITransport has neither
+        # disconnecting nor getHandle.
+        transport = cast(TLSMemoryBIOProtocol, connection.transport)
         leaf = connection.certificate
         if leaf is None:
-            if connection.identity is None and not connection.transport.disconnecting:
+            if connection.identity is None and not transport.disconnecting:
                 return "its TLS handshake began under the previous client CA and CRL"
             return None
-        sent = connection.transport.getHandle().get_peer_cert_chain(as_cryptography=True) or []
+        sent = transport.getHandle().get_peer_cert_chain(as_cryptography=True) or []
         refusal = refused_now(tls, leaf, [cert for cert in sent if cert != leaf])
         if refusal is not None:
             return refusal
@@ -223,7 +231,7 @@ Rebuild = Callable[[], tuple[Config, Policy, list[str], dict[str, CertificateOpt
 
 
 def make_service(
-    reactor,
+    reactor: IReactor,
     config: Config,
     policy: Policy,
     policy_lines: list[str],
@@ -251,7 +259,7 @@ def make_service(
         metrics=metrics,
     )
     record_certificate_expiry(metrics, config)
-    top = _DockguardService(relay, config, policy_lines, rebuild)
+    top = _DockguardService(reactor, relay, config, policy_lines, rebuild)
     for listener in config.listeners:
         factory = ClientFactory(relay, _listener(listener))
         top.factories[listener.name] = factory
@@ -279,9 +287,15 @@ def make_service(
 
 class _DockguardService(MultiService):
     def __init__(
-        self, relay: Relay, config: Config, policy_lines: list[str], rebuild: Rebuild | None
+        self,
+        reactor: IReactorFromThreads,
+        relay: Relay,
+        config: Config,
+        policy_lines: list[str],
+        rebuild: Rebuild | None,
     ) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # unannotated in Twisted
+        self.reactor = reactor
         self.relay = relay
         self.config = config
         self.policy_lines = policy_lines
@@ -353,7 +367,7 @@ class _DockguardService(MultiService):
                 connection.cutOff(reason)
 
     def _onHangup(self, signum: int, frame: object) -> None:
-        self.relay.reactor.callFromThread(self.reload)
+        self.reactor.callFromThread(self.reload)
 
     def startService(self) -> None:
         problem = open_files_for(self.config.max_connections)
@@ -393,11 +407,11 @@ class _DockguardService(MultiService):
             log.info("policy: {line}", line=line)
         for warning in certificate_warnings(self.config) + exposure_warnings(self.config):
             log.warn("{warning}", warning=warning)
-        super().startService()
+        super().startService()  # type: ignore[no-untyped-call]  # unannotated in Twisted
 
-    _decisions = None
+    _decisions: DecisionLog | None = None
 
-    def stopService(self):
+    def stopService(self) -> Deferred[None]:
         return ensureDeferred(self._stop())
 
     async def _stop(self) -> None:
@@ -406,19 +420,19 @@ class _DockguardService(MultiService):
         hijacked sessions included) and the pool; whatever has not closed
         after L{SHUTDOWN_GRACE} seconds is cut.
         """
-        await super().stopService()
+        await super().stopService()  # type: ignore[no-untyped-call]  # unannotated in Twisted
         connections = list(self.relay.connections)
         if connections:
             log.info("closing {count} open connection(s)", count=len(connections))
         for connection in connections:
-            connection.transport.loseConnection()
+            cast(IAbortableTransport, connection.transport).loseConnection()
         self.relay.pool.closeIdle()
         clock = self.relay.reactor
         deadline = clock.seconds() + SHUTDOWN_GRACE
         while self.relay.connections and clock.seconds() < deadline:
             await deferLater(clock, 0.05)
         for connection in list(self.relay.connections):
-            connection.transport.abortConnection()
+            cast(IAbortableTransport, connection.transport).abortConnection()
         if self._decisions is not None:
             from twisted.logger import globalLogPublisher
 

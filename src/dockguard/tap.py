@@ -5,17 +5,23 @@ The C{twistd dockguard} command: options and service construction.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from twisted.application.service import IService
+from twisted.internet.ssl import CertificateOptions
 from twisted.python import usage
 
-from dockguard.config import DEFAULT_LISTEN, build_config
+from dockguard.config import DEFAULT_LISTEN, Config, build_config
 from dockguard.errors import ConfigError
 from dockguard.policy import EnvPolicy
 
+if TYPE_CHECKING:
+    from dockguard.groups import GroupPolicy
 
-def choose_policy(config, environ) -> tuple[object, list[str]]:
+
+def choose_policy(config: Config, environ: Mapping[str, str]) -> tuple[GroupPolicy | EnvPolicy, list[str]]:
     """
     The configuration file's identities and groups when it has them, else
     the Tecnativa / linuxserver environment variables.  When both are
@@ -68,7 +74,7 @@ class Options(usage.Options):
     ]
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # unannotated in Twisted
         self["listen"] = []
 
     def opt_listen(self, url: str) -> None:
@@ -81,7 +87,7 @@ class Options(usage.Options):
 
     opt_l = opt_listen
 
-    def rebuild(self):
+    def rebuild(self) -> tuple[Config, GroupPolicy | EnvPolicy, list[str], dict[str, CertificateOptions]]:
         """
         The configuration, policy, its log lines and TLS options, from the
         same options and files: at start, and again at every SIGHUP.
@@ -108,10 +114,13 @@ class Options(usage.Options):
 def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
+    from dockguard.interfaces import IReactor
     from dockguard.service import make_service
 
     return make_service(
-        reactor,
+        # Twisted annotates its global reactor with an interface that lacks
+        # IReactorUNIX (and IReactorFromThreads); the reactor has both.
+        cast(IReactor, reactor),
         options["built"],
         options["policy"],
         options["policy_lines"],

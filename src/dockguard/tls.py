@@ -126,11 +126,12 @@ def server_options(
     chain = load_certificates(cert_path)
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     cas = [Certificate(X509.from_cryptography(c)) for c in load_certificates(ca_path)]
+    # pyOpenSSL takes cryptography's objects (its own X509/PKey are deprecated);
+    # Twisted's annotations still name only pyOpenSSL's.
     options = CertificateOptions(
-        # pyOpenSSL takes cryptography's objects (its own X509/PKey are deprecated).
-        privateKey=key,
-        certificate=chain[0],
-        extraCertChain=chain[1:],
+        privateKey=key,  # type: ignore[arg-type]  # a cryptography key; see above
+        certificate=chain[0],  # type: ignore[arg-type]  # a cryptography certificate
+        extraCertChain=chain[1:],  # type: ignore[arg-type]  # cryptography certificates
         trustRoot=trustRootFromCertificates(cas),
         raiseMinimumTo=TLSVersion.TLSv1_2,
         # Clients that offer ALPN (curl, urllib3/docker-py) get HTTP/1.1;
@@ -141,6 +142,7 @@ def server_options(
         crl = x509.load_pem_x509_crl(crl_path.read_bytes())
         # CertificateOptions keeps the context it makes: configure that one.
         store = options.getContext().get_cert_store()
+        assert store is not None  # an SSL context always has a certificate store
         store.add_crl(crl)
         store.set_flags(X509StoreFlags.CRL_CHECK)
     return options
@@ -222,11 +224,11 @@ class HalfCloseTLSProtocol(TLSMemoryBIOProtocol):
         if self._peerDoneSending:
             return
         self._peerDoneSending = True
-        half = IHalfCloseableProtocol(self.wrappedProtocol, None)
+        half: IHalfCloseableProtocol | None = IHalfCloseableProtocol(self.wrappedProtocol, None)
         if half is not None:
             half.readConnectionLost()
         else:
-            self.loseConnection()
+            self.loseConnection()  # type: ignore[no-untyped-call]  # unannotated in Twisted
 
     def _flushReceiveBIO(self) -> None:
         # The loop of TLSMemoryBIOProtocol._flushReceiveBIO with one change:
@@ -240,29 +242,30 @@ class HalfCloseTLSProtocol(TLSMemoryBIOProtocol):
             except ZeroReturnError:
                 if self.disconnecting:
                     self._shutdownTLS()
-                    self._tlsShutdownFinished(None)
+                    self._tlsShutdownFinished(None)  # type: ignore[no-untyped-call]  # unannotated in Twisted
                 else:
                     self._peerStoppedSending()
                 break
             except SSLError:
-                self._tlsShutdownFinished(Failure())
+                self._tlsShutdownFinished(Failure())  # type: ignore[no-untyped-call]  # unannotated in Twisted
                 break
             else:
                 if not self._aborted:
                     self.wrappedProtocol.dataReceived(data)
-        self._flushSendBIO()
+        self._flushSendBIO()  # type: ignore[no-untyped-call]  # unannotated in Twisted
 
     def dataReceived(self, data: bytes) -> None:
         if self._peerDoneSending and self._handshakeDone:
             # Nothing may follow close_notify; whatever does is dropped.
             return
-        super().dataReceived(data)
+        super().dataReceived(data)  # type: ignore[no-untyped-call]  # unannotated in Twisted
 
     def _shutdownTLS(self) -> None:
-        super()._shutdownTLS()
+        super()._shutdownTLS()  # type: ignore[no-untyped-call]  # unannotated in Twisted
         if self._tcpReadClosed or self._peerDoneSending:
             # The peer will not (or cannot) answer our close_notify: closing
             # must not wait for it.
+            assert self.transport is not None
             self.transport.loseConnection()
 
     def readConnectionLost(self) -> None:
@@ -270,6 +273,7 @@ class HalfCloseTLSProtocol(TLSMemoryBIOProtocol):
         # under TLS instead of sending close_notify.
         self._tcpReadClosed = True
         if not self._handshakeDone:
+            assert self.transport is not None
             self.transport.loseConnection()
             return
         self._peerStoppedSending()
