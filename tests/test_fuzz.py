@@ -40,7 +40,7 @@ from dockguard.guards import INSPECTED_KINDS, inspection_kind, judge
 from dockguard.paths import PathRefused, canonicalise
 from dockguard.policy import GATES, KNOWN_VARIABLES, EnvPolicy
 from dockguard.presets import PRESETS
-from dockguard.sections import is_hijack_route, route_of
+from dockguard.routes import is_hijack_route, route_of
 
 #: DOCKGUARD_FUZZ_EXAMPLES=20000 for a longer run by hand.
 FUZZ = settings(

@@ -18,7 +18,7 @@ from dockguard.groups import (
 from dockguard.paths import canonicalise
 from dockguard.policy import Decision, EnvPolicy
 from dockguard.presets import PRESETS
-from dockguard.sections import ROUTES
+from dockguard.routes import ROUTES
 
 READ = Group(name="r", sections={"containers": "read"}, actions=frozenset())
 WRITE = Group(name="w", sections={"containers": "write"}, actions=frozenset())

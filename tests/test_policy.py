@@ -18,7 +18,7 @@ from dockguard.policy import (
     Policy,
     Setting,
 )
-from dockguard.sections import SECTIONS, Section
+from dockguard.routes import SECTIONS, Section
 
 DEFAULT_ON = {"EVENTS", "PING", "VERSION"}
 

@@ -14,7 +14,7 @@ from dockguard.guards import OPEN
 from dockguard.meaning import check_request
 from dockguard.paths import canonicalise
 from dockguard.presets import PRESETS
-from dockguard.sections import ROUTES, SECTIONS, sample_path
+from dockguard.routes import ROUTES, SECTIONS, sample_path
 
 Call = tuple[str, bytes]
 

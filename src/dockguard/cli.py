@@ -65,7 +65,7 @@ def suggest_groups(records: list[dict[str, Any]], only: set[str] | None = None) 
     groups meant them to fail.
     """
     from dockguard.paths import PathRefused, canonicalise
-    from dockguard.sections import route_of, section_of
+    from dockguard.routes import route_of, section_of
 
     needs: dict[str, tuple[dict[str, str], set[str]]] = {}
     for record in records:

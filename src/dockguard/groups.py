@@ -14,8 +14,8 @@ group opens sections of the API at a level and adds fine *actions*::
     actions = ["image.build", "container.start"]
     description = "CI: builds and pushes images"
 
-Sections, routes and actions come from :mod:`dockguard.sections`
-(:data:`~dockguard.sections.ROUTES`).
+Sections, routes and actions come from :mod:`dockguard.routes`
+(:data:`~dockguard.routes.ROUTES`).
 
 How :meth:`GroupPolicy.decide` judges ``method path`` for an identity
 ----------------------------------------------------------------------
@@ -65,7 +65,7 @@ from dockguard.names import is_plain_name
 from dockguard.guards import CLOSED, Allowance, allowance_from_mapping
 from dockguard.paths import CanonicalPath
 from dockguard.policy import READ_METHODS, Decision, Policy
-from dockguard.sections import ROUTES, SECTIONS, Route, case_hint, route_of, sample_path, section_of
+from dockguard.routes import ROUTES, SECTIONS, Route, case_hint, route_of, sample_path, section_of
 
 __all__ = [
     "ACCESS_LEVELS",
@@ -315,10 +315,10 @@ class GroupPolicy:
 
 
 def explain(policy: Policy, identity: str) -> list[tuple[Route, Decision]]:
-    """Every route in :data:`~dockguard.sections.ROUTES` with ``identity``'s decision.
+    """Every route in :data:`~dockguard.routes.ROUTES` with ``identity``'s decision.
 
     Each route is judged on a sample path (placeholders filled with
-    ``"example"``, see :func:`~dockguard.sections.sample_path`).
+    ``"example"``, see :func:`~dockguard.routes.sample_path`).
     """
     return [(route, policy.decide(identity, route.method, sample_path(route))) for route in ROUTES]
 

@@ -168,7 +168,7 @@ import attrs
 from dockguard.errors import ConfigError
 from dockguard.paths import CanonicalPath
 from dockguard.references import ReferenceRefused, pattern_prefix
-from dockguard.sections import route_of
+from dockguard.routes import route_of
 
 __all__ = [
     "CAPABILITIES",
@@ -438,7 +438,7 @@ def refusal(field: str, guard: str, reason: str) -> Verdict:
 def inspection_kind(method: str, path: CanonicalPath) -> str | None:
     """The kind of body :func:`judge` must see for ``method path``, or ``None``.
 
-    Found from the route the daemon serves (:func:`dockguard.sections.route_of`):
+    Found from the route the daemon serves (:func:`dockguard.routes.route_of`):
     container names are ``{name:.*}`` there, so ``/containers/web/alias/exec``
     (a legacy link name) is exec create too.
     """

@@ -49,7 +49,7 @@ from dockguard.guards import ALLOWED, Allowance, Verdict, inspection_kind, judge
 from dockguard.images import IMAGE_WRITE_ROUTES, judge_image_write
 from dockguard.paths import CanonicalPath
 from dockguard.queries import Query, QueryRefused, parse_query
-from dockguard.sections import route_of
+from dockguard.routes import route_of
 
 __all__ = ["ALWAYS_INSPECTED", "check_request", "body_kind"]
 

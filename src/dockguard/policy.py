@@ -79,7 +79,7 @@ import attrs
 from dockguard.errors import ConfigError
 from dockguard.paths import CanonicalPath
 from dockguard.queries import QueryRefused, parse_query
-from dockguard.sections import SECTIONS, Section, case_hint, container_action, route_of, section_of
+from dockguard.routes import SECTIONS, Section, case_hint, container_action, route_of, section_of
 
 __all__ = [
     "ACTION_SWITCHES",

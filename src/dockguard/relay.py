@@ -42,7 +42,7 @@ from dockguard.meaning import body_kind, check_request
 from dockguard.metrics import Metrics, NoMetrics
 from dockguard.paths import PathRefused, canonicalise
 from dockguard.policy import Decision, Policy
-from dockguard.sections import is_hijack_route, section_of
+from dockguard.routes import is_hijack_route, section_of
 from dockguard.tls import IdentityRefused, identity_from_certificate
 from dockguard.upstream import UpstreamPool, UpstreamProtocol
 

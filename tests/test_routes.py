@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dockguard.paths import canonicalise
-from dockguard.sections import (
+from dockguard.routes import (
     SECTIONS,
     Section,
     container_action,
@@ -142,7 +142,7 @@ def test_container_action(target: bytes, action: str | None) -> None:
 
 # --- the route table -------------------------------------------------------
 
-from dockguard.sections import ROUTES, Route, route_of, sample_path  # noqa: E402
+from dockguard.routes import ROUTES, Route, route_of, sample_path  # noqa: E402
 
 
 @pytest.mark.parametrize(
