@@ -42,7 +42,7 @@ from dockguard.meaning import body_kind, check_request
 from dockguard.metrics import Metrics, NoMetrics
 from dockguard.paths import PathRefused, canonicalise
 from dockguard.policy import Decision, Policy
-from dockguard.routes import is_hijack_route, section_of
+from dockguard.routes import lookup
 from dockguard.tls import IdentityRefused, identity_from_certificate
 from dockguard.upstream import UpstreamPool, UpstreamProtocol
 
@@ -742,9 +742,9 @@ class ClientProtocol(Protocol):
                 f"for {identity}: {e.reason}",
             )
             return
-        section = section_of(path)
-        self._section = section.name if section is not None else "none"
-        decision = self.relay.policy.decide(identity, method, path)
+        match = lookup(method, path)
+        self._section = match.section_name
+        decision = self.relay.policy.decide(identity, method, path, match)
         if self.listener.learn and not decision.allowed:
             decision = attrs.evolve(
                 decision,
@@ -758,7 +758,7 @@ class ClientProtocol(Protocol):
             # Whatever allowed the route: the request must keep its meaning
             # (dockguard.meaning), and some bodies are judged before relaying.
             types = [value for name, value in request.headers.raw_items() if name.lower() == b"content-type"]
-            verdict = check_request(method, path, types, hasBody, decision.guard)
+            verdict = check_request(method, path, types, hasBody, decision.guard, match)
             if not verdict.allowed:
                 rule = f"guard {verdict.guard}" if verdict.guard else "meaning"
                 self._log_decision(method, target, "deny", rule, verdict.reason, canonical=path.path, status=403)
@@ -769,7 +769,7 @@ class ClientProtocol(Protocol):
                     f"(rule: {rule}; {decision.rule})",
                 )
                 return
-            kind = body_kind(method, path, decision.guard)
+            kind = body_kind(match, decision.guard)
             if kind is not None:
                 # Logged once the body is judged.
                 self._startInspection(request, method, path.path, kind, decision, word)
@@ -793,7 +793,7 @@ class ClientProtocol(Protocol):
             return
         self._exchange = _Exchange(
             request=request,
-            hijackRoute=is_hijack_route(method, path),
+            hijackRoute=match.hijack,
             wantsUpgrade=b"upgrade" in fields,
             hasBody=hasBody,
         )
