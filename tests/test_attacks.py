@@ -41,6 +41,7 @@ from dockguard.guards import Allowance, inspection_kind, judge
 from dockguard.paths import PathRefused, canonicalise
 from dockguard.policy import EnvPolicy
 from dockguard.relay import Timeouts
+from dockguard.routes import lookup
 
 #: A forbidden request used as the smuggled payload everywhere: SECRETS is
 #: closed in every policy below.
@@ -82,7 +83,7 @@ def assert_daemon_saw_only_allowed(world: World, identity: str = "tester") -> No
             path = canonicalise(request.head.target)
         except PathRefused as e:  # pragma: no cover - the assertion message is the point
             raise AssertionError(f"the daemon saw a refused target {request.head.target!r}: {e}") from None
-        decision = world.relay.policy.decide(identity, method, path)
+        decision = world.relay.policy.decide(identity, method, path, lookup(method, path))
         assert decision.allowed, f"the daemon saw {method} {path.path}, which is refused: {decision.rule}"
         kind = inspection_kind(method, path) if decision.guard is not None else None
         if kind is not None and request.complete:
@@ -643,7 +644,7 @@ def test_env_policy_reads_the_same_for_every_spelling_of_a_link_name_path() -> N
     # canonicalise alike are judged alike.
     policy = EnvPolicy.from_environ({"CONTAINERS": "1"})
     decisions = {
-        policy.decide("t", "GET", canonicalise(t)).allowed
+        policy.decide("t", "GET", canonicalise(t), lookup("GET", canonicalise(t))).allowed
         for t in (b"/containers/web/alias/json", b"/v1.41/containers/web/alias/json", b"/%63ontainers/web/alias/json")
     }
     assert decisions == {True}

@@ -11,12 +11,14 @@ from dockguard.guards import CLOSED, OPEN, Allowance, Verdict
 from dockguard.meaning import check_request
 from dockguard.paths import canonicalise
 from dockguard.references import ReferenceRefused, matches, pattern_prefix, repository
+from dockguard.routes import lookup
 
 TAR = [b"application/x-tar"]
 
 
 def check(target: bytes, allowance: Allowance | None, content_types: list[bytes] = TAR) -> Verdict:
-    return check_request("POST", canonicalise(target), content_types, True, allowance)
+    path = canonicalise(target)
+    return check_request("POST", path, content_types, True, allowance, lookup("POST", path))
 
 
 # --- references: the name the daemon writes -----------------------------------------

@@ -16,6 +16,7 @@ import pytest
 from dockguard.config import build_config, load_config, parse_listen
 from dockguard.errors import ConfigError
 from dockguard.paths import canonicalise
+from dockguard.routes import lookup
 
 EXAMPLE = Path(__file__).parent.parent / "docs" / "examples" / "dockguard.toml"
 
@@ -146,7 +147,8 @@ def test_the_documented_example_loads(tmp_path: Path, pem_files: Path) -> None:
     }
 
     def allowed(identity: str, method: str, target: bytes) -> bool:
-        return config.policy.decide(identity, method, canonicalise(target)).allowed
+        path = canonicalise(target)
+        return config.policy.decide(identity, method, path, lookup(method, path)).allowed
 
     assert allowed("traefik", "GET", b"/v1.41/containers/json")
     assert not allowed("traefik", "POST", b"/v1.41/containers/abc/start")

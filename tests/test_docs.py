@@ -424,9 +424,11 @@ _TOOL_CALLS = {
 def _allowed(environ: dict[str, str], request: str) -> bool:
     from dockguard.paths import canonicalise
     from dockguard.policy import EnvPolicy
+    from dockguard.routes import lookup
 
     method, target = request.split(" ", 1)
-    return EnvPolicy.from_environ(environ).decide("tool", method, canonicalise(target.encode())).allowed
+    path = canonicalise(target.encode())
+    return EnvPolicy.from_environ(environ).decide("tool", method, path, lookup(method, path)).allowed
 
 
 def test_migration_common_setups_work_unchanged() -> None:

@@ -40,7 +40,7 @@ from dockguard.guards import INSPECTED_KINDS, inspection_kind, judge
 from dockguard.paths import PathRefused, canonicalise
 from dockguard.policy import GATES, KNOWN_VARIABLES, EnvPolicy
 from dockguard.presets import PRESETS
-from dockguard.sections import is_hijack_route, route_of
+from dockguard.routes import lookup
 
 #: DOCKGUARD_FUZZ_EXAMPLES=20000 for a longer run by hand.
 FUZZ = settings(
@@ -345,10 +345,9 @@ def test_canonicaliser_and_policies_never_raise(method, target, env, preset) -> 
         GroupPolicy(identities={"t": ("shell",)}, groups={"shell": SHELL}),
     ]
     for policy in policies:
-        decision = policy.decide("t", method, path)
+        decision = policy.decide("t", method, path, lookup(method, path))
         assert decision.rule and decision.reason
-    route_of(method, path)
-    is_hijack_route(method, path)
+    lookup(method, path)
     kind = inspection_kind(method, path)
     assert kind is None or kind in INSPECTED_KINDS
 
@@ -370,7 +369,7 @@ _INSPECTED_ROUTES = {
 @example(version="/v1.41", name="web/alias", action="exec")
 def test_every_inspected_route_is_inspected_whatever_the_name(version, name, action) -> None:
     path = canonicalise(f"{version}/containers/{name}/{action}".encode())
-    route = route_of("POST", path)
+    route = lookup("POST", path).route
     assert route is not None
     assert inspection_kind("POST", path) == _INSPECTED_ROUTES[route.template]
 
@@ -380,7 +379,7 @@ def test_every_inspected_route_is_inspected_whatever_the_name(version, name, act
 @example(version="/v1.41", name="web/alias", gate=GATES[3])
 def test_a_closed_gate_holds_whatever_the_name(version, name, gate) -> None:
     path = canonicalise(f"{version}/containers/{name}/{gate.resource}".encode())
-    decision = EnvPolicy.from_environ({"CONTAINERS": "1", gate.env: "0"}).decide("t", "GET", path)
+    decision = EnvPolicy.from_environ({"CONTAINERS": "1", gate.env: "0"}).decide("t", "GET", path, lookup("GET", path))
     assert not decision.allowed, decision
 
 
@@ -390,7 +389,7 @@ def test_group_sensitive_reads_hold_whatever_the_name(version, name, route) -> N
     # The groups policy follows the daemon's spanning names (the control for the two above).
     path = canonicalise(f"{version}/containers/{name}/{route}".encode())
     policy = GroupPolicy(identities={"t": ("readonly",)}, groups=dict(PRESETS))
-    assert not policy.decide("t", "GET", path).allowed
+    assert not policy.decide("t", "GET", path, lookup("GET", path)).allowed
 
 
 @SMALL

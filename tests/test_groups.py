@@ -18,7 +18,7 @@ from dockguard.groups import (
 from dockguard.paths import canonicalise
 from dockguard.policy import Decision, EnvPolicy
 from dockguard.presets import PRESETS
-from dockguard.sections import ROUTES
+from dockguard.routes import ROUTES, lookup
 
 READ = Group(name="r", sections={"containers": "read"}, actions=frozenset())
 WRITE = Group(name="w", sections={"containers": "write"}, actions=frozenset())
@@ -37,7 +37,8 @@ def policy(**identities: list[str]) -> GroupPolicy:
 
 
 def decide(p: GroupPolicy, identity: str, method: str, target: bytes) -> Decision:
-    return p.decide(identity, method, canonicalise(target))
+    path = canonicalise(target)
+    return p.decide(identity, method, path, lookup(method, path))
 
 
 # --- one group: section levels x methods, actions, sensitive reads ----------
@@ -409,7 +410,8 @@ def test_constants() -> None:
 def test_decision_learned_defaults_to_false() -> None:
     assert Decision(allowed=True, rule="r", reason="x").learned is False
     env = EnvPolicy.from_environ({"CONTAINERS": "1"})
-    assert env.decide("x", "GET", canonicalise(b"/containers/json")).learned is False
+    path = canonicalise(b"/containers/json")
+    assert env.decide("x", "GET", path, lookup("GET", path)).learned is False
 
 
 # --- describe and explain ----------------------------------------------------------

@@ -9,6 +9,7 @@ from dockguard.meaning import body_kind, check_request
 from dockguard.paths import canonicalise
 from dockguard.policy import EnvPolicy
 from dockguard.queries import QueryRefused, bool_value, parse_query
+from dockguard.routes import lookup
 
 JSON = [b"application/json"]
 CI_NETS = Allowance(networks=("ci-*",))
@@ -16,7 +17,8 @@ FORM = [b"application/x-www-form-urlencoded"]
 
 
 def check(method: str, target: str, types=(), has_body=False, allowance=None):
-    return check_request(method, canonicalise(target.encode()), list(types), has_body, allowance)
+    path = canonicalise(target.encode())
+    return check_request(method, path, list(types), has_body, allowance, lookup(method, path))
 
 
 CASES = [
@@ -80,7 +82,7 @@ def test_check_request(method, target, types, has_body, allowance, allowed, word
     ],
 )
 def test_body_kind(method, target, allowance, kind) -> None:
-    assert body_kind(method, canonicalise(target.encode()), allowance) == kind
+    assert body_kind(lookup(method, canonicalise(target.encode())), allowance) == kind
 
 
 def test_queries_read_as_go_reads_them() -> None:
@@ -131,7 +133,8 @@ GATE_CASES = [
 
 @pytest.mark.parametrize(("method", "target", "rule"), GATE_CASES)
 def test_closed_gates_close_every_route_that_yields_what_they_name(method, target, rule) -> None:
-    decision = GATED.decide("t", method, canonicalise(target.encode()))
+    path = canonicalise(target.encode())
+    decision = GATED.decide("t", method, path, lookup(method, path))
     assert not decision.allowed and decision.rule == rule, decision
 
 
@@ -145,4 +148,5 @@ def test_closed_gates_close_every_route_that_yields_what_they_name(method, targe
     ],
 )
 def test_routes_that_do_not_yield_logs_stay_open(method, target) -> None:
-    assert GATED.decide("t", method, canonicalise(target.encode())).allowed
+    path = canonicalise(target.encode())
+    assert GATED.decide("t", method, path, lookup(method, path)).allowed

@@ -18,14 +18,15 @@ from dockguard.policy import (
     Policy,
     Setting,
 )
-from dockguard.sections import SECTIONS, Section
+from dockguard.routes import SECTIONS, Section, lookup
 
 DEFAULT_ON = {"EVENTS", "PING", "VERSION"}
 
 
 def decide(env: dict[str, str], method: str, target: bytes) -> Decision:
     policy: Policy = EnvPolicy.from_environ(env)
-    return policy.decide("anyone", method, canonicalise(target))
+    path = canonicalise(target)
+    return policy.decide("anyone", method, path, lookup(method, path))
 
 
 def outcome(env: dict[str, str], method: str, target: bytes) -> tuple[bool, str]:
@@ -406,8 +407,9 @@ def test_unknown_variables_are_ignored() -> None:
 def test_identity_does_not_matter() -> None:
     policy = EnvPolicy.from_environ({"CONTAINERS": "1"})
     path = canonicalise(b"/containers/json")
-    assert policy.decide("alice", "GET", path) == policy.decide("bob", "GET", path)
-    assert policy.decide("", "POST", path) == policy.decide("alice", "POST", path)
+    get, post = lookup("GET", path), lookup("POST", path)
+    assert policy.decide("alice", "GET", path, get) == policy.decide("bob", "GET", path, get)
+    assert policy.decide("", "POST", path, post) == policy.decide("alice", "POST", path, post)
 
 
 def test_env_policy_is_a_frozen_value() -> None:

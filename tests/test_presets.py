@@ -13,8 +13,9 @@ from dockguard.groups import Group, GroupPolicy
 from dockguard.guards import OPEN
 from dockguard.meaning import check_request
 from dockguard.paths import canonicalise
+from dockguard.policy import Decision
 from dockguard.presets import PRESETS
-from dockguard.sections import ROUTES, SECTIONS, sample_path
+from dockguard.routes import ROUTES, SECTIONS, Route, lookup, sample_path
 
 Call = tuple[str, bytes]
 
@@ -224,6 +225,11 @@ def preset_policy(name: str) -> GroupPolicy:
     return GroupPolicy(identities={"tool": (name,)}, groups={name: PRESETS[name]})
 
 
+def decide_sample(policy: GroupPolicy, route: Route) -> Decision:
+    path = sample_path(route)
+    return policy.decide("tool", route.method, path, lookup(route.method, path))
+
+
 def test_the_presets() -> None:
     assert set(PRESETS) == {
         "traefik", "homepage", "dozzle", "watchtower", "portainer",
@@ -242,7 +248,8 @@ def test_the_presets() -> None:
     [(name, m, t) for name, calls in KNOWN_CALLS.items() for m, t in calls],
 )
 def test_preset_allows_the_calls_its_tool_makes(preset: str, method: str, target: bytes) -> None:
-    decision = preset_policy(preset).decide("tool", method, canonicalise(target))
+    path = canonicalise(target)
+    decision = preset_policy(preset).decide("tool", method, path, lookup(method, path))
     assert decision.allowed, decision.reason
     assert decision.rule.startswith(f"group {preset}: ")
 
@@ -252,14 +259,15 @@ def test_preset_allows_the_calls_its_tool_makes(preset: str, method: str, target
     [(name, m, t) for name, calls in REFUSED_CALLS.items() for m, t in calls],
 )
 def test_preset_refuses_calls_outside_its_purpose(preset: str, method: str, target: bytes) -> None:
-    decision = preset_policy(preset).decide("tool", method, canonicalise(target))
+    path = canonicalise(target)
+    decision = preset_policy(preset).decide("tool", method, path, lookup(method, path))
     assert not decision.allowed, decision.rule
 
 
 def test_readonly_allows_every_plain_read_and_nothing_else() -> None:
     p = preset_policy("readonly")
     for route in ROUTES:
-        allowed = p.decide("tool", route.method, sample_path(route)).allowed
+        allowed = decide_sample(p, route).allowed
         assert allowed is (route.method in ("GET", "HEAD") and not route.sensitive), route
     assert dict(PRESETS["readonly"].sections) == {s.name: "read" for s in SECTIONS}
     assert not PRESETS["readonly"].actions
@@ -268,19 +276,19 @@ def test_readonly_allows_every_plain_read_and_nothing_else() -> None:
 def test_admin_allows_every_route() -> None:
     p = preset_policy("admin")
     for route in ROUTES:
-        assert p.decide("tool", route.method, sample_path(route)).allowed, route
+        assert decide_sample(p, route).allowed, route
 
 
 def test_portainer_allows_every_route_but_cluster_admin() -> None:
     p = preset_policy("portainer")
     for route in ROUTES:
-        assert p.decide("tool", route.method, sample_path(route)).allowed is not bool(route.amounts_to), route
+        assert decide_sample(p, route).allowed is not bool(route.amounts_to), route
 
 
 @pytest.mark.parametrize("name", sorted(set(PRESETS) - {"admin"}))
 def test_no_preset_but_admin_is_cluster_admin(name: str) -> None:
     p = preset_policy(name)
-    granted = [r for r in ROUTES if r.amounts_to and p.decide("tool", r.method, sample_path(r)).allowed]
+    granted = [r for r in ROUTES if r.amounts_to and decide_sample(p, r).allowed]
     assert not granted, granted
 
 
@@ -303,8 +311,9 @@ def test_dockman_is_its_documented_minimum() -> None:
 def test_the_calls_a_tool_makes_pass_the_query_guards(preset: str, method: str, target: bytes) -> None:
     """The guards on queries (builds, image names, plugin create) leave every preset's own calls alone."""
     path = canonicalise(target)
-    decision = preset_policy(preset).decide("tool", method, path)
-    verdict = check_request(method, path, [], False, decision.guard)
+    match = lookup(method, path)
+    decision = preset_policy(preset).decide("tool", method, path, match)
+    verdict = check_request(method, path, [], False, decision.guard, match)
     assert verdict.allowed, verdict.reason
 
 
@@ -324,8 +333,9 @@ def test_open_presets_may_write_any_name_and_the_others_reach_no_writes(name: st
     assert ("*" in PRESETS[name].guards.image_names) is open_guards
     for method, target in TAG_WRITES:
         path = canonicalise(target)
-        decision = policy.decide("tool", method, path)
+        match = lookup(method, path)
+        decision = policy.decide("tool", method, path, match)
         if not decision.allowed:
             continue
-        verdict = check_request(method, path, [b"application/x-tar"], True, decision.guard)
+        verdict = check_request(method, path, [b"application/x-tar"], True, decision.guard, match)
         assert verdict.allowed is open_guards, (target, verdict.reason)

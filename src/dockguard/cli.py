@@ -30,6 +30,7 @@ def _policy(config_file: Path | None, environ: Mapping[str, str]) -> Any:
 def _explain(args: argparse.Namespace, out: TextIO) -> int:
     from dockguard.groups import explain
     from dockguard.paths import PathRefused, canonicalise
+    from dockguard.routes import lookup
 
     policy = _policy(args.config, os.environ)
     if args.method is not None:
@@ -41,7 +42,7 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
         except PathRefused as e:
             print(f"refuse {args.method} {args.path}: {e.reason}", file=out)
             return 1
-        decision = policy.decide(args.identity, args.method, path)
+        decision = policy.decide(args.identity, args.method, path, lookup(args.method, path))
         verdict = "allow" if decision.allowed and not decision.learned else "learn (would deny)" if decision.learned else "deny"
         print(f"{verdict} {args.identity} {args.method} {args.path}", file=out)
         print(f"  rule: {decision.rule}", file=out)
@@ -65,7 +66,7 @@ def suggest_groups(records: list[dict[str, Any]], only: set[str] | None = None) 
     groups meant them to fail.
     """
     from dockguard.paths import PathRefused, canonicalise
-    from dockguard.sections import route_of, section_of
+    from dockguard.routes import lookup
 
     needs: dict[str, tuple[dict[str, str], set[str]]] = {}
     for record in records:
@@ -81,11 +82,12 @@ def suggest_groups(records: list[dict[str, Any]], only: set[str] | None = None) 
         except PathRefused:
             continue
         sections, actions = needs.setdefault(identity, ({}, set()))
-        route = route_of(method, path)
+        match = lookup(method, path)
+        route = match.route
         if route is not None and route.action is not None:
             actions.add(route.action)
             continue
-        section = section_of(path)
+        section = match.section
         if section is None:
             continue
         sensitive = route is not None and route.sensitive

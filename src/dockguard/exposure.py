@@ -39,7 +39,7 @@ import attrs
 from dockguard.groups import GroupPolicy, explain
 from dockguard.guards import CLOSED, Allowance
 from dockguard.policy import READ_METHODS
-from dockguard.sections import Route
+from dockguard.routes import Route
 
 __all__ = ["Exposure", "exposures", "host_network_reach"]
 

@@ -14,8 +14,8 @@ group opens sections of the API at a level and adds fine *actions*::
     actions = ["image.build", "container.start"]
     description = "CI: builds and pushes images"
 
-Sections, routes and actions come from :mod:`dockguard.sections`
-(:data:`~dockguard.sections.ROUTES`).
+Sections, routes and actions come from :mod:`dockguard.routes`
+(:data:`~dockguard.routes.ROUTES`).
 
 How :meth:`GroupPolicy.decide` judges ``method path`` for an identity
 ----------------------------------------------------------------------
@@ -65,7 +65,7 @@ from dockguard.names import is_plain_name
 from dockguard.guards import CLOSED, Allowance, allowance_from_mapping
 from dockguard.paths import CanonicalPath
 from dockguard.policy import READ_METHODS, Decision, Policy
-from dockguard.sections import ROUTES, SECTIONS, Route, case_hint, route_of, sample_path, section_of
+from dockguard.routes import ROUTES, SECTIONS, Match, Route, case_hint, lookup, sample_path
 
 __all__ = [
     "ACCESS_LEVELS",
@@ -230,13 +230,13 @@ class GroupPolicy:
             )
         return None
 
-    def decide(self, identity: str, method: str, path: CanonicalPath) -> Decision:
-        """Authorise ``method path`` for ``identity``; see the module docstring."""
+    def decide(self, identity: str, method: str, path: CanonicalPath, match: Match) -> Decision:
+        """Authorise ``method path`` (``match`` is its lookup) for ``identity``; see the module docstring."""
         refused = self.shut_out(identity)
         if refused is not None:
             return refused
         groups = [self.groups[name] for name in self.identities[identity]]
-        denied = self._judge(identity, method, path, groups)
+        denied = self._judge(identity, method, path, match, groups)
         if denied.allowed:
             return denied
         for group in groups:
@@ -252,15 +252,15 @@ class GroupPolicy:
                 )
         return denied
 
-    def _judge(self, identity: str, method: str, path: CanonicalPath, groups: list[Group]) -> Decision:
-        route = route_of(method, path)
-        if route is None and method == "HEAD":
-            # The daemon serves HEAD only where it routes HEAD; a HEAD on a
-            # GET route is judged as that GET, so it stays as sensitive.
-            route = route_of("GET", path)
+    def _judge(
+        self, identity: str, method: str, path: CanonicalPath, match: Match, groups: list[Group]
+    ) -> Decision:
+        # The daemon serves HEAD only where it routes HEAD; a HEAD on a
+        # GET route is judged as that GET, so it stays as sensitive.
+        route = match.judged_route
         section_name = route.section if route is not None else None
         if section_name is None:
-            section = section_of(path)
+            section = match.section
             if section is None:
                 return Decision(
                     allowed=False,
@@ -325,12 +325,16 @@ class GroupPolicy:
 
 
 def explain(policy: Policy, identity: str) -> list[tuple[Route, Decision]]:
-    """Every route in :data:`~dockguard.sections.ROUTES` with ``identity``'s decision.
+    """Every route in :data:`~dockguard.routes.ROUTES` with ``identity``'s decision.
 
     Each route is judged on a sample path (placeholders filled with
-    ``"example"``, see :func:`~dockguard.sections.sample_path`).
+    ``"example"``, see :func:`~dockguard.routes.sample_path`).
     """
-    return [(route, policy.decide(identity, route.method, sample_path(route))) for route in ROUTES]
+    rows = []
+    for route in ROUTES:
+        path = sample_path(route)
+        rows.append((route, policy.decide(identity, route.method, path, lookup(route.method, path))))
+    return rows
 
 
 # ---------------------------------------------------------------------------

@@ -168,7 +168,7 @@ import attrs
 from dockguard.errors import ConfigError
 from dockguard.paths import CanonicalPath
 from dockguard.references import ReferenceRefused, pattern_prefix
-from dockguard.sections import route_of
+from dockguard.routes import lookup
 
 __all__ = [
     "CAPABILITIES",
@@ -438,30 +438,11 @@ def refusal(field: str, guard: str, reason: str) -> Verdict:
 def inspection_kind(method: str, path: CanonicalPath) -> str | None:
     """The kind of body :func:`judge` must see for ``method path``, or ``None``.
 
-    Found from the route the daemon serves (:func:`dockguard.sections.route_of`):
-    container names are ``{name:.*}`` there, so ``/containers/web/alias/exec``
-    (a legacy link name) is exec create too.
+    The :attr:`~dockguard.routes.Route.inspected` of the route the daemon
+    serves; a caller that has the request's :class:`~dockguard.routes.Match`
+    reads ``match.inspected`` instead of looking the route up again.
     """
-    route = route_of(method, path)
-    if route is None:
-        return None
-    return _KIND_BY_ROUTE.get((route.method, route.template))
-
-
-_KIND_BY_ROUTE = {
-    ("POST", "/containers/create"): "container.create",
-    ("POST", "/services/create"): "service.create",
-    ("POST", "/volumes/create"): "volume.create",
-    ("POST", "/containers/{id}/update"): "container.update",
-    ("POST", "/containers/{id}/start"): "container.start",
-    ("POST", "/containers/{id}/exec"): "exec.create",
-    ("POST", "/services/{id}/update"): "service.update",
-    ("POST", "/plugins/pull"): "plugin.pull",
-    ("POST", "/plugins/{name}/upgrade"): "plugin.upgrade",
-    ("POST", "/plugins/{name}/set"): "plugin.set",
-    ("POST", "/networks/create"): "network.create",
-    ("POST", "/networks/{id}/connect"): "network.connect",
-}
+    return lookup(method, path).inspected
 
 
 # --- reading the body as Go's encoding/json does ------------------------------

@@ -3,6 +3,9 @@ Interfaces for type annotations only: nothing declares or checks them at run
 time, so the tests' fakes need not provide them.
 """
 
+import typing
+from typing import Iterable
+
 from twisted.internet.interfaces import IReactorFromThreads, IReactorTCP, IReactorTime, IReactorUNIX, ITransport
 
 
@@ -27,3 +30,38 @@ class IAbortableTransport(ITransport):
         """
         Close the connection at once, dropping whatever is buffered.
         """
+
+
+class StreamTransport(typing.Protocol):
+    """
+    What the relay uses of a connection's transport: TCP, Unix and TLS
+    transports (and the tests' L{StringTransport}) all have it, though no
+    one Twisted interface says so.
+    """
+
+    disconnecting: bool
+
+    def write(self, data: bytes) -> None: ...
+
+    def writeSequence(self, data: Iterable[bytes]) -> None: ...
+
+    def loseConnection(self) -> None: ...
+
+    def abortConnection(self) -> None: ...
+
+    def loseWriteConnection(self) -> None: ...
+
+    def pauseProducing(self) -> None: ...
+
+    def resumeProducing(self) -> None: ...
+
+    def registerProducer(self, producer: object, streaming: bool) -> None: ...
+
+    def unregisterProducer(self) -> None: ...
+
+    def getPeer(self) -> object: ...
+
+
+def stream(transport: object) -> StreamTransport:
+    """C{transport}, as the relay uses it."""
+    return typing.cast(StreamTransport, transport)

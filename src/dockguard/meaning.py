@@ -27,9 +27,9 @@ under environment variables as under groups, and the relay cannot skip them:
   refused under environment variables.
 
 Under groups (``allowance`` is not ``None``) the escalation guards also judge
-the bodies :func:`dockguard.guards.inspection_kind` names, and the queries of
-the calls whose meaning is in their query: builds and BuildKit's routes
-(:mod:`dockguard.builds`), the calls that write image names
+the bodies of the routes marked :attr:`~dockguard.routes.Route.inspected`, and
+the queries of the calls whose meaning is in their query: builds and
+BuildKit's routes (:mod:`dockguard.builds`), the calls that write image names
 (:mod:`dockguard.images`), the network named in the path of ``POST
 /networks/{id}/connect`` and ``/disconnect`` (the ``networks`` guard),
 ``POST /plugins/create`` (which installs a plugin
@@ -45,11 +45,11 @@ This module has no I/O and no Twisted import.
 from __future__ import annotations
 
 from dockguard.builds import BUILD_ROUTES, judge_build
-from dockguard.guards import ALLOWED, Allowance, Verdict, inspection_kind, judge_network_reference, refusal
+from dockguard.guards import ALLOWED, Allowance, Verdict, judge_network_reference, refusal
 from dockguard.images import IMAGE_WRITE_ROUTES, judge_image_write
 from dockguard.paths import CanonicalPath
 from dockguard.queries import Query, QueryRefused, parse_query
-from dockguard.sections import route_of
+from dockguard.routes import Match
 
 __all__ = ["ALWAYS_INSPECTED", "check_request", "body_kind"]
 
@@ -71,13 +71,15 @@ def check_request(
     content_types: list[bytes],
     has_body: bool,
     allowance: Allowance | None,
+    match: Match,
 ) -> Verdict:
     """Whether an allowed ``method path`` keeps its meaning; a refusal says why.
 
     ``content_types`` holds every ``Content-Type`` value of the request,
     ``has_body`` whether it announces a body (``Transfer-Encoding`` or a
     non-zero ``Content-Length``); ``allowance`` is the group's guards, or
-    ``None`` under environment variables.
+    ``None`` under environment variables; ``match`` is
+    ``dockguard.routes.lookup(method, path)``, the request's one lookup.
     """
     try:
         query = parse_query(path.query)
@@ -100,7 +102,7 @@ def check_request(
                 "JSON or a tar archive: send Content-Type: application/json (curl -d sets the form type "
                 "unless told otherwise) or application/x-tar",
             )
-    route = route_of(method, path)
+    route = match.route
     if route is None:
         return ALLOWED
     key = (route.method, route.template)
@@ -150,13 +152,14 @@ def _check_start(query: Query, allowance: Allowance | None) -> Verdict:
     return ALLOWED
 
 
-def body_kind(method: str, path: CanonicalPath, allowance: Allowance | None) -> str | None:
+def body_kind(match: Match, allowance: Allowance | None) -> str | None:
     """The kind of body to read whole and judge before relaying, or ``None``.
 
-    Under environment variables (``allowance`` is ``None``) only
-    :data:`ALWAYS_INSPECTED` kinds are judged.
+    ``match`` is the request's lookup (its route's
+    :attr:`~dockguard.routes.Route.inspected`). Under environment variables
+    (``allowance`` is ``None``) only :data:`ALWAYS_INSPECTED` kinds are judged.
     """
-    kind = inspection_kind(method, path)
+    kind = match.inspected
     if kind is None or (allowance is None and kind not in ALWAYS_INSPECTED):
         return None
     return kind

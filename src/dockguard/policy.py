@@ -79,7 +79,7 @@ import attrs
 from dockguard.errors import ConfigError
 from dockguard.paths import CanonicalPath
 from dockguard.queries import QueryRefused, parse_query
-from dockguard.sections import SECTIONS, Section, case_hint, container_action, route_of, section_of
+from dockguard.routes import SECTIONS, Match, Route, Section, case_hint, container_action
 
 __all__ = [
     "ACTION_SWITCHES",
@@ -121,7 +121,14 @@ class Decision:
 class Policy(typing.Protocol):
     """Anything that can authorise a request made by an identity."""
 
-    def decide(self, identity: str, method: str, path: CanonicalPath) -> Decision: ...
+    def decide(self, identity: str, method: str, path: CanonicalPath, match: Match) -> Decision:
+        """
+        Authorise ``method path`` for ``identity``. ``match`` is
+        ``dockguard.routes.lookup(method, path)``, looked up once per request
+        by the caller: a policy reads the route and section there and never
+        looks them up again.
+        """
+        ...
 
     def shut_out(self, identity: str) -> Decision | None:
         """
@@ -258,14 +265,14 @@ _LOGS_WHEN_ASKED = frozenset({("GET", "/containers/{id}/attach/ws"), ("POST", "/
 _GATE_BY_RESOURCE: Mapping[str, Gate] = {gate.resource: gate for gate in GATES}
 
 
-def _gate_for(method: str, path: CanonicalPath) -> Gate | None:
-    """The gate that closes what ``method path`` hands out, or ``None``.
+def _gate_for(path: CanonicalPath, route: Route | None) -> Gate | None:
+    """The gate that closes what the request for ``path`` hands out, or ``None``.
 
-    Found from the route the daemon serves (and, for attach, its ``logs``
-    parameter read as the daemon reads it); and, as deny rules should be
-    broad, any path under ``/containers/{id}/`` that names a gated resource.
+    Found from ``route``, the route the request is judged as (a HEAD on a GET
+    route as that GET), and, for attach, its ``logs`` parameter read as the
+    daemon reads it; and, as deny rules should be broad, any path under
+    ``/containers/{id}/`` that names a gated resource.
     """
-    route = route_of(method, path) or (route_of("GET", path) if method == "HEAD" else None)
     if route is not None:
         key = (route.method, route.template)
         if key in _GATED_ROUTES:
@@ -330,9 +337,9 @@ class EnvPolicy:
         """Never: every identity has the same permissions under this policy."""
         return None
 
-    def decide(self, identity: str, method: str, path: CanonicalPath) -> Decision:
-        """Authorise ``method path``; ``identity`` does not matter to this policy."""
-        section = section_of(path)
+    def decide(self, identity: str, method: str, path: CanonicalPath, match: Match) -> Decision:
+        """Authorise ``method path`` (``match`` is its lookup); ``identity`` does not matter to this policy."""
+        section = match.section
         if section is None:
             return Decision(
                 allowed=False,
@@ -373,7 +380,7 @@ class EnvPolicy:
 
         # 3. The section.
         opened = self.setting(section.env)
-        gate = _gate_for(method, path)
+        gate = _gate_for(path, match.judged_route)
         if not opened.on:
             also = ""
             if gate is not None and not self.is_on(gate.env):

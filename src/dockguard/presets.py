@@ -13,7 +13,7 @@ extend the preset with the actions they need.
 Remember what a section "read" gives: every non-sensitive GET of the section,
 e.g. ``containers = "read"`` includes container inspect (environment
 variables!), logs, top, stats and changes, but not archive, export or
-attach/ws (see :data:`dockguard.sections.ROUTES`).
+attach/ws (see :data:`dockguard.routes.ROUTES`).
 
 This module has no I/O and no Twisted import.
 """
@@ -25,7 +25,7 @@ from types import MappingProxyType
 
 from dockguard.groups import Group
 from dockguard.guards import CLOSED, OPEN, Allowance
-from dockguard.sections import SECTIONS
+from dockguard.routes import SECTIONS
 
 __all__ = ["PRESETS"]
 

@@ -23,11 +23,19 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 import attrs
 from cryptography import x509
-from twisted.internet.interfaces import IDelayedCall, IHalfCloseableProtocol, IHandshakeListener, IReactorTime
+from OpenSSL.crypto import X509
+from twisted.internet.interfaces import (
+    IDelayedCall,
+    IHalfCloseableProtocol,
+    IHandshakeListener,
+    IReactorTime,
+    ISSLTransport,
+    ITCPTransport,
+)
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -36,6 +44,7 @@ from zope.interface import implementer
 from dockguard.guards import CLOSED as NO_GUARDS
 from dockguard.guards import judge
 from dockguard.hostpaths import resolve as resolve_host_path
+from dockguard.interfaces import StreamTransport, stream
 from dockguard.logs import escape
 from dockguard.metrics import Metrics, NoMetrics
 from dockguard.policy import Policy
@@ -241,9 +250,10 @@ class ClientProtocol(Protocol):
     # -- connection life ---------------------------------------------------
 
     def connectionMade(self) -> None:
-        peer = self.transport.getPeer()  # type: ignore[union-attr]
+        self.link: StreamTransport = stream(self.transport)
+        peer = self.link.getPeer()
         self.peer = format_peer(peer)
-        self._throttle = Throttle(self.transport)  # type: ignore[arg-type]
+        self._throttle = Throttle(self.link)
         admission, limits = self.relay.admission, self.relay.limits
         if not self.listener.admit(peer):
             admission.turnAway("allow-list", "source not in the allow-list", self.peer, self.listener.name)
@@ -263,7 +273,7 @@ class ClientProtocol(Protocol):
             # A response the daemon sends in pieces must not wait for the
             # client's delayed ACK (Nagle): 40 ms a request otherwise.
             # Under TLS this reaches the TCP transport through the wrapper.
-            self.transport.setTcpNoDelay(True)  # type: ignore[union-attr]
+            cast(ITCPTransport, self.transport).setTcpNoDelay(True)
         self._arm(self.relay.timeouts.header)
 
     def _turnAway(self, kind: str, reason: str) -> None:
@@ -275,7 +285,7 @@ class ClientProtocol(Protocol):
         if self.listener.tls:
             self._close(abort=True)
             return
-        self.transport.write(  # type: ignore[union-attr]
+        self.link.write(
             json_error(503, f"dockguard: too many connections: {reason}; try again later", close=True)
         )
         self._close()
@@ -286,7 +296,7 @@ class ClientProtocol(Protocol):
         self._budget = budget
 
     def handshakeCompleted(self) -> None:
-        cert = self.transport.getPeerCertificate()  # type: ignore[union-attr]
+        cert = cast("X509 | None", cast(ISSLTransport, self.transport).getPeerCertificate())
         try:
             if cert is None:
                 raise IdentityRefused("no client certificate was presented")
@@ -364,9 +374,9 @@ class ClientProtocol(Protocol):
             self._to(CLOSED)
         self._deadline = None
         if abort:
-            self.transport.abortConnection()  # type: ignore[union-attr]
+            self.link.abortConnection()
         else:
-            self.transport.loseConnection()  # type: ignore[union-attr]
+            self.link.loseConnection()
 
     def readConnectionLost(self) -> None:
         state = self.state
@@ -616,7 +626,7 @@ class ClientProtocol(Protocol):
         (L{_answered}), so its line carries the daemon's status and the
         latency.  Every value from the request is escaped.
         """
-        fields = {
+        fields: dict[str, object] = {
             "canonical": escape(canonical) if canonical is not None else None,
             "decision": word,
             "identity": self.identity,
@@ -704,7 +714,7 @@ class ClientProtocol(Protocol):
     def _sendError(self, status: int, message: str, close: bool = False) -> None:
         self._answered(status)
         head = self._head
-        self.transport.write(  # type: ignore[union-attr]
+        self.link.write(
             json_error(status, message, close, head_only=head is not None and head.method == b"HEAD")
         )
         if close:
@@ -731,7 +741,7 @@ class ClientProtocol(Protocol):
             ex = self._exchange
             assert ex is not None and ex.daemon is not None
             if ex.chunkedUp:
-                ex.daemon.transport.writeSequence((b"%x\r\n" % len(data), data, b"\r\n"))  # type: ignore[union-attr]
+                ex.daemon.link.writeSequence((b"%x\r\n" % len(data), data, b"\r\n"))
             else:
                 ex.daemon.write(data)
         elif state is INSPECTING:
@@ -824,9 +834,9 @@ class ClientProtocol(Protocol):
             daemon.write(ex.body)
         # Flow control both ways: a slow daemon pauses the client's upload,
         # a slow client pauses the daemon's output.
-        self._daemonThrottle = Throttle(daemon.transport)  # type: ignore[arg-type]
-        daemon.transport.registerProducer(self._throttle, True)  # type: ignore[union-attr]
-        self.transport.registerProducer(self._daemonThrottle, True)  # type: ignore[union-attr]
+        self._daemonThrottle = Throttle(daemon.link)
+        daemon.link.registerProducer(self._throttle, True)
+        self.link.registerProducer(self._daemonThrottle, True)
         self._to(FORWARDING)
 
     def _connectFailed(self, failure: Failure) -> None:
@@ -844,9 +854,9 @@ class ClientProtocol(Protocol):
     def _unwire(self, daemon: DaemonConnection) -> None:
         """Undo the flow-control wiring between this client and C{daemon}."""
         if daemon.alive:
-            daemon.transport.unregisterProducer()  # type: ignore[union-attr]
+            daemon.link.unregisterProducer()
         if self.state is not CLOSED:
-            self.transport.unregisterProducer()  # type: ignore[union-attr]
+            self.link.unregisterProducer()
         if self._daemonThrottle is not None and daemon.alive:
             # A slow client may have paused the daemon connection: it must
             # not go back to the pool paused.
@@ -872,14 +882,14 @@ class ClientProtocol(Protocol):
                     self.daemonLost(Failure(ConnectionError("the daemon switched protocols unasked")))
             elif head.version == b"1.1":
                 ex.responseStarted = True
-                self.transport.write(self._responseHead(response, ex, informational=True))  # type: ignore[union-attr]
+                self.link.write(self._responseHead(response, ex, informational=True))
             return
         ex.responseStarted = True
         self._answered(status)
         if ex.hijack and _is_raw_stream(response):
             self._spliceWith(response)
             return
-        self.transport.write(self._responseHead(response, ex))  # type: ignore[union-attr]
+        self.link.write(self._responseHead(response, ex))
 
     def _responseHead(self, response: ResponseHead, ex: _Exchange, informational: bool = False) -> bytes:
         head = self._head
@@ -916,16 +926,16 @@ class ClientProtocol(Protocol):
         if ex is None or not data:
             return
         if ex.chunkedDown:
-            self.transport.writeSequence((b"%x\r\n" % len(data), data, b"\r\n"))  # type: ignore[union-attr]
+            self.link.writeSequence((b"%x\r\n" % len(data), data, b"\r\n"))
         else:
-            self.transport.write(data)  # type: ignore[union-attr]
+            self.link.write(data)
 
     def responseEnd(self) -> None:
         ex, self._exchange = self._exchange, None
         head = self._head
         assert ex is not None and head is not None
         if ex.chunkedDown:
-            self.transport.write(b"0\r\n\r\n")  # type: ignore[union-attr]
+            self.link.write(b"0\r\n\r\n")
         daemon, ex.daemon = ex.daemon, None
         if daemon is not None:
             self._unwire(daemon)
@@ -1007,10 +1017,10 @@ class ClientProtocol(Protocol):
         daemon = ex.daemon
         self._answered(response.status)
         self._deadline = None
-        self.transport.write(hijack_head(response.status, response.reason, response.headers))  # type: ignore[union-attr]
+        self.link.write(hijack_head(response.status, response.reason, response.headers))
         fromDaemon = daemon.goRaw()
         fromClient = self.reader.take_rest()
-        self._splice = Splice(self.transport, daemon)  # type: ignore[arg-type]
+        self._splice = Splice(self.link, daemon)
         self._to(SPLICED)
         assert self._throttle is not None
         self._throttle.resume("pipeline")

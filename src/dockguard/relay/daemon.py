@@ -23,6 +23,8 @@ from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from dockguard.interfaces import StreamTransport, stream
+
 from dockguard.chunked import ChunkedDecoder, ChunkError
 
 __all__ = ["DaemonConnection", "DaemonOwner", "DaemonPool", "ResponseHead", "BrokenResponse"]
@@ -113,7 +115,9 @@ class DaemonConnection(Protocol):
 
     def connectionMade(self) -> None:
         self.alive = True
-        self.transport.bufferSize = READ_SIZE  # type: ignore[attr-defined]
+        self.link: StreamTransport = stream(self.transport)
+        # Bulk streams (save, cp, logs) come in large reads, not 64 KiB ones.
+        setattr(self.transport, "bufferSize", READ_SIZE)
 
     # -- the owner's side ------------------------------------------------------
 
@@ -122,10 +126,10 @@ class DaemonConnection(Protocol):
         self.owner = owner
         self._method = method
         self.state = HEAD
-        self.transport.write(head)
+        self.link.write(head)
 
     def write(self, data: bytes) -> None:
-        self.transport.write(data)
+        self.link.write(data)
 
     def goRaw(self) -> bytes:
         """
@@ -147,7 +151,7 @@ class DaemonConnection(Protocol):
             and not self.ending
             and self.state is IDLE
             and not self._buffer
-            and not self.transport.disconnecting  # type: ignore[attr-defined]
+            and not self.link.disconnecting
         )
 
     # -- reading -------------------------------------------------------------
@@ -162,7 +166,7 @@ class DaemonConnection(Protocol):
             # The daemon never speaks unasked: a connection that does is out
             # of step and must not be reused.
             self.ending = True
-            self.transport.abortConnection()  # type: ignore[attr-defined]
+            self.link.abortConnection()
             return
         try:
             if state is BODY:
@@ -172,7 +176,7 @@ class DaemonConnection(Protocol):
                 self._heads()
         except (BrokenResponse, ChunkError) as e:
             self.ending = True
-            self.transport.abortConnection()  # type: ignore[attr-defined]
+            self.link.abortConnection()
             self._lose(Failure(e))
 
     def _heads(self) -> None:
@@ -292,7 +296,7 @@ class DaemonConnection(Protocol):
             owner = self.owner
             if owner is not None:
                 owner.responseEnd()
-        self.transport.loseConnection()
+        self.link.loseConnection()
 
     def writeConnectionLost(self) -> None:
         pass
@@ -320,7 +324,7 @@ class DaemonConnection(Protocol):
         if self.pool is not None:
             self.pool.release(self)
         elif self.alive:
-            self.transport.loseConnection()
+            self.link.loseConnection()
 
     def close(self, abort: bool = False) -> None:
         """Drop the connection: its exchange cannot go on."""
@@ -328,9 +332,9 @@ class DaemonConnection(Protocol):
         self.ending = True
         if self.alive:
             if abort:
-                self.transport.abortConnection()  # type: ignore[attr-defined]
+                self.link.abortConnection()
             else:
-                self.transport.loseConnection()
+                self.link.loseConnection()
 
 
 class DaemonPool:
@@ -361,13 +365,14 @@ class DaemonPool:
         idle = self._idle
         while idle:
             conn = idle.pop()
-            if conn.alive and not conn.ending and not conn.transport.disconnecting:  # type: ignore[attr-defined]
+            if conn.alive and not conn.ending and not conn.link.disconnecting:
                 return conn
         return None
 
     def connect(self) -> Deferred[DaemonConnection]:
         """A new connection."""
-        return connectProtocol(self._endpoint, DaemonConnection(self))
+        connected: Deferred[DaemonConnection] = connectProtocol(self._endpoint, DaemonConnection(self))
+        return connected
 
     def release(self, conn: DaemonConnection) -> None:
         """
@@ -379,7 +384,7 @@ class DaemonPool:
             conn.reused = True
             self._idle.append(conn)
         elif conn.alive:
-            conn.transport.loseConnection()
+            conn.link.loseConnection()
 
     def discard(self, conn: DaemonConnection) -> None:
         if conn in self._idle:
@@ -388,7 +393,7 @@ class DaemonPool:
     def closeIdle(self) -> None:
         idle, self._idle = self._idle, []
         for conn in idle:
-            conn.transport.loseConnection()
+            conn.link.loseConnection()
 
     @property
     def idleCount(self) -> int:

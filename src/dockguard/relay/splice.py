@@ -12,9 +12,10 @@ half-close included: C{docker exec -i} ends stdin and reads output after.
 
 from __future__ import annotations
 
-from twisted.internet.interfaces import IPushProducer, ITransport
+from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
+from dockguard.interfaces import StreamTransport
 from dockguard.relay.daemon import DaemonConnection
 
 __all__ = ["Splice", "Throttle", "hijack_head"]
@@ -24,20 +25,20 @@ __all__ = ["Splice", "Throttle", "hijack_head"]
 class Throttle:
     """Pauses C{transport}'s reading while any reason to do so holds."""
 
-    def __init__(self, transport: ITransport) -> None:
+    def __init__(self, transport: StreamTransport) -> None:
         self._transport = transport
         self._reasons: set[str] = set()
 
     def pause(self, reason: str) -> None:
         if not self._reasons:
-            self._transport.pauseProducing()  # type: ignore[attr-defined]
+            self._transport.pauseProducing()
         self._reasons.add(reason)
 
     def resume(self, reason: str) -> None:
         if reason in self._reasons:
             self._reasons.discard(reason)
             if not self._reasons:
-                self._transport.resumeProducing()  # type: ignore[attr-defined]
+                self._transport.resumeProducing()
 
     def pauseProducing(self) -> None:
         self.pause("backpressure")
@@ -60,7 +61,7 @@ def hijack_head(status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) 
 class Splice:
     """A client connection and a daemon connection joined by a hijack."""
 
-    def __init__(self, client: ITransport, daemon: DaemonConnection) -> None:
+    def __init__(self, client: StreamTransport, daemon: DaemonConnection) -> None:
         self.client = client
         self.daemon = daemon
 
@@ -69,7 +70,7 @@ class Splice:
 
     def clientDone(self) -> None:
         """stdin ended: pass the half-close on; output keeps flowing."""
-        self.daemon.transport.loseWriteConnection()  # type: ignore[attr-defined]
+        self.daemon.link.loseWriteConnection()
 
     def fromDaemon(self, data: bytes) -> None:
         self.client.write(data)

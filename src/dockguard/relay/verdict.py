@@ -16,7 +16,7 @@ import attrs
 from dockguard.meaning import body_kind, check_request
 from dockguard.paths import PathRefused, canonicalise
 from dockguard.policy import Decision, Policy
-from dockguard.sections import is_hijack_route, section_of
+from dockguard.routes import lookup
 
 from dockguard.relay.framing import Head
 
@@ -79,9 +79,9 @@ def decide(head: Head, identity: str, policy: Policy, learn: str | None) -> Refu
             "-",
             word="refuse",
         )
-    section = section_of(path)
-    name = section.name if section is not None else "none"
-    decision = policy.decide(identity, method, path)
+    match = lookup(method, path)
+    name = match.section_name
+    decision = policy.decide(identity, method, path, match)
     if learn is not None and not decision.allowed:
         decision = attrs.evolve(
             decision,
@@ -101,7 +101,7 @@ def decide(head: Head, identity: str, policy: Policy, learn: str | None) -> Refu
     word = "would-deny" if decision.learned else "allow"
     # Whatever allowed the route: the request must keep its meaning, and
     # some bodies are judged before relaying.
-    verdict = check_request(method, path, head.values(b"content-type"), head.has_body, decision.guard)
+    verdict = check_request(method, path, head.values(b"content-type"), head.has_body, decision.guard, match)
     if not verdict.allowed:
         rule = f"guard {verdict.guard}" if verdict.guard else "meaning"
         return Refuse(
@@ -113,7 +113,7 @@ def decide(head: Head, identity: str, policy: Policy, learn: str | None) -> Refu
             name,
             path.path,
         )
-    kind = body_kind(method, path, decision.guard)
+    kind = body_kind(match, decision.guard)
     if kind is not None:
         return Inspect(kind, decision, word, name, path.path)
-    return Forward(decision, word, name, path.path, is_hijack_route(method, path))
+    return Forward(decision, word, name, path.path, match.hijack)

@@ -1,4 +1,4 @@
-"""The one place that knows the Docker Engine API's top-level sections.
+"""The one place that knows the Docker Engine API's routes and sections.
 
 A section is named by the first segment of the canonical path (after the
 ``/vX.Y`` prefix is removed, see :mod:`dockguard.paths`). The list and the
@@ -10,10 +10,14 @@ Unlike those proxies, dockguard matches the first segment exactly and
 case-sensitively: the daemon routes case-sensitively, so ``/CONTAINERS/json``
 and ``/containersfoo`` belong to no section (and the daemon would answer 404).
 
-It also holds :data:`ROUTES`, every route of the Engine API with its section,
-its fine action and whether it is a sensitive read, and :func:`route_of`, which
-finds the route the daemon would serve a request with (see the comment above
-:data:`ROUTES` for how it follows moby's router).
+It also holds :data:`ROUTES`, every route of the Engine API with everything
+dockguard knows about it: its section, its fine action, whether it is a
+sensitive read, whether the daemon hijacks the connection, and which kind of
+body the escalation guards judge. :func:`lookup` finds, once per request, the
+:class:`Match`: the route the daemon would serve the request with (see the
+comment above :data:`ROUTES` for how it follows moby's router) and the section
+of its first segment. The policy, the meaning checks and the relay all read
+that one match.
 
 This module has no I/O and no Twisted import.
 """
@@ -27,13 +31,13 @@ from dockguard.paths import CanonicalPath
 __all__ = [
     "ROUTES",
     "SECTIONS",
+    "Match",
     "Route",
     "Section",
+    "case_hint",
     "container_action",
-    "is_hijack_route",
-    "route_of",
+    "lookup",
     "sample_path",
-    "section_of",
 ]
 
 
@@ -83,13 +87,6 @@ SECTIONS: tuple[Section, ...] = (
 _BY_PREFIX: dict[str, Section] = {section.prefix: section for section in SECTIONS}
 
 
-def section_of(path: CanonicalPath) -> Section | None:
-    """The section whose prefix is exactly the path's first segment, or ``None``."""
-    if not path.segments:
-        return None
-    return _BY_PREFIX.get(path.segments[0])
-
-
 def container_action(path: CanonicalPath) -> str | None:
     """The action of ``/containers/{id}/{action}`` (exactly 3 segments), else ``None``.
 
@@ -100,25 +97,6 @@ def container_action(path: CanonicalPath) -> str | None:
     if len(segments) == 3 and segments[0] == "containers":
         return segments[2]
     return None
-
-
-def is_hijack_route(method: str, path: CanonicalPath) -> bool:
-    """Whether the daemon takes over the connection for this request.
-
-    True for ``POST /containers/{id}/attach`` and ``POST /exec/{id}/start``:
-    the daemon (moby ``postContainersAttach`` and ``postContainerExecStart``)
-    hijacks the connection on these routes even without an ``Upgrade`` header,
-    answering ``200`` with a raw stream instead of ``101``. The method is
-    compared exactly, as the daemon's router does. ``/session`` and ``/grpc``
-    (which upgrade to h2c only when asked) and the WebSocket
-    ``GET /containers/{id}/attach/ws`` are not covered here: those announce
-    themselves with an ``Upgrade`` header.
-    """
-    route = route_of(method, path)
-    return route is not None and (route.method, route.template) in _HIJACK_ROUTES
-
-
-_HIJACK_ROUTES = frozenset({("POST", "/containers/{id}/attach"), ("POST", "/exec/{id}/start")})
 
 
 # ---------------------------------------------------------------------------
@@ -141,7 +119,7 @@ _HIJACK_ROUTES = frozenset({("POST", "/containers/{id}/attach"), ("POST", "/exec
 # * swarm/cluster.go (swarm, services, nodes, tasks, secrets, configs);
 # * plugin/plugin.go; distribution/distribution.go.
 #
-# How the daemon matches, and how :func:`route_of` copies it:
+# How the daemon matches, and how :func:`lookup` copies it:
 #
 # * gorilla/mux tries routes in the order they were registered and the first
 #   match wins. The daemon registers the checkpoint router *before* the
@@ -187,6 +165,19 @@ class Route:
     #: What granting it amounts to, when that is more than its name says,
     #: e.g. ``"equivalent to cluster admin"``; shown by ``dockguard explain``.
     amounts_to: str = ""
+    #: Whether the daemon takes over the connection: ``POST
+    #: /containers/{id}/attach`` and ``POST /exec/{id}/start``. The daemon
+    #: (moby ``postContainersAttach`` and ``postContainerExecStart``) hijacks
+    #: the connection on these routes even without an ``Upgrade`` header,
+    #: answering ``200`` with a raw stream instead of ``101``. ``/session`` and
+    #: ``/grpc`` (which upgrade to h2c only when asked) and the WebSocket
+    #: ``GET /containers/{id}/attach/ws`` are not hijack routes: those announce
+    #: themselves with an ``Upgrade`` header.
+    hijack: bool = False
+    #: The kind of body the escalation guards judge on this route (one of
+    #: :data:`dockguard.guards.INSPECTED_KINDS`, e.g. ``"container.create"``),
+    #: or ``None``: the body is relayed uninspected.
+    inspected: str | None = None
 
 
 @attrs.frozen
@@ -249,6 +240,8 @@ def _r(
     sensitive: bool = False,
     span: bool = True,
     amounts_to: str = "",
+    hijack: bool = False,
+    inspected: str | None = None,
 ) -> Route:
     """One route; ``span``: its placeholder is moby's ``{name:.*}`` (one or more segments)."""
     first = template[1:].split("/")[0]
@@ -259,6 +252,8 @@ def _r(
         action=action,
         sensitive=sensitive,
         amounts_to=amounts_to,
+        hijack=hijack,
+        inspected=inspected,
     )
     has_placeholder = "{" in template
     _PATTERNS[route] = _compile(template, span and has_placeholder)
@@ -283,24 +278,24 @@ ROUTES: tuple[Route, ...] = (
     _r("GET", "/containers/{id}/attach/ws", "container.attach", sensitive=True),
     _r("GET", "/exec/{id}/json", "container.exec"),
     _r("GET", "/containers/{id}/archive", "container.archive", sensitive=True),
-    _r("POST", "/containers/create", "container.create"),
+    _r("POST", "/containers/create", "container.create", inspected="container.create"),
     _r("POST", "/containers/{id}/kill", "container.kill"),
     _r("POST", "/containers/{id}/pause", "container.pause"),
     _r("POST", "/containers/{id}/unpause", "container.unpause"),
     _r("POST", "/containers/{id}/restart", "container.restart"),
-    _r("POST", "/containers/{id}/start", "container.start"),
+    _r("POST", "/containers/{id}/start", "container.start", inspected="container.start"),
     _r("POST", "/containers/{id}/stop", "container.stop"),
     # waiting for a container to stop has no effect of its own; every
     # attached `docker run` does it after starting, so it goes with start
     _r("POST", "/containers/{id}/wait", "container.start"),
     # resizing only changes the TTY size of an attached session: it goes with attach
     _r("POST", "/containers/{id}/resize", "container.attach"),
-    _r("POST", "/containers/{id}/attach", "container.attach"),
-    _r("POST", "/containers/{id}/exec", "container.exec"),
-    _r("POST", "/exec/{id}/start", "container.exec"),
+    _r("POST", "/containers/{id}/attach", "container.attach", hijack=True),
+    _r("POST", "/containers/{id}/exec", "container.exec", inspected="exec.create"),
+    _r("POST", "/exec/{id}/start", "container.exec", hijack=True),
     _r("POST", "/exec/{id}/resize", "container.exec"),
     _r("POST", "/containers/{id}/rename", "container.rename"),
-    _r("POST", "/containers/{id}/update", "container.update"),
+    _r("POST", "/containers/{id}/update", "container.update", inspected="container.update"),
     _r("POST", "/containers/prune", "container.prune"),
     _r("POST", "/commit", "image.commit"),
     _r("PUT", "/containers/{id}/archive", "container.archive"),
@@ -331,7 +326,7 @@ ROUTES: tuple[Route, ...] = (
     # volume/volume.go
     _r("GET", "/volumes"),
     _r("GET", "/volumes/{name}"),
-    _r("POST", "/volumes/create", "volume.create"),
+    _r("POST", "/volumes/create", "volume.create", inspected="volume.create"),
     _r("POST", "/volumes/prune", "volume.prune"),
     _r("PUT", "/volumes/{name}"),
     _r("DELETE", "/volumes/{name}", "volume.delete"),
@@ -354,8 +349,8 @@ ROUTES: tuple[Route, ...] = (
     _r("POST", "/swarm/unlock", amounts_to=_CLUSTER_ADMIN),
     _r("GET", "/services"),
     _r("GET", "/services/{id}", span=False),
-    _r("POST", "/services/create"),
-    _r("POST", "/services/{id}/update", span=False),
+    _r("POST", "/services/create", inspected="service.create"),
+    _r("POST", "/services/{id}/update", span=False, inspected="service.update"),
     _r("DELETE", "/services/{id}", span=False),
     _r("GET", "/services/{id}/logs", span=False),
     _r("GET", "/nodes"),
@@ -382,10 +377,10 @@ ROUTES: tuple[Route, ...] = (
     _r("DELETE", "/plugins/{name}"),
     _r("POST", "/plugins/{name}/enable"),
     _r("POST", "/plugins/{name}/disable"),
-    _r("POST", "/plugins/pull"),
+    _r("POST", "/plugins/pull", inspected="plugin.pull"),
     _r("POST", "/plugins/{name}/push"),
-    _r("POST", "/plugins/{name}/upgrade"),
-    _r("POST", "/plugins/{name}/set"),
+    _r("POST", "/plugins/{name}/upgrade", inspected="plugin.upgrade"),
+    _r("POST", "/plugins/{name}/set", inspected="plugin.set"),
     _r("POST", "/plugins/create"),
     # distribution/distribution.go
     _r("GET", "/distribution/{name}/json"),
@@ -394,8 +389,8 @@ ROUTES: tuple[Route, ...] = (
     # network/network.go
     _r("GET", "/networks"),
     _r("GET", "/networks/{id}"),
-    _r("POST", "/networks/create", "network.create"),
-    _r("POST", "/networks/{id}/connect", "network.connect"),
+    _r("POST", "/networks/create", "network.create", inspected="network.create"),
+    _r("POST", "/networks/{id}/connect", "network.connect", inspected="network.connect"),
     _r("POST", "/networks/{id}/disconnect", "network.connect"),
     _r("POST", "/networks/prune", "network.prune"),
     _r("DELETE", "/networks/{id}", "network.delete"),
@@ -413,22 +408,70 @@ def _index() -> dict[tuple[str, str], tuple[tuple[Route, _Pattern], ...]]:
 _INDEX = _index()
 
 
-def route_of(method: str, path: CanonicalPath) -> Route | None:
-    """The route the daemon would serve ``method path`` with, or ``None``.
+def _route_of(method: str, segments: tuple[str, ...]) -> Route | None:
+    for route, pattern in _INDEX.get((method, segments[0]), ()):
+        if pattern.matches(segments):
+            return route
+    return None
+
+
+@attrs.frozen
+class Match:
+    """What :func:`lookup` found for one request: everything dockguard knows of its route."""
+
+    #: The route the daemon would serve the request with, or ``None``.
+    route: Route | None
+    #: The section whose prefix is exactly the path's first segment, or ``None``.
+    section: Section | None
+    #: For a ``HEAD`` the daemon routes nowhere (only ``/_ping`` and the
+    #: container archive have HEAD routes): the ``GET`` route of the same
+    #: path, which the policies judge it as, so that it stays as sensitive.
+    #: ``None`` otherwise.
+    head_as_get: Route | None = None
+
+    @property
+    def section_name(self) -> str:
+        """The section's name, or ``"none"`` (as the decision log and the metrics write it)."""
+        return self.section.name if self.section is not None else "none"
+
+    @property
+    def hijack(self) -> bool:
+        """Whether the daemon takes over the connection (see :attr:`Route.hijack`)."""
+        return self.route is not None and self.route.hijack
+
+    @property
+    def inspected(self) -> str | None:
+        """The kind of body the escalation guards judge (see :attr:`Route.inspected`), or ``None``."""
+        return self.route.inspected if self.route is not None else None
+
+    @property
+    def judged_route(self) -> Route | None:
+        """The route the policies judge the request as: :attr:`route`, else :attr:`head_as_get`."""
+        return self.route if self.route is not None else self.head_as_get
+
+
+_NO_MATCH = Match(route=None, section=None)
+
+
+def lookup(method: str, path: CanonicalPath) -> Match:
+    """The one lookup of ``method path``: its route and its section.
 
     Methods and segments are compared exactly, as the daemon's router does.
     Placeholders match one segment, or one or more where moby declares them
     ``{name:.*}`` (see the comment above :data:`ROUTES`); when several routes
     match, the one the daemon registers first wins. ``HEAD`` finds only the
-    two HEAD routes (``/_ping`` and the container archive).
+    two HEAD routes (``/_ping`` and the container archive); for any other
+    ``HEAD`` the ``GET`` route of the path is :attr:`Match.head_as_get`.
+
+    Call it once per request and hand the :class:`Match` on: the policy, the
+    meaning checks and the relay take it rather than looking the route up again.
     """
     segments = path.segments
     if not segments:
-        return None
-    for route, pattern in _INDEX.get((method, segments[0]), ()):
-        if pattern.matches(segments):
-            return route
-    return None
+        return _NO_MATCH
+    route = _route_of(method, segments)
+    head_as_get = _route_of("GET", segments) if route is None and method == "HEAD" else None
+    return Match(route=route, section=_BY_PREFIX.get(segments[0]), head_as_get=head_as_get)
 
 
 #: The value :func:`sample_path` puts in every placeholder.
@@ -436,7 +479,7 @@ SAMPLE_NAME = "example"
 
 
 def sample_path(route: Route) -> CanonicalPath:
-    """A canonical path that :func:`route_of` maps to ``route``, e.g. ``/images/example/json``."""
+    """A canonical path that :func:`lookup` maps to ``route``, e.g. ``/images/example/json``."""
     segments = tuple(
         SAMPLE_NAME if part.startswith("{") else part for part in route.template[1:].split("/")
     )

@@ -1,17 +1,21 @@
-"""The Engine API's sections, hijacking routes and container actions."""
+"""The Engine API's routes and sections: the one lookup, hijacking routes, inspected bodies, container actions."""
 
 from __future__ import annotations
 
 import pytest
 
 from dockguard.paths import canonicalise
-from dockguard.sections import (
+from dockguard.routes import (
     SECTIONS,
+    Match,
     Section,
     container_action,
-    is_hijack_route,
-    section_of,
+    lookup,
 )
+
+
+def section_of(target: bytes) -> Section | None:
+    return lookup("GET", canonicalise(target)).section
 
 
 def test_every_top_level_section_of_the_engine_api() -> None:
@@ -50,12 +54,12 @@ def test_section_is_frozen() -> None:
 @pytest.mark.parametrize("section", SECTIONS, ids=lambda s: s.name)
 def test_each_section_is_found_by_its_prefix(section: Section) -> None:
     prefix = section.prefix.encode()
-    assert section_of(canonicalise(b"/" + prefix)) == section
-    assert section_of(canonicalise(b"/" + prefix + b"/abc/json")) == section
-    assert section_of(canonicalise(b"/v1.41/" + prefix + b"/abc")) == section
+    assert section_of(b"/" + prefix) == section
+    assert section_of(b"/" + prefix + b"/abc/json") == section
+    assert section_of(b"/v1.41/" + prefix + b"/abc") == section
     # case-sensitive and exact, as the daemon routes
-    assert section_of(canonicalise(b"/" + prefix.upper())) is None
-    assert section_of(canonicalise(b"/" + prefix + b"x")) is None
+    assert section_of(b"/" + prefix.upper()) is None
+    assert section_of(b"/" + prefix + b"x") is None
 
 
 @pytest.mark.parametrize(
@@ -88,9 +92,11 @@ def test_each_section_is_found_by_its_prefix(section: Section) -> None:
         (b"/libpod/containers/json", None),
     ],
 )
-def test_section_of(target: bytes, name: str | None) -> None:
-    section = section_of(canonicalise(target))
-    assert (section.name if section else None) == name
+def test_lookup_finds_the_section(target: bytes, name: str | None) -> None:
+    for method in ("GET", "HEAD", "POST", "get"):
+        match = lookup(method, canonicalise(target))
+        assert (match.section.name if match.section else None) == name
+        assert match.section_name == (name or "none")
 
 
 @pytest.mark.parametrize(
@@ -118,8 +124,8 @@ def test_section_of(target: bytes, name: str | None) -> None:
         ("POST", b"/grpc", False),
     ],
 )
-def test_is_hijack_route(method: str, target: bytes, hijacked: bool) -> None:
-    assert is_hijack_route(method, canonicalise(target)) is hijacked
+def test_lookup_finds_the_hijack_routes(method: str, target: bytes, hijacked: bool) -> None:
+    assert lookup(method, canonicalise(target)).hijack is hijacked
 
 
 @pytest.mark.parametrize(
@@ -142,7 +148,11 @@ def test_container_action(target: bytes, action: str | None) -> None:
 
 # --- the route table -------------------------------------------------------
 
-from dockguard.sections import ROUTES, Route, route_of, sample_path  # noqa: E402
+from dockguard.routes import ROUTES, Route, sample_path  # noqa: E402
+
+
+def route_of(method: str, target: bytes) -> Route | None:
+    return lookup(method, canonicalise(target)).route
 
 
 @pytest.mark.parametrize(
@@ -237,8 +247,8 @@ from dockguard.sections import ROUTES, Route, route_of, sample_path  # noqa: E40
         ("GET", b"/foo", None),
     ],
 )
-def test_route_of(method: str, target: bytes, expected: str | None) -> None:
-    route = route_of(method, canonicalise(target))
+def test_lookup_finds_the_route(method: str, target: bytes, expected: str | None) -> None:
+    route = route_of(method, target)
     assert (f"{route.method} {route.template}" if route else None) == expected
 
 
@@ -268,7 +278,7 @@ def test_route_of(method: str, target: bytes, expected: str | None) -> None:
 def test_route_section_action_sensitive(
     method: str, target: bytes, section: str, action: str | None, sensitive: bool
 ) -> None:
-    route = route_of(method, canonicalise(target))
+    route = route_of(method, target)
     assert route is not None
     assert (route.section, route.action, route.sensitive) == (section, action, sensitive)
 
@@ -315,10 +325,137 @@ def test_sample_path_finds_its_route(route: Route) -> None:
     sample = sample_path(route)
     assert "{" not in sample.path
     assert canonicalise(sample.path.encode()) == sample
-    assert route_of(route.method, sample) == route
-    assert route_of(route.method, canonicalise(b"/v1.43" + sample.path.encode())) == route
+    assert lookup(route.method, sample).route == route
+    assert route_of(route.method, b"/v1.43" + sample.path.encode()) == route
 
 
 def test_route_is_frozen() -> None:
     with pytest.raises(AttributeError):
         ROUTES[0].action = "container.exec"  # type: ignore[misc]
+
+
+# --- what a route carries: hijacking and the inspected body ------------------
+
+
+def test_exactly_these_routes_hijack() -> None:
+    assert {(r.method, r.template) for r in ROUTES if r.hijack} == {
+        ("POST", "/containers/{id}/attach"),
+        ("POST", "/exec/{id}/start"),
+    }
+
+
+def test_exactly_these_routes_have_their_body_inspected() -> None:
+    assert {(r.method, r.template): r.inspected for r in ROUTES if r.inspected} == {
+        ("POST", "/containers/create"): "container.create",
+        ("POST", "/services/create"): "service.create",
+        ("POST", "/volumes/create"): "volume.create",
+        ("POST", "/containers/{id}/update"): "container.update",
+        ("POST", "/containers/{id}/start"): "container.start",
+        ("POST", "/containers/{id}/exec"): "exec.create",
+        ("POST", "/services/{id}/update"): "service.update",
+        ("POST", "/plugins/pull"): "plugin.pull",
+        ("POST", "/plugins/{name}/upgrade"): "plugin.upgrade",
+        ("POST", "/plugins/{name}/set"): "plugin.set",
+        ("POST", "/networks/create"): "network.create",
+        ("POST", "/networks/{id}/connect"): "network.connect",
+    }
+
+
+def test_every_inspected_or_hijack_route_is_a_real_route() -> None:
+    # Each is in the table and is what the lookup finds for it (no route
+    # registered before it masks it), with a kind the guards can judge.
+    from dockguard.guards import INSPECTED_KINDS
+
+    marked = [r for r in ROUTES if r.inspected is not None or r.hijack]
+    assert marked
+    for route in marked:
+        assert route in ROUTES
+        for target in (sample_path(route).path.encode(), b"/v1.41" + sample_path(route).path.encode()):
+            match = lookup(route.method, canonicalise(target))
+            assert match.route is route
+            assert (match.hijack, match.inspected) == (route.hijack, route.inspected)
+        assert route.inspected is None or route.inspected in INSPECTED_KINDS
+    assert {r.inspected for r in ROUTES if r.inspected} == set(INSPECTED_KINDS)
+
+
+def test_other_route_keyed_tables_name_real_routes() -> None:
+    # Tables that still key on (method, template) must not drift from ROUTES.
+    from dockguard import meaning, policy
+    from dockguard.builds import BUILD_ROUTES
+    from dockguard.images import IMAGE_WRITE_ROUTES
+
+    known = {(r.method, r.template) for r in ROUTES}
+    for table in (
+        BUILD_ROUTES,
+        IMAGE_WRITE_ROUTES,
+        meaning._NETWORK_PATH_ROUTES,
+        policy._GATED_ROUTES,
+        policy._LOGS_WHEN_ASKED,
+    ):
+        assert set(table) <= known, set(table) - known
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "hijack", "inspected"),
+    [
+        ("POST", b"/containers/web/alias/exec", False, "exec.create"),
+        ("POST", b"/v1.41/containers/create?name=x", False, "container.create"),
+        ("POST", b"/containers/abc/start", False, "container.start"),
+        ("POST", b"/containers/web/alias/attach", True, None),
+        ("POST", b"/exec/abc/start", True, None),
+        ("POST", b"/services/abc/update", False, "service.update"),
+        ("POST", b"/services/a/b/update", False, None),  # swarm ids are one segment
+        ("GET", b"/containers/create", False, None),
+        ("PUT", b"/containers/create", False, None),
+        ("post", b"/containers/create", False, None),
+        ("POST", b"/containers/json", False, None),
+        ("POST", b"/foo", False, None),
+        ("GET", b"/", False, None),
+    ],
+)
+def test_lookup_hijack_and_inspected(method: str, target: bytes, hijack: bool, inspected: str | None) -> None:
+    match = lookup(method, canonicalise(target))
+    assert (match.hijack, match.inspected) == (hijack, inspected)
+
+
+def test_a_path_without_segments_matches_nothing() -> None:
+    match = lookup("GET", canonicalise(b"/"))
+    assert match == Match(route=None, section=None)
+    assert (match.section_name, match.hijack, match.inspected, match.judged_route) == ("none", False, None, None)
+
+
+@pytest.mark.parametrize(
+    ("target", "routed", "judged"),
+    [
+        # HEAD routes of their own
+        (b"/_ping", "HEAD /_ping", "HEAD /_ping"),
+        (b"/containers/abc/archive?path=/", "HEAD /containers/{id}/archive", "HEAD /containers/{id}/archive"),
+        # HEAD on a GET route: the daemon routes it nowhere, the policies judge it as that GET
+        (b"/containers/json", None, "GET /containers/json"),
+        (b"/containers/web/alias/export", None, "GET /containers/{id}/export"),
+        (b"/swarm/unlockkey", None, "GET /swarm/unlockkey"),
+        # no GET route either
+        (b"/containers/abc/start", None, None),
+        (b"/foo", None, None),
+    ],
+)
+def test_head_is_judged_as_the_get_route(target: bytes, routed: str | None, judged: str | None) -> None:
+    match = lookup("HEAD", canonicalise(target))
+    assert (f"{match.route.method} {match.route.template}" if match.route else None) == routed
+    route = match.judged_route
+    assert (f"{route.method} {route.template}" if route else None) == judged
+    assert match.head_as_get is (None if routed else route)
+
+
+def test_only_head_is_judged_as_another_method() -> None:
+    for route in ROUTES:
+        for method in ("GET", "POST", "PUT", "DELETE", "get", "head"):
+            match = lookup(method, sample_path(route))
+            assert match.head_as_get is None
+            assert match.judged_route is match.route
+
+
+def test_match_is_frozen() -> None:
+    match = lookup("GET", canonicalise(b"/containers/json"))
+    with pytest.raises(AttributeError):
+        match.route = None  # type: ignore[misc]
