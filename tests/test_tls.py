@@ -36,13 +36,8 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.threads import deferToThread
 from zope.interface import implementer
 
-from dockguard.tls import (
-    HalfCloseTLSFactory,
-    IdentityRefused,
-    identity_from_certificate,
-    refused_now,
-    server_options,
-)
+from dockguard.identities import IdentityRefused, identity_from_certificate
+from dockguard.tls import HalfCloseTLSFactory, refused_now, server_options
 from harness.pki import TestPKI, load_cert
 
 # -- identity_from_certificate --------------------------------------------------------
@@ -449,3 +444,31 @@ async def test_only_a_trusted_client_certificate_gets_application_bytes(
         assert result.received == b""
         assert result.ending in ("error", "eof")
         assert proto.received == b"" and not proto.readClosed
+
+
+#: The Twisted methods L{dockguard.tls.HalfCloseTLSProtocol} overrides or
+#: calls, as they were when it was written (Twisted 26.10): the sha256 of
+#: their source.  A new Twisted that changes one fails here, by name, before
+#: the half-close of C{docker exec -i} over TLS breaks in the field.
+_TWISTED_TLS_PINS = {
+    "_flushReceiveBIO": "2105d14b4edd4c1de946ff49931adec36148b8d20f80c4702619c106d2749768",
+    "_shutdownTLS": "756ea13b9a5c720bb5ebd48aec1e05134bab01b4596d66c4b45aa78495d95c6c",
+    "_tlsShutdownFinished": "a231389b8f3b24dd32ceab55c1026ad1153e7a4629df68872003f8b5e1c3c653",
+}
+
+
+@pytest.mark.parametrize("name", sorted(_TWISTED_TLS_PINS))
+def test_the_private_twisted_tls_code_the_half_close_shim_relies_on_is_unchanged(name: str) -> None:
+    import hashlib
+    import inspect
+    import textwrap
+
+    from twisted.protocols.tls import TLSMemoryBIOProtocol
+
+    source = textwrap.dedent(inspect.getsource(getattr(TLSMemoryBIOProtocol, name)))
+    assert hashlib.sha256(source.encode()).hexdigest() == _TWISTED_TLS_PINS[name], (
+        f"Twisted changed TLSMemoryBIOProtocol.{name}: re-read it, bring "
+        "dockguard.tls.HalfCloseTLSProtocol in line, run the TLS half-close tests "
+        "(test_output_written_after_the_client_stops_sending_arrives and the e2e exec -i ones) "
+        "and record the new hash here"
+    )

@@ -1,11 +1,9 @@
 """
 Mutual TLS for dockguard's listeners.
 
-Three things live here:
+Two things live here (who a verified certificate names is
+L{dockguard.identities}):
 
-- L{identity_from_certificate}: the caller's identity is the verified leaf
-  certificate's subject CN; a certificate that makes the identity ambiguous or
-  is not meant for client authentication is refused.
 - L{server_options}: a server context that requires a client certificate
   chaining to the configured CA bundle, TLS 1.2 at least.
 - L{HalfCloseTLSFactory}: Twisted's TLS protocol treats a peer's
@@ -24,7 +22,6 @@ from typing import Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from OpenSSL.crypto import X509, X509StoreContext, X509StoreContextError, X509StoreFlags
 from OpenSSL.SSL import Connection
 from OpenSSL.SSL import Error as SSLError
@@ -40,66 +37,7 @@ from twisted.protocols.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from dockguard.names import is_plain_name
 
-
-
-class IdentityRefused(Exception):
-    """
-    A verified client certificate still does not name exactly one identity
-    fit for client authentication.  C{str()} is a sentence for the log.
-    """
-
-
-def identity_from_certificate(cert: x509.Certificate) -> str:
-    """
-    The identity a verified client certificate names: its subject CN.
-
-    @raise IdentityRefused: no CN or more than one; a CN outside the safe
-        syntax; a CA certificate used as a client; an extended key usage that
-        does not include clientAuth; a key usage without digitalSignature.
-    """
-    cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    if len(cns) != 1:
-        raise IdentityRefused(
-            f"the certificate's subject has {len(cns)} common names; "
-            "exactly one is required to name the caller"
-        )
-    cn = cns[0].value
-    if not is_plain_name(cn):
-        raise IdentityRefused(
-            f"the certificate's common name {cn!r} is not a plain name "
-            "(letters, digits and . _ @ + -, at most 128 characters)"
-        )
-    try:
-        basic = cert.extensions.get_extension_for_class(x509.BasicConstraints)
-    except x509.ExtensionNotFound:
-        pass
-    else:
-        if basic.value.ca:
-            raise IdentityRefused(
-                f"the certificate for {cn!r} is a CA certificate, not a client certificate"
-            )
-    try:
-        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
-    except x509.ExtensionNotFound:
-        pass
-    else:
-        if ExtendedKeyUsageOID.CLIENT_AUTH not in eku.value:
-            raise IdentityRefused(
-                f"the certificate for {cn!r} is not meant for client "
-                "authentication (its extended key usage lacks clientAuth)"
-            )
-    try:
-        usage = cert.extensions.get_extension_for_class(x509.KeyUsage)
-    except x509.ExtensionNotFound:
-        pass
-    else:
-        if not usage.value.digital_signature:
-            raise IdentityRefused(
-                f"the certificate for {cn!r} may not sign (key usage lacks digitalSignature)"
-            )
-    return cn
 
 
 def load_certificates(path: Path) -> list[x509.Certificate]:

@@ -48,7 +48,7 @@ from dockguard.interfaces import StreamTransport, stream
 from dockguard.logs import escape
 from dockguard.metrics import Metrics, NoMetrics
 from dockguard.policy import Policy
-from dockguard.tls import IdentityRefused, identity_from_certificate
+from dockguard.identities import IdentityRefused, identity_from_certificate
 
 from dockguard.relay.admission import HANDSHAKE, PLAIN, Admission, format_peer, peer_key
 from dockguard.relay.daemon import CHUNKED, TO_EOF, DaemonConnection, DaemonPool, ResponseHead
