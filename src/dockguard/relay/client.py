@@ -651,13 +651,16 @@ class ClientProtocol(Protocol):
 
     def _emit(self, fields: dict[str, object], status: int | None) -> None:
         seconds = max(0.0, self.relay.reactor.seconds() - self._requestStarted)
-        _log.info(
-            "{decision} {identity} {method} {path} from {peer}: {rule} -> {answer} in {latency_ms} ms",
-            status=status,
-            answer=status if status is not None else "no answer",
-            latency_ms=round(seconds * 1000, 3),
-            **fields,
+        latency = round(seconds * 1000, 3)
+        answer = status if status is not None else "no answer"
+        # The line is built once here; observers that want text format only
+        # "{line}", and those that want fields (the decision log, JSON) read
+        # them from the event.
+        line = (
+            f"{fields['decision']} {fields['identity']} {fields['method']} {fields['path']} from "
+            f"{fields['peer']}: {fields['rule']} -> {answer} in {latency} ms"
         )
+        _log.info("{line}", line=line, status=status, answer=answer, latency_ms=latency, **fields)
         self.relay.metrics.decided(str(fields["identity"]), str(fields["section"]), str(fields["decision"]), seconds)
 
     # -- refusing ------------------------------------------------------------------

@@ -32,9 +32,11 @@ __all__ = ["DaemonConnection", "DaemonOwner", "DaemonPool", "ResponseHead", "Bro
 #: Response heads from the daemon are small; this bounds a broken one.
 MAX_RESPONSE_HEAD = 256 * 1024
 
-#: Bytes read from the daemon at a time: bulk streams (save, cp, logs) come
-#: in large reads, not 64 KiB ones.
-READ_SIZE = 256 * 1024
+#: Bytes read from the daemon at a time: 64 KiB, and 256 KiB once a read
+#: fills that (bulk streams: save, cp, logs), until the response ends.  A
+#: buffer above malloc's mmap threshold (128 KiB) costs a map and an unmap
+#: per read, about 15 µs: too much for every small answer.
+READ_SIZE, BULK_READ_SIZE = 64 * 1024, 256 * 1024
 
 #: L{ResponseHead.length} for a body that is chunked, or that runs to the
 #: end of the connection.
@@ -108,6 +110,7 @@ class DaemonConnection(Protocol):
         self._method = b""
         self._left = 0
         self._chunks: ChunkedDecoder | None = None
+        self._bufferSize = READ_SIZE
 
     @property
     def raw(self) -> bool:
@@ -116,13 +119,18 @@ class DaemonConnection(Protocol):
     def connectionMade(self) -> None:
         self.alive = True
         self.link: StreamTransport = stream(self.transport)
-        # Bulk streams (save, cp, logs) come in large reads, not 64 KiB ones.
-        setattr(self.transport, "bufferSize", READ_SIZE)
+        self._readSize(READ_SIZE)
+
+    def _readSize(self, size: int) -> None:
+        self._bufferSize = size
+        setattr(self.transport, "bufferSize", size)
 
     # -- the owner's side ------------------------------------------------------
 
     def request(self, owner: DaemonOwner, method: bytes, head: bytes) -> None:
         """Send a request head for C{owner}; its response goes to C{owner}."""
+        if self._bufferSize != READ_SIZE:
+            self._readSize(READ_SIZE)
         self.owner = owner
         self._method = method
         self.state = HEAD
@@ -157,6 +165,8 @@ class DaemonConnection(Protocol):
     # -- reading -------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
+        if len(data) >= self._bufferSize and self._bufferSize < BULK_READ_SIZE:
+            self._readSize(BULK_READ_SIZE)
         state = self.state
         if state is RAW:
             if self.owner is not None:
