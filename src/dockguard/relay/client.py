@@ -63,7 +63,7 @@ from dockguard.relay.framing import (
 )
 from dockguard.relay.settings import Limits, Listener, Timeouts
 from dockguard.relay.splice import Splice, Throttle, hijack_head
-from dockguard.relay.verdict import Forward, Inspect, Refuse, decide
+from dockguard.relay.verdict import Forward, Inspect, Refuse, Verdicts
 
 __all__ = ["ClientFactory", "ClientProtocol", "EVENTS_PER_TURN", "Relay", "State"]
 
@@ -91,6 +91,10 @@ class State(enum.Enum):
     LINGERING = "lingering"  # refused: the answer is out, closing
     SPLICED = "spliced"  # hijacked: raw bytes both ways
     CLOSED = "closed"
+
+    # Members are singletons: identity is equality, so the identity hash
+    # (C, not Enum's Python-level one) serves the transition table.
+    __hash__ = object.__hash__
 
 
 IDLE, HEAD, INSPECTING, CONNECTING = State.IDLE, State.HEAD, State.INSPECTING, State.CONNECTING
@@ -137,6 +141,8 @@ class Relay:
     expiryWarned: set[int] = attrs.Factory(set)
     metrics: Metrics = attrs.Factory(NoMetrics)
     admission: Admission = attrs.field(init=False)
+    #: What became of recent request heads, for the policy in force.
+    verdicts: Verdicts = attrs.Factory(Verdicts)
 
     def __attrs_post_init__(self) -> None:
         self.admission = Admission(self.reactor.seconds, lambda: self.metrics)
@@ -546,7 +552,10 @@ class ClientProtocol(Protocol):
         identity = self.identity
         assert identity is not None
         listener = self.listener
-        verdict = decide(head, identity, self.relay.policy, listener.name if listener.learn else None)
+        verdict = self.relay.verdicts.decide(
+            head.method, head.target, tuple(head.values(b"content-type")), head.has_body,
+            identity, self.relay.policy, listener.name if listener.learn else None,
+        )
         if type(verdict) is Forward:
             self._logDecision(
                 head.method, head.target, verdict.word, verdict.decision.rule, verdict.decision.reason,
@@ -897,19 +906,21 @@ class ClientProtocol(Protocol):
     def _responseHead(self, response: ResponseHead, ex: _Exchange, informational: bool = False) -> bytes:
         head = self._head
         assert head is not None
-        named: set[bytes] = set()
-        if b"connection" in response.fields:
-            for name, value in response.headers:
-                if name.lower() == b"connection":
-                    named.update(token.strip().lower() for token in value.split(b","))
         length = response.length
         reframe = not informational and (length == CHUNKED or length == TO_EOF)
         lines = [b"HTTP/1.1 %d %s\r\n" % (response.status, response.reason)]
-        for name, value in response.headers:
-            low = name.lower()
-            if low in HOP_BY_HOP or low in named or (reframe and low == b"content-length"):
-                continue
-            lines += (name, b": ", value, b"\r\n")
+        if response.plain and not reframe:
+            if response.block:
+                lines += (response.block, b"\r\n")
+        else:
+            named: set[bytes] = set()
+            for token in response.fields.get(b"connection", b"").split(b","):
+                named.add(token.strip())
+            for name, value in response.headers:
+                low = name.lower()
+                if low in HOP_BY_HOP or low in named or (reframe and low == b"content-length"):
+                    continue
+                lines += (name, b": ", value, b"\r\n")
         if not informational:
             if not head.keep_alive or self._eof:
                 ex.close = True

@@ -13,6 +13,7 @@ flow untouched.
 
 from __future__ import annotations
 
+import re
 from typing import Protocol as TypingProtocol
 
 from twisted.internet.defer import Deferred
@@ -51,19 +52,47 @@ class ResponseHead:
     """
     A response head from the daemon.
 
+    @ivar block: its header lines as sent, CRLF between them.
+    @ivar fields: the fields the relay reads (framing, connection, content
+        type) by lower-case name, lower-cased (the first, if repeated).
+    @ivar plain: it has no hop-by-hop field: the block goes on as it is.
     @ivar length: the body's length, 0 for none, L{CHUNKED} or L{TO_EOF}.
     """
 
-    __slots__ = ("status", "reason", "headers", "fields", "length")
+    __slots__ = ("status", "reason", "block", "fields", "plain", "length")
 
     def __init__(
-        self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]], fields: dict[bytes, bytes], length: int
+        self, status: int, reason: bytes, block: bytes, fields: dict[bytes, bytes], plain: bool, length: int
     ) -> None:
         self.status = status
         self.reason = reason
-        self.headers = headers
+        self.block = block
         self.fields = fields
+        self.plain = plain
         self.length = length
+
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """Each header field, as sent."""
+        if not self.block:
+            return []
+        out = []
+        for line in self.block.split(b"\r\n"):
+            name, _, value = line.partition(b":")
+            out.append((name, value.strip(b" \t")))
+        return out
+
+
+#: Header lines: a token, a colon, a value without CR or LF; CRLF between.
+_BLOCK = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n]*(?:\r\n[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n]*)*")
+#: The fields the relay reads, in a lower-cased block.
+_READ = re.compile(rb"^(content-length|transfer-encoding|connection|content-type):[ \t]*(.*?)[ \t]*\r?$", re.M)
+#: Hop-by-hop fields (RFC 9110 section 7.6.1), in a lower-cased block.
+_HOP = re.compile(
+    rb"^(?:connection|keep-alive|proxy-connection|proxy-authenticate|proxy-authorization|te|trailer"
+    rb"|transfer-encoding|upgrade):",
+    re.M,
+)
 
 
 class DaemonOwner(TypingProtocol):
@@ -225,29 +254,28 @@ class DaemonConnection(Protocol):
             return
 
     def _parse(self, raw: bytes) -> ResponseHead:
-        lines = raw.split(b"\r\n")
-        version, _, rest = lines[0].partition(b" ")
+        eol = raw.find(b"\r\n")
+        line, block = (raw, b"") if eol < 0 else (raw[:eol], raw[eol + 2 :])
+        version, _, rest = line.partition(b" ")
         code, _, reason = rest.partition(b" ")
         if version not in (b"HTTP/1.1", b"HTTP/1.0") or len(code) != 3 or not code.isdigit():
-            raise BrokenResponse(f"bad status line {lines[0][:60]!r}")
+            raise BrokenResponse(f"bad status line {line[:60]!r}")
         status = int(code)
-        headers: list[tuple[bytes, bytes]] = []
         fields: dict[bytes, bytes] = {}
-        for line in lines[1:]:
-            name, colon, value = line.partition(b":")
-            if not colon or not name or name != name.strip() or b"\n" in line or b"\r" in line:
-                raise BrokenResponse(f"bad header line {line[:60]!r}")
-            value = value.strip(b" \t")
-            headers.append((name, value))
-            low = name.lower()
-            if low not in fields:
-                fields[low] = value
-        if version != b"HTTP/1.1" or b"close" in fields.get(b"connection", b"").lower():
+        plain = True
+        if block:
+            if _BLOCK.fullmatch(block) is None:
+                raise BrokenResponse("bad header lines")
+            low = block.lower()
+            for name, value in _READ.findall(low):
+                fields.setdefault(name, value)
+            plain = _HOP.search(low) is None
+        if version != b"HTTP/1.1" or b"close" in fields.get(b"connection", b""):
             self.ending = True
         if self._method == b"HEAD" or status < 200 or status in (204, 304):
             length = 0
         elif b"transfer-encoding" in fields:
-            if fields[b"transfer-encoding"].lower() != b"chunked":
+            if fields[b"transfer-encoding"] != b"chunked":
                 raise BrokenResponse("a Transfer-Encoding other than chunked")
             length = CHUNKED
         elif b"content-length" in fields:
@@ -258,7 +286,7 @@ class DaemonConnection(Protocol):
         else:
             length = TO_EOF
             self.ending = True
-        return ResponseHead(status, reason, headers, fields, length)
+        return ResponseHead(status, reason, block, fields, plain, length)
 
     def _body(self, data: bytes) -> None:
         owner = self.owner

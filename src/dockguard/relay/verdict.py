@@ -18,9 +18,8 @@ from dockguard.paths import PathRefused, canonicalise
 from dockguard.policy import Decision, Policy
 from dockguard.routes import lookup
 
-from dockguard.relay.framing import Head
 
-__all__ = ["Forward", "Inspect", "Refuse", "decide"]
+__all__ = ["Forward", "Inspect", "Refuse", "Verdict", "Verdicts", "decide"]
 
 
 @attrs.frozen
@@ -61,13 +60,25 @@ class Forward:
     hijack: bool
 
 
-def decide(head: Head, identity: str, policy: Policy, learn: str | None) -> Refuse | Inspect | Forward:
+Verdict = Refuse | Inspect | Forward
+
+
+def decide(
+    method_bytes: bytes,
+    target: bytes,
+    content_types: tuple[bytes, ...],
+    has_body: bool,
+    identity: str,
+    policy: Policy,
+    learn: str | None,
+) -> Verdict:
     """
-    The fate of the request C{head} from C{identity} under C{policy}.
-    C{learn} is the listener's name when it is in learn mode.
+    The fate of a request from C{identity} under C{policy}, from its method,
+    target, C{Content-Type} values and whether it has a body: nothing else
+    of the request is read.  C{learn} is the listener's name when it is in
+    learn mode.
     """
-    method = head.method.decode("ascii", "replace")
-    target = head.target
+    method = method_bytes.decode("ascii", "replace")
     try:
         path = canonicalise(target)
     except PathRefused as e:
@@ -101,7 +112,7 @@ def decide(head: Head, identity: str, policy: Policy, learn: str | None) -> Refu
     word = "would-deny" if decision.learned else "allow"
     # Whatever allowed the route: the request must keep its meaning, and
     # some bodies are judged before relaying.
-    verdict = check_request(method, path, head.values(b"content-type"), head.has_body, decision.guard, match)
+    verdict = check_request(method, path, list(content_types), has_body, decision.guard, match)
     if not verdict.allowed:
         rule = f"guard {verdict.guard}" if verdict.guard else "meaning"
         return Refuse(
@@ -117,3 +128,48 @@ def decide(head: Head, identity: str, policy: Policy, learn: str | None) -> Refu
     if kind is not None:
         return Inspect(kind, decision, word, name, path.path)
     return Forward(decision, word, name, path.path, match.hijack)
+
+
+#: Heads whose verdict is remembered: short ones only, so the memory is
+#: bounded (entries x key size), and a caller cannot grow it with long ones.
+_REMEMBERED_KEY = 512
+
+
+class Verdicts:
+    """
+    L{decide}, remembered.  A verdict depends only on L{decide}'s arguments
+    (it is pure), so the same request from the same identity under the same
+    policy gets the same one: most traffic is the same few requests again
+    (C{/_ping}, C{/containers/json}, C{/events}).  At most C{size} verdicts
+    are kept; the memory is emptied when full, and when the policy changes.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._policy: Policy | None = None
+        self._known: dict[tuple[object, ...], Verdict] = {}
+
+    def decide(
+        self,
+        method: bytes,
+        target: bytes,
+        content_types: tuple[bytes, ...],
+        has_body: bool,
+        identity: str,
+        policy: Policy,
+        learn: str | None,
+    ) -> Verdict:
+        key = (method, target, content_types, has_body, identity, learn)
+        if policy is not self._policy:
+            self._policy = policy
+            self._known.clear()
+        else:
+            known = self._known.get(key)
+            if known is not None:
+                return known
+        verdict = decide(method, target, content_types, has_body, identity, policy, learn)
+        if len(method) + len(target) + sum(map(len, content_types)) + len(identity) <= _REMEMBERED_KEY:
+            if len(self._known) >= self.size:
+                self._known.clear()
+            self._known[key] = verdict
+        return verdict
