@@ -17,7 +17,7 @@ import sys
 from datetime import datetime, timezone
 from typing import IO, Any
 
-from twisted.logger import FileLogObserver, formatEvent
+from twisted.logger import FileLogObserver, LogEvent, formatEvent, formatEventAsClassicLogText, formatTime
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
@@ -90,3 +90,44 @@ def json(stream: IO[str] | None = None) -> FileLogObserver:
     dockguard.logs.json} (to standard output, or to C{stream}).
     """
     return FileLogObserver(stream if stream is not None else sys.stdout, json_line)
+
+
+class ClassicText:
+    """
+    Twisted's classic text line (C{formatEventAsClassicLogText}: C{"{time}
+    [{namespace}#{level}] {text}"}), written the same but cheaper, for the
+    one line per decision: the time is formatted once per second, and an
+    event that carries its text whole (C{log_format} C{"{line}"}, as
+    decisions do) is not formatted again.
+    """
+
+    def __init__(self) -> None:
+        self._second: int | None = None
+        self._stamp = "-"
+
+    def time(self, when: float | None) -> str:
+        if when is None:
+            return "-"
+        second = int(when)
+        if second != self._second:
+            self._second = second
+            self._stamp = formatTime(second)
+        return self._stamp
+
+    def __call__(self, event: LogEvent) -> str | None:
+        line = event.get("line")
+        if type(line) is not str or event.get("log_format") != "{line}" or "log_failure" in event:
+            return formatEventAsClassicLogText(event, formatTime=self.time)
+        system = event.get("log_system")
+        if system is None:
+            level = event.get("log_level")
+            system = f"{event.get('log_namespace', '-')}#{level.name if level is not None else '-'}"
+        return f"{self.time(event.get('log_time'))} [{system}] {line}\n".replace("\n", "\n\t", line.count("\n"))
+
+
+def text(stream: IO[str] | None = None) -> FileLogObserver:
+    """
+    Classic text lines (see L{ClassicText}), for C{twistd --logger
+    dockguard.logs.text}; C{twistd dockguard} uses it by default.
+    """
+    return FileLogObserver(stream if stream is not None else sys.stdout, ClassicText())
