@@ -88,3 +88,70 @@ def test_the_observer_for_twistd_writes_json_lines() -> None:
     log.warn("reload failed: {error}", error="bad key")
     [record] = [json.loads(l) for l in stream.getvalue().splitlines()]
     assert record["level"] == "warn" and record["message"] == "reload failed: bad key"
+
+
+# -- the classic text lines, cheaper -----------------------------------------------
+
+
+def _classic_events() -> list[dict]:
+    from twisted.logger import LogLevel
+
+    now = 1764662400.25
+    return [
+        dict(log_format="{line}", line="allow bench GET /_ping from 1.2.3.4:5: PING=1 -> 200 in 0.3 ms",
+             log_time=now, log_namespace="dockguard", log_level=LogLevel.info),
+        dict(log_format="{line}", line="two\nlines", log_time=now + 0.5, log_namespace="dockguard",
+             log_level=LogLevel.info),
+        dict(log_format="refused {count} connection(s)", count=3, log_time=now + 1, log_namespace="dockguard",
+             log_level=LogLevel.warn),
+        dict(log_format="{line}", line="from a system", log_time=now, log_system="tcp#1"),
+        dict(log_format="{line}", line=42, log_time=now, log_namespace="x", log_level=LogLevel.info),
+        dict(log_format="no time {x}", x=1),
+        dict(log_format="{line}", line="no namespace", log_time=now),
+        dict(),
+    ]
+
+
+@pytest.mark.parametrize("event", _classic_events())
+def test_classic_text_writes_what_twisted_writes(event: dict) -> None:
+    from twisted.logger import formatEventAsClassicLogText
+
+    from dockguard.logs import ClassicText
+
+    assert ClassicText()(dict(event)) == formatEventAsClassicLogText(dict(event))
+
+
+def test_classic_text_formats_the_time_again_each_second() -> None:
+    from twisted.logger import formatEventAsClassicLogText
+
+    from dockguard.logs import ClassicText
+
+    text = ClassicText()
+    for when in (100.1, 100.9, 101.0, 99.5, 101.7):
+        event = dict(log_format="{line}", line="x", log_time=when, log_namespace="n")
+        assert text(dict(event)) == formatEventAsClassicLogText(dict(event))
+
+
+@pytest.mark.parametrize(
+    ("args", "installed"),
+    [
+        (["-n"], True),
+        (["-n", "--logfile=-"], True),
+        (["-n", "--logger", "dockguard.logs.json"], False),
+        (["-n", "--syslog"], False),
+    ],
+)
+def test_twistd_dockguard_logs_with_classic_text_unless_told_otherwise(args: list[str], installed: bool) -> None:
+    from twisted.logger import FileLogObserver
+    from twisted.scripts.twistd import ServerOptions
+
+    from dockguard.logs import ClassicText
+    from dockguard.tap import text_observer
+
+    options = ServerOptions()
+    options.parseOptions([*args, "--pidfile=", "dockguard", "--upstream", "/nonexistent.sock"])
+    observer = text_observer(options.subOptions.parent)
+    if installed:
+        assert isinstance(observer, FileLogObserver) and isinstance(observer.formatEvent, ClassicText)
+    else:
+        assert observer is None
