@@ -21,7 +21,7 @@ from cryptography.x509 import verification
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from OpenSSL.crypto import X509, X509Store, X509StoreContext, X509StoreContextError, X509StoreFlags
 
-from dockguard import certs, tls
+from dockguard import certs, identities
 
 
 def run(*argv: str | os.PathLike[str]) -> tuple[int, str]:
@@ -182,7 +182,7 @@ def test_client_certificate_is_a_docker_cert_path(ca_dir: Path) -> None:
 def test_client_identity_is_accepted_by_dockguard(ca_dir: Path) -> None:
     ok("certs", "client", ca_dir, "ci-bot@example.org")
     cert = load(ca_dir / "clients" / "ci-bot@example.org" / "cert.pem")
-    assert tls.identity_from_certificate(cert) == "ci-bot@example.org"
+    assert identities.identity_from_certificate(cert) == "ci-bot@example.org"
 
 
 def test_a_trailing_newline_is_not_a_name() -> None:
