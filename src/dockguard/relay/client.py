@@ -12,9 +12,9 @@ moves, and every move goes through L{ClientProtocol._to}.  A request's life:
     FORWARDING ─daemon hijacks─▶ SPLICED (raw bytes both ways until either side ends)
     any ─▶ CLOSED
 
-Where does a refused request's body go?  L{ClientProtocol._refuse}: a small
-one is read and dropped (DRAINING), a large or unknown one is not read at
-all (LINGERING, then the connection closes).  Nothing of a refused request
+Where does a refused request's body go?  L{dockguard.relay.refusals}: a
+small one is read and dropped (DRAINING), a large or unknown one is not read
+at all (LINGERING, then the connection closes).  Nothing of a refused request
 ever reaches the daemon: a daemon connection is only asked for in
 CONNECTING.
 """
@@ -61,6 +61,7 @@ from dockguard.relay.framing import (
     RequestReader,
     json_error,
 )
+from dockguard.relay.refusals import Fate, fate_of_body
 from dockguard.relay.settings import Limits, Listener, Timeouts
 from dockguard.relay.splice import Splice, Throttle, hijack_head
 from dockguard.relay.verdict import Forward, Inspect, Refuse, Verdicts
@@ -676,31 +677,23 @@ class ClientProtocol(Protocol):
 
     def _refuse(self, status: int, message: str) -> None:
         """
-        Answer a request that is not relayed.  A small body (a known length
-        of at most C{limits.max_drain_bytes}) is read and dropped within
-        C{timeouts.drain} so the connection stays in step (DRAINING); any
-        other body is not worth reading: the answer says C{Connection:
-        close}, and the connection closes once it is out (LINGERING).  A
-        client that waits for C{100 Continue} sends no body: the connection
-        just closes.
+        Answer a request that is not relayed; what becomes of the rest of
+        its body is L{dockguard.relay.refusals.fate_of_body}'s to say.
         """
         head = self._head
         assert head is not None
-        expects = head.fields.get(b"expect")
-        if expects is not None and expects.lower() == b"100-continue" and self.reader.state is not DONE:
-            self._sendError(status, message, close=True)
+        fate = fate_of_body(head, self.reader.state is DONE, self.relay.limits.drain_bytes)
+        self._sendError(status, message, close=fate is Fate.LINGER or fate is Fate.CLOSE)
+        if fate is Fate.CLOSE:
             self._close()
-            return
-        worth = self.reader.state is DONE or self._smallBody(head)
-        self._sendError(status, message, close=not worth)
-        if worth:
-            self._drain()
-        else:
+        elif fate is Fate.LINGER:
             self._linger()
+        else:
+            self._drain()
 
     def _smallBody(self, head: Head) -> bool:
         """Whether the body of C{head} is known to be small enough to drain."""
-        return 0 <= head.length <= self.relay.limits.drain_bytes
+        return fate_of_body(head, False, self.relay.limits.drain_bytes) is Fate.DRAIN
 
     def _drain(self) -> None:
         """The answer is out: read and drop the rest of the request."""
