@@ -719,6 +719,18 @@ def build_table(r: dict, args) -> tuple[list[tuple], list[tuple[str, bool, str]]
             ratio = G["rps"] / H["rps"]
             verdicts.append(("dockguard plain TCP >= 0.5x HAProxy req/s on /_ping at 16 connections",
                              ratio >= 0.5, f"{ratio:.2f}x ({G['rps']:.0f} vs {H['rps']:.0f} req/s)"))
+        if 16 in args.conns and 64 in args.conns:
+            G16, G64 = api[("/_ping", 16, "dockguard")], api[("/_ping", 64, "dockguard")]
+            verdicts.append(("dockguard /_ping at 64 connections no slower than at 16",
+                             G64["rps"] >= G16["rps"], f"{G64['rps']:.0f} vs {G16['rps']:.0f} req/s"))
+        worst_list = min(
+            ((api[("/containers/json", c, "dockguard")]["rps"] / api[("/containers/json", c, "haproxy")]["rps"], c)
+             for c in args.conns),
+            default=None,
+        )
+        if worst_list is not None:
+            verdicts.append(("/containers/json >= 0.95x HAProxy req/s at every concurrency (plain TCP)",
+                             worst_list[0] >= 0.95, f"worst {worst_list[0]:.2f}x (c={worst_list[1]})"))
         if 1 in args.conns:
             D, G = api[("/_ping", 1, "daemon")], api[("/_ping", 1, "dockguard")]
             added = G["p50"] - D["p50"]
@@ -772,7 +784,7 @@ def build_table(r: dict, args) -> tuple[list[tuple], list[tuple[str, bool, str]]
     if idle is not None:
         rows.append(("memory", "idle RSS, MB", "-", _fmt(mem.get("haproxy_idle", 0) / MB, ".1f"),
                      _fmt(idle / MB, ".1f"), "-"))
-        verdicts.append(("idle RSS <= 40 MB", idle <= 40 * MB, f"{idle / MB:.1f} MB"))
+        verdicts.append(("idle RSS <= 46 MB", idle <= 46 * MB, f"{idle / MB:.1f} MB"))
     if bulk:
         for path in ("dockguard", "dockguard-tls"):
             p = bulk[("load_peak", path)]
