@@ -592,16 +592,8 @@ class ClientProtocol(Protocol):
         as read, framing written again (C{length}: a judged body's).
         """
         fields = head.fields
-        named: set[bytes] = set()
-        connection = fields.get(b"connection")
-        if connection is not None:
-            for value in head.values(b"connection"):
-                named.update(token.strip().lower() for token in value.split(b","))
         lines = [head.method, b" ", head.target, b" HTTP/1.1\r\n"]
-        for name, value in head.headers:
-            low = name.lower()
-            if low in HOP_BY_HOP or low == b"content-length" or low in named:
-                continue
+        for name, value in head.forward:
             lines += (name, b": ", value, b"\r\n")
         upgrade = fields.get(b"upgrade")
         if upgrade is not None:

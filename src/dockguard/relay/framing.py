@@ -51,6 +51,9 @@ HOP_BY_HOP = frozenset(
     }
 )
 
+#: The fields never sent on as they came (see L{Head.forward}).
+_NOT_FORWARDED = HOP_BY_HOP | {b"content-length"}
+
 #: Header fields the Connection header may not name: the framing of the
 #: message and the Host it is for.  Dropping them as hop-by-hop would relay
 #: a different message from the one judged.
@@ -94,13 +97,19 @@ class Head:
     A request head as read: what the relay judges and sends on.
 
     @ivar headers: the header fields as sent, names unchanged.
+    @ivar names: their names, lower-cased.
+    @ivar forward: the fields a proxy sends on: all but hop-by-hop ones,
+        those the Connection header names, and Content-Length (the relay
+        writes the framing again).
     @ivar fields: each field by its lower-case name (the first, if repeated).
     @ivar length: the body's length: C{Content-Length}, 0 without a body,
         or -1 for a chunked body.
     @ivar keep_alive: the client lets the connection carry another request.
     """
 
-    __slots__ = ("method", "target", "version", "headers", "fields", "size", "length", "keep_alive")
+    __slots__ = (
+        "method", "target", "version", "headers", "names", "forward", "fields", "size", "length", "keep_alive",
+    )
 
     def __init__(
         self,
@@ -108,6 +117,8 @@ class Head:
         target: bytes,
         version: bytes,
         headers: list[tuple[bytes, bytes]],
+        names: list[bytes],
+        forward: list[tuple[bytes, bytes]],
         fields: dict[bytes, bytes],
         size: int,
         length: int,
@@ -117,6 +128,8 @@ class Head:
         self.target = target
         self.version = version
         self.headers = headers
+        self.names = names
+        self.forward = forward
         self.fields = fields
         self.size = size
         self.length = length
@@ -128,7 +141,7 @@ class Head:
 
     def values(self, name: bytes) -> list[bytes]:
         """Every value of the field C{name} (lower case), in order."""
-        return [value for raw, value in self.headers if raw.lower() == name]
+        return [value for (_, value), low in zip(self.headers, self.names) if low == name]
 
 
 class _HeadCollector:
@@ -285,8 +298,8 @@ class RequestReader:
         fields: dict[bytes, bytes] = {}
         hosts = 0
         connection: list[bytes] = []
-        for name, value in headers:
-            low = name.lower()
+        names = [name.lower() for name, _ in headers]
+        for (name, value), low in zip(headers, names):
             if low not in fields:
                 fields[low] = value
             if low == b"host":
@@ -296,6 +309,8 @@ class RequestReader:
         fail = _framing_fault(fields, hosts, connection, version)
         if fail:
             raise FramingError(400, fail, method=method, target=target)
+        drop = _NOT_FORWARDED.union(connection) if connection else _NOT_FORWARDED
+        forward = [field for field, low in zip(headers, names) if low not in drop]
         te = fields.get(b"transfer-encoding")
         if te is not None:
             length = -1
@@ -307,6 +322,8 @@ class RequestReader:
             target=target,
             version=version,
             headers=headers,
+            names=names,
+            forward=forward,
             fields=fields,
             size=len(raw),
             length=length,
