@@ -169,6 +169,7 @@ from dockguard.errors import ConfigError
 from dockguard.paths import CanonicalPath
 from dockguard.references import ReferenceRefused, pattern_prefix
 from dockguard.routes import lookup
+from dockguard.guards.verdict import ALLOWED, Refusal, Verdict, refusal, show, to_allow
 
 __all__ = [
     "CAPABILITIES",
@@ -412,29 +413,6 @@ OPEN = Allowance(
 GUARD_KEYS: tuple[str, ...] = tuple(field.name for field in attrs.fields(Allowance))
 
 
-@attrs.frozen
-class Verdict:
-    """What :func:`judge` decided about one body."""
-
-    allowed: bool
-    #: The dotted JSON field that decided, e.g. ``"HostConfig.Binds[0]"``; ``""`` when allowed.
-    field: str
-    #: The allowance key that would open it, e.g. ``"bind_roots"``; ``""`` when allowed
-    #: or when no guard can open it (a body with two readings).
-    guard: str
-    #: A sentence a person can act on; ``""`` when allowed.
-    reason: str
-
-
-#: The verdict of everything that passes.
-ALLOWED = Verdict(allowed=True, field="", guard="", reason="")
-
-
-def refusal(field: str, guard: str, reason: str) -> Verdict:
-    """A refusing :class:`Verdict`: ``field`` decided, ``guard`` would open it (``""``: none can)."""
-    return Verdict(allowed=False, field=field, guard=guard, reason=reason)
-
-
 def inspection_kind(method: str, path: CanonicalPath) -> str | None:
     """The kind of body :func:`judge` must see for ``method path``, or ``None``.
 
@@ -468,17 +446,6 @@ def _go_fold(key: str) -> str:
     return "".join(out)
 
 
-class _Refusal(Exception):
-    def __init__(self, field: str, guard: str, reason: str) -> None:
-        super().__init__(reason)
-        self.field = field
-        self.guard = guard
-        self.reason = reason
-
-    def verdict(self) -> Verdict:
-        return refusal(self.field, self.guard, self.reason)
-
-
 class _Obj:
     """A JSON object as Go sees it: keys looked up case-insensitively (Go folding)."""
 
@@ -490,10 +457,10 @@ class _Obj:
         for key, value in pairs:
             folded = _go_fold(key)
             if folded in spelled:
-                raise _Refusal(
+                raise Refusal(
                     key,
                     "",
-                    f"the body has the keys {_show(spelled[folded])} and {_show(key)} in one "
+                    f"the body has the keys {show(spelled[folded])} and {show(key)} in one "
                     "object; the daemon matches keys case-insensitively and keeps the last, so the "
                     "body has two readings: send each key once",
                 )
@@ -510,7 +477,7 @@ class _Obj:
 
 
 def _no_constant(name: str) -> NoReturn:
-    raise _Refusal(
+    raise Refusal(
         "", "", f"the body contains {name}, which is not JSON (the daemon rejects it): send valid JSON"
     )
 
@@ -521,13 +488,13 @@ _NEEDS_BODY = frozenset({"container.create", "service.create", "service.update",
 def _parse(kind: str, body: bytes) -> _Obj:
     if not body:
         if kind in _NEEDS_BODY:
-            raise _Refusal(
+            raise Refusal(
                 "", "", f"the {kind} body is empty; the daemon needs a JSON object: send one"
             )
         return _Obj([])
     document = _decode(body)
     if not isinstance(document, _Obj):
-        raise _Refusal(
+        raise Refusal(
             "", "", f"the body is a JSON {_json_type(document)}, not an object; send a JSON object"
         )
     return document
@@ -538,15 +505,15 @@ def _decode(body: bytes) -> Any:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise _Refusal(
+        raise Refusal(
             "", "", f"the body is not valid UTF-8 (byte {error.start}); send UTF-8 JSON"
         ) from None
     try:
         return json.loads(text, object_pairs_hook=_Obj, parse_constant=_no_constant)
     except ValueError as error:
-        raise _Refusal("", "", f"the body is not valid JSON ({error}); send valid JSON") from None
+        raise Refusal("", "", f"the body is not valid JSON ({error}); send valid JSON") from None
     except RecursionError:
-        raise _Refusal("", "", "the body nests too deeply to judge; send a flatter document") from None
+        raise Refusal("", "", "the body nests too deeply to judge; send a flatter document") from None
 
 
 def _json_type(value: Any) -> str:
@@ -563,16 +530,8 @@ def _json_type(value: Any) -> str:
     return "object"
 
 
-def _show(text: str, limit: int = 80) -> str:
-    """``text`` for a reason: as-is when plain printable ASCII, else JSON-quoted; shortened."""
-    short = text if len(text) <= limit else text[:limit] + "..."
-    if short and short.isascii() and short.isprintable() and " " not in short:
-        return short
-    return json.dumps(short)
-
-
 def _wrong_type(field: str, expected: str, value: Any) -> NoReturn:
-    raise _Refusal(
+    raise Refusal(
         field,
         "",
         f"{field} must be {expected}, not a JSON {_json_type(value)}: the daemon would reject it, "
@@ -626,10 +585,6 @@ def _str_map(value: Any, field: str) -> _Obj:
     return obj
 
 
-def _to_allow(setting: str) -> str:
-    return f"set {setting} in the group's guards to allow it"
-
-
 # --- the pieces: capabilities, paths, mounts, modes, security options --------
 
 
@@ -645,8 +600,8 @@ def _judge_capabilities(names: list[str], field: str, allowance: Allowance) -> N
             continue
         if "ALL" in allowance.capabilities or capability in allowance.capabilities:
             continue
-        shown = _show(capability)
-        raise _Refusal(
+        shown = show(capability)
+        raise Refusal(
             f"{field}[{index}]",
             "capabilities",
             f"{field}[{index}] adds the capability {shown}: it is not allowed "
@@ -682,31 +637,31 @@ def _touches_socket(path: str) -> bool:
 def _clean_host_path(source: str, field: str) -> str:
     """The cleaned absolute host path, or a refusal when it has two readings."""
     if not source.startswith("/"):
-        raise _Refusal(
+        raise Refusal(
             field,
             "",
-            f"{field} is {_show(source)}, not an absolute host path: bind sources must start "
+            f"{field} is {show(source)}, not an absolute host path: bind sources must start "
             "with '/'",
         )
     if "\x00" in source:
-        raise _Refusal(field, "", f"{field} contains a NUL character; remove it")
+        raise Refusal(field, "", f"{field} contains a NUL character; remove it")
     segments = source[1:].split("/")
     if segments and segments[-1] == "" and len(segments) > 1:
         segments.pop()  # one trailing slash
     if segments == [""]:
         segments = []
     if "" in segments:
-        raise _Refusal(
+        raise Refusal(
             field,
             "",
-            f"{field} is {_show(source)}, which contains '//': dockguard refuses paths with two "
+            f"{field} is {show(source)}, which contains '//': dockguard refuses paths with two "
             "readings; write the path with single slashes",
         )
     if ".." in segments:
-        raise _Refusal(
+        raise Refusal(
             field,
             "",
-            f"{field} is {_show(source)}, which contains '..': dockguard refuses paths with two "
+            f"{field} is {show(source)}, which contains '..': dockguard refuses paths with two "
             "readings; write the resolved path",
         )
     return "/" + "/".join(segment for segment in segments if segment != ".")
@@ -718,10 +673,10 @@ def _judge_host_path(
     path = _clean_host_path(source, field)
     _judge_resolved(path, field, allowance, what)
     if not read_only and not allowance.bind_write:
-        raise _Refusal(
+        raise Refusal(
             field,
             "bind_write",
-            f"{field} {what} {_show(path)} from the host read-write: binds from the host must be read-only "
+            f"{field} {what} {show(path)} from the host read-write: binds from the host must be read-only "
             "(add :ro, or ReadOnly: true), since a writable bind lets the container plant symlinks the "
             "daemon follows later (set bind_write = true in the group's guards to allow it)",
         )
@@ -731,17 +686,17 @@ def _judge_host_path(
     try:
         real = resolve(path)
     except HostPathUnverifiable as unverifiable:
-        raise _Refusal(field, "bind_roots", f"{field} {what} {_show(path)} from the host, which {unverifiable.reason}")
+        raise Refusal(field, "bind_roots", f"{field} {what} {show(path)} from the host, which {unverifiable.reason}")
     if real != path:
-        _judge_resolved(real, field, allowance, f"{what} {_show(path)}, which the host resolves to")
+        _judge_resolved(real, field, allowance, f"{what} {show(path)}, which the host resolves to")
 
 
 def _judge_resolved(path: str, field: str, allowance: Allowance, what: str) -> None:
-    shown = _show(path)
+    shown = show(path)
     under = any(_under(path, root) for root in allowance.bind_roots)
     if _touches_socket(path) and not allowance.docker_socket:
         extra = "" if under else " and add a bind_roots entry that covers it"
-        raise _Refusal(
+        raise Refusal(
             field,
             "docker_socket",
             f"{field} {what} {shown} from the host, which is or contains a container-engine socket "
@@ -754,17 +709,17 @@ def _judge_resolved(path: str, field: str, allowance: Allowance, what: str) -> N
             rule = f"bind mounts are allowed only under {roots} (bind_roots)"
         else:
             rule = "bind mounts from the host are not allowed (add a directory to bind_roots in the group's guards to allow it)"
-        raise _Refusal(field, "bind_roots", f"{field} {what} {shown} from the host: {rule}")
+        raise Refusal(field, "bind_roots", f"{field} {what} {shown} from the host: {rule}")
 
 
 def _judge_bind_spec(spec: str, field: str, allowance: Allowance) -> None:
     # moby volume/mounts/linux_parser.go: strings.SplitN(raw, ":", 4).
     parts = spec.split(":", 3)
     if parts[0] == "":
-        raise _Refusal(field, "", f"{field} is {_show(spec)}, which has no source: the daemon would reject it")
+        raise Refusal(field, "", f"{field} is {show(spec)}, which has no source: the daemon would reject it")
     if len(parts) == 4:
-        raise _Refusal(
-            field, "", f"{field} is {_show(spec)}, which has too many ':' parts: the daemon would reject it"
+        raise Refusal(
+            field, "", f"{field} is {show(spec)}, which has too many ':' parts: the daemon would reject it"
         )
     if len(parts) == 1:
         return  # an anonymous volume at that container path
@@ -773,10 +728,10 @@ def _judge_bind_spec(spec: str, field: str, allowance: Allowance) -> None:
         modes = parts[2].split(",") if len(parts) == 3 else []
         _judge_host_path(source, field, allowance, read_only="ro" in modes)
     elif not _VOLUME_NAME.fullmatch(source):
-        raise _Refusal(
+        raise Refusal(
             field,
             "",
-            f"{field} has the source {_show(source)}, which is neither an absolute host path nor a "
+            f"{field} has the source {show(source)}, which is neither an absolute host path nor a "
             "volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*); use one of those",
         )
 
@@ -784,8 +739,8 @@ def _judge_bind_spec(spec: str, field: str, allowance: Allowance) -> None:
 def _judge_volume_driver(name: str, field: str, allowance: Allowance) -> None:
     if name in ("", "local") or _ANY in allowance.volume_drivers or name in allowance.volume_drivers:
         return
-    shown = _show(name)
-    raise _Refusal(
+    shown = show(name)
+    raise Refusal(
         field,
         "volume_drivers",
         f"{field} uses the volume driver {shown}: volume drivers other than local are not allowed "
@@ -812,11 +767,11 @@ def _judge_local_options(options: _Obj, field: str, allowance: Allowance) -> Non
         return
     if allowance.devices:
         return
-    raise _Refusal(
+    raise Refusal(
         f"{field}.type",
         "devices",
-        f"{field} mounts {_show(device)} with filesystem type {_show(fs_type)} on the host: mounting host "
-        f"devices or kernel filesystems is device access ({_to_allow('devices = true')})",
+        f"{field} mounts {show(device)} with filesystem type {show(fs_type)} on the host: mounting host "
+        f"devices or kernel filesystems is device access ({to_allow('devices = true')})",
     )
 
 
@@ -830,10 +785,10 @@ def _judge_mount(value: Any, field: str, allowance: Allowance) -> None:
     mount_type = _str(mount.get("Type"), f"{field}.Type")
     source = _str(mount.get("Source"), f"{field}.Source")
     if mount_type not in _MOUNT_TYPES:
-        raise _Refusal(
+        raise Refusal(
             f"{field}.Type",
             "",
-            f"{field}.Type is {_show(mount_type)}, which is not a mount type the daemon knows "
+            f"{field}.Type is {show(mount_type)}, which is not a mount type the daemon knows "
             "(bind, volume, tmpfs, npipe, cluster, image); the daemon would reject it",
         )
     read_only = _bool(mount.get("ReadOnly"), f"{field}.ReadOnly")
@@ -876,26 +831,26 @@ def _judge_mode(value: str, namespace: str, field: str, allowance: Allowance) ->
     if namespace == "network" and _MAYBE_ID.fullmatch(value) and "network" not in allowance.host_namespaces:
         # The daemon finds a network by ID, then name, then ID prefix: any
         # hexadecimal word may be (a prefix of) the host network's ID.
-        raise _Refusal(
+        raise Refusal(
             field,
             "host_namespaces",
-            f"{field} is {_show(value)}, which the daemon may read as (a prefix of) a network ID, "
+            f"{field} is {show(value)}, which the daemon may read as (a prefix of) a network ID, "
             "and so possibly the host network's: name networks by name (names with a letter "
             'beyond a-f), or add "network" to host_namespaces in the group\'s guards',
         )
     if kind == "host" and namespace not in allowance.host_namespaces:
-        raise _Refusal(
+        raise Refusal(
             field,
             "host_namespaces",
-            f"{field} is {_show(value)}: sharing the host's {namespace} namespace is not allowed "
+            f"{field} is {show(value)}: sharing the host's {namespace} namespace is not allowed "
             f'(add "{namespace}" to host_namespaces in the group\'s guards to allow it)',
         )
     if kind == "container" and not allowance.join_containers:
-        raise _Refusal(
+        raise Refusal(
             field,
             "join_containers",
-            f"{field} is {_show(value)}: joining another container's namespace is not allowed "
-            f"({_to_allow('join_containers = true')})",
+            f"{field} is {show(value)}: joining another container's namespace is not allowed "
+            f"({to_allow('join_containers = true')})",
         )
 
 
@@ -926,7 +881,7 @@ def _judge_network_name(name: str, field: str, allowance: Allowance, what: str) 
         why = "a name others' containers or compose may expect to be theirs, and join"
     else:
         why = "which may be another's: a container there reaches its services and, with an alias, takes over their DNS names"
-    raise _Refusal(field, "networks", f"{field} {what} the network {_show(name)}, {why}; {rule}")
+    raise Refusal(field, "networks", f"{field} {what} the network {show(name)}, {why}; {rule}")
 
 
 def _judge_network_ref(value: str, field: str, allowance: Allowance, what: str = "joins") -> None:
@@ -967,12 +922,12 @@ def _judge_network_create(document: _Obj, allowance: Allowance) -> None:
     driver = _str(document.get("Driver"), "Driver")
     effective = driver or "bridge"  # the daemon's default driver on Linux
     opened = _network_driver_open(effective, allowance)
-    fix = f'add "{_show(effective)}" to network_drivers in the group\'s guards to allow it'
+    fix = f'add "{show(effective)}" to network_drivers in the group\'s guards to allow it'
     if effective not in _PLAIN_NETWORK_DRIVERS and not opened:
-        raise _Refusal(
+        raise Refusal(
             "Driver",
             "network_drivers",
-            f"Driver is {_show(driver)}: network drivers other than bridge and overlay (macvlan, ipvlan, "
+            f"Driver is {show(driver)}: network drivers other than bridge and overlay (macvlan, ipvlan, "
             f"plugins) can put containers on the host's interfaces, outside Docker's NAT and firewall ({fix})",
         )
     options = _str_map(document.get("Options"), "Options")
@@ -980,11 +935,11 @@ def _judge_network_create(document: _Obj, allowance: Allowance) -> None:
     if ipam is not None:
         ipam_driver = _str(ipam.get("Driver"), "IPAM.Driver")
         if ipam_driver not in ("", "default") and not _network_driver_open(ipam_driver, allowance):
-            raise _Refusal(
+            raise Refusal(
                 "IPAM.Driver",
                 "network_drivers",
-                f"IPAM.Driver is {_show(ipam_driver)}: IPAM drivers other than the default are plugins that "
-                f'hand out addresses of their own choosing (add "{_show(ipam_driver)}" to network_drivers '
+                f"IPAM.Driver is {show(ipam_driver)}: IPAM drivers other than the default are plugins that "
+                f'hand out addresses of their own choosing (add "{show(ipam_driver)}" to network_drivers '
                 "in the group's guards to allow it)",
             )
         config_only = _bool(document.get("ConfigOnly"), "ConfigOnly")
@@ -1013,7 +968,7 @@ def _judge_bridge_addresses(ipam: _Obj, fix: str) -> None:
             value = config.get(name) if config is not None else None
             if value not in (None, "") and value != {} and not (isinstance(value, _Obj) and not len(value)):
                 field = f"IPAM.Config[{index}].{name}"
-                raise _Refusal(
+                raise Refusal(
                     field,
                     "network_drivers",
                     f"{field} chooses the bridge's addresses: a bridge's subnet becomes a route on the host, "
@@ -1025,23 +980,23 @@ def _judge_bridge_addresses(ipam: _Obj, fix: str) -> None:
 def _judge_network_options(options: _Obj, config_from: _Obj | None, ingress: bool, effective: str, fix: str) -> None:
     for key, value in options.pairs:
         if key not in _PLAIN_NETWORK_OPTIONS:
-            raise _Refusal(
+            raise Refusal(
                 f"Options.{key}",
                 "network_drivers",
-                f"{_show(f'Options.{key}')} is {_show(value)}, not one of the plain {effective} options: it may attach the "
+                f"{show(f'Options.{key}')} is {show(value)}, not one of the plain {effective} options: it may attach the "
                 "network to a host interface (com.docker.network.bridge.name names an existing host bridge, "
                 "parent a host interface) or leave Docker's NAT and firewall; plain options are "
                 f"{', '.join(sorted(_PLAIN_NETWORK_OPTIONS))} ({fix})",
             )
     if config_from is not None:
-        raise _Refusal(
+        raise Refusal(
             "ConfigFrom",
             "network_drivers",
             "ConfigFrom takes the network's configuration from a config-only network, which dockguard does "
             f"not read (it may name a host interface: an administrator's macvlan parent) ({fix})",
         )
     if ingress:
-        raise _Refusal(
+        raise Refusal(
             "Ingress",
             "network_drivers",
             f"Ingress is true: the swarm's routing mesh carries every service's published ports ({fix})",
@@ -1072,7 +1027,7 @@ _GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 
 
 def _unconfined(field: str, what: str) -> NoReturn:
-    raise _Refusal(field, "unconfined", f"{field} {what} ({_to_allow('unconfined = true')})")
+    raise Refusal(field, "unconfined", f"{field} {what} ({to_allow('unconfined = true')})")
 
 
 def _judge_security_option(option: str, field: str, allowance: Allowance) -> None:
@@ -1088,19 +1043,19 @@ def _judge_security_option(option: str, field: str, allowance: Allowance) -> Non
     elif ":" in option:
         key, value = option.split(":", 1)
     else:
-        raise _Refusal(field, "", f"{field} is {_show(option)}, which the daemon would reject; write key=value")
+        raise Refusal(field, "", f"{field} is {show(option)}, which the daemon would reject; write key=value")
     if key == "no-new-privileges":
         if value in _GO_TRUE:
             return
         if value not in _GO_FALSE:
-            raise _Refusal(
-                field, "", f"{field} is {_show(option)}: the value is not a boolean, the daemon would reject it"
+            raise Refusal(
+                field, "", f"{field} is {show(option)}: the value is not a boolean, the daemon would reject it"
             )
     if (key, value) in (("seccomp", "builtin"), ("apparmor", "docker-default")):
         return
     if allowance.unconfined:
         return
-    shown = _show(option, 60)
+    shown = show(option, 60)
     if key == "seccomp":
         what = (
             "turns seccomp off"
@@ -1145,17 +1100,17 @@ def _judge_devices(obj: _Obj, prefix: str, allowance: Allowance) -> None:
     ):
         field = prefix + name
         if _list(obj.get(name), field) and not allowance.devices:
-            raise _Refusal(
-                field, "devices", f"{field} asks for {what}: devices are not allowed ({_to_allow('devices = true')})"
+            raise Refusal(
+                field, "devices", f"{field} asks for {what}: devices are not allowed ({to_allow('devices = true')})"
             )
 
 
 def _judge_sysctls(value: Any, field: str, allowance: Allowance) -> None:
     sysctls = _str_map(value, field)
     if len(sysctls) and not allowance.sysctls:
-        names = ", ".join(_show(key) for key, _ in sysctls.pairs[:3])
-        raise _Refusal(
-            field, "sysctls", f"{field} sets kernel parameters ({names}): sysctls are not allowed ({_to_allow('sysctls = true')})"
+        names = ", ".join(show(key) for key, _ in sysctls.pairs[:3])
+        raise Refusal(
+            field, "sysctls", f"{field} sets kernel parameters ({names}): sysctls are not allowed ({to_allow('sysctls = true')})"
         )
 
 
@@ -1172,10 +1127,10 @@ _NAMESPACE_FIELDS = (
 def _judge_host_config(hc: _Obj, prefix: str, allowance: Allowance) -> None:
     field = prefix + "Privileged"
     if _bool(hc.get("Privileged"), field) and not allowance.privileged:
-        raise _Refusal(
+        raise Refusal(
             field,
             "privileged",
-            f"{field} is true: privileged containers are not allowed ({_to_allow('privileged = true')})",
+            f"{field} is true: privileged containers are not allowed ({to_allow('privileged = true')})",
         )
     field = prefix + "CapAdd"
     _judge_capabilities(_str_list(hc.get("CapAdd"), field, strslice=True), field, allowance)
@@ -1201,11 +1156,11 @@ def _judge_host_config(hc: _Obj, prefix: str, allowance: Allowance) -> None:
     field = prefix + "VolumesFrom"
     volumes_from = _str_list(hc.get("VolumesFrom"), field)
     if volumes_from and not allowance.join_containers:
-        raise _Refusal(
+        raise Refusal(
             field,
             "join_containers",
-            f"{field} mounts the volumes of {', '.join(_show(v) for v in volumes_from[:3])}: using another "
-            f"container's volumes is not allowed ({_to_allow('join_containers = true')})",
+            f"{field} mounts the volumes of {', '.join(show(v) for v in volumes_from[:3])}: using another "
+            f"container's volumes is not allowed ({to_allow('join_containers = true')})",
         )
     field = prefix + "SecurityOpt"
     for index, option in enumerate(_str_list(hc.get("SecurityOpt"), field)):
@@ -1216,8 +1171,8 @@ def _judge_host_config(hc: _Obj, prefix: str, allowance: Allowance) -> None:
     field = prefix + "Runtime"
     runtime = _str(hc.get("Runtime"), field)
     if runtime not in ("", "runc") and _ANY not in allowance.runtimes and runtime not in allowance.runtimes:
-        shown = _show(runtime)
-        raise _Refusal(
+        shown = show(runtime)
+        raise Refusal(
             field,
             "runtimes",
             f"{field} is {shown}: runtimes other than runc are not allowed "
@@ -1266,40 +1221,40 @@ def _judge_exec_user(user: str, present: bool, allowance: Allowance) -> None:
         return
     fix = "pass a numeric non-root user, e.g. --user 1000:1000 (or set exec_root = true in the group's guards)"
     if not present or user == "":
-        raise _Refusal(
+        raise Refusal(
             "User",
             "exec_root",
             f"User is not set: the exec would run as the container's user, which dockguard cannot see; {fix}",
         )
     parts = user.split(":")
     if len(parts) == 1 and _UID.fullmatch(user):
-        raise _Refusal(
+        raise Refusal(
             "User",
             "exec_root",
-            f"User is {_show(user)} without a group: the exec would run in group 0 (root) when the "
+            f"User is {show(user)} without a group: the exec would run in group 0 (root) when the "
             f"image has no passwd entry for it; {fix}",
         )
     if len(parts) > 2 or not all(_UID.fullmatch(part) for part in parts):
-        raise _Refusal(
+        raise Refusal(
             "User",
             "exec_root",
-            f"User is {_show(user)}: only numeric UID or UID:GID can be checked (a name may map to root "
+            f"User is {show(user)}: only numeric UID or UID:GID can be checked (a name may map to root "
             f"in the image's /etc/passwd); {fix}",
         )
     if any(not 1 <= int(part) <= _MAX_ID for part in parts):
-        raise _Refusal(
+        raise Refusal(
             "User",
             "exec_root",
-            f"User is {_show(user)}, which is root (or a root group, or out of range): exec as root is not allowed; {fix}",
+            f"User is {show(user)}, which is root (or a root group, or out of range): exec as root is not allowed; {fix}",
         )
 
 
 def _judge_exec_create(document: _Obj, allowance: Allowance) -> None:
     if _bool(document.get("Privileged"), "Privileged") and not allowance.exec_privileged:
-        raise _Refusal(
+        raise Refusal(
             "Privileged",
             "exec_privileged",
-            f"Privileged is true: privileged exec is not allowed ({_to_allow('exec_privileged = true')})",
+            f"Privileged is true: privileged exec is not allowed ({to_allow('exec_privileged = true')})",
         )
     raw_user = document.get("User")
     user = _str(raw_user, "User")
@@ -1325,10 +1280,10 @@ def _judge_networks(value: Any, field: str, allowance: Allowance) -> None:
                 and target not in PREDEFINED_NETWORKS
                 and target not in allowance.networks
             ):
-                raise _Refusal(
+                raise Refusal(
                     f"{item}.Target",
                     "host_namespaces",
-                    f"{item}.Target is {_show(target)}, which the swarm may read as a prefix of a network ID "
+                    f"{item}.Target is {show(target)}, which the swarm may read as a prefix of a network ID "
                     "(the swarm's host network's included): name the network with a character other than "
                     "letters and digits (ci-net), list it exactly in networks, or add \"network\" to "
                     "host_namespaces in the group's guards",
@@ -1351,7 +1306,7 @@ def _judge_privileges(privileges: _Obj, prefix: str, allowance: Allowance) -> No
     if seccomp is not None:
         mode = _str(seccomp.get("Mode"), f"{field}.Mode")
         if mode not in ("", "default"):
-            _unconfined(f"{field}.Mode", f"is {_show(mode)}: seccomp other than the default is not allowed")
+            _unconfined(f"{field}.Mode", f"is {show(mode)}: seccomp other than the default is not allowed")
         if _str(seccomp.get("Profile"), f"{field}.Profile"):
             _unconfined(f"{field}.Profile", "is set: a custom seccomp profile can allow any system call")
     field = prefix + "AppArmor"
@@ -1359,7 +1314,7 @@ def _judge_privileges(privileges: _Obj, prefix: str, allowance: Allowance) -> No
     if apparmor is not None:
         mode = _str(apparmor.get("Mode"), f"{field}.Mode")
         if mode not in ("", "default"):
-            _unconfined(f"{field}.Mode", f"is {_show(mode)}: AppArmor other than the default is not allowed")
+            _unconfined(f"{field}.Mode", f"is {show(mode)}: AppArmor other than the default is not allowed")
 
 
 def _judge_container_spec(spec: _Obj, prefix: str, allowance: Allowance) -> None:
@@ -1376,11 +1331,11 @@ def _judge_container_spec(spec: _Obj, prefix: str, allowance: Allowance) -> None
     for name in ("Secrets", "Configs"):
         field = prefix + name
         if _list(spec.get(name), field) and not allowance.swarm_secrets:
-            raise _Refusal(
+            raise Refusal(
                 field,
                 "swarm_secrets",
                 f"{field} mounts Swarm {name.lower()} into the service, whose logs would then show them "
-                f"(they are named by ID, so any could be chosen) ({_to_allow('swarm_secrets = true')})",
+                f"(they are named by ID, so any could be chosen) ({to_allow('swarm_secrets = true')})",
             )
 
 
@@ -1393,18 +1348,18 @@ def _judge_service(document: _Obj, allowance: Allowance) -> None:
         runtime = _str(template.get("Runtime"), "TaskTemplate.Runtime")
         plugin = template.get("PluginSpec")
         if runtime.lower() not in ("", "container", "attachment", "plugin"):
-            raise _Refusal(
+            raise Refusal(
                 "TaskTemplate.Runtime",
                 "",
-                f"TaskTemplate.Runtime is {_show(runtime)}, which the daemon does not know; it would reject it",
+                f"TaskTemplate.Runtime is {show(runtime)}, which the daemon does not know; it would reject it",
             )
         if (plugin is not None or runtime.lower() == "plugin") and not allowance.privileged:
             field = "TaskTemplate.PluginSpec" if plugin is not None else "TaskTemplate.Runtime"
-            raise _Refusal(
+            raise Refusal(
                 field,
                 "privileged",
                 f"{field} makes a plugin service, which installs a managed plugin with the privileges it "
-                f"declares on every node ({_to_allow('privileged = true')})",
+                f"declares on every node ({to_allow('privileged = true')})",
             )
         _judge_networks(template.get("Networks"), "TaskTemplate.Networks", allowance)
         resources = _obj(template.get("Resources"), "TaskTemplate.Resources")
@@ -1414,11 +1369,11 @@ def _judge_service(document: _Obj, allowance: Allowance) -> None:
             if reservations is not None:
                 field += ".GenericResources"
                 if _list(reservations.get("GenericResources"), field) and not allowance.devices:
-                    raise _Refusal(
+                    raise Refusal(
                         field,
                         "devices",
                         f"{field} reserves generic resources (GPUs and the like): devices are not "
-                        f"allowed ({_to_allow('devices = true')})",
+                        f"allowed ({to_allow('devices = true')})",
                     )
     _judge_networks(document.get("Networks"), "Networks", allowance)
 
@@ -1486,7 +1441,7 @@ def _judge(kind: str, body: bytes, allowance: Allowance) -> Verdict:
         raise ValueError(f"unknown inspection kind {kind!r}; expected one of {', '.join(INSPECTED_KINDS)}") from None
     try:
         check(_parse(kind, body), allowance)
-    except _Refusal as refused:
+    except Refusal as refused:
         return refused.verdict()
     return ALLOWED
 
@@ -1690,12 +1645,12 @@ def _judge_plugin_privileges(document: Any, allowance: Allowance) -> None:
         obj = _obj(item, f"[{index}]")
         names.append(_str(obj.get("Name"), f"[{index}].Name") if obj is not None else "")
     if items and not allowance.privileged:
-        shown = ", ".join(_show(name) for name in names[:5] if name) or "privileges"
-        raise _Refusal(
+        shown = ", ".join(show(name) for name in names[:5] if name) or "privileges"
+        raise Refusal(
             "[0]",
             "privileged",
             f"the body accepts the plugin's privileges ({shown}): a plugin runs as root on the host with "
-            f"them, as a privileged container would ({_to_allow('privileged = true')})",
+            f"them, as a privileged container would ({to_allow('privileged = true')})",
         )
 
 
@@ -1707,16 +1662,16 @@ def _judge_plugin_set(document: Any, allowance: Allowance) -> None:
         if field == "value" or allowance.privileged:
             continue
         what = (
-            f"sets the field {_show(field)}, which is a mount's host path (source) or a device (path)"
+            f"sets the field {show(field)}, which is a mount's host path (source) or a device (path)"
             if field
             else "names no field, so the daemon picks the one the plugin declares, which may be a mount's host "
             "path or a device; write NAME.value=... for environment variables and args"
         )
-        raise _Refusal(
+        raise Refusal(
             f"[{index}]",
             "privileged",
-            f"[{index}] {_show(setting)} {what}: that widens what a plugin running as root reaches "
-            f"({_to_allow('privileged = true')})",
+            f"[{index}] {show(setting)} {what}: that widens what a plugin running as root reaches "
+            f"({to_allow('privileged = true')})",
         )
 
 
@@ -1731,9 +1686,9 @@ def _judge_plugin(kind: str, body: bytes, allowance: Allowance) -> Verdict:
     """Plugin bodies are JSON arrays; the daemon rejects an empty one."""
     try:
         if not body.strip():
-            raise _Refusal("", "", f"the {kind} body is empty; the daemon needs a JSON array: send one ([] for none)")
+            raise Refusal("", "", f"the {kind} body is empty; the daemon needs a JSON array: send one ([] for none)")
         _PLUGIN_JUDGES[kind](_decode(body), allowance)
-    except _Refusal as refused:
+    except Refusal as refused:
         return refused.verdict()
     return ALLOWED
 
@@ -1745,7 +1700,7 @@ def judge_namespace_mode(value: str, namespace: str, field: str, allowance: Allo
             _judge_network_ref(value, field, allowance)
         else:
             _judge_mode(value, namespace, field, allowance)
-    except _Refusal as refused:
+    except Refusal as refused:
         return refused.verdict()
     return ALLOWED
 
@@ -1754,6 +1709,6 @@ def judge_network_reference(value: str, field: str, what: str, allowance: Allowa
     """A network named outside a body (the ``{id}`` of ``/networks/{id}/connect``), judged as ``NetworkMode`` is."""
     try:
         _judge_network_ref(value, field, allowance, what)
-    except _Refusal as refused:
+    except Refusal as refused:
         return refused.verdict()
     return ALLOWED
