@@ -158,7 +158,6 @@ from __future__ import annotations
 
 import contextvars
 import difflib
-import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Callable, NoReturn
@@ -169,6 +168,17 @@ from dockguard.errors import ConfigError
 from dockguard.paths import CanonicalPath
 from dockguard.references import ReferenceRefused, pattern_prefix
 from dockguard.routes import lookup
+from dockguard.guards.gojson import (
+    GoObject,
+    as_bool,
+    as_list,
+    as_object,
+    as_str,
+    as_str_list,
+    as_str_map,
+    decode,
+    json_type,
+)
 from dockguard.guards.verdict import ALLOWED, Refusal, Verdict, refusal, show, to_allow
 
 __all__ = [
@@ -425,164 +435,23 @@ def inspection_kind(method: str, path: CanonicalPath) -> str | None:
 
 # --- reading the body as Go's encoding/json does ------------------------------
 
-# The only non-ASCII runes Go's key folding (ToUpper(ToLower(r))) turns into
-# ASCII letters.
-_GO_FOLD_TO_ASCII = {"\u0130": "I", "\u0131": "I", "\u017f": "S", "\u212a": "K"}
-
-
-def _go_fold(key: str) -> str:
-    if key.isascii():
-        return key.upper()
-    out = []
-    for char in key:
-        if char.isascii():
-            out.append(char.upper())
-        elif char in _GO_FOLD_TO_ASCII:
-            out.append(_GO_FOLD_TO_ASCII[char])
-        else:
-            lower = char.lower()
-            folded = lower.upper() if len(lower) == 1 else char
-            out.append(folded if len(folded) == 1 else lower)
-    return "".join(out)
-
-
-class _Obj:
-    """A JSON object as Go sees it: keys looked up case-insensitively (Go folding)."""
-
-    __slots__ = ("_index", "pairs")
-
-    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
-        index: dict[str, Any] = {}
-        spelled: dict[str, str] = {}
-        for key, value in pairs:
-            folded = _go_fold(key)
-            if folded in spelled:
-                raise Refusal(
-                    key,
-                    "",
-                    f"the body has the keys {show(spelled[folded])} and {show(key)} in one "
-                    "object; the daemon matches keys case-insensitively and keeps the last, so the "
-                    "body has two readings: send each key once",
-                )
-            spelled[folded] = key
-            index[folded] = value
-        self.pairs = pairs
-        self._index = index
-
-    def get(self, name: str) -> Any:
-        return self._index.get(_go_fold(name))
-
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-
-def _no_constant(name: str) -> NoReturn:
-    raise Refusal(
-        "", "", f"the body contains {name}, which is not JSON (the daemon rejects it): send valid JSON"
-    )
-
 
 _NEEDS_BODY = frozenset({"container.create", "service.create", "service.update", "network.create", "network.connect"})
 
 
-def _parse(kind: str, body: bytes) -> _Obj:
+def _parse(kind: str, body: bytes) -> GoObject:
     if not body:
         if kind in _NEEDS_BODY:
             raise Refusal(
                 "", "", f"the {kind} body is empty; the daemon needs a JSON object: send one"
             )
-        return _Obj([])
-    document = _decode(body)
-    if not isinstance(document, _Obj):
+        return GoObject([])
+    document = decode(body)
+    if not isinstance(document, GoObject):
         raise Refusal(
-            "", "", f"the body is a JSON {_json_type(document)}, not an object; send a JSON object"
+            "", "", f"the body is a JSON {json_type(document)}, not an object; send a JSON object"
         )
     return document
-
-
-def _decode(body: bytes) -> Any:
-    """Strict UTF-8 JSON, objects as :class:`_Obj`; a refusal for anything else."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise Refusal(
-            "", "", f"the body is not valid UTF-8 (byte {error.start}); send UTF-8 JSON"
-        ) from None
-    try:
-        return json.loads(text, object_pairs_hook=_Obj, parse_constant=_no_constant)
-    except ValueError as error:
-        raise Refusal("", "", f"the body is not valid JSON ({error}); send valid JSON") from None
-    except RecursionError:
-        raise Refusal("", "", "the body nests too deeply to judge; send a flatter document") from None
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
-def _wrong_type(field: str, expected: str, value: Any) -> NoReturn:
-    raise Refusal(
-        field,
-        "",
-        f"{field} must be {expected}, not a JSON {_json_type(value)}: the daemon would reject it, "
-        "and dockguard does not guess; send the documented type",
-    )
-
-
-def _obj(value: Any, field: str) -> _Obj | None:
-    if value is None or isinstance(value, _Obj):
-        return value
-    _wrong_type(field, "an object", value)
-
-
-def _bool(value: Any, field: str) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, bool):
-        return value
-    _wrong_type(field, "true or false", value)
-
-
-def _str(value: Any, field: str) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    _wrong_type(field, "a string", value)
-
-
-def _list(value: Any, field: str) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, list):
-        return value
-    _wrong_type(field, "an array", value)
-
-
-def _str_list(value: Any, field: str, *, strslice: bool = False) -> list[str]:
-    if strslice and isinstance(value, str):
-        return [value]  # moby's StrSlice accepts one string
-    items = _list(value, field)
-    return [_str(item, f"{field}[{index}]") for index, item in enumerate(items)]
-
-
-def _str_map(value: Any, field: str) -> _Obj:
-    obj = _obj(value, field)
-    if obj is None:
-        return _Obj([])
-    for key, item in obj.pairs:
-        _str(item, f"{field}.{key}")
-    return obj
 
 
 # --- the pieces: capabilities, paths, mounts, modes, security options --------
@@ -752,11 +621,11 @@ _BIND_TYPES = frozenset({"", "none", "bind", "rbind"})
 _NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3"})
 
 
-def _judge_local_options(options: _Obj, field: str, allowance: Allowance) -> None:
+def _judge_local_options(options: GoObject, field: str, allowance: Allowance) -> None:
     """Options of the local driver, which runs mount(2) on the host as root."""
-    fs_type = _str(options.get("type"), f"{field}.type")
-    device = _str(options.get("device"), f"{field}.device")
-    mount_options = _str(options.get("o"), f"{field}.o")
+    fs_type = as_str(options.get("type"), f"{field}.type")
+    device = as_str(options.get("device"), f"{field}.device")
+    mount_options = as_str(options.get("o"), f"{field}.o")
     if not device:
         return  # nothing from the host is mounted (the daemon rejects type/o without device)
     tokens = {token.strip().lower() for token in mount_options.split(",")}
@@ -779,11 +648,11 @@ _MOUNT_TYPES = frozenset({"bind", "volume", "tmpfs", "npipe", "cluster", "image"
 
 
 def _judge_mount(value: Any, field: str, allowance: Allowance) -> None:
-    mount = _obj(value, field)
+    mount = as_object(value, field)
     if mount is None:
         return
-    mount_type = _str(mount.get("Type"), f"{field}.Type")
-    source = _str(mount.get("Source"), f"{field}.Source")
+    mount_type = as_str(mount.get("Type"), f"{field}.Type")
+    source = as_str(mount.get("Source"), f"{field}.Source")
     if mount_type not in _MOUNT_TYPES:
         raise Refusal(
             f"{field}.Type",
@@ -791,7 +660,7 @@ def _judge_mount(value: Any, field: str, allowance: Allowance) -> None:
             f"{field}.Type is {show(mount_type)}, which is not a mount type the daemon knows "
             "(bind, volume, tmpfs, npipe, cluster, image); the daemon would reject it",
         )
-    read_only = _bool(mount.get("ReadOnly"), f"{field}.ReadOnly")
+    read_only = as_bool(mount.get("ReadOnly"), f"{field}.ReadOnly")
     if mount_type == "bind":
         _judge_host_path(source, f"{field}.Source", allowance, read_only=read_only)
         return
@@ -799,15 +668,15 @@ def _judge_mount(value: Any, field: str, allowance: Allowance) -> None:
         return
     if source.startswith("/"):
         _judge_host_path(source, f"{field}.Source", allowance, read_only=read_only)
-    volume_options = _obj(mount.get("VolumeOptions"), f"{field}.VolumeOptions")
+    volume_options = as_object(mount.get("VolumeOptions"), f"{field}.VolumeOptions")
     if volume_options is None:
         return
     prefix = f"{field}.VolumeOptions.DriverConfig"
-    driver_config = _obj(volume_options.get("DriverConfig"), prefix)
+    driver_config = as_object(volume_options.get("DriverConfig"), prefix)
     if driver_config is None:
         return
-    driver = _str(driver_config.get("Name"), f"{prefix}.Name")
-    options = _str_map(driver_config.get("Options"), f"{prefix}.Options")
+    driver = as_str(driver_config.get("Name"), f"{prefix}.Name")
+    options = as_str_map(driver_config.get("Options"), f"{prefix}.Options")
     _judge_volume_driver(driver, f"{prefix}.Name", allowance)
     if driver in ("", "local"):
         _judge_local_options(options, f"{prefix}.Options", allowance)
@@ -917,9 +786,9 @@ def _network_driver_open(name: str, allowance: Allowance) -> bool:
     return _ANY in allowance.network_drivers or name in allowance.network_drivers
 
 
-def _judge_network_create(document: _Obj, allowance: Allowance) -> None:
-    name = _str(document.get("Name"), "Name")
-    driver = _str(document.get("Driver"), "Driver")
+def _judge_network_create(document: GoObject, allowance: Allowance) -> None:
+    name = as_str(document.get("Name"), "Name")
+    driver = as_str(document.get("Driver"), "Driver")
     effective = driver or "bridge"  # the daemon's default driver on Linux
     opened = _network_driver_open(effective, allowance)
     fix = f'add "{show(effective)}" to network_drivers in the group\'s guards to allow it'
@@ -930,10 +799,10 @@ def _judge_network_create(document: _Obj, allowance: Allowance) -> None:
             f"Driver is {show(driver)}: network drivers other than bridge and overlay (macvlan, ipvlan, "
             f"plugins) can put containers on the host's interfaces, outside Docker's NAT and firewall ({fix})",
         )
-    options = _str_map(document.get("Options"), "Options")
-    ipam = _obj(document.get("IPAM"), "IPAM")
+    options = as_str_map(document.get("Options"), "Options")
+    ipam = as_object(document.get("IPAM"), "IPAM")
     if ipam is not None:
-        ipam_driver = _str(ipam.get("Driver"), "IPAM.Driver")
+        ipam_driver = as_str(ipam.get("Driver"), "IPAM.Driver")
         if ipam_driver not in ("", "default") and not _network_driver_open(ipam_driver, allowance):
             raise Refusal(
                 "IPAM.Driver",
@@ -942,11 +811,11 @@ def _judge_network_create(document: _Obj, allowance: Allowance) -> None:
                 f'hand out addresses of their own choosing (add "{show(ipam_driver)}" to network_drivers '
                 "in the group's guards to allow it)",
             )
-        config_only = _bool(document.get("ConfigOnly"), "ConfigOnly")
+        config_only = as_bool(document.get("ConfigOnly"), "ConfigOnly")
         if effective == "bridge" and not opened and not config_only:
             _judge_bridge_addresses(ipam, fix)
-    config_from = _obj(document.get("ConfigFrom"), "ConfigFrom")
-    ingress = _bool(document.get("Ingress"), "Ingress")
+    config_from = as_object(document.get("ConfigFrom"), "ConfigFrom")
+    ingress = as_bool(document.get("Ingress"), "Ingress")
     if not opened:
         _judge_network_options(options, config_from, ingress, effective, fix)
     _judge_network_name(name, "Name", allowance, "creates")
@@ -955,18 +824,18 @@ def _judge_network_create(document: _Obj, allowance: Allowance) -> None:
 _ADDRESS_FIELDS = ("Subnet", "IPRange", "Gateway", "AuxiliaryAddresses")
 
 
-def _judge_bridge_addresses(ipam: _Obj, fix: str) -> None:
+def _judge_bridge_addresses(ipam: GoObject, fix: str) -> None:
     """
     A bridge network's subnet becomes a route in the host's own routing table,
     and the daemon does not check a subnet it is given: one that covers the
     host's gateway or LAN takes the host's traffic. Pools the daemon picks
     itself avoid the host's routes.
     """
-    for index, entry in enumerate(_list(ipam.get("Config"), "IPAM.Config")):
-        config = _obj(entry, f"IPAM.Config[{index}]")
+    for index, entry in enumerate(as_list(ipam.get("Config"), "IPAM.Config")):
+        config = as_object(entry, f"IPAM.Config[{index}]")
         for name in _ADDRESS_FIELDS if config is not None else ():
             value = config.get(name) if config is not None else None
-            if value not in (None, "") and value != {} and not (isinstance(value, _Obj) and not len(value)):
+            if value not in (None, "") and value != {} and not (isinstance(value, GoObject) and not len(value)):
                 field = f"IPAM.Config[{index}].{name}"
                 raise Refusal(
                     field,
@@ -977,7 +846,7 @@ def _judge_bridge_addresses(ipam: _Obj, fix: str) -> None:
                 )
 
 
-def _judge_network_options(options: _Obj, config_from: _Obj | None, ingress: bool, effective: str, fix: str) -> None:
+def _judge_network_options(options: GoObject, config_from: GoObject | None, ingress: bool, effective: str, fix: str) -> None:
     for key, value in options.pairs:
         if key not in _PLAIN_NETWORK_OPTIONS:
             raise Refusal(
@@ -1003,13 +872,13 @@ def _judge_network_options(options: _Obj, config_from: _Obj | None, ingress: boo
         )
 
 
-def _judge_network_connect(document: _Obj, allowance: Allowance) -> None:
+def _judge_network_connect(document: GoObject, allowance: Allowance) -> None:
     # The network is the path's (meaning.py); a stopped container keeps
     # EndpointConfig as sent, and at start the daemon joins its NetworkID
     # instead of that network (getNetworkID).
-    endpoint = _obj(document.get("EndpointConfig"), "EndpointConfig")
+    endpoint = as_object(document.get("EndpointConfig"), "EndpointConfig")
     if endpoint is not None:
-        network_id = _str(endpoint.get("NetworkID"), "EndpointConfig.NetworkID")
+        network_id = as_str(endpoint.get("NetworkID"), "EndpointConfig.NetworkID")
         if network_id:
             _judge_network_ref(network_id, "EndpointConfig.NetworkID", allowance)
 
@@ -1082,7 +951,7 @@ def _judge_security_option(option: str, field: str, allowance: Allowance) -> Non
 def _judge_system_paths(value: Any, field: str, defaults: frozenset[str], allowance: Allowance) -> None:
     if value is None:
         return
-    paths = _str_list(value, field)
+    paths = as_str_list(value, field)
     missing = defaults - set(paths)
     if missing and not allowance.unconfined:
         _unconfined(
@@ -1092,21 +961,21 @@ def _judge_system_paths(value: Any, field: str, defaults: frozenset[str], allowa
         )
 
 
-def _judge_devices(obj: _Obj, prefix: str, allowance: Allowance) -> None:
+def _judge_devices(obj: GoObject, prefix: str, allowance: Allowance) -> None:
     for name, what in (
         ("Devices", "host devices"),
         ("DeviceCgroupRules", "device cgroup rules"),
         ("DeviceRequests", "device requests (GPUs)"),
     ):
         field = prefix + name
-        if _list(obj.get(name), field) and not allowance.devices:
+        if as_list(obj.get(name), field) and not allowance.devices:
             raise Refusal(
                 field, "devices", f"{field} asks for {what}: devices are not allowed ({to_allow('devices = true')})"
             )
 
 
 def _judge_sysctls(value: Any, field: str, allowance: Allowance) -> None:
-    sysctls = _str_map(value, field)
+    sysctls = as_str_map(value, field)
     if len(sysctls) and not allowance.sysctls:
         names = ", ".join(show(key) for key, _ in sysctls.pairs[:3])
         raise Refusal(
@@ -1124,37 +993,37 @@ _NAMESPACE_FIELDS = (
 )
 
 
-def _judge_host_config(hc: _Obj, prefix: str, allowance: Allowance) -> None:
+def _judge_host_config(hc: GoObject, prefix: str, allowance: Allowance) -> None:
     field = prefix + "Privileged"
-    if _bool(hc.get("Privileged"), field) and not allowance.privileged:
+    if as_bool(hc.get("Privileged"), field) and not allowance.privileged:
         raise Refusal(
             field,
             "privileged",
             f"{field} is true: privileged containers are not allowed ({to_allow('privileged = true')})",
         )
     field = prefix + "CapAdd"
-    _judge_capabilities(_str_list(hc.get("CapAdd"), field, strslice=True), field, allowance)
+    _judge_capabilities(as_str_list(hc.get("CapAdd"), field, strslice=True), field, allowance)
     _judge_devices(hc, prefix, allowance)
     field = prefix + "Binds"
-    for index, spec in enumerate(_str_list(hc.get("Binds"), field)):
+    for index, spec in enumerate(as_str_list(hc.get("Binds"), field)):
         _judge_bind_spec(spec, f"{field}[{index}]", allowance)
     field = prefix + "Mounts"
-    for index, mount in enumerate(_list(hc.get("Mounts"), field)):
+    for index, mount in enumerate(as_list(hc.get("Mounts"), field)):
         _judge_mount(mount, f"{field}[{index}]", allowance)
     field = prefix + "VolumeDriver"
-    _judge_volume_driver(_str(hc.get("VolumeDriver"), field), field, allowance)
+    _judge_volume_driver(as_str(hc.get("VolumeDriver"), field), field, allowance)
     for name, namespace in _NAMESPACE_FIELDS:
         field = prefix + name
         if namespace == "network":
-            _judge_network_ref(_str(hc.get(name), field), field, allowance)
+            _judge_network_ref(as_str(hc.get(name), field), field, allowance)
         else:
-            _judge_mode(_str(hc.get(name), field), namespace, field, allowance)
+            _judge_mode(as_str(hc.get(name), field), namespace, field, allowance)
     field = prefix + "Cgroup"
-    cgroup = _str(hc.get("Cgroup"), field)
+    cgroup = as_str(hc.get("Cgroup"), field)
     if _mode_kind(cgroup) == "container":  # only "container:X" is a valid CgroupSpec
         _judge_mode(cgroup, "cgroup", field, allowance)
     field = prefix + "VolumesFrom"
-    volumes_from = _str_list(hc.get("VolumesFrom"), field)
+    volumes_from = as_str_list(hc.get("VolumesFrom"), field)
     if volumes_from and not allowance.join_containers:
         raise Refusal(
             field,
@@ -1163,13 +1032,13 @@ def _judge_host_config(hc: _Obj, prefix: str, allowance: Allowance) -> None:
             f"container's volumes is not allowed ({to_allow('join_containers = true')})",
         )
     field = prefix + "SecurityOpt"
-    for index, option in enumerate(_str_list(hc.get("SecurityOpt"), field)):
+    for index, option in enumerate(as_str_list(hc.get("SecurityOpt"), field)):
         _judge_security_option(option, f"{field}[{index}]", allowance)
     _judge_system_paths(hc.get("MaskedPaths"), prefix + "MaskedPaths", _DEFAULT_MASKED_PATHS, allowance)
     _judge_system_paths(hc.get("ReadonlyPaths"), prefix + "ReadonlyPaths", _DEFAULT_READONLY_PATHS, allowance)
     _judge_sysctls(hc.get("Sysctls"), prefix + "Sysctls", allowance)
     field = prefix + "Runtime"
-    runtime = _str(hc.get("Runtime"), field)
+    runtime = as_str(hc.get("Runtime"), field)
     if runtime not in ("", "runc") and _ANY not in allowance.runtimes and runtime not in allowance.runtimes:
         shown = show(runtime)
         raise Refusal(
@@ -1183,23 +1052,23 @@ def _judge_host_config(hc: _Obj, prefix: str, allowance: Allowance) -> None:
 # --- the kinds -----------------------------------------------------------------
 
 
-def _judge_container_create(document: _Obj, allowance: Allowance) -> None:
-    host_config = _obj(document.get("HostConfig"), "HostConfig")
+def _judge_container_create(document: GoObject, allowance: Allowance) -> None:
+    host_config = as_object(document.get("HostConfig"), "HostConfig")
     if host_config is not None:
         _judge_host_config(host_config, "HostConfig.", allowance)
     # dockerd <= 24 also reads HostConfig fields at the top level (see the module docstring).
     _judge_host_config(document, "", allowance)
-    networking = _obj(document.get("NetworkingConfig"), "NetworkingConfig")
+    networking = as_object(document.get("NetworkingConfig"), "NetworkingConfig")
     if networking is not None:
         field = "NetworkingConfig.EndpointsConfig"
-        endpoints = _obj(networking.get("EndpointsConfig"), field)
+        endpoints = as_object(networking.get("EndpointsConfig"), field)
         references: list[tuple[str, str]] = []
         for name, settings in endpoints.pairs if endpoints is not None else ():
-            endpoint = _obj(settings, f"{field}.{name}")
+            endpoint = as_object(settings, f"{field}.{name}")
             references.append((name, f"{field}.{name}"))
             if endpoint is not None:
                 # dockerd prefers NetworkID over the key for user networks (getNetworkID).
-                network_id = _str(endpoint.get("NetworkID"), f"{field}.{name}.NetworkID")
+                network_id = as_str(endpoint.get("NetworkID"), f"{field}.{name}.NetworkID")
                 if network_id:
                     references.append((network_id, f"{field}.{name}.NetworkID"))
         for reference, where in references:  # an ID's refusal names the ID, before any name's
@@ -1208,7 +1077,7 @@ def _judge_container_create(document: _Obj, allowance: Allowance) -> None:
             _judge_network_ref(reference, where, allowance)
 
 
-def _judge_container_update(document: _Obj, allowance: Allowance) -> None:
+def _judge_container_update(document: GoObject, allowance: Allowance) -> None:
     _judge_devices(document, "", allowance)
 
 
@@ -1249,15 +1118,15 @@ def _judge_exec_user(user: str, present: bool, allowance: Allowance) -> None:
         )
 
 
-def _judge_exec_create(document: _Obj, allowance: Allowance) -> None:
-    if _bool(document.get("Privileged"), "Privileged") and not allowance.exec_privileged:
+def _judge_exec_create(document: GoObject, allowance: Allowance) -> None:
+    if as_bool(document.get("Privileged"), "Privileged") and not allowance.exec_privileged:
         raise Refusal(
             "Privileged",
             "exec_privileged",
             f"Privileged is true: privileged exec is not allowed ({to_allow('exec_privileged = true')})",
         )
     raw_user = document.get("User")
-    user = _str(raw_user, "User")
+    user = as_str(raw_user, "User")
     _judge_exec_user(user, raw_user is not None, allowance)
 
 
@@ -1268,11 +1137,11 @@ _MAYBE_SWARM_ID = re.compile(r"[0-9A-Za-z]+")
 
 
 def _judge_networks(value: Any, field: str, allowance: Allowance) -> None:
-    for index, attachment in enumerate(_list(value, field)):
+    for index, attachment in enumerate(as_list(value, field)):
         item = f"{field}[{index}]"
-        obj = _obj(attachment, item)
+        obj = as_object(attachment, item)
         if obj is not None:
-            target = _str(obj.get("Target"), f"{item}.Target")
+            target = as_str(obj.get("Target"), f"{item}.Target")
             _judge_network_ref(target, f"{item}.Target", allowance)
             if (
                 _MAYBE_SWARM_ID.fullmatch(target)
@@ -1290,47 +1159,47 @@ def _judge_networks(value: Any, field: str, allowance: Allowance) -> None:
                 )
 
 
-def _judge_privileges(privileges: _Obj, prefix: str, allowance: Allowance) -> None:
+def _judge_privileges(privileges: GoObject, prefix: str, allowance: Allowance) -> None:
     if allowance.unconfined:
         return
     field = prefix + "SELinuxContext"
-    selinux = _obj(privileges.get("SELinuxContext"), field)
+    selinux = as_object(privileges.get("SELinuxContext"), field)
     if selinux is not None:
-        if _bool(selinux.get("Disable"), f"{field}.Disable"):
+        if as_bool(selinux.get("Disable"), f"{field}.Disable"):
             _unconfined(f"{field}.Disable", "is true: turning SELinux labelling off is not allowed")
         for name in ("User", "Role", "Type", "Level"):
-            if _str(selinux.get(name), f"{field}.{name}"):
+            if as_str(selinux.get(name), f"{field}.{name}"):
                 _unconfined(f"{field}.{name}", "is set: SELinux label options can lift SELinux separation")
     field = prefix + "Seccomp"
-    seccomp = _obj(privileges.get("Seccomp"), field)
+    seccomp = as_object(privileges.get("Seccomp"), field)
     if seccomp is not None:
-        mode = _str(seccomp.get("Mode"), f"{field}.Mode")
+        mode = as_str(seccomp.get("Mode"), f"{field}.Mode")
         if mode not in ("", "default"):
             _unconfined(f"{field}.Mode", f"is {show(mode)}: seccomp other than the default is not allowed")
-        if _str(seccomp.get("Profile"), f"{field}.Profile"):
+        if as_str(seccomp.get("Profile"), f"{field}.Profile"):
             _unconfined(f"{field}.Profile", "is set: a custom seccomp profile can allow any system call")
     field = prefix + "AppArmor"
-    apparmor = _obj(privileges.get("AppArmor"), field)
+    apparmor = as_object(privileges.get("AppArmor"), field)
     if apparmor is not None:
-        mode = _str(apparmor.get("Mode"), f"{field}.Mode")
+        mode = as_str(apparmor.get("Mode"), f"{field}.Mode")
         if mode not in ("", "default"):
             _unconfined(f"{field}.Mode", f"is {show(mode)}: AppArmor other than the default is not allowed")
 
 
-def _judge_container_spec(spec: _Obj, prefix: str, allowance: Allowance) -> None:
+def _judge_container_spec(spec: GoObject, prefix: str, allowance: Allowance) -> None:
     field = prefix + "Mounts"
-    for index, mount in enumerate(_list(spec.get("Mounts"), field)):
+    for index, mount in enumerate(as_list(spec.get("Mounts"), field)):
         _judge_mount(mount, f"{field}[{index}]", allowance)
     field = prefix + "Privileges"
-    privileges = _obj(spec.get("Privileges"), field)
+    privileges = as_object(spec.get("Privileges"), field)
     if privileges is not None:
         _judge_privileges(privileges, field + ".", allowance)
     field = prefix + "CapabilityAdd"
-    _judge_capabilities(_str_list(spec.get("CapabilityAdd"), field), field, allowance)
+    _judge_capabilities(as_str_list(spec.get("CapabilityAdd"), field), field, allowance)
     _judge_sysctls(spec.get("Sysctls"), prefix + "Sysctls", allowance)
     for name in ("Secrets", "Configs"):
         field = prefix + name
-        if _list(spec.get(name), field) and not allowance.swarm_secrets:
+        if as_list(spec.get(name), field) and not allowance.swarm_secrets:
             raise Refusal(
                 field,
                 "swarm_secrets",
@@ -1339,13 +1208,13 @@ def _judge_container_spec(spec: _Obj, prefix: str, allowance: Allowance) -> None
             )
 
 
-def _judge_service(document: _Obj, allowance: Allowance) -> None:
-    template = _obj(document.get("TaskTemplate"), "TaskTemplate")
+def _judge_service(document: GoObject, allowance: Allowance) -> None:
+    template = as_object(document.get("TaskTemplate"), "TaskTemplate")
     if template is not None:
-        spec = _obj(template.get("ContainerSpec"), "TaskTemplate.ContainerSpec")
+        spec = as_object(template.get("ContainerSpec"), "TaskTemplate.ContainerSpec")
         if spec is not None:
             _judge_container_spec(spec, "TaskTemplate.ContainerSpec.", allowance)
-        runtime = _str(template.get("Runtime"), "TaskTemplate.Runtime")
+        runtime = as_str(template.get("Runtime"), "TaskTemplate.Runtime")
         plugin = template.get("PluginSpec")
         if runtime.lower() not in ("", "container", "attachment", "plugin"):
             raise Refusal(
@@ -1362,13 +1231,13 @@ def _judge_service(document: _Obj, allowance: Allowance) -> None:
                 f"declares on every node ({to_allow('privileged = true')})",
             )
         _judge_networks(template.get("Networks"), "TaskTemplate.Networks", allowance)
-        resources = _obj(template.get("Resources"), "TaskTemplate.Resources")
+        resources = as_object(template.get("Resources"), "TaskTemplate.Resources")
         if resources is not None:
             field = "TaskTemplate.Resources.Reservations"
-            reservations = _obj(resources.get("Reservations"), field)
+            reservations = as_object(resources.get("Reservations"), field)
             if reservations is not None:
                 field += ".GenericResources"
-                if _list(reservations.get("GenericResources"), field) and not allowance.devices:
+                if as_list(reservations.get("GenericResources"), field) and not allowance.devices:
                     raise Refusal(
                         field,
                         "devices",
@@ -1378,15 +1247,15 @@ def _judge_service(document: _Obj, allowance: Allowance) -> None:
     _judge_networks(document.get("Networks"), "Networks", allowance)
 
 
-def _judge_volume_create(document: _Obj, allowance: Allowance) -> None:
-    driver = _str(document.get("Driver"), "Driver")
-    options = _str_map(document.get("DriverOpts"), "DriverOpts")
+def _judge_volume_create(document: GoObject, allowance: Allowance) -> None:
+    driver = as_str(document.get("Driver"), "Driver")
+    options = as_str_map(document.get("DriverOpts"), "DriverOpts")
     _judge_volume_driver(driver, "Driver", allowance)
     if driver in ("", "local"):
         _judge_local_options(options, "DriverOpts", allowance)
 
 
-_JUDGES: dict[str, Callable[[_Obj, Allowance], None]] = {
+_JUDGES: dict[str, Callable[[GoObject, Allowance], None]] = {
     "container.create": _judge_container_create,
     "container.update": _judge_container_update,
     "exec.create": _judge_exec_create,
@@ -1639,11 +1508,11 @@ def allowance_from_mapping(source: str, key: str, table: Mapping[str, Any]) -> A
 
 
 def _judge_plugin_privileges(document: Any, allowance: Allowance) -> None:
-    items = _list(document, "(body)")
+    items = as_list(document, "(body)")
     names = []
     for index, item in enumerate(items):
-        obj = _obj(item, f"[{index}]")
-        names.append(_str(obj.get("Name"), f"[{index}].Name") if obj is not None else "")
+        obj = as_object(item, f"[{index}]")
+        names.append(as_str(obj.get("Name"), f"[{index}].Name") if obj is not None else "")
     if items and not allowance.privileged:
         shown = ", ".join(show(name) for name in names[:5] if name) or "privileges"
         raise Refusal(
@@ -1655,7 +1524,7 @@ def _judge_plugin_privileges(document: Any, allowance: Allowance) -> None:
 
 
 def _judge_plugin_set(document: Any, allowance: Allowance) -> None:
-    for index, setting in enumerate(_str_list(document, "(body)")):
+    for index, setting in enumerate(as_str_list(document, "(body)")):
         name = setting.split("=", 1)[0]
         dot = name.rfind(".")
         field = name[dot + 1 :] if dot > 0 else ""
@@ -1687,7 +1556,7 @@ def _judge_plugin(kind: str, body: bytes, allowance: Allowance) -> Verdict:
     try:
         if not body.strip():
             raise Refusal("", "", f"the {kind} body is empty; the daemon needs a JSON array: send one ([] for none)")
-        _PLUGIN_JUDGES[kind](_decode(body), allowance)
+        _PLUGIN_JUDGES[kind](decode(body), allowance)
     except Refusal as refused:
         return refused.verdict()
     return ALLOWED
