@@ -160,12 +160,27 @@ import contextvars
 import difflib
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Callable, NoReturn
+from typing import Any, Callable
 
 from dockguard.errors import ConfigError
 from dockguard.paths import CanonicalPath
 from dockguard.references import ReferenceRefused, pattern_prefix
 from dockguard.routes import lookup
+from dockguard.guards.confinement import (
+    DEFAULT_CAPABILITIES,
+    DEFAULT_MASKED_PATHS,
+    DEFAULT_READONLY_PATHS,
+    MAYBE_ID,
+    judge_capabilities,
+    judge_devices,
+    judge_mode,
+    judge_security_option,
+    judge_sysctls,
+    judge_system_paths,
+    mode_kind,
+    normalise_capability,
+    refuse_unconfined,
+)
 from dockguard.guards.allowance import ANY, CAPABILITIES, CLOSED, GUARD_KEYS, HOST_NAMESPACES, OPEN, Allowance
 from dockguard.guards.gojson import (
     GoObject,
@@ -200,17 +215,6 @@ __all__ = [
     "network_allowed",
     "refusal",
 ]
-
-
-#: The capabilities every Docker container has by default (moby oci/caps):
-#: adding one of them grants nothing.
-DEFAULT_CAPABILITIES: frozenset[str] = frozenset(
-    {
-        "CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID",
-        "SETUID", "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL",
-        "AUDIT_WRITE",
-    }
-)  # fmt: skip
 
 
 #: The request kinds whose bodies are judged.
@@ -262,27 +266,6 @@ def _parse(kind: str, body: bytes) -> GoObject:
 
 
 # --- the pieces: capabilities, paths, mounts, modes, security options --------
-
-
-def _normalise_capability(name: str) -> str:
-    upper = name.upper()
-    return upper[4:] if upper.startswith("CAP_") else upper
-
-
-def _judge_capabilities(names: list[str], field: str, allowance: Allowance) -> None:
-    for index, name in enumerate(names):
-        capability = _normalise_capability(name)
-        if capability in DEFAULT_CAPABILITIES and capability.isascii():
-            continue
-        if "ALL" in allowance.capabilities or capability in allowance.capabilities:
-            continue
-        shown = show(capability)
-        raise Refusal(
-            f"{field}[{index}]",
-            "capabilities",
-            f"{field}[{index}] adds the capability {shown}: it is not allowed "
-            f'(add "{shown}" to capabilities in the group\'s guards to allow it)',
-        )
 
 
 #: Paths whose bind mount reaches a container-engine socket ("/var/run" is read as "/run").
@@ -489,47 +472,6 @@ def _judge_mount(value: Any, field: str, allowance: Allowance) -> None:
         _judge_local_options(options, f"{prefix}.Options", allowance)
 
 
-def _mode_kind(value: str) -> str:
-    """``"host"``, ``"container"`` or ``""`` for a namespace mode such as ``container:web``."""
-    head = value.split(":", 1)[0].lower()
-    if head == "host":
-        return "host"
-    if head == "container" and ":" in value:
-        return "container"
-    return ""
-
-
-_MAYBE_ID = re.compile(r"[0-9a-fA-F]+")
-
-
-def _judge_mode(value: str, namespace: str, field: str, allowance: Allowance) -> None:
-    kind = _mode_kind(value)
-    if namespace == "network" and _MAYBE_ID.fullmatch(value) and "network" not in allowance.host_namespaces:
-        # The daemon finds a network by ID, then name, then ID prefix: any
-        # hexadecimal word may be (a prefix of) the host network's ID.
-        raise Refusal(
-            field,
-            "host_namespaces",
-            f"{field} is {show(value)}, which the daemon may read as (a prefix of) a network ID, "
-            "and so possibly the host network's: name networks by name (names with a letter "
-            'beyond a-f), or add "network" to host_namespaces in the group\'s guards',
-        )
-    if kind == "host" and namespace not in allowance.host_namespaces:
-        raise Refusal(
-            field,
-            "host_namespaces",
-            f"{field} is {show(value)}: sharing the host's {namespace} namespace is not allowed "
-            f'(add "{namespace}" to host_namespaces in the group\'s guards to allow it)',
-        )
-    if kind == "container" and not allowance.join_containers:
-        raise Refusal(
-            field,
-            "join_containers",
-            f"{field} is {show(value)}: joining another container's namespace is not allowed "
-            f"({to_allow('join_containers = true')})",
-        )
-
-
 #: Networks every container may use, compared exactly as the daemon does
 #: (``NetworkMode`` ``""`` and ``default`` are the daemon's default, the bridge).
 PREDEFINED_NETWORKS: frozenset[str] = frozenset({"", "none", "bridge", "default"})
@@ -562,7 +504,7 @@ def _judge_network_name(name: str, field: str, allowance: Allowance, what: str) 
 
 def _judge_network_ref(value: str, field: str, allowance: Allowance, what: str = "joins") -> None:
     """A network a container or service joins (or leaves): by mode, then by name."""
-    _judge_mode(value, "network", field, allowance)
+    judge_mode(value, "network", field, allowance)
     # The daemon's own modes are exact: "host" and "container:X"; "HOST" is a network's name.
     if value == "host" or (value.startswith("container:") and value != "container:"):
         return
@@ -690,106 +632,6 @@ def _judge_network_connect(document: GoObject, allowance: Allowance) -> None:
             _judge_network_ref(network_id, "EndpointConfig.NetworkID", allowance)
 
 
-_DEFAULT_MASKED_PATHS = frozenset(
-    {
-        "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
-        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-        "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
-    }
-)  # fmt: skip
-_DEFAULT_READONLY_PATHS = frozenset({"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"})
-_GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
-_GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
-
-
-def _unconfined(field: str, what: str) -> NoReturn:
-    raise Refusal(field, "unconfined", f"{field} {what} ({to_allow('unconfined = true')})")
-
-
-def _judge_security_option(option: str, field: str, allowance: Allowance) -> None:
-    # moby daemon/daemon_unix.go parseSecurityOpt.
-    if option == "no-new-privileges":
-        return
-    if option == "disable":
-        if not allowance.unconfined:
-            _unconfined(field, "disables SELinux labelling: weakened confinement is not allowed")
-        return
-    if "=" in option:
-        key, value = option.split("=", 1)
-    elif ":" in option:
-        key, value = option.split(":", 1)
-    else:
-        raise Refusal(field, "", f"{field} is {show(option)}, which the daemon would reject; write key=value")
-    if key == "no-new-privileges":
-        if value in _GO_TRUE:
-            return
-        if value not in _GO_FALSE:
-            raise Refusal(
-                field, "", f"{field} is {show(option)}: the value is not a boolean, the daemon would reject it"
-            )
-    if (key, value) in (("seccomp", "builtin"), ("apparmor", "docker-default")):
-        return
-    if allowance.unconfined:
-        return
-    shown = show(option, 60)
-    if key == "seccomp":
-        what = (
-            "turns seccomp off"
-            if value == "unconfined"
-            else f"sets a custom seccomp profile ({shown}): a profile can allow any system call"
-        )
-    elif key == "apparmor":
-        what = (
-            "turns AppArmor off"
-            if value == "unconfined"
-            else f"selects the AppArmor profile {shown}, which may be permissive"
-        )
-    elif key == "label":
-        what = f"is {shown}: SELinux label options can lift or turn off SELinux separation"
-    elif key == "systempaths":
-        what = "unmasks /proc and /sys paths (systempaths=unconfined)"
-    elif key == "no-new-privileges":
-        what = "turns no-new-privileges off"
-    else:
-        what = f"is {shown}, a security option dockguard does not know; it may weaken confinement"
-    _unconfined(field, what + ": weakened confinement is not allowed")
-
-
-def _judge_system_paths(value: Any, field: str, defaults: frozenset[str], allowance: Allowance) -> None:
-    if value is None:
-        return
-    paths = as_str_list(value, field)
-    missing = defaults - set(paths)
-    if missing and not allowance.unconfined:
-        _unconfined(
-            field,
-            f"replaces Docker's defaults and leaves out {', '.join(sorted(missing))}: "
-            "unmasking system paths is not allowed",
-        )
-
-
-def _judge_devices(obj: GoObject, prefix: str, allowance: Allowance) -> None:
-    for name, what in (
-        ("Devices", "host devices"),
-        ("DeviceCgroupRules", "device cgroup rules"),
-        ("DeviceRequests", "device requests (GPUs)"),
-    ):
-        field = prefix + name
-        if as_list(obj.get(name), field) and not allowance.devices:
-            raise Refusal(
-                field, "devices", f"{field} asks for {what}: devices are not allowed ({to_allow('devices = true')})"
-            )
-
-
-def _judge_sysctls(value: Any, field: str, allowance: Allowance) -> None:
-    sysctls = as_str_map(value, field)
-    if len(sysctls) and not allowance.sysctls:
-        names = ", ".join(show(key) for key, _ in sysctls.pairs[:3])
-        raise Refusal(
-            field, "sysctls", f"{field} sets kernel parameters ({names}): sysctls are not allowed ({to_allow('sysctls = true')})"
-        )
-
-
 _NAMESPACE_FIELDS = (
     ("PidMode", "pid"),
     ("IpcMode", "ipc"),
@@ -809,8 +651,8 @@ def _judge_host_config(hc: GoObject, prefix: str, allowance: Allowance) -> None:
             f"{field} is true: privileged containers are not allowed ({to_allow('privileged = true')})",
         )
     field = prefix + "CapAdd"
-    _judge_capabilities(as_str_list(hc.get("CapAdd"), field, strslice=True), field, allowance)
-    _judge_devices(hc, prefix, allowance)
+    judge_capabilities(as_str_list(hc.get("CapAdd"), field, strslice=True), field, allowance)
+    judge_devices(hc, prefix, allowance)
     field = prefix + "Binds"
     for index, spec in enumerate(as_str_list(hc.get("Binds"), field)):
         _judge_bind_spec(spec, f"{field}[{index}]", allowance)
@@ -824,11 +666,11 @@ def _judge_host_config(hc: GoObject, prefix: str, allowance: Allowance) -> None:
         if namespace == "network":
             _judge_network_ref(as_str(hc.get(name), field), field, allowance)
         else:
-            _judge_mode(as_str(hc.get(name), field), namespace, field, allowance)
+            judge_mode(as_str(hc.get(name), field), namespace, field, allowance)
     field = prefix + "Cgroup"
     cgroup = as_str(hc.get("Cgroup"), field)
-    if _mode_kind(cgroup) == "container":  # only "container:X" is a valid CgroupSpec
-        _judge_mode(cgroup, "cgroup", field, allowance)
+    if mode_kind(cgroup) == "container":  # only "container:X" is a valid CgroupSpec
+        judge_mode(cgroup, "cgroup", field, allowance)
     field = prefix + "VolumesFrom"
     volumes_from = as_str_list(hc.get("VolumesFrom"), field)
     if volumes_from and not allowance.join_containers:
@@ -840,10 +682,10 @@ def _judge_host_config(hc: GoObject, prefix: str, allowance: Allowance) -> None:
         )
     field = prefix + "SecurityOpt"
     for index, option in enumerate(as_str_list(hc.get("SecurityOpt"), field)):
-        _judge_security_option(option, f"{field}[{index}]", allowance)
-    _judge_system_paths(hc.get("MaskedPaths"), prefix + "MaskedPaths", _DEFAULT_MASKED_PATHS, allowance)
-    _judge_system_paths(hc.get("ReadonlyPaths"), prefix + "ReadonlyPaths", _DEFAULT_READONLY_PATHS, allowance)
-    _judge_sysctls(hc.get("Sysctls"), prefix + "Sysctls", allowance)
+        judge_security_option(option, f"{field}[{index}]", allowance)
+    judge_system_paths(hc.get("MaskedPaths"), prefix + "MaskedPaths", DEFAULT_MASKED_PATHS, allowance)
+    judge_system_paths(hc.get("ReadonlyPaths"), prefix + "ReadonlyPaths", DEFAULT_READONLY_PATHS, allowance)
+    judge_sysctls(hc.get("Sysctls"), prefix + "Sysctls", allowance)
     field = prefix + "Runtime"
     runtime = as_str(hc.get("Runtime"), field)
     if runtime not in ("", "runc") and ANY not in allowance.runtimes and runtime not in allowance.runtimes:
@@ -879,13 +721,13 @@ def _judge_container_create(document: GoObject, allowance: Allowance) -> None:
                 if network_id:
                     references.append((network_id, f"{field}.{name}.NetworkID"))
         for reference, where in references:  # an ID's refusal names the ID, before any name's
-            _judge_mode(reference, "network", where, allowance)
+            judge_mode(reference, "network", where, allowance)
         for reference, where in references:
             _judge_network_ref(reference, where, allowance)
 
 
 def _judge_container_update(document: GoObject, allowance: Allowance) -> None:
-    _judge_devices(document, "", allowance)
+    judge_devices(document, "", allowance)
 
 
 _UID = re.compile(r"[0-9]{1,20}")
@@ -973,24 +815,24 @@ def _judge_privileges(privileges: GoObject, prefix: str, allowance: Allowance) -
     selinux = as_object(privileges.get("SELinuxContext"), field)
     if selinux is not None:
         if as_bool(selinux.get("Disable"), f"{field}.Disable"):
-            _unconfined(f"{field}.Disable", "is true: turning SELinux labelling off is not allowed")
+            refuse_unconfined(f"{field}.Disable", "is true: turning SELinux labelling off is not allowed")
         for name in ("User", "Role", "Type", "Level"):
             if as_str(selinux.get(name), f"{field}.{name}"):
-                _unconfined(f"{field}.{name}", "is set: SELinux label options can lift SELinux separation")
+                refuse_unconfined(f"{field}.{name}", "is set: SELinux label options can lift SELinux separation")
     field = prefix + "Seccomp"
     seccomp = as_object(privileges.get("Seccomp"), field)
     if seccomp is not None:
         mode = as_str(seccomp.get("Mode"), f"{field}.Mode")
         if mode not in ("", "default"):
-            _unconfined(f"{field}.Mode", f"is {show(mode)}: seccomp other than the default is not allowed")
+            refuse_unconfined(f"{field}.Mode", f"is {show(mode)}: seccomp other than the default is not allowed")
         if as_str(seccomp.get("Profile"), f"{field}.Profile"):
-            _unconfined(f"{field}.Profile", "is set: a custom seccomp profile can allow any system call")
+            refuse_unconfined(f"{field}.Profile", "is set: a custom seccomp profile can allow any system call")
     field = prefix + "AppArmor"
     apparmor = as_object(privileges.get("AppArmor"), field)
     if apparmor is not None:
         mode = as_str(apparmor.get("Mode"), f"{field}.Mode")
         if mode not in ("", "default"):
-            _unconfined(f"{field}.Mode", f"is {show(mode)}: AppArmor other than the default is not allowed")
+            refuse_unconfined(f"{field}.Mode", f"is {show(mode)}: AppArmor other than the default is not allowed")
 
 
 def _judge_container_spec(spec: GoObject, prefix: str, allowance: Allowance) -> None:
@@ -1002,8 +844,8 @@ def _judge_container_spec(spec: GoObject, prefix: str, allowance: Allowance) -> 
     if privileges is not None:
         _judge_privileges(privileges, field + ".", allowance)
     field = prefix + "CapabilityAdd"
-    _judge_capabilities(as_str_list(spec.get("CapabilityAdd"), field), field, allowance)
-    _judge_sysctls(spec.get("Sysctls"), prefix + "Sysctls", allowance)
+    judge_capabilities(as_str_list(spec.get("CapabilityAdd"), field), field, allowance)
+    judge_sysctls(spec.get("Sysctls"), prefix + "Sysctls", allowance)
     for name in ("Secrets", "Configs"):
         field = prefix + name
         if as_list(spec.get(name), field) and not allowance.swarm_secrets:
@@ -1222,7 +1064,7 @@ def _check_network_pattern(source: str, where: str, pattern: str) -> str:
             f"{pattern!r} would also match network IDs, which the daemon looks up by prefix (swarm IDs "
             f"are made of 0-9 and a-z): end the prefix with '-', '_' or '.', e.g. \"{stem}-*\" {hint}",
         )
-    if _MAYBE_ID.fullmatch(stem):
+    if MAYBE_ID.fullmatch(stem):
         raise ConfigError(
             source,
             where,
@@ -1257,7 +1099,7 @@ def allowance_from_mapping(source: str, key: str, table: Mapping[str, Any]) -> A
         elif name == "capabilities":
             capabilities = set()
             for item in _strings(source, where, value):
-                capability = _normalise_capability(item)
+                capability = normalise_capability(item)
                 if capability != "ALL" and capability not in CAPABILITIES:
                     raise ConfigError(
                         source,
@@ -1375,7 +1217,7 @@ def judge_namespace_mode(value: str, namespace: str, field: str, allowance: Allo
         if namespace == "network":
             _judge_network_ref(value, field, allowance)
         else:
-            _judge_mode(value, namespace, field, allowance)
+            judge_mode(value, namespace, field, allowance)
     except Refusal as refused:
         return refused.verdict()
     return ALLOWED
