@@ -166,6 +166,14 @@ from dockguard.errors import ConfigError
 from dockguard.paths import CanonicalPath
 from dockguard.references import ReferenceRefused, pattern_prefix
 from dockguard.routes import lookup
+from dockguard.guards.networkrefs import (
+    PREDEFINED_NETWORKS,
+    judge_namespace_mode,
+    judge_network_name,
+    judge_network_ref,
+    judge_network_reference,
+    network_allowed,
+)
 from dockguard.guards.confinement import (
     DEFAULT_CAPABILITIES,
     DEFAULT_MASKED_PATHS,
@@ -210,6 +218,7 @@ __all__ = [
     "Verdict",
     "allowance_from_mapping",
     "inspection_kind",
+    "judge_namespace_mode",
     "judge",
     "judge_network_reference",
     "network_allowed",
@@ -472,45 +481,6 @@ def _judge_mount(value: Any, field: str, allowance: Allowance) -> None:
         _judge_local_options(options, f"{prefix}.Options", allowance)
 
 
-#: Networks every container may use, compared exactly as the daemon does
-#: (``NetworkMode`` ``""`` and ``default`` are the daemon's default, the bridge).
-PREDEFINED_NETWORKS: frozenset[str] = frozenset({"", "none", "bridge", "default"})
-
-
-def network_allowed(name: str, patterns: tuple[str, ...]) -> bool:
-    """Whether the network ``name`` matches one of ``patterns`` (``"ci-net"``, ``"ci-*"``, ``"*"``)."""
-    for pattern in patterns:
-        if pattern == ANY or pattern == name or (pattern.endswith("*") and name.startswith(pattern[:-1])):
-            return True
-    return False
-
-
-def _judge_network_name(name: str, field: str, allowance: Allowance, what: str) -> None:
-    if name in PREDEFINED_NETWORKS or network_allowed(name, allowance.networks):
-        return
-    if allowance.networks:
-        rule = f"the group may use only the networks {', '.join(allowance.networks)} (networks)"
-    else:
-        rule = (
-            "the group may use only none, bridge and default (add the name, or a prefix such as "
-            '"ci-*", to networks in the group\'s guards to allow it)'
-        )
-    if what == "creates":
-        why = "a name others' containers or compose may expect to be theirs, and join"
-    else:
-        why = "which may be another's: a container there reaches its services and, with an alias, takes over their DNS names"
-    raise Refusal(field, "networks", f"{field} {what} the network {show(name)}, {why}; {rule}")
-
-
-def _judge_network_ref(value: str, field: str, allowance: Allowance, what: str = "joins") -> None:
-    """A network a container or service joins (or leaves): by mode, then by name."""
-    judge_mode(value, "network", field, allowance)
-    # The daemon's own modes are exact: "host" and "container:X"; "HOST" is a network's name.
-    if value == "host" or (value.startswith("container:") and value != "container:"):
-        return
-    _judge_network_name(value, field, allowance, what)
-
-
 _PLAIN_NETWORK_DRIVERS = frozenset({"bridge", "overlay"})
 #: Options of bridge and overlay networks that attach to no host interface and
 #: leave Docker's NAT and firewall in place. Any other option (a host bridge
@@ -567,7 +537,7 @@ def _judge_network_create(document: GoObject, allowance: Allowance) -> None:
     ingress = as_bool(document.get("Ingress"), "Ingress")
     if not opened:
         _judge_network_options(options, config_from, ingress, effective, fix)
-    _judge_network_name(name, "Name", allowance, "creates")
+    judge_network_name(name, "Name", allowance, "creates")
 
 
 _ADDRESS_FIELDS = ("Subnet", "IPRange", "Gateway", "AuxiliaryAddresses")
@@ -629,7 +599,7 @@ def _judge_network_connect(document: GoObject, allowance: Allowance) -> None:
     if endpoint is not None:
         network_id = as_str(endpoint.get("NetworkID"), "EndpointConfig.NetworkID")
         if network_id:
-            _judge_network_ref(network_id, "EndpointConfig.NetworkID", allowance)
+            judge_network_ref(network_id, "EndpointConfig.NetworkID", allowance)
 
 
 _NAMESPACE_FIELDS = (
@@ -664,7 +634,7 @@ def _judge_host_config(hc: GoObject, prefix: str, allowance: Allowance) -> None:
     for name, namespace in _NAMESPACE_FIELDS:
         field = prefix + name
         if namespace == "network":
-            _judge_network_ref(as_str(hc.get(name), field), field, allowance)
+            judge_network_ref(as_str(hc.get(name), field), field, allowance)
         else:
             judge_mode(as_str(hc.get(name), field), namespace, field, allowance)
     field = prefix + "Cgroup"
@@ -723,7 +693,7 @@ def _judge_container_create(document: GoObject, allowance: Allowance) -> None:
         for reference, where in references:  # an ID's refusal names the ID, before any name's
             judge_mode(reference, "network", where, allowance)
         for reference, where in references:
-            _judge_network_ref(reference, where, allowance)
+            judge_network_ref(reference, where, allowance)
 
 
 def _judge_container_update(document: GoObject, allowance: Allowance) -> None:
@@ -791,7 +761,7 @@ def _judge_networks(value: Any, field: str, allowance: Allowance) -> None:
         obj = as_object(attachment, item)
         if obj is not None:
             target = as_str(obj.get("Target"), f"{item}.Target")
-            _judge_network_ref(target, f"{item}.Target", allowance)
+            judge_network_ref(target, f"{item}.Target", allowance)
             if (
                 _MAYBE_SWARM_ID.fullmatch(target)
                 and "network" not in allowance.host_namespaces
@@ -1211,22 +1181,3 @@ def _judge_plugin(kind: str, body: bytes, allowance: Allowance) -> Verdict:
     return ALLOWED
 
 
-def judge_namespace_mode(value: str, namespace: str, field: str, allowance: Allowance) -> Verdict:
-    """A namespace mode outside a body (a build's ``networkmode``), judged as ``HostConfig.NetworkMode`` is."""
-    try:
-        if namespace == "network":
-            _judge_network_ref(value, field, allowance)
-        else:
-            judge_mode(value, namespace, field, allowance)
-    except Refusal as refused:
-        return refused.verdict()
-    return ALLOWED
-
-
-def judge_network_reference(value: str, field: str, what: str, allowance: Allowance) -> Verdict:
-    """A network named outside a body (the ``{id}`` of ``/networks/{id}/connect``), judged as ``NetworkMode`` is."""
-    try:
-        _judge_network_ref(value, field, allowance, what)
-    except Refusal as refused:
-        return refused.verdict()
-    return ALLOWED
