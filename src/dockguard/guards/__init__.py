@@ -156,7 +156,6 @@ This module has no I/O and no Twisted import.
 
 from __future__ import annotations
 
-import contextvars
 import difflib
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -166,6 +165,14 @@ from dockguard.errors import ConfigError
 from dockguard.paths import CanonicalPath
 from dockguard.references import ReferenceRefused, pattern_prefix
 from dockguard.routes import lookup
+from dockguard.guards.mounts import (
+    HOST_PATHS,
+    HostPathUnverifiable,
+    judge_bind_spec,
+    judge_local_options,
+    judge_mount,
+    judge_volume_driver,
+)
 from dockguard.guards.networkrefs import (
     PREDEFINED_NETWORKS,
     judge_namespace_mode,
@@ -275,210 +282,6 @@ def _parse(kind: str, body: bytes) -> GoObject:
 
 
 # --- the pieces: capabilities, paths, mounts, modes, security options --------
-
-
-#: Paths whose bind mount reaches a container-engine socket ("/var/run" is read as "/run").
-_SOCKET_PATHS = ("/run/docker.sock", "/run/docker", "/run/containerd", "/run/podman", "/run/user", "/proc")
-_SOCKET_NAMES = frozenset(
-    {"docker.sock", "containerd.sock", "containerd.sock.ttrpc", "podman.sock", "dockershim.sock", "cri-dockerd.sock"}
-)
-_VOLUME_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
-
-
-def _under(path: str, root: str) -> bool:
-    return root == "/" or path == root or path.startswith(root + "/")
-
-
-def _touches_socket(path: str) -> bool:
-    spellings = {path}
-    if _under(path, "/var/run"):
-        spellings.add("/run" + path[len("/var/run") :])
-    if path in ("/var", "/var/run"):
-        return True
-    for spelling in spellings:
-        for target in _SOCKET_PATHS:
-            if _under(spelling, target) or _under(target, spelling):
-                return True
-    return path.rsplit("/", 1)[-1] in _SOCKET_NAMES
-
-
-def _clean_host_path(source: str, field: str) -> str:
-    """The cleaned absolute host path, or a refusal when it has two readings."""
-    if not source.startswith("/"):
-        raise Refusal(
-            field,
-            "",
-            f"{field} is {show(source)}, not an absolute host path: bind sources must start "
-            "with '/'",
-        )
-    if "\x00" in source:
-        raise Refusal(field, "", f"{field} contains a NUL character; remove it")
-    segments = source[1:].split("/")
-    if segments and segments[-1] == "" and len(segments) > 1:
-        segments.pop()  # one trailing slash
-    if segments == [""]:
-        segments = []
-    if "" in segments:
-        raise Refusal(
-            field,
-            "",
-            f"{field} is {show(source)}, which contains '//': dockguard refuses paths with two "
-            "readings; write the path with single slashes",
-        )
-    if ".." in segments:
-        raise Refusal(
-            field,
-            "",
-            f"{field} is {show(source)}, which contains '..': dockguard refuses paths with two "
-            "readings; write the resolved path",
-        )
-    return "/" + "/".join(segment for segment in segments if segment != ".")
-
-
-def _judge_host_path(
-    source: str, field: str, allowance: Allowance, what: str = "mounts", *, read_only: bool = False
-) -> None:
-    path = _clean_host_path(source, field)
-    _judge_resolved(path, field, allowance, what)
-    if not read_only and not allowance.bind_write:
-        raise Refusal(
-            field,
-            "bind_write",
-            f"{field} {what} {show(path)} from the host read-write: binds from the host must be read-only "
-            "(add :ro, or ReadOnly: true), since a writable bind lets the container plant symlinks the "
-            "daemon follows later (set bind_write = true in the group's guards to allow it)",
-        )
-    resolve = _HOST_PATHS.get()
-    if resolve is None or ("/" in allowance.bind_roots and allowance.docker_socket):
-        return
-    try:
-        real = resolve(path)
-    except HostPathUnverifiable as unverifiable:
-        raise Refusal(field, "bind_roots", f"{field} {what} {show(path)} from the host, which {unverifiable.reason}")
-    if real != path:
-        _judge_resolved(real, field, allowance, f"{what} {show(path)}, which the host resolves to")
-
-
-def _judge_resolved(path: str, field: str, allowance: Allowance, what: str) -> None:
-    shown = show(path)
-    under = any(_under(path, root) for root in allowance.bind_roots)
-    if _touches_socket(path) and not allowance.docker_socket:
-        extra = "" if under else " and add a bind_roots entry that covers it"
-        raise Refusal(
-            field,
-            "docker_socket",
-            f"{field} {what} {shown} from the host, which is or contains a container-engine socket "
-            f"(or /proc): that gives full control of the host (set docker_socket = true{extra} in "
-            "the group's guards to allow it)",
-        )
-    if not under:
-        if allowance.bind_roots:
-            roots = ", ".join(allowance.bind_roots)
-            rule = f"bind mounts are allowed only under {roots} (bind_roots)"
-        else:
-            rule = "bind mounts from the host are not allowed (add a directory to bind_roots in the group's guards to allow it)"
-        raise Refusal(field, "bind_roots", f"{field} {what} {shown} from the host: {rule}")
-
-
-def _judge_bind_spec(spec: str, field: str, allowance: Allowance) -> None:
-    # moby volume/mounts/linux_parser.go: strings.SplitN(raw, ":", 4).
-    parts = spec.split(":", 3)
-    if parts[0] == "":
-        raise Refusal(field, "", f"{field} is {show(spec)}, which has no source: the daemon would reject it")
-    if len(parts) == 4:
-        raise Refusal(
-            field, "", f"{field} is {show(spec)}, which has too many ':' parts: the daemon would reject it"
-        )
-    if len(parts) == 1:
-        return  # an anonymous volume at that container path
-    source = parts[0]
-    if source.startswith("/"):
-        modes = parts[2].split(",") if len(parts) == 3 else []
-        _judge_host_path(source, field, allowance, read_only="ro" in modes)
-    elif not _VOLUME_NAME.fullmatch(source):
-        raise Refusal(
-            field,
-            "",
-            f"{field} has the source {show(source)}, which is neither an absolute host path nor a "
-            "volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*); use one of those",
-        )
-
-
-def _judge_volume_driver(name: str, field: str, allowance: Allowance) -> None:
-    if name in ("", "local") or ANY in allowance.volume_drivers or name in allowance.volume_drivers:
-        return
-    shown = show(name)
-    raise Refusal(
-        field,
-        "volume_drivers",
-        f"{field} uses the volume driver {shown}: volume drivers other than local are not allowed "
-        f'(add "{shown}" to volume_drivers in the group\'s guards to allow it)',
-    )
-
-
-_BIND_TYPES = frozenset({"", "none", "bind", "rbind"})
-_NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3"})
-
-
-def _judge_local_options(options: GoObject, field: str, allowance: Allowance) -> None:
-    """Options of the local driver, which runs mount(2) on the host as root."""
-    fs_type = as_str(options.get("type"), f"{field}.type")
-    device = as_str(options.get("device"), f"{field}.device")
-    mount_options = as_str(options.get("o"), f"{field}.o")
-    if not device:
-        return  # nothing from the host is mounted (the daemon rejects type/o without device)
-    tokens = {token.strip().lower() for token in mount_options.split(",")}
-    if tokens & {"bind", "rbind"} or fs_type.lower() in _BIND_TYPES:
-        _judge_host_path(device, f"{field}.device", allowance, "binds", read_only="ro" in tokens)
-        return
-    if fs_type.lower() == "tmpfs" or fs_type.lower() in _NETWORK_FILESYSTEMS:
-        return
-    if allowance.devices:
-        return
-    raise Refusal(
-        f"{field}.type",
-        "devices",
-        f"{field} mounts {show(device)} with filesystem type {show(fs_type)} on the host: mounting host "
-        f"devices or kernel filesystems is device access ({to_allow('devices = true')})",
-    )
-
-
-_MOUNT_TYPES = frozenset({"bind", "volume", "tmpfs", "npipe", "cluster", "image"})
-
-
-def _judge_mount(value: Any, field: str, allowance: Allowance) -> None:
-    mount = as_object(value, field)
-    if mount is None:
-        return
-    mount_type = as_str(mount.get("Type"), f"{field}.Type")
-    source = as_str(mount.get("Source"), f"{field}.Source")
-    if mount_type not in _MOUNT_TYPES:
-        raise Refusal(
-            f"{field}.Type",
-            "",
-            f"{field}.Type is {show(mount_type)}, which is not a mount type the daemon knows "
-            "(bind, volume, tmpfs, npipe, cluster, image); the daemon would reject it",
-        )
-    read_only = as_bool(mount.get("ReadOnly"), f"{field}.ReadOnly")
-    if mount_type == "bind":
-        _judge_host_path(source, f"{field}.Source", allowance, read_only=read_only)
-        return
-    if mount_type != "volume":
-        return
-    if source.startswith("/"):
-        _judge_host_path(source, f"{field}.Source", allowance, read_only=read_only)
-    volume_options = as_object(mount.get("VolumeOptions"), f"{field}.VolumeOptions")
-    if volume_options is None:
-        return
-    prefix = f"{field}.VolumeOptions.DriverConfig"
-    driver_config = as_object(volume_options.get("DriverConfig"), prefix)
-    if driver_config is None:
-        return
-    driver = as_str(driver_config.get("Name"), f"{prefix}.Name")
-    options = as_str_map(driver_config.get("Options"), f"{prefix}.Options")
-    _judge_volume_driver(driver, f"{prefix}.Name", allowance)
-    if driver in ("", "local"):
-        _judge_local_options(options, f"{prefix}.Options", allowance)
 
 
 _PLAIN_NETWORK_DRIVERS = frozenset({"bridge", "overlay"})
@@ -625,12 +428,12 @@ def _judge_host_config(hc: GoObject, prefix: str, allowance: Allowance) -> None:
     judge_devices(hc, prefix, allowance)
     field = prefix + "Binds"
     for index, spec in enumerate(as_str_list(hc.get("Binds"), field)):
-        _judge_bind_spec(spec, f"{field}[{index}]", allowance)
+        judge_bind_spec(spec, f"{field}[{index}]", allowance)
     field = prefix + "Mounts"
     for index, mount in enumerate(as_list(hc.get("Mounts"), field)):
-        _judge_mount(mount, f"{field}[{index}]", allowance)
+        judge_mount(mount, f"{field}[{index}]", allowance)
     field = prefix + "VolumeDriver"
-    _judge_volume_driver(as_str(hc.get("VolumeDriver"), field), field, allowance)
+    judge_volume_driver(as_str(hc.get("VolumeDriver"), field), field, allowance)
     for name, namespace in _NAMESPACE_FIELDS:
         field = prefix + name
         if namespace == "network":
@@ -808,7 +611,7 @@ def _judge_privileges(privileges: GoObject, prefix: str, allowance: Allowance) -
 def _judge_container_spec(spec: GoObject, prefix: str, allowance: Allowance) -> None:
     field = prefix + "Mounts"
     for index, mount in enumerate(as_list(spec.get("Mounts"), field)):
-        _judge_mount(mount, f"{field}[{index}]", allowance)
+        judge_mount(mount, f"{field}[{index}]", allowance)
     field = prefix + "Privileges"
     privileges = as_object(spec.get("Privileges"), field)
     if privileges is not None:
@@ -869,9 +672,9 @@ def _judge_service(document: GoObject, allowance: Allowance) -> None:
 def _judge_volume_create(document: GoObject, allowance: Allowance) -> None:
     driver = as_str(document.get("Driver"), "Driver")
     options = as_str_map(document.get("DriverOpts"), "DriverOpts")
-    _judge_volume_driver(driver, "Driver", allowance)
+    judge_volume_driver(driver, "Driver", allowance)
     if driver in ("", "local"):
-        _judge_local_options(options, "DriverOpts", allowance)
+        judge_local_options(options, "DriverOpts", allowance)
 
 
 _JUDGES: dict[str, Callable[[GoObject, Allowance], None]] = {
@@ -886,21 +689,6 @@ _JUDGES: dict[str, Callable[[GoObject, Allowance], None]] = {
 }
 
 
-class HostPathUnverifiable(Exception):
-    """A host path dockguard cannot resolve; ``reason`` completes "the source …"."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-#: How the host reads a path: the resolved absolute path (symlinks followed),
-#: or :class:`HostPathUnverifiable`. Set only while :func:`judge` runs.
-_HOST_PATHS: contextvars.ContextVar[Callable[[str], str] | None] = contextvars.ContextVar(
-    "dockguard_host_paths", default=None
-)
-
-
 def judge(
     kind: str, body: bytes, allowance: Allowance, host_paths: Callable[[str], str] | None = None
 ) -> Verdict:
@@ -911,11 +699,11 @@ def judge(
     written and as resolved. Never raises for any body; raises
     :class:`ValueError` for an unknown ``kind`` (a programming error).
     """
-    token = _HOST_PATHS.set(host_paths)
+    token = HOST_PATHS.set(host_paths)
     try:
         return _judge(kind, body, allowance)
     finally:
-        _HOST_PATHS.reset(token)
+        HOST_PATHS.reset(token)
 
 
 def _judge(kind: str, body: bytes, allowance: Allowance) -> Verdict:
