@@ -1,0 +1,127 @@
+"""Container create and update: the HostConfig, and the networks a new container joins.
+
+dockerd up to 24 also decodes HostConfig fields written at the top level of
+a create body (a deprecated embedded ``*HostConfig`` in
+``runconfig.ContainerConfigWrapper``) and uses them when ``HostConfig`` is
+absent, so the top level of a create body is judged as a HostConfig too,
+whether or not ``HostConfig`` is present (fields named without a prefix,
+e.g. ``Privileged``). An update is judged for its device fields only.
+"""
+
+from __future__ import annotations
+
+from dockguard.guards.allowance import ANY, Allowance
+from dockguard.guards.confinement import (
+    DEFAULT_MASKED_PATHS,
+    DEFAULT_READONLY_PATHS,
+    judge_capabilities,
+    judge_devices,
+    judge_mode,
+    judge_security_option,
+    judge_sysctls,
+    judge_system_paths,
+    mode_kind,
+)
+from dockguard.guards.gojson import GoObject, as_bool, as_list, as_object, as_str, as_str_list
+from dockguard.guards.mounts import judge_bind_spec, judge_mount, judge_volume_driver
+from dockguard.guards.networkrefs import judge_network_ref
+from dockguard.guards.verdict import Refusal, show, to_allow
+
+__all__ = ["judge_container_create", "judge_container_update"]
+
+
+#: The namespace modes of a HostConfig, and the namespace each shares.
+_NAMESPACE_FIELDS = (
+    ("PidMode", "pid"),
+    ("IpcMode", "ipc"),
+    ("UTSMode", "uts"),
+    ("UsernsMode", "userns"),
+    ("CgroupnsMode", "cgroupns"),
+    ("NetworkMode", "network"),
+)
+
+
+def _judge_host_config(hc: GoObject, prefix: str, allowance: Allowance) -> None:
+    """A HostConfig (``prefix`` ``"HostConfig."``), or the top level of a create body (``""``)."""
+    field = prefix + "Privileged"
+    if as_bool(hc.get("Privileged"), field) and not allowance.privileged:
+        raise Refusal(
+            field,
+            "privileged",
+            f"{field} is true: privileged containers are not allowed ({to_allow('privileged = true')})",
+        )
+    field = prefix + "CapAdd"
+    judge_capabilities(as_str_list(hc.get("CapAdd"), field, strslice=True), field, allowance)
+    judge_devices(hc, prefix, allowance)
+    field = prefix + "Binds"
+    for index, spec in enumerate(as_str_list(hc.get("Binds"), field)):
+        judge_bind_spec(spec, f"{field}[{index}]", allowance)
+    field = prefix + "Mounts"
+    for index, mount in enumerate(as_list(hc.get("Mounts"), field)):
+        judge_mount(mount, f"{field}[{index}]", allowance)
+    field = prefix + "VolumeDriver"
+    judge_volume_driver(as_str(hc.get("VolumeDriver"), field), field, allowance)
+    for name, namespace in _NAMESPACE_FIELDS:
+        field = prefix + name
+        if namespace == "network":
+            judge_network_ref(as_str(hc.get(name), field), field, allowance)
+        else:
+            judge_mode(as_str(hc.get(name), field), namespace, field, allowance)
+    field = prefix + "Cgroup"
+    cgroup = as_str(hc.get("Cgroup"), field)
+    if mode_kind(cgroup) == "container":  # only "container:X" is a valid CgroupSpec
+        judge_mode(cgroup, "cgroup", field, allowance)
+    field = prefix + "VolumesFrom"
+    volumes_from = as_str_list(hc.get("VolumesFrom"), field)
+    if volumes_from and not allowance.join_containers:
+        raise Refusal(
+            field,
+            "join_containers",
+            f"{field} mounts the volumes of {', '.join(show(v) for v in volumes_from[:3])}: using another "
+            f"container's volumes is not allowed ({to_allow('join_containers = true')})",
+        )
+    field = prefix + "SecurityOpt"
+    for index, option in enumerate(as_str_list(hc.get("SecurityOpt"), field)):
+        judge_security_option(option, f"{field}[{index}]", allowance)
+    judge_system_paths(hc.get("MaskedPaths"), prefix + "MaskedPaths", DEFAULT_MASKED_PATHS, allowance)
+    judge_system_paths(hc.get("ReadonlyPaths"), prefix + "ReadonlyPaths", DEFAULT_READONLY_PATHS, allowance)
+    judge_sysctls(hc.get("Sysctls"), prefix + "Sysctls", allowance)
+    field = prefix + "Runtime"
+    runtime = as_str(hc.get("Runtime"), field)
+    if runtime not in ("", "runc") and ANY not in allowance.runtimes and runtime not in allowance.runtimes:
+        shown = show(runtime)
+        raise Refusal(
+            field,
+            "runtimes",
+            f"{field} is {shown}: runtimes other than runc are not allowed "
+            f'(add "{shown}" to runtimes in the group\'s guards to allow it)',
+        )
+
+
+def judge_container_create(document: GoObject, allowance: Allowance) -> None:
+    host_config = as_object(document.get("HostConfig"), "HostConfig")
+    if host_config is not None:
+        _judge_host_config(host_config, "HostConfig.", allowance)
+    # dockerd <= 24 also reads HostConfig fields at the top level (see the module docstring).
+    _judge_host_config(document, "", allowance)
+    networking = as_object(document.get("NetworkingConfig"), "NetworkingConfig")
+    if networking is not None:
+        field = "NetworkingConfig.EndpointsConfig"
+        endpoints = as_object(networking.get("EndpointsConfig"), field)
+        references: list[tuple[str, str]] = []
+        for name, settings in endpoints.pairs if endpoints is not None else ():
+            endpoint = as_object(settings, f"{field}.{name}")
+            references.append((name, f"{field}.{name}"))
+            if endpoint is not None:
+                # dockerd prefers NetworkID over the key for user networks (getNetworkID).
+                network_id = as_str(endpoint.get("NetworkID"), f"{field}.{name}.NetworkID")
+                if network_id:
+                    references.append((network_id, f"{field}.{name}.NetworkID"))
+        for reference, where in references:  # an ID's refusal names the ID, before any name's
+            judge_mode(reference, "network", where, allowance)
+        for reference, where in references:
+            judge_network_ref(reference, where, allowance)
+
+
+def judge_container_update(document: GoObject, allowance: Allowance) -> None:
+    judge_devices(document, "", allowance)
