@@ -165,6 +165,7 @@ from dockguard.errors import ConfigError
 from dockguard.paths import CanonicalPath
 from dockguard.references import ReferenceRefused, pattern_prefix
 from dockguard.routes import lookup
+from dockguard.guards.execs import judge_exec_create
 from dockguard.guards.containers import judge_container_create, judge_container_update
 from dockguard.guards.mounts import (
     HOST_PATHS,
@@ -409,55 +410,6 @@ def _judge_network_connect(document: GoObject, allowance: Allowance) -> None:
 # --- the kinds -----------------------------------------------------------------
 
 
-_UID = re.compile(r"[0-9]{1,20}")
-_MAX_ID = 2**31 - 1
-
-
-def _judge_exec_user(user: str, present: bool, allowance: Allowance) -> None:
-    if allowance.exec_root:
-        return
-    fix = "pass a numeric non-root user, e.g. --user 1000:1000 (or set exec_root = true in the group's guards)"
-    if not present or user == "":
-        raise Refusal(
-            "User",
-            "exec_root",
-            f"User is not set: the exec would run as the container's user, which dockguard cannot see; {fix}",
-        )
-    parts = user.split(":")
-    if len(parts) == 1 and _UID.fullmatch(user):
-        raise Refusal(
-            "User",
-            "exec_root",
-            f"User is {show(user)} without a group: the exec would run in group 0 (root) when the "
-            f"image has no passwd entry for it; {fix}",
-        )
-    if len(parts) > 2 or not all(_UID.fullmatch(part) for part in parts):
-        raise Refusal(
-            "User",
-            "exec_root",
-            f"User is {show(user)}: only numeric UID or UID:GID can be checked (a name may map to root "
-            f"in the image's /etc/passwd); {fix}",
-        )
-    if any(not 1 <= int(part) <= _MAX_ID for part in parts):
-        raise Refusal(
-            "User",
-            "exec_root",
-            f"User is {show(user)}, which is root (or a root group, or out of range): exec as root is not allowed; {fix}",
-        )
-
-
-def _judge_exec_create(document: GoObject, allowance: Allowance) -> None:
-    if as_bool(document.get("Privileged"), "Privileged") and not allowance.exec_privileged:
-        raise Refusal(
-            "Privileged",
-            "exec_privileged",
-            f"Privileged is true: privileged exec is not allowed ({to_allow('exec_privileged = true')})",
-        )
-    raw_user = document.get("User")
-    user = as_str(raw_user, "User")
-    _judge_exec_user(user, raw_user is not None, allowance)
-
-
 #: What a swarm network ID (or a prefix of one) can look like: the manager
 #: finds a service's network by ID, then name, then ID *prefix*, and swarm IDs
 #: are base 36, so "p" may be the swarm's host network.
@@ -586,7 +538,7 @@ def _judge_volume_create(document: GoObject, allowance: Allowance) -> None:
 _JUDGES: dict[str, Callable[[GoObject, Allowance], None]] = {
     "container.create": judge_container_create,
     "container.update": judge_container_update,
-    "exec.create": _judge_exec_create,
+    "exec.create": judge_exec_create,
     "service.create": _judge_service,
     "service.update": _judge_service,
     "volume.create": _judge_volume_create,
