@@ -165,13 +165,13 @@ from dockguard.errors import ConfigError
 from dockguard.paths import CanonicalPath
 from dockguard.references import ReferenceRefused, pattern_prefix
 from dockguard.routes import lookup
+from dockguard.guards.services import judge_service
 from dockguard.guards.execs import judge_exec_create
 from dockguard.guards.containers import judge_container_create, judge_container_update
 from dockguard.guards.mounts import (
     HOST_PATHS,
     HostPathUnverifiable,
     judge_local_options,
-    judge_mount,
     judge_volume_driver,
 )
 from dockguard.guards.networkrefs import (
@@ -182,14 +182,7 @@ from dockguard.guards.networkrefs import (
     judge_network_reference,
     network_allowed,
 )
-from dockguard.guards.confinement import (
-    DEFAULT_CAPABILITIES,
-    MAYBE_ID,
-    judge_capabilities,
-    judge_sysctls,
-    normalise_capability,
-    refuse_unconfined,
-)
+from dockguard.guards.confinement import DEFAULT_CAPABILITIES, MAYBE_ID, normalise_capability
 from dockguard.guards.allowance import (
     ANY,
     CAPABILITIES,
@@ -410,123 +403,6 @@ def _judge_network_connect(document: GoObject, allowance: Allowance) -> None:
 # --- the kinds -----------------------------------------------------------------
 
 
-#: What a swarm network ID (or a prefix of one) can look like: the manager
-#: finds a service's network by ID, then name, then ID *prefix*, and swarm IDs
-#: are base 36, so "p" may be the swarm's host network.
-_MAYBE_SWARM_ID = re.compile(r"[0-9A-Za-z]+")
-
-
-def _judge_networks(value: Any, field: str, allowance: Allowance) -> None:
-    for index, attachment in enumerate(as_list(value, field)):
-        item = f"{field}[{index}]"
-        obj = as_object(attachment, item)
-        if obj is not None:
-            target = as_str(obj.get("Target"), f"{item}.Target")
-            judge_network_ref(target, f"{item}.Target", allowance)
-            if (
-                _MAYBE_SWARM_ID.fullmatch(target)
-                and "network" not in allowance.host_namespaces
-                and target not in PREDEFINED_NETWORKS
-                and target not in allowance.networks
-            ):
-                raise Refusal(
-                    f"{item}.Target",
-                    "host_namespaces",
-                    f"{item}.Target is {show(target)}, which the swarm may read as a prefix of a network ID "
-                    "(the swarm's host network's included): name the network with a character other than "
-                    "letters and digits (ci-net), list it exactly in networks, or add \"network\" to "
-                    "host_namespaces in the group's guards",
-                )
-
-
-def _judge_privileges(privileges: GoObject, prefix: str, allowance: Allowance) -> None:
-    if allowance.unconfined:
-        return
-    field = prefix + "SELinuxContext"
-    selinux = as_object(privileges.get("SELinuxContext"), field)
-    if selinux is not None:
-        if as_bool(selinux.get("Disable"), f"{field}.Disable"):
-            refuse_unconfined(f"{field}.Disable", "is true: turning SELinux labelling off is not allowed")
-        for name in ("User", "Role", "Type", "Level"):
-            if as_str(selinux.get(name), f"{field}.{name}"):
-                refuse_unconfined(f"{field}.{name}", "is set: SELinux label options can lift SELinux separation")
-    field = prefix + "Seccomp"
-    seccomp = as_object(privileges.get("Seccomp"), field)
-    if seccomp is not None:
-        mode = as_str(seccomp.get("Mode"), f"{field}.Mode")
-        if mode not in ("", "default"):
-            refuse_unconfined(f"{field}.Mode", f"is {show(mode)}: seccomp other than the default is not allowed")
-        if as_str(seccomp.get("Profile"), f"{field}.Profile"):
-            refuse_unconfined(f"{field}.Profile", "is set: a custom seccomp profile can allow any system call")
-    field = prefix + "AppArmor"
-    apparmor = as_object(privileges.get("AppArmor"), field)
-    if apparmor is not None:
-        mode = as_str(apparmor.get("Mode"), f"{field}.Mode")
-        if mode not in ("", "default"):
-            refuse_unconfined(f"{field}.Mode", f"is {show(mode)}: AppArmor other than the default is not allowed")
-
-
-def _judge_container_spec(spec: GoObject, prefix: str, allowance: Allowance) -> None:
-    field = prefix + "Mounts"
-    for index, mount in enumerate(as_list(spec.get("Mounts"), field)):
-        judge_mount(mount, f"{field}[{index}]", allowance)
-    field = prefix + "Privileges"
-    privileges = as_object(spec.get("Privileges"), field)
-    if privileges is not None:
-        _judge_privileges(privileges, field + ".", allowance)
-    field = prefix + "CapabilityAdd"
-    judge_capabilities(as_str_list(spec.get("CapabilityAdd"), field), field, allowance)
-    judge_sysctls(spec.get("Sysctls"), prefix + "Sysctls", allowance)
-    for name in ("Secrets", "Configs"):
-        field = prefix + name
-        if as_list(spec.get(name), field) and not allowance.swarm_secrets:
-            raise Refusal(
-                field,
-                "swarm_secrets",
-                f"{field} mounts Swarm {name.lower()} into the service, whose logs would then show them "
-                f"(they are named by ID, so any could be chosen) ({to_allow('swarm_secrets = true')})",
-            )
-
-
-def _judge_service(document: GoObject, allowance: Allowance) -> None:
-    template = as_object(document.get("TaskTemplate"), "TaskTemplate")
-    if template is not None:
-        spec = as_object(template.get("ContainerSpec"), "TaskTemplate.ContainerSpec")
-        if spec is not None:
-            _judge_container_spec(spec, "TaskTemplate.ContainerSpec.", allowance)
-        runtime = as_str(template.get("Runtime"), "TaskTemplate.Runtime")
-        plugin = template.get("PluginSpec")
-        if runtime.lower() not in ("", "container", "attachment", "plugin"):
-            raise Refusal(
-                "TaskTemplate.Runtime",
-                "",
-                f"TaskTemplate.Runtime is {show(runtime)}, which the daemon does not know; it would reject it",
-            )
-        if (plugin is not None or runtime.lower() == "plugin") and not allowance.privileged:
-            field = "TaskTemplate.PluginSpec" if plugin is not None else "TaskTemplate.Runtime"
-            raise Refusal(
-                field,
-                "privileged",
-                f"{field} makes a plugin service, which installs a managed plugin with the privileges it "
-                f"declares on every node ({to_allow('privileged = true')})",
-            )
-        _judge_networks(template.get("Networks"), "TaskTemplate.Networks", allowance)
-        resources = as_object(template.get("Resources"), "TaskTemplate.Resources")
-        if resources is not None:
-            field = "TaskTemplate.Resources.Reservations"
-            reservations = as_object(resources.get("Reservations"), field)
-            if reservations is not None:
-                field += ".GenericResources"
-                if as_list(reservations.get("GenericResources"), field) and not allowance.devices:
-                    raise Refusal(
-                        field,
-                        "devices",
-                        f"{field} reserves generic resources (GPUs and the like): devices are not "
-                        f"allowed ({to_allow('devices = true')})",
-                    )
-    _judge_networks(document.get("Networks"), "Networks", allowance)
-
-
 def _judge_volume_create(document: GoObject, allowance: Allowance) -> None:
     driver = as_str(document.get("Driver"), "Driver")
     options = as_str_map(document.get("DriverOpts"), "DriverOpts")
@@ -539,8 +415,8 @@ _JUDGES: dict[str, Callable[[GoObject, Allowance], None]] = {
     "container.create": judge_container_create,
     "container.update": judge_container_update,
     "exec.create": judge_exec_create,
-    "service.create": _judge_service,
-    "service.update": _judge_service,
+    "service.create": judge_service,
+    "service.update": judge_service,
     "volume.create": _judge_volume_create,
     "network.create": _judge_network_create,
     "network.connect": _judge_network_connect,
