@@ -165,6 +165,7 @@ from dockguard.errors import ConfigError
 from dockguard.paths import CanonicalPath
 from dockguard.references import ReferenceRefused, pattern_prefix
 from dockguard.routes import lookup
+from dockguard.guards.start import judge_start
 from dockguard.guards.plugins import PLUGIN_KINDS, judge_plugin
 from dockguard.guards.networks import judge_network_connect, judge_network_create
 from dockguard.guards.volumes import judge_volume_create
@@ -299,7 +300,7 @@ def judge(
 
 def _judge(kind: str, body: bytes, allowance: Allowance) -> Verdict:
     if kind == "container.start":
-        return _judge_start(body)
+        return judge_start(body)
     if kind in PLUGIN_KINDS:
         return judge_plugin(kind, body, allowance)
     try:
@@ -311,26 +312,6 @@ def _judge(kind: str, body: bytes, allowance: Allowance) -> Verdict:
     except Refusal as refused:
         return refused.verdict()
     return ALLOWED
-
-
-def _judge_start(body: bytes) -> Verdict:
-    """
-    Starting a container takes no body.  Daemons up to 24 still apply a
-    HostConfig sent here for API versions below 1.24 (``POST
-    /v1.23/containers/ID/start`` with ``{"Privileged": true}``), which would
-    skip every check on create: any body but an empty one is refused.
-    """
-    if body.strip() in (b"", b"{}", b"null"):
-        return ALLOWED
-    return Verdict(
-        allowed=False,
-        field="(body)",
-        guard="",
-        reason=(
-            "starting a container takes no body; a body here is a HostConfig that old API "
-            "versions apply at start, bypassing the checks on create, so it is refused"
-        ),
-    )
 
 
 # --- configuration -------------------------------------------------------------
