@@ -46,7 +46,7 @@ def _tuple(value: Iterable[str]) -> tuple[str, ...]:
 
 @attrs.frozen
 class Allowance:
-    """What a group may ask for in the bodies :func:`judge` inspects; everything off by default."""
+    """What a group may ask for in the bodies the guards judge; everything off by default."""
 
     #: ``HostConfig.Privileged``.
     privileged: bool = False

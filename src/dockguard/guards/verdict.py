@@ -16,7 +16,7 @@ __all__ = ["ALLOWED", "Refusal", "Verdict", "refusal", "show", "to_allow"]
 
 @attrs.frozen
 class Verdict:
-    """What :func:`judge` decided about one body."""
+    """What :func:`~dockguard.guards.judge` decided about one body."""
 
     allowed: bool
     #: The dotted JSON field that decided, e.g. ``"HostConfig.Binds[0]"``; ``""`` when allowed.
