@@ -99,6 +99,7 @@ def _judge_host_config(hc: GoObject, prefix: str, allowance: Allowance) -> None:
 
 
 def judge_container_create(document: GoObject, allowance: Allowance) -> None:
+    """The body of ``POST /containers/create``."""
     host_config = as_object(document.get("HostConfig"), "HostConfig")
     if host_config is not None:
         _judge_host_config(host_config, "HostConfig.", allowance)
@@ -124,4 +125,5 @@ def judge_container_create(document: GoObject, allowance: Allowance) -> None:
 
 
 def judge_container_update(document: GoObject, allowance: Allowance) -> None:
+    """The body of ``POST /containers/{id}/update``: its device fields."""
     judge_devices(document, "", allowance)

@@ -57,6 +57,7 @@ def _judge_exec_user(user: str, present: bool, allowance: Allowance) -> None:
 
 
 def judge_exec_create(document: GoObject, allowance: Allowance) -> None:
+    """The body of ``POST /containers/{id}/exec``."""
     if as_bool(document.get("Privileged"), "Privileged") and not allowance.exec_privileged:
         raise Refusal(
             "Privileged",

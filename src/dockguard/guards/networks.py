@@ -44,6 +44,7 @@ def _network_driver_open(name: str, allowance: Allowance) -> bool:
 
 
 def judge_network_create(document: GoObject, allowance: Allowance) -> None:
+    """The body of ``POST /networks/create``."""
     name = as_str(document.get("Name"), "Name")
     driver = as_str(document.get("Driver"), "Driver")
     effective = driver or "bridge"  # the daemon's default driver on Linux
@@ -130,6 +131,7 @@ def _judge_network_options(options: GoObject, config_from: GoObject | None, ingr
 
 
 def judge_network_connect(document: GoObject, allowance: Allowance) -> None:
+    """The body of ``POST /networks/{id}/connect``."""
     # The network is the path's (meaning.py); a stopped container keeps
     # EndpointConfig as sent, and at start the daemon joins its NetworkID
     # instead of that network (getNetworkID).

@@ -104,6 +104,7 @@ def _judge_container_spec(spec: GoObject, prefix: str, allowance: Allowance) -> 
 
 
 def judge_service(document: GoObject, allowance: Allowance) -> None:
+    """The body of ``POST /services/create`` and ``/services/{id}/update``."""
     template = as_object(document.get("TaskTemplate"), "TaskTemplate")
     if template is not None:
         spec = as_object(template.get("ContainerSpec"), "TaskTemplate.ContainerSpec")
