@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from dockguard.envpolicy import EnvPolicy
 from dockguard.errors import ConfigError
 from dockguard.groups import (
     ACCESS_LEVELS,
@@ -16,7 +17,7 @@ from dockguard.groups import (
     policy_from_config,
 )
 from dockguard.paths import canonicalise
-from dockguard.policy import Decision, EnvPolicy
+from dockguard.policy import Decision
 from dockguard.presets import PRESETS
 from dockguard.routes import ROUTES, lookup
 

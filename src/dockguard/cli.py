@@ -20,7 +20,7 @@ from dockguard.errors import ConfigError
 
 def _policy(config_file: Path | None, environ: Mapping[str, str]) -> Any:
     from dockguard.config import load_policy
-    from dockguard.policy import EnvPolicy
+    from dockguard.envpolicy import EnvPolicy
 
     if config_file is None:
         return EnvPolicy.from_environ(environ)

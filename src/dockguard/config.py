@@ -31,7 +31,7 @@ from dockguard.relay.settings import Limits, Timeouts
 
 if TYPE_CHECKING:
     from dockguard.groups import GroupPolicy
-    from dockguard.policy import EnvPolicy
+    from dockguard.envpolicy import EnvPolicy
 
 DEFAULT_UPSTREAM = "/var/run/docker.sock"
 DEFAULT_LISTEN = "tcp://127.0.0.1:2375?identity=local"
@@ -345,7 +345,7 @@ def load_policy(path: Path, environ: Mapping[str, str]) -> GroupPolicy | EnvPoli
     C{dockguard explain}, which needs no certificate.
     """
     from dockguard.groups import policy_from_config
-    from dockguard.policy import EnvPolicy
+    from dockguard.envpolicy import EnvPolicy
 
     source, data = read_toml(path)
     policy = policy_from_config(source, data)

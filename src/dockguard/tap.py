@@ -16,9 +16,9 @@ from twisted.internet.ssl import CertificateOptions
 from twisted.python import usage
 
 from dockguard.config import DEFAULT_LISTEN, Config, build_config
+from dockguard.envpolicy import EnvPolicy
 from dockguard.errors import ConfigError
 from dockguard.logs import ClassicText
-from dockguard.policy import EnvPolicy
 
 if TYPE_CHECKING:
     from dockguard.groups import GroupPolicy
@@ -31,7 +31,7 @@ def choose_policy(config: Config, environ: Mapping[str, str]) -> tuple[GroupPoli
     present the file wins, and the start-up log says the variables are
     ignored.
     """
-    from dockguard.policy import KNOWN_VARIABLES
+    from dockguard.envpolicy import KNOWN_VARIABLES
 
     if config.policy is None:
         policy = EnvPolicy.from_environ(environ)
