@@ -28,7 +28,7 @@ def _policy(config_file: Path | None, environ: Mapping[str, str]) -> Any:
 
 
 def _explain(args: argparse.Namespace, out: TextIO) -> int:
-    from dockguard.groups import explain
+    from dockguard.policy import explain
     from dockguard.paths import PathRefused, canonicalise
     from dockguard.routes import lookup
 

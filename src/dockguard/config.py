@@ -344,7 +344,7 @@ def load_policy(path: Path, environ: Mapping[str, str]) -> GroupPolicy | EnvPoli
     environment variables), without checking its listeners' files: for
     C{dockguard explain}, which needs no certificate.
     """
-    from dockguard.groups import policy_from_config
+    from dockguard.groupconfig import policy_from_config
     from dockguard.envpolicy import EnvPolicy
 
     source, data = read_toml(path)
@@ -389,7 +389,7 @@ def load_config(path: Path) -> dict[str, Any]:
             raise ConfigError(source, f"{where}.{'path' if kind == 'unix' else 'address'}", "missing")
         listeners.append(listener_from_mapping(source, where, kind, address, table, base))
     out["listeners"] = tuple(listeners)
-    from dockguard.groups import policy_from_config
+    from dockguard.groupconfig import policy_from_config
 
     policy = policy_from_config(source, data)
     if policy is not None:

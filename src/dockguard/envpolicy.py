@@ -77,9 +77,9 @@ import attrs
 
 from dockguard.errors import ConfigError
 from dockguard.paths import CanonicalPath
-from dockguard.policy import READ_METHODS, Decision
+from dockguard.policy import READ_METHODS, Decision, no_section
 from dockguard.queries import QueryRefused, parse_query
-from dockguard.routes import SECTIONS, Match, Route, Section, case_hint, container_action
+from dockguard.routes import SECTIONS, Match, Route, Section, container_action
 
 __all__ = [
     "ACTION_SWITCHES",
@@ -293,14 +293,7 @@ class EnvPolicy:
         """Authorise ``method path`` (``match`` is its lookup); ``identity`` does not matter to this policy."""
         section = match.section
         if section is None:
-            return Decision(
-                allowed=False,
-                rule="no section",
-                reason=(
-                    f"{path.path} is not in any Engine API section, so dockguard "
-                    f"refuses it{case_hint(path)}"
-                ),
-            )
+            return no_section(path)
 
         action = container_action(path)
 

@@ -1,7 +1,10 @@
 """Authorisation: the interface every policy offers, and what it answers.
 
 A :class:`Policy` says, for each request an identity makes, whether it may
-reach the daemon: its :class:`Decision`.  There are two:
+reach the daemon: its :class:`Decision`. Whatever the policy, a path in no
+section of the Engine API is refused (:func:`no_section`), and
+:func:`explain` lists its decision on every route for one identity. There
+are two policies:
 
 * :class:`~dockguard.envpolicy.EnvPolicy`: one permission set for every
   identity, from the Tecnativa / linuxserver environment variables;
@@ -20,9 +23,9 @@ import typing
 import attrs
 
 from dockguard.paths import CanonicalPath
-from dockguard.routes import Match
+from dockguard.routes import ROUTES, Match, Route, case_hint, lookup, sample_path
 
-__all__ = ["READ_METHODS", "Decision", "Policy"]
+__all__ = ["READ_METHODS", "Decision", "Policy", "explain", "no_section"]
 
 #: The methods that count as reads. Compared exactly: ``"get"`` is a write.
 READ_METHODS: frozenset[str] = frozenset({"GET", "HEAD"})
@@ -67,3 +70,25 @@ class Policy(typing.Protocol):
         open connections of an identity that is now shut out.
         """
         ...
+
+
+def no_section(path: CanonicalPath) -> Decision:
+    """The refusal of a path in no section of the Engine API (``/foo``, ``/CONTAINERS``), whatever the policy."""
+    return Decision(
+        allowed=False,
+        rule="no section",
+        reason=f"{path.path} is not in any Engine API section, so dockguard refuses it{case_hint(path)}",
+    )
+
+
+def explain(policy: Policy, identity: str) -> list[tuple[Route, Decision]]:
+    """Every route in :data:`~dockguard.routes.ROUTES` with ``identity``'s decision.
+
+    Each route is judged on a sample path (placeholders filled with
+    ``"example"``, see :func:`~dockguard.routes.sample_path`).
+    """
+    rows = []
+    for route in ROUTES:
+        path = sample_path(route)
+        rows.append((route, policy.decide(identity, route.method, path, lookup(route.method, path))))
+    return rows
