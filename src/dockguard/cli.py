@@ -11,20 +11,11 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Mapping, TextIO
+from typing import Any, TextIO
 
 from dockguard import __version__
-from dockguard.config import build_config
+from dockguard.config import build_config, choose_policy, load_policy
 from dockguard.errors import ConfigError
-
-
-def _policy(config_file: Path | None, environ: Mapping[str, str]) -> Any:
-    from dockguard.config import load_policy
-    from dockguard.envpolicy import EnvPolicy
-
-    if config_file is None:
-        return EnvPolicy.from_environ(environ)
-    return load_policy(config_file, environ)
 
 
 def _explain(args: argparse.Namespace, out: TextIO) -> int:
@@ -32,7 +23,7 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
     from dockguard.paths import PathRefused, canonicalise
     from dockguard.routes import lookup
 
-    policy = _policy(args.config, os.environ)
+    policy = load_policy(args.config, os.environ)
     if args.method is not None:
         if args.path is None:
             print("dockguard explain: give both METHOD and PATH", file=sys.stderr)
@@ -197,9 +188,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
             return 0
         if args.command == "check-config":
             config = build_config(os.environ, config_file=args.file)
-            from dockguard.tap import choose_policy
-
-            _, lines = choose_policy(config, os.environ)
+            _, lines = choose_policy(config.policy, os.environ, config.source)
             print(f"{args.file}: OK", file=out)
             for listener in config.listeners:
                 print(f"  listen {listener.describe()}", file=out)

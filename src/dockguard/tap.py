@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from twisted.application.service import IService, MultiService
 from twisted.logger import FileLogObserver, ILogObserver
@@ -15,36 +15,11 @@ from twisted.python.components import Componentized
 from twisted.internet.ssl import CertificateOptions
 from twisted.python import usage
 
-from dockguard.config import DEFAULT_LISTEN, Config, build_config
+from dockguard.config import DEFAULT_LISTEN, Config, build_config, choose_policy
 from dockguard.envpolicy import EnvPolicy
 from dockguard.errors import ConfigError
+from dockguard.groups import GroupPolicy
 from dockguard.logs import ClassicText
-
-if TYPE_CHECKING:
-    from dockguard.groups import GroupPolicy
-
-
-def choose_policy(config: Config, environ: Mapping[str, str]) -> tuple[GroupPolicy | EnvPolicy, list[str]]:
-    """
-    The configuration file's identities and groups when it has them, else
-    the Tecnativa / linuxserver environment variables.  When both are
-    present the file wins, and the start-up log says the variables are
-    ignored.
-    """
-    from dockguard.envpolicy import KNOWN_VARIABLES
-
-    if config.policy is None:
-        policy = EnvPolicy.from_environ(environ)
-        return policy, policy.describe()
-    lines = config.policy.describe()
-    ignored = sorted(name for name in KNOWN_VARIABLES if environ.get(name))
-    if ignored:
-        lines.append(
-            f"warning: {config.source} defines identities and groups, so the environment "
-            f"variable{'s' if len(ignored) > 1 else ''} {', '.join(ignored)} "
-            f"{'are' if len(ignored) > 1 else 'is'} ignored"
-        )
-    return config.policy, lines
 
 
 class Options(usage.Options):
@@ -104,7 +79,7 @@ class Options(usage.Options):
             upstream=self["upstream"],
             admin=self["admin"],
         )
-        policy, lines = choose_policy(config, os.environ)
+        policy, lines = choose_policy(config.policy, os.environ, config.source)
         return config, policy, lines, load_tls(config)
 
     def postOptions(self) -> None:
