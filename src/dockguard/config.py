@@ -30,7 +30,7 @@ from dockguard.errors import ConfigError
 from dockguard.exposure import exposures
 from dockguard.groupconfig import policy_from_config
 from dockguard.groups import GroupPolicy
-from dockguard.names import is_plain_name
+from dockguard.names import NAME_RULE, is_plain_name
 from dockguard.relay.settings import Limits, Timeouts
 
 DEFAULT_UPSTREAM = "/var/run/docker.sock"
@@ -215,7 +215,7 @@ def listener_from_mapping(
             raise ConfigError(
                 source,
                 f"{where}.identity",
-                f"{identity!r} is not a plain name (letters, digits and . _ @ + -)",
+                f"{identity!r} is not a plain name ({NAME_RULE})",
             )
         fields["identity"] = identity
     if kind == "tcp":

@@ -26,17 +26,16 @@ This module has no I/O and no Twisted import.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
 import attrs
 
-from dockguard.errors import ConfigError
+from dockguard.errors import ConfigError, did_you_mean
 from dockguard.groups import ACCESS_LEVELS, ACTIONS, SECTION_NAMES, Group, GroupPolicy
 from dockguard.guards import CLOSED, Allowance, allowance_from_mapping
-from dockguard.names import is_plain_name
+from dockguard.names import NAME_RULE, is_plain_name
 from dockguard.presets import PRESETS
 
 __all__ = ["policy_from_config"]
@@ -44,15 +43,6 @@ __all__ = ["policy_from_config"]
 _RANK = {level: rank for rank, level in enumerate(ACCESS_LEVELS)}
 _GROUP_KEYS = ("extends", "sections", "actions", "learn", "description", "guards")
 _LEVELS_QUOTED = ", ".join(f'"{level}"' for level in ACCESS_LEVELS)
-
-
-def _closest(word: str, choices: list[str] | tuple[str, ...] | frozenset[str]) -> str:
-    """`` (did you mean "x"?)`` or ``""``."""
-    options = sorted(choices)
-    if word.lower() in options and word.lower() != word:
-        return f' (did you mean "{word.lower()}"?)'
-    match = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f' (did you mean "{match[0]}"?)' if match else ""
 
 
 def _names_as_list(source: str, key: str, value: object, what: str) -> list[str]:
@@ -91,7 +81,7 @@ def policy_from_config(source: str, data: Mapping[str, Any]) -> GroupPolicy | No
                 raise ConfigError(
                     source,
                     f"groups.{name}.extends",
-                    f'unknown group or preset "{parent}"{_closest(parent, known)}; '
+                    f'unknown group or preset "{parent}"{did_you_mean(parent, known)}; '
                     f"presets: {', '.join(sorted(PRESETS))}; groups: {', '.join(sorted(specs)) or 'none'}",
                 )
 
@@ -104,12 +94,7 @@ def policy_from_config(source: str, data: Mapping[str, Any]) -> GroupPolicy | No
     for identity, value in raw_identities.items():
         key = f"identities.{identity}"
         if not is_plain_name(identity):
-            raise ConfigError(
-                source,
-                key,
-                "an identity name must start with a letter or digit and contain only "
-                "letters, digits and . _ @ + - (at most 128 characters)",
-            )
+            raise ConfigError(source, key, f"an identity name must be a plain name: {NAME_RULE}")
         names = _names_as_list(source, key, value, "group")
         ordered: list[str] = []
         for name in names:
@@ -121,7 +106,7 @@ def policy_from_config(source: str, data: Mapping[str, Any]) -> GroupPolicy | No
                 raise ConfigError(
                     source,
                     key,
-                    f'unknown group or preset "{name}"{_closest(name, known)}; define it as '
+                    f'unknown group or preset "{name}"{did_you_mean(name, known)}; define it as '
                     f"[groups.{name}] or use a preset: {', '.join(sorted(PRESETS))}",
                 )
             if name not in ordered:
@@ -147,12 +132,7 @@ class _Spec:
 def _read_group(source: str, name: object, body: object, presets: Mapping[str, Group]) -> _Spec:
     key = f"groups.{name}"
     if not is_plain_name(name):
-        raise ConfigError(
-            source,
-            key,
-            "a group name must start with a letter or digit and contain only "
-            "letters, digits and . _ @ + - (at most 128 characters)",
-        )
+        raise ConfigError(source, key, f"a group name must be a plain name: {NAME_RULE}")
     if name in presets:
         raise ConfigError(
             source,
@@ -167,7 +147,7 @@ def _read_group(source: str, name: object, body: object, presets: Mapping[str, G
             raise ConfigError(
                 source,
                 f"{key}.{field}",
-                f"unknown key{_closest(str(field), _GROUP_KEYS)}; a group takes: {', '.join(_GROUP_KEYS)}",
+                f"unknown key{did_you_mean(str(field), _GROUP_KEYS)}; a group takes: {', '.join(_GROUP_KEYS)}",
             )
 
     extends = tuple(_names_as_list(source, f"{key}.extends", body.get("extends", []), "group or preset"))
@@ -180,11 +160,11 @@ def _read_group(source: str, name: object, body: object, presets: Mapping[str, G
         where = f"{key}.sections.{section}"
         if section not in SECTION_NAMES:
             raise ConfigError(
-                source, where, f"unknown section{_closest(str(section), SECTION_NAMES)}; known: {', '.join(SECTION_NAMES)}"
+                source, where, f"unknown section{did_you_mean(str(section), SECTION_NAMES)}; known: {', '.join(SECTION_NAMES)}"
             )
         if not isinstance(level, str) or level not in ACCESS_LEVELS:
             shown = f'"{level}"' if isinstance(level, str) else repr(level)
-            hint = _closest(level, ACCESS_LEVELS) if isinstance(level, str) else ""
+            hint = did_you_mean(level, ACCESS_LEVELS) if isinstance(level, str) else ""
             raise ConfigError(
                 source, where, f"unknown access level {shown}{hint}; write one of: {_LEVELS_QUOTED}"
             )
@@ -198,7 +178,7 @@ def _read_group(source: str, name: object, body: object, presets: Mapping[str, G
             raise ConfigError(
                 source,
                 f"{key}.actions",
-                f'unknown action "{action}"{_closest(action, ACTIONS)}; known: {", ".join(sorted(ACTIONS))}',
+                f'unknown action "{action}"{did_you_mean(action, ACTIONS)}; known: {", ".join(sorted(ACTIONS))}',
             )
 
     learn = body.get("learn", False)
