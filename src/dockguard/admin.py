@@ -32,6 +32,15 @@ PROBE_TIMEOUT = 5.0
 _PING = b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n"
 
 
+def status_is_200(status_line: bytes) -> bool:
+    """
+    Whether C{status_line}, the first line of an HTTP/1.x answer, says 200:
+    the daemon's answer to C{/_ping} here, this listener's C{/health} in
+    C{dockguard healthcheck}.
+    """
+    return status_line.startswith(b"HTTP/1.") and status_line[8:13] == b" 200 "
+
+
 class _Ping(Protocol):
     """Sends C{GET /_ping} and reads the answer until the daemon closes."""
 
@@ -70,7 +79,7 @@ async def probe_daemon(reactor: IReactor, socket_path: str, timeout: float = PRO
     if timer.active():
         timer.cancel()
     status_line = answer.split(b"\r\n", 1)[0]
-    if status_line.startswith(b"HTTP/1.") and status_line[8:13] == b" 200 ":
+    if status_is_200(status_line):
         return None
     if not answer:
         return f"the Docker daemon at {socket_path} closed the connection without answering"

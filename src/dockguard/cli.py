@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
 from dockguard import __version__
-from dockguard.config import build_config, choose_policy, load_policy
+from dockguard.config import build_config, choose_policy, load_policy, parse_admin
 from dockguard.errors import ConfigError
 
 
@@ -110,9 +111,8 @@ def healthcheck(admin: str, timeout: float = 10.0) -> str | None:
 
     @return: L{None} when healthy, else why not (one line).
     """
-    import socket
-
-    from dockguard.config import parse_admin
+    # The admin listener's module (twisted.web with it) only for this command.
+    from dockguard.admin import status_is_200
 
     listener = parse_admin(admin)
     try:
@@ -134,7 +134,7 @@ def healthcheck(admin: str, timeout: float = 10.0) -> str | None:
         return f"dockguard's admin listener {listener.name} does not answer: {e}"
     head, _, body = answer.partition(b"\r\n\r\n")
     status = head.split(b"\r\n", 1)[0]
-    if status.startswith(b"HTTP/1.") and status[8:13] == b" 200 ":
+    if status_is_200(status):
         return None
     try:
         message = json.loads(body)["message"]
