@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import cast
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.endpoints import UNIXClientEndpoint
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.python.failure import Failure
@@ -95,8 +95,6 @@ class Health(Resource):
         self.socket_path = socket_path
 
     def render_GET(self, request: Request) -> object:
-        from twisted.internet.defer import ensureDeferred
-
         gone: list[bool] = []
 
         def answer(problem: str | None) -> None:
@@ -121,6 +119,8 @@ class MetricsPage(Resource):
         self.metrics = metrics
 
     def render_GET(self, request: Request) -> bytes:
+        # Imported here: `dockguard healthcheck` imports this module too, and
+        # needs no prometheus_client.
         from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
         request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode())

@@ -14,16 +14,16 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from dockguard import __version__
+from dockguard import __version__, certs
 from dockguard.config import build_config, choose_policy, load_policy, parse_admin
+from dockguard.decisionlog import read_decisions
 from dockguard.errors import ConfigError
+from dockguard.paths import PathRefused, canonicalise
+from dockguard.policy import explain
+from dockguard.routes import lookup
 
 
 def _explain(args: argparse.Namespace, out: TextIO) -> int:
-    from dockguard.policy import explain
-    from dockguard.paths import PathRefused, canonicalise
-    from dockguard.routes import lookup
-
     policy = load_policy(args.config, os.environ)
     if args.method is not None:
         if args.path is None:
@@ -57,9 +57,6 @@ def suggest_groups(records: list[dict[str, Any]], only: set[str] | None = None) 
     into the configuration.  Refused requests are not counted: enforcing
     groups meant them to fail.
     """
-    from dockguard.paths import PathRefused, canonicalise
-    from dockguard.routes import lookup
-
     needs: dict[str, tuple[dict[str, str], set[str]]] = {}
     for record in records:
         if record.get("decision") not in ("allow", "would-deny"):
@@ -111,7 +108,8 @@ def healthcheck(admin: str, timeout: float = 10.0) -> str | None:
 
     @return: L{None} when healthy, else why not (one line).
     """
-    # The admin listener's module (twisted.web with it) only for this command.
+    # Imported here: the admin listener's module brings twisted.web, which
+    # no other command needs.
     from dockguard.admin import status_is_200
 
     listener = parse_admin(admin)
@@ -174,8 +172,6 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     where = health.add_mutually_exclusive_group(required=True)
     where.add_argument("--config", "-c", type=Path, help="read the admin listener from this file's [admin] listen")
     where.add_argument("--admin", help="the admin listener: tcp://HOST:PORT or unix:///PATH")
-    from dockguard import certs
-
     certs.register(sub)
     args = parser.parse_args(argv)
     try:
@@ -200,8 +196,6 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         if args.command == "explain":
             return _explain(args, out)
         if args.command == "suggest":
-            from dockguard.decisionlog import read_decisions
-
             only = set(args.identity) if args.identity else None
             print(suggest_groups(read_decisions(args.log), only), end="", file=out)
             return 0

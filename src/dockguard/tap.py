@@ -14,12 +14,15 @@ from twisted.logger import FileLogObserver, ILogObserver
 from twisted.python.components import Componentized
 from twisted.internet.ssl import CertificateOptions
 from twisted.python import usage
+from twisted.scripts._twistd_unix import UnixAppLogger
 
 from dockguard.config import DEFAULT_LISTEN, Config, build_config, choose_policy
 from dockguard.envpolicy import EnvPolicy
 from dockguard.errors import ConfigError
 from dockguard.groups import GroupPolicy
+from dockguard.interfaces import IReactor
 from dockguard.logs import ClassicText
+from dockguard.service import load_tls, make_service
 
 
 class Options(usage.Options):
@@ -70,8 +73,6 @@ class Options(usage.Options):
         The configuration, policy, its log lines and TLS options, from the
         same options and files: at start, and again at every SIGHUP.
         """
-        from dockguard.service import load_tls
-
         config = build_config(
             os.environ,
             config_file=Path(self["config"]) if self["config"] else None,
@@ -90,10 +91,9 @@ class Options(usage.Options):
 
 
 def makeService(options: Options) -> IService:
+    # Imported here, not at the top: importing the reactor installs the
+    # default one, and twistd installs the one its --reactor names first.
     from twisted.internet import reactor
-
-    from dockguard.interfaces import IReactor
-    from dockguard.service import make_service
 
     service = make_service(
         # Twisted annotates its global reactor with an interface that lacks
@@ -121,8 +121,6 @@ def text_observer(twistd: Mapping[str, Any] | None) -> FileLogObserver | None:
     """
     if twistd is None or twistd.get("logger") or twistd.get("syslog"):
         return None
-    from twisted.scripts._twistd_unix import UnixAppLogger
-
     observer = UnixAppLogger(twistd)._getLogObserver()
     if not isinstance(observer, FileLogObserver):
         return None
