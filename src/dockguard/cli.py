@@ -19,7 +19,7 @@ from dockguard.config import build_config, choose_policy, load_policy, parse_adm
 from dockguard.decisionlog import read_decisions
 from dockguard.errors import ConfigError
 from dockguard.paths import PathRefused, canonicalise
-from dockguard.policy import explain
+from dockguard.policy import READ_METHODS, explain
 from dockguard.routes import lookup
 
 
@@ -81,7 +81,7 @@ def suggest_groups(records: list[dict[str, Any]], only: set[str] | None = None) 
             continue
         sensitive = route is not None and route.sensitive
         # a sensitive read without an action of its own only opens with write
-        level = "read" if method in ("GET", "HEAD") and not sensitive else "write"
+        level = "read" if method in READ_METHODS and not sensitive else "write"
         if sections.get(section.name) != "write":
             sections[section.name] = level
     lines = []
