@@ -36,10 +36,10 @@ from test_relay import (
 )
 from twisted.logger import globalLogPublisher
 
+from dockguard.envpolicy import EnvPolicy
 from dockguard.groups import Group, GroupPolicy
 from dockguard.guards import Allowance, inspection_kind, judge
 from dockguard.paths import PathRefused, canonicalise
-from dockguard.policy import EnvPolicy
 from dockguard.relay import Timeouts
 from dockguard.routes import lookup
 

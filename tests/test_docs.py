@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from docs_blocks import DOCS, REPO, Block, block, blocks, shell_commands, transcript
 
-from dockguard.policy import KNOWN_VARIABLES
+from dockguard.envpolicy import KNOWN_VARIABLES
 
 SRC = REPO / "src"
 RECIPES = DOCS / "examples" / "recipes"
@@ -423,7 +423,7 @@ _TOOL_CALLS = {
 
 def _allowed(environ: dict[str, str], request: str) -> bool:
     from dockguard.paths import canonicalise
-    from dockguard.policy import EnvPolicy
+    from dockguard.envpolicy import EnvPolicy
     from dockguard.routes import lookup
 
     method, target = request.split(" ", 1)

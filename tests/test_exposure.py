@@ -7,7 +7,7 @@ import pytest
 from dockguard.config import build_config, exposure_warnings, parse_listen
 from dockguard.errors import ConfigError
 from dockguard.exposure import exposures, host_network_reach
-from dockguard.groups import policy_from_config
+from dockguard.groupconfig import policy_from_config
 
 GROUPS = {
     "builder": {"actions": ["image.build"], "sections": {"ping": "read"}},

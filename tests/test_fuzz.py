@@ -35,10 +35,10 @@ from test_attacks import SHELL, answer_everything, assert_daemon_saw_only_allowe
 from test_relay import World, parse_responses
 from twisted.logger import LogLevel, globalLogPublisher
 
+from dockguard.envpolicy import GATES, KNOWN_VARIABLES, EnvPolicy
 from dockguard.groups import GroupPolicy
 from dockguard.guards import INSPECTED_KINDS, inspection_kind, judge
 from dockguard.paths import PathRefused, canonicalise
-from dockguard.policy import GATES, KNOWN_VARIABLES, EnvPolicy
 from dockguard.presets import PRESETS
 from dockguard.routes import lookup
 

@@ -6,17 +6,12 @@ from typing import Any
 
 import pytest
 
+from dockguard.envpolicy import EnvPolicy
 from dockguard.errors import ConfigError
-from dockguard.groups import (
-    ACCESS_LEVELS,
-    ACTIONS,
-    Group,
-    GroupPolicy,
-    explain,
-    policy_from_config,
-)
+from dockguard.groupconfig import policy_from_config
+from dockguard.groups import ACCESS_LEVELS, ACTIONS, Group, GroupPolicy
 from dockguard.paths import canonicalise
-from dockguard.policy import Decision, EnvPolicy
+from dockguard.policy import Decision, explain
 from dockguard.presets import PRESETS
 from dockguard.routes import ROUTES, lookup
 

@@ -10,10 +10,11 @@ from test_attacks import SHELL
 from test_relay import World
 
 from dockguard import routes
+from dockguard.envpolicy import EnvPolicy
 from dockguard.groups import GroupPolicy
 from dockguard.meaning import body_kind, check_request
 from dockguard.paths import canonicalise
-from dockguard.policy import EnvPolicy, Policy
+from dockguard.policy import Policy
 from dockguard.presets import PRESETS
 from dockguard.routes import ROUTES, Match, lookup, sample_path
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from dockguard.envpolicy import EnvPolicy
 from dockguard.guards import CLOSED, Allowance
 from dockguard.meaning import body_kind, check_request
 from dockguard.paths import canonicalise
-from dockguard.policy import EnvPolicy
 from dockguard.queries import QueryRefused, bool_value, parse_query
 from dockguard.routes import lookup
 

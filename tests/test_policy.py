@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from dockguard.errors import ConfigError
-from dockguard.paths import canonicalise
-from dockguard.policy import (
+from dockguard.envpolicy import (
     ACTION_SWITCHES,
     GATES,
     KNOWN_VARIABLES,
-    READ_METHODS,
     SECTION_DEFAULTS,
-    Decision,
     EnvPolicy,
     Gate,
-    Policy,
     Setting,
 )
+from dockguard.errors import ConfigError
+from dockguard.paths import canonicalise
+from dockguard.policy import READ_METHODS, Decision, Policy
 from dockguard.routes import SECTIONS, Section, lookup
 
 DEFAULT_ON = {"EVENTS", "PING", "VERSION"}

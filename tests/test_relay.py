@@ -27,7 +27,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.logger import formatEvent
 from twisted.python.failure import Failure
 
-from dockguard.policy import EnvPolicy
+from dockguard.envpolicy import EnvPolicy
 from dockguard.relay import ClientProtocol, Limits, Listener, Relay, Timeouts
 from dockguard.relay import DaemonConnection as UpstreamProtocol
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from dockguard.envpolicy import EnvPolicy
 from dockguard.groups import GroupPolicy
-from dockguard.policy import EnvPolicy
 from dockguard.presets import PRESETS
 from dockguard.service import no_longer_admitted
 from dockguard.tls import server_options

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import cast
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.endpoints import UNIXClientEndpoint
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.python.failure import Failure
@@ -30,6 +30,15 @@ from dockguard.metrics import PrometheusMetrics
 PROBE_TIMEOUT = 5.0
 
 _PING = b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n"
+
+
+def status_is_200(status_line: bytes) -> bool:
+    """
+    Whether C{status_line}, the first line of an HTTP/1.x answer, says 200:
+    the daemon's answer to C{/_ping} here, this listener's C{/health} in
+    C{dockguard healthcheck}.
+    """
+    return status_line.startswith(b"HTTP/1.") and status_line[8:13] == b" 200 "
 
 
 class _Ping(Protocol):
@@ -70,7 +79,7 @@ async def probe_daemon(reactor: IReactor, socket_path: str, timeout: float = PRO
     if timer.active():
         timer.cancel()
     status_line = answer.split(b"\r\n", 1)[0]
-    if status_line.startswith(b"HTTP/1.") and status_line[8:13] == b" 200 ":
+    if status_is_200(status_line):
         return None
     if not answer:
         return f"the Docker daemon at {socket_path} closed the connection without answering"
@@ -86,8 +95,6 @@ class Health(Resource):
         self.socket_path = socket_path
 
     def render_GET(self, request: Request) -> object:
-        from twisted.internet.defer import ensureDeferred
-
         gone: list[bool] = []
 
         def answer(problem: str | None) -> None:
@@ -112,6 +119,8 @@ class MetricsPage(Resource):
         self.metrics = metrics
 
     def render_GET(self, request: Request) -> bytes:
+        # Imported here: `dockguard healthcheck` imports this module too, and
+        # needs no prometheus_client.
         from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
         request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode())

@@ -9,30 +9,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 from pathlib import Path
-from typing import Any, Mapping, TextIO
+from typing import Any, TextIO
 
-from dockguard import __version__
-from dockguard.config import build_config
+from dockguard import __version__, certs
+from dockguard.config import build_config, choose_policy, load_policy, parse_admin
+from dockguard.decisionlog import read_decisions
 from dockguard.errors import ConfigError
-
-
-def _policy(config_file: Path | None, environ: Mapping[str, str]) -> Any:
-    from dockguard.config import load_policy
-    from dockguard.policy import EnvPolicy
-
-    if config_file is None:
-        return EnvPolicy.from_environ(environ)
-    return load_policy(config_file, environ)
+from dockguard.paths import PathRefused, canonicalise
+from dockguard.policy import READ_METHODS, explain
+from dockguard.routes import lookup
 
 
 def _explain(args: argparse.Namespace, out: TextIO) -> int:
-    from dockguard.groups import explain
-    from dockguard.paths import PathRefused, canonicalise
-    from dockguard.routes import lookup
-
-    policy = _policy(args.config, os.environ)
+    policy = load_policy(args.config, os.environ)
     if args.method is not None:
         if args.path is None:
             print("dockguard explain: give both METHOD and PATH", file=sys.stderr)
@@ -65,9 +57,6 @@ def suggest_groups(records: list[dict[str, Any]], only: set[str] | None = None) 
     into the configuration.  Refused requests are not counted: enforcing
     groups meant them to fail.
     """
-    from dockguard.paths import PathRefused, canonicalise
-    from dockguard.routes import lookup
-
     needs: dict[str, tuple[dict[str, str], set[str]]] = {}
     for record in records:
         if record.get("decision") not in ("allow", "would-deny"):
@@ -92,7 +81,7 @@ def suggest_groups(records: list[dict[str, Any]], only: set[str] | None = None) 
             continue
         sensitive = route is not None and route.sensitive
         # a sensitive read without an action of its own only opens with write
-        level = "read" if method in ("GET", "HEAD") and not sensitive else "write"
+        level = "read" if method in READ_METHODS and not sensitive else "write"
         if sections.get(section.name) != "write":
             sections[section.name] = level
     lines = []
@@ -119,9 +108,9 @@ def healthcheck(admin: str, timeout: float = 10.0) -> str | None:
 
     @return: L{None} when healthy, else why not (one line).
     """
-    import socket
-
-    from dockguard.config import parse_admin
+    # Imported here: the admin listener's module brings twisted.web, which
+    # no other command needs.
+    from dockguard.admin import status_is_200
 
     listener = parse_admin(admin)
     try:
@@ -143,7 +132,7 @@ def healthcheck(admin: str, timeout: float = 10.0) -> str | None:
         return f"dockguard's admin listener {listener.name} does not answer: {e}"
     head, _, body = answer.partition(b"\r\n\r\n")
     status = head.split(b"\r\n", 1)[0]
-    if status.startswith(b"HTTP/1.") and status[8:13] == b" 200 ":
+    if status_is_200(status):
         return None
     try:
         message = json.loads(body)["message"]
@@ -183,8 +172,6 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     where = health.add_mutually_exclusive_group(required=True)
     where.add_argument("--config", "-c", type=Path, help="read the admin listener from this file's [admin] listen")
     where.add_argument("--admin", help="the admin listener: tcp://HOST:PORT or unix:///PATH")
-    from dockguard import certs
-
     certs.register(sub)
     args = parser.parse_args(argv)
     try:
@@ -197,9 +184,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
             return 0
         if args.command == "check-config":
             config = build_config(os.environ, config_file=args.file)
-            from dockguard.tap import choose_policy
-
-            _, lines = choose_policy(config, os.environ)
+            _, lines = choose_policy(config.policy, os.environ, config.source)
             print(f"{args.file}: OK", file=out)
             for listener in config.listeners:
                 print(f"  listen {listener.describe()}", file=out)
@@ -211,8 +196,6 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         if args.command == "explain":
             return _explain(args, out)
         if args.command == "suggest":
-            from dockguard.decisionlog import read_decisions
-
             only = set(args.identity) if args.identity else None
             print(suggest_groups(read_decisions(args.log), only), end="", file=out)
             return 0

@@ -20,18 +20,18 @@ import ipaddress
 import os
 import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 from urllib.parse import parse_qsl, urlsplit
 
 import attrs
 
+from dockguard.envpolicy import KNOWN_VARIABLES, EnvPolicy
 from dockguard.errors import ConfigError
-from dockguard.names import is_plain_name
+from dockguard.exposure import exposures
+from dockguard.groupconfig import policy_from_config
+from dockguard.groups import GroupPolicy
+from dockguard.names import NAME_RULE, is_plain_name
 from dockguard.relay.settings import Limits, Timeouts
-
-if TYPE_CHECKING:
-    from dockguard.groups import GroupPolicy
-    from dockguard.policy import EnvPolicy
 
 DEFAULT_UPSTREAM = "/var/run/docker.sock"
 DEFAULT_LISTEN = "tcp://127.0.0.1:2375?identity=local"
@@ -215,7 +215,7 @@ def listener_from_mapping(
             raise ConfigError(
                 source,
                 f"{where}.identity",
-                f"{identity!r} is not a plain name (letters, digits and . _ @ + -)",
+                f"{identity!r} is not a plain name ({NAME_RULE})",
             )
         fields["identity"] = identity
     if kind == "tcp":
@@ -338,18 +338,40 @@ def read_toml(path: Path) -> tuple[str, dict[str, Any]]:
         raise ConfigError(source, "(syntax)", str(e))
 
 
-def load_policy(path: Path, environ: Mapping[str, str]) -> GroupPolicy | EnvPolicy:
+def choose_policy(
+    groups: GroupPolicy | None, environ: Mapping[str, str], source: str = "environment"
+) -> tuple[GroupPolicy | EnvPolicy, list[str]]:
     """
-    Only the policy a file gives (its identities and groups, else the
-    environment variables), without checking its listeners' files: for
+    The policy, and its lines for the start-up log: the configuration
+    file's identities and groups (C{groups}, read from C{source}) when it
+    has them, else the Tecnativa / linuxserver environment variables.  When
+    both are present the file wins, and a line says the variables are
+    ignored.
+    """
+    if groups is None:
+        policy = EnvPolicy.from_environ(environ)
+        return policy, policy.describe()
+    lines = groups.describe()
+    ignored = sorted(name for name in KNOWN_VARIABLES if environ.get(name))
+    if ignored:
+        lines.append(
+            f"warning: {source} defines identities and groups, so the environment "
+            f"variable{'s' if len(ignored) > 1 else ''} {', '.join(ignored)} "
+            f"{'are' if len(ignored) > 1 else 'is'} ignored"
+        )
+    return groups, lines
+
+
+def load_policy(path: Path | None, environ: Mapping[str, str]) -> GroupPolicy | EnvPolicy:
+    """
+    Only the policy (L{choose_policy}) of a file, or of the environment
+    when C{path} is L{None}, without checking the file's listeners: for
     C{dockguard explain}, which needs no certificate.
     """
-    from dockguard.groups import policy_from_config
-    from dockguard.policy import EnvPolicy
-
+    if path is None:
+        return choose_policy(None, environ)[0]
     source, data = read_toml(path)
-    policy = policy_from_config(source, data)
-    return policy if policy is not None else EnvPolicy.from_environ(environ)
+    return choose_policy(policy_from_config(source, data), environ, source)[0]
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -389,8 +411,6 @@ def load_config(path: Path) -> dict[str, Any]:
             raise ConfigError(source, f"{where}.{'path' if kind == 'unix' else 'address'}", "missing")
         listeners.append(listener_from_mapping(source, where, kind, address, table, base))
     out["listeners"] = tuple(listeners)
-    from dockguard.groups import policy_from_config
-
     policy = policy_from_config(source, data)
     if policy is not None:
         out["policy"] = policy
@@ -490,9 +510,6 @@ def _check_exposure(config: Config) -> None:
     caller able to reach the host's network namespace lacks
     (L{dockguard.exposure}); reads only are warned about at start.
     """
-    from dockguard.exposure import exposures
-    from dockguard.groups import GroupPolicy
-
     if not isinstance(config.policy, GroupPolicy):
         return
     for exposure in exposures(config.listeners, config.policy):
@@ -502,9 +519,6 @@ def _check_exposure(config: Config) -> None:
 
 def exposure_warnings(config: Config) -> list[str]:
     """The start-up warnings for listeners whose reads a reaching caller would gain."""
-    from dockguard.exposure import exposures
-    from dockguard.groups import GroupPolicy
-
     if not isinstance(config.policy, GroupPolicy):
         return []
     return [e.sentence() for e in exposures(config.listeners, config.policy) if not e.writes]

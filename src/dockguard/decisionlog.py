@@ -2,7 +2,8 @@
 The decision log: one JSON line per decision, for `dockguard suggest` and
 for anyone who wants to audit what each identity did.  It is a
 C{twisted.logger} observer of dockguard's own decision events; it never
-writes a request body or a header, only the fields below.
+writes a request body or a header, only the fields of
+L{dockguard.logs.DECISION_FIELDS}.
 """
 
 from __future__ import annotations
@@ -15,11 +16,7 @@ from typing import IO, Any
 from twisted.logger import ILogObserver
 from zope.interface import implementer
 
-#: What a decision line holds.
-FIELDS = (
-    "identity", "peer", "listener", "method", "path", "canonical", "section",
-    "decision", "rule", "reason", "status", "latency_ms",
-)
+from dockguard.logs import DECISION_FIELDS
 
 
 @implementer(ILogObserver)
@@ -34,7 +31,7 @@ class DecisionLog:
         if event.get("log_namespace") != "dockguard" or "decision" not in event:
             return
         record = {"time": round(event.get("log_time", time.time()), 3)}
-        record.update({key: event[key] for key in FIELDS if key in event})
+        record.update({key: event[key] for key in DECISION_FIELDS if key in event})
         self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
 
     def close(self) -> None:

@@ -1,8 +1,11 @@
-"""Errors shared by dockguard's modules."""
+"""Errors shared by dockguard's modules, and the hint their reasons share."""
 
 from __future__ import annotations
 
-__all__ = ["ConfigError"]
+import difflib
+from collections.abc import Iterable
+
+__all__ = ["ConfigError", "did_you_mean"]
 
 
 class ConfigError(Exception):
@@ -25,3 +28,13 @@ class ConfigError(Exception):
 
     def __str__(self) -> str:
         return f"{self.source}: {self.key}: {self.reason}"
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean "x"?)`` when ``word`` is one of ``choices`` in another
+    case, or close to one of them; else ``""``."""
+    options = sorted(choices)
+    if word.lower() in options and word.lower() != word:
+        return f' (did you mean "{word.lower()}"?)'
+    match = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f' (did you mean "{match[0]}"?)' if match else ""

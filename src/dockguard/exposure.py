@@ -36,9 +36,9 @@ from collections.abc import Iterable
 
 import attrs
 
-from dockguard.groups import GroupPolicy, explain
+from dockguard.groups import GroupPolicy
 from dockguard.guards import CLOSED, Allowance
-from dockguard.policy import READ_METHODS
+from dockguard.policy import READ_METHODS, explain
 from dockguard.routes import Route
 
 __all__ = ["Exposure", "exposures", "host_network_reach"]

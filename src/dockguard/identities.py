@@ -9,7 +9,7 @@ from __future__ import annotations
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from dockguard.names import is_plain_name
+from dockguard.names import NAME_RULE, is_plain_name
 
 __all__ = ["IdentityRefused", "identity_from_certificate"]
 
@@ -38,8 +38,7 @@ def identity_from_certificate(cert: x509.Certificate) -> str:
     cn = cns[0].value
     if not is_plain_name(cn):
         raise IdentityRefused(
-            f"the certificate's common name {cn!r} is not a plain name "
-            "(letters, digits and . _ @ + -, at most 128 characters)"
+            f"the certificate's common name {cn!r} is not a plain name ({NAME_RULE})"
         )
     try:
         basic = cert.extensions.get_extension_for_class(x509.BasicConstraints)

@@ -46,7 +46,8 @@ def escape(value: str) -> str:
     return "".join(out)
 
 
-#: The fields of a decision event that go into a JSON line as themselves.
+#: The fields of a decision event that go into a JSON line as themselves
+#: (a JSON log line, and a line of the decision log, L{dockguard.decisionlog}).
 DECISION_FIELDS = (
     "identity",
     "peer",

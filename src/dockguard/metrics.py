@@ -62,6 +62,8 @@ class PrometheusMetrics:
     """
 
     def __init__(self, connections: Callable[[], Iterable[object]]) -> None:
+        # Imported only when metrics are kept (an admin listener is
+        # configured): the idle process does without prometheus_client.
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.registry = CollectorRegistry(auto_describe=True)
@@ -138,6 +140,7 @@ class PrometheusMetrics:
 
     def expose(self) -> bytes:
         """The registry in Prometheus' text format."""
+        # As in __init__: only when metrics are kept.
         from prometheus_client import generate_latest
 
         return generate_latest(self.registry)

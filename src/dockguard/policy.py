@@ -1,99 +1,31 @@
-"""Authorisation: which request may reach the daemon.
+"""Authorisation: the interface every policy offers, and what it answers.
 
-:class:`EnvPolicy` reproduces the environment-variable permissions of the two
-socket proxies people run today, so that dockguard is a drop-in replacement:
+A :class:`Policy` says, for each request an identity makes, whether it may
+reach the daemon: its :class:`Decision`. Whatever the policy, a path in no
+section of the Engine API is refused (:func:`no_section`), and
+:func:`explain` lists its decision on every route for one identity. There
+are two policies:
 
-* Tecnativa/docker-socket-proxy, ``haproxy.cfg`` (read at commit 469e4138 and
-  its 2025 ``Dockerfile`` at 0919fd76): first ``http-request deny unless
-  METH_GET || { env(POST) -m bool }`` (HAProxy's ``METH_GET`` is GET *and*
-  HEAD), then ``allow`` rules for ``ALLOW_RESTARTS``
-  (``/containers/ID/((stop)|(restart)|(kill))``), ``ALLOW_START``
-  (``…/start``) and ``ALLOW_STOP`` (``…/stop``), then one ``allow`` per section
-  matching ``^(/v[\\d\\.]+)?/<prefix>`` on the URL-decoded path, then
-  ``http-request deny``. Defaults: ``EVENTS=1``, ``PING=1``, ``VERSION=1``,
-  everything else ``0``.
-* linuxserver/docker-socket-proxy, ``root/templates/haproxy.cfg`` (read at
-  commit 1b802fff): the same section rules, but the ``ALLOW_RESTARTS``,
-  ``ALLOW_START``, ``ALLOW_STOP``, ``ALLOW_PAUSE`` (``…/pause``) and
-  ``ALLOW_UNPAUSE`` (``…/unpause``) rules come *before* the POST gate, so they
-  work with ``POST=0``; its README (commit 40afef54) says so for each, and its
-  changelog dates the change "26.08.24: Change ALLOW_START, ALLOW_STOP, and
-  ALLOW_RESTARTS to work even with POST=0". ``ALLOW_PAUSE``/``ALLOW_UNPAUSE``
-  are not in its Dockerfile's ``ENV``, so they are unset, which HAProxy reads
-  as off.
-* linuxserver's gates ``ALLOW_ARCHIVE``, ``ALLOW_CHANGES``, ``ALLOW_EXPORT``,
-  ``ALLOW_LOGS`` and ``ALLOW_TOP`` are deny rules for
-  ``/containers/ID/<archive|changes|export|logs|top>`` checked before the
-  section rules, so ``CONTAINERS=1`` alone no longer exposes them. No stored
-  copy of the linuxserver file that adds them could be read; they are modelled
-  on Tecnativa's equivalent template
-  (``system_files/usr/local/etc/haproxy/haproxy.cfg.template`` at b44f37d9:
-  ``http-request deny if { path,url_dec -m reg -i
-  ^(/v[\\d\\.]+)?/containers/[a-zA-Z0-9_.-]+/logs } !{ env(ALLOW_LOGS) -m
-  bool }``, likewise for archive and export). linuxserver's image closes them
-  by default (linuxserver issue #53: an update to 3.4.4 lost container logs for
-  a user whose settings had not changed).
+* :class:`~dockguard.envpolicy.EnvPolicy`: one permission set for every
+  identity, from the Tecnativa / linuxserver environment variables;
+* :class:`~dockguard.groups.GroupPolicy`: per-identity groups from the
+  configuration file (read by :mod:`dockguard.groupconfig`).
 
-  dockguard's choice: **unset, a gate is open** — Tecnativa, the drop-in
-  target, has no such gates, and a Tecnativa user with ``CONTAINERS=1`` (Dozzle,
-  for one) must keep container logs. ``ALLOW_LOGS=0`` (etc.) closes the gate
-  exactly as linuxserver does; a linuxserver user who relied on the closed
-  default writes the ``=0`` explicitly. ``describe()`` says which applies.
-
-Design decisions (dockguard's, documented here and in ``describe()``):
-
-* The ``ALLOW_*`` container actions work whether ``POST`` is 1 or 0
-  (linuxserver's order). With Tecnativa they silently needed ``POST=1``, a top
-  user complaint. ``describe()`` prints a warning line when an action switch is
-  on while ``POST=0``, because a Tecnativa user reading the same settings
-  would expect those actions to be refused.
-* The action switches apply to ``POST /containers/{id}/{action}`` only (the
-  daemon serves those routes for ``POST`` alone), with the same id characters
-  as the proxies (``[a-zA-Z0-9_.-]+``). Everything else goes through the POST
-  gate and the section rules.
-* Sections match the exact first segment of the canonical path (after the
-  ``/vX.Y`` prefix), case-sensitively: the daemon routes case-sensitively.
-  A path without a section is refused (rule ``"no section"``).
-* Only the exact methods ``GET`` and ``HEAD`` are reads; anything else,
-  including ``get``, is a write and needs ``POST=1``.
-* Values are read as HAProxy reads them, as integers: ``0`` is off and any
-  other number is on; an empty value means "unset" and takes the default.
-  Anything else (``true``, ``yes``, ``on``, ``false``, `` 1``) is refused with
-  a :class:`~dockguard.errors.ConfigError` instead of being guessed at:
-  Tecnativa silently reads ``true`` as 0 (off). Only the ASCII digits 0-9 are
-  accepted; a sign is refused too, since how HAProxy reads one is not
-  documented.
-* Unknown variables are ignored: the environment holds many others.
+:func:`dockguard.config.choose_policy` picks one of them.
 
 This module has no I/O and no Twisted import.
 """
 
 from __future__ import annotations
 
-import re
 import typing
-from collections.abc import Mapping
 
 import attrs
 
-from dockguard.errors import ConfigError
 from dockguard.paths import CanonicalPath
-from dockguard.queries import QueryRefused, parse_query
-from dockguard.routes import SECTIONS, Match, Route, Section, case_hint, container_action
+from dockguard.routes import ROUTES, Match, Route, case_hint, lookup, sample_path
 
-__all__ = [
-    "ACTION_SWITCHES",
-    "GATES",
-    "KNOWN_VARIABLES",
-    "READ_METHODS",
-    "SECTION_DEFAULTS",
-    "ActionSwitch",
-    "Decision",
-    "EnvPolicy",
-    "Gate",
-    "Policy",
-    "Setting",
-]
+__all__ = ["READ_METHODS", "Decision", "Policy", "explain", "no_section"]
 
 #: The methods that count as reads. Compared exactly: ``"get"`` is a write.
 READ_METHODS: frozenset[str] = frozenset({"GET", "HEAD"})
@@ -140,358 +72,23 @@ class Policy(typing.Protocol):
         ...
 
 
-@attrs.frozen
-class ActionSwitch:
-    """An ``ALLOW_*`` variable that allows ``POST /containers/{id}/{action}``."""
-
-    env: str
-    actions: frozenset[str]
-    #: What it allows, for messages, e.g. ``"starting containers"``.
-    doing: str
-
-
-@attrs.frozen
-class Gate:
-    """An ``ALLOW_*`` variable without which ``/containers/{id}/{resource}`` is refused."""
-
-    env: str
-    resource: str
-    #: What it protects, for messages, e.g. ``"container logs"``.
-    what: str
-
-
-#: The container actions, in the order their rule is reported.
-ACTION_SWITCHES: tuple[ActionSwitch, ...] = (
-    ActionSwitch("ALLOW_START", frozenset({"start"}), "starting containers"),
-    ActionSwitch("ALLOW_STOP", frozenset({"stop"}), "stopping containers"),
-    ActionSwitch(
-        "ALLOW_RESTARTS",
-        frozenset({"stop", "restart", "kill"}),
-        "stopping, restarting and killing containers",
-    ),
-    ActionSwitch("ALLOW_PAUSE", frozenset({"pause"}), "pausing containers"),
-    ActionSwitch("ALLOW_UNPAUSE", frozenset({"unpause"}), "unpausing containers"),
-)
-
-#: linuxserver's gates on container sub-resources; open unless set to 0.
-GATES: tuple[Gate, ...] = (
-    Gate("ALLOW_ARCHIVE", "archive", "container file copies (archive)"),
-    Gate("ALLOW_CHANGES", "changes", "container filesystem changes"),
-    Gate("ALLOW_EXPORT", "export", "container filesystem exports"),
-    Gate("ALLOW_LOGS", "logs", "container logs"),
-    Gate("ALLOW_TOP", "top", "container process lists (top)"),
-)
-
-#: Default of every section variable: Tecnativa's and linuxserver's Dockerfiles.
-SECTION_DEFAULTS: Mapping[str, bool] = {
-    section.env: section.env in {"EVENTS", "PING", "VERSION"} for section in SECTIONS
-}
-
-_POST = "POST"
-
-#: Every variable EnvPolicy reads, each with its default.
-KNOWN_VARIABLES: Mapping[str, bool] = {
-    **SECTION_DEFAULTS,
-    _POST: False,
-    **{switch.env: False for switch in ACTION_SWITCHES},
-    # Unset, the gates are open: Tecnativa (the drop-in target) has no such
-    # gates, and CONTAINERS=1 there includes logs, top, archive, export and
-    # changes. Set to 0, a gate closes as in linuxserver's image (whose
-    # default is closed): see the module docstring.
-    **{gate.env: True for gate in GATES},
-}
-
-# The container id or name characters the proxies' regexes accept.
-_CONTAINER_ID = re.compile(r"[a-zA-Z0-9_.-]+")
-_DIGITS = re.compile(r"[0-9]+")
-
-
-@attrs.frozen
-class Setting:
-    """One variable's value as EnvPolicy understood it."""
-
-    env: str
-    on: bool
-    #: The value as written in the environment; ``None`` if unset or empty
-    #: (the default applies).
-    written: str | None = None
-
-    @property
-    def words(self) -> str:
-        """The setting in the user's own words, e.g. ``"CONTAINERS=1"``."""
-        value = self.written if self.written is not None else ("1" if self.on else "0")
-        return f"{self.env}={value}"
-
-
-def _parse(env: str, written: str | None) -> Setting:
-    if written is None or written == "":
-        return Setting(env=env, on=KNOWN_VARIABLES[env], written=None)
-    if _DIGITS.fullmatch(written):
-        return Setting(env=env, on=int(written) != 0, written=written)
-    raise ConfigError("environment", env, _not_a_number(written))
-
-
-def _not_a_number(written: str) -> str:
-    fix = "write 1 to open or 0 to close"
-    leading = _DIGITS.match(written)
-    if leading is not None:
-        # HAProxy's string-to-integer cast reads the leading digits.
-        reading = int(leading.group())
-        state = "on" if reading else "off"
-        return f"{written!r} is not a number: Tecnativa reads it as {reading} ({state}); {fix}"
-    if written[0].isascii() and written[0].isalpha():
-        # No digits at all: HAProxy's cast yields 0.
-        return f"{written!r} is not a number: Tecnativa reads it as 0 (off); {fix}"
-    return f"{written!r} is not a number dockguard accepts (only the digits 0-9); {fix}"
-
-
-#: The routes that hand out what a gate names, whatever their section:
-#: ``docker cp`` also through the old ``copy`` route, logs also through
-#: Swarm services and tasks.
-_GATED_ROUTES: Mapping[tuple[str, str], str] = {
-    ("GET", "/containers/{id}/archive"): "archive",
-    ("HEAD", "/containers/{id}/archive"): "archive",
-    ("PUT", "/containers/{id}/archive"): "archive",
-    ("POST", "/containers/{id}/copy"): "archive",
-    ("GET", "/containers/{id}/changes"): "changes",
-    ("GET", "/containers/{id}/export"): "export",
-    ("GET", "/containers/{id}/logs"): "logs",
-    ("GET", "/services/{id}/logs"): "logs",
-    ("GET", "/tasks/{id}/logs"): "logs",
-    ("GET", "/containers/{id}/top"): "top",
-}
-#: Attach hands out the whole log history when asked with ``logs=1``.
-_LOGS_WHEN_ASKED = frozenset({("GET", "/containers/{id}/attach/ws"), ("POST", "/containers/{id}/attach")})
-_GATE_BY_RESOURCE: Mapping[str, Gate] = {gate.resource: gate for gate in GATES}
-
-
-def _gate_for(path: CanonicalPath, route: Route | None) -> Gate | None:
-    """The gate that closes what the request for ``path`` hands out, or ``None``.
-
-    Found from ``route``, the route the request is judged as (a HEAD on a GET
-    route as that GET), and, for attach, its ``logs`` parameter read as the
-    daemon reads it; and, as deny rules should be broad, any path under
-    ``/containers/{id}/`` that names a gated resource.
-    """
-    if route is not None:
-        key = (route.method, route.template)
-        if key in _GATED_ROUTES:
-            return _GATE_BY_RESOURCE[_GATED_ROUTES[key]]
-        if key in _LOGS_WHEN_ASKED:
-            try:
-                asked = parse_query(path.query).true("logs")
-            except QueryRefused:
-                asked = True  # two readings: one of them may ask
-            if asked:
-                return _GATE_BY_RESOURCE["logs"]
-    segments = path.segments
-    if len(segments) >= 3 and segments[0] == "containers":
-        for gate in GATES:
-            if gate.resource in segments[2:]:
-                return gate
-    return None
-
-
-@attrs.frozen
-class EnvPolicy:
-    """One permission set for every identity, with Tecnativa's variables.
-
-    Build it with :meth:`from_environ`; see the module docstring for the exact
-    semantics and where each comes from.
-    """
-
-    #: Every variable in :data:`KNOWN_VARIABLES`, in that order.
-    settings: tuple[Setting, ...] = attrs.field()
-    _by_env: Mapping[str, Setting] = attrs.field(
-        init=False, eq=False, hash=False, repr=False
+def no_section(path: CanonicalPath) -> Decision:
+    """The refusal of a path in no section of the Engine API (``/foo``, ``/CONTAINERS``), whatever the policy."""
+    return Decision(
+        allowed=False,
+        rule="no section",
+        reason=f"{path.path} is not in any Engine API section, so dockguard refuses it{case_hint(path)}",
     )
 
-    @_by_env.default
-    def _index(self) -> Mapping[str, Setting]:
-        return {setting.env: setting for setting in self.settings}
 
-    @settings.validator
-    def _check(self, _attribute: object, settings: tuple[Setting, ...]) -> None:
-        names = [setting.env for setting in settings]
-        if sorted(names) != sorted(KNOWN_VARIABLES):
-            raise ValueError("EnvPolicy needs exactly one Setting per known variable")
+def explain(policy: Policy, identity: str) -> list[tuple[Route, Decision]]:
+    """Every route in :data:`~dockguard.routes.ROUTES` with ``identity``'s decision.
 
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> EnvPolicy:
-        """Read the permission variables from ``environ`` (e.g. ``os.environ``).
-
-        Raises :class:`~dockguard.errors.ConfigError` (source ``"environment"``)
-        for the first value that is not a plain number.
-        """
-        return cls(settings=tuple(_parse(env, environ.get(env)) for env in KNOWN_VARIABLES))
-
-    def setting(self, env: str) -> Setting:
-        """The setting of one known variable, e.g. ``setting("POST")``."""
-        return self._by_env[env]
-
-    def is_on(self, env: str) -> bool:
-        """Whether one known variable is on."""
-        return self._by_env[env].on
-
-    def shut_out(self, identity: str) -> Decision | None:
-        """Never: every identity has the same permissions under this policy."""
-        return None
-
-    def decide(self, identity: str, method: str, path: CanonicalPath, match: Match) -> Decision:
-        """Authorise ``method path`` (``match`` is its lookup); ``identity`` does not matter to this policy."""
-        section = match.section
-        if section is None:
-            return Decision(
-                allowed=False,
-                rule="no section",
-                reason=(
-                    f"{path.path} is not in any Engine API section, so dockguard "
-                    f"refuses it{case_hint(path)}"
-                ),
-            )
-
-        action = container_action(path)
-
-        # 1. Container actions, before the POST gate (linuxserver's order).
-        if (
-            method == "POST"
-            and action is not None
-            and _CONTAINER_ID.fullmatch(path.segments[1])
-        ):
-            for switch in ACTION_SWITCHES:
-                if action in switch.actions and self.is_on(switch.env):
-                    setting = self.setting(switch.env)
-                    post = self.setting(_POST)
-                    also = "" if post.on else f", even though other writes are closed ({post.words})"
-                    return Decision(
-                        allowed=True,
-                        rule=setting.words,
-                        reason=f"{switch.doing} is allowed ({setting.words}){also}",
-                    )
-
-        # 2. The POST gate: writes need POST=1.
-        post = self.setting(_POST)
-        if method not in READ_METHODS and not post.on:
-            return Decision(
-                allowed=False,
-                rule=post.words,
-                reason=self._write_refused(method, path, action, post),
-            )
-
-        # 3. The section.
-        opened = self.setting(section.env)
-        gate = _gate_for(path, match.judged_route)
-        if not opened.on:
-            also = ""
-            if gate is not None and not self.is_on(gate.env):
-                also = f" ({gate.what} also need {gate.env}=1)"
-            return Decision(
-                allowed=False,
-                rule=opened.words,
-                reason=(
-                    f"the {section.name} section is closed ({opened.words}); "
-                    f"set {section.env}=1 to open it{also}"
-                ),
-            )
-
-        # 4. linuxserver's gates, on every route that hands out what they name.
-        if gate is not None:
-            gated = self.setting(gate.env)
-            if not gated.on:
-                return Decision(
-                    allowed=False,
-                    rule=gated.words,
-                    reason=(
-                        f"{gate.what} are closed ({gated.words}) even though the "
-                        f"{section.name} section is open ({opened.words}); set "
-                        f"{gate.env}=1 to open them"
-                    ),
-                )
-            return Decision(
-                allowed=True,
-                rule=gated.words,
-                reason=self._open_reason(method, section, opened, post, f"{gate.what} are open ({gated.words}) and "),
-            )
-
-        # 5. Allowed by the section.
-        return Decision(
-            allowed=True,
-            rule=opened.words,
-            reason=self._open_reason(method, section, opened, post, ""),
-        )
-
-    @staticmethod
-    def _open_reason(
-        method: str, section: Section, opened: Setting, post: Setting, lead: str
-    ) -> str:
-        text = f"{lead}the {section.name} section is open ({opened.words})"
-        if method not in READ_METHODS:
-            text += f" and writes are open ({post.words})"
-        return text
-
-    @staticmethod
-    def _write_refused(
-        method: str, path: CanonicalPath, action: str | None, post: Setting
-    ) -> str:
-        text = f"{method} {path.path} is a write, and writes are closed ({post.words})"
-        if method.upper() in READ_METHODS:
-            text += "; methods are case-sensitive and only GET and HEAD are reads"
-        switches = [s for s in ACTION_SWITCHES if action is not None and action in s.actions]
-        if switches and method == "POST":
-            names = " or ".join(f"{s.env}=1" for s in switches)
-            text += f"; set {names} to allow only this action, or {_POST}=1 to open all writes in the open sections"
-        else:
-            text += f"; set {_POST}=1 to open writes in the open sections"
-        return text
-
-    def describe(self) -> list[str]:
-        """Human lines for the start-up log: which sections and switches are open."""
-        lines: list[str] = []
-        opened = [s for s in SECTIONS if self.is_on(s.env)]
-        closed = [s for s in SECTIONS if not self.is_on(s.env)]
-        lines.append(
-            "open sections: "
-            + (", ".join(f"{s.name} ({self.setting(s.env).words})" for s in opened) or "none")
-        )
-        lines.append("closed sections: " + (", ".join(s.name for s in closed) or "none"))
-
-        post = self.setting(_POST)
-        if post.on:
-            lines.append(f"writes: open ({post.words}): every method passes in the open sections")
-        else:
-            lines.append(f"writes: closed ({post.words}): only GET and HEAD pass, except the container actions below")
-
-        actions = [s for s in ACTION_SWITCHES if self.is_on(s.env)]
-        if actions:
-            listed = ", ".join(f"{s.doing} ({self.setting(s.env).words})" for s in actions)
-            lines.append(f"container actions allowed whatever POST and CONTAINERS say: {listed}")
-        else:
-            lines.append("container actions: none allowed on their own (every ALLOW_START/STOP/RESTARTS/PAUSE/UNPAUSE is 0)")
-
-        containers = self.setting("CONTAINERS")
-        gate_words = ", ".join(
-            f"{g.resource} {'open' if self.is_on(g.env) else 'closed'} ("
-            + (self.setting(g.env).words if self.setting(g.env).written is not None
-               else f"{g.env} unset: follows {containers.env}, as with Tecnativa")
-            + ")"
-            for g in GATES
-        )
-        lines.append(f"container sub-resources (need {containers.env}=1 too): {gate_words}")
-
-        if actions and not post.on:
-            names = ", ".join(self.setting(s.env).words for s in actions)
-            lines.append(
-                f"warning: {names} with {post.words}: dockguard allows these container "
-                "actions although other writes are closed (as linuxserver/socket-proxy "
-                f"does); Tecnativa's proxy would refuse them unless {_POST}=1"
-            )
-        open_gates = [g for g in GATES if self.setting(g.env).written is not None and self.is_on(g.env)]
-        if open_gates and not containers.on:
-            names = ", ".join(self.setting(g.env).words for g in open_gates)
-            lines.append(f"note: {names} has no effect while {containers.words}")
-        lines.append(
-            "escalation guards: off (with environment variables dockguard relays container, "
-            "exec and service bodies as Tecnativa does; give identities groups in a "
-            "configuration file to guard them: docs/guards.md)"
-        )
-        return lines
+    Each route is judged on a sample path (placeholders filled with
+    ``"example"``, see :func:`~dockguard.routes.sample_path`).
+    """
+    rows = []
+    for route in ROUTES:
+        path = sample_path(route)
+        rows.append((route, policy.decide(identity, route.method, path, lookup(route.method, path))))
+    return rows

@@ -12,7 +12,7 @@ import resource
 import signal
 import socket
 import stat
-from typing import TYPE_CHECKING, Callable, cast
+from typing import Callable, cast
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
@@ -25,13 +25,14 @@ from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.interfaces import IReactorFromThreads, IStreamServerEndpoint
 from twisted.internet.task import deferLater
 from twisted.internet.ssl import CertificateOptions
-from twisted.logger import Logger
+from twisted.logger import Logger, globalLogPublisher
 from twisted.protocols.tls import TLSMemoryBIOProtocol
 
 from dockguard.config import Config, ListenerConfig, exposure_warnings
+from dockguard.decisionlog import DecisionLog
 from dockguard.errors import ConfigError
 from dockguard.interfaces import IAbortableTransport, IReactor
-from dockguard.metrics import Metrics, NoMetrics
+from dockguard.metrics import Metrics, NoMetrics, PrometheusMetrics
 from dockguard.policy import Policy
 from dockguard.relay import ClientFactory, ClientProtocol, Limits, Listener, Relay, Timeouts
 from dockguard.tls import (
@@ -43,9 +44,6 @@ from dockguard.tls import (
     server_options,
 )
 from dockguard.relay import DaemonPool
-
-if TYPE_CHECKING:
-    from dockguard.decisionlog import DecisionLog
 
 log = Logger(namespace="dockguard")
 
@@ -247,7 +245,6 @@ def make_service(
     pool = DaemonPool.unix(reactor, config.upstream)
     metrics: Metrics = NoMetrics()
     if config.admin is not None:
-        from dockguard.metrics import PrometheusMetrics
 
         metrics = PrometheusMetrics(lambda: list(relay.connections))
     relay = Relay(
@@ -273,6 +270,8 @@ def make_service(
         service.setName(listener.name)
         service.setServiceParent(top)
     if config.admin is not None:
+        # Imported only with an admin listener: it brings twisted.web and
+        # prometheus_client, which the idle process does without.
         from dockguard.admin import admin_site
 
         assert isinstance(metrics, PrometheusMetrics)
@@ -376,10 +375,6 @@ class _DockguardService(MultiService):
         if self.rebuild is not None:
             signal.signal(signal.SIGHUP, self._onHangup)
         if self.config.decision_log is not None:
-            from twisted.logger import globalLogPublisher
-
-            from dockguard.decisionlog import DecisionLog
-
             self._decisions = DecisionLog(self.config.decision_log)
             globalLogPublisher.addObserver(self._decisions)
             log.info("writing decisions to {path}", path=str(self.config.decision_log))
@@ -434,7 +429,5 @@ class _DockguardService(MultiService):
         for connection in list(self.relay.connections):
             cast(IAbortableTransport, connection.transport).abortConnection()
         if self._decisions is not None:
-            from twisted.logger import globalLogPublisher
-
             globalLogPublisher.removeObserver(self._decisions)
             self._decisions.close()

@@ -7,44 +7,22 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from twisted.application.service import IService, MultiService
 from twisted.logger import FileLogObserver, ILogObserver
 from twisted.python.components import Componentized
 from twisted.internet.ssl import CertificateOptions
 from twisted.python import usage
+from twisted.scripts._twistd_unix import UnixAppLogger
 
-from dockguard.config import DEFAULT_LISTEN, Config, build_config
+from dockguard.config import DEFAULT_LISTEN, Config, build_config, choose_policy
+from dockguard.envpolicy import EnvPolicy
 from dockguard.errors import ConfigError
+from dockguard.groups import GroupPolicy
+from dockguard.interfaces import IReactor
 from dockguard.logs import ClassicText
-from dockguard.policy import EnvPolicy
-
-if TYPE_CHECKING:
-    from dockguard.groups import GroupPolicy
-
-
-def choose_policy(config: Config, environ: Mapping[str, str]) -> tuple[GroupPolicy | EnvPolicy, list[str]]:
-    """
-    The configuration file's identities and groups when it has them, else
-    the Tecnativa / linuxserver environment variables.  When both are
-    present the file wins, and the start-up log says the variables are
-    ignored.
-    """
-    from dockguard.policy import KNOWN_VARIABLES
-
-    if config.policy is None:
-        policy = EnvPolicy.from_environ(environ)
-        return policy, policy.describe()
-    lines = config.policy.describe()
-    ignored = sorted(name for name in KNOWN_VARIABLES if environ.get(name))
-    if ignored:
-        lines.append(
-            f"warning: {config.source} defines identities and groups, so the environment "
-            f"variable{'s' if len(ignored) > 1 else ''} {', '.join(ignored)} "
-            f"{'are' if len(ignored) > 1 else 'is'} ignored"
-        )
-    return config.policy, lines
+from dockguard.service import load_tls, make_service
 
 
 class Options(usage.Options):
@@ -95,8 +73,6 @@ class Options(usage.Options):
         The configuration, policy, its log lines and TLS options, from the
         same options and files: at start, and again at every SIGHUP.
         """
-        from dockguard.service import load_tls
-
         config = build_config(
             os.environ,
             config_file=Path(self["config"]) if self["config"] else None,
@@ -104,7 +80,7 @@ class Options(usage.Options):
             upstream=self["upstream"],
             admin=self["admin"],
         )
-        policy, lines = choose_policy(config, os.environ)
+        policy, lines = choose_policy(config.policy, os.environ, config.source)
         return config, policy, lines, load_tls(config)
 
     def postOptions(self) -> None:
@@ -115,10 +91,9 @@ class Options(usage.Options):
 
 
 def makeService(options: Options) -> IService:
+    # Imported here, not at the top: importing the reactor installs the
+    # default one, and twistd installs the one its --reactor names first.
     from twisted.internet import reactor
-
-    from dockguard.interfaces import IReactor
-    from dockguard.service import make_service
 
     service = make_service(
         # Twisted annotates its global reactor with an interface that lacks
@@ -146,8 +121,6 @@ def text_observer(twistd: Mapping[str, Any] | None) -> FileLogObserver | None:
     """
     if twistd is None or twistd.get("logger") or twistd.get("syslog"):
         return None
-    from twisted.scripts._twistd_unix import UnixAppLogger
-
     observer = UnixAppLogger(twistd)._getLogObserver()
     if not isinstance(observer, FileLogObserver):
         return None
