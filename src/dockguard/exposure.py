@@ -131,6 +131,6 @@ def exposures(listeners: Iterable[object], policy: GroupPolicy) -> list[Exposure
                 continue
             writes = any(mine[route] for route in gained) or (wider_guards and any(mine.values()))
             shown = tuple(f"{route.method} {route.template}" for route in gained[:3]) or ("wider guards",)
-            found.append(Exposure(index, listener.name, identity, reacher, how, writes, shown))  # type: ignore[attr-defined]
+            found.append(Exposure(index, listener.name, identity, reacher, how, writes, shown))  # type: ignore[attr-defined]  # listeners are duck-typed here (config or a test double)
             break
     return found
