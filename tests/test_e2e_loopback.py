@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import tarfile
+import time
 import uuid
 
 import pytest
@@ -75,6 +77,10 @@ def test_what_trust_host_accepts_a_build_reads_as_the_loopback_identity(tmp_path
     guard = start_with_config(tmp_path, dockerd.socket_path, config(ops_port, ci_socket, trust=True),
                               wait_for=("127.0.0.1", ops_port))
     tag = "dg-leak-" + uuid.uuid4().hex[:8]
+    deadline = time.monotonic() + 10
+    while not os.path.exists(ci_socket):  # listeners start one after another
+        assert time.monotonic() < deadline, "the ci listener did not start"
+        time.sleep(0.05)
     try:
         # ci alone may not list containers ...
         status, _ = api_request(ci_socket, "GET", "/v1.41/containers/json")
