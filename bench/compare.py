@@ -224,10 +224,14 @@ class Setup:
         log("starting dockguard")
         self.guard_port = free_port()
         self.guard_tls_port = free_port()
+        # The bench is one peer holding every stream: dockguard's per-peer
+        # limit (128 by default) is raised as a user with such a tool would.
+        limits = self.work / "bench-limits.toml"
+        limits.write_text("[limits]\nmax_connections_per_peer = 4096\nmax_connections = 8192\n")
         self.guard = start_guard(
             self.work, self.daemon.socket_path,
             [f"tcp://127.0.0.1:{self.guard_port}?identity=bench", self._tls_listener(self.guard_tls_port)],
-            env=PERMISSIONS, wait_for=("127.0.0.1", self.guard_port),
+            env=PERMISSIONS, extra_args=["--config", str(limits)], wait_for=("127.0.0.1", self.guard_port),
         )
         self.stack.callback(self.guard.stop)
 
