@@ -141,7 +141,9 @@ class _HeadCollector:
         self.target += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+        # llhttp drops the whitespace before a value, not after it: the
+        # value is what every other reader takes it to be (RFC 9112 section 5).
+        self.headers.append((name, value.rstrip(b" \t")))
 
 
 #: The reader's states.
@@ -218,8 +220,10 @@ class RequestReader:
             self._feed(b"GET " + line.group(2) + b" HTTP/1.1\r\n", line)
             self._scanned = eol + 2
         start = self._scanned
-        end = buf.find(b"\r\n\r\n", max(line.end(), start - 3), self.head_bytes + 4)
-        upto = end + 4 if end >= 0 else len(buf)
+        # The whole head, blank line included, within head_bytes: however
+        # the bytes come, and llhttp never reads past the limit.
+        end = buf.find(b"\r\n\r\n", max(line.end(), start - 3), self.head_bytes)
+        upto = end + 4 if end >= 0 else min(len(buf), self.head_bytes)
         if upto > start:
             self._feed(buf[start:upto], line)
             self._scanned = upto
