@@ -15,6 +15,11 @@ import re
 
 #: A chunk-size line: hex digits, optional extensions (ignored).
 _SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?")
+#: A trailer field (RFC 9112 section 5): a name, a colon, a value of visible
+#: bytes, spaces and tabs.  No obs-fold, no bare CR or LF, no control bytes.
+_TRAILER = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[^\x00-\x08\x0a-\x1f\x7f]*")
+#: Trailers that would frame the message again if merged into its head.
+_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 #: Longest chunk-size or trailer line accepted, and all trailers together.
 MAX_LINE = 4096
 MAX_TRAILERS = 16 * 1024
@@ -101,6 +106,8 @@ class ChunkedDecoder:
                 if eol < 0:
                     if end - pos > MAX_LINE:
                         raise ChunkError("chunk-size or trailer line too long")
+                    if buf.find(b"\n", pos, end) >= 0:
+                        raise ChunkError("a bare LF in a chunk-size or trailer line")
                     break
                 line = buf[pos:eol]
                 pos = eol + 2
@@ -114,6 +121,11 @@ class ChunkedDecoder:
                 elif not line:
                     self.done = True
                 else:
+                    trailer = _TRAILER.fullmatch(line)
+                    if trailer is None:
+                        raise ChunkError(f"bad trailer line {line[:40]!r}")
+                    if trailer.group(1).lower() in _FRAMING:
+                        raise ChunkError(f"a {trailer.group(1).decode()} trailer (framing belongs in the head)")
                     self._trailers += len(line)
                     if self._trailers > MAX_TRAILERS:
                         raise ChunkError("trailers too long")

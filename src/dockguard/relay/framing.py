@@ -157,7 +157,9 @@ class _HeadCollector:
         self.target += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+        # llhttp drops the whitespace before a value, not after it: the
+        # value is what every other reader takes it to be (RFC 9112 section 5).
+        self.headers.append((name, value.rstrip(b" \t")))
 
 
 #: The reader's states.
@@ -237,13 +239,15 @@ class RequestReader:
             self._feed(b"GET " + line.group(2) + b" HTTP/1.1\r\n", line)
             self._scanned = eol + 1
         start = self._scanned
-        blank = _BLANK_LINE.search(buf, max(self._eol, start - 3), self.head_bytes + 4)
+        # The whole head, blank line included, within head_bytes: however
+        # the bytes come, and llhttp never reads past the limit.
+        blank = _BLANK_LINE.search(buf, max(self._eol, start - 3), self.head_bytes)
         if blank is not None:
             end = upto = blank.end()
         else:
             # A line end is fed once the next byte says whether it folds.
             end = -1
-            upto = len(buf)
+            upto = min(len(buf), self.head_bytes)
             while upto > start and buf[upto - 1] in b"\r\n":
                 upto -= 1
         if upto > start:
