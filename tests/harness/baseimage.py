@@ -15,11 +15,12 @@ PYTHON_IMAGE=…``:
 * imported with ``docker import`` (``PATH``, ``LANG`` and ``CMD`` set as in
   the official image).
 
-The root filesystem's tar is kept under ``/var/tmp/dockguard-tests/``, named
-after everything it is made from (the recipe below and the CA bundle's
-content), and made again when it is older than ``MAX_AGE`` days.  A machine
-without it makes it (about a minute: debootstrap downloads some 40 packages
-from ``deb.debian.org``); after that an import takes a few seconds.
+The root filesystem's tar is kept under ``/var/tmp/dockguard-tests/``
+(``$DOCKGUARD_TEST_CACHE`` if set), named after everything it is made from
+(the recipe below and the CA bundle's content), and made again when it is
+older than ``MAX_AGE`` days.  A machine without it makes it (about a
+minute: debootstrap downloads a minimal Debian and Python from
+``deb.debian.org``); after that an import takes a few seconds.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ _RECIPE_VERSION = "1"
 def _key() -> str:
     recipe = "\n".join([_RECIPE_VERSION, SUITE, *PACKAGES, *TRIMMED, *CHANGES]).encode()
     h = hashlib.sha256(recipe)
-    h.update(Path(CA_BUNDLE).read_bytes())
+    if os.path.exists(CA_BUNDLE):
+        h.update(Path(CA_BUNDLE).read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -104,9 +106,10 @@ def _shape(root: Path) -> None:
     link.parent.mkdir(parents=True, exist_ok=True)
     link.unlink(missing_ok=True)
     link.symlink_to("/usr/bin/python3")
-    bundle = root / CA_BUNDLE.lstrip("/")
-    bundle.unlink(missing_ok=True)  # a symlink would point into the host
-    shutil.copyfile(CA_BUNDLE, bundle)
+    if os.path.exists(CA_BUNDLE):  # else Debian's own bundle stays
+        bundle = root / CA_BUNDLE.lstrip("/")
+        bundle.unlink(missing_ok=True)
+        shutil.copyfile(CA_BUNDLE, bundle)
 
 
 def rootfs_tar() -> Path:
