@@ -348,9 +348,22 @@ DOCKERFILE_UID = _instruction("USER").split(":")[0]
 
 
 def builtin_config() -> tuple[str, str]:
-    match = re.search(r'^COPY <<"EOF" (\S+)\n(.*?)\nEOF$', DOCKERFILE, re.M | re.S)
-    assert match, "the built-in configuration heredoc"
-    return match.group(1), match.group(2) + "\n"
+    """Where the image's built-in configuration goes, and its text."""
+    match = re.search(r"^COPY (docker/\S+\.toml) (\S+)$", DOCKERFILE, re.M)
+    assert match, "the built-in configuration: COPY docker/….toml /etc/…"
+    return match.group(2), (REPO / match.group(1)).read_text()
+
+
+def test_dockerfile_builds_with_any_builder() -> None:
+    """No `# syntax=` line (BuildKit would fetch that frontend image) and no
+    heredoc (the classic builder refuses it): one instruction per line."""
+    assert not re.search(r"^#\s*syntax\s*=", DOCKERFILE, re.M | re.I)
+    assert "<<" not in DOCKERFILE.replace("\\\n", " ")
+    ignored = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()}
+    for source in re.findall(r"^COPY (?!--from)(.*) \S+$", DOCKERFILE, re.M):
+        for path in source.split():
+            assert (REPO / path).exists(), path
+            assert not any(path == i or path.startswith(i.rstrip("/") + "/") for i in ignored), path
 
 
 def test_dockerfile_runs_exec_form_as_non_root() -> None:

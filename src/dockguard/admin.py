@@ -70,8 +70,10 @@ async def probe_daemon(reactor: IReactor, socket_path: str, timeout: float = PRO
     """
     done: Deferred[bytes] = Deferred()
     endpoint = UNIXClientEndpoint(reactor, socket_path, timeout=timeout)
+    factory = Factory.forProtocol(lambda: _Ping(done))
+    factory.noisy = False  # no "Starting factory" / "Stopping factory" per probe
     try:
-        proto = await endpoint.connect(Factory.forProtocol(lambda: _Ping(done)))
+        proto = await endpoint.connect(factory)
     except Exception as e:
         return f"cannot reach the Docker daemon at {socket_path}: {e}"
     timer = reactor.callLater(timeout, proto.transport.abortConnection)
