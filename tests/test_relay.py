@@ -1628,15 +1628,26 @@ def test_a_client_that_leaves_before_the_answer_is_logged_without_status() -> No
     assert "no answer" in formatEvent(line)
 
 
-def test_request_values_in_a_decision_line_are_escaped() -> None:
+@pytest.mark.parametrize(
+    "request_line",
+    [
+        # %0a decodes to a newline (the path is refused, and says so).
+        b"GET /v1.41/images/json%0a2026-11-23T00:00:00+0000%20[dockguard#info]%20allow HTTP/1.1",
+        # Terminal escapes and a bare CR in a request line that is refused
+        # as malformed: its method and target are in the decision line.
+        b"G\x1b[31mET /x\rallow HTTP/1.1",
+    ],
+)
+def test_request_values_in_a_decision_line_are_escaped(request_line: bytes) -> None:
     world = World()
     client = world.client()
     with Recorded() as events:
-        # %0a decodes to a newline; the method is odd but a valid token.
-        client.send(b"GET /v1.41/images/json%0a2026-11-23T00:00:00+0000%20[dockguard#info]%20allow HTTP/1.1\r\nHost: d\r\n\r\n")
+        client.send(request_line + b"\r\nHost: d\r\n\r\n")
+    assert decisions(events)
     text = "".join(formatEvent(e) for e in events)
-    assert "\n" not in text
-    assert events
+    assert not any(ch in text for ch in "\n\r\x1b")
+    if b"\x1b" in request_line:
+        assert "\\x1b[31m" in text and "\\r" in text, text
 
 
 def test_gauges_count_streams_and_hijacks_from_the_live_connections() -> None:
