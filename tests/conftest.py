@@ -206,3 +206,13 @@ def tls_client_env(pki: TestPKI, port: int, name: str = "ops") -> dict[str, str]
         "DOCKER_TLS_VERIFY": "1",
         "DOCKER_CERT_PATH": str(pki.client(name)),
     }
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """
+    A test that uses the private daemon is an end-to-end test, marked or not,
+    so ``-m "not e2e"`` is always the fast run without a daemon.
+    """
+    for item in items:
+        if "dockerd" in getattr(item, "fixturenames", ()) and item.get_closest_marker("e2e") is None:
+            item.add_marker(pytest.mark.e2e)

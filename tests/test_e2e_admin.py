@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from conftest import BUSYBOX_IMAGE, FULL_ACCESS_ENV, clean_cli_env
 from harness.guard import free_port
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
 def dockguard_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:

@@ -25,7 +25,7 @@ from conftest import BUSYBOX_IMAGE, FULL_ACCESS_ENV, clean_cli_env
 from harness.dockerd import PrivateDaemon, api_request
 from harness.guard import free_port, start_guard
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 
 def read_response(sock: socket.socket) -> tuple[int, bytes]:

@@ -18,7 +18,7 @@ import pytest
 from conftest import tls_listen
 from harness.guard import free_port
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 PING = b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n"
 
