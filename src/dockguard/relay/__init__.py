@@ -9,6 +9,7 @@ Each module holds one part of a request's life:
     framing of what is sent on;
   - L{verdict}: refuse, inspect or forward, from the head alone (pure);
   - L{refusals}: where a refused request's body goes (pure);
+  - L{decisions}: one line per decision;
   - L{client}: the client connection, a state machine, and the L{Relay};
   - L{daemon}: connections to the daemon and their pool;
   - L{splice}: flow control, and the raw splice after a hijack.

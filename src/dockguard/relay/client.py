@@ -51,6 +51,7 @@ from dockguard.policy import Policy
 from dockguard.identities import IdentityRefused, identity_from_certificate
 
 from dockguard.relay.admission import HANDSHAKE, PLAIN, Admission, format_peer, peer_key
+from dockguard.relay.decisions import DecisionLine
 from dockguard.relay.daemon import CHUNKED, TO_EOF, DaemonConnection, DaemonPool, ResponseHead
 from dockguard.relay.framing import (
     BODY,
@@ -60,6 +61,7 @@ from dockguard.relay.framing import (
     Head,
     RequestReader,
     json_error,
+    request_head,
 )
 from dockguard.relay.refusals import Fate, fate_of_body
 from dockguard.relay.settings import Limits, Listener, Timeouts
@@ -235,10 +237,8 @@ class ClientProtocol(Protocol):
         self._timer: IDelayedCall | None = None
         #: The rest of a chunked body waits for this call (see _read).
         self._nextTurn: IDelayedCall | None = None
-        #: The decision line of the request being relayed: logged once its
-        #: answer starts (or fails), with the status and the latency.
-        self._pending: dict[str, object] | None = None
-        self._requestStarted = 0.0
+        #: One line per decision (the relayed request's once its answer starts).
+        self.decisions = DecisionLine(relay.reactor.seconds, lambda: relay.metrics, listener.name)
 
     @property
     def streaming(self) -> bool:
@@ -259,7 +259,7 @@ class ClientProtocol(Protocol):
     def connectionMade(self) -> None:
         self.link: StreamTransport = stream(self.transport)
         peer = self.link.getPeer()
-        self.peer = format_peer(peer)
+        self.peer = self.decisions.peer = format_peer(peer)
         self._throttle = Throttle(self.link)
         admission, limits = self.relay.admission, self.relay.limits
         if not self.listener.admit(peer):
@@ -346,7 +346,7 @@ class ClientProtocol(Protocol):
             self._admitted = False
             self.relay.admission.leave(self, self._peerKey)
         self._takeBudget(None)
-        self._answered(None)
+        self.decisions.answered(None)
         splice, self._splice = self._splice, None
         if splice is not None:
             self._unwire(splice.daemon)
@@ -531,8 +531,8 @@ class ClientProtocol(Protocol):
             error=escape(error.reason),
         )
         if error.method:
-            self._requestStarted = self.relay.reactor.seconds()
-            self._logDecision(error.method, error.target, "refuse", error.rule, error.reason, None, "-", error.status)
+            self.decisions.start()
+            self.decisions.record(self.identity, error.method, error.target, "refuse", error.rule, error.reason, None, "-", error.status)
         ex, self._exchange = self._exchange, None
         if ex is not None and ex.daemon is not None:
             self._unwire(ex.daemon)
@@ -549,7 +549,7 @@ class ClientProtocol(Protocol):
         self._deadline = None
         self._head = head
         self._closeAfter = False
-        self._requestStarted = self.relay.reactor.seconds()
+        self.decisions.start()
         identity = self.identity
         assert identity is not None
         listener = self.listener
@@ -558,12 +558,12 @@ class ClientProtocol(Protocol):
             identity, self.relay.policy, listener.name if listener.learn else None,
         )
         if type(verdict) is Forward:
-            self._logDecision(
-                head.method, head.target, verdict.word, verdict.decision.rule, verdict.decision.reason,
+            self.decisions.record(
+                self.identity, head.method, head.target, verdict.word, verdict.decision.rule, verdict.decision.reason,
                 verdict.canonical, verdict.section, None,
             )
             self._exchange = _Exchange(
-                head=self._daemonHead(head),
+                head=request_head(head),
                 hijack=verdict.hijack,
                 wantsUpgrade=b"upgrade" in head.fields,
                 chunkedUp=head.length < 0,
@@ -580,90 +580,11 @@ class ClientProtocol(Protocol):
                 self._inspectionDone()
         else:
             assert type(verdict) is Refuse
-            self._logDecision(
-                head.method, head.target, verdict.word, verdict.rule, verdict.reason,
+            self.decisions.record(
+                self.identity, head.method, head.target, verdict.word, verdict.rule, verdict.reason,
                 verdict.canonical, verdict.section, verdict.status,
             )
             self._refuse(verdict.status, verdict.message)
-
-    def _daemonHead(self, head: Head, length: int | None = None) -> bytes:
-        """
-        The head sent to the daemon: the request line and end-to-end fields
-        as read, framing written again (C{length}: a judged body's).
-        """
-        fields = head.fields
-        lines = [head.method, b" ", head.target, b" HTTP/1.1\r\n"]
-        for name, value in head.forward:
-            lines += (name, b": ", value, b"\r\n")
-        upgrade = fields.get(b"upgrade")
-        if upgrade is not None:
-            lines.append(b"Connection: Upgrade\r\nUpgrade: %s\r\n" % (upgrade or b"tcp"))
-        if b"host" not in fields:
-            lines.append(b"Host: docker\r\n")
-        if length is None:
-            length = head.length
-        if length < 0:
-            lines.append(b"Transfer-Encoding: chunked\r\n")
-        elif length or b"content-length" in fields:
-            lines.append(b"Content-Length: %d\r\n" % length)
-        lines.append(b"\r\n")
-        return b"".join(lines)
-
-    # -- the decision log ----------------------------------------------------------
-
-    def _logDecision(
-        self,
-        method: bytes,
-        target: bytes,
-        word: str,
-        rule: str,
-        reason: str,
-        canonical: str | None,
-        section: str,
-        status: int | None,
-    ) -> None:
-        """
-        Record one decision.  A refusal is logged at once with its status; a
-        request that is relayed is logged when its answer starts or fails
-        (L{_answered}), so its line carries the daemon's status and the
-        latency.  Every value from the request is escaped.
-        """
-        fields: dict[str, object] = {
-            "canonical": escape(canonical) if canonical is not None else None,
-            "decision": word,
-            "identity": self.identity,
-            "method": escape(method.decode("ascii", "replace")),
-            "path": escape(target.decode("ascii", "replace")),
-            "peer": self.peer,
-            "listener": self.listener.name,
-            "section": section,
-            "rule": escape(rule),
-            "reason": escape(reason),
-        }
-        if status is None:
-            self._pending = fields
-        else:
-            self._emit(fields, status)
-
-    def _answered(self, status: int | None) -> None:
-        """The relayed request's answer started (C{None}: it never will)."""
-        fields, self._pending = self._pending, None
-        if fields is not None:
-            self._emit(fields, status)
-
-    def _emit(self, fields: dict[str, object], status: int | None) -> None:
-        seconds = max(0.0, self.relay.reactor.seconds() - self._requestStarted)
-        latency = round(seconds * 1000, 3)
-        answer = status if status is not None else "no answer"
-        # The line is built once here; observers that want text format only
-        # "{line}", and those that want fields (the decision log, JSON) read
-        # them from the event.
-        line = (
-            f"{fields['decision']} {fields['identity']} {fields['method']} {fields['path']} from "
-            f"{fields['peer']}: {fields['rule']} -> {answer} in {latency} ms"
-        )
-        _log.info("{line}", line=line, status=status, answer=answer, latency_ms=latency, **fields)
-        self.relay.metrics.decided(str(fields["identity"]), str(fields["section"]), str(fields["decision"]), seconds)
 
     # -- refusing ------------------------------------------------------------------
 
@@ -709,7 +630,7 @@ class ClientProtocol(Protocol):
         self._arm(self.relay.timeouts.drain)
 
     def _sendError(self, status: int, message: str, close: bool = False) -> None:
-        self._answered(status)
+        self.decisions.answered(status)
         head = self._head
         self.link.write(
             json_error(status, message, close, head_only=head is not None and head.method == b"HEAD")
@@ -719,8 +640,8 @@ class ClientProtocol(Protocol):
 
     def _tooLarge(self, head: Head, verdict: Inspect) -> str:
         limit = self.relay.limits.inspected_body
-        self._logDecision(
-            head.method, head.target, "refuse", "limits.max_inspected_body",
+        self.decisions.record(
+            self.identity, head.method, head.target, "refuse", "limits.max_inspected_body",
             f"the body of a {verdict.kind} is larger than {limit} bytes",
             verdict.canonical, verdict.section, 413,
         )
@@ -775,8 +696,8 @@ class ClientProtocol(Protocol):
         judged = judge(verdict.kind, body, verdict.decision.guard or NO_GUARDS, host_paths=resolve_host_path)
         if not judged.allowed:
             rule = f"guard {judged.guard}" if judged.guard else "guard: ambiguous body"
-            self._logDecision(
-                head.method, head.target, "deny", rule, judged.reason, verdict.canonical, verdict.section, 403
+            self.decisions.record(
+                self.identity, head.method, head.target, "deny", rule, judged.reason, verdict.canonical, verdict.section, 403
             )
             self._sendError(
                 403,
@@ -785,13 +706,13 @@ class ClientProtocol(Protocol):
             )
             self._nextRequest()
             return
-        self._logDecision(
-            head.method, head.target, verdict.word, verdict.decision.rule, verdict.decision.reason,
+        self.decisions.record(
+            self.identity, head.method, head.target, verdict.word, verdict.decision.rule, verdict.decision.reason,
             verdict.canonical, verdict.section, None,
         )
         # Relay exactly the bytes judged, framed by their length.
         self._exchange = _Exchange(
-            head=self._daemonHead(head, len(body)),
+            head=request_head(head, len(body)),
             hijack=False,
             wantsUpgrade=False,
             chunkedUp=False,
@@ -882,7 +803,7 @@ class ClientProtocol(Protocol):
                 self.link.write(self._responseHead(response, ex, informational=True))
             return
         ex.responseStarted = True
-        self._answered(status)
+        self.decisions.answered(status)
         if ex.hijack and _is_raw_stream(response):
             self._spliceWith(response)
             return
@@ -1014,7 +935,7 @@ class ClientProtocol(Protocol):
         head = self._head
         assert ex is not None and ex.daemon is not None and head is not None
         daemon = ex.daemon
-        self._answered(response.status)
+        self.decisions.answered(response.status)
         self._deadline = None
         self.link.write(hijack_head(response.status, response.reason, response.headers))
         fromDaemon = daemon.goRaw()

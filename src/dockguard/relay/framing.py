@@ -33,6 +33,7 @@ __all__ = [
     "RequestReader",
     "end_to_end",
     "json_error",
+    "request_head",
 ]
 
 # RFC 9110 section 7.6.1: connection-specific header fields, never forwarded.
@@ -426,6 +427,31 @@ def _framing_fault(fields: dict[bytes, bytes], hosts: int, connection: list[byte
 def _llhttp_reason(error: Exception) -> str:
     text = str(error.args[0]) if error.args else type(error).__name__
     return text.rstrip(".")
+
+
+def request_head(head: Head, length: int | None = None) -> bytes:
+    """
+    The head sent to the daemon: the request line and the fields a proxy
+    sends on, as read; the framing written again (C{length}: that of a body
+    read whole and judged, sent by its length).
+    """
+    fields = head.fields
+    lines = [head.method, b" ", head.target, b" HTTP/1.1\r\n"]
+    for name, value in head.forward:
+        lines += (name, b": ", value, b"\r\n")
+    upgrade = fields.get(b"upgrade")
+    if upgrade is not None:
+        lines.append(b"Connection: Upgrade\r\nUpgrade: %s\r\n" % (upgrade or b"tcp"))
+    if b"host" not in fields:
+        lines.append(b"Host: docker\r\n")
+    if length is None:
+        length = head.length
+    if length < 0:
+        lines.append(b"Transfer-Encoding: chunked\r\n")
+    elif length or b"content-length" in fields:
+        lines.append(b"Content-Length: %d\r\n" % length)
+    lines.append(b"\r\n")
+    return b"".join(lines)
 
 
 def end_to_end(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
