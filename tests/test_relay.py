@@ -66,7 +66,7 @@ class FakePool:
     connections that are reusable, and records every call.
     """
 
-    socketPath = SOCKET
+    address = SOCKET
 
     def __init__(self) -> None:
         self.created: list[UpstreamProtocol] = []
@@ -74,10 +74,6 @@ class FakePool:
         self.released: list[UpstreamProtocol] = []
         self.discarded: list[UpstreamProtocol] = []
         self.failures: list[Exception] = []
-
-    @property
-    def address(self) -> str:
-        return self.socketPath
 
     def take(self) -> UpstreamProtocol | None:
         if self.failures:
@@ -1661,3 +1657,35 @@ def test_gauges_count_streams_and_hijacks_from_the_live_connections() -> None:
     assert client.proto.streaming and not client.proto.hijacked
     client.lost()
     assert world.relay.connections == set()
+
+
+def test_daemon_reads_grow_only_for_bulk_and_shrink_for_the_next_request() -> None:
+    """
+    Small answers are read 64 KiB at a time (a buffer above malloc's mmap
+    threshold costs a map and an unmap per read); a read that fills the
+    buffer moves to 256 KiB until the next request.
+    """
+    from dockguard.relay.daemon import BULK_READ_SIZE, READ_SIZE
+
+    world = World({"CONTAINERS": "1"})
+    client = world.client()
+    client.send(b"GET /v1.41/containers/c/export HTTP/1.1\r\nHost: docker\r\n\r\n")
+    up = world.up
+    assert up.transport.bufferSize == READ_SIZE
+    up.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (2 * READ_SIZE))
+    up.dataReceived(b"x" * READ_SIZE)
+    assert up.transport.bufferSize == BULK_READ_SIZE
+    up.dataReceived(b"x" * READ_SIZE)
+    client.send(PING)
+    assert world.up is up and up.transport.bufferSize == READ_SIZE
+
+
+def test_the_client_state_machine_refuses_a_move_outside_its_table() -> None:
+    from dockguard.relay import State
+    from dockguard.relay.client import TRANSITIONS
+
+    assert set(TRANSITIONS) == set(State)
+    client = World().client()
+    assert client.proto.state is State.IDLE
+    with pytest.raises(AssertionError, match="idle cannot move to spliced"):
+        client.proto._to(State.SPLICED)

@@ -56,9 +56,9 @@ from dockguard.relay.daemon import CHUNKED, TO_EOF, DaemonConnection, DaemonPool
 from dockguard.relay.framing import (
     BODY,
     DONE,
-    HOP_BY_HOP,
     FramingError,
     Head,
+    end_to_end,
     RequestReader,
     json_error,
     request_head,
@@ -819,14 +819,9 @@ class ClientProtocol(Protocol):
             if response.block:
                 lines += (response.block, b"\r\n")
         else:
-            named: set[bytes] = set()
-            for token in response.fields.get(b"connection", b"").split(b","):
-                named.add(token.strip())
-            for name, value in response.headers:
-                low = name.lower()
-                if low in HOP_BY_HOP or low in named or (reframe and low == b"content-length"):
-                    continue
-                lines += (name, b": ", value, b"\r\n")
+            for name, value in end_to_end(response.headers):
+                if not (reframe and name.lower() == b"content-length"):
+                    lines += (name, b": ", value, b"\r\n")
         if not informational:
             if not head.keep_alive or self._eof:
                 ex.close = True

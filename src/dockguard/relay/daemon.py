@@ -394,10 +394,6 @@ class DaemonPool:
     def unix(cls, reactor: IReactorUNIX, path: str) -> DaemonPool:
         return cls(UNIXClientEndpoint(reactor, path, timeout=10), path)
 
-    @property
-    def socketPath(self) -> str:
-        return self.address
-
     def take(self) -> DaemonConnection | None:
         """An idle pooled connection, if there is one."""
         idle = self._idle
