@@ -56,6 +56,7 @@ from dockguard.guards import CLOSED, Allowance
 from dockguard.paths import CanonicalPath
 from dockguard.policy import READ_METHODS, Decision, no_section
 from dockguard.routes import ROUTES, SECTIONS, Match, Route
+from dockguard.scope import NO_REDACTION, REDACTABLE, Scope, ScopedGrant, redaction_of
 
 __all__ = ["ACCESS_LEVELS", "ACTIONS", "SECTION_NAMES", "Group", "GroupPolicy"]
 
@@ -91,6 +92,12 @@ def _check_sections(_group: object, _attribute: object, sections: Mapping[str, s
             raise ValueError(f"unknown access level {level!r} for section {section!r}")
 
 
+def _check_redact(_group: object, _attribute: object, redact: frozenset[str]) -> None:
+    unknown = sorted(redact - set(REDACTABLE))
+    if unknown:
+        raise ValueError(f"unknown redactions: {', '.join(unknown)}")
+
+
 def _check_actions(_group: object, _attribute: object, actions: frozenset[str]) -> None:
     unknown = sorted(actions - ACTIONS)
     if unknown:
@@ -112,6 +119,11 @@ class Group:
     #: What the escalation guards let this group put in container, exec,
     #: service and volume bodies (dockguard.guards); closed by default.
     guards: Allowance = CLOSED
+    #: The containers, volumes and networks its rights hold for
+    #: (dockguard.scope); ``None``: all of them.
+    scope: Scope | None = None
+    #: What its inspects and lists hide (:data:`dockguard.scope.REDACTABLE`).
+    redact: frozenset[str] = attrs.field(default=NO_REDACTION, converter=frozenset, validator=_check_redact)
 
     def level(self, section: str) -> str:
         """This group's level for ``section``."""
@@ -138,6 +150,10 @@ class Group:
         parts.append("actions " + (", ".join(sorted(self.actions)) if self.actions else "none"))
         if self.guards != CLOSED:
             parts.append(self.guards.describe())
+        if self.scope is not None:
+            parts.append(f"scope {self.scope.describe()}")
+        if self.redact:
+            parts.append("redacts " + ", ".join(sorted(self.redact)))
         if self.learn:
             parts.append("LEARN MODE")
         text = "; ".join(parts)
@@ -248,16 +264,33 @@ class GroupPolicy:
             if (grant := group.grant(method, route, section_name)) is not None
         ]
         if granting:
-            group, grant = granting[0]
+            # A group without a scope grants the route for every resource;
+            # when only scoped groups grant it, the relay keeps those whose
+            # scope holds the resource the request touches.
+            unscoped = [(group, grant) for group, grant in granting if group.scope is None]
+            chosen = unscoped or granting
+            group, grant = chosen[0]
             # Bodies are judged against what any granting group allows.
             allowance = group.guards
-            for other, _ in granting[1:]:
+            for other, _ in chosen[1:]:
                 allowance = allowance.merge(other.guards)
+            scoped: tuple[ScopedGrant, ...] = ()
+            shown = grant
+            if not unscoped:
+                scoped = tuple(
+                    ScopedGrant(g.name, text, g.scope, g.guards, g.redact)
+                    for g, text in granting
+                    if g.scope is not None
+                )
+                shown = f"{grant}, in scope {scoped[0].scope.describe()}"
             return Decision(
                 allowed=True,
-                rule=f"group {group.name}: {grant}",
-                reason=f"{_describe_call(method, path, route)} is allowed for {identity} by group {group.name} ({grant})",
+                rule=f"group {group.name}: {shown}",
+                reason=f"{_describe_call(method, path, route)} is allowed for {identity} by group {group.name} ({shown})",
                 guard=allowance,
+                scoped=scoped,
+                redact=redaction_of(g.redact for g, _ in chosen),
+                owner=identity,
             )
         rule, advice = _need(method, route, section_name)
         listed = ", ".join(group.name for group in groups)

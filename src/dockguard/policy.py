@@ -48,6 +48,16 @@ class Decision:
     #: (dockguard.guards): the Allowance that body is judged against.
     #: None: the body is relayed uninspected.
     guard: typing.Any = None
+    #: For an allowed request that only scoped groups grant: those grants
+    #: (:class:`dockguard.scope.ScopedGrant`). The request is allowed only
+    #: for the resources one of their scopes holds; empty: no scope applies.
+    scoped: tuple[typing.Any, ...] = ()
+    #: What the inspects and lists this request reads hide
+    #: (:data:`dockguard.scope.REDACTABLE`).
+    redact: frozenset[str] = frozenset()
+    #: The identity dockguard stamps as the owner of what this request
+    #: creates (:data:`dockguard.scope.OWNER_LABEL`), or ``None`` (no stamp).
+    owner: str | None = None
 
 
 class Policy(typing.Protocol):

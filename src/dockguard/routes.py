@@ -30,6 +30,8 @@ from dockguard.paths import CanonicalPath
 
 __all__ = [
     "ROUTES",
+    "SCOPED_RESOURCES",
+    "SCOPE_KINDS",
     "SECTIONS",
     "Match",
     "Route",
@@ -37,6 +39,7 @@ __all__ = [
     "case_hint",
     "container_action",
     "lookup",
+    "placeholder",
     "sample_path",
 ]
 
@@ -178,6 +181,21 @@ class Route:
     #: :data:`dockguard.guards.INSPECTED_KINDS`, e.g. ``"container.create"``),
     #: or ``None``: the body is relayed uninspected.
     inspected: str | None = None
+    #: How a group's scope (:mod:`dockguard.scope`) applies to the route, one of
+    #: :data:`SCOPE_KINDS`: the resource its placeholder names
+    #: (``"container"``, ``"exec"``, ``"volume"``, ``"network"``), a list or
+    #: stream that is filtered (``"list"``, ``"events"``), a create whose new
+    #: resource is stamped with its owner (``"create"``), a call that acts on
+    #: resources across the board and is refused under a scope
+    #: (``"refused"``), or ``None``: the route touches none of the scoped
+    #: resources and a scope does not restrict it.
+    scoped: str | None = None
+
+
+#: The values of :attr:`Route.scoped`.
+SCOPE_KINDS = ("container", "exec", "volume", "network", "list", "events", "create", "refused")
+#: The resources a scope holds.
+SCOPED_RESOURCES = ("container", "volume", "network")
 
 
 @attrs.frozen
@@ -231,6 +249,20 @@ _PATTERNS: dict[Route, _Pattern] = {}
 
 _CLUSTER_ADMIN = "equivalent to cluster admin"
 
+#: The scope kind of a route whose first segments are these (``None``: any).
+_NAMED = {"containers": "container", "exec": "exec", "volumes": "volume", "networks": "network"}
+
+
+def _default_scope(template: str) -> str | None:
+    """A route under a scoped section names its resource in its placeholder."""
+    parts = template[1:].split("/")
+    kind = _NAMED.get(parts[0])
+    if kind is None:
+        return None
+    if len(parts) > 1 and parts[1].startswith("{"):
+        return kind
+    return None
+
 
 def _r(
     method: str,
@@ -242,6 +274,7 @@ def _r(
     amounts_to: str = "",
     hijack: bool = False,
     inspected: str | None = None,
+    scoped: str | None = None,
 ) -> Route:
     """One route; ``span``: its placeholder is moby's ``{name:.*}`` (one or more segments)."""
     first = template[1:].split("/")[0]
@@ -254,6 +287,7 @@ def _r(
         amounts_to=amounts_to,
         hijack=hijack,
         inspected=inspected,
+        scoped=scoped if scoped is not None else _default_scope(template),
     )
     has_placeholder = "{" in template
     _PATTERNS[route] = _compile(template, span and has_placeholder)
@@ -268,7 +302,7 @@ ROUTES: tuple[Route, ...] = (
     _r("DELETE", "/containers/{id}/checkpoints/{checkpoint}", span=False),
     # container/container.go
     _r("HEAD", "/containers/{id}/archive", "container.archive", sensitive=True),
-    _r("GET", "/containers/json"),
+    _r("GET", "/containers/json", scoped="list"),
     _r("GET", "/containers/{id}/export", "container.export", sensitive=True),
     _r("GET", "/containers/{id}/changes"),
     _r("GET", "/containers/{id}/json"),
@@ -278,7 +312,7 @@ ROUTES: tuple[Route, ...] = (
     _r("GET", "/containers/{id}/attach/ws", "container.attach", sensitive=True),
     _r("GET", "/exec/{id}/json", "container.exec"),
     _r("GET", "/containers/{id}/archive", "container.archive", sensitive=True),
-    _r("POST", "/containers/create", "container.create", inspected="container.create"),
+    _r("POST", "/containers/create", "container.create", inspected="container.create", scoped="create"),
     _r("POST", "/containers/{id}/kill", "container.kill"),
     _r("POST", "/containers/{id}/pause", "container.pause"),
     _r("POST", "/containers/{id}/unpause", "container.unpause"),
@@ -296,8 +330,8 @@ ROUTES: tuple[Route, ...] = (
     _r("POST", "/exec/{id}/resize", "container.exec"),
     _r("POST", "/containers/{id}/rename", "container.rename"),
     _r("POST", "/containers/{id}/update", "container.update", inspected="container.update"),
-    _r("POST", "/containers/prune", "container.prune"),
-    _r("POST", "/commit", "image.commit"),
+    _r("POST", "/containers/prune", "container.prune", scoped="refused"),
+    _r("POST", "/commit", "image.commit", scoped="refused"),
     _r("PUT", "/containers/{id}/archive", "container.archive"),
     # the old `docker cp` (out), still served by daemons up to 20.10 for API < 1.20
     _r("POST", "/containers/{id}/copy", "container.archive"),
@@ -318,16 +352,16 @@ ROUTES: tuple[Route, ...] = (
     # system/system.go
     _r("GET", "/_ping"),
     _r("HEAD", "/_ping"),
-    _r("GET", "/events"),
+    _r("GET", "/events", scoped="events"),
     _r("GET", "/info"),
     _r("GET", "/version"),
-    _r("GET", "/system/df"),
+    _r("GET", "/system/df", scoped="refused"),
     _r("POST", "/auth"),
     # volume/volume.go
-    _r("GET", "/volumes"),
+    _r("GET", "/volumes", scoped="list"),
     _r("GET", "/volumes/{name}"),
-    _r("POST", "/volumes/create", "volume.create", inspected="volume.create"),
-    _r("POST", "/volumes/prune", "volume.prune"),
+    _r("POST", "/volumes/create", "volume.create", inspected="volume.create", scoped="create"),
+    _r("POST", "/volumes/prune", "volume.prune", scoped="refused"),
     _r("PUT", "/volumes/{name}"),
     _r("DELETE", "/volumes/{name}", "volume.delete"),
     # build/build.go, session/session.go, grpc/grpc.go: BuildKit uses all three
@@ -387,12 +421,12 @@ ROUTES: tuple[Route, ...] = (
     # grpc/grpc.go
     _r("POST", "/grpc", "image.build"),
     # network/network.go
-    _r("GET", "/networks"),
+    _r("GET", "/networks", scoped="list"),
     _r("GET", "/networks/{id}"),
-    _r("POST", "/networks/create", "network.create", inspected="network.create"),
-    _r("POST", "/networks/{id}/connect", "network.connect", inspected="network.connect"),
-    _r("POST", "/networks/{id}/disconnect", "network.connect"),
-    _r("POST", "/networks/prune", "network.prune"),
+    _r("POST", "/networks/create", "network.create", inspected="network.create", scoped="create"),
+    _r("POST", "/networks/{id}/connect", "network.connect", inspected="network.connect", scoped="refused"),
+    _r("POST", "/networks/{id}/disconnect", "network.connect", scoped="refused"),
+    _r("POST", "/networks/prune", "network.prune", scoped="refused"),
     _r("DELETE", "/networks/{id}", "network.delete"),
 )
 
@@ -472,6 +506,19 @@ def lookup(method: str, path: CanonicalPath) -> Match:
     route = _route_of(method, segments)
     head_as_get = _route_of("GET", segments) if route is None and method == "HEAD" else None
     return Match(route=route, section=_BY_PREFIX.get(segments[0]), head_as_get=head_as_get)
+
+
+def placeholder(route: Route, path: CanonicalPath) -> tuple[int, int]:
+    """The segments ``path`` gives ``route``'s placeholder: ``segments[start:end]``.
+
+    ``route`` must be the route :func:`lookup` found for ``path``, with one
+    placeholder (``/containers/{id}/json``, ``/volumes/{name}``).
+    """
+    pattern = _PATTERNS[route]
+    if pattern.greedy:
+        return len(pattern.head), len(path.segments) - len(pattern.tail)
+    index = pattern.head.index(None)
+    return index, index + 1
 
 
 #: The value :func:`sample_path` puts in every placeholder.

@@ -24,6 +24,7 @@ __all__ = [
     "as_str_list",
     "as_str_map",
     "decode",
+    "go_fold",
     "json_type",
 ]
 
@@ -33,7 +34,8 @@ __all__ = [
 _GO_FOLD_TO_ASCII = {"\u0130": "I", "\u0131": "I", "\u017f": "S", "\u212a": "K"}
 
 
-def _go_fold(key: str) -> str:
+def go_fold(key: str) -> str:
+    """``key`` folded as Go's ``encoding/json`` matches a field name: two keys that fold alike are one field."""
     if key.isascii():
         return key.upper()
     out = []
@@ -58,7 +60,7 @@ class GoObject:
         index: dict[str, Any] = {}
         spelled: dict[str, str] = {}
         for key, value in pairs:
-            folded = _go_fold(key)
+            folded = go_fold(key)
             if folded in spelled:
                 raise Refusal(
                     key,
@@ -73,7 +75,7 @@ class GoObject:
         self._index = index
 
     def get(self, name: str) -> Any:
-        return self._index.get(_go_fold(name))
+        return self._index.get(go_fold(name))
 
     def __len__(self) -> int:
         return len(self.pairs)

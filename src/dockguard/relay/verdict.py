@@ -11,15 +11,123 @@ policy's denial into a logged pass, never a meaning check's.
 
 from __future__ import annotations
 
+import re
+from urllib.parse import quote
+
 import attrs
 
 from dockguard.meaning import body_kind, check_request
 from dockguard.paths import PathRefused, canonicalise
 from dockguard.policy import Decision, Policy
-from dockguard.routes import lookup
+from dockguard.routes import Match, lookup, placeholder
+from dockguard.paths import CanonicalPath
 
 
-__all__ = ["Forward", "Inspect", "Refuse", "Verdict", "Verdicts", "decide"]
+__all__ = ["Forward", "Inspect", "Plan", "Refuse", "Verdict", "Verdicts", "decide"]
+
+
+#: The sections whose resources a scope holds, by the resource their lists hold.
+_LISTED = {"containers": "container", "volumes": "volume", "networks": "network"}
+_SCOPED_SECTIONS = frozenset({"containers", "exec", "volumes", "networks"})
+#: A name the daemon could resolve: a name, an ID or an ID prefix, a legacy link name.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*(/[A-Za-z0-9][A-Za-z0-9_.\-]*)*")
+_SAFE = "-._~:@!$&'()*+,;="
+
+
+@attrs.frozen
+class Plan:
+    """
+    What the relay does for a request besides relaying it, because of who
+    the resource it touches belongs to (L{dockguard.scope}).
+    """
+
+    #: The resource to look up at the daemon before relaying (C{container},
+    #: C{exec}, C{volume}, C{network}), or C{None}.
+    resolve: str | None = None
+    #: The name the path gives it, as the daemon will resolve it.
+    ref: str = ""
+    #: A name the daemon cannot resolve (so no look-up is needed).
+    unresolvable: bool = False
+    #: The target around the name, to relay with the full ID that was judged.
+    before: bytes = b""
+    after: bytes = b""
+    #: The answer is rewritten: C{list}, C{events} or C{inspect} of C{resource}.
+    view: str | None = None
+    #: The resource a list, an inspect or a create is about.
+    resource: str = ""
+    #: The request creates a C{resource}: the owner is stamped on its body.
+    create: bool = False
+    #: The request creates an exec instance: its ID is recorded with its owner.
+    exec_create: bool = False
+    #: The request renames or removes the resource: look-ups of it are forgotten.
+    forget: bool = False
+
+
+def _rewrite(path: CanonicalPath, start: int, end: int) -> tuple[bytes, bytes]:
+    """The target before and after the placeholder at C{segments[start:end]}."""
+    segments = path.segments
+    prefix = f"/v{path.version}" if path.version is not None else ""
+    before = prefix + "/" + "/".join(segments[:start]) + "/"
+    after = "".join("/" + quote(segment, safe=_SAFE) for segment in segments[end:])
+    if path.query:
+        after += "?" + path.query
+    return before.encode("ascii"), after.encode("ascii")
+
+
+def _plan(method: str, path: CanonicalPath, match: Match, decision: Decision) -> Plan | Refuse | None:
+    """The L{Plan} of an allowed request, a refusal (a scope cannot hold what it asks), or C{None}."""
+    route = match.judged_route
+    scoped = bool(decision.scoped)
+    if route is None:
+        if scoped and match.section_name in _SCOPED_SECTIONS:
+            return _unscopable(method, path, decision, "it is not a known route, so no scope can be checked")
+        return None
+    kind = route.scoped
+    if kind is None:
+        if decision.redact and route.template == "/images/{name}/json":
+            return Plan(view="inspect", resource="image")
+        return None
+    if kind == "refused":
+        if scoped:
+            return _unscopable(method, path, decision, "it acts on resources across the board")
+        return None
+    if kind == "list" or kind == "events":
+        if scoped or (kind == "list" and decision.redact):
+            return Plan(view=kind, resource=_LISTED.get(route.section, ""))
+        return None
+    if kind == "create":
+        if decision.owner is None and not scoped:
+            return None
+        return Plan(create=True, resource=route.template.split("/")[1][:-1])
+    # The route names its resource in its placeholder.
+    exec_create = route.template == "/containers/{id}/exec"
+    forget = method == "DELETE" or route.template.endswith("/rename")
+    inspect = route.template == "/containers/{id}/json" and bool(decision.redact)
+    if not (scoped or kind == "exec" or exec_create or inspect):
+        return None
+    start, end = placeholder(route, path)
+    ref = "/".join(path.segments[start:end])
+    before, after = _rewrite(path, start, end)
+    return Plan(
+        resolve=kind if (scoped or kind == "exec") else None,
+        ref=ref,
+        unresolvable=_NAME.fullmatch(ref) is None,
+        before=before,
+        after=after,
+        view="inspect" if inspect else None,
+        resource=kind,
+        exec_create=exec_create,
+        forget=forget,
+    )
+
+
+def _unscopable(method: str, path: CanonicalPath, decision: Decision, why: str) -> Refuse:
+    groups = ", ".join(grant.group for grant in decision.scoped)
+    reason = (
+        f"{method} {path.path} is granted only by scoped groups ({groups}), and {why}; "
+        "grant it in a group without a scope"
+    )
+    return Refuse(403, "scope", reason, f"dockguard refused {method} {path.path}: {reason} (rule: scope)", "-", path.path)
 
 
 @attrs.frozen
@@ -46,6 +154,7 @@ class Inspect:
     word: str
     section: str
     canonical: str
+    plan: Plan | None = None
 
 
 @attrs.frozen
@@ -58,6 +167,7 @@ class Forward:
     canonical: str
     #: The daemon may hijack the connection in answer (attach, exec start).
     hijack: bool
+    plan: Plan | None = None
 
 
 Verdict = Refuse | Inspect | Forward
@@ -124,10 +234,16 @@ def decide(
             name,
             path.path,
         )
+    plan = _plan(method, path, match, decision)
+    if type(plan) is Refuse:
+        return attrs.evolve(
+            plan, section=name, message=plan.message.replace(f" {path.path}:", f" {path.path} for {identity}:", 1)
+        )
+    assert plan is None or type(plan) is Plan
     kind = body_kind(match, decision.guard)
     if kind is not None:
-        return Inspect(kind, decision, word, name, path.path)
-    return Forward(decision, word, name, path.path, match.hijack)
+        return Inspect(kind, decision, word, name, path.path, plan)
+    return Forward(decision, word, name, path.path, match.hijack, plan)
 
 
 #: Heads whose verdict is remembered: short ones only, so the memory is

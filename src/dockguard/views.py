@@ -1,0 +1,211 @@
+"""What a scoped or redacted caller sees: the daemon's answers, narrowed.
+
+* Lists (``GET /containers/json``, ``/volumes``, ``/networks``) keep the
+  resources a scope holds (:func:`filter_list`); the caller's own
+  ``filters`` were applied by the daemon already.
+* The event stream (``GET /events``) keeps the events of resources in scope
+  (:class:`EventFilter`); the stream stays open.
+* Inspects and lists hide what the groups redact (:func:`redact_inspect`).
+
+A body that cannot be read as the daemon's JSON is not passed on: an answer
+the caller should not see in full is never guessed at.
+
+This module has no I/O and no Twisted import.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from dockguard.scope import Resource
+
+__all__ = ["EventFilter", "Unreadable", "filter_list", "redact_inspect", "REDACTED"]
+
+#: What a redacted value reads as.
+REDACTED = "<redacted by dockguard>"
+
+#: Judges whether a resource is in the caller's scope.
+InScope = Callable[[Resource], bool]
+
+
+class Unreadable(ValueError):
+    """The daemon's answer is not the JSON it documents."""
+
+
+def _labels(value: Any) -> Mapping[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): v for k, v in value.items() if isinstance(v, str)}
+
+
+def _container_name(names: Any) -> str:
+    """A listed container's own name (not a link alias such as ``/web/db``)."""
+    if isinstance(names, list):
+        for name in names:
+            if isinstance(name, str) and name.count("/") == 1:
+                return name[1:]
+    return ""
+
+
+def listed_resource(kind: str, item: Any) -> Resource | None:
+    """The :class:`Resource` one list entry describes, or ``None``."""
+    if not isinstance(item, dict):
+        return None
+    ident: Any
+    name: Any
+    if kind == "container":
+        ident = item.get("Id")
+        name = _container_name(item.get("Names"))
+    elif kind == "volume":
+        ident = name = item.get("Name")
+    else:
+        ident, name = item.get("Id"), item.get("Name")
+    if not isinstance(ident, str) or not isinstance(name, str):
+        return None
+    return Resource(kind, ident, name, _labels(item.get("Labels")))
+
+
+def _load(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise Unreadable("the daemon's answer is not JSON") from None
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+def filter_list(kind: str, body: bytes, in_scope: InScope | None, redact: frozenset[str]) -> bytes:
+    """A list of ``kind`` resources with only those ``in_scope`` (``None``: all), redacted."""
+    data = _load(body)
+    if kind == "volume":
+        if not isinstance(data, dict):
+            raise Unreadable("the daemon's volume list is not an object")
+        items = data.get("Volumes") or []
+    else:
+        items = data
+    if not isinstance(items, list):
+        raise Unreadable(f"the daemon's {kind} list is not an array")
+    kept = []
+    for item in items:
+        if in_scope is not None:
+            resource = listed_resource(kind, item)
+            if resource is None or not in_scope(resource):
+                continue
+        kept.append(_redact_item(item, redact))
+    if kind == "volume":
+        data["Volumes"] = kept
+    else:
+        data = kept
+    return _dump(data)
+
+
+def _redact_item(item: Any, redact: frozenset[str]) -> Any:
+    if not redact or not isinstance(item, dict):
+        return item
+    if "labels" in redact and isinstance(item.get("Labels"), dict):
+        item["Labels"] = {key: REDACTED for key in item["Labels"]}
+    if "mounts" in redact:
+        for mount in item.get("Mounts") or ():
+            if isinstance(mount, dict) and "Source" in mount:
+                mount["Source"] = REDACTED
+    return item
+
+
+def _redact_env(config: Any) -> None:
+    if isinstance(config, dict) and isinstance(config.get("Env"), list):
+        config["Env"] = [
+            f"{entry.partition('=')[0]}={REDACTED}" if isinstance(entry, str) else entry
+            for entry in config["Env"]
+        ]
+
+
+def redact_inspect(body: bytes, redact: frozenset[str]) -> bytes:
+    """A container's or an image's inspect with what ``redact`` names hidden.
+
+    ``env``: every ``Config.Env`` (and an image's ``ContainerConfig.Env``)
+    value, keeping the names; ``mounts``: mount sources and ``HostConfig.Binds``;
+    ``labels``: label values, keeping the keys.
+    """
+    data = _load(body)
+    if not isinstance(data, dict):
+        raise Unreadable("the daemon's inspect is not an object")
+    if "env" in redact:
+        _redact_env(data.get("Config"))
+        _redact_env(data.get("ContainerConfig"))
+    if "mounts" in redact:
+        _redact_item(data, frozenset({"mounts"}))
+        host = data.get("HostConfig")
+        if isinstance(host, dict) and isinstance(host.get("Binds"), list):
+            host["Binds"] = [REDACTED for _ in host["Binds"]]
+    if "labels" in redact:
+        for config in (data.get("Config"), data.get("ContainerConfig")):
+            if isinstance(config, dict) and isinstance(config.get("Labels"), dict):
+                config["Labels"] = {key: REDACTED for key in config["Labels"]}
+    return _dump(data)
+
+
+#: Event attributes the daemon sets itself: the rest of a container
+#: event's attributes are the container's labels.
+_EVENT_OWN = frozenset({"name", "image", "exitCode", "signal", "execID", "container"})
+
+
+class EventFilter:
+    """
+    The daemon's event stream (one JSON object per line), keeping the events
+    of the resources in scope.
+
+    A container event (exec events are container events) is judged by its
+    actor: its ID, and the name and labels the daemon puts in its
+    attributes.  A network or volume event that names a container
+    (``connect``, ``mount``) is delivered when that container was seen in
+    scope on this stream; other network and volume events, and anything
+    unreadable, are dropped.  Events of images, the daemon, plugins and the
+    swarm are not about scoped resources and pass.
+    """
+
+    def __init__(self, in_scope: InScope, max_line: int = 1 << 20) -> None:
+        self.in_scope = in_scope
+        self.max_line = max_line
+        self._partial = b""
+        #: Containers judged on this stream: ID -> in scope.
+        self._seen: dict[str, bool] = {}
+
+    def feed(self, data: bytes) -> bytes:
+        """The complete events of ``data`` that pass (a line cut short waits for its end)."""
+        data = self._partial + data
+        lines = data.split(b"\n")
+        self._partial = lines.pop()
+        if len(self._partial) > self.max_line:
+            raise Unreadable(f"an event is longer than {self.max_line} bytes")
+        return b"".join(line + b"\n" for line in lines if line.strip() and self._passes(line))
+
+    def _passes(self, line: bytes) -> bool:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            return False
+        if not isinstance(event, dict):
+            return False
+        kind = event.get("Type")
+        actor = event.get("Actor")
+        if not isinstance(kind, str) or not isinstance(actor, dict):
+            return False  # the API's old shape (before 1.22) does not name its actor's kind
+        ident = actor.get("ID")
+        attributes = _labels(actor.get("Attributes"))
+        if kind == "container":
+            if not isinstance(ident, str):
+                return False
+            labels = {key: value for key, value in attributes.items() if key not in _EVENT_OWN}
+            verdict = self.in_scope(Resource("container", ident, attributes.get("name", ""), labels))
+            if len(self._seen) > 65536:
+                self._seen.clear()
+            self._seen[ident] = verdict
+            return verdict
+        if kind in ("network", "volume"):
+            container = attributes.get("container")
+            return container is not None and self._seen.get(container, False)
+        return True
