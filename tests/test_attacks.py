@@ -20,6 +20,7 @@ daemon's own reading matters are in C{tests/test_e2e_attacks.py}.
 
 from __future__ import annotations
 
+import json
 import gc
 
 import pytest
@@ -398,6 +399,7 @@ def test_upgrade_on_a_route_that_does_not_hijack_leaves_the_next_request_to_be_j
 
 def test_a_hijack_the_daemon_declines_leaves_the_pipelined_request_to_be_judged() -> None:
     world = World(OPEN_ENV)
+    world.relay.execOwners.record("abc", "tester")  # as if tester had created it
     client = world.client()
     client.send(
         b"POST /v1.41/exec/abc/start HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
@@ -742,7 +744,8 @@ def test_an_inspected_body_in_one_byte_chunks_costs_about_its_size_and_is_all_re
         client.send(b"0\r\n\r\n")
         answer_everything(world)
         assert [r.status for r in clean_answers(client, [b"POST"])] == [200]
-        assert world.daemon_saw()[0].body == body
+        # Relayed whole: the body as sent, with its owner stamped.
+        assert json.loads(world.daemon_saw()[0].body) == {**json.loads(body), "Labels": {"dockguard.owner": "tester"}}
         client.lost()
         for up in world.pool.created + world.pool.idle:
             up.transport.clear()

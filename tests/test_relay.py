@@ -1125,6 +1125,7 @@ UPGRADED = (
 
 def test_exec_start_with_upgrade_is_spliced_both_ways() -> None:
     world = World({"EXEC": "1", "POST": "1"})
+    world.relay.execOwners.record("abc", "tester")  # as if tester had created it
     client = world.client()
     client.send(_exec_start(b"stdin-1\n"))
     up = world.up
@@ -1165,6 +1166,7 @@ def test_exec_start_with_upgrade_is_spliced_both_ways() -> None:
 
 def test_client_data_and_half_close_sent_before_the_upgrade_are_passed_on() -> None:
     world = World({"EXEC": "1", "POST": "1"})
+    world.relay.execOwners.record("abc", "tester")  # as if tester had created it
     client = world.client()
     client.send(_exec_start(b"early"))
     client.proto.readConnectionLost()
@@ -1178,6 +1180,7 @@ def test_client_data_and_half_close_sent_before_the_upgrade_are_passed_on() -> N
 
 def test_client_leaving_a_spliced_stream_closes_the_daemon_connection() -> None:
     world = World({"EXEC": "1", "POST": "1"})
+    world.relay.execOwners.record("abc", "tester")  # as if tester had created it
     client = world.client()
     client.send(_exec_start())
     up = world.up
@@ -1243,6 +1246,7 @@ def test_logs_with_a_raw_stream_content_type_are_relayed_not_spliced(framing: st
 @pytest.mark.parametrize("upgrade", [True, False], ids=["upgrade", "no-upgrade"])
 def test_hijack_route_answered_with_a_json_error_is_relayed_normally(upgrade: bool) -> None:
     world = World({"EXEC": "1", "POST": "1"})
+    world.relay.execOwners.record("abc", "tester")  # as if tester had created it
     client = world.client()
     if upgrade:
         client.send(_exec_start())

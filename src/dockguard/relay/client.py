@@ -7,6 +7,7 @@ moves, and every move goes through L{ClientProtocol._to}.  A request's life:
 
     IDLE ─bytes─▶ HEAD ─head read, judged (verdict)─┬─▶ CONNECTING ─▶ FORWARDING ─▶ IDLE
                                                     ├─▶ INSPECTING (body read whole, judged) ─▶ CONNECTING
+                                                    ├─▶ RESOLVING (scope: the resource looked up) ─▶ CONNECTING
                                                     └─▶ refused: DRAINING (small body dropped) ─▶ IDLE
                                                                  LINGERING (answer out, closing)
     FORWARDING ─daemon hijacks─▶ SPLICED (raw bytes both ways until either side ends)
@@ -66,7 +67,21 @@ from dockguard.relay.framing import (
 from dockguard.relay.refusals import Fate, fate_of_body
 from dockguard.relay.settings import Limits, Listener, Timeouts
 from dockguard.relay.splice import Splice, Throttle, hijack_head
-from dockguard.relay.verdict import Forward, Inspect, Refuse, Verdicts
+from dockguard.relay.lookup import Resolver
+from dockguard.relay.scoping import (
+    MAX_VIEWED,
+    Allowed,
+    Denied,
+    ExecCapture,
+    Unreadable,
+    View,
+    answer_view,
+    judge_create,
+    judge_named,
+)
+from dockguard.relay.verdict import Forward, Inspect, Plan, Refuse, Verdicts
+from dockguard.owners import ExecOwners
+from dockguard.policy import Decision
 
 __all__ = ["ClientFactory", "ClientProtocol", "EVENTS_PER_TURN", "Relay", "State"]
 
@@ -88,6 +103,7 @@ class State(enum.Enum):
     IDLE = "idle"  # between requests, on the idle clock
     HEAD = "head"  # a request head is arriving, on the header clock
     INSPECTING = "inspecting"  # reading a body whole to judge it
+    RESOLVING = "resolving"  # looking up the resource the request names (scope)
     CONNECTING = "connecting"  # allowed: waiting for a daemon connection
     FORWARDING = "forwarding"  # the request and its answer are relayed
     DRAINING = "draining"  # refused: the rest of a small body is dropped
@@ -100,7 +116,13 @@ class State(enum.Enum):
     __hash__ = object.__hash__
 
 
-IDLE, HEAD, INSPECTING, CONNECTING = State.IDLE, State.HEAD, State.INSPECTING, State.CONNECTING
+IDLE, HEAD, INSPECTING, RESOLVING, CONNECTING = (
+    State.IDLE,
+    State.HEAD,
+    State.INSPECTING,
+    State.RESOLVING,
+    State.CONNECTING,
+)
 FORWARDING, DRAINING, LINGERING, SPLICED, CLOSED = (
     State.FORWARDING,
     State.DRAINING,
@@ -113,8 +135,9 @@ FORWARDING, DRAINING, LINGERING, SPLICED, CLOSED = (
 #: straight back to IDLE, or to DRAINING/LINGERING.)
 TRANSITIONS: dict[State, frozenset[State]] = {
     IDLE: frozenset({HEAD, CLOSED}),
-    HEAD: frozenset({INSPECTING, CONNECTING, DRAINING, LINGERING, IDLE, HEAD, CLOSED}),
-    INSPECTING: frozenset({CONNECTING, DRAINING, LINGERING, IDLE, HEAD, CLOSED}),
+    HEAD: frozenset({INSPECTING, RESOLVING, CONNECTING, DRAINING, LINGERING, IDLE, HEAD, CLOSED}),
+    INSPECTING: frozenset({RESOLVING, CONNECTING, DRAINING, LINGERING, IDLE, HEAD, CLOSED}),
+    RESOLVING: frozenset({CONNECTING, DRAINING, LINGERING, IDLE, HEAD, CLOSED}),
     CONNECTING: frozenset({FORWARDING, DRAINING, LINGERING, IDLE, HEAD, CLOSED}),
     FORWARDING: frozenset({IDLE, HEAD, SPLICED, CONNECTING, DRAINING, LINGERING, CLOSED}),
     DRAINING: frozenset({IDLE, HEAD, CLOSED}),
@@ -146,9 +169,14 @@ class Relay:
     admission: Admission = attrs.field(init=False)
     #: What became of recent request heads, for the policy in force.
     verdicts: Verdicts = attrs.Factory(Verdicts)
+    #: Who created each exec instance through dockguard.
+    execOwners: ExecOwners = attrs.Factory(ExecOwners)
+    #: Names to resources, asked of the daemon (scoped requests).
+    resolver: Resolver = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self.admission = Admission(self.reactor.seconds, lambda: self.metrics)
+        self.resolver = Resolver(self.pool, self.reactor)
 
     @property
     def connections(self) -> set[Any]:
@@ -188,6 +216,14 @@ class _Exchange:
     daemon: DaemonConnection | None = None
     #: A body read whole and judged before anything went to the daemon.
     body: bytes | None = None
+    #: How the caller sees the answer (a scope or a redaction narrows it).
+    view: View | None = None
+    #: The answer, read whole for the view (C{view.whole}), and its head.
+    held: bytearray | None = None
+    heldHead: ResponseHead | None = None
+    #: Records the owner of the exec instance the request creates.
+    capture: ExecCapture | None = None
+    status: int = 0
     responseStarted: bool = False
     #: The answer goes to the client chunked, framed again.
     chunkedDown: bool = False
@@ -237,6 +273,8 @@ class ClientProtocol(Protocol):
         self._timer: IDelayedCall | None = None
         #: The rest of a chunked body waits for this call (see _read).
         self._nextTurn: IDelayedCall | None = None
+        #: A scope look-up is answering within the call that asked (see _resolved).
+        self._inline = False
         #: One line per decision (the relayed request's once its answer starts).
         self.decisions = DecisionLine(relay.reactor.seconds, lambda: relay.metrics, listener.name)
 
@@ -558,18 +596,11 @@ class ClientProtocol(Protocol):
             identity, self.relay.policy, listener.name if listener.learn else None,
         )
         if type(verdict) is Forward:
-            self.decisions.record(
-                self.identity, head.method, head.target, verdict.word, verdict.decision.rule, verdict.decision.reason,
-                verdict.canonical, verdict.section, None,
-            )
-            self._exchange = _Exchange(
-                head=request_head(head),
-                hijack=verdict.hijack,
-                wantsUpgrade=b"upgrade" in head.fields,
-                chunkedUp=head.length < 0,
-                requestDone=self.reader.state is DONE,
-            )
-            self._connect()
+            plan = verdict.plan
+            if plan is not None and plan.resolve is not None:
+                self._resolve(verdict, None)
+                return
+            self._forward(verdict, verdict.decision, verdict.word, None)
         elif type(verdict) is Inspect:
             if head.length > self.relay.limits.inspected_body:
                 self._refuse(413, self._tooLarge(head, verdict))
@@ -585,6 +616,91 @@ class ClientProtocol(Protocol):
                 verdict.canonical, verdict.section, verdict.status,
             )
             self._refuse(verdict.status, verdict.message)
+
+    def _forward(self, verdict: Forward, decision: Decision, word: str, target: bytes | None) -> None:
+        """Relay the request as it comes (to C{target}, the full ID judged, when given)."""
+        head = self._head
+        assert head is not None
+        self.decisions.record(
+            self.identity, head.method, head.target, word, decision.rule, decision.reason,
+            verdict.canonical, verdict.section, None,
+        )
+        self._exchange = self._scoped(
+            _Exchange(
+                head=request_head(head, target=target),
+                hijack=verdict.hijack,
+                wantsUpgrade=b"upgrade" in head.fields,
+                chunkedUp=head.length < 0,
+                requestDone=self.reader.state is DONE,
+            ),
+            verdict.plan,
+            decision,
+        )
+        self._connect()
+
+    def _scoped(self, ex: _Exchange, plan: Plan | None, decision: Decision) -> _Exchange:
+        """C{ex}, with how its answer is narrowed and what is recorded of it."""
+        if plan is not None:
+            identity = self.identity
+            assert identity is not None
+            ex.view = answer_view(plan, decision, identity)
+            if plan.exec_create:
+                ex.capture = ExecCapture(self.relay.execOwners, identity)
+        return ex
+
+    # -- scope: the resource a request names -------------------------------------
+
+    def _resolve(self, verdict: Forward | Inspect, body: bytes | None) -> None:
+        """
+        Look up the resource the request names at the daemon, and judge it
+        against the caller's scope before anything is relayed (RESOLVING).
+        """
+        plan = verdict.plan
+        identity = self.identity
+        assert plan is not None and identity is not None
+        self._to(RESOLVING)
+        self._inline = True
+        relay = self.relay
+        judged = judge_named(relay.resolver, relay.execOwners, identity, verdict.decision, plan)
+        head = self._head
+        assert head is not None
+        judged.addCallback(self._resolved, verdict, body, head)
+        judged.addErrback(self._resolveCrashed)
+        self._inline = False
+
+    def _resolved(self, outcome: Allowed | Denied, verdict: Forward | Inspect, body: bytes | None, head: Head) -> None:
+        if self.state is not RESOLVING or self._head is not head:
+            return  # the caller left meanwhile
+        inline = self._inline
+        word = verdict.word
+        if type(outcome) is Denied and self.listener.learn and outcome.rule == "scope":
+            outcome, word = Allowed(verdict.decision), "would-deny"
+        if type(outcome) is Denied:
+            self.decisions.record(
+                self.identity, head.method, head.target, "deny" if outcome.status < 500 else "refuse",
+                outcome.rule, outcome.reason, verdict.canonical, verdict.section, outcome.status,
+            )
+            self._refuse(outcome.status, outcome.message)
+        else:
+            assert type(outcome) is Allowed
+            plan = verdict.plan
+            if plan is not None and plan.forget and outcome.target is not None:
+                self.relay.resolver.forget(outcome.target[len(plan.before):len(outcome.target) - len(plan.after)].decode())
+            if type(verdict) is Forward:
+                self._forward(verdict, outcome.decision, word, outcome.target)
+            else:
+                assert body is not None and type(verdict) is Inspect
+                self._judgeBody(verdict, outcome.decision, word, body, outcome.target)
+        if not inline and self.state is not CLOSED:
+            assert self._throttle is not None
+            self._throttle.resume("pipeline")
+            self._read()
+
+    def _resolveCrashed(self, failure: Failure) -> None:
+        _log.failure("dockguard failed judging a scoped request", failure)
+        if self.state is not CLOSED:
+            self._sendError(500, "dockguard: internal error while judging the request's scope", close=True)
+            self._close()
 
     # -- refusing ------------------------------------------------------------------
 
@@ -688,12 +804,40 @@ class ClientProtocol(Protocol):
 
     def _inspectionDone(self) -> None:
         ins, self._inspection = self._inspection, None
-        head = self._head
-        assert ins is not None and head is not None
+        assert ins is not None
         body = bytes(ins.body)
         ins.body.clear()
         verdict = ins.verdict
-        judged = judge(verdict.kind, body, verdict.decision.guard or NO_GUARDS, host_paths=resolve_host_path)
+        plan = verdict.plan
+        if plan is not None and plan.resolve is not None:
+            self._resolve(verdict, body)
+            return
+        self._judgeBody(verdict, verdict.decision, verdict.word, body, None)
+
+    def _judgeBody(self, verdict: Inspect, decision: Decision, word: str, body: bytes, target: bytes | None) -> None:
+        """Judge a body read whole (stamped with its owner on a create), then relay exactly it."""
+        head = self._head
+        assert head is not None
+        plan = verdict.plan
+        if plan is not None and plan.create:
+            identity = self.identity
+            assert identity is not None
+            made = judge_create(identity, decision, plan, body, head.target.partition(b"?")[2].decode("ascii"))
+            if type(made) is Denied:
+                self.decisions.record(
+                    self.identity, head.method, head.target, "deny", made.rule, made.reason,
+                    verdict.canonical, verdict.section, 403,
+                )
+                self._sendError(
+                    403,
+                    f"dockguard refused {head.method.decode('ascii', 'replace')} {verdict.canonical} for "
+                    f"{self.identity}: {made.message} (rule: {made.rule}; {decision.rule})",
+                )
+                self._nextRequest()
+                return
+            assert type(made) is tuple
+            body, decision = made
+        judged = judge(verdict.kind, body, decision.guard or NO_GUARDS, host_paths=resolve_host_path)
         if not judged.allowed:
             rule = f"guard {judged.guard}" if judged.guard else "guard: ambiguous body"
             self.decisions.record(
@@ -702,22 +846,26 @@ class ClientProtocol(Protocol):
             self._sendError(
                 403,
                 f"dockguard refused {head.method.decode('ascii', 'replace')} {verdict.canonical} for "
-                f"{self.identity}: {judged.reason} (rule: {rule}; {verdict.decision.rule})",
+                f"{self.identity}: {judged.reason} (rule: {rule}; {decision.rule})",
             )
             self._nextRequest()
             return
         self.decisions.record(
-            self.identity, head.method, head.target, verdict.word, verdict.decision.rule, verdict.decision.reason,
+            self.identity, head.method, head.target, word, decision.rule, decision.reason,
             verdict.canonical, verdict.section, None,
         )
         # Relay exactly the bytes judged, framed by their length.
-        self._exchange = _Exchange(
-            head=request_head(head, len(body)),
-            hijack=False,
-            wantsUpgrade=False,
-            chunkedUp=False,
-            requestDone=True,
-            body=body,
+        self._exchange = self._scoped(
+            _Exchange(
+                head=request_head(head, len(body), target),
+                hijack=False,
+                wantsUpgrade=False,
+                chunkedUp=False,
+                requestDone=True,
+                body=body,
+            ),
+            plan,
+            decision,
         )
         self._connect()
 
@@ -803,17 +951,25 @@ class ClientProtocol(Protocol):
                 self.link.write(self._responseHead(response, ex, informational=True))
             return
         ex.responseStarted = True
+        ex.status = status
         self.decisions.answered(status)
         if ex.hijack and _is_raw_stream(response):
             self._spliceWith(response)
             return
+        view = ex.view
+        if view is not None:
+            if status != 200 or head.method == b"HEAD":
+                ex.view = None  # errors are the daemon's own words
+            elif view.whole:
+                ex.held, ex.heldHead = bytearray(), response
+                return
         self.link.write(self._responseHead(response, ex))
 
     def _responseHead(self, response: ResponseHead, ex: _Exchange, informational: bool = False) -> bytes:
         head = self._head
         assert head is not None
         length = response.length
-        reframe = not informational and (length == CHUNKED or length == TO_EOF)
+        reframe = not informational and (length == CHUNKED or length == TO_EOF or ex.view is not None)
         lines = [b"HTTP/1.1 %d %s\r\n" % (response.status, response.reason)]
         if response.plain and not reframe:
             if response.block:
@@ -840,15 +996,44 @@ class ClientProtocol(Protocol):
         ex = self._exchange
         if ex is None or not data:
             return
+        if ex.capture is not None:
+            ex.capture.part(data)
+        if ex.view is not None:
+            if ex.held is not None:
+                if len(ex.held) + len(data) > MAX_VIEWED:
+                    self._viewFailed(ex, f"the answer is larger than {MAX_VIEWED} bytes")
+                    return
+                ex.held += data
+                return
+            try:
+                data = ex.view.part(data)
+            except Unreadable as e:
+                self._viewFailed(ex, str(e))
+                return
+            if not data:
+                return
         if ex.chunkedDown:
             self.link.writeSequence((b"%x\r\n" % len(data), data, b"\r\n"))
         else:
             self.link.write(data)
 
     def responseEnd(self) -> None:
-        ex, self._exchange = self._exchange, None
+        ex = self._exchange
+        assert ex is not None
+        if ex.capture is not None:
+            ex.capture.end(ex.status)
+        if ex.held is not None:
+            assert ex.view is not None and ex.heldHead is not None
+            try:
+                body = ex.view.end(bytes(ex.held))
+            except Unreadable as e:
+                self._viewFailed(ex, str(e))
+                return
+            ex.held = None
+            self.link.write(self._heldHead(ex.heldHead, ex, len(body)) + body)
+        self._exchange = None
         head = self._head
-        assert ex is not None and head is not None
+        assert head is not None
         if ex.chunkedDown:
             self.link.write(b"0\r\n\r\n")
         daemon, ex.daemon = ex.daemon, None
@@ -870,6 +1055,34 @@ class ClientProtocol(Protocol):
         else:
             # ... and a large one closes the connection instead.
             self._linger()
+
+    def _heldHead(self, response: ResponseHead, ex: _Exchange, length: int) -> bytes:
+        """The head of an answer read whole and narrowed: framed by its new length."""
+        head = self._head
+        assert head is not None
+        lines = [b"HTTP/1.1 %d %s\r\n" % (response.status, response.reason)]
+        for name, value in end_to_end(response.headers):
+            if name.lower() != b"content-length":
+                lines += (name, b": ", value, b"\r\n")
+        lines.append(b"Content-Length: %d\r\n" % length)
+        if not head.keep_alive or self._eof:
+            ex.close = True
+        if ex.close:
+            lines.append(b"Connection: close\r\n")
+        lines.append(b"\r\n")
+        return b"".join(lines)
+
+    def _viewFailed(self, ex: _Exchange, reason: str) -> None:
+        """The daemon's answer cannot be narrowed: the caller gets none of it."""
+        _log.error("cannot narrow the daemon's answer for {identity}: {reason}", identity=self.identity, reason=reason)
+        self._exchange = None
+        if ex.daemon is not None:
+            self._unwire(ex.daemon)
+            ex.daemon.close(abort=True)
+            ex.daemon = None
+        if ex.held is not None:
+            self._sendError(502, f"dockguard: cannot narrow the daemon's answer to your scope: {reason}", close=True)
+        self._close()
 
     def daemonRaw(self, data: bytes) -> None:
         if self._splice is not None:

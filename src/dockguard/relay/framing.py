@@ -429,14 +429,15 @@ def _llhttp_reason(error: Exception) -> str:
     return text.rstrip(".")
 
 
-def request_head(head: Head, length: int | None = None) -> bytes:
+def request_head(head: Head, length: int | None = None, target: bytes | None = None) -> bytes:
     """
     The head sent to the daemon: the request line and the fields a proxy
     sends on, as read; the framing written again (C{length}: that of a body
-    read whole and judged, sent by its length).
+    read whole and judged, sent by its length; C{target}: the target judged,
+    when it is not the one sent).
     """
     fields = head.fields
-    lines = [head.method, b" ", head.target, b" HTTP/1.1\r\n"]
+    lines = [head.method, b" ", head.target if target is None else target, b" HTTP/1.1\r\n"]
     for name, value in head.forward:
         lines += (name, b": ", value, b"\r\n")
     upgrade = fields.get(b"upgrade")
