@@ -21,11 +21,28 @@ lower a level. Every mistake raises :class:`~dockguard.errors.ConfigError`
 naming the file, the dotted key (e.g. ``groups.web.sections.contaners``) and
 what to write instead.
 
+A group may narrow its rights to some containers, volumes and networks
+(``scope``, a :class:`~dockguard.scope.Scope`) and hide parts of what it reads
+(``redact``, from :data:`~dockguard.scope.REDACTABLE`)::
+
+    [groups.autoheal]
+    actions = ["container.restart"]
+    sections = { containers = "read", events = "read" }
+    scope = { labels = ["autoheal=true"] }
+    redact = ["env"]
+
+A group's own ``scope`` and ``redact`` replace its parents'. Without one of
+its own it inherits: the scope its parents share (parents whose scopes
+differ, or a parent with a scope beside one without, are an error: the
+group must write its own), and the redactions all its parents make (the
+intersection: what one parent shows stays shown).
+
 This module has no I/O and no Twisted import.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -37,11 +54,14 @@ from dockguard.groups import ACCESS_LEVELS, ACTIONS, SECTION_NAMES, Group, Group
 from dockguard.guards import CLOSED, Allowance, allowance_from_mapping
 from dockguard.names import NAME_RULE, is_plain_name
 from dockguard.presets import PRESETS
+from dockguard.scope import NO_REDACTION, REDACTABLE, Scope, redaction_of
 
 __all__ = ["policy_from_config"]
 
 _RANK = {level: rank for rank, level in enumerate(ACCESS_LEVELS)}
-_GROUP_KEYS = ("extends", "sections", "actions", "learn", "description", "guards")
+_GROUP_KEYS = ("extends", "sections", "actions", "learn", "description", "guards", "scope", "redact")
+_SCOPE_KEYS = ("names", "labels", "owner")
+_SCOPE_EXAMPLE = 'e.g. scope = { labels = ["autoheal=true"] } or scope = { owner = true, names = ["ci-*"] }'
 _LEVELS_QUOTED = ", ".join(f'"{level}"' for level in ACCESS_LEVELS)
 
 
@@ -127,6 +147,9 @@ class _Spec:
     description: str
     guards: Allowance | None = None
     guard_keys: tuple[str, ...] = ()
+    #: Its own scope and redactions; ``None``: not written, so inherited.
+    scope: Scope | None = None
+    redact: frozenset[str] | None = None
 
 
 def _read_group(source: str, name: object, body: object, presets: Mapping[str, Group]) -> _Spec:
@@ -194,9 +217,13 @@ def _read_group(source: str, name: object, body: object, presets: Mapping[str, G
             raise ConfigError(source, f"{key}.guards", "must be a table, e.g. guards = { privileged = true }")
         guards = allowance_from_mapping(source, f"{key}.guards", table)
         guard_keys = tuple(table)
+    scope = _read_scope(source, f"{key}.scope", body["scope"]) if "scope" in body else None
+    redact = _read_redact(source, f"{key}.redact", body["redact"]) if "redact" in body else None
     return _Spec(
         guards=guards,
         guard_keys=guard_keys,
+        scope=scope,
+        redact=redact,
         name=name,
         extends=extends,
         sections=MappingProxyType(sections),
@@ -204,6 +231,123 @@ def _read_group(source: str, name: object, body: object, presets: Mapping[str, G
         learn=learn,
         description=description,
     )
+
+
+def _strings(source: str, key: str, value: object, example: str) -> list[str]:
+    if isinstance(value, str):
+        raise ConfigError(source, key, f"must be a list of strings: write [{json.dumps(value)}]")
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(source, key, f"must be a list of strings, e.g. {example}; got {value!r}")
+    return list(value)
+
+
+def _read_scope(source: str, key: str, table: object) -> Scope:
+    """A ``[groups.NAME.scope]`` table (``names``, ``labels``, ``owner``) as a :class:`Scope`."""
+    if not isinstance(table, Mapping):
+        raise ConfigError(source, key, f"must be a table with keys {', '.join(_SCOPE_KEYS)}, {_SCOPE_EXAMPLE}")
+    for field in table:
+        if field not in _SCOPE_KEYS:
+            raise ConfigError(
+                source,
+                f"{key}.{field}",
+                f"unknown key{did_you_mean(str(field), _SCOPE_KEYS)}; a scope takes: {', '.join(_SCOPE_KEYS)}",
+            )
+    names = _strings(source, f"{key}.names", table.get("names", []), '["ci-*", "web"]')
+    for name in names:
+        if not name or name.startswith("/") or name != name.strip():
+            raise ConfigError(
+                source,
+                f"{key}.names",
+                f"{name!r} is not a name pattern: write the name as docker ps shows it, without a "
+                'leading / or spaces, with * and ? as wildcards, e.g. "ci-*"',
+            )
+    labels = _strings(source, f"{key}.labels", table.get("labels", []), '["autoheal=true", "com.example.managed"]')
+    for label in labels:
+        label_key, equals, value = label.partition("=")
+        if not label_key.strip() or label_key != label_key.strip() or (equals and value != value.lstrip()):
+            shown = label_key.strip() + (f"={value.strip()}" if equals else "")
+            hint = f' (did you mean "{shown}"?)' if label_key.strip() and shown != label else ""
+            raise ConfigError(
+                source,
+                f"{key}.labels",
+                f'{label!r} is not a label: write "key" (the label is set) or "key=value", '
+                f"without spaces around the ={hint}",
+            )
+    owner = table.get("owner", False)
+    if not isinstance(owner, bool):
+        raise ConfigError(source, f"{key}.owner", f"must be true or false (without quotes); got {owner!r}")
+    if not (names or labels or owner):
+        raise ConfigError(
+            source,
+            key,
+            "this scope holds nothing, so the group could act on no container, volume or network; "
+            f"give it names, labels or owner = true ({_SCOPE_EXAMPLE}), or remove it for no scope",
+        )
+    try:
+        return Scope(names=names, labels=labels, owner=owner)
+    except ValueError as e:  # the checks above should have caught it
+        raise ConfigError(source, key, str(e)) from None
+
+
+def _read_redact(source: str, key: str, value: object) -> frozenset[str]:
+    """A ``redact`` list, e.g. ``["env"]``, as a set of :data:`REDACTABLE` names."""
+    items = _strings(source, key, value, '["env"]')
+    for item in items:
+        if item not in REDACTABLE:
+            raise ConfigError(
+                source,
+                key,
+                f'unknown redaction "{item}"{did_you_mean(item, REDACTABLE)}; write any of: '
+                + ", ".join(f'"{name}"' for name in REDACTABLE),
+            )
+    return frozenset(items)
+
+
+def _same_scope(a: Scope, b: Scope) -> bool:
+    """Whether two scopes hold the same resources (the order of their lists aside)."""
+    return (set(a.names), set(a.labels), a.owner) == (set(b.names), set(b.labels), b.owner)
+
+
+def _scope_toml(scope: Scope) -> str:
+    """``scope`` as the inline table to write in the file."""
+    parts = []
+    if scope.names:
+        parts.append("names = [" + ", ".join(f'"{name}"' for name in scope.names) + "]")
+    if scope.labels:
+        parts.append("labels = [" + ", ".join(f'"{label}"' for label in scope.labels) + "]")
+    if scope.owner:
+        parts.append("owner = true")
+    return "scope = { " + ", ".join(parts) + " }"
+
+
+def _inherited_scope(source: str, name: str, parents: list[Group]) -> Scope | None:
+    """The scope a group without one of its own gets from its parents."""
+    scoped = [parent for parent in parents if parent.scope is not None]
+    if not scoped:
+        return None
+    first = scoped[0]
+    assert first.scope is not None
+    unscoped = [parent for parent in parents if parent.scope is None]
+    if unscoped:
+        raise ConfigError(
+            source,
+            f"groups.{name}.extends",
+            f'"{first.name}" has a scope ({first.scope.describe()}) but "{unscoped[0].name}" has none, so '
+            "it is not clear whether the rights this group inherits hold for every container, volume "
+            "and network or only for those in scope: write the scope in "
+            f"[groups.{name}] itself, e.g. {_scope_toml(first.scope)}",
+        )
+    for other in scoped[1:]:
+        assert other.scope is not None
+        if not _same_scope(first.scope, other.scope):
+            raise ConfigError(
+                source,
+                f"groups.{name}.extends",
+                f'"{first.name}" and "{other.name}" have different scopes ({first.scope.describe()}; '
+                f"{other.scope.describe()}): a group inherits a scope only when all its parents "
+                f"share it; write the scope in [groups.{name}] itself, e.g. {_scope_toml(first.scope)}",
+            )
+    return first.scope
 
 
 def _resolve(
@@ -227,8 +371,10 @@ def _resolve(
     sections: dict[str, str] = {}
     actions: set[str] = set()
     allowance: Allowance | None = None
+    parents: list[Group] = []
     for parent_name in spec.extends:
         parent = _resolve(source, parent_name, specs, presets, resolved, chain)
+        parents.append(parent)
         # The parents' union (not CLOSED's: its exec_root = true would undo a
         # parent's exec_root = false).
         allowance = parent.guards if allowance is None else allowance.merge(parent.guards)
@@ -244,13 +390,26 @@ def _resolve(
     if spec.guards is not None:
         # Its own guard keys override the parents' (exec_root = false narrows).
         allowance = attrs.evolve(allowance, **{k: getattr(spec.guards, k) for k in spec.guard_keys})
+    # Its own scope and redactions replace the parents'.
+    scope = spec.scope if spec.scope is not None else _inherited_scope(source, name, parents)
+    if spec.redact is not None:
+        redact = spec.redact
+    elif parents:
+        redact = redaction_of(parent.redact for parent in parents)
+    else:
+        redact = NO_REDACTION
+    # Group's redact converter (a bare frozenset) leaves mypy no argument
+    # type it accepts, so it goes in through a mapping.
+    redaction: dict[str, Any] = {"redact": redact}
     group = Group(
+        scope=scope,
         guards=allowance,
         name=name,
         sections={section: level for section, level in sections.items() if level != "none"},
         actions=frozenset(actions),
         learn=spec.learn,
         description=spec.description,
+        **redaction,
     )
     resolved[name] = group
     return group

@@ -13,7 +13,11 @@ extend the preset with the actions they need.
 Remember what a section "read" gives: every non-sensitive GET of the section,
 e.g. ``containers = "read"`` includes container inspect (environment
 variables!), logs, top, stats and changes, but not archive, export or
-attach/ws (see :data:`dockguard.routes.ROUTES`).
+attach/ws (see :data:`dockguard.routes.ROUTES`). The presets of tools that
+read only names, labels, state and stats redact the environment
+(``redact = {"env"}``, :mod:`dockguard.scope`): their callers see the names
+of the variables in container and image inspects, not the values. No preset
+has a scope.
 
 This module has no I/O and no Twisted import.
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Any
 
 from dockguard.groups import Group
 from dockguard.guards import CLOSED, OPEN, Allowance
@@ -36,8 +41,18 @@ def _preset(
     sections: dict[str, str],
     actions: tuple[str, ...] = (),
     guards: Allowance = CLOSED,
+    redact: frozenset[str] = frozenset(),
 ) -> Group:
-    return Group(name=name, sections=sections, actions=frozenset(actions), description=description, guards=guards)
+    # Group's redact converter (a bare frozenset) leaves mypy no argument
+    # type it accepts, so it goes in through a mapping.
+    redaction: dict[str, Any] = {"redact": redact}
+    return Group(
+        name=name, sections=sections, actions=frozenset(actions), description=description, guards=guards, **redaction
+    )
+
+
+#: The environment's values hidden: for tools that read no container's environment.
+_NO_ENV = frozenset({"env"})
 
 
 _ALL = [section.name for section in SECTIONS]
@@ -50,6 +65,9 @@ _ALL = [section.name for section in SECTIONS]
 # (GET /networks), TaskList (GET /tasks) and NodeInspect (GET /nodes/{id}).
 # The client pings for API negotiation (HEAD /_ping since Traefik 2.11.31/3.6.1,
 # GET /_ping before). The Docker provider pins API 1.24 (/v1.24/...).
+# Of an inspect it reads the name, state, health, labels, network mode and
+# network settings (pkg/provider/docker/shared.go parseContainer), never
+# Config.Env: the environment is redacted.
 _TRAEFIK = _preset(
     "traefik",
     "Traefik's Docker/Swarm provider: reads containers, events, and in Swarm mode services, tasks, nodes and networks",
@@ -63,6 +81,7 @@ _TRAEFIK = _preset(
         "tasks": "read",
         "nodes": "read",
     },
+    redact=_NO_ENV,
 )
 
 # Homepage's Docker integration uses dockerode (gethomepage/homepage
@@ -74,10 +93,13 @@ _TRAEFIK = _preset(
 # ping. A container-control endpoint (start/stop/restart) appears in some
 # versions (src/pages/api/docker/container/[...action].js); it is not opened
 # here: extend with actions container.start/stop/restart if you use it.
+# It reads names, labels (its service discovery), state and stats, no
+# container's environment: the environment is redacted.
 _HOMEPAGE = _preset(
     "homepage",
     "Homepage's Docker widgets: container list and stats, Swarm services and tasks; read-only",
     {"containers": "read", "services": "read", "tasks": "read"},
+    redact=_NO_ENV,
 )
 
 # Dozzle (amir20/dozzle internal/docker/client.go): Info (GET /info) at start,
@@ -87,11 +109,15 @@ _HOMEPAGE = _preset(
 # stream (GET /containers/{id}/stats), Events (GET /events). Opt-in only:
 # container actions (DOZZLE_ENABLE_ACTIONS: container.start/stop/restart) and
 # the shell (DOZZLE_ENABLE_SHELL: container.attach and container.exec) -
-# extend the preset with those actions if you enable them.
+# extend the preset with those actions if you enable them. Of an inspect it
+# reads the name, image, command, labels, TTY, state, health and limits
+# (internal/docker/client.go newContainerFromJSON), not Config.Env: the
+# environment is redacted.
 _DOZZLE = _preset(
     "dozzle",
     "Dozzle log viewer: container list, inspect, logs, stats and events; read-only",
     {"ping": "read", "version": "read", "info": "read", "events": "read", "containers": "read"},
+    redact=_NO_ENV,
 )
 
 # Watchtower recreates containers with a newer image
@@ -194,10 +220,13 @@ _DOCKMAN = _preset(
 # each container (GET /containers/json, GET /containers/{id}/json),
 # container.image.tags inspects the image (GET /images/{id}/json), and
 # container.stats(decode=True) streams stats (GET /containers/{id}/stats).
+# Of an inspect it reads the name, ID, state, creation time, entrypoint and
+# command (generate_stats), not Config.Env: the environment is redacted.
 _GLANCES = _preset(
     "glances",
     "Glances containers plugin: container list, inspect and stats, image inspect; read-only",
     {"version": "read", "containers": "read", "images": "read"},
+    redact=_NO_ENV,
 )
 
 # Grafana's collector, Alloy: discovery.docker is Prometheus' Docker service
@@ -207,10 +236,14 @@ _GLANCES = _preset(
 # (grafana/alloy internal/component/loki/source/docker/tailer.go):
 # ContainerInspect (GET /containers/{id}/json) and ContainerLogs with follow
 # (GET /containers/{id}/logs). Grafana itself does not call the Engine API.
+# Discovery turns names, labels, ports and networks into targets; the log
+# tailer reads its state and whether it has a TTY: neither reads the
+# environment, which is redacted.
 _GRAFANA = _preset(
     "grafana",
     "Grafana Alloy: Docker discovery (containers, networks) and container log collection; read-only",
     {"ping": "read", "version": "read", "containers": "read", "networks": "read"},
+    redact=_NO_ENV,
 )
 
 # Every section at "read": every GET/HEAD route except the sensitive ones
