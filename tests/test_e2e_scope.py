@@ -32,16 +32,16 @@ healer = ["autoheal"]
 viewer = ["viewer"]
 
 [groups.tenant]
-sections = { containers = "write", exec = "write", events = "read", images = "read" }
+sections = { ping = "read", version = "read", containers = "write", exec = "write", events = "read", images = "read" }
 scope = { owner = true }
 
 [groups.autoheal]
-sections = { containers = "read" }
+sections = { ping = "read", version = "read", containers = "read" }
 actions = ["container.restart"]
 scope = { labels = ["autoheal=true"] }
 
 [groups.viewer]
-sections = { containers = "read" }
+sections = { ping = "read", version = "read", containers = "read" }
 redact = ["env"]
 """
 
@@ -94,10 +94,13 @@ def test_two_identities_each_see_and_manage_only_their_own_containers(guard_fact
         assert exec_ok.stdout == b"inside\n", exec_ok.stderr
 
         # Bob's container does not exist for Alice: the daemon's own answer.
-        for args in (["logs", theirs], ["exec", theirs, "true"], ["rm", "-f", theirs], ["inspect", theirs], ["stop", theirs]):
+        for args in (["logs", theirs], ["exec", theirs, "true"], ["rm", theirs], ["container", "inspect", theirs], ["stop", theirs]):
             refused = docker_cli(args, env=alice)
             assert refused.returncode != 0, args
             assert f"No such container: {theirs}".lower() in refused.stderr.decode().lower() or "no such object" in refused.stderr.decode().lower(), refused.stderr
+        # `rm -f` of what does not exist succeeds, as on the daemon, and removes nothing
+        assert b"No such container" in docker_cli(["rm", "-f", theirs], env=alice).stderr
+        assert _direct(dockerd, docker_cli, ["inspect", "-f", "{{.State.Running}}", theirs]).stdout == b"true\n"
         # ... even by its full ID, or an ID prefix
         full = _direct(dockerd, docker_cli, ["inspect", "-f", "{{.Id}}", theirs]).stdout.decode().strip()
         for ref in (full, full[:12]):
@@ -117,7 +120,10 @@ def test_two_identities_each_see_and_manage_only_their_own_containers(guard_fact
         removed = docker_cli(["rm", "-f", mine], env=alice)
         assert removed.returncode == 0, removed.stderr
         assert docker_cli(["rm", "-f", theirs], env=bob).returncode == 0
-        assert '"rule": "scope"' in (tmp_path / "decisions.jsonl").read_text()
+        records = [json.loads(line) for line in (tmp_path / "decisions.jsonl").read_text().splitlines()]
+        denied = [r for r in records if r["rule"] == "scope" and r["decision"] == "deny"]
+        assert denied and all(r["identity"] == "alice" and r["status"] == 404 for r in denied)
+        assert any(theirs in r["reason"] and "outside the scope" in r["reason"] for r in denied)
     finally:
         for name in (mine, theirs):
             docker_cli(["rm", "-f", name], env={"DOCKER_HOST": f"unix://{dockerd.socket_path}"})
@@ -164,7 +170,7 @@ def _api(port: int, pki, who: str, method: str, path: str, body: dict | None = N
 def test_an_exec_created_by_one_identity_cannot_be_started_by_another(guard_factory, tmp_path, pki, docker_cli, dockerd):
     groups = GROUPS.replace("bob = [\"tenant\"]", "bob = [\"shared\"]") + """
 [groups.shared]
-sections = { containers = "write", exec = "write" }
+sections = { ping = "read", containers = "write", exec = "write" }
 """
     guard, port = _start(guard_factory, tmp_path, pki, groups)
     name = _name("exec")
@@ -241,7 +247,7 @@ def test_a_rename_between_look_up_and_action_does_not_reach_outside_the_scope(tm
 healer = ["autoheal"]
 
 [groups.autoheal]
-sections = { containers = "read" }
+sections = { ping = "read", version = "read", containers = "read" }
 actions = ["container.stop"]
 scope = { labels = ["autoheal=true"] }
 """
