@@ -78,6 +78,9 @@ def start_guard(
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PYTHONUNBUFFERED": "1",
     }
+    if "PYTHONPATH" in os.environ:
+        # scripts/mutations runs the tests against a broken copy of src/
+        full_env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     full_env.update(env or {})
     args = [*twistd_command(), "-n", "--pidfile=", *(twistd_args or []), "dockguard", "--upstream", upstream]
     for spec in listen:
