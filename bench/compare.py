@@ -381,6 +381,67 @@ def scenario_api(s: Setup, duration: float, conns: list[int]) -> dict:
 
 
 # ---------------------------------------------------------------------------
+# scenario 5: scoped groups (issue 14): a look-up per named container, and a
+# filtered list, against the same calls without a scope
+# ---------------------------------------------------------------------------
+
+SCOPE_GROUPS = """
+[limits]
+max_connections_per_peer = 4096
+
+[identities]
+plain = ["plain"]
+scoped = ["scoped"]
+
+[groups.plain]
+sections = { ping = "read", containers = "read" }
+
+[groups.scoped]
+sections = { ping = "read", containers = "read" }
+scope = { labels = ["bench.scope=in"] }
+"""
+
+
+def scenario_scope(s: Setup, duration: float, total: int) -> dict:
+    """wrk on one dockguard with two listeners: an unscoped and a scoped identity."""
+    body = {"Image": "busybox:local", "Cmd": ["true"], "HostConfig": {"NetworkMode": "none"}}
+    made = max(0, total - s.n_containers)
+    log(f"creating {made} more containers, half of them labelled bench.scope=in")
+    first_in = None
+    for i in range(made):
+        labels = {"bench.scope": "in"} if i % 2 == 0 else {}
+        status, out = api_request(s.daemon.socket_path, "POST", f"/containers/create?name=scope-{i}",
+                                  body=json.dumps({**body, "Labels": labels}).encode(),
+                                  headers={"Content-Type": "application/json"})
+        if status != 201:
+            raise RuntimeError(f"container create failed: {status} {out[:300]!r}")
+        if first_in is None and labels:
+            first_in = json.loads(out)["Id"]
+    if first_in is None:
+        raise RuntimeError("the scope scenario needs --containers below its total")
+    config = s.work / "scope.toml"
+    config.write_text(SCOPE_GROUPS)
+    plain, scoped = free_port(), free_port()
+    guard = start_guard(
+        s.work, s.daemon.socket_path,
+        [f"tcp://127.0.0.1:{plain}?identity=plain", f"tcp://127.0.0.1:{scoped}?identity=scoped"],
+        extra_args=["--config", str(config)], wait_for=("127.0.0.1", plain),
+    )
+    s.stack.callback(guard.stop)
+    results: dict = {}
+    for name, port in (("plain", plain), ("scoped", scoped)):
+        wrk(f"http://127.0.0.1:{port}/_ping", 16, min(1.0, duration))
+    for ep, path in (("inspect", f"/containers/{first_in}/json"), ("list", "/containers/json?all=1")):
+        for name, port in (("plain", plain), ("scoped", scoped)):
+            r = wrk(f"http://127.0.0.1:{port}{path}", 16, duration)
+            results[(ep, name)] = r
+            log(f"wrk scope {ep} c=16 {name}: {r['rps']:.0f} req/s p50 {r['p50']:.2f} ms"
+                + (f" ERRORS {r['errors']}" if r["errors"] else ""))
+    results["containers"] = s.n_containers + made
+    return results
+
+
+# ---------------------------------------------------------------------------
 # scenario 3 (+4): 1,000 event streams
 # ---------------------------------------------------------------------------
 
@@ -821,6 +882,18 @@ def build_table(r: dict, args) -> tuple[list[tuple], list[tuple[str, bool, str]]
                          f"fds {fds:+d}; RSS after each round "
                          + ", ".join(f"{(x['after_rss'] - G['before_rss']) / MB:+.1f}" for x in rounds)
                          + f" MB, earlier peak {(high - G['before_rss']) / MB:+.1f} MB"))
+    scope = r.get("scope")
+    if scope:
+        n = scope["containers"]
+        for ep, label in (("inspect", "GET /containers/{id}/json"), ("list", f"/containers/json, {n} containers")):
+            P, S = scope[(ep, "plain")], scope[(ep, "scoped")]
+            rows.append((f"scope: {label}", "req/s unscoped / scoped", "-", "-",
+                         f"{P['rps']:.0f} / {S['rps']:.0f}", f"{S['rps'] / P['rps']:.2f}x scoped/unscoped"))
+            verdicts.append((f"scoped {label} >= 0.8x unscoped (c=16)", S["rps"] >= 0.8 * P["rps"],
+                             f"{S['rps'] / P['rps']:.2f}x ({S['rps']:.0f} vs {P['rps']:.0f} req/s)"))
+            if S["errors"] or P["errors"]:
+                verdicts.append((f"no failed requests in the scope {ep} runs", False,
+                                 f"{S['errors']} / {P['errors']} errors"))
     tls = r.get("tls")
     if tls:
         rows.append(("TLS", "new mTLS conns/s (+ /_ping)", _fmt(tls[("handshakes", "daemon")]),
@@ -857,8 +930,8 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="api,bulk,streams,tls",
-                        help="comma-separated scenarios: api, bulk, streams, tls (default: all)")
+    parser.add_argument("--only", default="api,bulk,streams,tls,scope",
+                        help="comma-separated scenarios: api, bulk, streams, tls, scope (default: all)")
     parser.add_argument("--duration", type=float, help="seconds per wrk run (default 3)")
     parser.add_argument("--conns", default="1,16,64", help="wrk connection counts (default 1,16,64)")
     parser.add_argument("--size-mb", type=int, help="size of the bulk image's layer (default 1024)")
@@ -881,7 +954,7 @@ def main() -> None:
             setattr(args, key, quick if args.quick else full)
     args.conns = [int(c) for c in args.conns.split(",")]
     only = set(args.only.split(","))
-    unknown = only - {"api", "bulk", "streams", "tls"}
+    unknown = only - {"api", "bulk", "streams", "tls", "scope"}
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     if os.geteuid() != 0:
@@ -926,6 +999,8 @@ def main() -> None:
             results["memory"]["after wrk"] = rss(s.guard.pid)
         if "tls" in only:
             results["tls"] = scenario_tls(s, args.tls_seconds, args.ps_runs)
+        if "scope" in only:
+            results["scope"] = scenario_scope(s, args.duration, 500)
         if args.profile:
             results["profile"] = scenario_profile(s, Path(args.profile), max(args.duration, 8.0))
         log("stopping everything")

@@ -32,8 +32,9 @@ healer = ["autoheal"]
 viewer = ["viewer"]
 
 [groups.tenant]
-sections = { ping = "read", version = "read", containers = "write", exec = "write", events = "read", images = "read" }
+sections = { ping = "read", version = "read", containers = "write", exec = "write", events = "read", images = "read", volumes = "write", networks = "write" }
 scope = { owner = true }
+guards = { networks = ["na-*"] }
 
 [groups.autoheal]
 sections = { ping = "read", version = "read", containers = "read" }
@@ -207,6 +208,65 @@ def test_inspect_without_the_environment_still_prints(guard_factory, tmp_path, p
         assert name in docker_cli(["ps", "--format", "{{.Names}}"], env=tls_client_env(pki, port, "viewer")).stdout.decode()
     finally:
         docker_cli(["rm", "-f", name], env={"DOCKER_HOST": f"unix://{dockerd.socket_path}"})
+
+
+def _sdk(pki, port: int, who: str):
+    import docker
+
+    certs = pki.client(who)
+    tls = docker.tls.TLSConfig(
+        client_cert=(str(certs / "cert.pem"), str(certs / "key.pem")), ca_cert=str(certs / "ca.pem"), verify=True
+    )
+    return docker.DockerClient(base_url=f"https://127.0.0.1:{port}", tls=tls, timeout=60)
+
+
+def test_docker_py_tenants_own_their_containers_volumes_and_networks(guard_factory, tmp_path, pki, docker_cli, dockerd, monkeypatch):
+    import docker
+
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)  # requests #3829
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    guard, port = _start(guard_factory, tmp_path, pki)
+    alice, bob = _sdk(pki, port, "alice"), _sdk(pki, port, "bob")
+    tag = uuid.uuid4().hex[:8]
+    made = []
+    try:
+        mine = alice.containers.run(BUSYBOX_IMAGE, ["sleep", "60"], detach=True, network_mode="none", name=f"a-{tag}")
+        theirs = bob.containers.run(BUSYBOX_IMAGE, ["sleep", "60"], detach=True, network_mode="none", name=f"b-{tag}")
+        made += [mine.id, theirs.id]
+        assert [c.id for c in alice.containers.list(all=True)] == [mine.id]
+        with pytest.raises(docker.errors.NotFound):
+            alice.containers.get(theirs.id)
+        assert mine.exec_run(["echo", "hi"]).output == b"hi\n"
+
+        volume = alice.volumes.create(f"va-{tag}")
+        assert volume.attrs["Labels"] == {"dockguard.owner": "alice"}
+        other = bob.volumes.create(f"vb-{tag}")
+        assert [v.name for v in alice.volumes.list()] == [volume.name]
+        with pytest.raises(docker.errors.NotFound):
+            alice.volumes.get(other.name)
+        with pytest.raises(docker.errors.APIError):
+            alice.volumes.prune()  # acts on every volume: refused under a scope
+
+        net = alice.networks.create(f"na-{tag}", driver="bridge", internal=True)
+        assert net.attrs["Labels"] == {"dockguard.owner": "alice"}
+        assert net.id in [n.id for n in alice.networks.list()]
+        with pytest.raises(docker.errors.NotFound):
+            bob.networks.get(net.id)
+        with pytest.raises(docker.errors.NotFound):
+            bob.networks.get(net.id[:12])
+        net.remove()
+        volume.remove()
+        other.remove()
+        mine.remove(force=True)
+        theirs.remove(force=True)
+    finally:
+        alice.close()
+        bob.close()
+        for ident in made:
+            docker_cli(["rm", "-f", ident], env={"DOCKER_HOST": f"unix://{dockerd.socket_path}"})
+        for vol in (f"va-{tag}", f"vb-{tag}"):
+            docker_cli(["volume", "rm", "-f", vol], env={"DOCKER_HOST": f"unix://{dockerd.socket_path}"})
+        docker_cli(["network", "rm", f"na-{tag}"], env={"DOCKER_HOST": f"unix://{dockerd.socket_path}"})
 
 
 # -- the rename race -----------------------------------------------------------
