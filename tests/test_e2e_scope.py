@@ -269,6 +269,49 @@ def test_docker_py_tenants_own_their_containers_volumes_and_networks(guard_facto
         docker_cli(["network", "rm", f"na-{tag}"], env={"DOCKER_HOST": f"unix://{dockerd.socket_path}"})
 
 
+def test_named_volumes_are_looked_up_before_a_container_mounts_them(guard_factory, tmp_path, pki, docker_cli, dockerd):
+    groups = GROUPS + """
+[identities]
+""".replace("[identities]", "") + """
+[groups.runner]
+sections = { ping = "read", version = "read", containers = "write" }
+"""
+    groups = groups.replace('viewer = ["viewer"]', 'viewer = ["viewer"]\nrunner = ["runner"]')
+    guard, port = _start(guard_factory, tmp_path, pki, groups)
+    tag = uuid.uuid4().hex[:8]
+    admin = {"DOCKER_HOST": f"unix://{dockerd.socket_path}"}
+    hostetc, bobs, alices = f"etc-{tag}", f"vb-{tag}", f"va-{tag}"
+    try:
+        # An administrator's bind volume: on the daemon alone it shows the host's /etc.
+        _direct(dockerd, docker_cli, ["volume", "create", "-o", "type=none", "-o", "o=bind", "-o", "device=/etc", hostetc])
+        host_file = Path("/etc/debian_version").read_bytes()
+        direct = _direct(dockerd, docker_cli, ["run", "--rm", "-v", f"{hostetc}:/x:ro", "--network", "none", BUSYBOX_IMAGE, "cat", "/x/debian_version"])
+        assert direct.stdout == host_file
+        refused = docker_cli(["run", "--rm", "-v", f"{hostetc}:/x:ro", "--network", "none", BUSYBOX_IMAGE, "cat", "/x/debian_version"], env=tls_client_env(pki, port, "runner"))
+        assert refused.returncode != 0 and refused.stdout == b""
+        assert hostetc.encode() in refused.stderr and b"/etc" in refused.stderr, refused.stderr
+        # ... and the same through --mount
+        mount = docker_cli(["run", "--rm", "--mount", f"type=volume,source={hostetc},target=/x,readonly", "--network", "none", BUSYBOX_IMAGE, "true"], env=tls_client_env(pki, port, "runner"))
+        assert mount.returncode != 0 and b"dockguard refused" in mount.stderr
+        # a plain named volume is fine, made now or before
+        fresh = docker_cli(["run", "--rm", "-v", f"new-{tag}:/x", "--network", "none", BUSYBOX_IMAGE, "true"], env=tls_client_env(pki, port, "runner"))
+        assert fresh.returncode == 0, fresh.stderr
+
+        # Under an owner scope: only the caller's own volumes.
+        alice, bob = tls_client_env(pki, port, "alice"), tls_client_env(pki, port, "bob")
+        assert docker_cli(["volume", "create", bobs], env=bob).returncode == 0
+        assert docker_cli(["volume", "create", alices], env=alice).returncode == 0
+        theirs = docker_cli(["run", "--rm", "-v", f"{bobs}:/x", "--network", "none", BUSYBOX_IMAGE, "true"], env=alice)
+        assert theirs.returncode != 0 and b"does not exist or is outside the scope" in theirs.stderr
+        missing = docker_cli(["run", "--rm", "-v", f"missing-{tag}:/x", "--network", "none", BUSYBOX_IMAGE, "true"], env=alice)
+        assert missing.returncode != 0 and b"does not exist or is outside the scope" in missing.stderr
+        own = docker_cli(["run", "--rm", "-v", f"{alices}:/x", "--network", "none", BUSYBOX_IMAGE, "true"], env=alice)
+        assert own.returncode == 0, own.stderr
+    finally:
+        for volume in (hostetc, bobs, alices, f"new-{tag}", f"missing-{tag}"):
+            docker_cli(["volume", "rm", "-f", volume], env=admin)
+
+
 # -- the rename race -----------------------------------------------------------
 
 SHIM = r'''

@@ -25,12 +25,12 @@ import json
 import math
 from typing import Any
 
-from dockguard.guards.gojson import GoObject, as_object, as_str, as_str_list, as_str_map, decode, go_fold
+from dockguard.guards.gojson import GoObject, as_list, as_object, as_str, as_str_list, as_str_map, decode, go_fold
 from dockguard.guards.verdict import Refusal
 from dockguard.queries import parse_query
 from dockguard.scope import OWNER_LABEL, Resource
 
-__all__ = ["ExecOwners", "created", "other_containers", "stamp"]
+__all__ = ["ExecOwners", "created", "networks_joined", "other_containers", "stamp", "volumes_named"]
 
 #: The namespace fields of a HostConfig that may name a container.
 _JOINS = ("NetworkMode", "PidMode", "IpcMode", "UTSMode", "UsernsMode", "CgroupnsMode", "Cgroup")
@@ -107,6 +107,56 @@ def other_containers(body: bytes) -> list[str]:
         for name in _JOINS:
             if as_str(config.get(name), prefix + name).startswith("container:"):
                 found.append(prefix + name)
+    return found
+
+
+def volumes_named(body: bytes) -> list[tuple[str, str]]:
+    """(field, name) of every named volume a container create body mounts (``-v data:/x``, ``--mount``)."""
+    obj = _body(body)
+    found: list[tuple[str, str]] = []
+    for prefix, config in (("", obj), ("HostConfig.", as_object(obj.get("HostConfig"), "HostConfig"))):
+        if config is None:
+            continue
+        field = prefix + "Binds"
+        for index, spec in enumerate(as_str_list(config.get("Binds"), field)):
+            source, colon, _ = spec.partition(":")
+            if colon and source and not source.startswith("/"):
+                found.append((f"{field}[{index}]", source))
+        field = prefix + "Mounts"
+        for index, value in enumerate(as_list(config.get("Mounts"), field)):
+            mount = as_object(value, f"{field}[{index}]")
+            if mount is None or as_str(mount.get("Type"), f"{field}[{index}].Type") != "volume":
+                continue
+            source = as_str(mount.get("Source"), f"{field}[{index}].Source")
+            if source and not source.startswith("/"):
+                found.append((f"{field}[{index}].Source", source))
+    return found
+
+
+#: Networks that belong to nobody (and the daemon's own modes).
+_NOT_OWNED = frozenset({"", "none", "bridge", "default", "host"})
+
+
+def networks_joined(body: bytes) -> list[tuple[str, str]]:
+    """(field, name) of every user-defined network a container create body joins."""
+    obj = _body(body)
+    found: list[tuple[str, str]] = []
+    for prefix, config in (("", obj), ("HostConfig.", as_object(obj.get("HostConfig"), "HostConfig"))):
+        if config is None:
+            continue
+        mode = as_str(config.get("NetworkMode"), prefix + "NetworkMode")
+        if mode not in _NOT_OWNED and not mode.startswith("container:"):
+            found.append((prefix + "NetworkMode", mode))
+    networking = as_object(obj.get("NetworkingConfig"), "NetworkingConfig")
+    endpoints = as_object(networking.get("EndpointsConfig"), "NetworkingConfig.EndpointsConfig") if networking else None
+    for name, settings in endpoints.pairs if endpoints is not None else ():
+        field = f"NetworkingConfig.EndpointsConfig.{name}"
+        endpoint = as_object(settings, field)
+        network_id = as_str(endpoint.get("NetworkID"), f"{field}.NetworkID") if endpoint is not None else ""
+        if network_id:
+            found.append((f"{field}.NetworkID", network_id))
+        if name not in _NOT_OWNED:
+            found.append((field, name))
     return found
 
 

@@ -183,7 +183,9 @@ class Route:
     inspected: str | None = None
     #: How a group's scope (:mod:`dockguard.scope`) applies to the route, one of
     #: :data:`SCOPE_KINDS`: the resource its placeholder names
-    #: (``"container"``, ``"exec"``, ``"volume"``, ``"network"``), a list or
+    #: (``"container"``, ``"exec"``, ``"volume"``, ``"network"``), the
+    #: container its ``container`` query parameter names (``"query"``:
+    #: ``/commit``), a list or
     #: stream that is filtered (``"list"``, ``"events"``), a create whose new
     #: resource is stamped with its owner (``"create"``), a call that acts on
     #: resources across the board and is refused under a scope
@@ -193,7 +195,7 @@ class Route:
 
 
 #: The values of :attr:`Route.scoped`.
-SCOPE_KINDS = ("container", "exec", "volume", "network", "list", "events", "create", "refused")
+SCOPE_KINDS = ("container", "exec", "volume", "network", "query", "list", "events", "create", "refused")
 #: The resources a scope holds.
 SCOPED_RESOURCES = ("container", "volume", "network")
 
@@ -331,7 +333,7 @@ ROUTES: tuple[Route, ...] = (
     _r("POST", "/containers/{id}/rename", "container.rename"),
     _r("POST", "/containers/{id}/update", "container.update", inspected="container.update"),
     _r("POST", "/containers/prune", "container.prune", scoped="refused"),
-    _r("POST", "/commit", "image.commit", scoped="refused"),
+    _r("POST", "/commit", "image.commit", scoped="query"),
     _r("PUT", "/containers/{id}/archive", "container.archive"),
     # the old `docker cp` (out), still served by daemons up to 20.10 for API < 1.20
     _r("POST", "/containers/{id}/copy", "container.archive"),

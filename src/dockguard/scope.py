@@ -71,6 +71,9 @@ class Resource:
     #: Its name, without the leading ``/`` the daemon gives container names.
     name: str
     labels: Mapping[str, str] = attrs.field(converter=_frozen_labels, factory=dict)
+    #: A volume's driver and its options (what a ``local`` volume mounts).
+    driver: str = ""
+    options: Mapping[str, str] = attrs.field(converter=_frozen_labels, factory=dict)
 
     @property
     def owner(self) -> str | None:

@@ -35,7 +35,7 @@ from __future__ import annotations
 from dockguard.guards.allowance import CAPABILITIES, CLOSED, GUARD_KEYS, HOST_NAMESPACES, OPEN, Allowance
 from dockguard.guards.configuration import allowance_from_mapping
 from dockguard.guards.confinement import DEFAULT_CAPABILITIES
-from dockguard.guards.kinds import INSPECTED_KINDS, inspection_kind, judge
+from dockguard.guards.kinds import INSPECTED_KINDS, inspection_kind, judge, judge_volume_in_use
 from dockguard.guards.mounts import HostPathUnverifiable
 from dockguard.guards.networkrefs import (
     PREDEFINED_NETWORKS,
@@ -61,6 +61,7 @@ __all__ = [
     "allowance_from_mapping",
     "inspection_kind",
     "judge",
+    "judge_volume_in_use",
     "judge_namespace_mode",
     "judge_network_reference",
     "network_allowed",

@@ -10,13 +10,14 @@ and hands it to the module of its kind: :mod:`~dockguard.guards.containers`,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Callable
 
 from dockguard.guards.allowance import Allowance
 from dockguard.guards.containers import judge_container_create, judge_container_update
 from dockguard.guards.execs import judge_exec_create
 from dockguard.guards.gojson import GoObject, decode, json_type
-from dockguard.guards.mounts import HOST_PATHS
+from dockguard.guards.mounts import HOST_PATHS, judge_local_options, judge_volume_driver
 from dockguard.guards.networks import judge_network_connect, judge_network_create
 from dockguard.guards.plugins import PLUGIN_KINDS, judge_plugin
 from dockguard.guards.services import judge_service
@@ -26,7 +27,7 @@ from dockguard.guards.volumes import judge_volume_create
 from dockguard.paths import CanonicalPath
 from dockguard.routes import lookup
 
-__all__ = ["INSPECTED_KINDS", "inspection_kind", "judge"]
+__all__ = ["INSPECTED_KINDS", "inspection_kind", "judge", "judge_volume_in_use"]
 
 
 #: The request kinds whose bodies are judged.
@@ -120,4 +121,28 @@ def _judge(kind: str, body: bytes, allowance: Allowance) -> Verdict:
         check(_parse(kind, body), allowance)
     except Refusal as refused:
         return refused.verdict()
+    return ALLOWED
+
+
+def judge_volume_in_use(
+    driver: str,
+    options: Mapping[str, str],
+    field: str,
+    allowance: Allowance,
+    host_paths: Callable[[str], str] | None = None,
+) -> Verdict:
+    """
+    A named volume that exists, mounted by a container create: judged as if
+    the caller created it now (its driver, and a ``local`` volume's options:
+    a bind volume an administrator made reaches the host path it binds).
+    """
+    token = HOST_PATHS.set(host_paths)
+    try:
+        judge_volume_driver(driver, field, allowance)
+        if driver in ("", "local"):
+            judge_local_options(GoObject(list(options.items())), field, allowance)
+    except Refusal as refused:
+        return refused.verdict()
+    finally:
+        HOST_PATHS.reset(token)
     return ALLOWED

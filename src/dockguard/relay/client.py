@@ -78,6 +78,7 @@ from dockguard.relay.scoping import (
     answer_view,
     judge_create,
     judge_named,
+    judge_references,
 )
 from dockguard.relay.verdict import Forward, Inspect, Plan, Refuse, Verdicts
 from dockguard.owners import ExecOwners
@@ -850,11 +851,53 @@ class ClientProtocol(Protocol):
             )
             self._nextRequest()
             return
+        if verdict.kind == "container.create" and decision.owner is not None:
+            identity = self.identity
+            assert identity is not None
+            looked = judge_references(self.relay.resolver, identity, decision, body)
+            if looked is not None:
+                self._to(RESOLVING)
+                self._inline = True
+                looked.addCallback(self._referencesJudged, verdict, decision, word, body, target, head)
+                looked.addErrback(self._resolveCrashed)
+                self._inline = False
+                return
+        self._relayJudged(verdict, decision, word, body, target)
+
+    def _referencesJudged(
+        self, denied: Denied | None, verdict: Inspect, decision: Decision, word: str, body: bytes,
+        target: bytes | None, head: Head,
+    ) -> None:
+        if self.state is not RESOLVING or self._head is not head:
+            return  # the caller left meanwhile
+        inline = self._inline
+        if denied is not None:
+            self.decisions.record(
+                self.identity, head.method, head.target, "deny" if denied.status < 500 else "refuse",
+                denied.rule, denied.reason, verdict.canonical, verdict.section, denied.status,
+            )
+            self._sendError(
+                denied.status,
+                f"dockguard refused {head.method.decode('ascii', 'replace')} {verdict.canonical} for "
+                f"{self.identity}: {denied.message} (rule: {denied.rule}; {decision.rule})",
+            )
+            self._nextRequest()
+        else:
+            self._relayJudged(verdict, decision, word, body, target)
+            if not inline and self.state is not CLOSED:
+                assert self._throttle is not None
+                self._throttle.resume("pipeline")
+                self._read()
+
+    def _relayJudged(self, verdict: Inspect, decision: Decision, word: str, body: bytes, target: bytes | None) -> None:
+        """Relay a body read whole and judged: exactly those bytes, framed by their length."""
+        head = self._head
+        assert head is not None
+        plan = verdict.plan
         self.decisions.record(
             self.identity, head.method, head.target, word, decision.rule, decision.reason,
             verdict.canonical, verdict.section, None,
         )
-        # Relay exactly the bytes judged, framed by their length.
         self._exchange = self._scoped(
             _Exchange(
                 head=request_head(head, len(body), target),

@@ -153,7 +153,10 @@ def _resource(kind: str, data: Any) -> Resource:
         labels = _labels(config.get("Labels")) if isinstance(config, dict) else {}
     elif kind == "volume":
         ident = name = data.get("Name")
-        labels = _labels(data.get("Labels"))
+        driver = data.get("Driver")
+        if not isinstance(ident, str) or not ident or not isinstance(driver, str):
+            raise LookupFailed("the daemon's volume inspect has no name or driver")
+        return Resource(kind, ident, ident, _labels(data.get("Labels")), driver, _labels(data.get("Options")))
     else:
         ident, name = data.get("Id"), data.get("Name")
         labels = _labels(data.get("Labels"))

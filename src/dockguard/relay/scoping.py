@@ -21,14 +21,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 import attrs
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.python.failure import Failure
 
 from dockguard.guards.verdict import Refusal
-from dockguard.owners import ExecOwners, created, other_containers, stamp
+from dockguard.guards import judge_volume_in_use
+from dockguard.hostpaths import resolve as resolve_host_path
+from dockguard.owners import ExecOwners, created, networks_joined, other_containers, stamp, volumes_named
 from dockguard.policy import Decision
 from dockguard.relay.lookup import LookupFailed, Resolver
 from dockguard.relay.verdict import Plan
@@ -45,6 +48,7 @@ __all__ = [
     "answer_view",
     "judge_create",
     "judge_named",
+    "judge_references",
 ]
 
 #: The largest answer read whole to be narrowed (a list of many containers).
@@ -202,6 +206,54 @@ def judge_create(identity: str, decision: Decision, plan: Plan, body: bytes, que
         )
         return Denied(403, reason, "scope", reason)
     return body, _narrowed(decision, holding, f"new {kind}")
+
+
+def judge_references(
+    resolver: Resolver, identity: str, decision: Decision, body: bytes
+) -> Deferred[Denied | None] | None:
+    """
+    The named volumes a container create mounts, and under a scope the
+    networks it joins, looked up at the daemon: C{None} when there is none.
+
+    A volume that exists is judged as if the caller created it now (a bind
+    volume an administrator made reaches its host path).  Under a scope,
+    each volume and network must be one the scope holds: one that does not
+    exist is refused too, with the same words, so the answer does not say
+    which exist (create it first: what the caller creates is its own).
+    """
+    volumes = volumes_named(body)
+    networks = networks_joined(body) if decision.scoped else []
+    if not volumes and not networks:
+        return None
+    wanted = [("volume", field, name) for field, name in volumes] + [("network", field, name) for field, name in networks]
+    looks = [resolver.resource(kind, name, fresh=True) for kind, _, name in wanted]
+
+    def judged(results: list[tuple[bool, Any]]) -> Denied | None:
+        for (kind, field, name), (ok, found) in zip(wanted, results):
+            if not ok:
+                assert isinstance(found, Failure)
+                found.trap(LookupFailed)
+                reason = f"cannot look up {kind} {name} at the Docker daemon: {found.getErrorMessage()}"
+                return Denied(502, f"dockguard: {reason}", "lookup", reason)
+            resource = found if isinstance(found, Resource) else None
+            if decision.scoped and (resource is None or not held(decision.scoped, resource, identity)):
+                groups = "; ".join(f"group {g.group}: {g.scope.describe()}" for g in decision.scoped)
+                reason = (
+                    f"{field} uses the {kind} {name}, which does not exist or is outside the scope of every "
+                    f"group that grants the create ({groups}); create it first (what you create is yours)"
+                )
+                return Denied(403, reason, "scope", reason)
+            if kind == "volume" and resource is not None:
+                verdict = judge_volume_in_use(
+                    resource.driver, resource.options, f"{field} (the volume {name})", decision.guard,
+                    host_paths=resolve_host_path,
+                )
+                if not verdict.allowed:
+                    return Denied(403, verdict.reason, f"guard {verdict.guard}" if verdict.guard else "guard", verdict.reason)
+        return None
+
+    everything: Deferred[list[tuple[bool, Any]]] = DeferredList(looks, consumeErrors=True)
+    return everything.addCallback(judged)
 
 
 class View:

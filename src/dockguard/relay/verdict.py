@@ -21,6 +21,7 @@ from dockguard.paths import PathRefused, canonicalise
 from dockguard.policy import Decision, Policy
 from dockguard.routes import Match, lookup, placeholder
 from dockguard.paths import CanonicalPath
+from dockguard.queries import QueryRefused, parse_query
 
 
 __all__ = ["Forward", "Inspect", "Plan", "Refuse", "Verdict", "Verdicts", "decide"]
@@ -91,6 +92,8 @@ def _plan(method: str, path: CanonicalPath, match: Match, decision: Decision) ->
         if scoped:
             return _unscopable(method, path, decision, "it acts on resources across the board")
         return None
+    if kind == "query":
+        return _query_plan(path) if scoped else None
     if kind == "list" or kind == "events":
         if scoped or (kind == "list" and decision.redact):
             return Plan(view=kind, resource=_LISTED.get(route.section, ""))
@@ -118,6 +121,25 @@ def _plan(method: str, path: CanonicalPath, match: Match, decision: Decision) ->
         resource=kind,
         exec_create=exec_create,
         forget=forget,
+    )
+
+
+def _query_plan(path: CanonicalPath) -> Plan:
+    """The plan of a route whose C{container} query parameter names the container (C{/commit})."""
+    try:
+        ref = parse_query(path.query).get("container")
+        others = [pair for pair in path.query.split("&") if pair and not parse_query(pair).has("container")]
+    except QueryRefused:
+        return Plan(resolve="container", unresolvable=True, resource="container")
+    prefix = f"/v{path.version}" if path.version is not None else ""
+    # Every container= pair goes: the one sent is the full ID judged.
+    before = f"{prefix}{path.path}?" + "".join(pair + "&" for pair in others) + "container="
+    return Plan(
+        resolve="container",
+        ref=ref,
+        unresolvable=_NAME.fullmatch(ref) is None,
+        before=before.encode("ascii"),
+        resource="container",
     )
 
 
