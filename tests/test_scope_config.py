@@ -418,6 +418,12 @@ def test_suggest_leaves_ids_out_and_says_so() -> None:
     assert FULL_ID not in text
 
 
+def test_suggest_leaves_link_names_out() -> None:
+    got = suggested([record("GET", "/containers/web/db/json"), record("GET", "/containers/web/json")])
+    assert got["group"].scope == Scope(names=("web",))
+    assert "it named by ID or by a link name (web/db) cannot be held by name" in got["text"]
+
+
 def test_suggest_proposes_owner_for_what_it_created() -> None:
     # `docker run -d --name web ...; docker logs web; docker rm -f web`
     got = suggested([

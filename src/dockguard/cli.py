@@ -254,7 +254,8 @@ class _Seen:
         if self.unnamed:
             refs = sorted({ref[:12] if _HEX_ID.fullmatch(ref) else ref for ref in self.unnamed})
             shown = ", ".join(refs[:_MAX_SHOWN]) + (f" and {len(refs) - _MAX_SHOWN} more" if len(refs) > _MAX_SHOWN else "")
-            lines.append(f"# the containers, volumes or networks it named by ID ({shown}) cannot be held by name:")
+            how = "by ID" if all(_HEX_ID.fullmatch(ref) for ref in self.unnamed) else "by ID or by a link name"
+            lines.append(f"# the containers, volumes or networks it named {how} ({shown}) cannot be held by name:")
             if self.created:
                 lines.append("# owner = true holds those it created; scope the others by label (labels = [...]) or by name")
             else:
