@@ -365,6 +365,13 @@ def test_explain_refuses_what_the_relay_refuses_under_a_scope(
     assert lines[2] == f"  why:  {verdict.reason}"
 
 
+def test_explain_words_every_redaction() -> None:
+    from dockguard.cli import _HIDES
+    from dockguard.scope import REDACTABLE
+
+    assert set(_HIDES) == set(REDACTABLE)
+
+
 def test_explain_without_groups_has_no_group_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for variable in ("CONTAINERS", "POST"):
         monkeypatch.delenv(variable, raising=False)

@@ -26,7 +26,7 @@ from dockguard.groups import GroupPolicy
 from dockguard.paths import CanonicalPath, PathRefused, canonicalise
 from dockguard.policy import READ_METHODS, Decision, Policy, explain
 from dockguard.routes import SCOPED_RESOURCES, Match, Route, lookup, placeholder, sample_path
-from dockguard.scope import REDACTABLE
+from dockguard.scope import OWNER_LABEL, REDACTABLE
 
 #: The sections whose unknown routes a scope cannot check (as the relay judges them).
 _SCOPED_SECTIONS = frozenset({"containers", "exec", "volumes", "networks"})
@@ -37,7 +37,6 @@ _HIDES = {
     "mounts": "mount sources and binds",
     "labels": "label values, keys kept",
 }
-assert set(_HIDES) == set(REDACTABLE)
 
 
 def _groups_summary(policy: Policy, identity: str) -> list[str]:
@@ -125,7 +124,7 @@ def _scope_effect(route: Route, identity: str) -> str:
         return "the list shows only those"
     if kind == "events":
         return "only their events are delivered"
-    return f"what it creates must be in scope; it is labelled dockguard.owner={identity}"
+    return f"what it creates must be in scope; it is labelled {OWNER_LABEL}={identity}"
 
 
 def _explain(args: argparse.Namespace, out: TextIO) -> int:
