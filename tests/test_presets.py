@@ -339,3 +339,13 @@ def test_open_presets_may_write_any_name_and_the_others_reach_no_writes(name: st
             continue
         verdict = check_request(method, path, [b"application/x-tar"], True, decision.guard, match)
         assert verdict.allowed is open_guards, (target, verdict.reason)
+
+
+def test_the_presets_of_tools_that_never_read_the_environment_redact_it() -> None:
+    redacting = {name for name, preset in PRESETS.items() if preset.redact}
+    assert redacting == {"traefik", "homepage", "dozzle", "glances", "grafana"}
+    assert all(PRESETS[name].redact == {"env"} for name in redacting)
+    # Watchtower recreates containers from their inspect: it needs the environment.
+    assert not PRESETS["watchtower"].redact
+    assert all(preset.scope is None for preset in PRESETS.values())
+    assert "; redacts env" in PRESETS["dozzle"].summary()

@@ -26,7 +26,7 @@ from dockguard.groups import GroupPolicy
 from dockguard.paths import CanonicalPath, PathRefused, canonicalise
 from dockguard.policy import READ_METHODS, Decision, Policy, explain
 from dockguard.routes import SCOPED_RESOURCES, Match, Route, lookup, placeholder, sample_path
-from dockguard.scope import REDACTABLE
+from dockguard.scope import OWNER_LABEL, REDACTABLE
 
 #: The sections whose unknown routes a scope cannot check (as the relay judges them).
 _SCOPED_SECTIONS = frozenset({"containers", "exec", "volumes", "networks"})
@@ -37,7 +37,6 @@ _HIDES = {
     "mounts": "mount sources and binds",
     "labels": "label values, keys kept",
 }
-assert set(_HIDES) == set(REDACTABLE)
 
 
 def _groups_summary(policy: Policy, identity: str) -> list[str]:
@@ -125,7 +124,7 @@ def _scope_effect(route: Route, identity: str) -> str:
         return "the list shows only those"
     if kind == "events":
         return "only their events are delivered"
-    return f"what it creates must be in scope; it is labelled dockguard.owner={identity}"
+    return f"what it creates must be in scope; it is labelled {OWNER_LABEL}={identity}"
 
 
 def _explain(args: argparse.Namespace, out: TextIO) -> int:
@@ -158,6 +157,8 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
                 f"{_scope_effect(route, args.identity)}",
                 file=out,
             )
+        elif decision.scoped:
+            print("  scope: none applies: this route touches no container, volume or network", file=out)
         hidden = _redacted(route, decision.redact) if decision.allowed else []
         if hidden:
             print(f"  redact: {'; '.join(f'{name} ({_HIDES[name]})' for name in hidden)}", file=out)
@@ -252,7 +253,8 @@ class _Seen:
         if self.unnamed:
             refs = sorted({ref[:12] if _HEX_ID.fullmatch(ref) else ref for ref in self.unnamed})
             shown = ", ".join(refs[:_MAX_SHOWN]) + (f" and {len(refs) - _MAX_SHOWN} more" if len(refs) > _MAX_SHOWN else "")
-            lines.append(f"# the containers, volumes or networks it named by ID ({shown}) cannot be held by name:")
+            how = "by ID" if all(_HEX_ID.fullmatch(ref) for ref in self.unnamed) else "by ID or by a link name"
+            lines.append(f"# the containers, volumes or networks it named {how} ({shown}) cannot be held by name:")
             if self.created:
                 lines.append("# owner = true holds those it created; scope the others by label (labels = [...]) or by name")
             else:
