@@ -295,7 +295,7 @@ def test_explain_marks_what_only_scoped_groups_grant(tmp_path: Path) -> None:
     assert table["GET /services"].endswith("group ci: services=read")
     assert table["GET /info"].endswith("group ci: info=read")
     # calls that act across the board are refused under a scope
-    for refused in ("POST /containers/prune", "GET /system/df", "POST /commit",
+    for refused in ("POST /containers/prune", "GET /system/df",
                     "POST /networks/{id}/connect", "POST /networks/{id}/disconnect"):
         words = table[refused].split()
         assert words[0] == "deny" and words[3] == "scope", table[refused]
@@ -348,7 +348,6 @@ def test_explain_one_scoped_request(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("identity", "method", "target"), [
     ("ci", "POST", "/v1.47/containers/prune"),
     ("ci", "GET", "/system/df"),
-    ("ci", "POST", "/commit?container=ci-1"),
     ("ci", "POST", "/networks/bridge/connect"),
     ("ci", "GET", "/containers/ci-1/unknown"),
     ("both", "POST", "/containers/prune"),
@@ -486,7 +485,6 @@ def test_suggest_no_scope_when_it_named_only_ids() -> None:
 @pytest.mark.parametrize(("method", "path", "call"), [
     ("POST", "/containers/prune", "POST /containers/prune"),
     ("GET", "/v1.41/system/df", "GET /system/df"),
-    ("POST", "/commit?container=web", "POST /commit"),
     ("POST", "/networks/front/connect", "POST /networks/{id}/connect"),
     ("GET", "/containers/web/unknown", "GET /containers/web/unknown"),
 ])

@@ -25,6 +25,7 @@ from dockguard.errors import ConfigError
 from dockguard.groups import GroupPolicy
 from dockguard.paths import CanonicalPath, PathRefused, canonicalise
 from dockguard.policy import READ_METHODS, Decision, Policy, explain
+from dockguard.queries import QueryRefused, parse_query
 from dockguard.routes import SCOPED_RESOURCES, Match, Route, lookup, placeholder, sample_path
 from dockguard.scope import OWNER_LABEL, REDACTABLE
 
@@ -92,6 +93,13 @@ def _in_scope(route: Route, decision: Decision) -> str:
     return "; ".join(parts)
 
 
+def _has_scope(policy: Policy, identity: str) -> bool:
+    """Whether a group of ``identity`` has a scope."""
+    if not isinstance(policy, GroupPolicy):
+        return False
+    return any(policy.groups[name].scope is not None for name in policy.identities.get(identity, ()))
+
+
 def _scoped_rule(decision: Decision) -> str:
     """The deciding rule, without the scope (shown on its own)."""
     if decision.scoped:
@@ -124,6 +132,8 @@ def _scope_effect(route: Route, identity: str) -> str:
         return "the list shows only those"
     if kind == "events":
         return "only their events are delivered"
+    if kind == "query":
+        return "the container its container= parameter names must be in scope (any other answers 404)"
     return f"what it creates must be in scope; it is labelled {OWNER_LABEL}={identity}"
 
 
@@ -157,7 +167,7 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
                 f"{_scope_effect(route, args.identity)}",
                 file=out,
             )
-        elif decision.scoped:
+        elif decision.allowed and route is not None and route.scoped is None and _has_scope(policy, args.identity):
             print("  scope: none applies: this route touches no container, volume or network", file=out)
         hidden = _redacted(route, decision.redact) if decision.allowed else []
         if hidden:
@@ -228,9 +238,15 @@ class _Seen:
             self.created = True
             for name in parse_qs(path.query).get("name", []):
                 self.created_names.add(name.lstrip("/"))
-        elif kind in SCOPED_RESOURCES:
-            start, end = placeholder(route, path)
-            ref = "/".join(path.segments[start:end])
+        elif kind in SCOPED_RESOURCES or kind == "query":
+            if kind == "query":
+                try:
+                    ref = parse_query(path.query).get("container")
+                except QueryRefused:
+                    return
+            else:
+                start, end = placeholder(route, path)
+                ref = "/".join(path.segments[start:end])
             if _HEX_ID.fullmatch(ref) or not _PLAIN_NAME.fullmatch(ref):
                 self.unnamed.add(ref)
             else:

@@ -123,7 +123,7 @@ class Group:
     #: (dockguard.scope); ``None``: all of them.
     scope: Scope | None = None
     #: What its inspects and lists hide (:data:`dockguard.scope.REDACTABLE`).
-    redact: frozenset[str] = attrs.field(default=NO_REDACTION, converter=frozenset, validator=_check_redact)
+    redact: frozenset[str] = attrs.field(default=NO_REDACTION, converter=_frozen_actions, validator=_check_redact)
 
     def level(self, section: str) -> str:
         """This group's level for ``section``."""
@@ -276,13 +276,13 @@ class GroupPolicy:
                 allowance = allowance.merge(other.guards)
             scoped: tuple[ScopedGrant, ...] = ()
             shown = grant
-            if not unscoped:
+            if not unscoped and (route is None or route.scoped is not None):
                 scoped = tuple(
                     ScopedGrant(g.name, text, g.scope, g.guards, g.redact)
                     for g, text in granting
                     if g.scope is not None
                 )
-                shown = f"{grant}, in scope {scoped[0].scope.describe()}"
+                shown = f"{grant}, in scope {' or '.join(g.scope.describe() for g in scoped)}"
             return Decision(
                 allowed=True,
                 rule=f"group {group.name}: {shown}",

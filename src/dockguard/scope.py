@@ -144,7 +144,7 @@ class Scope:
         return False
 
     def describe(self) -> str:
-        """E.g. ``names web-*, label autoheal=true, owner``."""
+        """E.g. ``name web-*, label autoheal=true, owner``."""
         parts = [f"name {name}" for name in self.names]
         parts += [f"label {label}" for label in self.labels]
         if self.owner:

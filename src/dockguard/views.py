@@ -139,8 +139,12 @@ def redact_inspect(body: bytes, redact: frozenset[str]) -> bytes:
     if "mounts" in redact:
         _redact_item(data, frozenset({"mounts"}))
         host = data.get("HostConfig")
-        if isinstance(host, dict) and isinstance(host.get("Binds"), list):
-            host["Binds"] = [REDACTED for _ in host["Binds"]]
+        if isinstance(host, dict):
+            if isinstance(host.get("Binds"), list):
+                host["Binds"] = [REDACTED for _ in host["Binds"]]
+            for mount in host.get("Mounts") or ():
+                if isinstance(mount, dict) and "Source" in mount:
+                    mount["Source"] = REDACTED
     if "labels" in redact:
         for config in (data.get("Config"), data.get("ContainerConfig")):
             if isinstance(config, dict) and isinstance(config.get("Labels"), dict):
