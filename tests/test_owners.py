@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from dockguard.guards.gojson import decode, go_fold
 from dockguard.guards.verdict import Refusal
-from dockguard.owners import ExecOwners, created, other_containers, stamp
+from dockguard.owners import ExecOwners, created, networks_joined, other_containers, stamp, volumes_named
 from dockguard.queries import QueryRefused
 from dockguard.scope import OWNER_LABEL, Resource
 
@@ -626,6 +626,81 @@ def test_other_containers(raw: bytes, found: list[str]) -> None:
 def test_other_containers_refuses_what_the_daemon_would_not_read(raw: bytes) -> None:
     with pytest.raises(Refusal):
         other_containers(raw)
+
+
+# --- volumes_named and networks_joined ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "found"),
+    [
+        (body(CONTAINER), [("HostConfig.Binds[0]", "data"), ("HostConfig.Mounts[0].Source", "cache")]),
+        (b"", []),
+        (b'{"HostConfig":null}', []),
+        (create(Binds=None, Mounts=None), []),
+        (create(Binds=["/srv/data:/data:ro"], Mounts=[]), []),  # a bind: a host path, not a volume
+        (create(Binds=["data:/data", "/srv:/srv", "logs:/var/log:rw,z"], Mounts=[]), [("HostConfig.Binds[0]", "data"), ("HostConfig.Binds[2]", "logs")]),
+        (create(Binds=["data"], Mounts=[]), []),
+        (create(Binds=[":/data"], Mounts=[]), []),
+        (
+            create(Binds=[], Mounts=[{"Type": "bind", "Source": "/srv", "Target": "/srv"}, {"Type": "volume", "Source": "data", "Target": "/d"}]),
+            [("HostConfig.Mounts[1].Source", "data")],
+        ),
+        (create(Binds=[], Mounts=[{"Type": "volume", "Target": "/anonymous"}]), []),
+        (create(Binds=[], Mounts=[{"Type": "volume", "Source": "", "Target": "/anonymous"}]), []),
+        (create(Binds=[], Mounts=[{"Type": "tmpfs", "Target": "/t"}, None]), []),
+        (b'{"hostconfig":{"binds":["data:/d"],"mounts":[{"type":"volume","source":"v2","target":"/v"}]}}', [("HostConfig.Binds[0]", "data"), ("HostConfig.Mounts[0].Source", "v2")]),
+        (b'{"Binds":["old:/d"]}', [("Binds[0]", "old")]),  # the API's old top-level field
+    ],
+)
+def test_volumes_named(raw: bytes, found: list[tuple[str, str]]) -> None:
+    assert volumes_named(raw) == found
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"[]", b'{"HostConfig":{"Binds":"data:/d"}}', b'{"HostConfig":{"Mounts":{}}}', b'{"HostConfig":{"Mounts":[{"Type":1}]}}', b'{"HostConfig":{"Mounts":[{"Type":"volume","Source":["data"]}]}}'],
+)
+def test_volumes_named_refuses_what_the_daemon_would_not_read(raw: bytes) -> None:
+    with pytest.raises(Refusal):
+        volumes_named(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "found"),
+    [
+        (body(CONTAINER), []),  # bridge
+        (b"", []),
+        (create(NetworkMode="front"), [("HostConfig.NetworkMode", "front")]),
+        (create(NetworkMode="host"), []),
+        (create(NetworkMode="none"), []),
+        (create(NetworkMode="default"), []),
+        (create(NetworkMode=""), []),
+        (create(NetworkMode="container:db"), []),  # other_containers' business
+        (create(NetworkMode="Host"), [("HostConfig.NetworkMode", "Host")]),  # a network's name: the daemon's modes are exact
+        (
+            b'{"HostConfig":{"NetworkMode":"front"},"NetworkingConfig":{"EndpointsConfig":{"front":{"Aliases":["web"]},"back":null}}}',
+            [("HostConfig.NetworkMode", "front"), ("NetworkingConfig.EndpointsConfig.front", "front"), ("NetworkingConfig.EndpointsConfig.back", "back")],
+        ),
+        (
+            b'{"NetworkingConfig":{"EndpointsConfig":{"bridge":{"NetworkID":"f2de39df4171"}}}}',
+            [("NetworkingConfig.EndpointsConfig.bridge.NetworkID", "f2de39df4171")],
+        ),
+        (b'{"NetworkingConfig":{"EndpointsConfig":{"bridge":{},"host":{}}}}', []),
+        (b'{"networkingconfig":{"endpointsconfig":{"front":{"networkid":"abc"}}}}', [("NetworkingConfig.EndpointsConfig.front.NetworkID", "abc"), ("NetworkingConfig.EndpointsConfig.front", "front")]),
+    ],
+)
+def test_networks_joined(raw: bytes, found: list[tuple[str, str]]) -> None:
+    assert networks_joined(raw) == found
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"HostConfig":{"NetworkMode":1}}', b'{"NetworkingConfig":[]}', b'{"NetworkingConfig":{"EndpointsConfig":{"front":"x"}}}', b'{"NetworkingConfig":{"EndpointsConfig":{"front":{"NetworkID":2}}}}'],
+)
+def test_networks_joined_refuses_what_the_daemon_would_not_read(raw: bytes) -> None:
+    with pytest.raises(Refusal):
+        networks_joined(raw)
 
 
 # --- ExecOwners -------------------------------------------------------------------------

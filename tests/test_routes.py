@@ -476,6 +476,7 @@ def test_every_route_of_a_scoped_section_says_how_a_scope_applies(route: Route) 
     # a route added to these sections can't be silently left unscoped
     assert route.scoped is not None
     assert route.scoped in SCOPE_KINDS
+    assert route.scoped != "query"  # only /commit, outside these sections
     if route.scoped in ("container", "exec", "volume", "network"):
         # it names its resource in its (first) placeholder, right after the section
         assert route.template.split("/")[2].startswith("{")
@@ -494,10 +495,11 @@ def test_the_scope_kind_of_every_route() -> None:
         ("POST", "/volumes/prune"),
         ("POST", "/networks/prune"),
         ("GET", "/system/df"),
-        ("POST", "/commit"),
         ("POST", "/networks/{id}/connect"),
         ("POST", "/networks/{id}/disconnect"),
     }
+    # /commit names its container in its query
+    assert kinds["query"] == {("POST", "/commit")}
     assert kinds["exec"] == {("GET", "/exec/{id}/json"), ("POST", "/exec/{id}/start"), ("POST", "/exec/{id}/resize")}
     assert kinds["volume"] == {("GET", "/volumes/{name}"), ("PUT", "/volumes/{name}"), ("DELETE", "/volumes/{name}")}
     assert kinds["network"] == {("GET", "/networks/{id}"), ("DELETE", "/networks/{id}")}
@@ -528,7 +530,7 @@ def test_scoped_resources() -> None:
         ("POST", b"/volumes/prune", "refused"),
         ("POST", b"/networks/prune", "refused"),
         ("GET", b"/system/df", "refused"),
-        ("POST", b"/commit?container=abc", "refused"),
+        ("POST", b"/commit?container=abc", "query"),
         ("POST", b"/networks/front/connect", "refused"),
         ("POST", b"/networks/a/b/disconnect", "refused"),
         ("POST", b"/containers/create", "create"),

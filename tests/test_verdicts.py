@@ -270,7 +270,6 @@ def test_without_a_scope_nothing_is_planned(identity: str, method: str, target: 
         ("POST", b"/networks/prune", "networks"),
         ("GET", b"/system/df", "system"),
         ("GET", b"/v1.47/system/df?type=volume", "system"),
-        ("POST", b"/commit?container=web-1&comment=x", "commit"),
         ("POST", b"/networks/bridge/connect", "networks"),
         ("POST", b"/networks/bridge/disconnect", "networks"),
         # a path in a scoped section with no known route: nothing to check a scope on
@@ -429,3 +428,36 @@ def test_plans_are_remembered_with_their_verdicts() -> None:
             for method in (b"GET", b"POST"):
                 args = (method, target, JSON, method == b"POST", identity, SCOPED_POLICY, None)
                 assert verdicts.decide(*args) == decide(*args) == verdicts.decide(*args)
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        (b"/commit?container=web-1", Plan(resolve="container", ref="web-1", before=b"/commit?container=", resource="container")),
+        (
+            b"/v1.41/commit?container=web-1&comment=x&pause=1",
+            Plan(resolve="container", ref="web-1", before=b"/v1.41/commit?comment=x&pause=1&container=", resource="container"),
+        ),
+        # every container= goes: the one relayed is the full ID judged
+        (
+            b"/commit?container=web-1&author=a&container=db",
+            Plan(resolve="container", ref="web-1", before=b"/commit?author=a&container=", resource="container"),
+        ),
+        (b"/commit?contain%65r=web-1", Plan(resolve="container", ref="web-1", before=b"/commit?container=", resource="container")),
+        (b"/commit?container=we%62-1", Plan(resolve="container", ref="web-1", before=b"/commit?container=", resource="container")),
+        (b"/commit?container=web/db", Plan(resolve="container", ref="web/db", before=b"/commit?container=", resource="container")),
+        # no container, or one that is no name: nothing to look up
+        (b"/commit", Plan(resolve="container", unresolvable=True, before=b"/commit?container=", resource="container")),
+        (b"/commit?comment=x", Plan(resolve="container", unresolvable=True, before=b"/commit?comment=x&container=", resource="container")),
+        (
+            b"/commit?container=..%2F..%2Fimages%2Fx",
+            Plan(resolve="container", ref="../../images/x", unresolvable=True, before=b"/commit?container=", resource="container"),
+        ),
+        (b"/commit?container=%E2%98%83", Plan(resolve="container", ref="\u2603", unresolvable=True, before=b"/commit?container=", resource="container")),
+    ],
+)
+@pytest.mark.parametrize("identity", ["scoped", "two"])
+def test_commit_names_its_container_in_its_query(identity: str, target: bytes, expected: Plan) -> None:
+    assert plan_of(identity, "POST", target) == expected
+    assert plan_of("admin", "POST", target) is None
+    assert plan_of("mixed", "POST", target) is None
