@@ -459,3 +459,151 @@ def test_match_is_frozen() -> None:
     match = lookup("GET", canonicalise(b"/containers/json"))
     with pytest.raises(AttributeError):
         match.route = None  # type: ignore[misc]
+
+
+# --- scopes: how a group's scope applies to each route -------------------------------
+
+from dockguard.routes import SCOPE_KINDS, SCOPED_RESOURCES, placeholder  # noqa: E402
+
+#: The sections whose resources a scope holds.
+SCOPED_SECTIONS = ("containers", "exec", "volumes", "networks")
+
+
+@pytest.mark.parametrize(
+    "route", [r for r in ROUTES if r.section in SCOPED_SECTIONS], ids=lambda r: f"{r.method} {r.template}"
+)
+def test_every_route_of_a_scoped_section_says_how_a_scope_applies(route: Route) -> None:
+    # a route added to these sections can't be silently left unscoped
+    assert route.scoped is not None
+    assert route.scoped in SCOPE_KINDS
+    assert route.scoped != "query"  # only /commit, outside these sections
+    if route.scoped in ("container", "exec", "volume", "network"):
+        # it names its resource in its (first) placeholder, right after the section
+        assert route.template.split("/")[2].startswith("{")
+        assert route.scoped == {"containers": "container", "exec": "exec", "volumes": "volume", "networks": "network"}[route.section]
+
+
+def test_the_scope_kind_of_every_route() -> None:
+    kinds: dict[str, set[tuple[str, str]]] = {}
+    for route in ROUTES:
+        kinds.setdefault(str(route.scoped), set()).add((route.method, route.template))
+    assert kinds["list"] == {("GET", "/containers/json"), ("GET", "/volumes"), ("GET", "/networks")}
+    assert kinds["events"] == {("GET", "/events")}
+    assert kinds["create"] == {("POST", "/containers/create"), ("POST", "/volumes/create"), ("POST", "/networks/create")}
+    assert kinds["refused"] == {
+        ("POST", "/containers/prune"),
+        ("POST", "/volumes/prune"),
+        ("POST", "/networks/prune"),
+        ("GET", "/system/df"),
+        ("POST", "/networks/{id}/connect"),
+        ("POST", "/networks/{id}/disconnect"),
+    }
+    # /commit names its container in its query
+    assert kinds["query"] == {("POST", "/commit")}
+    assert kinds["exec"] == {("GET", "/exec/{id}/json"), ("POST", "/exec/{id}/start"), ("POST", "/exec/{id}/resize")}
+    assert kinds["volume"] == {("GET", "/volumes/{name}"), ("PUT", "/volumes/{name}"), ("DELETE", "/volumes/{name}")}
+    assert kinds["network"] == {("GET", "/networks/{id}"), ("DELETE", "/networks/{id}")}
+    assert kinds["container"] == {
+        (r.method, r.template) for r in ROUTES if r.template.startswith("/containers/{id}")
+    }
+    assert set(kinds) == {*SCOPE_KINDS, "None"}
+    # outside the scoped sections, only /events, /system/df and /commit are scoped at all
+    assert {
+        (r.method, r.template) for r in ROUTES if r.scoped is not None and r.section not in SCOPED_SECTIONS
+    } == {("GET", "/events"), ("GET", "/system/df"), ("POST", "/commit")}
+
+
+def test_scoped_resources() -> None:
+    assert SCOPED_RESOURCES == ("container", "volume", "network")
+    assert set(SCOPED_RESOURCES) < set(SCOPE_KINDS)
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "scoped"),
+    [
+        ("GET", b"/events", "events"),
+        ("GET", b"/v1.41/events?since=1", "events"),
+        ("GET", b"/containers/json", "list"),
+        ("GET", b"/volumes", "list"),
+        ("GET", b"/networks", "list"),
+        ("POST", b"/containers/prune", "refused"),
+        ("POST", b"/volumes/prune", "refused"),
+        ("POST", b"/networks/prune", "refused"),
+        ("GET", b"/system/df", "refused"),
+        ("POST", b"/commit?container=abc", "query"),
+        ("POST", b"/networks/front/connect", "refused"),
+        ("POST", b"/networks/a/b/disconnect", "refused"),
+        ("POST", b"/containers/create", "create"),
+        ("POST", b"/containers/web/db/exec", "container"),
+        ("DELETE", b"/containers/abc/checkpoints/cp1", "container"),
+        ("GET", b"/containers/json/json", "container"),
+        ("GET", b"/networks/create", "network"),
+        ("GET", b"/exec/abc/json", "exec"),
+        ("POST", b"/images/prune", None),
+        ("POST", b"/build/prune", None),
+        ("GET", b"/images/json", None),
+        ("GET", b"/info", None),
+        ("GET", b"/services/abc", None),
+        ("GET", b"/_ping", None),
+    ],
+)
+def test_lookup_finds_the_scope_kind(method: str, target: bytes, scoped: str | None) -> None:
+    route = route_of(method, target)
+    assert route is not None and route.scoped == scoped
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "ref"),
+    [
+        ("GET", b"/containers/abc/json", "abc"),
+        ("GET", b"/v1.41/containers/abc/json", "abc"),
+        ("GET", b"/v1.41/containers/abc/json?size=1", "abc"),
+        # moby's {name:.*}: a legacy link name spans segments
+        ("GET", b"/containers/web/db/json", "web/db"),
+        ("GET", b"/v1.47/containers/a/b/c/archive", "a/b/c"),
+        ("DELETE", b"/containers/web/db", "web/db"),
+        ("DELETE", b"/containers/abc", "abc"),
+        ("POST", b"/containers/web/db/exec", "web/db"),
+        ("GET", b"/containers/json/json", "json"),
+        ("GET", b"/containers/abc/attach/ws", "abc"),
+        ("GET", b"/containers/web/db/attach/ws", "web/db"),
+        # checkpoints: the container, before the checkpoint
+        ("GET", b"/containers/abc/checkpoints", "abc"),
+        ("GET", b"/containers/web/db/checkpoints", "web/db"),
+        ("DELETE", b"/containers/abc/checkpoints/cp1", "abc"),
+        ("DELETE", b"/v1.41/containers/abc/checkpoints/cp1", "abc"),
+        # exec, volumes, networks
+        ("POST", b"/exec/abc/start", "abc"),
+        ("GET", b"/v1.44/exec/abc/json", "abc"),
+        ("GET", b"/volumes/data", "data"),
+        ("GET", b"/volumes/a/b", "a/b"),
+        ("DELETE", b"/volumes/data", "data"),
+        ("GET", b"/networks/front", "front"),
+        ("GET", b"/networks/a/b", "a/b"),
+        ("POST", b"/networks/a/b/connect", "a/b"),
+        # other sections use the same placeholders
+        ("GET", b"/images/library/busybox:latest/json", "library/busybox:latest"),
+        ("DELETE", b"/images/busybox", "busybox"),
+        ("POST", b"/plugins/vieux/sshfs:latest/enable", "vieux/sshfs:latest"),
+        ("GET", b"/distribution/docker.io/library/busybox/json", "docker.io/library/busybox"),
+        ("GET", b"/services/abc", "abc"),
+        ("POST", b"/nodes/n1/update", "n1"),
+        ("GET", b"/tasks/t1/logs", "t1"),
+    ],
+)
+def test_placeholder(method: str, target: bytes, ref: str) -> None:
+    path = canonicalise(target)
+    route = lookup(method, path).route
+    assert route is not None
+    start, end = placeholder(route, path)
+    assert "/".join(path.segments[start:end]) == ref
+    # the placeholder sits where the template has it
+    assert path.segments[:start] == tuple(route.template[1:].split("/")[:start])
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if "{" in r.template], ids=lambda r: f"{r.method} {r.template}")
+def test_placeholder_of_every_route(route: Route) -> None:
+    for prefix in (b"", b"/v1.41"):
+        path = canonicalise(prefix + sample_path(route).path.encode())
+        start, end = placeholder(route, path)
+        assert path.segments[start:end] == ("example",)

@@ -90,7 +90,8 @@ def created(kind: str, body: bytes, query: str) -> Resource:
     else:
         name = as_str(obj.get("Name"), "Name")
     labels = as_str_map(obj.get("Labels"), "Labels")
-    return Resource(kind, "", name, {key: value for key, value in labels.pairs})
+    # Go stores a null label value as "" (the zero value of a map's string element).
+    return Resource(kind, "", name, {key: as_str(value, f"Labels.{key}") for key, value in labels.pairs})
 
 
 def other_containers(body: bytes) -> list[str]:

@@ -139,12 +139,10 @@ def redact_inspect(body: bytes, redact: frozenset[str]) -> bytes:
     if "mounts" in redact:
         _redact_item(data, frozenset({"mounts"}))
         host = data.get("HostConfig")
+        if isinstance(host, dict) and isinstance(host.get("Binds"), list):
+            host["Binds"] = [REDACTED for _ in host["Binds"]]
         if isinstance(host, dict):
-            if isinstance(host.get("Binds"), list):
-                host["Binds"] = [REDACTED for _ in host["Binds"]]
-            for mount in host.get("Mounts") or ():
-                if isinstance(mount, dict) and "Source" in mount:
-                    mount["Source"] = REDACTED
+            _redact_item(host, frozenset({"mounts"}))  # HostConfig.Mounts: the --mount specs
     if "labels" in redact:
         for config in (data.get("Config"), data.get("ContainerConfig")):
             if isinstance(config, dict) and isinstance(config.get("Labels"), dict):
@@ -183,7 +181,7 @@ class EventFilter:
         data = self._partial + data
         lines = data.split(b"\n")
         self._partial = lines.pop()
-        if len(self._partial) > self.max_line:
+        if len(self._partial) > self.max_line or any(len(line) > self.max_line for line in lines):
             raise Unreadable(f"an event is longer than {self.max_line} bytes")
         return b"".join(line + b"\n" for line in lines if line.strip() and self._passes(line))
 

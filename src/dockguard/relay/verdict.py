@@ -30,7 +30,10 @@ __all__ = ["Forward", "Inspect", "Plan", "Refuse", "Verdict", "Verdicts", "decid
 #: The sections whose resources a scope holds, by the resource their lists hold.
 _LISTED = {"containers": "container", "volumes": "volume", "networks": "network"}
 _SCOPED_SECTIONS = frozenset({"containers", "exec", "volumes", "networks"})
-#: A name the daemon could resolve: a name, an ID or an ID prefix, a legacy link name.
+#: An exec instance's name the daemon could resolve (its IDs are random hexadecimal).
+#: Other resources are always looked up: a network's name may be anything but
+#: blank, a volume driver other than "local" takes any name, and a legacy link
+#: alias (``/web/<alias>``) is never checked, so no name is sure to be unknown.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*(/[A-Za-z0-9][A-Za-z0-9_.\-]*)*")
 _SAFE = "-._~:@!$&'()*+,;="
 
@@ -114,7 +117,7 @@ def _plan(method: str, path: CanonicalPath, match: Match, decision: Decision) ->
     return Plan(
         resolve=kind if (scoped or kind == "exec") else None,
         ref=ref,
-        unresolvable=_NAME.fullmatch(ref) is None,
+        unresolvable=kind == "exec" and _NAME.fullmatch(ref) is None,
         before=before,
         after=after,
         view="inspect" if inspect else None,
