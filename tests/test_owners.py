@@ -604,6 +604,9 @@ def create(**host: Any) -> bytes:
         # the API's old top-level fields
         (b'{"VolumesFrom":["db"]}', ["VolumesFrom"]),
         (b'{"Links":["db:db"],"HostConfig":{"Links":["x:x"]}}', ["Links", "HostConfig.Links"]),
+        # a link on a user-defined network's endpoint
+        (b'{"NetworkingConfig":{"EndpointsConfig":{"front":{"Links":["db:db"]}}}}', ["NetworkingConfig.EndpointsConfig.front.Links"]),
+        (b'{"NetworkingConfig":{"EndpointsConfig":{"front":{"Aliases":["web"]}}}}', []),
     ],
 )
 def test_other_containers(raw: bytes, found: list[str]) -> None:

@@ -108,6 +108,13 @@ def other_containers(body: bytes) -> list[str]:
         for name in _JOINS:
             if as_str(config.get(name), prefix + name).startswith("container:"):
                 found.append(prefix + name)
+    networking = as_object(obj.get("NetworkingConfig"), "NetworkingConfig")
+    endpoints = as_object(networking.get("EndpointsConfig"), "NetworkingConfig.EndpointsConfig") if networking else None
+    for network, settings in endpoints.pairs if endpoints is not None else ():
+        field = f"NetworkingConfig.EndpointsConfig.{network}"
+        endpoint = as_object(settings, field)
+        if endpoint is not None and as_str_list(endpoint.get("Links"), f"{field}.Links"):
+            found.append(f"{field}.Links")
     return found
 
 

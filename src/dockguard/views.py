@@ -152,7 +152,7 @@ def redact_inspect(body: bytes, redact: frozenset[str]) -> bytes:
 
 #: Event attributes the daemon sets itself: the rest of a container
 #: event's attributes are the container's labels.
-_EVENT_OWN = frozenset({"name", "image", "exitCode", "signal", "execID", "container"})
+_EVENT_OWN = frozenset({"name", "image", "exitCode", "signal", "execID", "execDuration", "oldName", "container"})
 
 
 class EventFilter:
