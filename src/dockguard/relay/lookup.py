@@ -174,7 +174,8 @@ class Resolver:
         self.size = size
         self._known: dict[tuple[str, str], tuple[float, Resource]] = {}
         self._execs: dict[str, str] = {}
-        #: Look-ups sent to the daemon (for tests and metrics).
+        #: Look-ups sent to the daemon (for tests and metrics; scoping tells a
+        #: fresh answer from a remembered one by it).
         self.asked = 0
 
     def resource(self, kind: str, ref: str, fresh: bool = False) -> Deferred[Resource | None]:

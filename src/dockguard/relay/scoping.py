@@ -165,7 +165,11 @@ def _judge(
             return Allowed(narrowed)
         return Allowed(narrowed, plan.before + quote(resource.id, safe="").encode("ascii") + plan.after)
 
-    outcome: Deferred[Allowed | Denied] = resolver.resource(kind, ref).addCallback(judged, False)
+    asked = resolver.asked
+    found = resolver.resource(kind, ref)
+    # A look-up sent just now is as fresh as a second one would be: a name
+    # is judged from it; only a remembered description is looked up again.
+    outcome: Deferred[Allowed | Denied] = found.addCallback(judged, resolver.asked != asked)
     return outcome.addErrback(_failed, answer_kind, answer_ref)
 
 
