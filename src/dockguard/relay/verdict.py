@@ -108,7 +108,10 @@ def _plan(method: str, path: CanonicalPath, match: Match, decision: Decision) ->
     # The route names its resource in its placeholder.
     exec_create = route.template == "/containers/{id}/exec"
     forget = method == "DELETE" or route.template.endswith("/rename")
-    inspect = route.template == "/containers/{id}/json" and bool(decision.redact)
+    # Under scoped groups, what is hidden is what the groups whose scope
+    # holds the container hide (see scoping): any one of them may redact.
+    redacts = bool(decision.redact) or any(grant.redact for grant in decision.scoped)
+    inspect = route.template == "/containers/{id}/json" and redacts
     if not (scoped or kind == "exec" or exec_create or inspect):
         return None
     start, end = placeholder(route, path)
