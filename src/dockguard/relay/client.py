@@ -995,7 +995,6 @@ class ClientProtocol(Protocol):
             return
         ex.responseStarted = True
         ex.status = status
-        self.decisions.answered(status)
         if ex.hijack and _is_raw_stream(response):
             self._spliceWith(response)
             return
@@ -1004,8 +1003,10 @@ class ClientProtocol(Protocol):
             if status != 200 or head.method == b"HEAD":
                 ex.view = None  # errors are the daemon's own words
             elif view.whole:
+                # Logged once the narrowed answer is out (or the 502 instead).
                 ex.held, ex.heldHead = bytearray(), response
                 return
+        self.decisions.answered(status)
         self.link.write(self._responseHead(response, ex))
 
     def _responseHead(self, response: ResponseHead, ex: _Exchange, informational: bool = False) -> bytes:
@@ -1073,6 +1074,7 @@ class ClientProtocol(Protocol):
                 self._viewFailed(ex, str(e))
                 return
             ex.held = None
+            self.decisions.answered(ex.status)
             self.link.write(self._heldHead(ex.heldHead, ex, len(body)) + body)
         self._exchange = None
         head = self._head
