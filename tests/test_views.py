@@ -709,3 +709,18 @@ def test_the_containers_seen_are_bounded() -> None:
     # what was forgotten fails closed: its network events are dropped
     assert events.feed(network_event("connect", FRONT, "front", "c1")) == b""
     assert events.feed(network_event("connect", FRONT, "front", "c69999")) != b""
+
+
+def test_a_scoped_list_is_redacted_per_resource_by_the_groups_whose_scope_holds_it() -> None:
+    body = json.dumps([
+        {"Id": "a" * 64, "Names": ["/heal"], "Labels": {"autoheal": "true", "secret": "s1"}},
+        {"Id": "b" * 64, "Names": ["/db"], "Labels": {"secret": "s2"}},
+    ]).encode()
+
+    def hidden(resource: Resource) -> frozenset[str]:
+        # one group holds autoheal=true and redacts labels; another holds db* and redacts nothing
+        return frozenset({"labels"}) if resource.name == "heal" else frozenset()
+
+    listed = json.loads(filter_list("container", body, lambda r: True, frozenset(), hidden))
+    assert listed[0]["Labels"] == {"autoheal": REDACTED, "secret": REDACTED}
+    assert listed[1]["Labels"] == {"secret": "s2"}

@@ -78,8 +78,18 @@ def _dump(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
-def filter_list(kind: str, body: bytes, in_scope: InScope | None, redact: frozenset[str]) -> bytes:
-    """A list of ``kind`` resources with only those ``in_scope`` (``None``: all), redacted."""
+def filter_list(
+    kind: str,
+    body: bytes,
+    in_scope: InScope | None,
+    redact: frozenset[str],
+    redaction_for: Callable[[Resource], frozenset[str]] | None = None,
+) -> bytes:
+    """A list of ``kind`` resources with only those ``in_scope`` (``None``: all), redacted.
+
+    ``redaction_for``, when given, says what to hide of each resource kept
+    (the groups whose scope holds it decide); else ``redact`` holds for all.
+    """
     data = _load(body)
     if kind == "volume":
         if not isinstance(data, dict):
@@ -91,11 +101,14 @@ def filter_list(kind: str, body: bytes, in_scope: InScope | None, redact: frozen
         raise Unreadable(f"the daemon's {kind} list is not an array")
     kept = []
     for item in items:
+        hidden = redact
         if in_scope is not None:
             resource = listed_resource(kind, item)
             if resource is None or not in_scope(resource):
                 continue
-        kept.append(_redact_item(item, redact))
+            if redaction_for is not None:
+                hidden = redaction_for(resource)
+        kept.append(_redact_item(item, hidden))
     if kind == "volume":
         data["Volumes"] = kept
     else:

@@ -274,11 +274,17 @@ class View:
 
 
 class _List(View):
-    def __init__(self, kind: str, in_scope: Callable[[Resource], bool] | None, redact: frozenset[str]) -> None:
-        self.kind, self.in_scope, self.redact = kind, in_scope, redact
+    def __init__(
+        self,
+        kind: str,
+        in_scope: Callable[[Resource], bool] | None,
+        redact: frozenset[str],
+        redaction_for: Callable[[Resource], frozenset[str]] | None = None,
+    ) -> None:
+        self.kind, self.in_scope, self.redact, self.redaction_for = kind, in_scope, redact, redaction_for
 
     def end(self, body: bytes) -> bytes:
-        return filter_list(self.kind, body, self.in_scope, self.redact)
+        return filter_list(self.kind, body, self.in_scope, self.redact, self.redaction_for)
 
 
 class _Inspect(View):
@@ -311,7 +317,14 @@ def answer_view(plan: Plan | None, decision: Decision, identity: str) -> View | 
     if plan.view == "events":
         return _Events(in_scope) if grants else None
     if plan.view == "list":
-        return _List(plan.resource, in_scope if grants else None, decision.redact)
+        if not grants:
+            return _List(plan.resource, None, decision.redact)
+
+        def redaction_for(resource: Resource) -> frozenset[str]:
+            # What the groups whose scope holds this one resource all hide.
+            return redaction_of(grant.redact for grant in held(grants, resource, identity))
+
+        return _List(plan.resource, in_scope, decision.redact, redaction_for)
     if decision.redact:
         return _Inspect(decision.redact)
     return None
