@@ -57,12 +57,19 @@ def closed_by_peer(s: socket.socket, timeout: float = 10) -> bool:
 
 
 def exec_session(sock: socket.socket, daemon: str, container: str) -> tuple[socket.socket, str]:
-    """A hijacked `cat` exec on C{sock} (stdin and output); its exec id."""
-    status, body = api_request(daemon, "POST", f"/containers/{container}/exec", body=json.dumps(
-        {"Cmd": ["cat"], "AttachStdin": True, "AttachStdout": True, "Tty": False}).encode(),
-        headers={"Content-Type": "application/json"})
-    assert status == 201, body
-    exec_id = json.loads(body)["Id"]
+    """A hijacked `cat` exec on C{sock} (stdin and output), created and started
+    through dockguard by the caller (only its creator may start it); its exec id."""
+    create = json.dumps({"Cmd": ["cat"], "AttachStdin": True, "AttachStdout": True, "Tty": False}).encode()
+    sock.sendall(b"POST /containers/" + container.encode() + b"/exec HTTP/1.1\r\nHost: docker\r\n"
+                 b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(create) + create)
+    sock.settimeout(10)
+    answer = b""
+    while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+        chunk = sock.recv(4096)
+        assert chunk, answer
+        answer += chunk
+    assert answer.startswith(b"HTTP/1.1 201"), answer
+    exec_id = json.loads(answer.split(b"\r\n\r\n", 1)[1])["Id"]
     start = b'{"Detach":false,"Tty":false}'
     sock.sendall(b"POST /exec/" + exec_id.encode() + b"/start HTTP/1.1\r\nHost: docker\r\n"
                  b"Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"

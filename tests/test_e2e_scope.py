@@ -312,6 +312,45 @@ sections = { ping = "read", version = "read", containers = "write" }
             docker_cli(["volume", "rm", "-f", volume], env=admin)
 
 
+def test_a_ci_runner_with_an_owner_scope_runs_a_compose_project(guard_factory, tmp_path, pki, docker_cli, dockerd):
+    """docker-compose 1.29 (docker-py underneath) as a CI runner whose scope is what it created."""
+    guard, port = _start(guard_factory, tmp_path, pki, GROUPS.replace(
+        'images = "read", volumes', 'images = "read", info = "read", volumes'))
+    project = f"ci{uuid.uuid4().hex[:8]}"
+    (tmp_path / "compose.yaml").write_text(f"""
+version: "3"
+services:
+  web:
+    image: {BUSYBOX_IMAGE}
+    command: ["sleep", "60"]
+    network_mode: none
+    volumes: ["data:/data"]
+volumes:
+  data: {{}}
+""")
+    env = {**clean_cli_env(tmp_path), **tls_client_env(pki, port, "alice")}
+    env.pop("REQUESTS_CA_BUNDLE", None)
+    other = _name("bob")
+    compose = ["docker-compose", "-p", project, "-f", str(tmp_path / "compose.yaml")]
+    try:
+        assert docker_cli(["run", "-d", "--name", other, "--network", "none", BUSYBOX_IMAGE, "sleep", "60"], env=tls_client_env(pki, port, "bob")).returncode == 0
+        up = subprocess.run([*compose, "up", "-d"], env=env, capture_output=True, timeout=120)
+        assert up.returncode == 0, up.stderr
+        ps = subprocess.run([*compose, "ps", "-q"], env=env, capture_output=True, timeout=60)
+        assert ps.returncode == 0 and len(ps.stdout.split()) == 1, ps.stderr
+        owner = _direct(dockerd, docker_cli, ["volume", "inspect", "-f", "{{json .Labels}}", f"{project}_data"]).stdout
+        assert json.loads(owner)["dockguard.owner"] == "alice"
+        down = subprocess.run([*compose, "down", "-v"], env=env, capture_output=True, timeout=120)
+        assert down.returncode == 0, down.stderr
+        left = _direct(dockerd, docker_cli, ["ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={project}"]).stdout
+        assert left == b""
+        # bob's container was never alice's to see or touch
+        assert _direct(dockerd, docker_cli, ["inspect", "-f", "{{.State.Running}}", other]).stdout == b"true\n"
+    finally:
+        subprocess.run([*compose, "down", "-v"], env={**env, "DOCKER_HOST": f"unix://{dockerd.socket_path}", "DOCKER_TLS_VERIFY": ""}, capture_output=True, timeout=120)
+        docker_cli(["rm", "-f", other], env={"DOCKER_HOST": f"unix://{dockerd.socket_path}"})
+
+
 # -- the rename race -----------------------------------------------------------
 
 SHIM = r'''
