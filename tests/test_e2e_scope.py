@@ -351,6 +351,28 @@ volumes:
         docker_cli(["rm", "-f", other], env={"DOCKER_HOST": f"unix://{dockerd.socket_path}"})
 
 
+def test_a_name_scoped_container_cannot_be_renamed_out_of_its_scope(guard_factory, tmp_path, pki, docker_cli, dockerd):
+    groups = GROUPS.replace('viewer = ["viewer"]', 'viewer = ["viewer"]\nweb = ["web"]') + """
+[groups.web]
+sections = { ping = "read", version = "read", containers = "read" }
+actions = ["container.rename"]
+scope = { names = ["web-*"] }
+"""
+    guard, port = _start(guard_factory, tmp_path, pki, groups)
+    env = tls_client_env(pki, port, "web")
+    tag = uuid.uuid4().hex[:6]
+    first, second = f"web-{tag}", f"web-{tag}-b"
+    try:
+        _direct(dockerd, docker_cli, ["create", "--name", first, "--network", "none", BUSYBOX_IMAGE, "true"])
+        assert docker_cli(["rename", first, second], env=env).returncode == 0
+        out = docker_cli(["rename", second, f"db-{tag}"], env=env)
+        assert out.returncode != 0 and b"out of the scope" in out.stderr, out.stderr
+        assert _direct(dockerd, docker_cli, ["inspect", "-f", "{{.Name}}", second]).stdout == f"/{second}\n".encode()
+    finally:
+        for name in (first, second, f"db-{tag}"):
+            docker_cli(["rm", "-f", name], env={"DOCKER_HOST": f"unix://{dockerd.socket_path}"})
+
+
 # -- the rename race -----------------------------------------------------------
 
 SHIM = r'''

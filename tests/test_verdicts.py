@@ -147,7 +147,8 @@ def named(kind: str, ref: str, before: bytes, after: bytes, **more: Any) -> Plan
         ("DELETE", b"/containers/web-1", named("container", "web-1", b"/containers/", b"", forget=True)),
         ("DELETE", b"/v1.43/containers/web-1?force=1&v=1", named("container", "web-1", b"/v1.43/containers/", b"?force=1&v=1", forget=True)),
         ("DELETE", b"/containers/web/db?link=1", named("container", "web/db", b"/containers/", b"?link=1", forget=True)),
-        ("POST", b"/containers/web-1/rename?name=web-2", named("container", "web-1", b"/containers/", b"/rename?name=web-2", forget=True)),
+        ("POST", b"/containers/web-1/rename?name=web-2", named("container", "web-1", b"/containers/", b"/rename?name=web-2", forget=True, renamed="web-2")),
+        ("POST", b"/containers/web-1/rename?name=%2Fdb", named("container", "web-1", b"/containers/", b"/rename?name=%2Fdb", forget=True, renamed="db")),
         # exec: create records the owner; the instance routes resolve the exec
         ("POST", b"/containers/web-1/exec", named("container", "web-1", b"/containers/", b"/exec", exec_create=True)),
         ("POST", b"/v1.41/containers/web/db/exec", named("container", "web/db", b"/v1.41/containers/", b"/exec", exec_create=True)),

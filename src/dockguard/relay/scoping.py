@@ -163,6 +163,13 @@ def _judge(
         narrowed = _narrowed(decision, holding, resource.describe())
         if plan is None:
             return Allowed(narrowed)
+        if plan.renamed is not None and not held(holding, attrs.evolve(resource, name=plan.renamed), identity):
+            reason = (
+                f"renaming {resource.describe()} to {plan.renamed!r} would take it out of the scope that holds "
+                f"it ({'; '.join(f'group {g.group}: {g.scope.describe()}' for g in holding)}): "
+                "choose a name the scope holds"
+            )
+            return Denied(403, reason, "scope", reason)
         return Allowed(narrowed, plan.before + quote(resource.id, safe="").encode("ascii") + plan.after)
 
     asked = resolver.asked

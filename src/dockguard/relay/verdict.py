@@ -65,6 +65,8 @@ class Plan:
     exec_create: bool = False
     #: The request renames or removes the resource: look-ups of it are forgotten.
     forget: bool = False
+    #: The new name a rename gives the resource (it must stay in scope).
+    renamed: str | None = None
 
 
 def _rewrite(path: CanonicalPath, start: int, end: int) -> tuple[bytes, bytes]:
@@ -117,7 +119,14 @@ def _plan(method: str, path: CanonicalPath, match: Match, decision: Decision) ->
     start, end = placeholder(route, path)
     ref = "/".join(path.segments[start:end])
     before, after = _rewrite(path, start, end)
+    renamed = None
+    if scoped and route.template == "/containers/{id}/rename":
+        try:
+            renamed = parse_query(path.query).get("name").lstrip("/")
+        except QueryRefused:
+            renamed = ""
     return Plan(
+        renamed=renamed,
         resolve=kind if (scoped or kind == "exec") else None,
         ref=ref,
         unresolvable=kind == "exec" and _NAME.fullmatch(ref) is None,
