@@ -685,8 +685,8 @@ class ClientProtocol(Protocol):
         else:
             assert type(outcome) is Allowed
             plan = verdict.plan
-            if plan is not None and plan.forget and outcome.target is not None:
-                self.relay.resolver.forget(outcome.target[len(plan.before):len(outcome.target) - len(plan.after)].decode())
+            if plan is not None and plan.forget and outcome.ident is not None:
+                self.relay.resolver.forget(outcome.ident)
             if type(verdict) is Forward:
                 self._forward(verdict, outcome.decision, word, outcome.target)
             else:

@@ -69,6 +69,8 @@ class Allowed:
 
     decision: Decision
     target: bytes | None = None
+    #: The full ID judged (what a rename or a remove makes stale).
+    ident: str | None = None
 
 
 @attrs.frozen
@@ -170,7 +172,7 @@ def _judge(
                 "choose a name the scope holds"
             )
             return Denied(403, reason, "scope", reason)
-        return Allowed(narrowed, plan.before + quote(resource.id, safe="").encode("ascii") + plan.after)
+        return Allowed(narrowed, plan.before + quote(resource.id, safe="").encode("ascii") + plan.after, resource.id)
 
     asked = resolver.asked
     found = resolver.resource(kind, ref)
