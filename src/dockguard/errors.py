@@ -32,9 +32,16 @@ class ConfigError(Exception):
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean "x"?)`` when ``word`` is one of ``choices`` in another
-    case, or close to one of them; else ``""``."""
-    options = sorted(choices)
-    if word.lower() in options and word.lower() != word:
-        return f' (did you mean "{word.lower()}"?)'
-    match = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f' (did you mean "{match[0]}"?)' if match else ""
+    case, or close to one of them (compared without case); else ``""``.
+
+    The one did-you-mean of every message: configuration keys, sections,
+    actions, guards, capabilities, namespaces.
+    """
+    by_lower: dict[str, str] = {}
+    for choice in sorted(choices):
+        by_lower.setdefault(choice.lower(), choice)
+    same = by_lower.get(word.lower())
+    if same is not None and same != word:
+        return f' (did you mean "{same}"?)'
+    match = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f' (did you mean "{by_lower[match[0]]}"?)' if match else ""

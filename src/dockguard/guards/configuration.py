@@ -10,12 +10,11 @@ ID prefix, an image reference it would normalise).
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from dockguard.errors import ConfigError
+from dockguard.errors import ConfigError, did_you_mean
 from dockguard.guards.allowance import ANY, CAPABILITIES, GUARD_KEYS, HOST_NAMESPACES, Allowance
 from dockguard.guards.confinement import MAYBE_ID, normalise_capability
 from dockguard.references import ReferenceRefused, pattern_prefix
@@ -30,12 +29,6 @@ _BOOL_KEYS = frozenset(
         "swarm_secrets", "exec_root", "exec_privileged", "buildkit", "remote_fetch", "cgroup_parent",
     }
 )  # fmt: skip
-
-
-def _suggest(word: str, choices: Iterable[str]) -> str:
-    by_lower = {choice.lower(): choice for choice in choices}
-    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1)
-    return f"; did you mean {by_lower[close[0]]!r}?" if close else ""
 
 
 def _strings(source: str, where: str, value: Any) -> Iterator[str]:
@@ -129,7 +122,7 @@ def allowance_from_mapping(source: str, key: str, table: Mapping[str, Any]) -> A
             raise ConfigError(
                 source,
                 where,
-                f"unknown guard {name!r}{_suggest(str(name), GUARD_KEYS)} (the guards are: {', '.join(GUARD_KEYS)})",
+                f"unknown guard {name!r}{did_you_mean(str(name), GUARD_KEYS)} (the guards are: {', '.join(GUARD_KEYS)})",
             )
         if name in _BOOL_KEYS:
             if not isinstance(value, bool):
@@ -143,7 +136,7 @@ def allowance_from_mapping(source: str, key: str, table: Mapping[str, Any]) -> A
                     raise ConfigError(
                         source,
                         where,
-                        f"unknown capability {item!r}{_suggest(capability, CAPABILITIES)} "
+                        f"unknown capability {item!r}{did_you_mean(capability, CAPABILITIES)} "
                         "(write names such as NET_ADMIN, or ALL)",
                     )
                 capabilities.add(capability)
@@ -155,7 +148,7 @@ def allowance_from_mapping(source: str, key: str, table: Mapping[str, Any]) -> A
                     raise ConfigError(
                         source,
                         where,
-                        f"unknown namespace {item!r}{_suggest(item, HOST_NAMESPACES)} "
+                        f"unknown namespace {item!r}{did_you_mean(item, HOST_NAMESPACES)} "
                         f"(the namespaces are: {', '.join(HOST_NAMESPACES)})",
                     )
                 namespaces.add(item)
