@@ -2,7 +2,7 @@
 Fuzzing the request parser, the path canonicaliser and the policies with
 hypothesis (issue 8, hardening).
 
-The relay is driven in memory as in C{tests/test_relay.py}: a
+The relay is driven in memory with C{tests/harness/relayworld.py}: a
 L{ClientProtocol} on a L{StringTransport}, a memory clock, and a fake pool
 whose daemon answers each complete request with a small C{200}.  Requests
 come from a grammar (methods, targets with nasty bytes, headers, framings,
@@ -31,8 +31,14 @@ from contextlib import contextmanager
 import attrs
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from test_attacks import SHELL, answer_everything, assert_daemon_saw_only_allowed, daemon_reads
-from test_relay import World, parse_responses
+from harness.relayworld import (
+    SHELL,
+    World,
+    answer_everything,
+    assert_daemon_saw_only_allowed,
+    daemon_reads,
+    parse_responses,
+)
 from twisted.logger import LogLevel, globalLogPublisher
 
 from dockguard.envpolicy import GATES, KNOWN_VARIABLES, EnvPolicy

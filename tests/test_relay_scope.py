@@ -3,10 +3,10 @@ The relay's scope stage (issue 14), in memory: what the client and the
 daemon see on the wire when a group has a scope, a redaction, or when the
 request creates something or uses an exec instance.
 
-The fakes are those of C{tests/test_relay.py}: the client connection and
-every daemon connection are on L{StringTransport}s, the clock is a
-L{MemoryReactorClock}; each test plays the daemon by feeding its answers to
-the daemon connection.  A scoped request is looked up first (the relay's
+The fakes are those of C{tests/harness/relayworld.py}: the client
+connection and every daemon connection are on L{StringTransport}s, the
+clock is a L{MemoryReactorClock}; each test plays the daemon by feeding its
+answers to the daemon connection.  A scoped request is looked up first (the relay's
 own C{GET} of the resource, L{dockguard.relay.lookup}); nothing of the
 request itself may reach the daemon before that look-up is answered and
 judged.
@@ -19,8 +19,7 @@ import json
 from collections.abc import Iterable
 
 import pytest
-from test_attacks import clean_answers, everything_the_daemon_saw
-from test_relay import (
+from harness.relayworld import (
     PING,
     PING_OK,
     UPGRADED,
@@ -29,8 +28,10 @@ from test_relay import (
     Message,
     Recorded,
     World,
+    clean_answers,
     daemon_closes,
     decisions,
+    everything_the_daemon_saw,
     parse_requests,
     parse_responses,
 )
