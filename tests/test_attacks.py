@@ -39,7 +39,7 @@ from harness.relayworld import (
     parse_responses,
     ping_works,
 )
-from twisted.logger import globalLogPublisher
+from twisted.logger import capturedLogs
 
 from dockguard.envpolicy import EnvPolicy
 from dockguard.groups import GroupPolicy
@@ -68,12 +68,10 @@ def still_in_step(world: World, client) -> None:
 @pytest.fixture
 def logged():
     """Every log event emitted during the test; none may carry a failure."""
-    events: list[dict] = []
-    globalLogPublisher.addObserver(events.append)
-    yield events
-    # A failure left in a Deferred is logged only when it is collected.
-    gc.collect()
-    globalLogPublisher.removeObserver(events.append)
+    with capturedLogs() as events:
+        yield events
+        # A failure left in a Deferred is logged only when it is collected.
+        gc.collect()
     failures = [e for e in events if "log_failure" in e]
     assert not failures, [e["log_failure"].getTraceback() for e in failures]
 

@@ -25,7 +25,6 @@ from harness.relayworld import (
     UPGRADED,
     Client,
     FakeTransport,
-    Recorded,
     World,
     daemon_closes,
     decisions,
@@ -34,7 +33,7 @@ from harness.relayworld import (
 )
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectError, ConnectionDone, ConnectionLost
-from twisted.logger import formatEvent
+from twisted.logger import capturedLogs, formatEvent
 from twisted.python.failure import Failure
 
 from dockguard.relay import ClientProtocol, Limits, Listener, Timeouts
@@ -705,7 +704,7 @@ def test_a_tls_listener_drops_connections_above_the_limit_without_a_handshake() 
 def test_a_connection_flood_is_logged_once_per_ten_seconds_with_a_count() -> None:
     world = World(limits=Limits(connections=1))
     connect(world)
-    with Recorded() as events:
+    with capturedLogs() as events:
         for _ in range(50):
             connect(world, "10.0.0.2")
         world.clock.advance(10)
@@ -1275,12 +1274,8 @@ def test_client_that_stops_sending_mid_body_is_not_relayed_as_complete() -> None
 
 
 def test_a_learning_listener_lets_refusals_through_and_logs_them_as_would_deny() -> None:
-    from twisted.logger import globalLogPublisher
-
     world = World()  # Tecnativa defaults: containers closed
-    events: list[dict] = []
-    globalLogPublisher.addObserver(events.append)
-    try:
+    with capturedLogs() as events:
         client = Client.__new__(Client)
         client.proto = ClientProtocol(world.relay, Listener(name="learning", identity="tool", learn=True))
         client.transport = FakeTransport()
@@ -1289,9 +1284,7 @@ def test_a_learning_listener_lets_refusals_through_and_logs_them_as_would_deny()
         world.clock.advance(0)
         assert world.daemon_saw()[-1].head.target == b"/v1.41/containers/json"
         world.up.dataReceived(JSON_OK)
-    finally:
-        globalLogPublisher.removeObserver(events.append)
-    [decision] = [e for e in events if "decision" in e]
+    [decision] = decisions(events)
     assert decision["decision"] == "would-deny"
     assert decision["status"] == 200
     assert decision["rule"] == "learn (listener learning): would deny: CONTAINERS=0"
@@ -1304,7 +1297,7 @@ def test_a_learning_listener_lets_refusals_through_and_logs_them_as_would_deny()
 def test_a_relayed_request_is_logged_when_its_answer_starts_with_status_and_latency() -> None:
     world = World({"CONTAINERS": "1"})
     client = world.client()
-    with Recorded() as events:
+    with capturedLogs() as events:
         client.send(b"GET /v1.41/containers/json HTTP/1.1\r\nHost: docker\r\n\r\n")
         world.clock.advance(0.25)
         assert decisions(events) == []  # not answered yet
@@ -1318,7 +1311,7 @@ def test_a_relayed_request_is_logged_when_its_answer_starts_with_status_and_late
 def test_a_refusal_is_logged_at_once_with_its_status() -> None:
     world = World()
     client = world.client()
-    with Recorded() as events:
+    with capturedLogs() as events:
         client.send(b"GET /v1.41/images/json HTTP/1.1\r\nHost: docker\r\n\r\n")
     [line] = decisions(events)
     assert (line["decision"], line["status"], line["rule"], line["section"]) == ("deny", 403, "IMAGES=0", "images")
@@ -1328,7 +1321,7 @@ def test_a_request_whose_daemon_is_down_is_logged_with_the_502() -> None:
     world = World({"CONTAINERS": "1"})
     world.pool.failures.append(ConnectionRefusedError("no daemon"))
     client = world.client()
-    with Recorded() as events:
+    with capturedLogs() as events:
         client.send(b"GET /v1.41/containers/json HTTP/1.1\r\nHost: docker\r\n\r\n")
         world.clock.advance(0)
     [line] = decisions(events)
@@ -1338,7 +1331,7 @@ def test_a_request_whose_daemon_is_down_is_logged_with_the_502() -> None:
 def test_a_client_that_leaves_before_the_answer_is_logged_without_status() -> None:
     world = World({"CONTAINERS": "1"})
     client = world.client()
-    with Recorded() as events:
+    with capturedLogs() as events:
         client.send(b"GET /v1.41/containers/json HTTP/1.1\r\nHost: docker\r\n\r\n")
         world.clock.advance(0)
         client.lost()
@@ -1360,7 +1353,7 @@ def test_a_client_that_leaves_before_the_answer_is_logged_without_status() -> No
 def test_request_values_in_a_decision_line_are_escaped(request_line: bytes) -> None:
     world = World()
     client = world.client()
-    with Recorded() as events:
+    with capturedLogs() as events:
         client.send(request_line + b"\r\nHost: d\r\n\r\n")
     assert decisions(events)
     text = "".join(formatEvent(e) for e in events)

@@ -28,8 +28,8 @@ What is here:
   - checks: L{ping_works} (the connection is still in step),
     L{clean_answers} (complete answers, no traceback),
     L{everything_the_daemon_saw}, L{assert_daemon_saw_only_allowed};
-  - L{Recorded}, L{decisions}: the log events while it is open, and the
-    decision lines among them;
+  - L{decisions}: the decision lines among captured log events
+    (C{twisted.logger.capturedLogs});
   - L{SHELL}: a group with containers and exec open, exec as root guarded.
 """
 
@@ -411,24 +411,8 @@ def assert_daemon_saw_only_allowed(world: World, identity: str = "tester") -> No
 # -- the log -----------------------------------------------------------------------
 
 
-class Recorded:
-    """The decision events logged while it is open."""
-
-    def __enter__(self) -> list[dict]:
-        from twisted.logger import globalLogPublisher
-
-        self.events: list[dict] = []
-        globalLogPublisher.addObserver(self.events.append)
-        return self.events
-
-    def __exit__(self, *exc: object) -> None:
-        from twisted.logger import globalLogPublisher
-
-        globalLogPublisher.removeObserver(self.events.append)
-
-
 def decisions(events: Iterable[dict]) -> list[dict]:
-    """The decision lines among log events."""
+    """The decision lines among log events (e.g. from C{twisted.logger.capturedLogs()})."""
     return [e for e in events if "decision" in e]
 
 
