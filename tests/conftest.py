@@ -10,10 +10,15 @@
 * ``docker_binary`` (function, parametrized over ``DOCKER_CLIS``).
 
 Containers on the private daemon have no network: always ``--network none``.
+
+No test module imports another (``from test_x import ...``): what tests share
+lives in ``tests/harness/``; the session refuses to start otherwise
+(``KNOWN_TEST_IMPORTS`` lists the end-to-end imports still to be moved).
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -216,3 +221,49 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "dockerd" in getattr(item, "fixturenames", ()) and item.get_closest_marker("e2e") is None:
             item.add_marker(pytest.mark.e2e)
+
+
+# -- test modules do not import each other ---------------------------------------------
+
+#: Imports of one test module by another that are still to be moved into
+#: ``tests/harness/`` (the end-to-end modules, owned elsewhere for now).  The
+#: list only shrinks: an entry that no longer holds fails the session too.
+KNOWN_TEST_IMPORTS = frozenset({
+    ("test_e2e_meaning", "test_e2e_attacks"),
+    ("test_e2e_networks", "test_e2e_attacks"),
+    ("test_e2e_networks", "test_e2e_meaning"),
+    ("test_e2e_revoke", "test_e2e_reload"),
+    ("test_e2e_swarm", "test_e2e_attacks"),
+    ("test_e2e_swarm", "test_e2e_meaning"),
+})
+
+
+def imports_between_test_modules(tests_dir: Path) -> set[tuple[str, str]]:
+    """``(importer, imported)`` for each ``import test_...`` or ``from test_...
+    import`` (at any depth, in functions too) in ``tests_dir/test_*.py``."""
+    found: set[tuple[str, str]] = set()
+    for path in sorted(tests_dir.glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_bytes(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            found.update((path.stem, n.split(".")[0]) for n in names if n.split(".")[0].startswith("test_"))
+    return found
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """
+    Refuse to run while a test module imports another (issue 16): shared
+    helpers live in ``tests/harness/``, so each module can be run, moved or
+    deleted on its own.
+    """
+    found = imports_between_test_modules(Path(_TESTS_DIR))
+    new = sorted(found - KNOWN_TEST_IMPORTS)
+    gone = sorted(KNOWN_TEST_IMPORTS - found)
+    problems = [f"tests/{a}.py imports {b}: move what it shares into tests/harness/" for a, b in new]
+    problems += [f"{pair} no longer holds: remove it from KNOWN_TEST_IMPORTS in tests/conftest.py" for pair in gone]
+    if problems:
+        raise pytest.UsageError("test modules import each other:\n  " + "\n  ".join(problems))

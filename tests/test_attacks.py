@@ -2,8 +2,8 @@
 Adversarial requests against the relay, in memory (issue 8, hardening).
 
 Each test sends hostile bytes to one L{ClientProtocol} and plays the daemon
-(see C{tests/test_relay.py} for the fakes).  Three things are checked every
-time:
+(the fakes are in C{tests/harness/relayworld.py}).  Three things are checked
+every time:
 
   - the daemon never receives, as a request, anything the policy refuses
     (what it receives is parsed back with h11 and judged again);
@@ -24,23 +24,26 @@ import json
 import gc
 
 import pytest
-from test_relay import (
+from harness.relayworld import (
     EXEC_BODY,
     PING,
     PING_OK,
+    SHELL,
     UPGRADED,
-    Message,
     World,
-    parse_requests,
+    answer_everything,
+    assert_daemon_saw_only_allowed,
+    clean_answers,
+    daemon_reads,
+    everything_the_daemon_saw,
     parse_responses,
     ping_works,
 )
-from twisted.logger import globalLogPublisher
+from twisted.logger import capturedLogs
 
 from dockguard.envpolicy import EnvPolicy
-from dockguard.groups import Group, GroupPolicy
-from dockguard.guards import Allowance, inspection_kind, judge
-from dockguard.paths import PathRefused, canonicalise
+from dockguard.groups import GroupPolicy
+from dockguard.paths import canonicalise
 from dockguard.relay import Timeouts
 from dockguard.routes import lookup
 
@@ -51,74 +54,8 @@ SECRET = b"GET /v1.41/secrets HTTP/1.1\r\nHost: docker\r\n\r\n"
 #: Build, containers and exec open; secrets and volumes closed.
 OPEN_ENV = {"BUILD": "1", "CONTAINERS": "1", "EXEC": "1", "POST": "1"}
 
-OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nOK"
-HEAD_OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n"
-NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
-
 
 # -- helpers ---------------------------------------------------------------------
-
-
-def daemon_reads(data: bytes) -> list[Message]:
-    """
-    The requests in bytes sent to the daemon, as a strict HTTP/1.1 server
-    reads them (a CONNECT answered 404, as dockerd does); the last may be
-    incomplete.
-    """
-    return parse_requests(data, upgraded=False)[0]
-
-
-def everything_the_daemon_saw(world: World) -> list[Message]:
-    """Every request (complete or not) on every daemon connection, parsed as the daemon would."""
-    seen: list[Message] = []
-    for up in world.pool.created:
-        seen.extend(daemon_reads(up.transport.value()))
-    return seen
-
-
-def assert_daemon_saw_only_allowed(world: World, identity: str = "tester") -> None:
-    """Each request the daemon received is one the policy allows (and its guards, when complete)."""
-    for request in everything_the_daemon_saw(world):
-        method = request.head.method.decode("ascii")
-        try:
-            path = canonicalise(request.head.target)
-        except PathRefused as e:  # pragma: no cover - the assertion message is the point
-            raise AssertionError(f"the daemon saw a refused target {request.head.target!r}: {e}") from None
-        decision = world.relay.policy.decide(identity, method, path, lookup(method, path))
-        assert decision.allowed, f"the daemon saw {method} {path.path}, which is refused: {decision.rule}"
-        kind = inspection_kind(method, path) if decision.guard is not None else None
-        if kind is not None and request.complete:
-            assert judge(kind, request.body, decision.guard).allowed
-
-
-def daemon_answer(request: Message) -> bytes:
-    """A small 200 (404 to a CONNECT, as dockerd answers)."""
-    if request.head.method == b"CONNECT":
-        return NOT_FOUND
-    return HEAD_OK if request.head.method == b"HEAD" else OK
-
-
-def answer_everything(world: World, answered: dict[int, int] | None = None) -> None:
-    """
-    Play a daemon that answers each complete request with a small 200, until
-    nothing moves.  C{answered} (requests answered per daemon connection)
-    carries over between calls when given.
-    """
-    if answered is None:
-        answered = {}
-    progress = True
-    while progress:
-        progress = False
-        world.clock.advance(0)
-        for up in list(world.pool.created):
-            if up.owner is None or up.raw:
-                continue
-            complete = [r for r in daemon_reads(up.transport.value()) if r.complete]
-            done = answered.get(id(up), 0)
-            if len(complete) > done:
-                answered[id(up)] = done + 1
-                up.dataReceived(daemon_answer(complete[done]))
-                progress = True
 
 
 def still_in_step(world: World, client) -> None:
@@ -128,23 +65,13 @@ def still_in_step(world: World, client) -> None:
     ping_works(world, client)
 
 
-def clean_answers(client, methods: list[bytes]) -> list[Message]:
-    """The client's bytes are complete responses, one per request, none a traceback."""
-    assert b"Traceback" not in client.value()
-    responses = parse_responses(client.value(), methods)
-    assert all(r.complete for r in responses), responses
-    return responses
-
-
 @pytest.fixture
 def logged():
     """Every log event emitted during the test; none may carry a failure."""
-    events: list[dict] = []
-    globalLogPublisher.addObserver(events.append)
-    yield events
-    # A failure left in a Deferred is logged only when it is collected.
-    gc.collect()
-    globalLogPublisher.removeObserver(events.append)
+    with capturedLogs() as events:
+        yield events
+        # A failure left in a Deferred is logged only when it is collected.
+        gc.collect()
     failures = [e for e in events if "log_failure" in e]
     assert not failures, [e["log_failure"].getTraceback() for e in failures]
 
@@ -554,14 +481,6 @@ def test_method_in_the_query_does_not_change_the_decision(target: bytes) -> None
 # is exec create in the container reachable as `web/db` - a legacy link
 # name (`docker run --link db:alias --name web` registers `/web/alias`).
 # tests/test_e2e_attacks.py shows the daemon serving these.
-
-SHELL = Group(
-    name="shell",
-    sections={"containers": "write", "exec": "write"},
-    actions=frozenset(),
-    guards=Allowance(exec_root=False),
-)
-
 
 def _shell_world() -> World:
     world = World()

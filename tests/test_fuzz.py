@@ -2,7 +2,7 @@
 Fuzzing the request parser, the path canonicaliser and the policies with
 hypothesis (issue 8, hardening).
 
-The relay is driven in memory as in C{tests/test_relay.py}: a
+The relay is driven in memory with C{tests/harness/relayworld.py}: a
 L{ClientProtocol} on a L{StringTransport}, a memory clock, and a fake pool
 whose daemon answers each complete request with a small C{200}.  Requests
 come from a grammar (methods, targets with nasty bytes, headers, framings,
@@ -26,14 +26,20 @@ from __future__ import annotations
 import gc
 import os
 import re
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import attrs
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from test_attacks import SHELL, answer_everything, assert_daemon_saw_only_allowed, daemon_reads
-from test_relay import World, parse_responses
-from twisted.logger import LogLevel, globalLogPublisher
+from harness.relayworld import (
+    SHELL,
+    World,
+    answer_everything,
+    assert_daemon_saw_only_allowed,
+    daemon_reads,
+    parse_responses,
+)
+from twisted.logger import LogLevel, capturedLogs
 
 from dockguard.envpolicy import GATES, KNOWN_VARIABLES, EnvPolicy
 from dockguard.groups import GroupPolicy
@@ -243,21 +249,7 @@ def _answers(data: bytes) -> bytes:
     return _MALFORMED.sub(rb"\1N\2<malformed request>\n", data)
 
 
-@contextmanager
-def captured_log():
-    """Every log event emitted inside the block."""
-    events: list[dict] = []
-    globalLogPublisher.addObserver(events.append)
-    try:
-        yield events
-        # A failure left in a Deferred ("Unhandled error in Deferred") is
-        # logged only when the Deferred is collected.
-        gc.collect()
-    finally:
-        globalLogPublisher.removeObserver(events.append)
-
-
-def _check(outcome: Outcome, world: World, raw: bytes, events: list[dict]) -> None:
+def _check(outcome: Outcome, world: World, raw: bytes, events: Sequence[dict]) -> None:
     assert b"Traceback" not in raw and b"File \"" not in raw
     assert raw == b"" or raw.startswith(b"HTTP/1.1 ")
     # No traceback in the log under any input: no failure logged (an
@@ -285,11 +277,15 @@ def _check(outcome: Outcome, world: World, raw: bytes, events: list[dict]) -> No
 @example(which="env", data=b"POST /v1.41/build HTTP/1.1\r\nHost: d\r\nConnection: content-length\r\n"
                            b"Content-Length: 5\r\n\r\nhello", cuts=[], eof=False)
 def test_relay_decisions_do_not_depend_on_how_bytes_are_split(which, data, cuts, eof) -> None:
-    with captured_log() as events:
+    with capturedLogs() as events:
         whole, world, raw = run(which, data, [], eof)
+        # A failure left in a Deferred ("Unhandled error in Deferred") is
+        # logged only when the Deferred is collected.
+        gc.collect()
     _check(whole, world, raw, events)
-    with captured_log() as events:
+    with capturedLogs() as events:
         split, world, split_raw = run(which, data, cuts, eof)
+        gc.collect()
     _check(split, world, split_raw, events)
     assert split == whole
 

@@ -6,8 +6,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from test_attacks import SHELL
-from test_relay import World
+from harness.relayworld import SHELL, World
 
 from dockguard import routes
 from dockguard.envpolicy import EnvPolicy

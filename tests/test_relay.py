@@ -1,10 +1,10 @@
 """
 Protocol-level tests of the relay (L{dockguard.relay.ClientProtocol}).
 
-No sockets and no daemon: the client connection is a L{StringTransport}, the
-clock is a L{MemoryReactorClock}, and the upstream pool is L{FakePool}, whose
-connections are real L{UpstreamProtocol}s on their own L{StringTransport}s.
-So each test reads exactly what would reach the Docker daemon
+No sockets and no daemon: the relay runs in memory with the fakes of
+C{tests/harness/relayworld.py} (a L{World}: a memory clock and a fake pool
+whose daemon connections are real L{UpstreamProtocol}s on string
+transports).  So each test reads exactly what would reach the Docker daemon
 (C{up.transport.value()}) and plays the daemon by feeding its response bytes
 to C{up.dataReceived(...)}.
 
@@ -15,285 +15,29 @@ it calls L{Client.lost} or L{daemon_closes}.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-
-import h11
 import pytest
+from harness.relayworld import (
+    EXEC_BODY,
+    JSON_OK,
+    PING,
+    PING_OK,
+    SOCKET,
+    UPGRADED,
+    Client,
+    FakeTransport,
+    World,
+    daemon_closes,
+    decisions,
+    parse_requests,
+    ping_works,
+)
 from twisted.internet.address import IPv4Address
-from twisted.internet.defer import fail, succeed
 from twisted.internet.error import ConnectError, ConnectionDone, ConnectionLost
-from twisted.internet.testing import MemoryReactorClock, StringTransport
-from twisted.logger import formatEvent
+from twisted.logger import capturedLogs, formatEvent
 from twisted.python.failure import Failure
 
-from dockguard.envpolicy import EnvPolicy
-from dockguard.relay import ClientProtocol, Limits, Listener, Relay, Timeouts
+from dockguard.relay import ClientProtocol, Limits, Listener, Timeouts
 from dockguard.relay import DaemonConnection as UpstreamProtocol
-
-SOCKET = "/run/test/docker.sock"
-
-
-# -- fakes ---------------------------------------------------------------------
-
-
-class FakeTransport(StringTransport):
-    """
-    A L{StringTransport} that records a write half-close and, like a real
-    transport, accepts pause/resume after C{loseConnection()}.
-
-    C{disconnecting}: C{loseConnection()} or C{abortConnection()} was called;
-    C{disconnected}: C{abortConnection()} was called.
-    """
-
-    def __init__(self, peer: IPv4Address | None = None) -> None:
-        super().__init__(peerAddress=peer, lenient=True)
-        self.writeClosed = False
-
-    def loseWriteConnection(self) -> None:
-        self.writeClosed = True
-
-    noDelay = False
-
-    def setTcpNoDelay(self, enabled: bool) -> None:
-        self.noDelay = enabled
-
-
-class FakePool:
-    """
-    Stands in for L{dockguard.upstream.UpstreamPool}: hands out new
-    connections on L{FakeTransport}s (or an idle one), keeps released
-    connections that are reusable, and records every call.
-    """
-
-    address = SOCKET
-
-    def __init__(self) -> None:
-        self.created: list[UpstreamProtocol] = []
-        self.idle: list[UpstreamProtocol] = []
-        self.released: list[UpstreamProtocol] = []
-        self.discarded: list[UpstreamProtocol] = []
-        self.failures: list[Exception] = []
-
-    def take(self) -> UpstreamProtocol | None:
-        if self.failures:
-            return None
-        while self.idle:
-            up = self.idle.pop()
-            if up.alive and not up.ending and not up.transport.disconnecting:
-                return up
-        return None
-
-    def connect(self):
-        if self.failures:
-            return fail(self.failures.pop(0))
-        up = UpstreamProtocol(self)
-        up.makeConnection(FakeTransport())
-        self.created.append(up)
-        return succeed(up)
-
-    def release(self, up: UpstreamProtocol) -> None:
-        self.released.append(up)
-        up.owner = None
-        if up.reusable():
-            up.reused = True
-            self.idle.append(up)
-        elif up.alive:
-            up.transport.loseConnection()
-
-    def discard(self, up: UpstreamProtocol) -> None:
-        self.discarded.append(up)
-        if up in self.idle:
-            self.idle.remove(up)
-
-
-def daemon_closes(up: UpstreamProtocol) -> None:
-    """The daemon closes its end: FIN first, then the connection is gone."""
-    up.readConnectionLost()
-    up.connectionLost(Failure(ConnectionDone()))
-
-
-# -- parsing what each side received ---------------------------------------------
-
-
-@dataclass
-class Message:
-    """A parsed request or response; C{headers} has lower-case names."""
-
-    head: h11.Request | h11.Response
-    headers: list[tuple[bytes, bytes]]
-    body: bytes = b""
-    complete: bool = False
-    informational: list[int] = field(default_factory=list)
-
-    @property
-    def status(self) -> int:
-        return self.head.status_code  # type: ignore[union-attr]
-
-    def header(self, name: bytes) -> bytes | None:
-        values = [v for k, v in self.headers if k == name]
-        assert len(values) <= 1, f"{name!r} appears {len(values)} times"
-        return values[0] if values else None
-
-    def names(self) -> set[bytes]:
-        return {k for k, _ in self.headers}
-
-    def json(self) -> dict:
-        assert self.header(b"content-type") == b"application/json"
-        return json.loads(self.body)
-
-
-def parse_responses(data: bytes, methods: list[bytes]) -> list[Message]:
-    """
-    Read the responses to requests made with C{methods}, in order, from the
-    bytes a client received.  The last one may be incomplete.
-    """
-    conn = h11.Connection(h11.CLIENT)
-    if data:  # h11 reads b"" as the end of the connection
-        conn.receive_data(data)
-    out: list[Message] = []
-    for method in methods:
-        conn.send(h11.Request(method=method, target="/", headers=[("Host", "x")]))
-        conn.send(h11.EndOfMessage())
-        informational: list[int] = []
-        message: Message | None = None
-        while True:
-            event = conn.next_event()
-            if isinstance(event, h11.InformationalResponse):
-                informational.append(event.status_code)
-            elif isinstance(event, h11.Response):
-                message = Message(event, list(event.headers), informational=informational)
-                out.append(message)
-            elif isinstance(event, h11.Data):
-                assert message is not None
-                message.body += bytes(event.data)
-            elif isinstance(event, h11.EndOfMessage):
-                assert message is not None
-                message.complete = True
-                break
-            else:
-                return out
-        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
-            conn.start_next_cycle()
-        else:
-            return out
-    return out
-
-
-def parse_requests(data: bytes, upgraded: bool = True) -> tuple[list[Message], bytes]:
-    """
-    Read the requests the daemon received; the last one may be incomplete.
-    Also return the bytes left after an upgrade request (raw stream), unless
-    C{upgraded} is false (the daemon refused the upgrade and the connection
-    went on with HTTP).
-    """
-    conn = h11.Connection(h11.SERVER)
-    if data:  # h11 reads b"" as the end of the connection
-        conn.receive_data(data)
-    out: list[Message] = []
-    message: Message | None = None
-    while True:
-        event = conn.next_event()
-        if isinstance(event, h11.Request):
-            message = Message(event, list(event.headers))
-            out.append(message)
-        elif isinstance(event, h11.Data):
-            assert message is not None
-            message.body += bytes(event.data)
-        elif isinstance(event, h11.EndOfMessage):
-            assert message is not None
-            message.complete = True
-            if conn.their_state is h11.MIGHT_SWITCH_PROTOCOL and upgraded:
-                break
-            # dockerd has no CONNECT route: it answers 404 and goes on with HTTP.
-            status = 404 if message.head.method == b"CONNECT" else 200
-            conn.send(h11.Response(status_code=status, headers=[("Content-Length", "0")]))
-            conn.send(h11.EndOfMessage())
-            conn.start_next_cycle()
-        else:
-            break
-    rest, _ = conn.trailing_data
-    return out, bytes(rest)
-
-
-# -- the relay under test ---------------------------------------------------------
-
-
-class Client:
-    """One client connection to the relay."""
-
-    def __init__(self, relay: Relay) -> None:
-        self.proto = ClientProtocol(relay, Listener(name="test", identity="tester"))
-        self.transport = FakeTransport()
-        self.proto.makeConnection(self.transport)
-
-    def send(self, data: bytes) -> None:
-        self.proto.dataReceived(data)
-
-    def value(self) -> bytes:
-        return self.transport.value()
-
-    def responses(self, *methods: bytes) -> list[Message]:
-        return parse_responses(self.value(), list(methods))
-
-    def lost(self) -> None:
-        self.proto.connectionLost(Failure(ConnectionLost()))
-
-
-class World:
-    """A relay on a memory clock and a fake pool."""
-
-    def __init__(
-        self,
-        env: dict[str, str] | None = None,
-        timeouts: Timeouts = Timeouts(),
-        maxHeadBytes: int = 256 * 1024,
-        limits: Limits | None = None,
-    ) -> None:
-        self.clock = MemoryReactorClock()
-        self.pool = FakePool()
-        self.relay = Relay(
-            reactor=self.clock,
-            pool=self.pool,  # type: ignore[arg-type]
-            policy=EnvPolicy.from_environ(env or {}),
-            timeouts=timeouts,
-            limits=limits or Limits(head_bytes=maxHeadBytes),
-        )
-
-    def client(self) -> Client:
-        return Client(self.relay)
-
-    @property
-    def up(self) -> UpstreamProtocol:
-        """The upstream connection made last."""
-        assert self.pool.created, "no connection to the daemon was made"
-        return self.pool.created[-1]
-
-    def daemon_saw(self, up: UpstreamProtocol | None = None) -> list[Message]:
-        requests, rest = parse_requests((up or self.up).transport.value(), upgraded=False)
-        assert rest == b""
-        return requests
-
-    def nothing_reached_daemon(self) -> bool:
-        return all(up.transport.value() == b"" for up in self.pool.created)
-
-
-PING = b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n"
-PING_OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nOK"
-JSON_OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
-
-
-def ping_works(world: World, client: Client) -> None:
-    """A further request on C{client}'s connection is relayed and answered."""
-    before = client.value()
-    client.send(PING)
-    world.clock.advance(0)
-    [up] = [u for u in world.pool.created if u.owner is client.proto]
-    assert world.daemon_saw(up)[-1].head.target == b"/_ping"
-    up.dataReceived(PING_OK)
-    answer = parse_responses(client.value()[len(before):], [b"GET"])
-    assert [(r.status, r.body, r.complete) for r in answer] == [(200, b"OK", True)]
-
 
 # -- relaying ------------------------------------------------------------------------
 
@@ -960,7 +704,7 @@ def test_a_tls_listener_drops_connections_above_the_limit_without_a_handshake() 
 def test_a_connection_flood_is_logged_once_per_ten_seconds_with_a_count() -> None:
     world = World(limits=Limits(connections=1))
     connect(world)
-    with Recorded() as events:
+    with capturedLogs() as events:
         for _ in range(50):
             connect(world, "10.0.0.2")
         world.clock.advance(10)
@@ -1106,8 +850,6 @@ def test_daemon_connection_is_not_pooled_paused_when_the_response_ends_under_bac
 
 # -- hijacked connections ------------------------------------------------------------------------
 
-EXEC_BODY = b'{"Detach":false,"Tty":false}'
-
 
 def _exec_start(extra: bytes = b"") -> bytes:
     return (
@@ -1116,11 +858,6 @@ def _exec_start(extra: bytes = b"") -> bytes:
         b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s%s"
     ) % (len(EXEC_BODY), EXEC_BODY, extra)
 
-
-UPGRADED = (
-    b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
-    b"Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
-)
 
 
 def test_exec_start_with_upgrade_is_spliced_both_ways() -> None:
@@ -1537,12 +1274,8 @@ def test_client_that_stops_sending_mid_body_is_not_relayed_as_complete() -> None
 
 
 def test_a_learning_listener_lets_refusals_through_and_logs_them_as_would_deny() -> None:
-    from twisted.logger import globalLogPublisher
-
     world = World()  # Tecnativa defaults: containers closed
-    events: list[dict] = []
-    globalLogPublisher.addObserver(events.append)
-    try:
+    with capturedLogs() as events:
         client = Client.__new__(Client)
         client.proto = ClientProtocol(world.relay, Listener(name="learning", identity="tool", learn=True))
         client.transport = FakeTransport()
@@ -1551,9 +1284,7 @@ def test_a_learning_listener_lets_refusals_through_and_logs_them_as_would_deny()
         world.clock.advance(0)
         assert world.daemon_saw()[-1].head.target == b"/v1.41/containers/json"
         world.up.dataReceived(JSON_OK)
-    finally:
-        globalLogPublisher.removeObserver(events.append)
-    [decision] = [e for e in events if "decision" in e]
+    [decision] = decisions(events)
     assert decision["decision"] == "would-deny"
     assert decision["status"] == 200
     assert decision["rule"] == "learn (listener learning): would deny: CONTAINERS=0"
@@ -1562,30 +1293,11 @@ def test_a_learning_listener_lets_refusals_through_and_logs_them_as_would_deny()
 # -- decision lines and metrics --------------------------------------------------------
 
 
-class Recorded:
-    """The decision events logged while it is open."""
-
-    def __enter__(self) -> list[dict]:
-        from twisted.logger import globalLogPublisher
-
-        self.events: list[dict] = []
-        globalLogPublisher.addObserver(self.events.append)
-        return self.events
-
-    def __exit__(self, *exc: object) -> None:
-        from twisted.logger import globalLogPublisher
-
-        globalLogPublisher.removeObserver(self.events.append)
-
-
-def decisions(events: list[dict]) -> list[dict]:
-    return [e for e in events if "decision" in e]
-
 
 def test_a_relayed_request_is_logged_when_its_answer_starts_with_status_and_latency() -> None:
     world = World({"CONTAINERS": "1"})
     client = world.client()
-    with Recorded() as events:
+    with capturedLogs() as events:
         client.send(b"GET /v1.41/containers/json HTTP/1.1\r\nHost: docker\r\n\r\n")
         world.clock.advance(0.25)
         assert decisions(events) == []  # not answered yet
@@ -1599,7 +1311,7 @@ def test_a_relayed_request_is_logged_when_its_answer_starts_with_status_and_late
 def test_a_refusal_is_logged_at_once_with_its_status() -> None:
     world = World()
     client = world.client()
-    with Recorded() as events:
+    with capturedLogs() as events:
         client.send(b"GET /v1.41/images/json HTTP/1.1\r\nHost: docker\r\n\r\n")
     [line] = decisions(events)
     assert (line["decision"], line["status"], line["rule"], line["section"]) == ("deny", 403, "IMAGES=0", "images")
@@ -1609,7 +1321,7 @@ def test_a_request_whose_daemon_is_down_is_logged_with_the_502() -> None:
     world = World({"CONTAINERS": "1"})
     world.pool.failures.append(ConnectionRefusedError("no daemon"))
     client = world.client()
-    with Recorded() as events:
+    with capturedLogs() as events:
         client.send(b"GET /v1.41/containers/json HTTP/1.1\r\nHost: docker\r\n\r\n")
         world.clock.advance(0)
     [line] = decisions(events)
@@ -1619,7 +1331,7 @@ def test_a_request_whose_daemon_is_down_is_logged_with_the_502() -> None:
 def test_a_client_that_leaves_before_the_answer_is_logged_without_status() -> None:
     world = World({"CONTAINERS": "1"})
     client = world.client()
-    with Recorded() as events:
+    with capturedLogs() as events:
         client.send(b"GET /v1.41/containers/json HTTP/1.1\r\nHost: docker\r\n\r\n")
         world.clock.advance(0)
         client.lost()
@@ -1641,7 +1353,7 @@ def test_a_client_that_leaves_before_the_answer_is_logged_without_status() -> No
 def test_request_values_in_a_decision_line_are_escaped(request_line: bytes) -> None:
     world = World()
     client = world.client()
-    with Recorded() as events:
+    with capturedLogs() as events:
         client.send(request_line + b"\r\nHost: d\r\n\r\n")
     assert decisions(events)
     text = "".join(formatEvent(e) for e in events)

@@ -3,10 +3,10 @@ The relay's scope stage (issue 14), in memory: what the client and the
 daemon see on the wire when a group has a scope, a redaction, or when the
 request creates something or uses an exec instance.
 
-The fakes are those of C{tests/test_relay.py}: the client connection and
-every daemon connection are on L{StringTransport}s, the clock is a
-L{MemoryReactorClock}; each test plays the daemon by feeding its answers to
-the daemon connection.  A scoped request is looked up first (the relay's
+The fakes are those of C{tests/harness/relayworld.py}: the client
+connection and every daemon connection are on L{StringTransport}s, the
+clock is a L{MemoryReactorClock}; each test plays the daemon by feeding its
+answers to the daemon connection.  A scoped request is looked up first (the relay's
 own C{GET} of the resource, L{dockguard.relay.lookup}); nothing of the
 request itself may reach the daemon before that look-up is answered and
 judged.
@@ -19,21 +19,22 @@ import json
 from collections.abc import Iterable
 
 import pytest
-from test_attacks import clean_answers, everything_the_daemon_saw
-from test_relay import (
+from harness.relayworld import (
     PING,
     PING_OK,
     UPGRADED,
     Client,
     FakeTransport,
     Message,
-    Recorded,
     World,
+    clean_answers,
     daemon_closes,
     decisions,
+    everything_the_daemon_saw,
     parse_requests,
     parse_responses,
 )
+from twisted.logger import capturedLogs
 
 from dockguard.groups import Group, GroupPolicy
 from dockguard.relay import ClientProtocol, Listener, State
@@ -218,7 +219,7 @@ def test_the_daemons_answer_to_the_relayed_request_is_the_callers_even_an_error(
 def test_a_container_outside_the_scope_is_answered_as_missing_and_nothing_else_reaches_the_daemon() -> None:
     world = scoped_world()
     client = Caller(world)
-    with Recorded() as events:
+    with capturedLogs() as events:
         client.send(get(b"/v1.41/containers/web/json"))
         asking(world).dataReceived(ok(inspect(WEB, "web", {"autoheal": "false"})))
     response = one_answer(client)
@@ -233,7 +234,7 @@ def test_a_container_outside_the_scope_is_answered_as_missing_and_nothing_else_r
 def test_a_container_the_daemon_does_not_know_gets_the_same_404() -> None:
     world = scoped_world()
     client = Caller(world)
-    with Recorded() as events:
+    with capturedLogs() as events:
         client.send(get(b"/v1.41/containers/web/json"))
         asking(world).dataReceived(NO_SUCH_WEB)
     response = one_answer(client)
@@ -267,7 +268,7 @@ BAD_LOOKUPS = [
 def test_a_look_up_the_relay_cannot_read_gives_502_naming_it(daemon_says: bytes, why: str) -> None:
     world = scoped_world()
     client = Caller(world)
-    with Recorded() as events:
+    with capturedLogs() as events:
         client.send(get(b"/v1.41/containers/web/json"))
         asking(world).dataReceived(daemon_says)
     response = one_answer(client)
@@ -448,7 +449,7 @@ def test_commit_names_its_container_in_the_query_and_is_relayed_to_the_id() -> N
 def test_a_learning_listener_relays_what_the_scope_would_refuse_as_sent() -> None:
     world = scoped_world()
     client = Caller(world, learn=True)
-    with Recorded() as events:
+    with capturedLogs() as events:
         client.send(get(b"/v1.41/containers/web/json"))
         asking(world).dataReceived(ok(inspect(WEB, "web")))
         assert seen(world)[-1] == (b"GET", b"/v1.41/containers/web/json")
@@ -726,7 +727,7 @@ def _create_exec(world: World, client: Client, container: bytes = b"x") -> None:
 def test_an_exec_nobody_created_through_dockguard_cannot_be_started() -> None:
     world = scoped_world(group(scope=None, sections=WRITER), identities=("tester", "other"))
     client = Caller(world)
-    with Recorded() as events:
+    with capturedLogs() as events:
         client.send(_exec_start())
     response = one_answer(client, b"POST")
     assert (response.status, error_of(response)) == (404, f"No such exec instance: {EXEC_ID}")
@@ -897,7 +898,7 @@ def test_a_create_without_labels_gets_them() -> None:
 def test_a_create_that_sets_the_owner_label_itself_is_refused_and_nothing_is_relayed(body: dict) -> None:
     world = scoped_world(group(scope=None, sections=WRITER))
     client = Caller(world)
-    with Recorded() as events:
+    with capturedLogs() as events:
         client.send(post(b"/v1.41/containers/create?name=x", json.dumps(body).encode()) + PING)
         world.clock.advance(0)
         world.up.dataReceived(PING_OK)
@@ -912,7 +913,7 @@ def test_a_create_that_sets_the_owner_label_itself_is_refused_and_nothing_is_rel
 def test_a_create_under_a_labels_scope_must_carry_a_label_the_scope_holds() -> None:
     world = scoped_world(group(sections=WRITER, scope=LABELS))
     client = Caller(world)
-    with Recorded() as events:
+    with capturedLogs() as events:
         client.send(post(b"/v1.41/containers/create?name=x", CREATE))
     response = one_answer(client, b"POST")
     assert response.status == 403 and "(rule: scope;" in error_of(response)
@@ -1246,7 +1247,7 @@ def test_the_decision_line_of_a_narrowed_answer_says_what_the_caller_got() -> No
     """Regression: an answer that could not be narrowed was logged as the daemon's 200."""
     world = scoped_world()
     client = Caller(world)
-    with Recorded() as events:
+    with capturedLogs() as events:
         client.send(get(b"/v1.41/containers/json"))
         world.up.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 19\r\n\r\n")
         world.clock.advance(0.5)
@@ -1258,7 +1259,7 @@ def test_the_decision_line_of_a_narrowed_answer_says_what_the_caller_got() -> No
 
     world = scoped_world()
     client = Caller(world)
-    with Recorded() as events:
+    with capturedLogs() as events:
         client.send(get(b"/v1.41/containers/json"))
         world.up.dataReceived(ok(LIST))
     [line] = decisions(events)

@@ -1,1 +1,3 @@
-"""Test harness for dockguard's end-to-end tests: a private dockerd and test PKI."""
+"""Test harness: a private dockerd, test PKI and a running guard for the
+end-to-end tests; the relay in memory (L{harness.relayworld}) for the unit
+tests."""

@@ -1,0 +1,427 @@
+"""
+The relay in memory: the fakes, parsers and checks shared by the
+protocol-level tests (C{test_relay}, C{test_attacks}, C{test_relay_scope},
+C{test_fuzz}, C{test_lookup}).
+
+No sockets and no daemon: the client connection is a L{FakeTransport} (a
+L{StringTransport}), the clock is a L{MemoryReactorClock}, and the upstream
+pool is L{FakePool}, whose connections are real L{UpstreamProtocol}s on their
+own L{FakeTransport}s.  So a test reads exactly what would reach the Docker
+daemon (C{up.transport.value()}) and plays the daemon by feeding its
+response bytes to C{up.dataReceived(...)}.
+
+Connection loss is never delivered by the fake transports themselves (a real
+reactor delivers it later, not inside C{loseConnection()}); a test that needs
+it calls L{Client.lost} or L{daemon_closes}.
+
+What is here:
+
+  - the fakes: L{FakeTransport}, L{FakePool} (on L{SOCKET}), L{daemon_closes};
+  - reading the wire back with h11: L{Message}, L{parse_responses} (what a
+    client received), L{parse_requests} and L{daemon_reads} (what the daemon
+    received);
+  - the relay under test: L{World} (a relay on a memory clock and a fake
+    pool) and L{Client} (one connection to it);
+  - wire constants: L{PING}, L{PING_OK}, L{JSON_OK}, L{OK}, L{HEAD_OK},
+    L{NOT_FOUND}, L{EXEC_BODY}, L{UPGRADED};
+  - playing the daemon: L{daemon_answer}, L{answer_everything};
+  - checks: L{ping_works} (the connection is still in step),
+    L{clean_answers} (complete answers, no traceback),
+    L{everything_the_daemon_saw}, L{assert_daemon_saw_only_allowed};
+  - L{decisions}: the decision lines among captured log events
+    (C{twisted.logger.capturedLogs});
+  - L{SHELL}: a group with containers and exec open, exec as root guarded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import h11
+from twisted.internet.address import IPv4Address
+from twisted.internet.defer import fail, succeed
+from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
+
+from dockguard.envpolicy import EnvPolicy
+from dockguard.groups import Group
+from dockguard.guards import Allowance, inspection_kind, judge
+from dockguard.paths import PathRefused, canonicalise
+from dockguard.relay import ClientProtocol, Limits, Listener, Relay, Timeouts
+from dockguard.relay import DaemonConnection as UpstreamProtocol
+from dockguard.routes import lookup
+
+SOCKET = "/run/test/docker.sock"
+
+
+# -- fakes ---------------------------------------------------------------------
+
+
+class FakeTransport(StringTransport):
+    """
+    A L{StringTransport} that records a write half-close and, like a real
+    transport, accepts pause/resume after C{loseConnection()}.
+
+    C{disconnecting}: C{loseConnection()} or C{abortConnection()} was called;
+    C{disconnected}: C{abortConnection()} was called.
+    """
+
+    def __init__(self, peer: IPv4Address | None = None) -> None:
+        super().__init__(peerAddress=peer, lenient=True)
+        self.writeClosed = False
+
+    def loseWriteConnection(self) -> None:
+        self.writeClosed = True
+
+    noDelay = False
+
+    def setTcpNoDelay(self, enabled: bool) -> None:
+        self.noDelay = enabled
+
+
+class FakePool:
+    """
+    Stands in for L{dockguard.upstream.UpstreamPool}: hands out new
+    connections on L{FakeTransport}s (or an idle one), keeps released
+    connections that are reusable, and records every call.
+    """
+
+    address = SOCKET
+
+    def __init__(self) -> None:
+        self.created: list[UpstreamProtocol] = []
+        self.idle: list[UpstreamProtocol] = []
+        self.released: list[UpstreamProtocol] = []
+        self.discarded: list[UpstreamProtocol] = []
+        self.failures: list[Exception] = []
+
+    def take(self) -> UpstreamProtocol | None:
+        if self.failures:
+            return None
+        while self.idle:
+            up = self.idle.pop()
+            if up.alive and not up.ending and not up.transport.disconnecting:
+                return up
+        return None
+
+    def connect(self):
+        if self.failures:
+            return fail(self.failures.pop(0))
+        up = UpstreamProtocol(self)
+        up.makeConnection(FakeTransport())
+        self.created.append(up)
+        return succeed(up)
+
+    def release(self, up: UpstreamProtocol) -> None:
+        self.released.append(up)
+        up.owner = None
+        if up.reusable():
+            up.reused = True
+            self.idle.append(up)
+        elif up.alive:
+            up.transport.loseConnection()
+
+    def discard(self, up: UpstreamProtocol) -> None:
+        self.discarded.append(up)
+        if up in self.idle:
+            self.idle.remove(up)
+
+
+def daemon_closes(up: UpstreamProtocol) -> None:
+    """The daemon closes its end: FIN first, then the connection is gone."""
+    up.readConnectionLost()
+    up.connectionLost(Failure(ConnectionDone()))
+
+
+# -- parsing what each side received ---------------------------------------------
+
+
+@dataclass
+class Message:
+    """A parsed request or response; C{headers} has lower-case names."""
+
+    head: h11.Request | h11.Response
+    headers: list[tuple[bytes, bytes]]
+    body: bytes = b""
+    complete: bool = False
+    informational: list[int] = field(default_factory=list)
+
+    @property
+    def status(self) -> int:
+        return self.head.status_code  # type: ignore[union-attr]
+
+    def header(self, name: bytes) -> bytes | None:
+        values = [v for k, v in self.headers if k == name]
+        assert len(values) <= 1, f"{name!r} appears {len(values)} times"
+        return values[0] if values else None
+
+    def names(self) -> set[bytes]:
+        return {k for k, _ in self.headers}
+
+    def json(self) -> dict:
+        assert self.header(b"content-type") == b"application/json"
+        return json.loads(self.body)
+
+
+def parse_responses(data: bytes, methods: list[bytes]) -> list[Message]:
+    """
+    Read the responses to requests made with C{methods}, in order, from the
+    bytes a client received.  The last one may be incomplete.
+    """
+    conn = h11.Connection(h11.CLIENT)
+    if data:  # h11 reads b"" as the end of the connection
+        conn.receive_data(data)
+    out: list[Message] = []
+    for method in methods:
+        conn.send(h11.Request(method=method, target="/", headers=[("Host", "x")]))
+        conn.send(h11.EndOfMessage())
+        informational: list[int] = []
+        message: Message | None = None
+        while True:
+            event = conn.next_event()
+            if isinstance(event, h11.InformationalResponse):
+                informational.append(event.status_code)
+            elif isinstance(event, h11.Response):
+                message = Message(event, list(event.headers), informational=informational)
+                out.append(message)
+            elif isinstance(event, h11.Data):
+                assert message is not None
+                message.body += bytes(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                assert message is not None
+                message.complete = True
+                break
+            else:
+                return out
+        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+            conn.start_next_cycle()
+        else:
+            return out
+    return out
+
+
+def parse_requests(data: bytes, upgraded: bool = True) -> tuple[list[Message], bytes]:
+    """
+    Read the requests the daemon received; the last one may be incomplete.
+    Also return the bytes left after an upgrade request (raw stream), unless
+    C{upgraded} is false (the daemon refused the upgrade and the connection
+    went on with HTTP).
+    """
+    conn = h11.Connection(h11.SERVER)
+    if data:  # h11 reads b"" as the end of the connection
+        conn.receive_data(data)
+    out: list[Message] = []
+    message: Message | None = None
+    while True:
+        event = conn.next_event()
+        if isinstance(event, h11.Request):
+            message = Message(event, list(event.headers))
+            out.append(message)
+        elif isinstance(event, h11.Data):
+            assert message is not None
+            message.body += bytes(event.data)
+        elif isinstance(event, h11.EndOfMessage):
+            assert message is not None
+            message.complete = True
+            if conn.their_state is h11.MIGHT_SWITCH_PROTOCOL and upgraded:
+                break
+            # dockerd has no CONNECT route: it answers 404 and goes on with HTTP.
+            status = 404 if message.head.method == b"CONNECT" else 200
+            conn.send(h11.Response(status_code=status, headers=[("Content-Length", "0")]))
+            conn.send(h11.EndOfMessage())
+            conn.start_next_cycle()
+        else:
+            break
+    rest, _ = conn.trailing_data
+    return out, bytes(rest)
+
+
+def daemon_reads(data: bytes) -> list[Message]:
+    """
+    The requests in bytes sent to the daemon, as a strict HTTP/1.1 server
+    reads them (a CONNECT answered 404, as dockerd does); the last may be
+    incomplete.
+    """
+    return parse_requests(data, upgraded=False)[0]
+
+
+# -- the relay under test ---------------------------------------------------------
+
+
+class Client:
+    """One client connection to the relay."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.proto = ClientProtocol(relay, Listener(name="test", identity="tester"))
+        self.transport = FakeTransport()
+        self.proto.makeConnection(self.transport)
+
+    def send(self, data: bytes) -> None:
+        self.proto.dataReceived(data)
+
+    def value(self) -> bytes:
+        return self.transport.value()
+
+    def responses(self, *methods: bytes) -> list[Message]:
+        return parse_responses(self.value(), list(methods))
+
+    def lost(self) -> None:
+        self.proto.connectionLost(Failure(ConnectionLost()))
+
+
+class World:
+    """A relay on a memory clock and a fake pool."""
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        timeouts: Timeouts = Timeouts(),
+        maxHeadBytes: int = 256 * 1024,
+        limits: Limits | None = None,
+    ) -> None:
+        self.clock = MemoryReactorClock()
+        self.pool = FakePool()
+        self.relay = Relay(
+            reactor=self.clock,
+            pool=self.pool,  # type: ignore[arg-type]
+            policy=EnvPolicy.from_environ(env or {}),
+            timeouts=timeouts,
+            limits=limits or Limits(head_bytes=maxHeadBytes),
+        )
+
+    def client(self) -> Client:
+        return Client(self.relay)
+
+    @property
+    def up(self) -> UpstreamProtocol:
+        """The upstream connection made last."""
+        assert self.pool.created, "no connection to the daemon was made"
+        return self.pool.created[-1]
+
+    def daemon_saw(self, up: UpstreamProtocol | None = None) -> list[Message]:
+        requests, rest = parse_requests((up or self.up).transport.value(), upgraded=False)
+        assert rest == b""
+        return requests
+
+    def nothing_reached_daemon(self) -> bool:
+        return all(up.transport.value() == b"" for up in self.pool.created)
+
+
+# -- wire constants --------------------------------------------------------------
+
+#: A request every policy allows, and the daemon's answers.
+PING = b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n"
+PING_OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nOK"
+JSON_OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nOK"
+HEAD_OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n"
+NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+
+#: The body of a C{docker exec} start, and the daemon's switch to a raw stream.
+EXEC_BODY = b'{"Detach":false,"Tty":false}'
+
+UPGRADED = (
+    b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
+    b"Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+)
+
+
+# -- playing the daemon ----------------------------------------------------------
+
+
+def daemon_answer(request: Message) -> bytes:
+    """A small 200 (404 to a CONNECT, as dockerd answers)."""
+    if request.head.method == b"CONNECT":
+        return NOT_FOUND
+    return HEAD_OK if request.head.method == b"HEAD" else OK
+
+
+def answer_everything(world: World, answered: dict[int, int] | None = None) -> None:
+    """
+    Play a daemon that answers each complete request with a small 200, until
+    nothing moves.  C{answered} (requests answered per daemon connection)
+    carries over between calls when given.
+    """
+    if answered is None:
+        answered = {}
+    progress = True
+    while progress:
+        progress = False
+        world.clock.advance(0)
+        for up in list(world.pool.created):
+            if up.owner is None or up.raw:
+                continue
+            complete = [r for r in daemon_reads(up.transport.value()) if r.complete]
+            done = answered.get(id(up), 0)
+            if len(complete) > done:
+                answered[id(up)] = done + 1
+                up.dataReceived(daemon_answer(complete[done]))
+                progress = True
+
+
+# -- checks ------------------------------------------------------------------------
+
+
+def ping_works(world: World, client: Client) -> None:
+    """A further request on C{client}'s connection is relayed and answered."""
+    before = client.value()
+    client.send(PING)
+    world.clock.advance(0)
+    [up] = [u for u in world.pool.created if u.owner is client.proto]
+    assert world.daemon_saw(up)[-1].head.target == b"/_ping"
+    up.dataReceived(PING_OK)
+    answer = parse_responses(client.value()[len(before):], [b"GET"])
+    assert [(r.status, r.body, r.complete) for r in answer] == [(200, b"OK", True)]
+
+
+def clean_answers(client, methods: list[bytes]) -> list[Message]:
+    """The client's bytes are complete responses, one per request, none a traceback."""
+    assert b"Traceback" not in client.value()
+    responses = parse_responses(client.value(), methods)
+    assert all(r.complete for r in responses), responses
+    return responses
+
+
+def everything_the_daemon_saw(world: World) -> list[Message]:
+    """Every request (complete or not) on every daemon connection, parsed as the daemon would."""
+    seen: list[Message] = []
+    for up in world.pool.created:
+        seen.extend(daemon_reads(up.transport.value()))
+    return seen
+
+
+def assert_daemon_saw_only_allowed(world: World, identity: str = "tester") -> None:
+    """Each request the daemon received is one the policy allows (and its guards, when complete)."""
+    for request in everything_the_daemon_saw(world):
+        method = request.head.method.decode("ascii")
+        try:
+            path = canonicalise(request.head.target)
+        except PathRefused as e:  # pragma: no cover - the assertion message is the point
+            raise AssertionError(f"the daemon saw a refused target {request.head.target!r}: {e}") from None
+        decision = world.relay.policy.decide(identity, method, path, lookup(method, path))
+        assert decision.allowed, f"the daemon saw {method} {path.path}, which is refused: {decision.rule}"
+        kind = inspection_kind(method, path) if decision.guard is not None else None
+        if kind is not None and request.complete:
+            assert judge(kind, request.body, decision.guard).allowed
+
+
+# -- the log -----------------------------------------------------------------------
+
+
+def decisions(events: Iterable[dict]) -> list[dict]:
+    """The decision lines among log events (e.g. from C{twisted.logger.capturedLogs()})."""
+    return [e for e in events if "decision" in e]
+
+
+# -- policies ------------------------------------------------------------------------
+
+#: Containers and exec writable, nothing else; an exec as root is refused.
+SHELL = Group(
+    name="shell",
+    sections={"containers": "write", "exec": "write"},
+    actions=frozenset(),
+    guards=Allowance(exec_root=False),
+)
