@@ -13,7 +13,7 @@ Containers on the private daemon have no network: always ``--network none``.
 
 No test module imports another (``from test_x import ...``): what tests share
 lives in ``tests/harness/``; the session refuses to start otherwise
-(``KNOWN_TEST_IMPORTS`` lists the end-to-end imports still to be moved).
+(``KNOWN_TEST_IMPORTS`` would list any still to be moved: none are).
 """
 
 from __future__ import annotations
@@ -226,16 +226,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # -- test modules do not import each other ---------------------------------------------
 
 #: Imports of one test module by another that are still to be moved into
-#: ``tests/harness/`` (the end-to-end modules, owned elsewhere for now).  The
-#: list only shrinks: an entry that no longer holds fails the session too.
-KNOWN_TEST_IMPORTS = frozenset({
-    ("test_e2e_meaning", "test_e2e_attacks"),
-    ("test_e2e_networks", "test_e2e_attacks"),
-    ("test_e2e_networks", "test_e2e_meaning"),
-    ("test_e2e_revoke", "test_e2e_reload"),
-    ("test_e2e_swarm", "test_e2e_attacks"),
-    ("test_e2e_swarm", "test_e2e_meaning"),
-})
+#: ``tests/harness/``: none (the end-to-end ones went to harness/rawhttp.py).
+#: The list only shrinks: an entry that no longer holds fails the session too.
+KNOWN_TEST_IMPORTS: frozenset[tuple[str, str]] = frozenset()
 
 
 def imports_between_test_modules(tests_dir: Path) -> set[tuple[str, str]]:

@@ -20,145 +20,18 @@ runs the smuggled request).  The in-memory twins, with more variants, are in
 from __future__ import annotations
 
 import json
-import socket
 import time
 import uuid
 
-import h11
 import pytest
 from harness.dockerd import api_request
-from harness.guard import free_port, start_guard, start_with_config
+from harness.guard import free_port, start_with_config
+from harness.rawhttp import Answer, Conn, Guarded, inspect, parse_answers, start_guarded
 
 pytestmark = pytest.mark.e2e
 
 HOST = b"Host: docker\r\n"
 PING = b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n"
-
-
-# -- a raw HTTP/1.1 client that reads exactly what came back -------------------------------------
-
-
-class Answer:
-    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes, complete: bool) -> None:
-        self.status, self.headers, self.body, self.complete = status, headers, body, complete
-
-    def json(self) -> dict:
-        return json.loads(self.body)
-
-    def __repr__(self) -> str:
-        return f"<{self.status} {self.body[:120]!r}{'' if self.complete else ' (incomplete)'}>"
-
-
-def parse_answers(data: bytes, methods: list[bytes]) -> list[Answer]:
-    """The responses in ``data`` to requests made with ``methods``, in order (strictly parsed)."""
-    conn = h11.Connection(h11.CLIENT)
-    if data:
-        conn.receive_data(data)
-    out: list[Answer] = []
-    for method in methods:
-        conn.send(h11.Request(method=method, target="/", headers=[("Host", "x")]))
-        conn.send(h11.EndOfMessage())
-        answer = None
-        while True:
-            event = conn.next_event()
-            if isinstance(event, h11.InformationalResponse):
-                continue
-            if isinstance(event, h11.Response):
-                answer = Answer(event.status_code, list(event.headers), b"", False)
-                out.append(answer)
-            elif isinstance(event, h11.Data):
-                answer.body += bytes(event.data)
-            elif isinstance(event, h11.EndOfMessage):
-                answer.complete = True
-                break
-            else:
-                return out
-        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
-            conn.start_next_cycle()
-        else:
-            return out
-    return out
-
-
-class Conn:
-    """One raw TCP connection; remembers every request method sent, so answers line up."""
-
-    def __init__(self, address: tuple[str, int] | str) -> None:
-        if isinstance(address, str):
-            self.sock = socket.socket(socket.AF_UNIX)
-            self.sock.connect(address)
-        else:
-            self.sock = socket.create_connection(address, timeout=10)
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.data = b""
-        self.methods: list[bytes] = []
-        self.closed = False
-
-    def send(self, data: bytes, *methods: bytes) -> None:
-        self.methods.extend(methods)
-        try:
-            self.sock.sendall(data)
-        except (BrokenPipeError, ConnectionResetError):
-            self.closed = True
-
-    def answers(self, timeout: float = 10) -> list[Answer]:
-        """Read until every request sent so far is answered, or the connection ends."""
-        deadline = time.monotonic() + timeout
-        while True:
-            answers = parse_answers(self.data, self.methods)
-            if self.closed or (len(answers) == len(self.methods) and all(a.complete for a in answers)):
-                return answers
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return answers
-            self.sock.settimeout(left)
-            try:
-                chunk = self.sock.recv(65536)
-            except socket.timeout:
-                return answers
-            except ConnectionResetError:
-                chunk = b""
-            if not chunk:
-                self.closed = True
-            self.data += chunk
-
-    def ends(self, timeout: float = 3) -> bool:
-        """Whether the peer closes the connection within ``timeout`` (bytes read meanwhile are kept)."""
-        deadline = time.monotonic() + timeout
-        while not self.closed and (left := deadline - time.monotonic()) > 0:
-            self.sock.settimeout(left)
-            try:
-                chunk = self.sock.recv(65536)
-            except socket.timeout:
-                break
-            except ConnectionResetError:
-                chunk = b""
-            if not chunk:
-                self.closed = True
-            self.data += chunk
-        return self.closed
-
-    def in_step(self) -> None:
-        """Closed, or a further /_ping is answered 200 OK as the very next response."""
-        before = len(self.answers(timeout=3))
-        if self.closed:
-            return
-        self.send(PING, b"GET")
-        answers = self.answers()
-        if self.closed and len(answers) == before:
-            return  # closed by dockguard after its last answer: in step
-        assert len(answers) == before + 1, f"out of step: {answers}"
-        assert (answers[-1].status, answers[-1].body) == (200, b"OK"), f"out of step: {answers}"
-        # and nothing more is pending (no extra response from a smuggled request)
-        self.sock.settimeout(0.3)
-        try:
-            extra = self.sock.recv(65536)
-        except socket.timeout:
-            extra = b""
-        assert extra == b"", f"unexpected bytes after the last answer: {extra[:200]!r}"
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def volume_exists(daemon_socket: str, name: str) -> bool:
@@ -181,30 +54,10 @@ def unique(prefix: str) -> str:
 # -- guards under test --------------------------------------------------------------------------
 
 
-class Guarded:
-    def __init__(self, guard, port: int) -> None:
-        self.guard, self.port = guard, port
-
-    def connect(self) -> Conn:
-        return Conn(("127.0.0.1", self.port))
-
-    def assert_clean_log(self) -> None:
-        log = self.guard.log()
-        assert "Traceback" not in log and "Unhandled" not in log, log[-3000:]
-
-
-def _start(tmp_path_factory, dockerd, name: str, env: dict[str, str]) -> Guarded:
-    port = free_port()
-    guard = start_guard(tmp_path_factory.mktemp(name), dockerd.socket_path,
-                        [f"tcp://127.0.0.1:{port}?identity=tester"], env=env,
-                        wait_for=("127.0.0.1", port))
-    return Guarded(guard, port)
-
-
 @pytest.fixture(scope="module")
 def readonly(tmp_path_factory, dockerd):
     """Containers readable, writes closed (POST=0), volumes and secrets closed; _ping open."""
-    g = _start(tmp_path_factory, dockerd, "readonly", {"CONTAINERS": "1"})
+    g = start_guarded(tmp_path_factory, dockerd, "readonly", {"CONTAINERS": "1"})
     yield g
     g.assert_clean_log()
     g.guard.stop()
@@ -213,7 +66,7 @@ def readonly(tmp_path_factory, dockerd):
 @pytest.fixture(scope="module")
 def writer(tmp_path_factory, dockerd):
     """Containers and exec writable (POST=1); volumes and secrets closed."""
-    g = _start(tmp_path_factory, dockerd, "writer", {"CONTAINERS": "1", "EXEC": "1", "POST": "1"})
+    g = start_guarded(tmp_path_factory, dockerd, "writer", {"CONTAINERS": "1", "EXEC": "1", "POST": "1"})
     yield g
     g.assert_clean_log()
     g.guard.stop()
@@ -222,7 +75,7 @@ def writer(tmp_path_factory, dockerd):
 @pytest.fixture(scope="module")
 def gated(tmp_path_factory, dockerd):
     """Containers readable, with linuxserver's logs and archive gates closed."""
-    g = _start(tmp_path_factory, dockerd, "gated",
+    g = start_guarded(tmp_path_factory, dockerd, "gated",
                {"CONTAINERS": "1", "ALLOW_LOGS": "0", "ALLOW_ARCHIVE": "0"})
     yield g
     g.assert_clean_log()
@@ -278,12 +131,6 @@ def linked(dockerd):
     yield names
     for name in names.values():
         api_request(sock, "DELETE", f"/containers/{name}?force=1&v=1")
-
-
-def inspect(dockerd, name: str) -> dict:
-    status, out = api_request(dockerd.socket_path, "GET", f"/containers/{name}/json")
-    assert status == 200, out
-    return json.loads(out)
 
 
 # -- request smuggling and framing ----------------------------------------------------------------

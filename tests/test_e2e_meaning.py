@@ -16,39 +16,17 @@ import uuid
 
 import pytest
 from harness.dockerd import api_request
-from test_e2e_attacks import Answer, Guarded, _start, inspect
+from harness.rawhttp import inspect, send, start_guarded
 
 pytestmark = pytest.mark.e2e
 
 SECRET = "the-meaning-secret-log-line"
 
 
-def _send(g: Guarded, method: str, target: str, body: bytes = b"", headers: dict[str, str] | None = None,
-          chunked: bool = False) -> Answer:
-    head = f"{method} {target} HTTP/1.1\r\nHost: docker\r\n"
-    for name, value in (headers or {}).items():
-        head += f"{name}: {value}\r\n"
-    if chunked:
-        data = head.encode() + b"Transfer-Encoding: chunked\r\n\r\n"
-        data += (b"%x\r\n%s\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
-    else:
-        data = head.encode() + b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
-    conn = g.connect()
-    try:
-        conn.send(data, method.encode())
-        answers = conn.answers()
-        assert answers, "no answer"
-        if not conn.closed:
-            conn.in_step()
-        return answers[0]
-    finally:
-        conn.close()
-
-
 @pytest.fixture(scope="module")
 def starter(tmp_path_factory, dockerd):
     """The Homepage/Dozzle recipe of docs/permissions.md: containers readable, ALLOW_START=1, POST=0."""
-    g = _start(tmp_path_factory, dockerd, "starter", {"CONTAINERS": "1", "ALLOW_START": "1", "POST": "0"})
+    g = start_guarded(tmp_path_factory, dockerd, "starter", {"CONTAINERS": "1", "ALLOW_START": "1", "POST": "0"})
     yield g
     g.assert_clean_log()
     g.guard.stop()
@@ -57,7 +35,7 @@ def starter(tmp_path_factory, dockerd):
 @pytest.fixture(scope="module")
 def gated_writer(tmp_path_factory, dockerd):
     """Containers and services writable (POST=1), with the logs and archive gates closed."""
-    g = _start(tmp_path_factory, dockerd, "gated-writer",
+    g = start_guarded(tmp_path_factory, dockerd, "gated-writer",
                {"CONTAINERS": "1", "SERVICES": "1", "TASKS": "1", "POST": "1",
                 "ALLOW_LOGS": "0", "ALLOW_ARCHIVE": "0"})
     yield g
@@ -119,7 +97,7 @@ START_SHAPES = {
 @pytest.mark.parametrize("shape", START_SHAPES, ids=list(START_SHAPES))
 def test_allow_start_does_not_carry_a_hostconfig(starter, dockerd, idle, shape) -> None:
     target, headers, chunked = START_SHAPES[shape]
-    answer = _send(starter, "POST", target.format(idle), ROOT_ON_START, headers, chunked)
+    answer = send(starter, "POST", target.format(idle), ROOT_ON_START, headers, chunked)
     state = inspect(dockerd, idle)
     assert answer.status == 403, answer
     assert "starting a container takes no body" in answer.json()["message"]
@@ -129,20 +107,20 @@ def test_allow_start_does_not_carry_a_hostconfig(starter, dockerd, idle, shape) 
 
 def test_allow_start_still_starts_a_container(starter, dockerd, idle) -> None:
     for body in (b"", b"{}"):
-        answer = _send(starter, "POST", f"/v1.23/containers/{idle}/start", body,
+        answer = send(starter, "POST", f"/v1.23/containers/{idle}/start", body,
                        {"Content-Type": "application/json"})
         assert answer.status in (204, 304), answer
     assert inspect(dockerd, idle)["State"]["Running"] is True
 
 
 def test_allow_start_does_not_restore_a_checkpoint_from_the_host(starter, dockerd, idle) -> None:
-    answer = _send(starter, "POST", f"/v1.41/containers/{idle}/start?checkpoint=c1&checkpoint-dir=/etc")
+    answer = send(starter, "POST", f"/v1.41/containers/{idle}/start?checkpoint=c1&checkpoint-dir=/etc")
     assert answer.status == 403 and "checkpoint" in answer.json()["message"], answer
     assert inspect(dockerd, idle)["State"]["Running"] is False
 
 
 def test_a_query_with_two_readings_is_refused(starter, dockerd, idle) -> None:
-    answer = _send(starter, "POST", f"/v1.41/containers/{idle}/start?detachKeys=a;checkpoint=c1")
+    answer = send(starter, "POST", f"/v1.41/containers/{idle}/start?detachKeys=a;checkpoint=c1")
     assert answer.status == 403 and "';'" in answer.json()["message"], answer
 
 
@@ -166,14 +144,14 @@ LOG_LEAKS = {
 @pytest.mark.parametrize("leak", LOG_LEAKS, ids=list(LOG_LEAKS))
 def test_allow_logs_0_closes_logs_through_attach(gated_writer, talker, leak) -> None:
     method, target = LOG_LEAKS[leak]
-    answer = _send(gated_writer, method, target.format(talker))
+    answer = send(gated_writer, method, target.format(talker))
     assert answer.status == 403, answer
     assert "ALLOW_LOGS=0" in answer.json()["message"]
     assert SECRET.encode() not in answer.body
 
 
 def test_attach_without_logs_stays_open(gated_writer, talker) -> None:
-    answer = _send(gated_writer, "GET", f"/v1.41/containers/{talker}/attach/ws?logs=0&stream=0")
+    answer = send(gated_writer, "GET", f"/v1.41/containers/{talker}/attach/ws?logs=0&stream=0")
     assert answer.status != 403, answer
 
 
@@ -183,7 +161,7 @@ def test_a_form_body_cannot_smuggle_query_parameters(gated_writer, dockerd, talk
     status, out = api_request(dockerd.socket_path, "POST", f"/v1.41/containers/{talker}/attach?stdout=1",
                               b"logs=1", headers=form)
     assert SECRET.encode() in out, (status, out)
-    answer = _send(gated_writer, "POST", f"/v1.41/containers/{talker}/attach?stdout=1", b"logs=1", form)
+    answer = send(gated_writer, "POST", f"/v1.41/containers/{talker}/attach?stdout=1", b"logs=1", form)
     assert answer.status == 403 and "x-www-form-urlencoded" in answer.json()["message"], answer
     assert SECRET.encode() not in answer.body
 
@@ -194,12 +172,12 @@ def test_allow_archive_0_closes_the_old_copy_route(gated_writer, dockerd, talker
     status, out = api_request(dockerd.socket_path, "POST", f"/v1.19/containers/{talker}/copy", body,
                               headers={"Content-Type": "application/json"})
     assert status == 200 and out, (status, out[:200])
-    answer = _send(gated_writer, "POST", f"/v1.19/containers/{talker}/copy", body,
+    answer = send(gated_writer, "POST", f"/v1.19/containers/{talker}/copy", body,
                    {"Content-Type": "application/json"})
     assert answer.status == 403 and "ALLOW_ARCHIVE=0" in answer.json()["message"], answer
 
 
 @pytest.mark.parametrize("route", ["services", "tasks"])
 def test_allow_logs_0_closes_service_and_task_logs(gated_writer, route) -> None:
-    answer = _send(gated_writer, "GET", f"/v1.41/{route}/anything/logs?stdout=1")
+    answer = send(gated_writer, "GET", f"/v1.41/{route}/anything/logs?stdout=1")
     assert answer.status == 403 and "ALLOW_LOGS=0" in answer.json()["message"], answer

@@ -23,8 +23,7 @@ import uuid
 import pytest
 from harness.dockerd import api_request
 from harness.guard import free_port, start_with_config
-from test_e2e_attacks import Guarded
-from test_e2e_meaning import _send
+from harness.rawhttp import Guarded, send
 
 pytestmark = pytest.mark.e2e
 
@@ -82,7 +81,7 @@ def make_internal_network(dockerd, name: str, through=None) -> str:
         status, out = daemon(dockerd, "POST", "/networks/create", body)
         assert status == 201, out
     else:
-        answer = _send(through, "POST", "/v1.41/networks/create", json.dumps(body).encode(), JSON)
+        answer = send(through, "POST", "/v1.41/networks/create", json.dumps(body).encode(), JSON)
         assert answer.status == 201, answer
     status, inspected = daemon(dockerd, "GET", f"/networks/{name}")
     assert status == 200, inspected
@@ -241,7 +240,7 @@ def test_networks_write_with_closed_guards_makes_no_network(guards, dockerd, sha
     subnet = str(_free_subnet()) if "{subnet}" in json.dumps(body) else ""
     document = json.loads(json.dumps({"Name": name, **body}).replace("{parent}", "lo").replace("{subnet}", subnet))
     try:
-        answer = _send(writer, "POST", "/v1.41/networks/create", json.dumps(document).encode(), JSON)
+        answer = send(writer, "POST", "/v1.41/networks/create", json.dumps(document).encode(), JSON)
         assert answer.status == 403, answer
         message = answer.json()["message"]
         assert f"dockguard refused POST /networks/create for netwriter: {field}" in message
@@ -286,7 +285,7 @@ def test_a_container_cannot_join_the_operators_network(guards, dockerd, operator
     document = {"Image": "busybox:local", "Cmd": ["sleep", "600"], **body}
     version = "v1.23" if shape.startswith("top-level") else "v1.41"
     try:
-        answer = _send(ci, "POST", f"/{version}/containers/create?name={name}", json.dumps(document).encode(), JSON)
+        answer = send(ci, "POST", f"/{version}/containers/create?name={name}", json.dumps(document).encode(), JSON)
         assert answer.status == 403, answer
         message = answer.json()["message"]
         assert f"for ci: {field} joins the network {operator[0]}" in message
@@ -318,14 +317,14 @@ def test_connect_and_disconnect_of_the_operators_network_are_refused(guards, doc
     run_on(dockerd, name, ci_networks[0])
     try:
         body = json.dumps({"Container": name, "EndpointConfig": {"Aliases": ["dockguard"]}}).encode()
-        answer = _send(ci, "POST", f"/v1.41/networks/{internal}/connect", body, JSON)
+        answer = send(ci, "POST", f"/v1.41/networks/{internal}/connect", body, JSON)
         assert answer.status == 403, answer
         assert f"connects a container to the network {internal}" in answer.json()["message"]
         assert "rule: guard networks" in answer.json()["message"]
         assert set(networks_of(dockerd, name)) == {ci_networks[0]}
         # leaving: the operator's own container stays on its network
         body = json.dumps({"Container": operators_container, "Force": True}).encode()
-        answer = _send(ci, "POST", f"/v1.41/networks/{internal}/disconnect", body, JSON)
+        answer = send(ci, "POST", f"/v1.41/networks/{internal}/disconnect", body, JSON)
         assert answer.status == 403, answer
         assert f"disconnects a container from the network {internal}" in answer.json()["message"]
         assert internal in networks_of(dockerd, operators_container)
@@ -358,7 +357,7 @@ def test_a_connect_cannot_name_another_network_in_its_body(guards, dockerd, oper
     run_on(dockerd, name, ci_networks[0], start=False)
     try:
         body = json.dumps({"Container": name, "EndpointConfig": {"NetworkID": internal, "Aliases": ["dockguard"]}})
-        answer = _send(ci, "POST", f"/v1.41/networks/{ci_networks[1]}/connect", body.encode(), JSON)
+        answer = send(ci, "POST", f"/v1.41/networks/{ci_networks[1]}/connect", body.encode(), JSON)
         assert answer.status == 403, answer
         assert f"EndpointConfig.NetworkID joins the network {internal}" in answer.json()["message"]
         assert set(networks_of(dockerd, name)) == {ci_networks[0]}
@@ -373,15 +372,15 @@ def test_the_groups_own_networks_work(guards, dockerd, ci_networks) -> None:
     try:
         body = {"Image": "busybox:local", "Cmd": ["sleep", "600"], "HostConfig": {"NetworkMode": network},
                 "NetworkingConfig": {"EndpointsConfig": {network: {"Aliases": ["web"]}}}}
-        answer = _send(ci, "POST", f"/v1.41/containers/create?name={name}", json.dumps(body).encode(), JSON)
+        answer = send(ci, "POST", f"/v1.41/containers/create?name={name}", json.dumps(body).encode(), JSON)
         assert answer.status == 201, answer
-        assert _send(ci, "POST", f"/v1.41/containers/{name}/start").status == 204
+        assert send(ci, "POST", f"/v1.41/containers/{name}/start").status == 204
         connect = json.dumps({"Container": name, "EndpointConfig": {"Aliases": ["web"]}}).encode()
-        answer = _send(ci, "POST", f"/v1.41/networks/{ci_networks[0]}/connect", connect, JSON)
+        answer = send(ci, "POST", f"/v1.41/networks/{ci_networks[0]}/connect", connect, JSON)
         assert answer.status == 200, answer
         assert set(networks_of(dockerd, name)) == {network, ci_networks[0]}
         assert "web" in networks_of(dockerd, name)[network]["Aliases"]
-        answer = _send(ci, "POST", f"/v1.41/networks/{ci_networks[0]}/disconnect",
+        answer = send(ci, "POST", f"/v1.41/networks/{ci_networks[0]}/disconnect",
                        json.dumps({"Container": name}).encode(), JSON)
         assert answer.status == 200, answer
         assert set(networks_of(dockerd, name)) == {network}

@@ -10,29 +10,14 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from conftest import BUSYBOX_IMAGE
 from harness.guard import free_port
+from harness.rawhttp import certs, wait_for_log
 
 pytestmark = pytest.mark.e2e
-
-
-def certs(*args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "dockguard.cli", "certs", *args],
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    return result
-
-
-def wait_for_log(guard, text: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in guard.log():
-        assert time.monotonic() < deadline, f"{text!r} not in log:\n{guard.log()[-2000:]}"
-        time.sleep(0.05)
 
 
 def test_issue_revoke_and_reload(tmp_path, guard_factory, docker_cli) -> None:

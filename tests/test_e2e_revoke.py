@@ -23,7 +23,7 @@ import pytest
 from conftest import BUSYBOX_IMAGE
 from harness.dockerd import api_request
 from harness.guard import free_port
-from test_e2e_reload import certs, wait_for_log
+from harness.rawhttp import certs, wait_for_log
 
 pytestmark = pytest.mark.e2e
 

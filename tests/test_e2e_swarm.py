@@ -17,8 +17,7 @@ import uuid
 import pytest
 from harness.dockerd import PrivateDaemon, api_request, make_busybox_image
 from harness.guard import free_port, start_with_config
-from test_e2e_attacks import Guarded
-from test_e2e_meaning import _send
+from harness.rawhttp import Guarded, send
 
 pytestmark = pytest.mark.e2e
 
@@ -127,7 +126,7 @@ def test_a_service_cannot_join_the_host_network(deployer, swarm, shape) -> None:
     name = "dg-hostnet-" + uuid.uuid4().hex[:6]
     spec = service_spec(name, make_networks(host_network_id(swarm)), top_level)
     try:
-        answer = _send(deployer, "POST", "/v1.41/services/create", json.dumps(spec).encode(), JSON)
+        answer = send(deployer, "POST", "/v1.41/services/create", json.dumps(spec).encode(), JSON)
         assert answer.status == 403, answer
         assert "host_namespaces" in answer.json()["message"]
     finally:
@@ -142,14 +141,14 @@ def test_a_container_cannot_join_the_host_network_by_id(deployer, swarm) -> None
         {"Image": "busybox:local", "HostConfig": {"NetworkMode": "none"},
          "NetworkingConfig": {"EndpointsConfig": {"mynet": {"NetworkID": hid}}}},
     ):
-        answer = _send(deployer, "POST", "/v1.41/containers/create", json.dumps(body).encode(), JSON)
+        answer = send(deployer, "POST", "/v1.41/containers/create", json.dumps(body).encode(), JSON)
         assert answer.status == 403 and "network ID" in answer.json()["message"], answer
 
 
 def test_a_plain_service_is_created(deployer, swarm) -> None:
     name = "dg-plain-" + uuid.uuid4().hex[:6]
     try:
-        answer = _send(deployer, "POST", "/v1.41/services/create", json.dumps(service_spec(name)).encode(), JSON)
+        answer = send(deployer, "POST", "/v1.41/services/create", json.dumps(service_spec(name)).encode(), JSON)
         assert answer.status == 201, answer
     finally:
         remove_service(swarm, name)
@@ -158,10 +157,10 @@ def test_a_plain_service_is_created(deployer, swarm) -> None:
 def test_swarm_read_does_not_hand_out_the_join_tokens(deployer, swarm) -> None:
     status, out = api_request(swarm.socket_path, "GET", "/swarm")
     assert status == 200 and json.loads(out)["JoinTokens"]["Manager"].startswith("SWMTKN-")
-    answer = _send(deployer, "GET", "/v1.41/swarm")
+    answer = send(deployer, "GET", "/v1.41/swarm")
     assert answer.status == 403 and b"SWMTKN" not in answer.body, answer
     # what docker info shows still works
-    assert _send(deployer, "GET", "/v1.41/services").status == 200
+    assert send(deployer, "GET", "/v1.41/services").status == 200
 
 
 def test_rollback_to_an_unjudged_spec_is_refused(deployer, swarm) -> None:
@@ -179,7 +178,7 @@ def test_rollback_to_an_unjudged_spec_is_refused(deployer, swarm) -> None:
         assert status == 200, out
         service = json.loads(api_request(swarm.socket_path, "GET", f"/services/{name}")[1])
         assert not service["Spec"]["TaskTemplate"]["ContainerSpec"].get("Mounts")
-        answer = _send(deployer, "POST",
+        answer = send(deployer, "POST",
                        f"/v1.41/services/{name}/update?version={service['Version']['Index']}&rollback=previous",
                        json.dumps(service_spec(name)).encode(), JSON)
         assert answer.status == 403 and "rollback" in answer.json()["message"], answer
@@ -206,7 +205,7 @@ def test_a_service_cannot_mount_another_services_secret(deployer, swarm) -> None
         spec["TaskTemplate"]["ContainerSpec"][field] = [
             {**ref, "File": {"Name": "s", "UID": "0", "GID": "0", "Mode": 292}}]
         try:
-            answer = _send(deployer, "POST", "/v1.41/services/create", json.dumps(spec).encode(), JSON)
+            answer = send(deployer, "POST", "/v1.41/services/create", json.dumps(spec).encode(), JSON)
             assert answer.status == 403 and "swarm_secrets" in answer.json()["message"], answer
             assert name not in {s["Spec"]["Name"] for s in services(swarm)}
         finally:
@@ -260,7 +259,7 @@ guards = {{ networks = ["*"] }}
         g = Guarded(guard, port)
         for prefix in (swarm_id[:4], swarm_id[:1], swarm_id):
             name = "dg-b36-" + uuid.uuid4().hex[:6]
-            answer = _send(g, "POST", "/v1.41/services/create",
+            answer = send(g, "POST", "/v1.41/services/create",
                            json.dumps(service_spec(name, [{"Target": prefix}])).encode(), JSON)
             try:
                 assert answer.status == 403 and "host_namespaces" in answer.json()["message"], answer
