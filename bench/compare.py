@@ -368,7 +368,7 @@ def scenario_api(s: Setup, duration: float, conns: list[int]) -> dict:
     }
     endpoints = {"/_ping": "/_ping", "/containers/json": "/containers/json?all=1"}
     results: dict = {}
-    for name, base in targets.items():
+    for base in targets.values():
         wrk(base + "/_ping", max(conns), min(1.0, duration))  # warm-up: connections, pools, caches
     for ep, path in endpoints.items():
         for c in conns:
@@ -429,7 +429,7 @@ def scenario_scope(s: Setup, duration: float, total: int) -> dict:
     )
     s.stack.callback(guard.stop)
     results: dict = {}
-    for name, port in (("plain", plain), ("scoped", scoped)):
+    for port in (plain, scoped):
         wrk(f"http://127.0.0.1:{port}/_ping", 16, min(1.0, duration))
     for ep, path in (("inspect", f"/containers/{first_in}/json"), ("list", "/containers/json?all=1")):
         for name, port in (("plain", plain), ("scoped", scoped)):
@@ -580,7 +580,7 @@ def scenario_bulk(s: Setup, size_mb: int) -> dict:
             raise RuntimeError(f"create failed: {status} {body!r}")
         run_cli(s, "daemon", ["cp", f"bench-big:{image.path}", "-"])  # warm the page cache
         for path in BULK_PATHS:
-            took = retried(f"cp via {path}", lambda: run_cli(s, path, ["cp", f"bench-big:{image.path}", "-"], timeout=BULK_TIMEOUT))
+            took = retried(f"cp via {path}", lambda path=path: run_cli(s, path, ["cp", f"bench-big:{image.path}", "-"], timeout=BULK_TIMEOUT))
             results[("cp", path)] = image.size / MB / took if took else None
             log(f"cp {image.size / MB:.0f} MB via {path}: {_fmt(results[('cp', path)])} MB/s")
         api_request(s.daemon.socket_path, "DELETE", "/containers/bench-big?force=1")
@@ -590,7 +590,7 @@ def scenario_bulk(s: Setup, size_mb: int) -> dict:
         size = archive.stat().st_size
         results["archive_mb"] = size / MB
         for path in BULK_PATHS:
-            took = retried(f"save via {path}", lambda: run_cli(s, path, ["save", image.tag], timeout=BULK_TIMEOUT))
+            took = retried(f"save via {path}", lambda path=path: run_cli(s, path, ["save", image.tag], timeout=BULK_TIMEOUT))
             results[("save", path)] = size / MB / took if took else None
             log(f"save {size / MB:.0f} MB via {path}: {_fmt(results[('save', path)])} MB/s")
 
@@ -602,7 +602,7 @@ def scenario_bulk(s: Setup, size_mb: int) -> dict:
             peaks, took = (None, None)
             done = retried(
                 f"load via {path}",
-                lambda: peak_rss_during([guard_pid, haproxy_pid], lambda: run_cli(
+                lambda path=path: peak_rss_during([guard_pid, haproxy_pid], lambda: run_cli(
                     s, path, ["load", "-i", str(archive)], stdout=subprocess.PIPE, timeout=BULK_TIMEOUT)),
                 lambda: api_request(s.daemon.socket_path, "DELETE", f"/images/{image.tag}?force=1"),
             )
@@ -911,7 +911,7 @@ def build_table(r: dict, args) -> tuple[list[tuple], list[tuple[str, bool, str]]
 def render(rows: list[tuple], verdicts: list[tuple[str, bool, str]], header: str) -> str:
     cols = ("scenario", "metric", "daemon", "HAProxy", "dockguard", "dg/HAProxy")
     widths = [max(len(str(x[i])) for x in [cols, *rows]) for i in range(len(cols))]
-    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
     out = [header, "", line(cols), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += [line(r) for r in rows]
     if any(r[0].endswith("mTLS*") for r in rows):

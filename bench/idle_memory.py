@@ -142,7 +142,7 @@ def import_time(top: int = 15) -> None:
         rows.append((int(cum_us), int(self_us), name[1:]))
     top_level = [r for r in rows if not r[2].startswith(" ")]
     print(f"\nslowest top-level imports (-X importtime, cumulative ms; total {sum(r[0] for r in top_level) / 1000:.0f} ms)")
-    for cum, own, name in sorted(top_level, reverse=True)[:top]:
+    for cum, _own, name in sorted(top_level, reverse=True)[:top]:
         print(f"  {cum / 1000:7.1f}  {name.strip()}")
 
 

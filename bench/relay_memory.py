@@ -17,12 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import docker
 import psutil
 
+import docker
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from harness.dockerd import PrivateDaemon, make_big_image, make_busybox_image  # noqa: E402
-from harness.guard import free_port, peak_rss_during, start_guard  # noqa: E402
+from harness.dockerd import PrivateDaemon, make_big_image, make_busybox_image
+from harness.guard import free_port, peak_rss_during, start_guard
 
 MB = 1024 * 1024
 

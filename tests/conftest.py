@@ -111,7 +111,7 @@ def docker_cli(tmp_path_factory: pytest.TempPathFactory) -> DockerCLI:
         *,
         env: dict[str, str],
         binary: str = "/usr/local/bin/docker",
-        input: bytes | None = None,  # noqa: A002 - mirrors subprocess.run
+        input: bytes | None = None,
         timeout: float = 60,
     ) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(

@@ -20,10 +20,17 @@ daemon's own reading matters are in C{tests/test_e2e_attacks.py}.
 
 from __future__ import annotations
 
-import json
 import gc
+import json
 
 import pytest
+from twisted.logger import capturedLogs
+
+from dockguard.envpolicy import EnvPolicy
+from dockguard.groups import GroupPolicy
+from dockguard.paths import canonicalise
+from dockguard.relay import Timeouts
+from dockguard.routes import lookup
 from harness.relayworld import (
     EXEC_BODY,
     PING,
@@ -39,13 +46,6 @@ from harness.relayworld import (
     parse_responses,
     ping_works,
 )
-from twisted.logger import capturedLogs
-
-from dockguard.envpolicy import EnvPolicy
-from dockguard.groups import GroupPolicy
-from dockguard.paths import canonicalise
-from dockguard.relay import Timeouts
-from dockguard.routes import lookup
 
 #: A forbidden request used as the smuggled payload everywhere: SECRETS is
 #: closed in every policy below.

@@ -12,7 +12,7 @@ import ipaddress
 import json
 import os
 import stat
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -297,7 +297,7 @@ def test_leaf_never_outlives_the_ca(tmp_path: Path) -> None:
 def test_expiring(ca_dir: Path) -> None:
     ok("certs", "client", ca_dir, "alice", "--days", "10")
     cert = load(ca_dir / "clients" / "alice" / "cert.pem")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert certs.expiring(cert, now=now) in (9, 10)
     assert certs.expiring(cert, within_days=5, now=now) is None
     assert certs.expiring(cert, now=now + timedelta(days=11)) < 0

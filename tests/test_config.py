@@ -135,7 +135,7 @@ def test_the_documented_example_loads(tmp_path: Path, pem_files: Path) -> None:
     shutil.copytree(pem_files, tmp_path / "certs", dirs_exist_ok=True)
     shutil.copy(EXAMPLE, tmp_path / "dockguard.toml")
     config = build_config({}, config_file=tmp_path / "dockguard.toml")
-    assert [l.name for l in config.listeners] == [
+    assert [listener.name for listener in config.listeners] == [
         "tls://0.0.0.0:2376", "unix:///run/dockguard/traefik.sock", "tcp://127.0.0.1:2375",
     ]
     assert config.listeners[0].cert == tmp_path / "certs" / "server-cert.pem"

@@ -435,8 +435,8 @@ _TOOL_CALLS = {
 
 
 def _allowed(environ: dict[str, str], request: str) -> bool:
-    from dockguard.paths import canonicalise
     from dockguard.envpolicy import EnvPolicy
+    from dockguard.paths import canonicalise
     from dockguard.routes import lookup
 
     method, target = request.split(" ", 1)

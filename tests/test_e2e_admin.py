@@ -55,7 +55,7 @@ def wait_for(predicate, timeout: float = 20.0):
 def admin_guard(guard_factory):
     port, admin = free_port(), free_port()
     env = dict(FULL_ACCESS_ENV, IMAGES="0")
-    guard = guard_factory(
+    guard_factory(
         [f"tcp://127.0.0.1:{port}?identity=local"],
         env=env,
         extra_args=["--admin", f"tcp://127.0.0.1:{admin}"],

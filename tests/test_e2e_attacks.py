@@ -24,6 +24,7 @@ import time
 import uuid
 
 import pytest
+
 from harness.dockerd import api_request
 from harness.guard import free_port, start_with_config
 from harness.rawhttp import Answer, Conn, Guarded, inspect, parse_answers, start_guarded

@@ -11,8 +11,9 @@ import json
 import tarfile
 import uuid
 
-import docker
 import pytest
+
+import docker
 from conftest import BUSYBOX_IMAGE, tls_client_env, tls_listener
 from harness.dockerd import api_request
 from harness.guard import free_port

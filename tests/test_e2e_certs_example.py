@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from harness.guard import free_port
 
 pytestmark = pytest.mark.e2e

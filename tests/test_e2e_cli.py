@@ -11,9 +11,9 @@ import select
 import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import pytest
+
 from conftest import BUSYBOX_IMAGE, clean_cli_env, tls_client_env, tls_listen
 from harness.dockerd import make_big_image
 from harness.guard import free_port

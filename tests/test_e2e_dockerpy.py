@@ -10,8 +10,9 @@ import tarfile
 import threading
 import uuid
 
-import docker
 import pytest
+
+import docker
 from conftest import BUSYBOX_IMAGE
 
 pytestmark = pytest.mark.e2e

@@ -10,12 +10,12 @@ sockets, with the real daemon's own framing.
 from __future__ import annotations
 
 import http.client
-import json
 import socket
 import threading
 import time
 
 import pytest
+
 from harness.guard import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -89,7 +89,7 @@ def _answer(sock: socket.socket, timeout: float = 10) -> tuple[bytes, bool]:
     while time.monotonic() < deadline:
         try:
             chunk = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             return data, False
         except ConnectionResetError:
             return data, True

@@ -39,7 +39,7 @@ def read_response(sock: socket.socket) -> tuple[int, bytes]:
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     status = int(lines[0].split()[1])
-    length = next(int(l.split(b":")[1]) for l in lines[1:] if l.lower().startswith(b"content-length:"))
+    length = next(int(line.split(b":")[1]) for line in lines[1:] if line.lower().startswith(b"content-length:"))
     while len(body) < length:
         chunk = sock.recv(65536)
         if not chunk:
@@ -59,7 +59,7 @@ class Soak:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "Soak":
+    def __enter__(self) -> Soak:
         self._thread.start()
         return self
 
@@ -117,7 +117,7 @@ def ended(sock: socket.socket) -> bool:
         return True
     except ConnectionResetError:
         return True
-    except socket.timeout:
+    except TimeoutError:
         return False
 
 

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from conftest import BUSYBOX_IMAGE, tls_client_env, tls_listener
 from harness.guard import free_port
 
@@ -122,8 +123,8 @@ watcher = ["readonly"]
     table = dockguard_cmd("explain", "watcher", "--config", str(path))
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
-    assert any(l.split()[:3] == ["allow", "GET", "/containers/json"] for l in lines)
-    assert any(l.split()[:3] == ["deny", "POST", "/containers/create"] for l in lines)
+    assert any(line.split()[:3] == ["allow", "GET", "/containers/json"] for line in lines)
+    assert any(line.split()[:3] == ["deny", "POST", "/containers/create"] for line in lines)
     one = dockguard_cmd("explain", "watcher", "POST", "/v1.41/containers/abc/start", "--config", str(path))
     assert one.returncode == 1
     assert one.stdout.startswith("deny watcher POST /v1.41/containers/abc/start")

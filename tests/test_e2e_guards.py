@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import uuid
 
-import docker
 import pytest
+
+import docker
 from conftest import BUSYBOX_IMAGE, tls_client_env, tls_listener
 from harness.guard import free_port
 

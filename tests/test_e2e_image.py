@@ -46,8 +46,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import BUSYBOX_IMAGE, clean_cli_env, tls_client_env
 from docs_blocks import DOCS, REPO, block, shell_commands
+
+from conftest import BUSYBOX_IMAGE, clean_cli_env, tls_client_env
 from harness.baseimage import debian_python_base
 from harness.dockerd import PrivateDaemon
 from harness.guard import free_port

@@ -19,6 +19,7 @@ import time
 import uuid
 
 import pytest
+
 from conftest import BUSYBOX_IMAGE
 from harness.dockerd import api_request
 from harness.guard import free_port, start_with_config, twistd_command

@@ -15,6 +15,7 @@ import time
 import uuid
 
 import pytest
+
 from harness.dockerd import api_request
 from harness.rawhttp import inspect, send, start_guarded
 

@@ -21,6 +21,7 @@ import subprocess
 import uuid
 
 import pytest
+
 from harness.dockerd import api_request
 from harness.guard import free_port, start_with_config
 from harness.rawhttp import Guarded, send

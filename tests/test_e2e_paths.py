@@ -13,6 +13,7 @@ import json
 import socket
 
 import pytest
+
 from harness.guard import free_port
 
 pytestmark = pytest.mark.e2e
@@ -92,7 +93,7 @@ def guarded(tmp_path_factory, dockerd):
 
 
 def test_the_open_section_works_and_the_closed_one_is_refused(guarded, dockerd) -> None:
-    direct = lambda: _unix(dockerd.socket_path)  # noqa: E731
+    direct = lambda: _unix(dockerd.socket_path)
     assert is_image_list(*exchange(direct, b"/images/json")), "the daemon lists images directly"
     status, body = exchange(guarded, b"/containers/json")
     assert status == 200 and isinstance(json.loads(body), list)

@@ -13,6 +13,7 @@ import subprocess
 import time
 
 import pytest
+
 from conftest import BUSYBOX_IMAGE
 from harness.guard import free_port
 from harness.rawhttp import certs, wait_for_log
@@ -84,8 +85,8 @@ def test_reload_keeps_streams_and_applies_the_new_policy(tmp_path, guard_factory
     assert docker_cli(["run", "-d", "--name", talker, "--network", "none", BUSYBOX_IMAGE, "sh", "-c",
                        "while true; do echo tick; sleep 0.2; done"], env=env).returncode == 0
     # a hijacked exec session (stdin and output), open across the reload
-    import json as _json
     import http.client
+    import json as _json
 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     conn.request("POST", f"/containers/{talker}/exec", body=_json.dumps(

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import BUSYBOX_IMAGE
 from harness.dockerd import api_request
 from harness.guard import free_port

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from conftest import BUSYBOX_IMAGE, clean_cli_env, tls_client_env, tls_listener
 from harness.guard import free_port, start_guard
 

@@ -11,6 +11,7 @@ import time
 
 import psutil
 import pytest
+
 from conftest import FULL_ACCESS_ENV
 from harness.dockerd import make_big_image
 from harness.guard import free_port, peak_rss_during

@@ -15,6 +15,7 @@ import time
 import uuid
 
 import pytest
+
 from harness.dockerd import PrivateDaemon, api_request, make_busybox_image
 from harness.guard import free_port, start_with_config
 from harness.rawhttp import Guarded, send

@@ -31,14 +31,6 @@ from collections.abc import Sequence
 import attrs
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from harness.relayworld import (
-    SHELL,
-    World,
-    answer_everything,
-    assert_daemon_saw_only_allowed,
-    daemon_reads,
-    parse_responses,
-)
 from twisted.logger import LogLevel, capturedLogs
 
 from dockguard.envpolicy import GATES, KNOWN_VARIABLES, EnvPolicy
@@ -47,6 +39,14 @@ from dockguard.guards import INSPECTED_KINDS, inspection_kind, judge
 from dockguard.paths import PathRefused, canonicalise
 from dockguard.presets import PRESETS
 from dockguard.routes import lookup
+from harness.relayworld import (
+    SHELL,
+    World,
+    answer_everything,
+    assert_daemon_saw_only_allowed,
+    daemon_reads,
+    parse_responses,
+)
 
 #: DOCKGUARD_FUZZ_EXAMPLES=20000 for a longer run by hand.
 FUZZ = settings(

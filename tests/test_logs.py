@@ -10,7 +10,8 @@ import json
 import pytest
 from twisted.logger import Logger
 
-from dockguard.logs import escape, json as json_observer, json_line
+from dockguard.logs import escape, json_line
+from dockguard.logs import json as json_observer
 
 
 @pytest.mark.parametrize(
@@ -86,7 +87,7 @@ def test_the_observer_for_twistd_writes_json_lines() -> None:
     observer = json_observer(stream)
     log = Logger(namespace="dockguard", observer=observer)
     log.warn("reload failed: {error}", error="bad key")
-    [record] = [json.loads(l) for l in stream.getvalue().splitlines()]
+    [record] = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert record["level"] == "warn" and record["message"] == "reload failed: bad key"
 
 

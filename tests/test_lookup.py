@@ -6,7 +6,6 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from harness.relayworld import SHELL, World
 
 from dockguard import routes
 from dockguard.envpolicy import EnvPolicy
@@ -16,6 +15,7 @@ from dockguard.paths import canonicalise
 from dockguard.policy import Policy
 from dockguard.presets import PRESETS
 from dockguard.routes import ROUTES, Match, lookup, sample_path
+from harness.relayworld import SHELL, World
 
 
 class Lookups:

@@ -16,6 +16,13 @@ it calls L{Client.lost} or L{daemon_closes}.
 from __future__ import annotations
 
 import pytest
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectError, ConnectionDone, ConnectionLost
+from twisted.logger import capturedLogs, formatEvent
+from twisted.python.failure import Failure
+
+from dockguard.relay import ClientProtocol, Limits, Listener, Timeouts
+from dockguard.relay import DaemonConnection as UpstreamProtocol
 from harness.relayworld import (
     EXEC_BODY,
     JSON_OK,
@@ -31,13 +38,6 @@ from harness.relayworld import (
     parse_requests,
     ping_works,
 )
-from twisted.internet.address import IPv4Address
-from twisted.internet.error import ConnectError, ConnectionDone, ConnectionLost
-from twisted.logger import capturedLogs, formatEvent
-from twisted.python.failure import Failure
-
-from dockguard.relay import ClientProtocol, Limits, Listener, Timeouts
-from dockguard.relay import DaemonConnection as UpstreamProtocol
 
 # -- relaying ------------------------------------------------------------------------
 

@@ -19,6 +19,14 @@ import json
 from collections.abc import Iterable
 
 import pytest
+from twisted.logger import capturedLogs
+
+from dockguard.groups import Group, GroupPolicy
+from dockguard.relay import ClientProtocol, Listener, State
+from dockguard.relay.client import RESOLVING, TRANSITIONS
+from dockguard.relay.lookup import CACHE_SECONDS, LOOKUP_TIMEOUT, MAX_ANSWER, Fetch
+from dockguard.scope import OWNER_LABEL, Scope
+from dockguard.views import REDACTED
 from harness.relayworld import (
     PING,
     PING_OK,
@@ -34,14 +42,6 @@ from harness.relayworld import (
     parse_requests,
     parse_responses,
 )
-from twisted.logger import capturedLogs
-
-from dockguard.groups import Group, GroupPolicy
-from dockguard.relay import ClientProtocol, Listener, State
-from dockguard.relay.client import RESOLVING, TRANSITIONS
-from dockguard.relay.lookup import CACHE_SECONDS, LOOKUP_TIMEOUT, MAX_ANSWER, Fetch
-from dockguard.scope import OWNER_LABEL, Scope
-from dockguard.views import REDACTED
 
 # -- the daemon's resources ----------------------------------------------------------
 

@@ -380,7 +380,8 @@ def test_every_inspected_or_hijack_route_is_a_real_route() -> None:
 
 def test_other_route_keyed_tables_name_real_routes() -> None:
     # Tables that still key on (method, template) must not drift from ROUTES.
-    from dockguard import envpolicy as policy, meaning
+    from dockguard import envpolicy as policy
+    from dockguard import meaning
     from dockguard.builds import BUILD_ROUTES
     from dockguard.images import IMAGE_WRITE_ROUTES
 

@@ -57,7 +57,7 @@ def make_cert(
     C{None} leaves an extension out.  Signature and issuer do not matter to
     L{identity_from_certificate}: TLS has verified the chain already.
     """
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     subject = x509.Name(
         [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "dockguard tests")]
         + [x509.NameAttribute(NameOID.COMMON_NAME, cn) for cn in common_names]
@@ -178,7 +178,7 @@ def test_identities_of_the_test_pki_certificates(pki: TestPKI) -> None:
 
 
 def write_crl(pki: TestPKI, path: Path, *revoked: x509.Certificate) -> Path:
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(pki.ca_cert.subject)
@@ -210,7 +210,7 @@ def test_refused_now_judges_an_accepted_certificate_by_the_current_ca_and_crl(
     assert refusal == f"its certificate (serial {alice.serial_number:x}) is now refused: certificate revoked"
     assert refused_now(revoking_alice, bob) is None
     # the client CA changed to one that did not issue it
-    pki.other_ca
+    pki.other_ca  # noqa: B018 - made on first use: other-ca.pem exists from here on
     refusal = refused_now(options(pki.directory / "other-ca.pem", crl=False), alice)
     assert refusal is not None and "unable to get local issuer certificate" in refusal
     # expired since its handshake

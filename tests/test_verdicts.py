@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dockguard.envpolicy import EnvPolicy
 from dockguard.groups import GroupPolicy
-from dockguard.presets import PRESETS
 from dockguard.paths import canonicalise
+from dockguard.presets import PRESETS
 from dockguard.relay.verdict import Forward, Refuse, Verdicts, decide
 
 POLICY = GroupPolicy(identities={"reader": ("readonly",), "nobody": ()}, groups=dict(PRESETS))

@@ -34,9 +34,10 @@ import os
 import re
 import shlex
 import sys
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 from urllib.parse import quote
 
 from cryptography import x509
@@ -45,7 +46,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from dockguard.names import NAME_RULE, is_plain_name
-
 
 CA_DAYS = 3650
 LEAF_DAYS = 825
@@ -83,7 +83,7 @@ def expiring(cert: x509.Certificate, within_days: int = 30, now: datetime | None
     Whole days left before C{cert} expires if fewer than C{within_days}
     (0 on its last day, negative once expired), else C{None}.
     """
-    now = _aware(now or datetime.now(timezone.utc))
+    now = _aware(now or datetime.now(UTC))
     left = (cert.not_valid_after_utc - now).days
     return left if left < within_days else None
 
@@ -529,11 +529,11 @@ def _context_name(name: str) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 if __name__ == "__main__":

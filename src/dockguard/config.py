@@ -19,8 +19,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import attrs
@@ -493,7 +494,7 @@ def build_config(
     if admin is not None:
         fields["admin"] = parse_admin(admin)
     fields.setdefault("upstream", default_upstream(environ))
-    names = [l.name for l in fields["listeners"]]
+    names = [listener.name for listener in fields["listeners"]]
     if fields.get("admin") is not None:
         names.append(fields["admin"].name)
     for name in names:

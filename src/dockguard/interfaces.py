@@ -4,7 +4,7 @@ time, so the tests' fakes need not provide them.
 """
 
 import typing
-from typing import Iterable
+from collections.abc import Iterable
 
 from twisted.internet.interfaces import IReactorFromThreads, IReactorTCP, IReactorTime, IReactorUNIX, ITransport
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json as _json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from twisted.logger import FileLogObserver, LogEvent, formatEvent, formatEventAsClassicLogText, formatTime
@@ -68,7 +68,7 @@ def json_line(event: dict[str, Any]) -> str:
     """One event as one JSON line: time, level, namespace, text, and fields."""
     level = event.get("log_level")
     record: dict[str, Any] = {
-        "time": datetime.fromtimestamp(event.get("log_time", 0), timezone.utc).isoformat(
+        "time": datetime.fromtimestamp(event.get("log_time", 0), UTC).isoformat(
             timespec="milliseconds"
         ),
         "level": level.name if level is not None else "info",

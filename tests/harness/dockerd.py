@@ -181,7 +181,7 @@ def find_dockerd(dockerd: str = "dockerd") -> str:
     return found
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _dockerd_version(dockerd: str) -> tuple[int, int]:
     out = subprocess.run(
         [dockerd, "--version"], capture_output=True, text=True, timeout=30
@@ -190,7 +190,7 @@ def _dockerd_version(dockerd: str) -> tuple[int, int]:
     return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _dockerd_accepts(dockerd: str, flag: str) -> bool:
     """Whether this dockerd knows ``flag`` (probed with ``--version``, which
     parses all flags and exits without starting anything)."""
@@ -243,7 +243,7 @@ def _mounts_under(root: str) -> list[str]:
     return result
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
@@ -566,7 +566,7 @@ class PrivateDaemon:
             config["deprecated-key-path"] = f"{d}/key.json"
         return config
 
-    def start(self) -> "PrivateDaemon":
+    def start(self) -> PrivateDaemon:
         if self.dir is not None:
             raise DockerdError("this PrivateDaemon is already started")
         exe = find_dockerd(self.dockerd)
@@ -706,7 +706,7 @@ class PrivateDaemon:
         except (OSError, ValueError, KeyError, http.client.HTTPException):
             pass
 
-    def __enter__(self) -> "PrivateDaemon":
+    def __enter__(self) -> PrivateDaemon:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

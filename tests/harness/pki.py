@@ -40,7 +40,7 @@ _ORG = "dockguard tests"
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _new_key() -> ec.EllipticCurvePrivateKey:

@@ -17,6 +17,7 @@ import sys
 import time
 
 import h11
+
 from harness.dockerd import api_request
 from harness.guard import free_port, start_guard
 
@@ -101,7 +102,7 @@ class Conn:
             self.sock.settimeout(left)
             try:
                 chunk = self.sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 return answers
             except ConnectionResetError:
                 chunk = b""
@@ -116,7 +117,7 @@ class Conn:
             self.sock.settimeout(left)
             try:
                 chunk = self.sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 break
             except ConnectionResetError:
                 chunk = b""
@@ -140,7 +141,7 @@ class Conn:
         self.sock.settimeout(0.3)
         try:
             extra = self.sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             extra = b""
         assert extra == b"", f"unexpected bytes after the last answer: {extra[:200]!r}"
 

@@ -278,7 +278,7 @@ class World:
     def __init__(
         self,
         env: dict[str, str] | None = None,
-        timeouts: Timeouts = Timeouts(),
+        timeouts: Timeouts = Timeouts(),  # noqa: B008 - frozen: one shared default is safe
         maxHeadBytes: int = 256 * 1024,
         limits: Limits | None = None,
     ) -> None:

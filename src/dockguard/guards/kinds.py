@@ -10,8 +10,7 @@ and hands it to the module of its kind: :mod:`~dockguard.guards.containers`,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Callable
+from collections.abc import Callable, Mapping
 
 from dockguard.guards.allowance import Allowance
 from dockguard.guards.containers import judge_container_create, judge_container_update

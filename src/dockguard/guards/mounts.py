@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import contextvars
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from dockguard.guards.allowance import ANY, Allowance
 from dockguard.guards.gojson import GoObject, as_bool, as_object, as_str, as_str_map

@@ -19,7 +19,8 @@ So anything but an explicit ``NAME.value=`` needs ``privileged``.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from dockguard.guards.allowance import Allowance
 from dockguard.guards.gojson import as_list, as_object, as_str, as_str_list, decode

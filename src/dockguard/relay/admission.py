@@ -11,12 +11,11 @@ socket callers and TLS callers with a valid certificate.
 from __future__ import annotations
 
 import ipaddress
-from typing import Callable, Hashable
+from collections.abc import Callable, Hashable
 
 from twisted.logger import Logger
 
 from dockguard.metrics import Metrics
-
 from dockguard.relay.settings import Limits
 
 __all__ = ["Admission", "peer_key", "format_peer"]

@@ -23,7 +23,7 @@ CONNECTING.
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import attrs
@@ -45,29 +45,27 @@ from zope.interface import implementer
 from dockguard.guards import CLOSED as NO_GUARDS
 from dockguard.guards import judge
 from dockguard.hostpaths import resolve as resolve_host_path
+from dockguard.identities import IdentityRefused, identity_from_certificate
 from dockguard.interfaces import StreamTransport, stream
 from dockguard.logs import escape
 from dockguard.metrics import Metrics, NoMetrics
-from dockguard.policy import Policy
-from dockguard.identities import IdentityRefused, identity_from_certificate
-
+from dockguard.owners import ExecOwners
+from dockguard.policy import Decision, Policy
 from dockguard.relay.admission import HANDSHAKE, PLAIN, Admission, format_peer, peer_key
-from dockguard.relay.decisions import DecisionLine
 from dockguard.relay.daemon import CHUNKED, TO_EOF, DaemonConnection, DaemonPool, ResponseHead
+from dockguard.relay.decisions import DecisionLine
 from dockguard.relay.framing import (
     BODY,
     DONE,
     FramingError,
     Head,
-    end_to_end,
     RequestReader,
+    end_to_end,
     json_error,
     request_head,
 )
-from dockguard.relay.refusals import Fate, fate_of_body
-from dockguard.relay.settings import Limits, Listener, Timeouts
-from dockguard.relay.splice import Splice, Throttle, hijack_head
 from dockguard.relay.lookup import Resolver
+from dockguard.relay.refusals import Fate, fate_of_body
 from dockguard.relay.scoping import (
     MAX_VIEWED,
     Allowed,
@@ -80,9 +78,9 @@ from dockguard.relay.scoping import (
     judge_named,
     judge_references,
 )
+from dockguard.relay.settings import Limits, Listener, Timeouts
+from dockguard.relay.splice import Splice, Throttle, hijack_head
 from dockguard.relay.verdict import Forward, Inspect, Plan, Refuse, Verdicts
-from dockguard.owners import ExecOwners
-from dockguard.policy import Decision
 
 __all__ = ["ClientFactory", "ClientProtocol", "EVENTS_PER_TURN", "Relay", "State"]
 
@@ -364,7 +362,7 @@ class ClientProtocol(Protocol):
             self._close(abort=True)
 
     def _warnIfExpiring(self, leaf: x509.Certificate) -> None:
-        left = leaf.not_valid_after_utc - datetime.now(timezone.utc)
+        left = leaf.not_valid_after_utc - datetime.now(UTC)
         if left.days < 30 and leaf.serial_number not in self.relay.expiryWarned:
             self.relay.expiryWarned.add(leaf.serial_number)
             _log.warn(

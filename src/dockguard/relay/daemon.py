@@ -24,9 +24,8 @@ from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from dockguard.interfaces import StreamTransport, stream
-
 from dockguard.chunked import ChunkedDecoder, ChunkError
+from dockguard.interfaces import StreamTransport, stream
 
 __all__ = ["DaemonConnection", "DaemonOwner", "DaemonPool", "ResponseHead", "BrokenResponse"]
 
@@ -152,7 +151,7 @@ class DaemonConnection(Protocol):
 
     def _readSize(self, size: int) -> None:
         self._bufferSize = size
-        setattr(self.transport, "bufferSize", size)
+        setattr(self.transport, "bufferSize", size)  # noqa: B010 - a Twisted attribute no interface declares
 
     # -- the owner's side ------------------------------------------------------
 

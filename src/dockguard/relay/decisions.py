@@ -12,7 +12,7 @@ that comes from the request is escaped (L{dockguard.logs.escape}).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from twisted.logger import Logger
 

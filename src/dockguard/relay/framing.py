@@ -304,7 +304,7 @@ class RequestReader:
         hosts = 0
         connection: list[bytes] = []
         names = [name.lower() for name, _ in headers]
-        for (name, value), low in zip(headers, names):
+        for (_name, value), low in zip(headers, names):
             if low not in fields:
                 fields[low] = value
             if low == b"host":

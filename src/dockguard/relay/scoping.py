@@ -28,8 +28,8 @@ import attrs
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.python.failure import Failure
 
-from dockguard.guards.verdict import Refusal
 from dockguard.guards import judge_volume_in_use
+from dockguard.guards.verdict import Refusal
 from dockguard.hostpaths import resolve as resolve_host_path
 from dockguard.owners import ExecOwners, created, networks_joined, other_containers, stamp, volumes_named
 from dockguard.policy import Decision

@@ -6,7 +6,7 @@ the configuration file's keys fill these classes (L{dockguard.config}).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import attrs
 

@@ -17,12 +17,10 @@ from urllib.parse import quote
 import attrs
 
 from dockguard.meaning import body_kind, check_request
-from dockguard.paths import PathRefused, canonicalise
+from dockguard.paths import CanonicalPath, PathRefused, canonicalise
 from dockguard.policy import Decision, Policy
-from dockguard.routes import Match, lookup, placeholder
-from dockguard.paths import CanonicalPath
 from dockguard.queries import QueryRefused, parse_query
-
+from dockguard.routes import Match, lookup, placeholder
 
 __all__ = ["Forward", "Inspect", "Plan", "Refuse", "Verdict", "Verdicts", "decide"]
 
