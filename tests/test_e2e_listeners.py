@@ -19,6 +19,8 @@ import pytest
 from conftest import FULL_ACCESS_ENV, tls_client_env, tls_listen
 from harness.guard import free_port
 
+from dockguard.tls import PLAIN_HTTP_MESSAGE
+
 pytestmark = pytest.mark.e2e
 
 REQUEST = b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n"
@@ -81,6 +83,44 @@ def test_bad_client_certificates_never_get_http(tls_port, pki, make, logged) -> 
     assert tls_exchange(port, make(pki), pki.ca_path) == b""
     if logged is not None:
         assert logged in guard.log()
+
+
+def test_a_plain_docker_cli_on_the_tls_listener_is_told_what_to_set(tls_port, pki, docker_cli, docker_binary) -> None:
+    """
+    The docker CLI without TLS settings (what dockerd answers with "Client
+    sent an HTTP request to an HTTPS server."): the CLI prints dockguard's
+    message, which names the fix.
+    """
+    port, guard = tls_port
+    result = docker_cli(["version"], env={"DOCKER_HOST": f"tcp://127.0.0.1:{port}"}, binary=docker_binary)
+    assert result.returncode != 0
+    stderr = result.stderr.decode()
+    assert f"Error response from daemon: {PLAIN_HTTP_MESSAGE}" in stderr, stderr
+    assert "DOCKER_TLS_VERIFY=1" in stderr and "DOCKER_CERT_PATH" in stderr
+    assert "the client sent plain HTTP to this TLS listener" in guard.log()
+    # the same CLI, told to use TLS, gets in
+    env = tls_client_env(pki, port, name="monitor")
+    assert docker_cli(["version"], env=env, binary=docker_binary).returncode == 0
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_curl_with_http_on_the_tls_listener_gets_a_400_json(tls_port, pki, method) -> None:
+    port, _ = tls_port
+    result = subprocess.run(
+        ["curl", "-sS", "--max-time", "10", "-i" if method == "GET" else "-I", f"http://127.0.0.1:{port}/_ping"],
+        capture_output=True, timeout=30,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    head, _, body = result.stdout.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "HTTP/1.1 400 Bad Request"
+    assert "Content-Type: application/json" in lines and "Connection: close" in lines
+    if method == "GET":
+        assert json.loads(body) == {"message": PLAIN_HTTP_MESSAGE}
+    else:
+        assert body == b""
+    # a real TLS client on the same listener still gets its answer
+    assert tls_exchange(port, pki.client("monitor"), pki.ca_path).startswith(b"HTTP/1.1 200")
 
 
 def test_plain_tcp_listener_uses_its_fixed_identity(guard_factory, docker_cli) -> None:

@@ -22,7 +22,8 @@ from twisted.internet.endpoints import (
     UNIXServerEndpoint,
 )
 from twisted.internet.defer import Deferred, ensureDeferred
-from twisted.internet.interfaces import IReactorFromThreads, IStreamServerEndpoint
+from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IAddress, IReactorFromThreads, IStreamServerEndpoint
 from twisted.internet.task import deferLater
 from twisted.internet.ssl import CertificateOptions
 from twisted.logger import Logger, globalLogPublisher
@@ -44,6 +45,7 @@ from dockguard.tls import (
     server_options,
 )
 from dockguard.relay import DaemonPool
+from dockguard.relay.admission import format_peer
 
 log = Logger(namespace="dockguard")
 
@@ -223,6 +225,44 @@ def no_longer_admitted(
     return None
 
 
+def _plain_http_refused(relay: Relay, listener: str) -> Callable[[IAddress], None]:
+    """Count and (now and then) log a plain-HTTP client a TLS listener answered 400."""
+
+    def refused(peer: IAddress) -> None:
+        relay.admission.turnAway(
+            "plain-http",
+            "the client sent plain HTTP to this TLS listener (answered 400: use TLS with a client certificate)",
+            format_peer(peer),
+            listener,
+        )
+
+    return refused
+
+
+class CannotListen(Exception):
+    """
+    A listener cannot listen (its port is taken, its socket's directory is
+    missing, ...): C{str()} says which and why (logged as C{dockguard: ...}).
+    """
+
+
+def _one_line_for_cannot_listen(previous: Callable[..., object]) -> Callable[..., object]:
+    """
+    A C{sys.excepthook} under which L{CannotListen} ends the process with
+    status 1 and its logged line, without a traceback; anything else goes
+    to C{previous}.  (twistd lets the exception of a service that cannot
+    start end the process, after removing its PID file and telling a
+    daemonizing parent why: raising it keeps that, the hook the rest.)
+    """
+
+    def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> object:
+        if isinstance(value, CannotListen):
+            return None
+        return previous(kind, value, tb)
+
+    return hook
+
+
 #: What a reload rebuilds: the configuration, the policy and its log lines,
 #: and the TLS options (it raises ConfigError when something is wrong).
 Rebuild = Callable[[], tuple[Config, Policy, list[str], dict[str, CertificateOptions]]]
@@ -264,7 +304,9 @@ def make_service(
         if listener.kind == "tls":
             creator = SwappableServerCreator(tls[listener.name])
             top.creators[listener.name] = creator
-            wrapped = HalfCloseTLSFactory(creator, False, factory)
+            wrapped = HalfCloseTLSFactory(
+                creator, False, factory, plainHttp=_plain_http_refused(relay, listener.name)
+            )
         service = StreamServerEndpointService(endpoint_for(reactor, listener), wrapped)
         service._raiseSynchronously = True
         service.setName(listener.name)
