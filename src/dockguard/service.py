@@ -12,6 +12,8 @@ import resource
 import signal
 import socket
 import stat
+import sys
+from types import TracebackType
 from typing import Callable, cast
 
 from twisted.application.internet import StreamServerEndpointService
@@ -89,6 +91,14 @@ def _remove_stale_socket(path: str) -> None:
             os.unlink(path)
     finally:
         probe.close()
+
+
+def _why(error: CannotListenError) -> str:
+    """What the system said, in words: C{address already in use}."""
+    cause = error.socketError
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror[:1].lower() + cause.strerror[1:]
+    return str(cause)
 
 
 def endpoint_for(reactor: IReactor, listener: ListenerConfig) -> IStreamServerEndpoint:
@@ -409,6 +419,21 @@ class _DockguardService(MultiService):
 
     def _onHangup(self, signum: int, frame: object) -> None:
         self.reactor.callFromThread(self.reload)
+
+    def privilegedStartService(self) -> None:
+        """
+        Bind every listener (twistd does this before it drops privileges).
+        One that cannot bind ends the start with one line naming it and
+        why (L{CannotListen}), not Twisted's traceback.
+        """
+        for service in self:
+            try:
+                service.privilegedStartService()
+            except CannotListenError as e:
+                failed = CannotListen(f"cannot listen on {service.name}: {_why(e)}")
+                log.critical("dockguard: {line}", line=str(failed))
+                sys.excepthook = _one_line_for_cannot_listen(sys.excepthook)
+                raise failed from None
 
     def startService(self) -> None:
         problem = open_files_for(self.config.max_connections)
