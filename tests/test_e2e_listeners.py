@@ -19,6 +19,8 @@ import pytest
 from conftest import FULL_ACCESS_ENV, tls_client_env, tls_listen
 from harness.guard import free_port
 
+from dockguard.tls import PLAIN_HTTP_MESSAGE
+
 pytestmark = pytest.mark.e2e
 
 REQUEST = b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n"
@@ -81,6 +83,44 @@ def test_bad_client_certificates_never_get_http(tls_port, pki, make, logged) -> 
     assert tls_exchange(port, make(pki), pki.ca_path) == b""
     if logged is not None:
         assert logged in guard.log()
+
+
+def test_a_plain_docker_cli_on_the_tls_listener_is_told_what_to_set(tls_port, pki, docker_cli, docker_binary) -> None:
+    """
+    The docker CLI without TLS settings (what dockerd answers with "Client
+    sent an HTTP request to an HTTPS server."): the CLI prints dockguard's
+    message, which names the fix.
+    """
+    port, guard = tls_port
+    result = docker_cli(["version"], env={"DOCKER_HOST": f"tcp://127.0.0.1:{port}"}, binary=docker_binary)
+    assert result.returncode != 0
+    stderr = result.stderr.decode()
+    assert f"Error response from daemon: {PLAIN_HTTP_MESSAGE}" in stderr, stderr
+    assert "DOCKER_TLS_VERIFY=1" in stderr and "DOCKER_CERT_PATH" in stderr
+    assert "the client sent plain HTTP to this TLS listener" in guard.log()
+    # the same CLI, told to use TLS, gets in
+    env = tls_client_env(pki, port, name="monitor")
+    assert docker_cli(["version"], env=env, binary=docker_binary).returncode == 0
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_curl_with_http_on_the_tls_listener_gets_a_400_json(tls_port, pki, method) -> None:
+    port, _ = tls_port
+    result = subprocess.run(
+        ["curl", "-sS", "--max-time", "10", "-i" if method == "GET" else "-I", f"http://127.0.0.1:{port}/_ping"],
+        capture_output=True, timeout=30,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    head, _, body = result.stdout.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "HTTP/1.1 400 Bad Request"
+    assert "Content-Type: application/json" in lines and "Connection: close" in lines
+    if method == "GET":
+        assert json.loads(body) == {"message": PLAIN_HTTP_MESSAGE}
+    else:
+        assert body == b""
+    # a real TLS client on the same listener still gets its answer
+    assert tls_exchange(port, pki.client("monitor"), pki.ca_path).startswith(b"HTTP/1.1 200")
 
 
 def test_plain_tcp_listener_uses_its_fixed_identity(guard_factory, docker_cli) -> None:
@@ -167,3 +207,100 @@ def test_bad_configuration_fails_at_start_with_the_reason(tmp_path) -> None:
                         env={"CONTAINERS": "true"})
     assert guard.process.wait(20) != 0
     assert "--listen.key" in guard.log() or "--listen.cert" in guard.log()
+
+
+# -- a listener that cannot listen ------------------------------------------------
+
+
+def _listening_unix_socket(path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    sock.listen()
+    return sock
+
+
+def tls_listen_in(tmp_path, port: int) -> str:
+    from harness.pki import TestPKI
+
+    return tls_listen(TestPKI(tmp_path / "pki"), port)
+
+
+@pytest.mark.parametrize(
+    "taken",
+    [
+        pytest.param(lambda tmp, port: f"tcp://127.0.0.1:{port}?identity=ops", id="tcp"),
+        pytest.param(lambda tmp, port: tls_listen_in(tmp, port), id="tls"),
+        pytest.param(lambda tmp, port: f"unix://{tmp / 'live.sock'}?identity=ops", id="unix-live-socket"),
+    ],
+)
+def test_an_address_in_use_stops_start_up_with_one_line(tmp_path, taken, request) -> None:
+    """
+    Another process listens there: dockguard exits non-zero with one line
+    naming the listener and why, no traceback, and removes its PID file.
+    """
+    from harness.guard import start_guard
+
+    port = free_port()
+    spec = taken(tmp_path, port)
+    name = spec.split("?")[0]
+    if spec.startswith("unix://"):
+        holder = _listening_unix_socket(tmp_path / "live.sock")
+    else:
+        holder = socket.create_server(("127.0.0.1", port))
+    pidfile = tmp_path / "twistd.pid"
+    with holder:
+        guard = start_guard(tmp_path, "/nonexistent.sock", [spec], env={},
+                            twistd_args=[f"--pidfile={pidfile}"])
+        status = guard.process.wait(20)
+        log = guard.log()
+        assert status != 0, log
+        assert "Traceback" not in log and "CannotListenError" not in log, log
+        failure = [line for line in log.splitlines() if "cannot listen" in line]
+        assert len(failure) == 1, log
+        assert failure[0].endswith(f"dockguard: cannot listen on {name}: address already in use"), log
+        assert not pidfile.exists()
+        if spec.startswith("unix://"):
+            # the live process's socket is left alone
+            with socket.socket(socket.AF_UNIX) as probe:
+                probe.connect(str(tmp_path / "live.sock"))
+
+
+def test_a_unix_socket_path_that_cannot_be_bound_stops_start_up_with_one_line(tmp_path) -> None:
+    from harness.guard import start_guard
+
+    path = tmp_path / "missing-directory" / "dockguard.sock"
+    guard = start_guard(tmp_path, "/nonexistent.sock", [f"unix://{path}?identity=ops"], env={})
+    assert guard.process.wait(20) != 0
+    log = guard.log()
+    assert "Traceback" not in log, log
+    assert f"dockguard: cannot listen on unix://{path}: no such file or directory" in log
+
+
+def test_an_admin_address_in_use_is_named_too(tmp_path) -> None:
+    from harness.guard import start_guard
+
+    port, admin = free_port(), free_port()
+    with socket.create_server(("127.0.0.1", admin)):
+        guard = start_guard(tmp_path, "/nonexistent.sock", [f"tcp://127.0.0.1:{port}?identity=ops"],
+                            env={}, extra_args=["--admin", f"tcp://127.0.0.1:{admin}"])
+        assert guard.process.wait(20) != 0
+    log = guard.log()
+    assert "Traceback" not in log, log
+    assert f"dockguard: cannot listen on admin tcp://127.0.0.1:{admin}: address already in use" in log
+
+
+def test_a_daemonizing_twistd_says_why_it_did_not_start(tmp_path) -> None:
+    """Without -n, the parent twistd prints the child's reason and exits 1."""
+    from harness.guard import twistd_command
+
+    port = free_port()
+    with socket.create_server(("127.0.0.1", port)):
+        result = subprocess.run(
+            [*twistd_command(), f"--pidfile={tmp_path / 'twistd.pid'}", f"--logfile={tmp_path / 'twistd.log'}",
+             "dockguard", "--upstream", "/nonexistent.sock", "--listen", f"tcp://127.0.0.1:{port}?identity=ops"],
+            capture_output=True, timeout=30, cwd=tmp_path, stdin=subprocess.DEVNULL,
+        )
+    assert result.returncode == 1
+    assert f"cannot listen on tcp://127.0.0.1:{port}: address already in use" in result.stderr.decode()
+    assert "Traceback" not in (tmp_path / "twistd.log").read_text()
+    assert not (tmp_path / "twistd.pid").exists()

@@ -18,8 +18,10 @@ answer, so it is called once only.
 from __future__ import annotations
 
 import datetime
+import json
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +39,15 @@ from twisted.internet.threads import deferToThread
 from zope.interface import implementer
 
 from dockguard.identities import IdentityRefused, identity_from_certificate
-from dockguard.tls import HalfCloseTLSFactory, refused_now, server_options
+from dockguard.tls import (
+    PLAIN_HTTP_DRAIN,
+    PLAIN_HTTP_MESSAGE,
+    SNIFF_BYTES,
+    HalfCloseTLSFactory,
+    plain_http,
+    refused_now,
+    server_options,
+)
 from harness.pki import TestPKI, load_cert
 
 # -- identity_from_certificate --------------------------------------------------------
@@ -275,13 +285,13 @@ class Server:
         self.number: int = port.getHost().port  # type: ignore[attr-defined]
 
     @classmethod
-    async def start(cls, pki: TestPKI, greeting: bytes = b"") -> Server:
+    async def start(cls, pki: TestPKI, greeting: bytes = b"", plainHttp=None) -> Server:
         from twisted.internet import reactor
 
         shout = ShoutFactory(greeting)
         options = server_options(pki.server_cert_path, pki.server_key_path, pki.ca_path)
         endpoint = TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")
-        port = await endpoint.listen(HalfCloseTLSFactory(options, False, shout))
+        port = await endpoint.listen(HalfCloseTLSFactory(options, False, shout, plainHttp=plainHttp))
         return cls(port, shout)
 
     async def connection_gone(self) -> ShoutWhenDone:
@@ -315,11 +325,13 @@ def tls_client(
     payload: bytes = b"hello",
     maximum: ssl.TLSVersion | None = None,
     timeout: float = 5.0,
+    hello_bytewise: int = 0,
 ) -> ClientResult:
     """
     Connect, send C{payload}, stop sending (C{end}: C{"close_notify"} sends a
     TLS close_notify and keeps the socket open both ways, C{"tcp-fin"} only
-    shuts the TCP write side), then read until the server is done.
+    shuts the TCP write side), then read until the server is done.  The
+    first C{hello_bytewise} bytes of the ClientHello go one segment each.
     Blocking: run it in a thread.
     """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -333,9 +345,15 @@ def tls_client(
     received = bytearray()
     handshake = False
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        bytewise = [hello_bytewise]
 
         def flush() -> None:
             data = outgoing.read()
+            while bytewise[0] and data:
+                sock.sendall(data[:1])
+                time.sleep(0.05)
+                data, bytewise[0] = data[1:], bytewise[0] - 1
             if data:
                 sock.sendall(data)
 
@@ -444,6 +462,199 @@ async def test_only_a_trusted_client_certificate_gets_application_bytes(
         assert result.received == b""
         assert result.ending in ("error", "eof")
         assert proto.received == b"" and not proto.readClosed
+
+
+# -- a plain-HTTP client on a TLS listener --------------------------------------------------
+
+
+def client_hello(maximum: ssl.TLSVersion | None = None) -> bytes:
+    """The first bytes a real TLS client sends."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if maximum is not None:
+        context.maximum_version = maximum
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read()
+
+
+@pytest.mark.parametrize(
+    ("first", "plain"),
+    [
+        pytest.param(client_hello(), False, id="client-hello"),
+        pytest.param(client_hello(ssl.TLSVersion.TLSv1_2), False, id="client-hello-tls1.2"),
+        pytest.param(client_hello()[:1], False, id="client-hello-first-byte"),
+        pytest.param(b"\x80\x2e\x01\x03\x01", False, id="sslv2-style-hello"),
+        pytest.param(b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n", True, id="get"),
+        pytest.param(b"HEAD /_ping HTTP/1.1\r\n", True, id="head"),
+        pytest.param(b"POST ", True, id="post-and-its-space"),
+        pytest.param(b"OPTIONS * HTTP/1.1\r\n", True, id="options"),
+        pytest.param(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", True, id="http2-preface"),
+        pytest.param(b"M-SEARCH * HTTP/1.1\r\n", True, id="token-punctuation"),
+        pytest.param(b"A" * (SNIFF_BYTES - 1) + b" ", True, id="longest-method"),
+        pytest.param(b"", None, id="nothing-yet"),
+        pytest.param(b"G", None, id="one-byte"),
+        pytest.param(b"DELETE", None, id="method-without-its-space"),
+        pytest.param(b"A" * (SNIFF_BYTES - 1), None, id="longest-method-without-its-space"),
+        pytest.param(b"A" * SNIFF_BYTES, False, id="too-long-for-a-method"),
+        pytest.param(b"A" * SNIFF_BYTES + b" / HTTP/1.1\r\n", False, id="space-after-the-bound"),
+        pytest.param(b" GET / HTTP/1.1\r\n", False, id="space-first"),
+        pytest.param(b"GET\t/", False, id="not-a-space"),
+        pytest.param(b"\r\nGET / HTTP/1.1\r\n", False, id="crlf-first"),
+        pytest.param(b"SSH-2.0-OpenSSH_9.6\r\n", False, id="ssh"),
+    ],
+)
+def test_plain_http_is_told_from_tls_by_the_first_bytes(first: bytes, plain: bool | None) -> None:
+    assert plain_http(first) is plain
+
+
+def plain_exchange(port: int, *pieces: bytes, pause: float = 0.05) -> bytes:
+    """Send C{pieces} over plain TCP (one segment each), then read until the server closes."""
+    received = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for piece in pieces:
+            sock.sendall(piece)
+            time.sleep(pause)
+        while chunk := sock.recv(65536):
+            received += chunk
+    return received
+
+
+def answer_of(received: bytes) -> tuple[str, dict[str, str], bytes]:
+    head, _, body = received.partition(b"\r\n\r\n")
+    status, *lines = head.decode().split("\r\n")
+    headers = {name.lower(): value for name, _, value in (line.partition(": ") for line in lines)}
+    return status, headers, body
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        pytest.param([b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n"], id="one-segment"),
+        pytest.param([b"G", b"E", b"T /_ping HTTP/1.1\r\n", b"Host: docker\r\n\r\n"], id="method-in-pieces"),
+        pytest.param(
+            [b"POST /containers/create HTTP/1.1\r\nContent-Length: 30000\r\n\r\n", b"x" * 30000],
+            id="body-still-coming",
+        ),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_a_plain_http_client_of_a_tls_listener_is_told_to_use_tls(pki: TestPKI, pieces: list[bytes]) -> None:
+    """
+    It gets a 400 in clear text, in Docker's error shape, that says what to
+    set, even if it is still sending; the wrapped protocol (which counts
+    the connection) sees the connection begin and end, never a byte.
+    """
+    told: list[object] = []
+    server = await Server.start(pki, plainHttp=told.append)
+    try:
+        received = await deferToThread(plain_exchange, server.number, *pieces)
+        proto = await server.connection_gone()
+    finally:
+        await server.stop()
+    status, headers, body = answer_of(received)
+    assert status == "HTTP/1.1 400 Bad Request"
+    assert headers["content-type"] == "application/json" and headers["connection"] == "close"
+    message = json.loads(body)["message"]
+    assert message == PLAIN_HTTP_MESSAGE
+    for fix in ("TLS", "client certificate", "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH", "https://"):
+        assert fix in message
+    assert proto.received == b"" and not proto.readClosed
+    assert [peer.host for peer in told] == ["127.0.0.1"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.timeout(20)
+@pytest_twisted.ensureDeferred
+async def test_a_plain_head_request_gets_the_400_head_only(pki: TestPKI) -> None:
+    server = await Server.start(pki)
+    try:
+        received = await deferToThread(plain_exchange, server.number, b"HEAD /_ping HTTP/1.1\r\n\r\n")
+        await server.connection_gone()
+    finally:
+        await server.stop()
+    status, headers, body = answer_of(received)
+    assert status == "HTTP/1.1 400 Bad Request" and int(headers["content-length"]) > 0
+    assert body == b""
+
+
+@pytest.mark.timeout(20)
+@pytest_twisted.ensureDeferred
+async def test_a_plain_http_client_may_go_on_sending_after_its_400_without_a_reset(pki: TestPKI) -> None:
+    """
+    After the 400 the listener stops sending but still reads (and drops)
+    what the client sends, so that a reset cannot cost a client that is
+    still sending its request the answer; the client's close ends it.
+    """
+
+    def late_body(port: int) -> tuple[bytes, str | None]:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"POST /containers/create HTTP/1.1\r\nContent-Length: 40000\r\n\r\n")
+            received = b""
+            while chunk := sock.recv(65536):  # the whole 400, then the listener's FIN
+                received += chunk
+            try:
+                for _ in range(4):
+                    sock.sendall(b"x" * 10000)
+                    time.sleep(0.05)
+            except OSError as e:
+                return received, repr(e)
+            return received, None
+
+    server = await Server.start(pki)
+    try:
+        received, error = await deferToThread(late_body, server.number)
+        proto = await server.connection_gone()
+    finally:
+        await server.stop()
+    assert received.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert error is None, f"the listener reset the connection: {error}"
+    assert proto.received == b""
+
+
+@pytest.mark.timeout(20)
+@pytest_twisted.ensureDeferred
+async def test_a_plain_http_client_that_keeps_sending_is_cut_off(pki: TestPKI) -> None:
+    """What is read after the 400 is bounded: past PLAIN_HTTP_DRAIN the connection closes."""
+
+    def flood(port: int) -> int:
+        sent = 0
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            try:
+                sock.sendall(b"POST / HTTP/1.1\r\n\r\n")
+                while sent < 100 * PLAIN_HTTP_DRAIN:
+                    sent += sock.send(b"x" * 65536)
+            except OSError:
+                return sent
+        raise AssertionError(f"{sent} bytes went in and the connection is still open")
+
+    server = await Server.start(pki)
+    try:
+        sent = await deferToThread(flood, server.number)
+        proto = await server.connection_gone()
+    finally:
+        await server.stop()
+    assert sent < 100 * PLAIN_HTTP_DRAIN
+    assert proto.received == b""
+
+
+@pytest.mark.timeout(20)
+@pytest_twisted.ensureDeferred
+async def test_a_tls_client_whose_hello_comes_in_pieces_still_gets_tls(pki: TestPKI) -> None:
+    """The first bytes held back to tell TLS from HTTP reach OpenSSL whole."""
+    server = await Server.start(pki)
+    try:
+        result = await deferToThread(
+            tls_client, server.number, pki.ca_path, pki.client("alice"), end="close_notify", hello_bytewise=3
+        )
+        proto = await server.connection_gone()
+    finally:
+        await server.stop()
+    assert result.error is None, result.error
+    assert result.received == b"HELLO"
+    assert proto.received == b"hello"
 
 
 #: The Twisted methods L{dockguard.tls.HalfCloseTLSProtocol} overrides or

@@ -13,7 +13,7 @@ import re
 import socket
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 from urllib.parse import parse_qs
 
 import attrs
@@ -387,8 +387,73 @@ def healthcheck(admin: str, timeout: float = 10.0) -> str | None:
     return f"unhealthy: {message}"
 
 
+#: The exit status of a command whose reader went away, as a shell reports
+#: one that SIGPIPE ended (128 + 13): ``yes | head`` leaves ``yes`` this.
+READER_GONE_STATUS = 141
+
+
+class _ReaderGone(BaseException):
+    """
+    The reader of standard output went away (EPIPE).  Not an L{Exception}:
+    no command's error handling (C{except OSError}, ...) may take it for an
+    error of its own and report it.
+    """
+
+
+class _Stdout:
+    """
+    Standard output for the commands: a write or flush that finds its reader
+    gone raises L{_ReaderGone}.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise _ReaderGone() from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise _ReaderGone() from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
-    out = out or sys.stdout
+    """
+    The C{dockguard} console command.  When what reads its output goes away
+    before the end (C{dockguard certs client ... | head}), it stops quietly,
+    with status L{READER_GONE_STATUS} and no traceback, as other commands
+    that SIGPIPE ends do; whatever the command, here once.  (C{out}, when
+    given, is the caller's to handle.)
+    """
+    if out is not None:
+        return _main(argv, out)
+    stdout = sys.stdout
+    try:
+        try:
+            status = _main(argv, cast(TextIO, _Stdout(stdout)))
+        except SystemExit:
+            stdout.flush()  # argparse's --help and usage end here, still buffered
+            raise
+        stdout.flush()
+        return status
+    except (_ReaderGone, BrokenPipeError):
+        # Python flushes stdout once more at exit, and would say that it
+        # failed: what is left goes to /dev/null instead.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stdout.fileno())
+        os.close(devnull)
+        return READER_GONE_STATUS
+
+
+def _main(argv: list[str] | None, out: TextIO) -> int:
     parser = argparse.ArgumentParser(
         prog="dockguard",
         description="dockguard tools. The server itself runs as: twistd -n dockguard [options]",

@@ -32,7 +32,12 @@ class Metrics(Protocol):
         """When a listener's certificate (role C{server} or C{client_ca}) expires."""
 
     def connectionRefused(self, reason: str) -> None:
-        """A connection was turned away: C{allow-list}, C{max_connections}, C{max_connections_per_peer}."""
+        """
+        A connection was turned away: C{allow-list}, the limit it hit
+        (C{max_connections}, C{max_plain_connections}, C{max_tls_handshakes},
+        C{max_connections_per_peer}), or C{plain-http} (plain HTTP on a TLS
+        listener, answered 400).
+        """
 
 
 class NoMetrics:

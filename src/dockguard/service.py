@@ -12,6 +12,8 @@ import resource
 import signal
 import socket
 import stat
+import sys
+from types import TracebackType
 from typing import Callable, cast
 
 from twisted.application.internet import StreamServerEndpointService
@@ -22,7 +24,8 @@ from twisted.internet.endpoints import (
     UNIXServerEndpoint,
 )
 from twisted.internet.defer import Deferred, ensureDeferred
-from twisted.internet.interfaces import IReactorFromThreads, IStreamServerEndpoint
+from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IAddress, IReactorFromThreads, IStreamServerEndpoint
 from twisted.internet.task import deferLater
 from twisted.internet.ssl import CertificateOptions
 from twisted.logger import Logger, globalLogPublisher
@@ -44,6 +47,7 @@ from dockguard.tls import (
     server_options,
 )
 from dockguard.relay import DaemonPool
+from dockguard.relay.admission import format_peer
 
 log = Logger(namespace="dockguard")
 
@@ -87,6 +91,14 @@ def _remove_stale_socket(path: str) -> None:
             os.unlink(path)
     finally:
         probe.close()
+
+
+def _why(error: CannotListenError) -> str:
+    """What the system said, in words: C{address already in use}."""
+    cause = error.socketError
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror[:1].lower() + cause.strerror[1:]
+    return str(cause)
 
 
 def endpoint_for(reactor: IReactor, listener: ListenerConfig) -> IStreamServerEndpoint:
@@ -223,6 +235,44 @@ def no_longer_admitted(
     return None
 
 
+def _plain_http_refused(relay: Relay, listener: str) -> Callable[[IAddress], None]:
+    """Count and (now and then) log a plain-HTTP client a TLS listener answered 400."""
+
+    def refused(peer: IAddress) -> None:
+        relay.admission.turnAway(
+            "plain-http",
+            "the client sent plain HTTP to this TLS listener (answered 400: use TLS with a client certificate)",
+            format_peer(peer),
+            listener,
+        )
+
+    return refused
+
+
+class CannotListen(Exception):
+    """
+    A listener cannot listen (its port is taken, its socket's directory is
+    missing, ...): C{str()} says which and why (logged as C{dockguard: ...}).
+    """
+
+
+def _one_line_for_cannot_listen(previous: Callable[..., object]) -> Callable[..., object]:
+    """
+    A C{sys.excepthook} under which L{CannotListen} ends the process with
+    status 1 and its logged line, without a traceback; anything else goes
+    to C{previous}.  (twistd lets the exception of a service that cannot
+    start end the process, after removing its PID file and telling a
+    daemonizing parent why: raising it keeps that, the hook the rest.)
+    """
+
+    def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> object:
+        if isinstance(value, CannotListen):
+            return None
+        return previous(kind, value, tb)
+
+    return hook
+
+
 #: What a reload rebuilds: the configuration, the policy and its log lines,
 #: and the TLS options (it raises ConfigError when something is wrong).
 Rebuild = Callable[[], tuple[Config, Policy, list[str], dict[str, CertificateOptions]]]
@@ -264,7 +314,9 @@ def make_service(
         if listener.kind == "tls":
             creator = SwappableServerCreator(tls[listener.name])
             top.creators[listener.name] = creator
-            wrapped = HalfCloseTLSFactory(creator, False, factory)
+            wrapped = HalfCloseTLSFactory(
+                creator, False, factory, plainHttp=_plain_http_refused(relay, listener.name)
+            )
         service = StreamServerEndpointService(endpoint_for(reactor, listener), wrapped)
         service._raiseSynchronously = True
         service.setName(listener.name)
@@ -367,6 +419,21 @@ class _DockguardService(MultiService):
 
     def _onHangup(self, signum: int, frame: object) -> None:
         self.reactor.callFromThread(self.reload)
+
+    def privilegedStartService(self) -> None:
+        """
+        Bind every listener (twistd does this before it drops privileges).
+        One that cannot bind ends the start with one line naming it and
+        why (L{CannotListen}), not Twisted's traceback.
+        """
+        for service in self:
+            try:
+                service.privilegedStartService()
+            except CannotListenError as e:
+                failed = CannotListen(f"cannot listen on {service.name}: {_why(e)}")
+                log.critical("dockguard: {line}", line=str(failed))
+                sys.excepthook = _one_line_for_cannot_listen(sys.excepthook)
+                raise failed from None
 
     def startService(self) -> None:
         problem = open_files_for(self.config.max_connections)

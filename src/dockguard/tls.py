@@ -11,14 +11,16 @@ L{dockguard.identities}):
   C{echo hi | docker exec -i c cat}) as the end of the whole connection, and
   output written afterwards is lost.  Here close_notify, and a bare TCP
   half-close underneath TLS, become a read half-close of the wrapped protocol,
-  which keeps writing until it closes.
+  which keeps writing until it closes.  It also answers a client that speaks
+  plain HTTP to the TLS listener (L{plain_http}) with a 400 in clear text
+  that says how to connect, where OpenSSL would only drop the connection.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -26,7 +28,14 @@ from OpenSSL.crypto import X509, X509StoreContext, X509StoreContextError, X509St
 from OpenSSL.SSL import Connection
 from OpenSSL.SSL import Error as SSLError
 from OpenSSL.SSL import WantReadError, ZeroReturnError
-from twisted.internet.interfaces import IHalfCloseableProtocol, IOpenSSLServerConnectionCreator
+from twisted.internet.interfaces import (
+    IAddress,
+    IHalfCloseableProtocol,
+    IOpenSSLServerConnectionCreator,
+    IProtocolFactory,
+    IReactorTime,
+    ITCPTransport,
+)
 from twisted.internet.ssl import (
     Certificate,
     CertificateOptions,
@@ -37,7 +46,7 @@ from twisted.protocols.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-
+from dockguard.relay.framing import json_error
 
 
 def load_certificates(path: Path) -> list[x509.Certificate]:
@@ -147,6 +156,43 @@ def expiry_warnings(paths: list[Path], within_days: int = 30, now: datetime | No
     return warnings
 
 
+#: The bytes of an HTTP method token (RFC 9110's tchar); a TLS record starts
+#: with 0x16 (handshake), an SSLv2-style hello with a byte >= 0x80: neither is one.
+_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+#: The longest method token told apart from TLS.
+_METHOD_MAX = 16
+#: The most bytes a TLS listener holds back before it can tell: a method and its space.
+SNIFF_BYTES = _METHOD_MAX + 1
+#: What a plain-HTTP client of a TLS listener is told (Docker's error shape;
+#: the docker CLI shows it as "Error response from daemon: ...").
+PLAIN_HTTP_MESSAGE = (
+    "dockguard: client sent an HTTP request to a TLS listener, which wants TLS with a client "
+    "certificate: for the docker CLI set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH to a directory "
+    "with ca.pem, cert.pem and key.pem (`dockguard certs client` makes one); other clients use "
+    "https:// with a client certificate"
+)
+#: At most this many bytes of a plain-HTTP client are read (and dropped)
+#: after its answer, waiting for it to close, so that what it is still
+#: sending does not reset the connection before the answer is read.
+PLAIN_HTTP_DRAIN = 65536
+
+
+def plain_http(first: bytes) -> bool | None:
+    """
+    Whether the first bytes a client sent to a TLS listener start a plain
+    HTTP request line (a method token and a space) rather than a TLS
+    record: L{None} while too few bytes have come to tell (a method without
+    its space yet; never more than L{SNIFF_BYTES}).  A ClientHello (0x16
+    0x03 ...) is told from its first byte.
+    """
+    for i, byte in enumerate(first[:SNIFF_BYTES]):
+        if byte == 0x20:
+            return i > 0
+        if byte not in _TOKEN:
+            return False
+    return None if len(first) < SNIFF_BYTES else False
+
+
 @implementer(IHalfCloseableProtocol)
 class HalfCloseTLSProtocol(TLSMemoryBIOProtocol):
     """
@@ -157,6 +203,11 @@ class HalfCloseTLSProtocol(TLSMemoryBIOProtocol):
 
     _peerDoneSending = False
     _tcpReadClosed = False
+    #: The first bytes, until they tell TLS from plain HTTP (L{plain_http});
+    #: L{None} once they told TLS.
+    _first: bytes | None = b""
+    #: Bytes of a plain-HTTP client still to drop after its 400, or -1.
+    _plainLeft = -1
 
     def _peerStoppedSending(self) -> None:
         if self._peerDoneSending:
@@ -193,10 +244,50 @@ class HalfCloseTLSProtocol(TLSMemoryBIOProtocol):
         self._flushSendBIO()  # type: ignore[no-untyped-call]  # unannotated in Twisted
 
     def dataReceived(self, data: bytes) -> None:
-        if self._peerDoneSending and self._handshakeDone:
-            # Nothing may follow close_notify; whatever does is dropped.
+        if self._handshakeDone:
+            if self._peerDoneSending:
+                # Nothing may follow close_notify; whatever does is dropped.
+                return
+        elif self._first is not None:
+            # The first bytes (a TLS client's first chunk decides at once).
+            data = self._first + data
+            plain = plain_http(data)
+            if plain is None:
+                self._first = data
+                return
+            self._first = None
+            if plain:
+                self._answerPlainHttp(data)
+                return
+        elif self._plainLeft >= 0:
+            self._dropPlainHttp(data)
             return
         super().dataReceived(data)  # type: ignore[no-untyped-call]  # unannotated in Twisted
+
+    def _answerPlainHttp(self, data: bytes) -> None:
+        """
+        The client speaks plain HTTP: answer 400 with L{PLAIN_HTTP_MESSAGE}
+        in clear text, as dockerd does, and stop sending; what it still
+        sends is dropped (at most L{PLAIN_HTTP_DRAIN} bytes) until it closes.
+        The wrapped protocol sees only the connection's end.
+        """
+        transport = self.transport
+        assert transport is not None
+        factory = self.factory
+        if isinstance(factory, HalfCloseTLSFactory) and factory.plainHttp is not None:
+            factory.plainHttp(transport.getPeer())
+        transport.write(json_error(400, PLAIN_HTTP_MESSAGE, close=True, head_only=data.startswith(b"HEAD ")))
+        self._plainLeft = PLAIN_HTTP_DRAIN
+        self._dropPlainHttp(data)
+        if self._plainLeft >= 0:
+            # The 400 goes out, then a FIN; readConnectionLost closes.
+            cast(ITCPTransport, transport).loseWriteConnection()
+
+    def _dropPlainHttp(self, data: bytes) -> None:
+        self._plainLeft -= len(data)
+        if self._plainLeft < 0:
+            assert self.transport is not None
+            self.transport.loseConnection()
 
     def _shutdownTLS(self) -> None:
         super()._shutdownTLS()  # type: ignore[no-untyped-call]  # unannotated in Twisted
@@ -221,4 +312,20 @@ class HalfCloseTLSProtocol(TLSMemoryBIOProtocol):
 
 
 class HalfCloseTLSFactory(TLSMemoryBIOFactory):
+    """
+    L{HalfCloseTLSProtocol}s; C{plainHttp}, when given, is told the peer of
+    every plain-HTTP client answered 400.
+    """
+
     protocol = HalfCloseTLSProtocol
+
+    def __init__(
+        self,
+        contextFactory: IOpenSSLServerConnectionCreator | CertificateOptions,
+        isClient: bool,
+        wrappedFactory: IProtocolFactory,
+        clock: IReactorTime | None = None,
+        plainHttp: Callable[[IAddress], None] | None = None,
+    ) -> None:
+        super().__init__(contextFactory, isClient, wrappedFactory, clock)
+        self.plainHttp = plainHttp
