@@ -16,10 +16,10 @@ import stat
 import subprocess
 
 import pytest
-from conftest import FULL_ACCESS_ENV, tls_client_env, tls_listen
-from harness.guard import free_port
 
+from conftest import tls_client_env, tls_listen
 from dockguard.tls import PLAIN_HTTP_MESSAGE
+from harness.guard import free_port
 
 pytestmark = pytest.mark.e2e
 

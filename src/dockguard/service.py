@@ -13,21 +13,22 @@ import signal
 import socket
 import stat
 import sys
+from collections.abc import Callable
 from types import TracebackType
-from typing import Callable, cast
+from typing import cast
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
+from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.endpoints import (
     TCP4ServerEndpoint,
     TCP6ServerEndpoint,
     UNIXServerEndpoint,
 )
-from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IAddress, IReactorFromThreads, IStreamServerEndpoint
-from twisted.internet.task import deferLater
 from twisted.internet.ssl import CertificateOptions
+from twisted.internet.task import deferLater
 from twisted.logger import Logger, globalLogPublisher
 from twisted.protocols.tls import TLSMemoryBIOProtocol
 
@@ -37,7 +38,8 @@ from dockguard.errors import ConfigError
 from dockguard.interfaces import IAbortableTransport, IReactor
 from dockguard.metrics import Metrics, NoMetrics, PrometheusMetrics
 from dockguard.policy import Policy
-from dockguard.relay import ClientFactory, ClientProtocol, Limits, Listener, Relay, Timeouts
+from dockguard.relay import ClientFactory, ClientProtocol, DaemonPool, Limits, Listener, Relay, Timeouts
+from dockguard.relay.admission import format_peer
 from dockguard.tls import (
     HalfCloseTLSFactory,
     SwappableServerCreator,
@@ -46,8 +48,6 @@ from dockguard.tls import (
     refused_now,
     server_options,
 )
-from dockguard.relay import DaemonPool
-from dockguard.relay.admission import format_peer
 
 log = Logger(namespace="dockguard")
 
@@ -376,8 +376,8 @@ class _DockguardService(MultiService):
             log.error("reload failed, the running configuration stays: {error}", error=repr(e))
             self.relay.metrics.reloaded(False)
             return False
-        old = {l.name for l in self.config.listeners}
-        new = {l.name for l in config.listeners}
+        old = {listener.name for listener in self.config.listeners}
+        new = {listener.name for listener in config.listeners}
         if old != new or config.upstream != self.config.upstream or config.admin != self.config.admin:
             log.warn(
                 "reload: listeners or upstream changed ({old} -> {new}); those need a restart, "

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any, cast
 
 from twisted.application.service import IService, MultiService
-from twisted.logger import FileLogObserver, ILogObserver
-from twisted.python.components import Componentized
 from twisted.internet.ssl import CertificateOptions
+from twisted.logger import FileLogObserver, ILogObserver
 from twisted.python import usage
+from twisted.python.components import Componentized
 from twisted.scripts._twistd_unix import UnixAppLogger
 
 from dockguard.config import DEFAULT_LISTEN, Config, build_config, choose_policy

@@ -18,16 +18,16 @@ L{dockguard.identities}):
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Sequence, cast
+from typing import cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from OpenSSL.crypto import X509, X509StoreContext, X509StoreContextError, X509StoreFlags
-from OpenSSL.SSL import Connection
+from OpenSSL.SSL import Connection, WantReadError, ZeroReturnError
 from OpenSSL.SSL import Error as SSLError
-from OpenSSL.SSL import WantReadError, ZeroReturnError
 from twisted.internet.interfaces import (
     IAddress,
     IHalfCloseableProtocol,
@@ -139,7 +139,7 @@ def expiry_warnings(paths: list[Path], within_days: int = 30, now: datetime | No
     A sentence for every certificate in C{paths} (PEM files) that expires
     within C{within_days}, or has expired.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     warnings = []
     for path in paths:
         for cert in load_certificates(path):
