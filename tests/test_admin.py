@@ -253,11 +253,6 @@ def test_other_methods_are_refused_with_501(admin: Admin, method: bytes) -> None
     assert admin.reactor.unixClients == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the module docstring says anything but /health and /metrics is 404, "
-    "but both pages are leaves (isLeaf = True) and answer any path below them",
-)
 @pytest.mark.parametrize("path", [b"/metrics/anything", b"/health/x"])
 def test_paths_below_the_two_pages_are_404(admin: Admin, path: bytes) -> None:
     answer = admin.get(path)

@@ -88,8 +88,19 @@ async def probe_daemon(reactor: IReactor, socket_path: str, timeout: float = PRO
     return f"the Docker daemon at {socket_path} answered {status_line.decode('ascii', 'replace')!r}"
 
 
-class Health(Resource):
+class _Page(Resource):
+    """One page at one path: anything below it is 404, as any other path."""
+
     isLeaf = True
+
+    def render(self, request: Request) -> object:
+        if request.postpath and request.postpath != [b""]:
+            missing = NoResource("dockguard's admin listener serves /health and /metrics only")
+            return missing.render(request)
+        return super().render(request)  # type: ignore[no-untyped-call]  # unannotated in Twisted
+
+
+class Health(_Page):
 
     def __init__(self, reactor: IReactor, socket_path: str) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # unannotated in Twisted
@@ -113,8 +124,7 @@ class Health(Resource):
         return NOT_DONE_YET
 
 
-class MetricsPage(Resource):
-    isLeaf = True
+class MetricsPage(_Page):
 
     def __init__(self, metrics: PrometheusMetrics) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # unannotated in Twisted

@@ -26,6 +26,10 @@ class DecisionLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file: IO[str] = open(path, "a", buffering=1, encoding="utf-8")
+        if _torn(path):
+            # A line cut short (dockguard died writing it) is ended, so the
+            # next decision starts a line of its own and is not lost.
+            self._file.write("\n")
 
     def __call__(self, event: dict[str, Any]) -> None:
         if event.get("log_namespace") != "dockguard" or "decision" not in event:
@@ -38,14 +42,24 @@ class DecisionLog:
         self._file.close()
 
 
+def _torn(path: Path) -> bool:
+    """Whether the file at C{path} ends inside a line."""
+    with open(path, "rb") as f:
+        f.seek(0, 2)
+        if f.tell() == 0:
+            return False
+        f.seek(-1, 2)
+        return f.read(1) != b"\n"
+
+
 def read_decisions(path: Path) -> list[dict[str, Any]]:
-    """Every decision line of a log file; lines that are not JSON are skipped."""
+    """Every decision line of a log file; lines that are not JSON (or not UTF-8) are skipped."""
     records = []
-    with open(path, encoding="utf-8") as lines:
+    with open(path, "rb") as lines:
         for line in lines:
             try:
-                record = json.loads(line)
-            except ValueError:
+                record = json.loads(line.decode("utf-8"))
+            except ValueError:  # UnicodeDecodeError is a ValueError
                 continue
             if isinstance(record, dict) and "decision" in record:
                 records.append(record)
