@@ -182,7 +182,7 @@ def test_odd_request_head_never_smuggles_a_request(data: bytes, logged) -> None:
     if 400 in statuses:
         assert client.transport.disconnecting
         assert responses[-1].header(b"connection") == b"close"
-    for raw in (up.transport.value() for up in world.pool.created):
+    for raw in (up.transport.value() for up in world.connections):
         head = raw.split(b"\r\n\r\n")[0]
         assert b"\n" not in head.replace(b"\r\n", b""), "no bare LF or CR reaches the daemon"
         assert b"\r\n " not in head and b"\r\n\t" not in head, "no folded line reaches the daemon"
@@ -541,7 +541,7 @@ def test_closed_gate_holds_for_a_link_name(gate: str, target: bytes) -> None:
     client.send(b"GET %s HTTP/1.1\r\nHost: docker\r\n\r\n" % target)
     [response] = clean_answers(client, [b"GET"])
     assert response.status == 403 and f"{gate}=0" in response.json()["message"]
-    assert world.pool.created == []
+    assert world.connections == []
 
 
 def test_closed_gate_holds_for_a_plain_name() -> None:
@@ -666,7 +666,7 @@ def test_an_inspected_body_in_one_byte_chunks_costs_about_its_size_and_is_all_re
         # Relayed whole: the body as sent, with its owner stamped.
         assert json.loads(world.daemon_saw()[0].body) == {**json.loads(body), "Labels": {"dockguard.owner": "tester"}}
         client.lost()
-        for up in world.pool.created + world.pool.idle:
+        for up in world.connections:
             up.transport.clear()
         del client
         after, _ = tracemalloc.get_traced_memory()

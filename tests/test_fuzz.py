@@ -223,7 +223,7 @@ def run(which: str, data: bytes, cuts: list[int], eof: bool) -> tuple[Outcome, W
     world.clock.advance(1000)
     answer_everything(world, answered)
     daemon = []
-    for up in world.pool.created:
+    for up in world.connections:
         daemon.append(
             tuple((r.head.method, r.head.target, tuple(r.headers), r.body, r.complete)
                   for r in daemon_reads(up.transport.value()))

@@ -2,9 +2,9 @@
 Protocol-level tests of the relay (L{dockguard.relay.ClientProtocol}).
 
 No sockets and no daemon: the relay runs in memory with the fakes of
-C{tests/harness/relayworld.py} (a L{World}: a memory clock and a fake pool
-whose daemon connections are real L{UpstreamProtocol}s on string
-transports).  So each test reads exactly what would reach the Docker daemon
+C{tests/harness/relayworld.py} (a L{World}: a memory clock and the real
+pool over L{dockguard.testing.MemoryDaemonEndpoint}, whose daemon
+connections are real L{UpstreamProtocol}s on memory transports).  So each test reads exactly what would reach the Docker daemon
 (C{up.transport.value()}) and plays the daemon by feeding its response bytes
 to C{up.dataReceived(...)}.
 
@@ -90,13 +90,12 @@ def test_completed_exchange_releases_the_daemon_connection_for_reuse() -> None:
     client.send(PING)
     up = world.up
     up.dataReceived(PING_OK)
-    assert world.pool.released == [up]
-    assert world.pool.idle == [up]
+    assert world.pooled() == [up], "given back to the pool, which hands it out again"
     assert up.transport.producer is None, "flow control is unhooked from the pooled connection"
     assert client.transport.producer is None
     # The next request on the same client connection reuses it.
     ping_works(world, client)
-    assert world.pool.created == [up]
+    assert world.connections == [up]
     assert len(world.daemon_saw(up)) == 2
 
 
@@ -115,7 +114,7 @@ def test_chunked_response_streams_to_the_client() -> None:
     world.up.dataReceived(b"0\r\n\r\n")
     [response] = client.responses(b"GET")
     assert response.complete and response.header(b"transfer-encoding") == b"chunked"
-    assert world.pool.idle == [world.up]
+    assert world.pooled() == [world.up]
     ping_works(world, client)
 
 
@@ -143,7 +142,7 @@ def test_a_chunked_response_that_closes_the_connection_is_not_pooled() -> None:
     )
     [response] = client.responses(b"GET")
     assert (response.body, response.complete) == (b"[]", True)
-    assert world.pool.idle == [] and world.up.transport.disconnecting
+    assert world.pooled() == [] and world.up.transport.disconnecting
 
 
 def test_a_malformed_chunk_from_the_daemon_ends_both_connections() -> None:
@@ -184,7 +183,7 @@ def test_content_length_response_arrives_in_pieces() -> None:
     [response] = client.responses(b"GET")
     assert (response.body, response.complete) == (b"[1,2,3]", True)
     assert response.header(b"content-length") == b"7"
-    assert world.pool.idle == [world.up]
+    assert world.pooled() == [world.up]
 
 
 def test_head_is_answered_without_a_body() -> None:
@@ -197,7 +196,7 @@ def test_head_is_answered_without_a_body() -> None:
     assert (response.status, response.body, response.complete) == (200, b"", True)
     assert response.header(b"content-length") == b"2"
     assert client.value().endswith(b"\r\n\r\n")
-    assert world.pool.idle == [world.up]
+    assert world.pooled() == [world.up]
     ping_works(world, client)
 
 
@@ -222,7 +221,7 @@ def test_client_connection_close_ends_the_client_connection_only() -> None:
     world.up.dataReceived(PING_OK)
     assert client.responses(b"GET")[0].body == b"OK"
     assert client.transport.disconnecting
-    assert world.pool.idle == [world.up], "the daemon connection is still good"
+    assert world.pooled() == [world.up], "the daemon connection is still good"
 
 
 def test_daemon_connection_close_ends_the_daemon_connection_only() -> None:
@@ -233,10 +232,10 @@ def test_daemon_connection_close_ends_the_daemon_connection_only() -> None:
     up.dataReceived(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nOK")
     [response] = client.responses(b"GET")
     assert response.complete and response.header(b"connection") is None
-    assert up.transport.disconnecting and world.pool.idle == []
+    assert up.transport.disconnecting and world.pooled() == []
     assert not client.transport.disconnecting
     ping_works(world, client)
-    assert len(world.pool.created) == 2
+    assert len(world.connections) == 2
 
 
 # -- refusals --------------------------------------------------------------------------
@@ -259,7 +258,7 @@ def test_refused_request_gets_403_json_and_reaches_nothing(env, method, target, 
     message = response.json()["message"]
     for part in ("tester", method.decode(), path, rule):
         assert part in message
-    assert world.pool.created == []
+    assert world.connections == []
     assert not client.transport.disconnecting
 
 
@@ -279,7 +278,7 @@ def test_refused_request_body_is_drained_and_the_connection_stays_usable(framing
     [response] = client.responses(b"POST")
     assert response.status == 403 and "POST=0" in response.json()["message"]
     client.send(body[1])
-    assert world.pool.created == []
+    assert world.connections == []
     assert not client.transport.disconnecting
     ping_works(world, client)
     assert [r.head.target for r in world.daemon_saw()] == [b"/_ping"]
@@ -302,11 +301,11 @@ def test_a_refused_body_not_worth_reading_gets_connection_close_and_costs_nothin
     assert not client.transport.disconnecting, "the answer gets a moment to be read"
     # What follows is dropped unread (a request in it is never judged) ...
     client.send(PING * 100)
-    assert world.pool.created == []
+    assert world.connections == []
     # ... up to limits.max_drain_bytes, then the connection closes.
     client.send(b"x" * (64 * 1024))
     assert client.transport.disconnecting
-    assert world.pool.created == []
+    assert world.connections == []
 
 
 def test_a_refused_body_that_never_comes_is_closed_after_the_drain_timeout() -> None:
@@ -354,7 +353,7 @@ def test_refused_request_expecting_100_continue_is_closed_without_reading_the_bo
     assert response.status == 403 and response.informational == []
     assert response.header(b"connection") == b"close"
     assert client.transport.disconnecting
-    assert world.pool.created == []
+    assert world.connections == []
 
 
 # -- pipelining ----------------------------------------------------------------------------
@@ -371,7 +370,7 @@ def test_pipelined_forbidden_request_after_an_allowed_one_is_judged_on_its_own()
     assert [(r.status, r.complete) for r in client.responses(b"GET", b"GET")] == [(200, True), (403, True)]
     assert "SECRETS=0" in client.responses(b"GET", b"GET")[1].json()["message"]
     assert [r.head.target for r in world.daemon_saw(up)] == [b"/_ping"]
-    assert world.pool.created == [up]
+    assert world.connections == [up]
 
 
 def test_pipelined_allowed_request_after_a_forbidden_one_is_judged_on_its_own() -> None:
@@ -516,7 +515,7 @@ def test_invalid_chunk_size_aborts_the_daemon_connection() -> None:
     requests, _ = parse_requests(up.transport.value())
     assert [(r.head.target, r.complete, r.body) for r in requests] == [(b"/v1.41/build", False, b"")]
     assert up.transport.disconnected, "the daemon connection is aborted"
-    assert world.pool.released == [] and world.pool.idle == []
+    assert world.pooled() == []
     assert b"secrets" not in up.transport.value()
 
 
@@ -534,7 +533,7 @@ def test_odd_line_syntax_never_reaches_the_daemon_as_sent(data: bytes) -> None:
     world = World()
     client = world.client()
     client.send(data)
-    if world.pool.created:
+    if world.connections:
         raw = world.up.transport.value()
         head = raw.split(b"\r\n\r\n")[0]
         assert b"\n" not in head.replace(b"\r\n", b""), "no bare LF reaches the daemon"
@@ -557,7 +556,7 @@ def test_oversized_request_head_is_refused_with_431() -> None:
     [response] = client.responses(b"GET")
     assert response.status == 431
     assert client.transport.disconnecting
-    assert world.pool.created == []
+    assert world.connections == []
 
 
 @pytest.mark.parametrize("pieces", [1, 3, 100])
@@ -720,7 +719,7 @@ def test_malformed_request_line_is_refused_with_400() -> None:
     [response] = client.responses(b"GET")
     assert response.status == 400
     assert client.transport.disconnecting
-    assert world.pool.created == []
+    assert world.connections == []
 
 
 # -- request body streaming and flow control ----------------------------------------------------
@@ -743,7 +742,7 @@ def test_content_length_upload_is_forwarded_as_it_arrives() -> None:
     assert (request.body, request.complete) == (b"0123456789", True)
     world.up.dataReceived(JSON_OK)
     assert client.responses(b"POST")[0].status == 200
-    assert world.pool.idle == [world.up]
+    assert world.pooled() == [world.up]
 
 
 def test_chunked_upload_is_forwarded_as_it_arrives() -> None:
@@ -774,7 +773,7 @@ def test_daemon_answering_before_the_upload_ends_drops_the_rest_of_the_upload() 
     assert client.responses(b"POST")[0].status == 400
     client.send(b"456789")
     assert world.daemon_saw(up)[0].body == b"0123", "the rest of the upload is not forwarded"
-    assert up not in world.pool.idle, "a connection with an unfinished request is not reused"
+    assert up not in world.pooled(), "a connection with an unfinished request is not reused"
     ping_works(world, client)
 
 
@@ -844,7 +843,7 @@ def test_daemon_connection_is_not_pooled_paused_when_the_response_ends_under_bac
     # its producer, and the end of the response is in the same read.
     client.transport.producer.pauseProducing()
     up.dataReceived(b"0\r\n\r\n")
-    assert world.pool.idle == [up]
+    assert world.pooled() == [up]
     assert up.transport.producerState == "producing"
 
 
@@ -898,7 +897,7 @@ def test_exec_start_with_upgrade_is_spliced_both_ways() -> None:
     assert client.transport.disconnecting
     assert client.transport.producer is None, "a registered producer would hold the close back"
     assert client.value() == UPGRADED + b"output-1\noutput-2\noutput-3\n"
-    assert world.pool.released == [] and world.pool.idle == []
+    assert world.pooled() == []
 
 
 def test_client_data_and_half_close_sent_before_the_upgrade_are_passed_on() -> None:
@@ -925,7 +924,7 @@ def test_client_leaving_a_spliced_stream_closes_the_daemon_connection() -> None:
     client.lost()
     assert up.transport.disconnecting
     assert up.transport.producer is None
-    assert world.pool.released == [] and world.pool.idle == []
+    assert world.pooled() == []
 
 
 def test_attach_answered_with_a_raw_stream_200_is_spliced() -> None:
@@ -1002,7 +1001,7 @@ def test_hijack_route_answered_with_a_json_error_is_relayed_normally(upgrade: bo
     assert (response.status, response.body, response.complete) == (409, error, True)
     assert not client.transport.disconnecting
     ping_works(world, client)
-    assert world.pool.released[0] is up
+    assert world.connections == [up], "the connection went back to the pool and carried the ping"
 
 
 # -- daemon trouble -----------------------------------------------------------------------------
@@ -1011,7 +1010,7 @@ def test_hijack_route_answered_with_a_json_error_is_relayed_normally(upgrade: bo
 @pytest.mark.parametrize("body", [b"", b"{}"], ids=["no-body", "body"])
 def test_unreachable_daemon_gives_502_naming_the_socket(body: bytes) -> None:
     world = World({"CONTAINERS": "1", "POST": "1"})
-    world.pool.failures.append(ConnectError("No such file or directory"))
+    world.endpoint.fail_next(ConnectError("No such file or directory"))
     client = world.client()
     client.send(
         b"POST /v1.41/containers/create HTTP/1.1\r\nHost: docker\r\nContent-Length: %d\r\n\r\n%s"
@@ -1046,7 +1045,7 @@ def test_a_connection_whose_response_had_no_length_is_never_pooled(eof: str) -> 
         first.connectionLost(Failure(ConnectionDone()))
     [answer] = looper.responses(b"POST")
     assert (answer.status, answer.complete) == (404, True)
-    assert world.pool.idle == []
+    assert world.pooled() == []
     # Another caller's streamed upload gets a connection of its own.
     uploader.send(b"POST /v1.41/containers/c/archive?path=/ HTTP/1.1\r\nHost: docker\r\nContent-Length: 3\r\n\r\nab")
     second = world.up
@@ -1092,7 +1091,7 @@ def test_closed_pooled_connection_is_retried_once_on_a_new_one() -> None:
     client.send(PING)
     first = world.up
     first.dataReceived(PING_OK)
-    assert world.pool.idle == [first]
+    assert world.pooled() == [first]
 
     client.send(PING)
     assert len(world.daemon_saw(first)) == 2
@@ -1117,7 +1116,7 @@ def test_retried_request_leaves_its_new_connection_reusable() -> None:
     daemon_closes(first)
     second = world.up
     second.dataReceived(PING_OK)
-    assert world.pool.idle == [second]
+    assert world.pooled() == [second]
 
 
 def test_retry_happens_once_only() -> None:
@@ -1128,7 +1127,7 @@ def test_retry_happens_once_only() -> None:
     client.send(PING)
     daemon_closes(world.up)
     daemon_closes(world.up)
-    assert len(world.pool.created) == 2
+    assert len(world.connections) == 2
     responses = client.responses(b"GET", b"GET")
     assert [r.status for r in responses] == [200, 502]
     assert "closed the connection before answering" in responses[1].json()["message"]
@@ -1141,7 +1140,7 @@ def test_request_with_a_body_is_not_replayed() -> None:
     world.up.dataReceived(PING_OK)
     client.send(b"POST /v1.41/containers/create HTTP/1.1\r\nHost: docker\r\nContent-Length: 2\r\n\r\n{}")
     daemon_closes(world.up)
-    assert len(world.pool.created) == 1
+    assert len(world.connections) == 1
     assert [r.status for r in client.responses(b"GET", b"POST")] == [200, 502]
 
 
@@ -1162,7 +1161,7 @@ def test_daemon_closing_mid_response_closes_the_client_connection(start: bytes) 
     [response] = client.responses(b"GET")
     assert (response.body, response.complete) == (b"partial", False)
     assert client.transport.disconnecting
-    assert world.pool.idle == []
+    assert world.pooled() == []
 
 
 # -- timeouts ------------------------------------------------------------------------------------
@@ -1181,7 +1180,7 @@ def test_stalled_request_head_gets_408_and_is_closed() -> None:
     [response] = client.responses(b"GET")
     assert response.status == 408 and "5 s" in response.json()["message"]
     assert client.transport.disconnecting
-    assert world.pool.created == []
+    assert world.connections == []
 
 
 def test_idle_keepalive_connection_is_closed_after_the_idle_timeout() -> None:
@@ -1233,9 +1232,9 @@ def test_client_leaving_mid_response_aborts_the_daemon_connection() -> None:
     up.dataReceived(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n")
     client.lost()
     assert up.transport.disconnected
-    assert world.pool.released == [] and world.pool.idle == []
+    assert world.pooled() == []
     up.connectionLost(Failure(ConnectionLost()))
-    assert world.pool.discarded == [up]
+    assert world.pooled() == [] and not up.alive, "a lost connection is never handed out"
 
 
 def test_client_leaving_before_the_request_is_sent_upstream_makes_no_exchange() -> None:
@@ -1245,7 +1244,7 @@ def test_client_leaving_before_the_request_is_sent_upstream_makes_no_exchange() 
     up = world.up
     client.lost()
     assert up.transport.disconnected
-    assert world.pool.idle == []
+    assert world.pooled() == []
 
 
 def test_client_fin_after_a_request_ends_the_exchange() -> None:
@@ -1319,7 +1318,7 @@ def test_a_refusal_is_logged_at_once_with_its_status() -> None:
 
 def test_a_request_whose_daemon_is_down_is_logged_with_the_502() -> None:
     world = World({"CONTAINERS": "1"})
-    world.pool.failures.append(ConnectionRefusedError("no daemon"))
+    world.endpoint.fail_next(ConnectionRefusedError("no daemon"))
     client = world.client()
     with capturedLogs() as events:
         client.send(b"GET /v1.41/containers/json HTTP/1.1\r\nHost: docker\r\n\r\n")

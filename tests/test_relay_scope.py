@@ -155,7 +155,7 @@ def lookup(path: str) -> tuple[bytes, bytes]:
 
 def asking(world: World):
     """The daemon connection a look-up is waiting on."""
-    [up] = [up for up in world.pool.created if isinstance(up.owner, Fetch)]
+    [up] = [up for up in world.connections if isinstance(up.owner, Fetch)]
     return up
 
 
@@ -304,7 +304,7 @@ def test_a_look_up_answer_larger_than_the_bound_gives_502_and_is_not_read_furthe
     response = one_answer(client)
     assert response.status == 502 and f"larger than {MAX_ANSWER} bytes" in error_of(response)
     assert up.transport.disconnecting, "the look-up's connection is dropped, not pooled"
-    assert world.pool.idle == []
+    assert world.pooled() == []
     assert seen(world) == [lookup("/containers/web/json")]
 
 
@@ -337,7 +337,7 @@ def test_a_client_leaving_while_its_request_is_looked_up_sends_nothing_further()
     world.clock.advance(0)
     assert seen(world) == [lookup("/containers/web/json")]
     assert client.value() == b""
-    assert world.pool.idle == [up], "the look-up's connection goes back to the pool"
+    assert world.pooled() == [up], "the look-up's connection goes back to the pool"
     world.clock.advance(LOOKUP_TIMEOUT + 1)
     assert seen(world) == [lookup("/containers/web/json")]
 
@@ -389,12 +389,12 @@ def test_a_commit_whose_container_is_not_a_name_is_missing_without_a_look_up() -
     client.send(post(b"/v1.41/commit?container=-web", b"{}"))
     response = one_answer(client, b"POST")
     assert (response.status, json.loads(response.body)) == (404, {"message": "No such container: -web"})
-    assert world.pool.created == [] and world.relay.resolver.asked == 0
+    assert world.connections == [] and world.relay.resolver.asked == 0
 
 
 def test_a_look_up_when_the_daemon_is_down_gives_502() -> None:
     world = scoped_world()
-    world.pool.failures.append(ConnectionRefusedError("no daemon"))
+    world.endpoint.fail_next(ConnectionRefusedError("no daemon"))
     client = Caller(world)
     client.send(get(b"/v1.41/containers/web/json"))
     response = one_answer(client)
@@ -1016,7 +1016,7 @@ def test_a_list_keeps_what_the_scope_holds_with_its_new_length(chunked: bool) ->
     world.clock.advance(0)
     world.up.dataReceived(PING_OK)
     assert parse_responses(client.value()[before:], [b"GET"])[0].body == b"OK"
-    assert world.pool.created == [world.up]
+    assert world.connections == [world.up]
 
 
 @pytest.mark.parametrize("status", [400, 500])

@@ -4,11 +4,12 @@ protocol-level tests (C{test_relay}, C{test_attacks}, C{test_relay_scope},
 C{test_fuzz}, C{test_lookup}).
 
 No sockets and no daemon: the client connection is a L{FakeTransport} (a
-L{StringTransport}), the clock is a L{MemoryReactorClock}, and the upstream
-pool is L{FakePool}, whose connections are real L{UpstreamProtocol}s on their
-own L{FakeTransport}s.  So a test reads exactly what would reach the Docker
-daemon (C{up.transport.value()}) and plays the daemon by feeding its
-response bytes to C{up.dataReceived(...)}.
+L{dockguard.testing.MemoryTransport}), the clock is a L{MemoryReactorClock},
+and the pool is the real L{DaemonPool} over a
+L{dockguard.testing.MemoryDaemonEndpoint}, whose connections are real
+L{UpstreamProtocol}s on their own memory transports.  So a test reads
+exactly what would reach the Docker daemon (C{up.transport.value()}) and
+plays the daemon by feeding its response bytes to C{up.dataReceived(...)}.
 
 Connection loss is never delivered by the fake transports themselves (a real
 reactor delivers it later, not inside C{loseConnection()}); a test that needs
@@ -16,12 +17,14 @@ it calls L{Client.lost} or L{daemon_closes}.
 
 What is here:
 
-  - the fakes: L{FakeTransport}, L{FakePool} (on L{SOCKET}), L{daemon_closes};
+  - the fakes: L{FakeTransport}, L{daemon_closes}; the daemon's socket path
+    L{SOCKET};
   - reading the wire back with h11: L{Message}, L{parse_responses} (what a
     client received), L{parse_requests} and L{daemon_reads} (what the daemon
     received);
-  - the relay under test: L{World} (a relay on a memory clock and a fake
-    pool) and L{Client} (one connection to it);
+  - the relay under test: L{World} (a relay on a memory clock and the real
+    pool over a memory daemon: C{world.endpoint}, C{world.connections},
+    C{world.up}, C{world.pooled()}) and L{Client} (one connection to it);
   - wire constants: L{PING}, L{PING_OK}, L{JSON_OK}, L{OK}, L{HEAD_OK},
     L{NOT_FOUND}, L{EXEC_BODY}, L{UPGRADED};
   - playing the daemon: L{daemon_answer}, L{answer_everything};
@@ -40,19 +43,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import h11
-from twisted.internet.address import IPv4Address
-from twisted.internet.defer import fail, succeed
-from twisted.internet.error import ConnectionDone, ConnectionLost
-from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.internet.error import ConnectionLost
+from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 
 from dockguard.envpolicy import EnvPolicy
 from dockguard.groups import Group
 from dockguard.guards import Allowance, inspection_kind, judge
 from dockguard.paths import PathRefused, canonicalise
-from dockguard.relay import ClientProtocol, Limits, Listener, Relay, Timeouts
+from dockguard.relay import ClientProtocol, DaemonPool, Limits, Listener, Relay, Timeouts
 from dockguard.relay import DaemonConnection as UpstreamProtocol
 from dockguard.routes import lookup
+from dockguard.testing import MemoryDaemonEndpoint, MemoryTransport, hang_up
 
 SOCKET = "/run/test/docker.sock"
 
@@ -60,80 +62,13 @@ SOCKET = "/run/test/docker.sock"
 # -- fakes ---------------------------------------------------------------------
 
 
-class FakeTransport(StringTransport):
-    """
-    A L{StringTransport} that records a write half-close and, like a real
-    transport, accepts pause/resume after C{loseConnection()}.
-
-    C{disconnecting}: C{loseConnection()} or C{abortConnection()} was called;
-    C{disconnected}: C{abortConnection()} was called.
-    """
-
-    def __init__(self, peer: IPv4Address | None = None) -> None:
-        super().__init__(peerAddress=peer, lenient=True)
-        self.writeClosed = False
-
-    def loseWriteConnection(self) -> None:
-        self.writeClosed = True
-
-    noDelay = False
-
-    def setTcpNoDelay(self, enabled: bool) -> None:
-        self.noDelay = enabled
-
-
-class FakePool:
-    """
-    Stands in for L{dockguard.upstream.UpstreamPool}: hands out new
-    connections on L{FakeTransport}s (or an idle one), keeps released
-    connections that are reusable, and records every call.
-    """
-
-    address = SOCKET
-
-    def __init__(self) -> None:
-        self.created: list[UpstreamProtocol] = []
-        self.idle: list[UpstreamProtocol] = []
-        self.released: list[UpstreamProtocol] = []
-        self.discarded: list[UpstreamProtocol] = []
-        self.failures: list[Exception] = []
-
-    def take(self) -> UpstreamProtocol | None:
-        if self.failures:
-            return None
-        while self.idle:
-            up = self.idle.pop()
-            if up.alive and not up.ending and not up.transport.disconnecting:
-                return up
-        return None
-
-    def connect(self):
-        if self.failures:
-            return fail(self.failures.pop(0))
-        up = UpstreamProtocol(self)
-        up.makeConnection(FakeTransport())
-        self.created.append(up)
-        return succeed(up)
-
-    def release(self, up: UpstreamProtocol) -> None:
-        self.released.append(up)
-        up.owner = None
-        if up.reusable():
-            up.reused = True
-            self.idle.append(up)
-        elif up.alive:
-            up.transport.loseConnection()
-
-    def discard(self, up: UpstreamProtocol) -> None:
-        self.discarded.append(up)
-        if up in self.idle:
-            self.idle.remove(up)
+#: The relay's connections (client and daemon side) are on memory transports.
+FakeTransport = MemoryTransport
 
 
 def daemon_closes(up: UpstreamProtocol) -> None:
     """The daemon closes its end: FIN first, then the connection is gone."""
-    up.readConnectionLost()
-    up.connectionLost(Failure(ConnectionDone()))
+    hang_up(up)
 
 
 # -- parsing what each side received ---------------------------------------------
@@ -273,7 +208,11 @@ class Client:
 
 
 class World:
-    """A relay on a memory clock and a fake pool."""
+    """
+    A relay on a memory clock, whose pool is the real L{DaemonPool} over a
+    L{MemoryDaemonEndpoint} (C{endpoint}: every daemon connection made, in
+    order).
+    """
 
     def __init__(
         self,
@@ -283,10 +222,11 @@ class World:
         limits: Limits | None = None,
     ) -> None:
         self.clock = MemoryReactorClock()
-        self.pool = FakePool()
+        self.endpoint = MemoryDaemonEndpoint(SOCKET)
+        self.pool = DaemonPool(self.endpoint, SOCKET)
         self.relay = Relay(
             reactor=self.clock,
-            pool=self.pool,  # type: ignore[arg-type]
+            pool=self.pool,
             policy=EnvPolicy.from_environ(env or {}),
             timeouts=timeouts,
             limits=limits or Limits(head_bytes=maxHeadBytes),
@@ -296,10 +236,27 @@ class World:
         return Client(self.relay)
 
     @property
+    def connections(self) -> list[UpstreamProtocol]:
+        """Every daemon connection made, in order."""
+        return self.endpoint.connections  # type: ignore[return-value]
+
+    @property
     def up(self) -> UpstreamProtocol:
-        """The upstream connection made last."""
-        assert self.pool.created, "no connection to the daemon was made"
-        return self.pool.created[-1]
+        """The daemon connection made last."""
+        assert self.connections, "no connection to the daemon was made"
+        return self.connections[-1]
+
+    def pooled(self) -> list[UpstreamProtocol]:
+        """
+        The connections the pool would hand out, in the order it would, as
+        the pool itself tells: each is taken, then given back.
+        """
+        taken: list[UpstreamProtocol] = []
+        while (up := self.pool.take()) is not None:
+            taken.append(up)
+        for up in reversed(taken):
+            self.pool.release(up)
+        return taken
 
     def daemon_saw(self, up: UpstreamProtocol | None = None) -> list[Message]:
         requests, rest = parse_requests((up or self.up).transport.value(), upgraded=False)
@@ -307,7 +264,7 @@ class World:
         return requests
 
     def nothing_reached_daemon(self) -> bool:
-        return all(up.transport.value() == b"" for up in self.pool.created)
+        return all(up.transport.value() == b"" for up in self.connections)
 
 
 # -- wire constants --------------------------------------------------------------
@@ -351,7 +308,7 @@ def answer_everything(world: World, answered: dict[int, int] | None = None) -> N
     while progress:
         progress = False
         world.clock.advance(0)
-        for up in list(world.pool.created):
+        for up in list(world.connections):
             if up.owner is None or up.raw:
                 continue
             complete = [r for r in daemon_reads(up.transport.value()) if r.complete]
@@ -370,7 +327,7 @@ def ping_works(world: World, client: Client) -> None:
     before = client.value()
     client.send(PING)
     world.clock.advance(0)
-    [up] = [u for u in world.pool.created if u.owner is client.proto]
+    [up] = [u for u in world.connections if u.owner is client.proto]
     assert world.daemon_saw(up)[-1].head.target == b"/_ping"
     up.dataReceived(PING_OK)
     answer = parse_responses(client.value()[len(before):], [b"GET"])
@@ -388,7 +345,7 @@ def clean_answers(client, methods: list[bytes]) -> list[Message]:
 def everything_the_daemon_saw(world: World) -> list[Message]:
     """Every request (complete or not) on every daemon connection, parsed as the daemon would."""
     seen: list[Message] = []
-    for up in world.pool.created:
+    for up in world.connections:
         seen.extend(daemon_reads(up.transport.value()))
     return seen
 

@@ -386,7 +386,10 @@ class DaemonPool:
     def __init__(self, endpoint: IStreamClientEndpoint, address: str, maxIdle: int = 128) -> None:
         self.address = address
         self._endpoint = endpoint
-        self._idle: list[DaemonConnection] = []
+        #: Idle connections in the order given back (L{take} hands out the
+        #: newest); a dict, so that one given back twice is held, and handed
+        #: out, once.
+        self._idle: dict[DaemonConnection, None] = {}
         self._maxIdle = maxIdle
 
     @classmethod
@@ -397,7 +400,7 @@ class DaemonPool:
         """An idle pooled connection, if there is one."""
         idle = self._idle
         while idle:
-            conn = idle.pop()
+            conn, _ = idle.popitem()
             if conn.alive and not conn.ending and not conn.link.disconnecting:
                 return conn
         return None
@@ -413,18 +416,20 @@ class DaemonPool:
         whose last response completed cleanly is kept.
         """
         conn.owner = None
-        if conn.reusable() and len(self._idle) < self._maxIdle:
+        idle = self._idle
+        if conn.reusable() and (conn in idle or len(idle) < self._maxIdle):
             conn.reused = True
-            self._idle.append(conn)
+            idle[conn] = None
         elif conn.alive:
             conn.link.loseConnection()
 
     def discard(self, conn: DaemonConnection) -> None:
-        if conn in self._idle:
-            self._idle.remove(conn)
+        """Forget C{conn}, whose connection is gone."""
+        self._idle.pop(conn, None)
 
     def closeIdle(self) -> None:
-        idle, self._idle = self._idle, []
+        """Close every idle connection."""
+        idle, self._idle = self._idle, {}
         for conn in idle:
             conn.link.loseConnection()
 
