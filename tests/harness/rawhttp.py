@@ -16,56 +16,22 @@ import subprocess
 import sys
 import time
 
-import h11
-
 from harness.dockerd import api_request
 from harness.guard import free_port, start_guard
+from harness.http import Message, parse_responses
 
 PING = b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n"
 
 # -- a raw HTTP/1.1 client that reads exactly what came back -------------------------------------
 
 
-class Answer:
-    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes, complete: bool) -> None:
-        self.status, self.headers, self.body, self.complete = status, headers, body, complete
-
-    def json(self) -> dict:
-        return json.loads(self.body)
-
-    def __repr__(self) -> str:
-        return f"<{self.status} {self.body[:120]!r}{'' if self.complete else ' (incomplete)'}>"
+#: What came back: one response, read strictly (L{harness.http}).
+Answer = Message
 
 
 def parse_answers(data: bytes, methods: list[bytes]) -> list[Answer]:
-    """The responses in ``data`` to requests made with ``methods``, in order (strictly parsed)."""
-    conn = h11.Connection(h11.CLIENT)
-    if data:
-        conn.receive_data(data)
-    out: list[Answer] = []
-    for method in methods:
-        conn.send(h11.Request(method=method, target="/", headers=[("Host", "x")]))
-        conn.send(h11.EndOfMessage())
-        answer = None
-        while True:
-            event = conn.next_event()
-            if isinstance(event, h11.InformationalResponse):
-                continue
-            if isinstance(event, h11.Response):
-                answer = Answer(event.status_code, list(event.headers), b"", False)
-                out.append(answer)
-            elif isinstance(event, h11.Data):
-                answer.body += bytes(event.data)
-            elif isinstance(event, h11.EndOfMessage):
-                answer.complete = True
-                break
-            else:
-                return out
-        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
-            conn.start_next_cycle()
-        else:
-            return out
-    return out
+    """The responses in C{data} to requests made with C{methods}, in order."""
+    return parse_responses(data, methods)
 
 
 class Conn:
