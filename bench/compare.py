@@ -86,8 +86,12 @@ class Processes:
     def start(self, cmd: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
         with open(log_path, "ab") as out:
             proc = subprocess.Popen(
-                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=env, start_new_session=True,
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
             )
         self._procs.append(proc)
         return proc
@@ -197,19 +201,30 @@ class Setup:
         log("starting a second dockerd with --tlsverify")
         self.tls_daemon_port = free_port()
         pki = self.pki
-        self.tls_daemon = PrivateDaemon(extra_args=[
-            "--host", f"tcp://127.0.0.1:{self.tls_daemon_port}", "--tlsverify",
-            "--tlscacert", str(pki.ca_path), "--tlscert", str(pki.server_cert_path),
-            "--tlskey", str(pki.server_key_path),
-        ])
+        self.tls_daemon = PrivateDaemon(
+            extra_args=[
+                "--host",
+                f"tcp://127.0.0.1:{self.tls_daemon_port}",
+                "--tlsverify",
+                "--tlscacert",
+                str(pki.ca_path),
+                "--tlscert",
+                str(pki.server_cert_path),
+                "--tlskey",
+                str(pki.server_key_path),
+            ]
+        )
         self.tls_daemon.start()
         self.stack.callback(self.tls_daemon.stop)
         make_busybox_image(self.tls_daemon.socket_path)
         make_containers(self.tls_daemon.socket_path, self.n_containers)
         self.guard_tls2_port = free_port()
         self.guard_for_tls_daemon = start_guard(
-            self.work, self.tls_daemon.socket_path, [self._tls_listener(self.guard_tls2_port)],
-            env=PERMISSIONS, wait_for=("127.0.0.1", self.guard_tls2_port),
+            self.work,
+            self.tls_daemon.socket_path,
+            [self._tls_listener(self.guard_tls2_port)],
+            env=PERMISSIONS,
+            wait_for=("127.0.0.1", self.guard_tls2_port),
         )
         self.stack.callback(self.guard_for_tls_daemon.stop)
 
@@ -217,8 +232,7 @@ class Setup:
 
     def _tls_listener(self, port: int) -> str:
         pki = self.pki
-        return (f"tls://127.0.0.1:{port}?cert={pki.server_cert_path}&key={pki.server_key_path}"
-                f"&client_ca={pki.ca_path}")
+        return f"tls://127.0.0.1:{port}?cert={pki.server_cert_path}&key={pki.server_key_path}&client_ca={pki.ca_path}"
 
     def start_guard(self) -> None:
         log("starting dockguard")
@@ -229,9 +243,12 @@ class Setup:
         limits = self.work / "bench-limits.toml"
         limits.write_text("[limits]\nmax_connections_per_peer = 4096\nmax_connections = 8192\n")
         self.guard = start_guard(
-            self.work, self.daemon.socket_path,
+            self.work,
+            self.daemon.socket_path,
             [f"tcp://127.0.0.1:{self.guard_port}?identity=bench", self._tls_listener(self.guard_tls_port)],
-            env=PERMISSIONS, extra_args=["--config", str(limits)], wait_for=("127.0.0.1", self.guard_port),
+            env=PERMISSIONS,
+            extra_args=["--config", str(limits)],
+            wait_for=("127.0.0.1", self.guard_port),
         )
         self.stack.callback(self.guard.stop)
 
@@ -282,8 +299,11 @@ class Setup:
     # -- docker CLI environments ------------------------------------------------
 
     def cli_env(self, path: str) -> dict[str, str]:
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DOCKER_CONFIG": str(self.docker_config),
-               "HOME": str(self.work)}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "DOCKER_CONFIG": str(self.docker_config),
+            "HOME": str(self.work),
+        }
         tls = {"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(self.client_dir)}
         if path == "daemon":
             env["DOCKER_HOST"] = self.daemon.url
@@ -318,8 +338,13 @@ def find_tool(*names: str) -> str:
 def make_containers(socket_path: str, n: int) -> None:
     body = json.dumps({"Image": "busybox:local", "Cmd": ["true"], "HostConfig": {"NetworkMode": "none"}}).encode()
     for i in range(n):
-        status, out = api_request(socket_path, "POST", f"/containers/create?name=bench-{i}", body=body,
-                                  headers={"Content-Type": "application/json"})
+        status, out = api_request(
+            socket_path,
+            "POST",
+            f"/containers/create?name=bench-{i}",
+            body=body,
+            headers={"Content-Type": "application/json"},
+        )
         if status != 201:
             raise RuntimeError(f"container create failed: {status} {out[:300]!r}")
 
@@ -375,8 +400,10 @@ def scenario_api(s: Setup, duration: float, conns: list[int]) -> dict:
             for name, base in targets.items():
                 r = wrk(base + path, c, duration)
                 results[(ep, c, name)] = r
-                log(f"wrk {ep} c={c} {name}: {r['rps']:.0f} req/s p50 {r['p50']:.2f} ms p99 {r['p99']:.2f} ms"
-                    + (f" ERRORS {r['errors']}" if r["errors"] else ""))
+                log(
+                    f"wrk {ep} c={c} {name}: {r['rps']:.0f} req/s p50 {r['p50']:.2f} ms p99 {r['p99']:.2f} ms"
+                    + (f" ERRORS {r['errors']}" if r["errors"] else "")
+                )
     return results
 
 
@@ -410,9 +437,13 @@ def scenario_scope(s: Setup, duration: float, total: int) -> dict:
     first_in = None
     for i in range(made):
         labels = {"bench.scope": "in"} if i % 2 == 0 else {}
-        status, out = api_request(s.daemon.socket_path, "POST", f"/containers/create?name=scope-{i}",
-                                  body=json.dumps({**body, "Labels": labels}).encode(),
-                                  headers={"Content-Type": "application/json"})
+        status, out = api_request(
+            s.daemon.socket_path,
+            "POST",
+            f"/containers/create?name=scope-{i}",
+            body=json.dumps({**body, "Labels": labels}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         if status != 201:
             raise RuntimeError(f"container create failed: {status} {out[:300]!r}")
         if first_in is None and labels:
@@ -423,9 +454,11 @@ def scenario_scope(s: Setup, duration: float, total: int) -> dict:
     config.write_text(SCOPE_GROUPS)
     plain, scoped = free_port(), free_port()
     guard = start_guard(
-        s.work, s.daemon.socket_path,
+        s.work,
+        s.daemon.socket_path,
         [f"tcp://127.0.0.1:{plain}?identity=plain", f"tcp://127.0.0.1:{scoped}?identity=scoped"],
-        extra_args=["--config", str(config)], wait_for=("127.0.0.1", plain),
+        extra_args=["--config", str(config)],
+        wait_for=("127.0.0.1", plain),
     )
     s.stack.callback(guard.stop)
     results: dict = {}
@@ -435,8 +468,10 @@ def scenario_scope(s: Setup, duration: float, total: int) -> dict:
         for name, port in (("plain", plain), ("scoped", scoped)):
             r = wrk(f"http://127.0.0.1:{port}{path}", 16, duration)
             results[(ep, name)] = r
-            log(f"wrk scope {ep} c=16 {name}: {r['rps']:.0f} req/s p50 {r['p50']:.2f} ms"
-                + (f" ERRORS {r['errors']}" if r["errors"] else ""))
+            log(
+                f"wrk scope {ep} c=16 {name}: {r['rps']:.0f} req/s p50 {r['p50']:.2f} ms"
+                + (f" ERRORS {r['errors']}" if r["errors"] else "")
+            )
     results["containers"] = s.n_containers + made
     return results
 
@@ -520,8 +555,10 @@ def scenario_streams(s: Setup, n: int, rest: float) -> dict:
         results[name] = r
         extra = ""
         if pid:
-            extra = (f", RSS {r['before_rss'] / MB:.1f} -> {r['open_rss'] / MB:.1f} -> {r['after_rss'] / MB:.1f} MB,"
-                     f" fds {r['before_fds']} -> {r['open_fds']} -> {r['after_fds']}, CPU at rest {r['rest_cpu_pct']:.2f}%")
+            extra = (
+                f", RSS {r['before_rss'] / MB:.1f} -> {r['open_rss'] / MB:.1f} -> {r['after_rss'] / MB:.1f} MB,"
+                f" fds {r['before_fds']} -> {r['open_fds']} -> {r['after_fds']}, CPU at rest {r['rest_cpu_pct']:.2f}%"
+            )
         log(f"{n} streams via {name}: opened in {r['open_s']:.1f}s, event to all {r['fanout_all_ms']:.0f} ms{extra}")
     return results
 
@@ -536,8 +573,9 @@ BULK_PATHS = ["daemon-tcp", "haproxy", "dockguard", "haproxy-tls", "dockguard-tl
 
 def run_cli(s: Setup, path: str, args: list[str], stdout=subprocess.DEVNULL, timeout: float = 900) -> float:
     started = time.monotonic()
-    proc = subprocess.run([BULK_CLI, *args], env=s.cli_env(path), stdout=stdout,
-                          stderr=subprocess.PIPE, timeout=timeout)
+    proc = subprocess.run(
+        [BULK_CLI, *args], env=s.cli_env(path), stdout=stdout, stderr=subprocess.PIPE, timeout=timeout
+    )
     took = time.monotonic() - started
     if proc.returncode != 0:
         raise RuntimeError(f"docker {' '.join(args)} via {path} failed: {proc.stderr.decode(errors='replace')}")
@@ -572,7 +610,9 @@ def scenario_bulk(s: Setup, size_mb: int) -> dict:
     try:
         # docker cp out of a (created, not started) container
         status, body = api_request(
-            s.daemon.socket_path, "POST", "/containers/create?name=bench-big",
+            s.daemon.socket_path,
+            "POST",
+            "/containers/create?name=bench-big",
             body=json.dumps({"Image": image.tag, "Cmd": ["true"], "HostConfig": {"NetworkMode": "none"}}).encode(),
             headers={"Content-Type": "application/json"},
         )
@@ -580,7 +620,10 @@ def scenario_bulk(s: Setup, size_mb: int) -> dict:
             raise RuntimeError(f"create failed: {status} {body!r}")
         run_cli(s, "daemon", ["cp", f"bench-big:{image.path}", "-"])  # warm the page cache
         for path in BULK_PATHS:
-            took = retried(f"cp via {path}", lambda path=path: run_cli(s, path, ["cp", f"bench-big:{image.path}", "-"], timeout=BULK_TIMEOUT))
+            took = retried(
+                f"cp via {path}",
+                lambda path=path: run_cli(s, path, ["cp", f"bench-big:{image.path}", "-"], timeout=BULK_TIMEOUT),
+            )
             results[("cp", path)] = image.size / MB / took if took else None
             log(f"cp {image.size / MB:.0f} MB via {path}: {_fmt(results[('cp', path)])} MB/s")
         api_request(s.daemon.socket_path, "DELETE", "/containers/bench-big?force=1")
@@ -590,7 +633,9 @@ def scenario_bulk(s: Setup, size_mb: int) -> dict:
         size = archive.stat().st_size
         results["archive_mb"] = size / MB
         for path in BULK_PATHS:
-            took = retried(f"save via {path}", lambda path=path: run_cli(s, path, ["save", image.tag], timeout=BULK_TIMEOUT))
+            took = retried(
+                f"save via {path}", lambda path=path: run_cli(s, path, ["save", image.tag], timeout=BULK_TIMEOUT)
+            )
             results[("save", path)] = size / MB / took if took else None
             log(f"save {size / MB:.0f} MB via {path}: {_fmt(results[('save', path)])} MB/s")
 
@@ -602,8 +647,12 @@ def scenario_bulk(s: Setup, size_mb: int) -> dict:
             peaks, took = (None, None)
             done = retried(
                 f"load via {path}",
-                lambda path=path: peak_rss_during([guard_pid, haproxy_pid], lambda: run_cli(
-                    s, path, ["load", "-i", str(archive)], stdout=subprocess.PIPE, timeout=BULK_TIMEOUT)),
+                lambda path=path: peak_rss_during(
+                    [guard_pid, haproxy_pid],
+                    lambda: run_cli(
+                        s, path, ["load", "-i", str(archive)], stdout=subprocess.PIPE, timeout=BULK_TIMEOUT
+                    ),
+                ),
                 lambda: api_request(s.daemon.socket_path, "DELETE", f"/images/{image.tag}?force=1"),
             )
             if done is None:
@@ -611,11 +660,17 @@ def scenario_bulk(s: Setup, size_mb: int) -> dict:
                 continue
             peaks, took = done
             results[("load", path)] = size / MB / took
-            results[("load_peak", path)] = {"guard_before": before[0], "guard_peak": peaks[0],
-                                            "haproxy_before": before[1], "haproxy_peak": peaks[1]}
-            log(f"load {size / MB:.0f} MB via {path}: {results[('load', path)]:.0f} MB/s; "
+            results[("load_peak", path)] = {
+                "guard_before": before[0],
+                "guard_peak": peaks[0],
+                "haproxy_before": before[1],
+                "haproxy_peak": peaks[1],
+            }
+            log(
+                f"load {size / MB:.0f} MB via {path}: {results[('load', path)]:.0f} MB/s; "
                 f"dockguard RSS {before[0] / MB:.1f} -> peak {peaks[0] / MB:.1f} MB, "
-                f"haproxy {before[1] / MB:.1f} -> {peaks[1] / MB:.1f} MB")
+                f"haproxy {before[1] / MB:.1f} -> {peaks[1] / MB:.1f} MB"
+            )
         status, raw = api_request(s.daemon.socket_path, "GET", f"/images/{image.tag}/json")
         if status != 200 or json.loads(raw)["Id"] != image.id:
             raise RuntimeError("the loaded image differs from the one saved")
@@ -636,11 +691,26 @@ def handshakes(s: Setup, port: int, seconds: float, parallel: int = 2) -> float:
     """New mutual-TLS connections per second (each does GET /_ping), with
     ``parallel`` openssl s_time clients."""
     cd = s.client_dir
-    cmd = [find_tool("openssl"), "s_time", "-connect", f"127.0.0.1:{port}", "-new", "-time", f"{seconds:g}",
-           "-cert", str(cd / "cert.pem"), "-key", str(cd / "key.pem"), "-CAfile", str(cd / "ca.pem"),
-           "-www", "/_ping"]
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for _ in range(parallel)]
+    cmd = [
+        find_tool("openssl"),
+        "s_time",
+        "-connect",
+        f"127.0.0.1:{port}",
+        "-new",
+        "-time",
+        f"{seconds:g}",
+        "-cert",
+        str(cd / "cert.pem"),
+        "-key",
+        str(cd / "key.pem"),
+        "-CAfile",
+        str(cd / "ca.pem"),
+        "-www",
+        "/_ping",
+    ]
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(parallel)
+    ]
     total = 0.0
     for p in procs:
         out, _ = p.communicate(timeout=seconds + 60)
@@ -664,14 +734,13 @@ def cli_version(binary: str) -> str:
 def scenario_tls(s: Setup, seconds: float, ps_runs: int) -> dict:
     s.start_tls_daemon()
     results: dict = {}
-    for name, port in (("daemon", s.tls_daemon_port), ("haproxy", s.haproxy_tls_port),
-                       ("dockguard", s.guard_tls_port)):
+    for name, port in (("daemon", s.tls_daemon_port), ("haproxy", s.haproxy_tls_port), ("dockguard", s.guard_tls_port)):
         results[("handshakes", name)] = handshakes(s, port, seconds)
         log(f"mutual-TLS handshakes/s via {name}: {results[('handshakes', name)]:.0f}")
     for binary in installed_clis():
         times: dict[str, list[float]] = {"daemon2-tls": [], "dockguard2-tls": []}
         for i in range(ps_runs + 2):
-            for path in (times if i % 2 else reversed(list(times))):
+            for path in times if i % 2 else reversed(list(times)):
                 started = time.monotonic()
                 proc = subprocess.run([binary, "ps", "-a"], env=s.cli_env(path), capture_output=True, timeout=60)
                 took = time.monotonic() - started
@@ -681,8 +750,10 @@ def scenario_tls(s: Setup, seconds: float, ps_runs: int) -> dict:
                     times[path].append(took)
         for path, ts in times.items():
             results[("ps", binary, path)] = statistics.median(ts) * 1e3
-        log(f"{binary} ps -a: dockerd TLS port {results[('ps', binary, 'daemon2-tls')]:.1f} ms, "
-            f"dockguard {results[('ps', binary, 'dockguard2-tls')]:.1f} ms (median of {ps_runs})")
+        log(
+            f"{binary} ps -a: dockerd TLS port {results[('ps', binary, 'daemon2-tls')]:.1f} ms, "
+            f"dockguard {results[('ps', binary, 'dockguard2-tls')]:.1f} ms (median of {ps_runs})"
+        )
     return results
 
 
@@ -732,9 +803,25 @@ def scenario_profile(s: Setup, out_dir: Path, seconds: float) -> dict:
     }
     for name, work in runs.items():
         raw = out_dir / f"{name}.txt"
-        spy = subprocess.Popen([py_spy, "record", "--pid", str(s.guard.pid), "--rate", "250", "--format", "raw",
-                                "--output", str(raw), "--duration", f"{int(seconds)}", "--nonblocking"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        spy = subprocess.Popen(
+            [
+                py_spy,
+                "record",
+                "--pid",
+                str(s.guard.pid),
+                "--rate",
+                "250",
+                "--format",
+                "raw",
+                "--output",
+                str(raw),
+                "--duration",
+                f"{int(seconds)}",
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         time.sleep(0.5)
         r = work()
         _, err = spy.communicate(timeout=60)
@@ -773,34 +860,70 @@ def build_table(r: dict, args) -> tuple[list[tuple], list[tuple[str, bool, str]]
                     d = None if tls else api[(ep, c, "daemon")]
                     H, G = api[(ep, c, h)], api[(ep, c, g)]
                     label = f"{ep} c={c}" + (" mTLS*" if tls else "")
-                    rows.append((label, "req/s", _fmt(d and d["rps"]), _fmt(H["rps"]), _fmt(G["rps"]),
-                                 _ratio(G["rps"], H["rps"])))
-                    rows.append(("", "p50 / p99 ms",
-                                 "-" if d is None else f"{d['p50']:.2f} / {d['p99']:.2f}",
-                                 f"{H['p50']:.2f} / {H['p99']:.2f}", f"{G['p50']:.2f} / {G['p99']:.2f}",
-                                 _ratio(G["p50"], H["p50"])))
+                    rows.append(
+                        (
+                            label,
+                            "req/s",
+                            _fmt(d and d["rps"]),
+                            _fmt(H["rps"]),
+                            _fmt(G["rps"]),
+                            _ratio(G["rps"], H["rps"]),
+                        )
+                    )
+                    rows.append(
+                        (
+                            "",
+                            "p50 / p99 ms",
+                            "-" if d is None else f"{d['p50']:.2f} / {d['p99']:.2f}",
+                            f"{H['p50']:.2f} / {H['p99']:.2f}",
+                            f"{G['p50']:.2f} / {G['p99']:.2f}",
+                            _ratio(G["p50"], H["p50"]),
+                        )
+                    )
         if 16 in args.conns:
             H, G = api[("/_ping", 16, "haproxy")], api[("/_ping", 16, "dockguard")]
             ratio = G["rps"] / H["rps"]
-            verdicts.append(("dockguard plain TCP >= 0.5x HAProxy req/s on /_ping at 16 connections",
-                             ratio >= 0.5, f"{ratio:.2f}x ({G['rps']:.0f} vs {H['rps']:.0f} req/s)"))
+            verdicts.append(
+                (
+                    "dockguard plain TCP >= 0.5x HAProxy req/s on /_ping at 16 connections",
+                    ratio >= 0.5,
+                    f"{ratio:.2f}x ({G['rps']:.0f} vs {H['rps']:.0f} req/s)",
+                )
+            )
         if 16 in args.conns and 64 in args.conns:
             G16, G64 = api[("/_ping", 16, "dockguard")], api[("/_ping", 64, "dockguard")]
-            verdicts.append(("dockguard /_ping at 64 connections no slower than at 16",
-                             G64["rps"] >= G16["rps"], f"{G64['rps']:.0f} vs {G16['rps']:.0f} req/s"))
+            verdicts.append(
+                (
+                    "dockguard /_ping at 64 connections no slower than at 16",
+                    G64["rps"] >= G16["rps"],
+                    f"{G64['rps']:.0f} vs {G16['rps']:.0f} req/s",
+                )
+            )
         worst_list = min(
-            ((api[("/containers/json", c, "dockguard")]["rps"] / api[("/containers/json", c, "haproxy")]["rps"], c)
-             for c in args.conns),
+            (
+                (api[("/containers/json", c, "dockguard")]["rps"] / api[("/containers/json", c, "haproxy")]["rps"], c)
+                for c in args.conns
+            ),
             default=None,
         )
         if worst_list is not None:
-            verdicts.append(("/containers/json >= 0.95x HAProxy req/s at every concurrency (plain TCP)",
-                             worst_list[0] >= 0.95, f"worst {worst_list[0]:.2f}x (c={worst_list[1]})"))
+            verdicts.append(
+                (
+                    "/containers/json >= 0.95x HAProxy req/s at every concurrency (plain TCP)",
+                    worst_list[0] >= 0.95,
+                    f"worst {worst_list[0]:.2f}x (c={worst_list[1]})",
+                )
+            )
         if 1 in args.conns:
             D, G = api[("/_ping", 1, "daemon")], api[("/_ping", 1, "dockguard")]
             added = G["p50"] - D["p50"]
-            verdicts.append(("p50 added over the direct daemon <= 0.3 ms on /_ping at 1 connection",
-                             added <= 0.3, f"+{added:.2f} ms ({G['p50']:.2f} vs {D['p50']:.2f} ms)"))
+            verdicts.append(
+                (
+                    "p50 added over the direct daemon <= 0.3 ms on /_ping at 1 connection",
+                    added <= 0.3,
+                    f"+{added:.2f} ms ({G['p50']:.2f} vs {D['p50']:.2f} ms)",
+                )
+            )
         errors = sum(v["errors"] for v in api.values())
         if errors:
             verdicts.append(("no failed requests under wrk", False, f"{errors} errors"))
@@ -812,43 +935,100 @@ def build_table(r: dict, args) -> tuple[list[tuple], list[tuple[str, bool, str]]
                 h, g = ("haproxy-tls", "dockguard-tls") if tls else ("haproxy", "dockguard")
                 H, G = bulk[(op, h)], bulk[(op, g)]
                 D = None if tls else bulk[(op, "daemon-tcp")]
-                rows.append((f"{op} {bulk['archive_mb'] if op != 'cp' else args.size_mb:.0f} MB"
-                             + (" mTLS" if tls else ""), "MB/s", _fmt(D), _fmt(H) if H else "stalled",
-                             _fmt(G) if G else "stalled", _ratio(G, H) if H and G else "-"))
+                rows.append(
+                    (
+                        f"{op} {bulk['archive_mb'] if op != 'cp' else args.size_mb:.0f} MB" + (" mTLS" if tls else ""),
+                        "MB/s",
+                        _fmt(D),
+                        _fmt(H) if H else "stalled",
+                        _fmt(G) if G else "stalled",
+                        _ratio(G, H) if H and G else "-",
+                    )
+                )
                 if not (H and G):
                     continue
                 if worst is None or G / H < worst[0]:
                     worst = (G / H, f"{op}{' mTLS' if tls else ''}")
         if worst is not None:
-            verdicts.append(("bulk streams >= 0.8x HAProxy's MB/s (worst of save/load/cp, plain and mTLS)",
-                             worst[0] >= 0.8, f"worst {worst[0]:.2f}x ({worst[1]})"))
+            verdicts.append(
+                (
+                    "bulk streams >= 0.8x HAProxy's MB/s (worst of save/load/cp, plain and mTLS)",
+                    worst[0] >= 0.8,
+                    f"worst {worst[0]:.2f}x ({worst[1]})",
+                )
+            )
     streams = r.get("streams")
     if streams:
         n = args.streams
         H, G = streams["haproxy"], streams["dockguard"]
-        rows.append((f"{n} /events streams", "event reaches all, ms",
-                     _fmt(streams["daemon"]["fanout_all_ms"]), _fmt(H["fanout_all_ms"]), _fmt(G["fanout_all_ms"]),
-                     _ratio(G["fanout_all_ms"], H["fanout_all_ms"])))
-        rows.append(("", "event reaches half, ms", _fmt(streams["daemon"]["fanout_p50_ms"]),
-                     _fmt(H["fanout_p50_ms"]), _fmt(G["fanout_p50_ms"]),
-                     _ratio(G["fanout_p50_ms"], H["fanout_p50_ms"])))
-        rows.append(("", "RSS held open, MB", "-", _fmt(H["open_rss"] / MB, ".1f"), _fmt(G["open_rss"] / MB, ".1f"),
-                     _ratio(G["open_rss"], H["open_rss"])))
-        rows.append(("", "RSS growth, MB", "-", _fmt((H["open_rss"] - H["before_rss"]) / MB, "+.1f"),
-                     _fmt((G["open_rss"] - G["before_rss"]) / MB, "+.1f"), "-"))
+        rows.append(
+            (
+                f"{n} /events streams",
+                "event reaches all, ms",
+                _fmt(streams["daemon"]["fanout_all_ms"]),
+                _fmt(H["fanout_all_ms"]),
+                _fmt(G["fanout_all_ms"]),
+                _ratio(G["fanout_all_ms"], H["fanout_all_ms"]),
+            )
+        )
+        rows.append(
+            (
+                "",
+                "event reaches half, ms",
+                _fmt(streams["daemon"]["fanout_p50_ms"]),
+                _fmt(H["fanout_p50_ms"]),
+                _fmt(G["fanout_p50_ms"]),
+                _ratio(G["fanout_p50_ms"], H["fanout_p50_ms"]),
+            )
+        )
+        rows.append(
+            (
+                "",
+                "RSS held open, MB",
+                "-",
+                _fmt(H["open_rss"] / MB, ".1f"),
+                _fmt(G["open_rss"] / MB, ".1f"),
+                _ratio(G["open_rss"], H["open_rss"]),
+            )
+        )
+        rows.append(
+            (
+                "",
+                "RSS growth, MB",
+                "-",
+                _fmt((H["open_rss"] - H["before_rss"]) / MB, "+.1f"),
+                _fmt((G["open_rss"] - G["before_rss"]) / MB, "+.1f"),
+                "-",
+            )
+        )
         rows.append(("", "CPU at rest, %", "-", _fmt(H["rest_cpu_pct"], ".2f"), _fmt(G["rest_cpu_pct"], ".2f"), "-"))
         G3 = streams["dockguard-3"]
-        rows.append(("", "after close: RSS MB (fds)", "-",
-                     f"{(H['after_rss'] - H['before_rss']) / MB:+.1f} ({H['after_fds'] - H['before_fds']:+d})",
-                     f"{(G['after_rss'] - G['before_rss']) / MB:+.1f} ({G['after_fds'] - G['before_fds']:+d})", "-"))
-        rows.append(("", "3rd round, after close", "-", "-",
-                     f"{(G3['after_rss'] - G['before_rss']) / MB:+.1f} ({G3['after_fds'] - G['before_fds']:+d})",
-                     "-"))
+        rows.append(
+            (
+                "",
+                "after close: RSS MB (fds)",
+                "-",
+                f"{(H['after_rss'] - H['before_rss']) / MB:+.1f} ({H['after_fds'] - H['before_fds']:+d})",
+                f"{(G['after_rss'] - G['before_rss']) / MB:+.1f} ({G['after_fds'] - G['before_fds']:+d})",
+                "-",
+            )
+        )
+        rows.append(
+            (
+                "",
+                "3rd round, after close",
+                "-",
+                "-",
+                f"{(G3['after_rss'] - G['before_rss']) / MB:+.1f} ({G3['after_fds'] - G['before_fds']:+d})",
+                "-",
+            )
+        )
     mem = r.get("memory", {})
     idle = mem.get("idle")
     if idle is not None:
-        rows.append(("memory", "idle RSS, MB", "-", _fmt(mem.get("haproxy_idle", 0) / MB, ".1f"),
-                     _fmt(idle / MB, ".1f"), "-"))
+        rows.append(
+            ("memory", "idle RSS, MB", "-", _fmt(mem.get("haproxy_idle", 0) / MB, ".1f"), _fmt(idle / MB, ".1f"), "-")
+        )
         verdicts.append(("idle RSS <= 46 MB", idle <= 46 * MB, f"{idle / MB:.1f} MB"))
     if bulk:
         for path in ("dockguard", "dockguard-tls"):
@@ -857,54 +1037,94 @@ def build_table(r: dict, args) -> tuple[list[tuple], list[tuple[str, bool, str]]
             if p is None:
                 continue
             base = idle if idle is not None else p["guard_before"]
-            rows.append(("", f"before / peak in {bulk['archive_mb']:.0f} MB load{' mTLS' if 'tls' in path else ''}", "-",
-                         f"{hp['haproxy_before'] / MB:.1f} / {hp['haproxy_peak'] / MB:.1f}" if hp else "stalled",
-                         f"{p['guard_before'] / MB:.1f} / {p['guard_peak'] / MB:.1f}", "-"))
-            verdicts.append((f"peak RSS during the {bulk['archive_mb']:.0f} MB load{' (mTLS)' if 'tls' in path else ''}"
-                             " <= idle + 64 MB",
-                             p["guard_peak"] - base <= 64 * MB,
-                             f"+{(p['guard_peak'] - base) / MB:.1f} MB ({p['guard_peak'] / MB:.1f} MB)"))
+            rows.append(
+                (
+                    "",
+                    f"before / peak in {bulk['archive_mb']:.0f} MB load{' mTLS' if 'tls' in path else ''}",
+                    "-",
+                    f"{hp['haproxy_before'] / MB:.1f} / {hp['haproxy_peak'] / MB:.1f}" if hp else "stalled",
+                    f"{p['guard_before'] / MB:.1f} / {p['guard_peak'] / MB:.1f}",
+                    "-",
+                )
+            )
+            verdicts.append(
+                (
+                    f"peak RSS during the {bulk['archive_mb']:.0f} MB load{' (mTLS)' if 'tls' in path else ''}"
+                    " <= idle + 64 MB",
+                    p["guard_peak"] - base <= 64 * MB,
+                    f"+{(p['guard_peak'] - base) / MB:.1f} MB ({p['guard_peak'] / MB:.1f} MB)",
+                )
+            )
     for when in ("after bulk", "after streams", "after wrk"):
         if when in mem:
             rows.append(("", f"RSS {when}, MB", "-", "-", _fmt(mem[when] / MB, ".1f"), "-"))
     if streams:
         G = streams["dockguard"]
         growth = G["open_rss"] - G["before_rss"]
-        verdicts.append((f"{args.streams} idle streams <= idle + 40 MB", growth <= 40 * MB,
-                         f"+{growth / MB:.1f} MB"))
+        verdicts.append((f"{args.streams} idle streams <= idle + 40 MB", growth <= 40 * MB, f"+{growth / MB:.1f} MB"))
         rounds = [streams[k] for k in ("dockguard", "dockguard-2", "dockguard-3")]
         fds = max(x["after_fds"] for x in rounds) - G["before_fds"]
         high = max(x["open_rss"] for x in rounds[:-1])
         last = rounds[-1]["after_rss"]
-        verdicts.append(("nothing retained after the streams close (fds back after each of 3 rounds; "
-                         "RSS after the 3rd <= the earlier rounds' peak + 2 MB)",
-                         fds <= 0 and last <= high + 2 * MB,
-                         f"fds {fds:+d}; RSS after each round "
-                         + ", ".join(f"{(x['after_rss'] - G['before_rss']) / MB:+.1f}" for x in rounds)
-                         + f" MB, earlier peak {(high - G['before_rss']) / MB:+.1f} MB"))
+        verdicts.append(
+            (
+                "nothing retained after the streams close (fds back after each of 3 rounds; "
+                "RSS after the 3rd <= the earlier rounds' peak + 2 MB)",
+                fds <= 0 and last <= high + 2 * MB,
+                f"fds {fds:+d}; RSS after each round "
+                + ", ".join(f"{(x['after_rss'] - G['before_rss']) / MB:+.1f}" for x in rounds)
+                + f" MB, earlier peak {(high - G['before_rss']) / MB:+.1f} MB",
+            )
+        )
     scope = r.get("scope")
     if scope:
         n = scope["containers"]
         for ep, label in (("inspect", "GET /containers/{id}/json"), ("list", f"/containers/json, {n} containers")):
             P, S = scope[(ep, "plain")], scope[(ep, "scoped")]
-            rows.append((f"scope: {label}", "req/s unscoped / scoped", "-", "-",
-                         f"{P['rps']:.0f} / {S['rps']:.0f}", f"{S['rps'] / P['rps']:.2f}x scoped/unscoped"))
-            verdicts.append((f"scoped {label} >= 0.8x unscoped (c=16)", S["rps"] >= 0.8 * P["rps"],
-                             f"{S['rps'] / P['rps']:.2f}x ({S['rps']:.0f} vs {P['rps']:.0f} req/s)"))
+            rows.append(
+                (
+                    f"scope: {label}",
+                    "req/s unscoped / scoped",
+                    "-",
+                    "-",
+                    f"{P['rps']:.0f} / {S['rps']:.0f}",
+                    f"{S['rps'] / P['rps']:.2f}x scoped/unscoped",
+                )
+            )
+            verdicts.append(
+                (
+                    f"scoped {label} >= 0.8x unscoped (c=16)",
+                    S["rps"] >= 0.8 * P["rps"],
+                    f"{S['rps'] / P['rps']:.2f}x ({S['rps']:.0f} vs {P['rps']:.0f} req/s)",
+                )
+            )
             if S["errors"] or P["errors"]:
-                verdicts.append((f"no failed requests in the scope {ep} runs", False,
-                                 f"{S['errors']} / {P['errors']} errors"))
+                verdicts.append(
+                    (f"no failed requests in the scope {ep} runs", False, f"{S['errors']} / {P['errors']} errors")
+                )
     tls = r.get("tls")
     if tls:
-        rows.append(("TLS", "new mTLS conns/s (+ /_ping)", _fmt(tls[("handshakes", "daemon")]),
-                     _fmt(tls[("handshakes", "haproxy")]), _fmt(tls[("handshakes", "dockguard")]),
-                     _ratio(tls[("handshakes", "dockguard")], tls[("handshakes", "haproxy")])))
+        rows.append(
+            (
+                "TLS",
+                "new mTLS conns/s (+ /_ping)",
+                _fmt(tls[("handshakes", "daemon")]),
+                _fmt(tls[("handshakes", "haproxy")]),
+                _fmt(tls[("handshakes", "dockguard")]),
+                _ratio(tls[("handshakes", "dockguard")], tls[("handshakes", "haproxy")]),
+            )
+        )
         for binary in installed_clis():
             d, g = tls[("ps", binary, "daemon2-tls")], tls[("ps", binary, "dockguard2-tls")]
             version = cli_version(binary)
             rows.append(("", f"docker {version} ps -a, ms", f"{d:.1f}", "-", f"{g:.1f}", f"{g / d:.2f}x vs daemon"))
-            verdicts.append((f"docker {version} ps through dockguard within 5% of dockerd's TLS port",
-                             g <= d * 1.05, f"{(g / d - 1) * 100:+.1f}% ({g:.1f} vs {d:.1f} ms)"))
+            verdicts.append(
+                (
+                    f"docker {version} ps through dockguard within 5% of dockerd's TLS port",
+                    g <= d * 1.05,
+                    f"{(g / d - 1) * 100:+.1f}% ({g:.1f} vs {d:.1f} ms)",
+                )
+            )
     return rows, verdicts
 
 
@@ -930,8 +1150,11 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="api,bulk,streams,tls,scope",
-                        help="comma-separated scenarios: api, bulk, streams, tls, scope (default: all)")
+    parser.add_argument(
+        "--only",
+        default="api,bulk,streams,tls,scope",
+        help="comma-separated scenarios: api, bulk, streams, tls, scope (default: all)",
+    )
     parser.add_argument("--duration", type=float, help="seconds per wrk run (default 3)")
     parser.add_argument("--conns", default="1,16,64", help="wrk connection counts (default 1,16,64)")
     parser.add_argument("--size-mb", type=int, help="size of the bulk image's layer (default 1024)")
@@ -939,16 +1162,25 @@ def main() -> None:
     parser.add_argument("--containers", type=int, default=50, help="containers present (default 50)")
     parser.add_argument("--tls-seconds", type=float, help="seconds per handshake run (default 4)")
     parser.add_argument("--ps-runs", type=int, help="docker ps runs per path (default 15)")
-    parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: 1 s wrk runs, 64 MB image, 200 streams, 5 ps runs")
-    parser.add_argument("--profile", metavar="DIR",
-                        help="also run py-spy on dockguard under /_ping and /containers/json load; "
-                             "collapsed stacks and summaries go to DIR")
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: 1 s wrk runs, 64 MB image, 200 streams, 5 ps runs"
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="also run py-spy on dockguard under /_ping and /containers/json load; "
+        "collapsed stacks and summaries go to DIR",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the raw results as JSON")
     args = parser.parse_args()
     # --quick has smaller defaults; options given explicitly win either way
-    defaults = {"duration": (3.0, 1.0), "size_mb": (1024, 64), "streams": (1000, 200),
-                "tls_seconds": (4.0, 2.0), "ps_runs": (15, 5)}
+    defaults = {
+        "duration": (3.0, 1.0),
+        "size_mb": (1024, 64),
+        "streams": (1000, 200),
+        "tls_seconds": (4.0, 2.0),
+        "ps_runs": (15, 5),
+    }
     for key, (full, quick) in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, quick if args.quick else full)
@@ -984,8 +1216,10 @@ def main() -> None:
         s.start_haproxy()
         s.start_stunnel()
         results["memory"] = {"idle": settle_rss(s.guard.pid, 2.0), "haproxy_idle": rss(s.haproxy.pid)}
-        log(f"idle RSS: dockguard {results['memory']['idle'] / MB:.1f} MB, "
-            f"haproxy {results['memory']['haproxy_idle'] / MB:.1f} MB")
+        log(
+            f"idle RSS: dockguard {results['memory']['idle'] / MB:.1f} MB, "
+            f"haproxy {results['memory']['haproxy_idle'] / MB:.1f} MB"
+        )
         # bulk first: its peak RSS is then measured from a process that has
         # not yet held 1,000 streams or 64 wrk connections.
         if "bulk" in only:
@@ -1006,13 +1240,25 @@ def main() -> None:
         log("stopping everything")
     elapsed = time.monotonic() - started
     rows, verdicts = build_table(results, args)
-    header = (f"dockguard bench: {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, "
-              f"load average {os.getloadavg()[0]:.2f}, wrk {args.duration:g} s per cell, took {elapsed:.0f} s")
+    header = (
+        f"dockguard bench: {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f}, wrk {args.duration:g} s per cell, took {elapsed:.0f} s"
+    )
     print(render(rows, verdicts, header))
     if args.json:
-        Path(args.json).write_text(json.dumps(
-            {"args": vars(args), "results": {k: {str(kk): vv for kk, vv in v.items()} if isinstance(v, dict) else v
-                                             for k, v in results.items()}}, indent=1, default=str))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "args": vars(args),
+                    "results": {
+                        k: {str(kk): vv for kk, vv in v.items()} if isinstance(v, dict) else v
+                        for k, v in results.items()
+                    },
+                },
+                indent=1,
+                default=str,
+            )
+        )
 
 
 if __name__ == "__main__":

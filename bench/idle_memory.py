@@ -43,9 +43,11 @@ STEPS = [
 #: whenever pyOpenSSL is installed, so the reactor step above already holds
 #: the TLS stack; these lines separate the two.
 COMPARE = [
-    ("twisted reactor, TLS stack blocked",
-     "import sys; sys.modules.update(OpenSSL=None, cryptography=None, service_identity=None)\n"
-     "from twisted.internet import reactor"),
+    (
+        "twisted reactor, TLS stack blocked",
+        "import sys; sys.modules.update(OpenSSL=None, cryptography=None, service_identity=None)\n"
+        "from twisted.internet import reactor",
+    ),
     ("cryptography + pyOpenSSL only", "import cryptography.x509, OpenSSL.SSL"),
     ("stdlib modules twisted pulls in", "import asyncio, http.cookiejar, urllib.request, email.message, uuid"),
 ]
@@ -97,7 +99,9 @@ def import_steps() -> None:
         probe = f"{code}{_STATUS}\nimport json; print(json.dumps(_status()))"
         out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
         s = json.loads(out)
-        print(f"  {label:<40} {mb(s['VmRSS'])}   {mb(s['RssAnon'])}    {mb(s['RssFile'])}   ({(s['VmRSS'] - last) / 1024 / 1024:+.1f})")
+        print(
+            f"  {label:<40} {mb(s['VmRSS'])}   {mb(s['RssAnon'])}    {mb(s['RssFile'])}   ({(s['VmRSS'] - last) / 1024 / 1024:+.1f})"
+        )
         last = s["VmRSS"]
     print("  for comparison, alone in a fresh interpreter:")
     for label, stmt in COMPARE:
@@ -113,12 +117,15 @@ def running_guard() -> None:
         work = Path(d)
         pki = TestPKI(work / "pki")
         sock = str(work / "no-daemon.sock")
-        tls = (f"tls://127.0.0.1:{free_port()}?cert={pki.server_cert_path}&key={pki.server_key_path}"
-               f"&client_ca={pki.ca_path}")
+        tls = (
+            f"tls://127.0.0.1:{free_port()}?cert={pki.server_cert_path}&key={pki.server_key_path}"
+            f"&client_ca={pki.ca_path}"
+        )
         for label, listeners in (("tcp listener", []), ("tcp + tls listeners", [tls])):
             port = free_port()
-            guard = start_guard(work, sock, [f"tcp://127.0.0.1:{port}?identity=m", *listeners],
-                                wait_for=("127.0.0.1", port))
+            guard = start_guard(
+                work, sock, [f"tcp://127.0.0.1:{port}?identity=m", *listeners], wait_for=("127.0.0.1", port)
+            )
             try:
                 time.sleep(2)
                 s = status_of(guard.pid)
@@ -141,7 +148,9 @@ def import_time(top: int = 15) -> None:
         self_us, cum_us, name = line.split(":", 1)[1].split("|")
         rows.append((int(cum_us), int(self_us), name[1:]))
     top_level = [r for r in rows if not r[2].startswith(" ")]
-    print(f"\nslowest top-level imports (-X importtime, cumulative ms; total {sum(r[0] for r in top_level) / 1000:.0f} ms)")
+    print(
+        f"\nslowest top-level imports (-X importtime, cumulative ms; total {sum(r[0] for r in top_level) / 1000:.0f} ms)"
+    )
     for cum, _own, name in sorted(top_level, reverse=True)[:top]:
         print(f"  {cum / 1000:7.1f}  {name.strip()}")
 
@@ -169,7 +178,9 @@ print(json.dumps(agg.most_common({top})))
 print(json.dumps(sum(agg.values())))
 """
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.splitlines()
-    print(f"\nPython heap allocated while importing, by package (tracemalloc; total {int(out[1]) / 1024 / 1024:.1f} MB)")
+    print(
+        f"\nPython heap allocated while importing, by package (tracemalloc; total {int(out[1]) / 1024 / 1024:.1f} MB)"
+    )
     for pkg, size in json.loads(out[0]):
         print(f"  {mb(size)} MB  {pkg}")
 

@@ -37,8 +37,13 @@ def main() -> None:
         make_busybox_image(daemon.socket_path)
         image = make_big_image(daemon.socket_path, "dg-bench:big", args.size_mb)
         port = free_port()
-        guard = start_guard(workdir, daemon.socket_path, [f"tcp://127.0.0.1:{port}?identity=bench"],
-                            env={"IMAGES": "1", "POST": "1"}, wait_for=("127.0.0.1", port))
+        guard = start_guard(
+            workdir,
+            daemon.socket_path,
+            [f"tcp://127.0.0.1:{port}?identity=bench"],
+            env={"IMAGES": "1", "POST": "1"},
+            wait_for=("127.0.0.1", port),
+        )
         try:
             through = docker.APIClient(base_url=f"tcp://127.0.0.1:{port}", timeout=600)
             direct = docker.APIClient(base_url=daemon.url, timeout=600)
@@ -55,7 +60,9 @@ def main() -> None:
 
             _, peak, took = peak_rss_during(guard.pid, save)
             size = archive.stat().st_size
-            print(f"save {size / MB:.0f} MB: peak RSS {peak / MB:.1f} MB (+{(peak - idle) / MB:.1f}), {size / MB / took:.0f} MB/s")
+            print(
+                f"save {size / MB:.0f} MB: peak RSS {peak / MB:.1f} MB (+{(peak - idle) / MB:.1f}), {size / MB / took:.0f} MB/s"
+            )
             direct.remove_image(image.tag)
 
             def load() -> None:
@@ -63,7 +70,9 @@ def main() -> None:
                     through.load_image(data)
 
             _, peak, took = peak_rss_during(guard.pid, load)
-            print(f"load {size / MB:.0f} MB: peak RSS {peak / MB:.1f} MB (+{(peak - idle) / MB:.1f}), {size / MB / took:.0f} MB/s")
+            print(
+                f"load {size / MB:.0f} MB: peak RSS {peak / MB:.1f} MB (+{(peak - idle) / MB:.1f}), {size / MB / took:.0f} MB/s"
+            )
             assert direct.inspect_image(image.tag)["Id"] == image.id, "loaded image differs"
             print("loaded image id matches")
         finally:

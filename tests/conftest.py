@@ -141,8 +141,7 @@ def docker_binary(request: pytest.FixtureRequest) -> str:
     """Each docker CLI in turn (28.x, then 20.10)."""
     binary = request.param
     if not os.access(binary, os.X_OK):
-        pytest.fail(f"{binary} is missing: run the README's test command, which installs it",
-                    pytrace=False)
+        pytest.fail(f"{binary} is missing: run the README's test command, which installs it", pytrace=False)
     return binary
 
 
@@ -152,12 +151,15 @@ from harness.guard import Guard, free_port, start_guard  # noqa: E402
 
 #: every Tecnativa/linuxserver switch on: the relay, not the policy, is under test
 FULL_ACCESS_ENV = {
-    **{s: "1" for s in (
-        "AUTH BUILD COMMIT CONFIGS CONTAINERS DISTRIBUTION EVENTS EXEC GRPC IMAGES INFO "
-        "NETWORKS NODES PING PLUGINS SECRETS SERVICES SESSION SWARM SYSTEM TASKS VERSION "
-        "VOLUMES POST ALLOW_START ALLOW_STOP ALLOW_RESTARTS ALLOW_PAUSE ALLOW_UNPAUSE "
-        "ALLOW_ARCHIVE ALLOW_CHANGES ALLOW_EXPORT ALLOW_LOGS ALLOW_TOP"
-    ).split()},
+    **{
+        s: "1"
+        for s in (
+            "AUTH BUILD COMMIT CONFIGS CONTAINERS DISTRIBUTION EVENTS EXEC GRPC IMAGES INFO "
+            "NETWORKS NODES PING PLUGINS SECRETS SERVICES SESSION SWARM SYSTEM TASKS VERSION "
+            "VOLUMES POST ALLOW_START ALLOW_STOP ALLOW_RESTARTS ALLOW_PAUSE ALLOW_UNPAUSE "
+            "ALLOW_ARCHIVE ALLOW_CHANGES ALLOW_EXPORT ALLOW_LOGS ALLOW_TOP"
+        ).split()
+    },
 }
 
 
@@ -178,10 +180,7 @@ def guard_factory(tmp_path: Path, dockerd: PrivateDaemon) -> Iterator[Callable[.
 
 
 def tls_listen(pki: TestPKI, port: int, host: str = "127.0.0.1") -> str:
-    return (
-        f"tls://{host}:{port}?cert={pki.server_cert_path}&key={pki.server_key_path}"
-        f"&client_ca={pki.ca_path}"
-    )
+    return f"tls://{host}:{port}?cert={pki.server_cert_path}&key={pki.server_key_path}&client_ca={pki.ca_path}"
 
 
 @pytest.fixture(scope="module")
@@ -189,8 +188,11 @@ def tls_guard(tmp_path_factory: pytest.TempPathFactory, dockerd: PrivateDaemon, 
     """One full-access dockguard on a mutual-TLS listener for a test module."""
     port = free_port()
     guard = start_guard(
-        tmp_path_factory.mktemp("guard"), dockerd.socket_path, [tls_listen(pki, port)],
-        env=FULL_ACCESS_ENV, wait_for=("127.0.0.1", port),
+        tmp_path_factory.mktemp("guard"),
+        dockerd.socket_path,
+        [tls_listen(pki, port)],
+        env=FULL_ACCESS_ENV,
+        wait_for=("127.0.0.1", port),
     )
     yield guard
     guard.stop()

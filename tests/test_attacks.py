@@ -120,7 +120,7 @@ def test_chunked_body_is_rechunked_so_the_daemon_reads_exactly_what_was_judged()
     # Chunk extensions and trailers are the client's: the daemon gets plain chunks.
     world = World(OPEN_ENV)
     client = world.client()
-    client.send(BUILD_CHUNKED + b"5;ext=\"x;y\"\r\nhello\r\n" + b"0\r\nX-Trailer: a\r\n\r\n")
+    client.send(BUILD_CHUNKED + b'5;ext="x;y"\r\nhello\r\n' + b"0\r\nX-Trailer: a\r\n\r\n")
     raw = world.up.transport.value()
     assert b"ext" not in raw and b"X-Trailer" not in raw
     [request] = world.daemon_saw()
@@ -130,21 +130,55 @@ def test_chunked_body_is_rechunked_so_the_daemon_reads_exactly_what_was_judged()
 # -- framing: heads ------------------------------------------------------------------------
 
 BAD_HEADS = [
-    pytest.param(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nContent-Length: 1 0\r\n\r\n" + SECRET, id="cl-with-inner-space"),
+    pytest.param(
+        b"GET /_ping HTTP/1.1\r\nHost: docker\r\nContent-Length: 1 0\r\n\r\n" + SECRET, id="cl-with-inner-space"
+    ),
     pytest.param(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nContent-Length: 0x10\r\n\r\n" + SECRET, id="cl-hex"),
     pytest.param(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nContent-Length: -1\r\n\r\n" + SECRET, id="cl-negative"),
-    pytest.param(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nContent-Length: 5\r\nContent-Length: 5 \r\n\r\nhello" + SECRET, id="cl-twice-same"),
-    pytest.param(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nContent-Length: 005\r\n\r\nhello" + SECRET, id="cl-leading-zeros"),
-    pytest.param(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + SECRET, id="te-twice"),
-    pytest.param(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" + SECRET, id="te-gzip-chunked"),
-    pytest.param(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: identity\r\n\r\n" + SECRET, id="te-identity"),
-    pytest.param(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: \"chunked\"\r\n\r\n0\r\n\r\n" + SECRET, id="te-quoted"),
-    pytest.param(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: CHUNKED\r\n\r\n0\r\n\r\n" + SECRET, id="te-upper-case"),
-    pytest.param(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding:\tchunked\t\r\n\r\n0\r\n\r\n" + SECRET, id="te-tabs"),
-    pytest.param(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nTransfer_Encoding: chunked\r\n\r\n" + SECRET, id="te-underscore"),
-    pytest.param(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nX-A: a\r\n Transfer-Encoding: chunked\r\n\r\n" + SECRET, id="te-folded-into-another-header"),
-    pytest.param(b"GET /_ping HTTP/1.1\r\n Transfer-Encoding: chunked\r\nHost: docker\r\n\r\n0\r\n\r\n" + SECRET, id="folded-first-header"),
-    pytest.param(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nX-A: a\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + SECRET, id="bare-lf-before-te"),
+    pytest.param(
+        b"GET /_ping HTTP/1.1\r\nHost: docker\r\nContent-Length: 5\r\nContent-Length: 5 \r\n\r\nhello" + SECRET,
+        id="cl-twice-same",
+    ),
+    pytest.param(
+        b"GET /_ping HTTP/1.1\r\nHost: docker\r\nContent-Length: 005\r\n\r\nhello" + SECRET, id="cl-leading-zeros"
+    ),
+    pytest.param(
+        b"GET /_ping HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        + SECRET,
+        id="te-twice",
+    ),
+    pytest.param(
+        b"GET /_ping HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" + SECRET,
+        id="te-gzip-chunked",
+    ),
+    pytest.param(
+        b"GET /_ping HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: identity\r\n\r\n" + SECRET, id="te-identity"
+    ),
+    pytest.param(
+        b'GET /_ping HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: "chunked"\r\n\r\n0\r\n\r\n' + SECRET, id="te-quoted"
+    ),
+    pytest.param(
+        b"GET /_ping HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: CHUNKED\r\n\r\n0\r\n\r\n" + SECRET,
+        id="te-upper-case",
+    ),
+    pytest.param(
+        b"GET /_ping HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding:\tchunked\t\r\n\r\n0\r\n\r\n" + SECRET, id="te-tabs"
+    ),
+    pytest.param(
+        b"GET /_ping HTTP/1.1\r\nHost: docker\r\nTransfer_Encoding: chunked\r\n\r\n" + SECRET, id="te-underscore"
+    ),
+    pytest.param(
+        b"GET /_ping HTTP/1.1\r\nHost: docker\r\nX-A: a\r\n Transfer-Encoding: chunked\r\n\r\n" + SECRET,
+        id="te-folded-into-another-header",
+    ),
+    pytest.param(
+        b"GET /_ping HTTP/1.1\r\n Transfer-Encoding: chunked\r\nHost: docker\r\n\r\n0\r\n\r\n" + SECRET,
+        id="folded-first-header",
+    ),
+    pytest.param(
+        b"GET /_ping HTTP/1.1\r\nHost: docker\r\nX-A: a\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + SECRET,
+        id="bare-lf-before-te",
+    ),
     pytest.param(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nX-A: a\x00b\r\n\r\n" + SECRET, id="nul-in-header-value"),
     pytest.param(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nNoColonHere\r\n\r\n" + SECRET, id="header-without-colon"),
     pytest.param(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nX A: b\r\n\r\n" + SECRET, id="space-in-header-name"),
@@ -288,7 +322,9 @@ def test_request_hidden_in_an_allowed_body_reaches_the_daemon_only_as_body(frami
     client = world.client()
     hidden = SECRET + b"POST /v1.41/volumes/create HTTP/1.1\r\nHost: docker\r\nContent-Length: 2\r\n\r\n{}"
     if framing == "content-length":
-        client.send(b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nContent-Length: %d\r\n\r\n%s" % (len(hidden), hidden))
+        client.send(
+            b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nContent-Length: %d\r\n\r\n%s" % (len(hidden), hidden)
+        )
     else:
         client.send(BUILD_CHUNKED + b"%x\r\n%s\r\n0\r\n\r\n" % (len(hidden), hidden))
     answer_everything(world)
@@ -334,7 +370,8 @@ def test_a_hijack_the_daemon_declines_leaves_the_pipelined_request_to_be_judged(
     )
     error = b'{"message":"No such exec instance: abc"}'
     world.up.dataReceived(
-        b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(error), error)
+        b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(error), error)
     )
     world.clock.advance(0)
     assert [r.status for r in clean_answers(client, [b"POST", b"GET"])] == [404, 403]
@@ -418,7 +455,9 @@ def test_refused_head_request_gets_a_bodiless_answer_and_keeps_the_connection(ta
 # -- method confusion -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", [b"get", b"Get", b"gET", b"head", b"post", b"OPTIONS", b"TRACE", b"PATCH", b"PROPFIND", b"X"])
+@pytest.mark.parametrize(
+    "method", [b"get", b"Get", b"gET", b"head", b"post", b"OPTIONS", b"TRACE", b"PATCH", b"PROPFIND", b"X"]
+)
 def test_methods_other_than_exact_get_and_head_are_writes(method: bytes) -> None:
     # The daemon's router compares methods exactly (`get /containers/json`
     # is its 404), and it answers OPTIONS on every path (its CORS route):
@@ -466,7 +505,10 @@ def test_method_override_headers_do_not_change_the_decision(header: bytes) -> No
 
 @pytest.mark.parametrize(
     "target",
-    [b"/v1.41/containers/abc/json?_method=DELETE", b"/v1.41/containers/abc/json?method=POST&X-HTTP-Method-Override=DELETE"],
+    [
+        b"/v1.41/containers/abc/json?_method=DELETE",
+        b"/v1.41/containers/abc/json?method=POST&X-HTTP-Method-Override=DELETE",
+    ],
 )
 def test_method_in_the_query_does_not_change_the_decision(target: bytes) -> None:
     world = World({"CONTAINERS": "1"})
@@ -482,6 +524,7 @@ def test_method_in_the_query_does_not_change_the_decision(target: bytes) -> None
 # name (`docker run --link db:alias --name web` registers `/web/alias`).
 # tests/test_e2e_attacks.py shows the daemon serving these.
 
+
 def _shell_world() -> World:
     world = World()
     world.relay.policy = GroupPolicy(identities={"tester": ("shell",)}, groups={"shell": SHELL})
@@ -489,8 +532,12 @@ def _shell_world() -> World:
 
 
 SPANNING_GUARDED = [
-    pytest.param(b"/v1.41/containers/web/alias/exec", b'{"Cmd":["id"],"Privileged":true,"User":"root"}', id="exec-create"),
-    pytest.param(b"/v1.23/containers/web/alias/start", b'{"Privileged":true,"Binds":["/:/host"]}', id="start-with-hostconfig"),
+    pytest.param(
+        b"/v1.41/containers/web/alias/exec", b'{"Cmd":["id"],"Privileged":true,"User":"root"}', id="exec-create"
+    ),
+    pytest.param(
+        b"/v1.23/containers/web/alias/start", b'{"Privileged":true,"Binds":["/:/host"]}', id="start-with-hostconfig"
+    ),
     pytest.param(
         b"/v1.41/containers/web/alias/update",
         b'{"Devices":[{"PathOnHost":"/dev/sda","PathInContainer":"/dev/sda","CgroupPermissions":"rwm"}]}',

@@ -91,13 +91,16 @@ def test_init_refuses_to_overwrite_without_force(ca_dir: Path, capsys) -> None:
 
 
 def test_server_certificate(ca_dir: Path) -> None:
-    out = ok("certs", "server", ca_dir, "--name", "myhost.example", "--ip", "192.0.2.10",
-             "--ip", "::1", "--dns", "localhost")
+    out = ok(
+        "certs", "server", ca_dir, "--name", "myhost.example", "--ip", "192.0.2.10", "--ip", "::1", "--dns", "localhost"
+    )
     cert = load(ca_dir / "server-cert.pem")
     sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert list(sans) == [
-        x509.DNSName("myhost.example"), x509.DNSName("localhost"),
-        x509.IPAddress(ipaddress.ip_address("192.0.2.10")), x509.IPAddress(ipaddress.ip_address("::1")),
+        x509.DNSName("myhost.example"),
+        x509.DNSName("localhost"),
+        x509.IPAddress(ipaddress.ip_address("192.0.2.10")),
+        x509.IPAddress(ipaddress.ip_address("::1")),
     ]
     assert list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
         ExtendedKeyUsageOID.SERVER_AUTH
@@ -111,8 +114,10 @@ def test_server_certificate(ca_dir: Path) -> None:
     verifier.verify(cert, [])
 
     base = ca_dir.resolve()
-    assert (f"tls://0.0.0.0:2376?cert={base}/server-cert.pem&key={base}/server-key.pem"
-            f"&client_ca={base}/ca.pem&crl={base}/crl.pem") in out
+    assert (
+        f"tls://0.0.0.0:2376?cert={base}/server-cert.pem&key={base}/server-key.pem"
+        f"&client_ca={base}/ca.pem&crl={base}/crl.pem"
+    ) in out
     # and dockguard's own parser reads that URL back
     from dockguard.config import parse_listen
 
@@ -155,8 +160,10 @@ def test_client_certificate_is_a_docker_cert_path(ca_dir: Path) -> None:
     assert "export DOCKER_HOST=tcp://myhost.example:2376" in lines
     assert "export DOCKER_TLS_VERIFY=1" in lines
     assert f"export DOCKER_CERT_PATH={path}" in lines
-    assert (f'docker context create traefik --docker "host=tcp://myhost.example:2376,'
-            f'ca={path}/ca.pem,cert={path}/cert.pem,key={path}/key.pem"') in lines
+    assert (
+        f'docker context create traefik --docker "host=tcp://myhost.example:2376,'
+        f'ca={path}/ca.pem,cert={path}/cert.pem,key={path}/key.pem"'
+    ) in lines
     assert "PRIVATE KEY" not in out
 
     ca = load(ca_dir / "ca.pem")
@@ -176,7 +183,6 @@ def test_client_certificate_is_a_docker_cert_path(ca_dir: Path) -> None:
     )
     verified = verifier.verify(cert, [])
     assert verified.chain == [cert, ca]
-
 
 
 def test_client_identity_is_accepted_by_dockguard(ca_dir: Path) -> None:

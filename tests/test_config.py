@@ -60,7 +60,9 @@ def test_listen_urls(pem_files: Path) -> None:
     assert (tls.kind, tls.host, tls.port, tls.identity) == ("tls", "0.0.0.0", 2376, None)
     tcp = parse_listen("tcp://[::1]:2375?identity=me&allow=10.0.0.0/8,192.168.1.0/24")
     assert tcp.host == "::1" and tcp.allow == (
-        ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("192.168.1.0/24"))
+        ipaddress.ip_network("10.0.0.0/8"),
+        ipaddress.ip_network("192.168.1.0/24"),
+    )
     unix = parse_listen("unix:///run/dg.sock?identity=traefik&mode=0600")
     assert (unix.path, unix.mode, unix.identity) == ("/run/dg.sock", 0o600, "traefik")
 
@@ -106,11 +108,21 @@ def test_bad_listeners_name_key_and_reason(spec, key, words) -> None:
         ("[limits]\nmax_connections = 10.5", "limits.max_connections", "whole number"),
         ("[limits]\nmax_headers = 0", "limits.max_headers", "positive"),
         ("[limits]\nmax_conections = 5", "limits.max_conections", "unknown key"),
-        ("[limits]\nmax_connections = 100\nmax_plain_connections = 100", "limits.max_plain_connections",
-         "leave some for Unix socket callers"),
-        ("[limits]\nmax_tls_handshakes = 2000", "limits.max_tls_handshakes", "take all of limits.max_connections (2048)"),
-        ("[limits]\nmax_plain_connections = 50\nmax_tls_handshakes = 50\nmax_connections = 100",
-         "limits.max_plain_connections", "TLS callers with a valid certificate"),
+        (
+            "[limits]\nmax_connections = 100\nmax_plain_connections = 100",
+            "limits.max_plain_connections",
+            "leave some for Unix socket callers",
+        ),
+        (
+            "[limits]\nmax_tls_handshakes = 2000",
+            "limits.max_tls_handshakes",
+            "take all of limits.max_connections (2048)",
+        ),
+        (
+            "[limits]\nmax_plain_connections = 50\nmax_tls_handshakes = 50\nmax_connections = 100",
+            "limits.max_plain_connections",
+            "TLS callers with a valid certificate",
+        ),
         ("[limits]\nmax_drain_bytes = -1", "limits.max_drain_bytes", "positive"),
         ("[timeouts]\ndrain = 0", "timeouts.drain", "positive"),
         ("[admin]\nlisten = 'http://127.0.0.1:9180'", "admin.listen", "tcp://HOST:PORT"),
@@ -136,14 +148,19 @@ def test_the_documented_example_loads(tmp_path: Path, pem_files: Path) -> None:
     shutil.copy(EXAMPLE, tmp_path / "dockguard.toml")
     config = build_config({}, config_file=tmp_path / "dockguard.toml")
     assert [listener.name for listener in config.listeners] == [
-        "tls://0.0.0.0:2376", "unix:///run/dockguard/traefik.sock", "tcp://127.0.0.1:2375",
+        "tls://0.0.0.0:2376",
+        "unix:///run/dockguard/traefik.sock",
+        "tcp://127.0.0.1:2375",
     ]
     assert config.listeners[0].cert == tmp_path / "certs" / "server-cert.pem"
     assert (config.header_timeout, config.idle_timeout, config.max_head_bytes) == (30, 120, 262144)
     assert config.decision_log == tmp_path / "decisions.jsonl"
     # each identity gets the groups the example names
     assert dict(config.policy.identities) == {
-        "traefik": ("traefik",), "ops": ("admin",), "ci-runner": ("ci",), "local": ("readonly",),
+        "traefik": ("traefik",),
+        "ops": ("admin",),
+        "ci-runner": ("ci",),
+        "local": ("readonly",),
     }
 
     def allowed(identity: str, method: str, target: bytes) -> bool:
@@ -197,7 +214,9 @@ def test_limits_and_admin_from_a_file(tmp_path: Path) -> None:
     config = build_config({}, config_file=path)
     assert (config.max_connections, config.max_connections_per_peer, config.max_headers) == (100, 10, 50)
     assert config.admin is not None and config.admin.name == "tcp://127.0.0.1:9180"
-    assert build_config({}, config_file=path, admin="unix:///run/dg-admin.sock").admin.name == "unix:///run/dg-admin.sock"
+    assert (
+        build_config({}, config_file=path, admin="unix:///run/dg-admin.sock").admin.name == "unix:///run/dg-admin.sock"
+    )
     assert build_config({}).admin is None  # off by default
 
 
@@ -221,5 +240,8 @@ def test_dos_limits_from_a_file_reach_the_relay(tmp_path: Path) -> None:
     assert config.drain_timeout == 2.5
     defaults = limits_of(build_config({}))
     assert (defaults.connections, defaults.connections_per_peer, defaults.plainBudget, defaults.handshakeBudget) == (
-        2048, 128, 1024, 256,
+        2048,
+        128,
+        1024,
+        256,
     )

@@ -72,15 +72,23 @@ def _shim() -> Path:
 def run_shell(text: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """A documented ``sh`` block, run by bash with ``dockguard`` on PATH."""
     return subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", text], cwd=cwd, env=_env(env, _shim()),
-        capture_output=True, text=True, timeout=120,
+        ["bash", "-euo", "pipefail", "-c", text],
+        cwd=cwd,
+        env=_env(env, _shim()),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
 def dockguard(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "dockguard.cli", *args], cwd=cwd, env=_env(env),
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "dockguard.cli", *args],
+        cwd=cwd,
+        env=_env(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -282,7 +290,7 @@ def test_recipe_compose_wires_what_the_config_says(tool: str) -> None:
     assert "- ./dockguard.toml:/etc/dockguard/dockguard.toml:ro" in guard
     for url in _listeners(config):
         if url.startswith("unix://"):
-            socket_path = url[len("unix://"):].split("?")[0]
+            socket_path = url[len("unix://") :].split("?")[0]
             directory = os.path.dirname(socket_path)
             mounts = re.findall(rf"- ([\w-]+):{re.escape(directory)}\n", compose)
             assert len(mounts) == 2, f"{tool}: {directory} must be mounted by dockguard and the tool only"
@@ -370,7 +378,7 @@ def test_dockerfile_runs_exec_form_as_non_root() -> None:
     entrypoint = _exec_form(_instruction("ENTRYPOINT"))
     cmd = _exec_form(_instruction("CMD"))
     health = _instruction("HEALTHCHECK")
-    health_cmd = _exec_form(health[health.index("CMD ") + 4:])
+    health_cmd = _exec_form(health[health.index("CMD ") + 4 :])
     target, _ = builtin_config()
     assert entrypoint == ["twistd", "-n", "--pidfile=", "dockguard"]
     assert cmd == ["--config", target]
@@ -411,7 +419,9 @@ def test_migration_maps_every_variable() -> None:
     text = (DOCS / "migration.md").read_text()
     rows = set(re.findall(r"^\| `([A-Z_]+)` \|", text, re.M))
     assert set(KNOWN_VARIABLES) <= rows, set(KNOWN_VARIABLES) - rows
-    others = "SOCKET_PATH LOG_LEVEL DISABLE_IPV6 TZ LIBPOD_ DELETE PUT PATCH ALLOW_EXEC ALLOW_KILL ALLOW_ATTACH BIND_CONFIG"
+    others = (
+        "SOCKET_PATH LOG_LEVEL DISABLE_IPV6 TZ LIBPOD_ DELETE PUT PATCH ALLOW_EXEC ALLOW_KILL ALLOW_ATTACH BIND_CONFIG"
+    )
     for name in others.split():
         assert f"`{name}" in text, name
 
@@ -419,18 +429,57 @@ def test_migration_maps_every_variable() -> None:
 #: Calls each tool makes (from permissions.md#common-setups), to check the
 #: "unchanged" claims of migration.md's table against its variables.
 _TOOL_CALLS = {
-    "Traefik": ["HEAD /_ping", "GET /v1.24/version", "GET /v1.24/containers/json?all=1", "GET /v1.24/containers/c/json",
-                "GET /v1.24/events", "GET /services", "GET /tasks", "GET /nodes/n", "GET /networks"],
+    "Traefik": [
+        "HEAD /_ping",
+        "GET /v1.24/version",
+        "GET /v1.24/containers/json?all=1",
+        "GET /v1.24/containers/c/json",
+        "GET /v1.24/events",
+        "GET /services",
+        "GET /tasks",
+        "GET /nodes/n",
+        "GET /networks",
+    ],
     "Homepage": ["GET /containers/json?all=true", "GET /containers/c/json", "GET /containers/c/stats?stream=false"],
-    "Portainer": ["GET /info", "GET /system/df", "POST /containers/create", "POST /containers/c/exec",
-                  "POST /exec/e/start", "POST /images/create", "POST /networks/create", "POST /volumes/create"],
-    "Watchtower": ["GET /images/i/json", "POST /images/create", "POST /containers/c/kill?signal=SIGTERM",
-                   "DELETE /containers/c?force=1", "POST /containers/create?name=c", "POST /networks/n/connect",
-                   "POST /containers/c/start", "POST /containers/c/rename", "DELETE /images/i?force=1"],
-    "Dozzle": ["HEAD /_ping", "GET /info", "GET /containers/json?all=1", "GET /containers/c/logs?follow=1",
-               "GET /containers/c/stats?stream=1", "GET /events"],
-    "Dockman": ["POST /containers/c/stop", "POST /containers/create", "POST /images/create", "POST /volumes/create",
-                "POST /networks/create", "GET /system/df", "POST /exec/e/start", "POST /images/prune"],
+    "Portainer": [
+        "GET /info",
+        "GET /system/df",
+        "POST /containers/create",
+        "POST /containers/c/exec",
+        "POST /exec/e/start",
+        "POST /images/create",
+        "POST /networks/create",
+        "POST /volumes/create",
+    ],
+    "Watchtower": [
+        "GET /images/i/json",
+        "POST /images/create",
+        "POST /containers/c/kill?signal=SIGTERM",
+        "DELETE /containers/c?force=1",
+        "POST /containers/create?name=c",
+        "POST /networks/n/connect",
+        "POST /containers/c/start",
+        "POST /containers/c/rename",
+        "DELETE /images/i?force=1",
+    ],
+    "Dozzle": [
+        "HEAD /_ping",
+        "GET /info",
+        "GET /containers/json?all=1",
+        "GET /containers/c/logs?follow=1",
+        "GET /containers/c/stats?stream=1",
+        "GET /events",
+    ],
+    "Dockman": [
+        "POST /containers/c/stop",
+        "POST /containers/create",
+        "POST /images/create",
+        "POST /volumes/create",
+        "POST /networks/create",
+        "GET /system/df",
+        "POST /exec/e/start",
+        "POST /images/prune",
+    ],
 }
 
 
@@ -446,7 +495,7 @@ def _allowed(environ: dict[str, str], request: str) -> bool:
 
 def test_migration_common_setups_work_unchanged() -> None:
     text = (DOCS / "migration.md").read_text()
-    table = text[text.index("## Common setups"):text.index("One proxy per tool")]
+    table = text[text.index("## Common setups") : text.index("One proxy per tool")]
     for tool, calls in _TOOL_CALLS.items():
         row = re.search(rf"^\| {tool} \| (.*?) \|", table, re.M)
         assert row, tool
@@ -543,8 +592,12 @@ def _docker_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, st
 
 def _run_docker_block(text: str, cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", text], cwd=cwd, env=_docker_env(home),
-        capture_output=True, text=True, timeout=120,
+        ["bash", "-euo", "pipefail", "-c", text],
+        cwd=cwd,
+        env=_docker_env(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -556,7 +609,10 @@ def test_quickstart_end_to_end(tmp_path: Path, dockerd) -> None:
     work = quickstart_workspace(tmp_path, port)
     home = tmp_path / "home"
     guard = start_guard(
-        work, dockerd.socket_path, [], extra_args=["--config", str(work / "dockguard.toml")],
+        work,
+        dockerd.socket_path,
+        [],
+        extra_args=["--config", str(work / "dockguard.toml")],
         wait_for=("127.0.0.1", port),
     )
     try:
@@ -598,11 +654,21 @@ def test_image_entrypoint_with_its_builtin_config_is_a_drop_in(tmp_path: Path, d
     entrypoint = _exec_form(_instruction("ENTRYPOINT"))
     cmd = [str(config) if arg == "/etc/dockguard/dockguard.toml" else arg for arg in _exec_form(_instruction("CMD"))]
     log_path = tmp_path / "dockguard.log"
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONUNBUFFERED": "1",
-           "SOCKET_PATH": dockerd.socket_path, "CONTAINERS": "1"}
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONUNBUFFERED": "1",
+        "SOCKET_PATH": dockerd.socket_path,
+        "CONTAINERS": "1",
+    }
     with open(log_path, "wb") as out:
-        process = subprocess.Popen([*twistd_command(), *entrypoint[1:], *cmd], stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, env=env, cwd=tmp_path)
+        process = subprocess.Popen(
+            [*twistd_command(), *entrypoint[1:], *cmd],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=tmp_path,
+        )
     guard = Guard(process=process, log_path=log_path)
     try:
         import socket
@@ -621,12 +687,13 @@ def test_image_entrypoint_with_its_builtin_config_is_a_drop_in(tmp_path: Path, d
         host = {"DOCKER_HOST": f"tcp://127.0.0.1:{port}"}
         ps = subprocess.run(["docker", "ps"], env=_docker_env(home, host), capture_output=True, text=True, timeout=60)
         assert ps.returncode == 0, ps.stderr
-        images = subprocess.run(["docker", "images"], env=_docker_env(home, host), capture_output=True, text=True,
-                                timeout=60)
+        images = subprocess.run(
+            ["docker", "images"], env=_docker_env(home, host), capture_output=True, text=True, timeout=60
+        )
         assert "dockguard refused GET /images/json for socket-proxy" in images.stderr
         assert f"relaying to the Docker daemon at {dockerd.socket_path}" in guard.log()
 
-        health = _exec_form(_instruction("HEALTHCHECK")[_instruction("HEALTHCHECK").index("CMD ") + 4:])
+        health = _exec_form(_instruction("HEALTHCHECK")[_instruction("HEALTHCHECK").index("CMD ") + 4 :])
         health = [str(config) if arg == "/etc/dockguard/dockguard.toml" else arg for arg in health]
         assert health[0] == "dockguard"
         checked = dockguard(health[1:], tmp_path)

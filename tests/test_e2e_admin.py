@@ -72,19 +72,25 @@ def test_metrics_count_decisions_streams_and_hijacks_after_real_traffic(admin_gu
     assert refused.returncode != 0 and "IMAGES=0" in refused.stderr.decode()
 
     events = subprocess.Popen(
-        ["docker", "events"], env=cli_env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ["docker", "events"],
+        env=cli_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     session = subprocess.Popen(
         ["docker", "run", "-i", "--rm", "--network", "none", BUSYBOX_IMAGE, "cat"],
         env=cli_env,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         live = wait_for(
-            lambda: (s := scrape(admin))[("dockguard_hijacked_sessions", ())] >= 1
-            and s[("dockguard_open_streams", ())] >= 1
-            and s
+            lambda: (
+                (s := scrape(admin))[("dockguard_hijacked_sessions", ())] >= 1
+                and s[("dockguard_open_streams", ())] >= 1
+                and s
+            )
         )
         assert live[("dockguard_open_connections", ())] >= 2
     finally:
@@ -94,9 +100,13 @@ def test_metrics_count_decisions_streams_and_hijacks_after_real_traffic(admin_gu
     assert session.returncode == 0
 
     samples = wait_for(lambda: (s := scrape(admin))[("dockguard_hijacked_sessions", ())] == 0 and s)
-    allowed = samples[("dockguard_requests_total", (("decision", "allow"), ("identity", "local"), ("section", "containers")))]
+    allowed = samples[
+        ("dockguard_requests_total", (("decision", "allow"), ("identity", "local"), ("section", "containers")))
+    ]
     assert allowed >= 4  # ps; create, attach, wait, start... of the run
-    assert samples[("dockguard_requests_total", (("decision", "deny"), ("identity", "local"), ("section", "images")))] == 1
+    assert (
+        samples[("dockguard_requests_total", (("decision", "deny"), ("identity", "local"), ("section", "images")))] == 1
+    )
     assert samples[("dockguard_request_duration_seconds_count", ())] >= allowed + 1
     assert samples[("dockguard_upstream_errors_total", (("kind", "connect"),))] == 0
     assert samples[("dockguard_reloads_total", (("result", "ok"),))] == 0
@@ -125,8 +135,11 @@ def test_healthcheck_fails_when_the_daemon_is_gone_or_dockguard_is_down(tmp_path
 
     admin = free_port()
     guard = start_guard(
-        tmp_path, str(tmp_path / "no-daemon.sock"), [f"tcp://127.0.0.1:{free_port()}?identity=local"],
-        extra_args=["--admin", f"unix://{tmp_path}/admin.sock"], wait_for=str(tmp_path / "admin.sock"),
+        tmp_path,
+        str(tmp_path / "no-daemon.sock"),
+        [f"tcp://127.0.0.1:{free_port()}?identity=local"],
+        extra_args=["--admin", f"unix://{tmp_path}/admin.sock"],
+        wait_for=str(tmp_path / "admin.sock"),
     )
     try:
         sick = dockguard_cli("healthcheck", "--admin", f"unix://{tmp_path}/admin.sock")

@@ -76,8 +76,7 @@ def writer(tmp_path_factory, dockerd):
 @pytest.fixture(scope="module")
 def gated(tmp_path_factory, dockerd):
     """Containers readable, with linuxserver's logs and archive gates closed."""
-    g = start_guarded(tmp_path_factory, dockerd, "gated",
-               {"CONTAINERS": "1", "ALLOW_LOGS": "0", "ALLOW_ARCHIVE": "0"})
+    g = start_guarded(tmp_path_factory, dockerd, "gated", {"CONTAINERS": "1", "ALLOW_LOGS": "0", "ALLOW_ARCHIVE": "0"})
     yield g
     g.assert_clean_log()
     g.guard.stop()
@@ -88,7 +87,10 @@ def shell(tmp_path_factory, dockerd):
     """A group that may exec and write containers, with no escalation guard opened and exec_root = false."""
     work = tmp_path_factory.mktemp("shell")
     port = free_port()
-    guard = start_with_config(work, dockerd.socket_path, f"""
+    guard = start_with_config(
+        work,
+        dockerd.socket_path,
+        f"""
 [[listeners]]
 url = "tcp://127.0.0.1:{port}?identity=tester"
 
@@ -98,7 +100,9 @@ tester = ["shell"]
 [groups.shell]
 sections = {{ containers = "write", exec = "write", ping = "read" }}
 guards = {{ exec_root = false }}
-""", wait_for=("127.0.0.1", port))
+""",
+        wait_for=("127.0.0.1", port),
+    )
     g = Guarded(guard, port)
     yield g
     g.assert_clean_log()
@@ -119,8 +123,13 @@ def linked(dockerd):
 
     def create(name: str, cmd: list[str], links: list[str] | None = None) -> None:
         body = {"Image": "busybox:local", "Cmd": cmd, "HostConfig": {"NetworkMode": "none", "Links": links or []}}
-        status, out = api_request(sock, "POST", f"/containers/create?name={name}", json.dumps(body).encode(),
-                                  headers={"Content-Type": "application/json"})
+        status, out = api_request(
+            sock,
+            "POST",
+            f"/containers/create?name={name}",
+            json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         assert status == 201, out
 
     create(names["db"], ["sh", "-c", "echo the-secret-log-line; exec sleep 600"])
@@ -148,86 +157,125 @@ def _shapes(smuggled: bytes) -> dict[str, tuple[bytes, list[bytes], list[int] | 
         # CL.TE: a Content-Length reader sees one request, a chunked reader two.
         "content-length-and-chunked": (
             GET_CONTAINERS + b"Content-Length: %d\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" % (5 + n) + smuggled,
-            [b"GET"], [400], True,
+            [b"GET"],
+            [400],
+            True,
         ),
         "chunked-and-content-length": (
-            GET_CONTAINERS + b"Transfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (n, smuggled),
-            [b"GET"], [400], False,
+            GET_CONTAINERS
+            + b"Transfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (n, smuggled),
+            [b"GET"],
+            [400],
+            False,
         ),
         "two-content-lengths": (
             GET_CONTAINERS + b"Content-Length: 0\r\nContent-Length: %d\r\n\r\n" % n + smuggled,
-            [b"GET"], [400], False,
+            [b"GET"],
+            [400],
+            False,
         ),
         "content-length-list": (
             GET_CONTAINERS + b"Content-Length: 0, %d\r\n\r\n" % n + smuggled,
-            [b"GET"], [400], False,
+            [b"GET"],
+            [400],
+            False,
         ),
         "invalid-chunk-size": (
             GET_CONTAINERS + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n" + smuggled,
-            [b"GET"], [400], False,
+            [b"GET"],
+            [400],
+            False,
         ),
         "chunk-data-without-crlf": (  # the CVE-2025-43859 shape (h11 < 0.16)
             GET_CONTAINERS + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n" + smuggled,
-            [b"GET"], [400], False,
+            [b"GET"],
+            [400],
+            False,
         ),
         "unknown-transfer-coding": (
             GET_CONTAINERS + b"Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n" + smuggled,
-            [b"GET"], [400], False,
+            [b"GET"],
+            [400],
+            False,
         ),
         "space-before-colon": (
             GET_CONTAINERS + b"Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n" + smuggled,
-            [b"GET"], [400], False,
+            [b"GET"],
+            [400],
+            False,
         ),
         "bare-cr-in-header": (
             GET_CONTAINERS + b"X-A: a\rTransfer-Encoding: chunked\r\n\r\n" + smuggled,
-            [b"GET"], [400], False,
+            [b"GET"],
+            [400],
+            False,
         ),
         # Read as one plain head by both: the smuggled request is the next
         # request, judged on its own.
         "obs-fold-hiding-transfer-encoding": (
             GET_CONTAINERS + b"X-A: a\r\n Transfer-Encoding: chunked\r\n\r\n" + smuggled,
-            [b"GET", b"POST"], [200, 403], True,
+            [b"GET", b"POST"],
+            [200, 403],
+            True,
         ),
         "bare-lf-line-endings": (
             b"GET /v1.41/containers/json HTTP/1.1\nHost: docker\n\n" + smuggled,
-            [b"GET", b"POST"], [200, 403], True,
+            [b"GET", b"POST"],
+            [200, 403],
+            True,
         ),
         "pipelined-in-the-same-packet": (
             GET_CONTAINERS + b"\r\n" + smuggled,
-            [b"GET", b"POST"], [200, 403], True,
+            [b"GET", b"POST"],
+            [200, 403],
+            True,
         ),
         # Go ignores Transfer-Encoding on HTTP/1.0; dockguard reads it and
         # relays the request as HTTP/1.1, so the daemon reads the same body.
         "http-1.0-chunked-keep-alive": (
             b"GET /v1.41/containers/json HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
             b"%x\r\n%s\r\n0\r\n\r\n" % (n, smuggled),
-            [b"GET"], [200], False,
+            [b"GET"],
+            [200],
+            False,
         ),
         "hidden-in-an-allowed-body": (
             GET_CONTAINERS + b"Content-Length: %d\r\n\r\n" % n + smuggled,
-            [b"GET"], [200], False,
+            [b"GET"],
+            [200],
+            False,
         ),
         "hidden-in-an-allowed-chunked-body": (
             GET_CONTAINERS + b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (n, smuggled),
-            [b"GET"], [200], False,
+            [b"GET"],
+            [200],
+            False,
         ),
         "hidden-in-a-refused-body": (
             b"POST /v1.41/secrets/create HTTP/1.1\r\nHost: docker\r\nContent-Length: %d\r\n\r\n" % n + smuggled,
-            [b"POST"], [403], False,
+            [b"POST"],
+            [403],
+            False,
         ),
         "refused-with-expect-100-continue": (
             b"POST /v1.41/secrets/create HTTP/1.1\r\nHost: docker\r\nExpect: 100-continue\r\n"
             b"Content-Length: %d\r\n\r\n" % n + smuggled,
-            [b"POST"], [403], False,
+            [b"POST"],
+            [403],
+            False,
         ),
         # After Connection: close nothing more is read (one answer, 200 or 400).
         "after-connection-close": (
             GET_CONTAINERS + b"Connection: close\r\n\r\n" + smuggled,
-            [b"GET"], None, False,
+            [b"GET"],
+            None,
+            False,
         ),
         "upgrade-on-a-route-that-does-not-hijack": (
             GET_CONTAINERS + b"Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n" + smuggled,
-            [b"GET", b"POST"], [200, 403], False,
+            [b"GET", b"POST"],
+            [200, 403],
+            False,
         ),
     }
 
@@ -287,9 +335,11 @@ def test_forbidden_request_after_a_declined_hijack_is_judged(writer, dockerd) ->
     try:
         conn.send(
             b"POST /v1.41/exec/no-such-exec/start HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
-            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+            % (len(body), body)
             + make_volume_request(name),
-            b"POST", b"POST",
+            b"POST",
+            b"POST",
         )
         answers = conn.answers()
         assert [a.status for a in answers] == [404, 403], answers
@@ -350,7 +400,7 @@ def test_decision_does_not_depend_on_how_the_bytes_are_split(readonly, dockerd) 
         conn = readonly.connect()
         try:
             for offset in range(0, len(data), size):
-                conn.send(data[offset:offset + size])
+                conn.send(data[offset : offset + size])
                 if size < len(data):
                     time.sleep(0.002)
             conn.methods = [b"GET", b"POST", b"GET"]
@@ -410,8 +460,11 @@ def test_method_override_headers_change_nothing(readonly, dockerd, linked, heade
     conn = readonly.connect()
     try:
         conn.send(make_volume_request(name).replace(b"\r\n\r\n", b"\r\n%s: GET\r\n\r\n" % header, 1), b"POST")
-        conn.send(b"GET /v1.41/containers/%s/json?force=1 HTTP/1.1\r\nHost: docker\r\n%s: DELETE\r\n\r\n"
-                  % (target.encode(), header), b"GET")
+        conn.send(
+            b"GET /v1.41/containers/%s/json?force=1 HTTP/1.1\r\nHost: docker\r\n%s: DELETE\r\n\r\n"
+            % (target.encode(), header),
+            b"GET",
+        )
         answers = conn.answers()
         assert [a.status for a in answers] == [403, 200], answers
         assert answers[1].json()["Name"] == "/" + target

@@ -27,7 +27,10 @@ def guarded(tmp_path_factory, dockerd, pki):
 
     work = tmp_path_factory.mktemp("builds")
     port = free_port()
-    guard = start_with_config(work, dockerd.socket_path, f"""
+    guard = start_with_config(
+        work,
+        dockerd.socket_path,
+        f"""
 {tls_listener(pki, port)}
 [identities]
 imager = ["imager"]
@@ -41,7 +44,9 @@ actions = ["image.build"]  # /build, and BuildKit's /session and /grpc
 [groups.ci]
 extends = ["imager"]
 guards = {{ image_names = ["ci/*"] }}
-""", wait_for=("127.0.0.1", port))
+""",
+        wait_for=("127.0.0.1", port),
+    )
     yield port, guard
     guard.stop()
 
@@ -50,7 +55,8 @@ def sdk_for(pki, port: int, identity: str) -> docker.DockerClient:
     cert_dir = pki.client(identity)
     tls = docker.tls.TLSConfig(
         client_cert=(str(cert_dir / "cert.pem"), str(cert_dir / "key.pem")),
-        ca_cert=str(cert_dir / "ca.pem"), verify=True,
+        ca_cert=str(cert_dir / "ca.pem"),
+        verify=True,
     )
     return docker.DockerClient(base_url=f"https://127.0.0.1:{port}", tls=tls, timeout=60)
 
@@ -101,17 +107,27 @@ def post(client: docker.DockerClient, port: int, path: str, **kwargs):
 def test_host_network_build_is_refused_and_builds_nothing(clients, dockerd) -> None:
     port, sdk = clients
     before = image_ids(dockerd)
-    response = post(sdk["ci"], port, "/build?networkmode=host&t=ci/hostnet&rm=1", data=BUILD_CONTEXT,
-                    headers={"Content-Type": "application/x-tar"})
+    response = post(
+        sdk["ci"],
+        port,
+        "/build?networkmode=host&t=ci/hostnet&rm=1",
+        data=BUILD_CONTEXT,
+        headers={"Content-Type": "application/x-tar"},
+    )
     assert response.status_code == 403
     message = response.json()["message"]
     assert "(query)" not in message  # the reason reads as a sentence
-    assert 'networkmode is host: sharing the host\'s network namespace is not allowed' in message
+    assert "networkmode is host: sharing the host's network namespace is not allowed" in message
     assert "rule: guard host_namespaces;" in message
     assert image_ids(dockerd) == before
     # the same group builds with the network off, and writes the ci/ tag it may write
-    response = post(sdk["ci"], port, "/build?networkmode=none&t=ci/built:1&rm=1", data=BUILD_CONTEXT,
-                    headers={"Content-Type": "application/x-tar"})
+    response = post(
+        sdk["ci"],
+        port,
+        "/build?networkmode=none&t=ci/built:1&rm=1",
+        data=BUILD_CONTEXT,
+        headers={"Content-Type": "application/x-tar"},
+    )
     assert response.status_code == 200, response.text
     assert "Successfully tagged ci/built:1" in response.text
     try:
@@ -123,8 +139,13 @@ def test_host_network_build_is_refused_and_builds_nothing(clients, dockerd) -> N
 def test_build_tagging_victim_is_refused(clients, dockerd) -> None:
     port, sdk = clients
     before = image_ids(dockerd)
-    response = post(sdk["ci"], port, "/build?networkmode=none&t=victim:latest", data=BUILD_CONTEXT,
-                    headers={"Content-Type": "application/x-tar"})
+    response = post(
+        sdk["ci"],
+        port,
+        "/build?networkmode=none&t=victim:latest",
+        data=BUILD_CONTEXT,
+        headers={"Content-Type": "application/x-tar"},
+    )
     assert response.status_code == 403
     assert "docker.io/library/victim" in response.json()["message"]
     assert "rule: guard image_names;" in response.json()["message"]
@@ -153,16 +174,20 @@ def test_buildkit_needs_its_guard(guarded, pki, docker_cli, tmp_path, dockerd) -
     (ctx / "Dockerfile").write_text(f"FROM {BUSYBOX_IMAGE}\nRUN true\n")
     env = {**tls_client_env(pki, port, "ci"), "DOCKER_BUILDKIT": "1"}
     before = image_ids(dockerd)
-    result = docker_cli(["build", "--network", "none", "-t", "ci/bk", str(ctx)], env=env,
-                        binary="/usr/bin/docker", timeout=120)
+    result = docker_cli(
+        ["build", "--network", "none", "-t", "ci/bk", str(ctx)], env=env, binary="/usr/bin/docker", timeout=120
+    )
     assert result.returncode != 0
     # The CLI opens /session and posts the build at once; whichever refusal
     # it reads first is what it shows: the upgrade's bare status, or the
     # build's message naming the rule.  The log names the rule for both.
     err = result.stderr.decode()
     assert "received 403" in err or ("dockguard refused POST /build for ci" in err and "guard buildkit" in err), err
-    denied = [line for line in guard.log().splitlines()
-              if "deny ci POST /session" in line or ("deny ci POST /" in line and "version=2" in line)]
+    denied = [
+        line
+        for line in guard.log().splitlines()
+        if "deny ci POST /session" in line or ("deny ci POST /" in line and "version=2" in line)
+    ]
     assert denied and all("guard buildkit" in line for line in denied), denied
     assert image_ids(dockerd) == before
 
@@ -203,8 +228,9 @@ def test_tagging_into_the_allowed_names(clients, dockerd) -> None:
 def test_load_is_refused_without_every_name(clients, dockerd) -> None:
     port, sdk = clients
     before = tags(dockerd)
-    response = post(sdk["ci"], port, "/images/load?quiet=1", data=b"\0" * 1024,
-                    headers={"Content-Type": "application/x-tar"})
+    response = post(
+        sdk["ci"], port, "/images/load?quiet=1", data=b"\0" * 1024, headers={"Content-Type": "application/x-tar"}
+    )
     assert response.status_code == 403
     assert 'needs "*" in image_names' in response.json()["message"]
     assert tags(dockerd) == before
@@ -224,7 +250,8 @@ def test_plugin_pull_with_privileges_is_refused_before_any_pull(clients, dockerd
     assert "network, capabilities" in message and "rule: guard privileged" in message
     assert "deny ci POST /v1.41/plugins/pull" in guard.log()
     assert daemon_json(dockerd, "/plugins") == []
-    create = post(sdk["ci"], port, "/plugins/create?name=mine", data=b"\0" * 1024,
-                  headers={"Content-Type": "application/x-tar"})
+    create = post(
+        sdk["ci"], port, "/plugins/create?name=mine", data=b"\0" * 1024, headers={"Content-Type": "application/x-tar"}
+    )
     assert create.status_code == 403 and "rule: guard privileged;" in create.json()["message"]
     assert daemon_json(dockerd, "/plugins") == []

@@ -27,8 +27,9 @@ def cli(docker_cli, docker_binary, tls_guard, pki):
     env = tls_client_env(pki, tls_guard.port)
 
     def run(*args: str, input: bytes | None = None, timeout: float = 60, extra_env=None):
-        return docker_cli(list(args), env={**env, **(extra_env or {})}, binary=docker_binary,
-                          input=input, timeout=timeout)
+        return docker_cli(
+            list(args), env={**env, **(extra_env or {})}, binary=docker_binary, input=input, timeout=timeout
+        )
 
     run.env = env
     run.binary = docker_binary
@@ -64,8 +65,20 @@ def test_run_with_stdin_attaches(cli) -> None:
 
 def test_detached_run_logs_follow_until_exit(cli) -> None:
     c = name()
-    ok(cli("run", "-d", "--name", c, "--network", "none", BUSYBOX_IMAGE, "sh", "-c",
-           "for i in 1 2 3; do echo line$i; sleep 0.5; done"))
+    ok(
+        cli(
+            "run",
+            "-d",
+            "--name",
+            c,
+            "--network",
+            "none",
+            BUSYBOX_IMAGE,
+            "sh",
+            "-c",
+            "for i in 1 2 3; do echo line$i; sleep 0.5; done",
+        )
+    )
     try:
         out = ok(cli("logs", "-f", c, timeout=30))
         assert out.splitlines() == ["line1", "line2", "line3"]
@@ -119,8 +132,7 @@ def test_exec_interactive_tty(cli, tmp_path) -> None:
     ok(cli("run", "-d", "--name", c, "--network", "none", BUSYBOX_IMAGE, "sleep", "60"))
     try:
         env = clean_cli_env(tmp_path, cli.env)
-        out = run_in_pty([cli.binary, "exec", "-it", c, "sh"], env,
-                         send=b"tty; echo pty-$((6*7))\nexit\n")
+        out = run_in_pty([cli.binary, "exec", "-it", c, "sh"], env, send=b"tty; echo pty-$((6*7))\nexit\n")
         assert b"/dev/pts/" in out
         assert b"pty-42" in out
     finally:
@@ -129,8 +141,7 @@ def test_exec_interactive_tty(cli, tmp_path) -> None:
 
 def test_attach_receives_output_until_exit(cli) -> None:
     c = name()
-    ok(cli("run", "-d", "--name", c, "--network", "none", BUSYBOX_IMAGE, "sh", "-c",
-           "sleep 2; echo attached-out"))
+    ok(cli("run", "-d", "--name", c, "--network", "none", BUSYBOX_IMAGE, "sh", "-c", "sleep 2; echo attached-out"))
     try:
         assert ok(cli("attach", "--no-stdin", c, timeout=30)) == "attached-out\n"
     finally:
@@ -141,9 +152,19 @@ def test_events_stream_delivers_an_event(cli, tmp_path) -> None:
     env = clean_cli_env(tmp_path, cli.env)
     c = name()
     events = subprocess.Popen(
-        [cli.binary, "events", "--filter", f"container={c}", "--filter", "event=die",
-         "--format", "{{.Actor.Attributes.name}} {{.Action}}"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            cli.binary,
+            "events",
+            "--filter",
+            f"container={c}",
+            "--filter",
+            "event=die",
+            "--format",
+            "{{.Actor.Attributes.name}} {{.Action}}",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         time.sleep(1)  # the stream is open before the event happens
@@ -160,9 +181,7 @@ def test_build_legacy_builder(cli, tmp_path) -> None:
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (ctx / "file.txt").write_text("from the context\n")
-    (ctx / "Dockerfile").write_text(
-        f"FROM {BUSYBOX_IMAGE}\nCOPY file.txt /file.txt\nRUN echo built > /built\n"
-    )
+    (ctx / "Dockerfile").write_text(f"FROM {BUSYBOX_IMAGE}\nCOPY file.txt /file.txt\nRUN echo built > /built\n")
     tag = f"{name()}:built"
     ok(cli("build", "-q", "-t", tag, str(ctx), extra_env={"DOCKER_BUILDKIT": "0"}, timeout=120))
     try:
@@ -235,8 +254,7 @@ def test_buildkit_build_through_session_hijack(docker_cli, tls_guard, pki, tmp_p
     (ctx / "Dockerfile").write_text(f"FROM {BUSYBOX_IMAGE}\nRUN echo from-buildkit > /f\n")
     env = {**tls_client_env(pki, tls_guard.port), "DOCKER_BUILDKIT": "1"}
     tag = f"{name()}:bk"
-    ok(docker_cli(["build", "--network", "none", "-t", tag, str(ctx)], env=env,
-                  binary="/usr/bin/docker", timeout=120))
+    ok(docker_cli(["build", "--network", "none", "-t", tag, str(ctx)], env=env, binary="/usr/bin/docker", timeout=120))
     try:
         assert ok(docker_cli(["run", "--rm", "--network", "none", tag, "cat", "/f"], env=env)) == "from-buildkit\n"
         assert "hijacked ops POST /session" in tls_guard.log()

@@ -51,8 +51,11 @@ def test_run_and_logs(client) -> None:
 
 def test_streamed_logs_follow(client) -> None:
     c = client.containers.run(
-        BUSYBOX_IMAGE, ["sh", "-c", "for i in 1 2 3; do echo n$i; sleep 0.3; done"],
-        network_mode="none", detach=True, name=name(),
+        BUSYBOX_IMAGE,
+        ["sh", "-c", "for i in 1 2 3; do echo n$i; sleep 0.3; done"],
+        network_mode="none",
+        detach=True,
+        name=name(),
     )
     try:
         lines = b"".join(c.logs(stream=True, follow=True)).splitlines()

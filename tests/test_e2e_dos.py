@@ -65,8 +65,12 @@ def test_a_connection_whose_response_had_no_length_is_never_reused(writer) -> No
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         for _ in range(400):
-            conn.request("POST", "/v1.41/containers/create", body=b'{"Image":"dg-no-such-image:none"}',
-                         headers={"Content-Type": "application/json"})
+            conn.request(
+                "POST",
+                "/v1.41/containers/create",
+                body=b'{"Image":"dg-no-such-image:none"}',
+                headers={"Content-Type": "application/json"},
+            )
             response = conn.getresponse()
             response.read()
             statuses[response.status] = statuses.get(response.status, 0) + 1

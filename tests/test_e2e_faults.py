@@ -127,8 +127,11 @@ def test_a_daemon_restart_mid_soak_gives_clean_errors_and_service_resumes(tmp_pa
     try:
         port = free_port()
         guard = start_guard(
-            tmp_path, daemon.socket_path, [f"tcp://127.0.0.1:{port}?identity=local"],
-            env=FULL_ACCESS_ENV, wait_for=("127.0.0.1", port),
+            tmp_path,
+            daemon.socket_path,
+            [f"tcp://127.0.0.1:{port}?identity=local"],
+            env=FULL_ACCESS_ENV,
+            wait_for=("127.0.0.1", port),
         )
         streams = [open_events(port) for _ in range(5)]
         with Soak(port) as soak:
@@ -149,8 +152,13 @@ def test_a_daemon_restart_mid_soak_gives_clean_errors_and_service_resumes(tmp_pa
         assert soak.outcomes["502"] + soak.outcomes["closed"] > 0, "the gap was never seen"
         # A new stream works after the restart and gets an event.
         stream = open_events(port)
-        status, _ = api_request(daemon.socket_path, "POST", "/v1.41/volumes/create", body=b"{}",
-                                headers={"Content-Type": "application/json"})
+        status, _ = api_request(
+            daemon.socket_path,
+            "POST",
+            "/v1.41/volumes/create",
+            body=b"{}",
+            headers={"Content-Type": "application/json"},
+        )
         assert status == 201
         stream.settimeout(15)
         assert b'"Type":"volume"' in stream.recv(65536)
@@ -187,18 +195,26 @@ def vanish(sock: socket.socket) -> None:
 
 def test_clients_vanishing_mid_upload_download_and_hijack_leak_nothing(guard_factory, dockerd) -> None:
     port = free_port()
-    guard = guard_factory([f"tcp://127.0.0.1:{port}?identity=local"], env=FULL_ACCESS_ENV,
-                          wait_for=("127.0.0.1", port))
+    guard = guard_factory([f"tcp://127.0.0.1:{port}?identity=local"], env=FULL_ACCESS_ENV, wait_for=("127.0.0.1", port))
 
     def api(method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
-        status, answer = api_request(dockerd.socket_path, method, path, body=body or None,
-                                     headers={"Content-Type": "application/json"})
+        status, answer = api_request(
+            dockerd.socket_path, method, path, body=body or None, headers={"Content-Type": "application/json"}
+        )
         return status, answer
 
-    status, made = api("POST", "/v1.41/containers/create", json.dumps({
-        "Image": BUSYBOX_IMAGE, "Cmd": ["sh", "-c", "while true; do echo line; done"],
-        "OpenStdin": True, "HostConfig": {"NetworkMode": "none"},
-    }).encode())
+    status, made = api(
+        "POST",
+        "/v1.41/containers/create",
+        json.dumps(
+            {
+                "Image": BUSYBOX_IMAGE,
+                "Cmd": ["sh", "-c", "while true; do echo line; done"],
+                "OpenStdin": True,
+                "HostConfig": {"NetworkMode": "none"},
+            }
+        ).encode(),
+    )
     assert status == 201, made
     cid = json.loads(made)["Id"]
     assert api("POST", f"/v1.41/containers/{cid}/start")[0] == 204
@@ -213,22 +229,25 @@ def test_clients_vanishing_mid_upload_download_and_hijack_leak_nothing(guard_fac
         for _ in range(10):
             # Mid-upload: a load whose tar promises 100 MB and stops after 1 MB.
             up = socket.create_connection(("127.0.0.1", port))
-            up.sendall(b"POST /v1.41/images/load HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\n"
-                       b"Transfer-Encoding: chunked\r\n\r\n")
+            up.sendall(
+                b"POST /v1.41/images/load HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n"
+            )
             payload = big.tobuf() + b"\0" * (1024 * 1024)
             up.sendall(b"%x\r\n%s\r\n" % (len(payload), payload))
             time.sleep(0.05)
             vanish(up)
             # Mid-download: an endless log stream read a little, then dropped.
             down = socket.create_connection(("127.0.0.1", port))
-            down.sendall(b"GET /v1.41/containers/%s/logs?follow=1&stdout=1 HTTP/1.1\r\nHost: d\r\n\r\n"
-                         % cid.encode())
+            down.sendall(b"GET /v1.41/containers/%s/logs?follow=1&stdout=1 HTTP/1.1\r\nHost: d\r\n\r\n" % cid.encode())
             assert down.recv(4096).startswith(b"HTTP/1.1 200 ")
             vanish(down)
             # Mid-hijack: attach to stdin/stdout, then gone.
             hijack = socket.create_connection(("127.0.0.1", port))
-            hijack.sendall(b"POST /v1.41/containers/%s/attach?stream=1&stdin=1&stdout=1 HTTP/1.1\r\n"
-                           b"Host: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n" % cid.encode())
+            hijack.sendall(
+                b"POST /v1.41/containers/%s/attach?stream=1&stdin=1&stdout=1 HTTP/1.1\r\n"
+                b"Host: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n" % cid.encode()
+            )
             assert hijack.recv(4096).startswith(b"HTTP/1.1 101 ")
             vanish(hijack)
         fds, tcp = settle(guard.pid, baseline + 1)
@@ -241,13 +260,15 @@ def test_clients_vanishing_mid_upload_download_and_hijack_leak_nothing(guard_fac
 
 def test_sigterm_with_open_streams_and_sessions_ends_quickly_and_cleanly(guard_factory, tmp_path) -> None:
     port = free_port()
-    guard = guard_factory([f"tcp://127.0.0.1:{port}?identity=local"], env=FULL_ACCESS_ENV,
-                          wait_for=("127.0.0.1", port))
+    guard = guard_factory([f"tcp://127.0.0.1:{port}?identity=local"], env=FULL_ACCESS_ENV, wait_for=("127.0.0.1", port))
     env = clean_cli_env(tmp_path, {"DOCKER_HOST": f"tcp://127.0.0.1:{port}"})
     streams = [open_events(port) for _ in range(20)]
     session = subprocess.Popen(
         ["docker", "run", "-i", "--rm", "--network", "none", BUSYBOX_IMAGE, "cat"],
-        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     session.stdin.write(b"hello\n")
     session.stdin.flush()
@@ -288,8 +309,11 @@ def test_long_soak_with_daemon_restarts_keeps_memory_and_fds_flat(tmp_path: Path
     try:
         port = free_port()
         guard = start_guard(
-            tmp_path, daemon.socket_path, [f"tcp://127.0.0.1:{port}?identity=local"],
-            env=FULL_ACCESS_ENV, wait_for=("127.0.0.1", port),
+            tmp_path,
+            daemon.socket_path,
+            [f"tcp://127.0.0.1:{port}?identity=local"],
+            env=FULL_ACCESS_ENV,
+            wait_for=("127.0.0.1", port),
         )
         proc = psutil.Process(guard.pid)
         end = time.monotonic() + SOAK_SECONDS

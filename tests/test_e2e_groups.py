@@ -40,11 +40,20 @@ def dockguard_cmd(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_two_identities_on_one_listener_get_different_rights(guard_factory, tmp_path, pki, docker_cli) -> None:
     port = free_port()
-    guard = start_with_config(guard_factory, tmp_path, config_text(pki, port, """
+    guard = start_with_config(
+        guard_factory,
+        tmp_path,
+        config_text(
+            pki,
+            port,
+            """
 [identities]
 ops = ["admin"]
 watcher = ["readonly"]
-"""), port)
+""",
+        ),
+        port,
+    )
     ops = tls_client_env(pki, port, "ops")
     watcher = tls_client_env(pki, port, "watcher")
     stranger = tls_client_env(pki, port, "stranger")
@@ -81,14 +90,23 @@ def test_learn_then_suggest_then_enforce(guard_factory, tmp_path, pki, docker_cl
     port = free_port()
     learn_dir = tmp_path / "learn"
     learn_dir.mkdir()
-    guard = start_with_config(guard_factory, learn_dir, config_text(pki, port, """
+    guard = start_with_config(
+        guard_factory,
+        learn_dir,
+        config_text(
+            pki,
+            port,
+            """
 [identities]
 tool = ["learner"]
 
 [groups.learner]
 description = "nothing allowed yet: learn what the tool needs"
 learn = true
-"""), port)
+""",
+        ),
+        port,
+    )
     env = tls_client_env(pki, port, "tool")
     results = run_workload(docker_cli, env)
     assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
@@ -97,7 +115,7 @@ learn = true
 
     suggested = dockguard_cmd("suggest", str(learn_dir / "decisions.jsonl"), "--identity", "tool")
     assert suggested.returncode == 0, suggested.stderr
-    assert "[groups.\"learned-tool\"]" in suggested.stdout
+    assert '[groups."learned-tool"]' in suggested.stdout
 
     enforce_dir = tmp_path / "enforce"
     enforce_dir.mkdir()
@@ -116,10 +134,16 @@ learn = true
 def test_explain_lists_routes_and_one_request(tmp_path, pki) -> None:
     port = free_port()
     path = tmp_path / "dockguard.toml"
-    path.write_text(config_text(pki, port, """
+    path.write_text(
+        config_text(
+            pki,
+            port,
+            """
 [identities]
 watcher = ["readonly"]
-"""))
+""",
+        )
+    )
     table = dockguard_cmd("explain", "watcher", "--config", str(path))
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()

@@ -33,7 +33,10 @@ def guarded(tmp_path_factory, dockerd, pki, allowed_root):
 
     work = tmp_path_factory.mktemp("guards")
     port = free_port()
-    guard = start_with_config(work, dockerd.socket_path, f"""
+    guard = start_with_config(
+        work,
+        dockerd.socket_path,
+        f"""
 {tls_listener(pki, port)}
 [limits]
 max_inspected_body = 65536
@@ -61,7 +64,9 @@ guards = {{ bind_roots = ["{allowed_root}"], bind_write = true }}
 extends = ["runner"]
 sections = {{ exec = "write" }}
 guards = {{ exec_root = false }}
-""", wait_for=("127.0.0.1", port))
+""",
+        wait_for=("127.0.0.1", port),
+    )
     yield port, guard
     guard.stop()
 
@@ -121,8 +126,12 @@ def test_exec_as_root_is_refused_where_the_group_asks_for_non_root(guarded, pki,
     port, _ = guarded
     env = tls_client_env(pki, port, "shell")
     c = "dg-guard-" + uuid.uuid4().hex[:8]
-    assert docker_cli(["run", "-d", "--name", c, "--network", "none", "--user", "nobody",
-                       BUSYBOX_IMAGE, "sleep", "60"], env=env).returncode == 0
+    assert (
+        docker_cli(
+            ["run", "-d", "--name", c, "--network", "none", "--user", "nobody", BUSYBOX_IMAGE, "sleep", "60"], env=env
+        ).returncode
+        == 0
+    )
     try:
         # numeric UID:GID only: a name could map to uid 0 in the image's /etc/passwd
         as_nobody = docker_cli(["exec", "-u", "65534:65534", c, "sh", "-c", "id -u; id -g"], env=env)
@@ -159,7 +168,8 @@ def sdk(guarded, pki, monkeypatch):
     cert_dir = pki.client("builder")
     tls = docker.tls.TLSConfig(
         client_cert=(str(cert_dir / "cert.pem"), str(cert_dir / "key.pem")),
-        ca_cert=str(cert_dir / "ca.pem"), verify=True,
+        ca_cert=str(cert_dir / "ca.pem"),
+        verify=True,
     )
     client = docker.DockerClient(base_url=f"https://127.0.0.1:{port}", tls=tls, timeout=60)
     yield client
@@ -205,11 +215,18 @@ def test_old_api_start_with_a_host_config_is_refused(sdk, guarded) -> None:
 
 def test_binds_from_a_root_are_read_only_unless_the_group_allows_writes(guarded, pki, docker_cli, allowed_root):
     port, _ = guarded
-    rw = run(docker_cli, tls_client_env(pki, port, "deployer"), "-v", f"{allowed_root}/data:/data",
-             BUSYBOX_IMAGE, "true")
+    rw = run(
+        docker_cli, tls_client_env(pki, port, "deployer"), "-v", f"{allowed_root}/data:/data", BUSYBOX_IMAGE, "true"
+    )
     assert rw.returncode != 0 and b"bind_write" in rw.stderr, rw.stderr
-    mount = run(docker_cli, tls_client_env(pki, port, "deployer"), "--mount",
-                f"type=bind,src={allowed_root}/data,dst=/data", BUSYBOX_IMAGE, "true")
+    mount = run(
+        docker_cli,
+        tls_client_env(pki, port, "deployer"),
+        "--mount",
+        f"type=bind,src={allowed_root}/data,dst=/data",
+        BUSYBOX_IMAGE,
+        "true",
+    )
     assert mount.returncode != 0 and b"bind_write" in mount.stderr, mount.stderr
 
 
@@ -220,8 +237,13 @@ def test_a_link_planted_in_a_bind_root_does_not_reach_the_host(guarded, pki, doc
     plot = allowed_root / ("plot-" + uuid.uuid4().hex[:6])
     plot.mkdir()
     holder = "dg-plant-" + uuid.uuid4().hex[:8]
-    assert docker_cli(["run", "-d", "--name", holder, "--network", "none", "-v", f"{plot}:/plot",
-                       BUSYBOX_IMAGE, "sleep", "600"], env=env).returncode == 0
+    assert (
+        docker_cli(
+            ["run", "-d", "--name", holder, "--network", "none", "-v", f"{plot}:/plot", BUSYBOX_IMAGE, "sleep", "600"],
+            env=env,
+        ).returncode
+        == 0
+    )
     try:
         # The link is written through dockguard, with docker cp (PUT /containers/{id}/archive).
         link_dir = plot.parent / (plot.name + "-src")
@@ -231,15 +253,29 @@ def test_a_link_planted_in_a_bind_root_does_not_reach_the_host(guarded, pki, doc
         assert cp.returncode == 0, cp.stderr
         assert os.readlink(plot / "esc") == "/"
         # On the daemon alone, binding root/…/esc gives the host's /.
-        direct = docker_cli(["run", "--rm", "--network", "none", "-v", f"{plot}/esc:/h:ro", BUSYBOX_IMAGE,
-                             "cat", "/h/etc/os-release"], env={"DOCKER_HOST": dockerd.url})
+        direct = docker_cli(
+            ["run", "--rm", "--network", "none", "-v", f"{plot}/esc:/h:ro", BUSYBOX_IMAGE, "cat", "/h/etc/os-release"],
+            env={"DOCKER_HOST": dockerd.url},
+        )
         assert b"Debian" in direct.stdout, direct.stderr
         for source in (f"{plot}/esc", f"{plot}/esc/etc", f"{plot}/esc/dg-new-dir"):
             refused = run(docker_cli, env, "-v", f"{source}:/h:ro", BUSYBOX_IMAGE, "ls", "/h")
             assert refused.returncode != 0 and b"which the host resolves to" in refused.stderr, refused.stderr
         assert not os.path.exists("/dg-new-dir")
-        volume = docker_cli(["volume", "create", "-o", "type=none", "-o", "o=bind,ro", "-o", f"device={plot}/esc",
-                             "dg-plant-" + uuid.uuid4().hex[:6]], env=env)
+        volume = docker_cli(
+            [
+                "volume",
+                "create",
+                "-o",
+                "type=none",
+                "-o",
+                "o=bind,ro",
+                "-o",
+                f"device={plot}/esc",
+                "dg-plant-" + uuid.uuid4().hex[:6],
+            ],
+            env=env,
+        )
         assert volume.returncode != 0 and b"which the host resolves to" in volume.stderr, volume.stderr
         # the plain bind of the plot still works
         ok = run(docker_cli, env, "-v", f"{plot}:/p:ro", BUSYBOX_IMAGE, "true")

@@ -75,12 +75,24 @@ class Docker:
         self.home = home
         self.env = clean_cli_env(home, {"DOCKER_HOST": daemon.url})
 
-    def __call__(self, *args: str, binary: str = DOCKER, check: bool = True, timeout: float = 120,
-                 env: dict[str, str] | None = None, cwd: Path | None = None,
-                 prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    def __call__(
+        self,
+        *args: str,
+        binary: str = DOCKER,
+        check: bool = True,
+        timeout: float = 120,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        prefix: tuple[str, ...] = (),
+    ) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
-            [*prefix, binary, *args], env={**self.env, **(env or {})}, cwd=cwd or self.home,
-            capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+            [*prefix, binary, *args],
+            env={**self.env, **(env or {})},
+            cwd=cwd or self.home,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
         )
         if check and done.returncode != 0:
             raise AssertionError(f"docker {shlex.join(args)} failed ({done.returncode}):\n{done.stderr}")
@@ -166,8 +178,7 @@ def image(docker: Docker) -> str:
 
 def _config(docker: Docker, ref: str) -> dict:
     config = docker.inspect(ref)["Config"]
-    return {k: config.get(k) for k in ("Entrypoint", "Cmd", "User", "WorkingDir", "Env", "Healthcheck",
-                                         "ExposedPorts")}
+    return {k: config.get(k) for k in ("Entrypoint", "Cmd", "User", "WorkingDir", "Env", "Healthcheck", "ExposedPorts")}
 
 
 @pytest.fixture(scope="module")
@@ -178,9 +189,23 @@ def buildkit(image: str, docker: Docker, tmp_path_factory: pytest.TempPathFactor
     log = tmp_path_factory.mktemp("buildkit") / "build.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [DOCKER20, "build", "-t", "dockguard:buildkit", "--build-arg", f"PYTHON_IMAGE={BASE}",
-             "--network", "host", "--progress", "plain", "."],
-            env={**docker.env, "DOCKER_BUILDKIT": "1"}, cwd=REPO, stdin=subprocess.DEVNULL, stdout=out,
+            [
+                DOCKER20,
+                "build",
+                "-t",
+                "dockguard:buildkit",
+                "--build-arg",
+                f"PYTHON_IMAGE={BASE}",
+                "--network",
+                "host",
+                "--progress",
+                "plain",
+                ".",
+            ],
+            env={**docker.env, "DOCKER_BUILDKIT": "1"},
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
             stderr=subprocess.STDOUT,
         )
     yield process, log
@@ -195,7 +220,12 @@ def test_the_image_is_what_the_dockerfile_says(image: str, docker: Docker, build
     assert config["Cmd"] == ["--config", "/etc/dockguard/dockguard.toml"]
     assert config["User"] == f"{UID}:{UID}"
     assert config["Healthcheck"]["Test"] == [
-        "CMD", "dockguard", "healthcheck", "--config", "/etc/dockguard/dockguard.toml"]
+        "CMD",
+        "dockguard",
+        "healthcheck",
+        "--config",
+        "/etc/dockguard/dockguard.toml",
+    ]
     assert config["ExposedPorts"] == {"2375/tcp": {}}
     layers = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", image).stdout
     assert "COPY file:" in layers or "COPY docker/dockguard.toml" in layers
@@ -221,8 +251,14 @@ def _documented_run(docker: Docker, name: str) -> str:
     ]:
         assert command.count(old) == 1, f"docs/recipes.md: {old!r} in {command!r}"
         command = command.replace(old, new)
-    for hardening in ("--read-only", "--tmpfs /tmp", "--cap-drop ALL", "--security-opt no-new-privileges",
-                      "--group-add", "-e CONTAINERS=1 dockguard:local"):
+    for hardening in (
+        "--read-only",
+        "--tmpfs /tmp",
+        "--cap-drop ALL",
+        "--security-opt no-new-privileges",
+        "--group-add",
+        "-e CONTAINERS=1 dockguard:local",
+    ):
         assert hardening in command
     assert "--user" not in command, "the image's own user (10001) is the one tested"
     return command
@@ -235,22 +271,29 @@ def _proc_status(pid: int) -> dict[str, str]:
 
 def test_the_drop_in_runs_hardened(image: str, docker: Docker) -> None:
     name = _unique("dropin")
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", _documented_run(docker, name)], env=docker.env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", _documented_run(docker, name)],
+        env=docker.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     health = docker.wait_health(name, "healthy")
     assert health["Log"][-1]["Output"].strip() == "healthy"
 
     # `docker ps` through it works, `docker images` is refused, with both CLIs
     for cli in (DOCKER, DOCKER20):
-        ps = docker.in_netns(name, "ps", "--format", "{{.Names}} {{.Status}}", binary=cli,
-                             env={"DOCKER_HOST": "tcp://127.0.0.1:2375"})
+        ps = docker.in_netns(
+            name, "ps", "--format", "{{.Names}} {{.Status}}", binary=cli, env={"DOCKER_HOST": "tcp://127.0.0.1:2375"}
+        )
         assert f"{name} Up " in ps.stdout and "(healthy)" in ps.stdout
-        images = docker.in_netns(name, "images", binary=cli, check=False,
-                                 env={"DOCKER_HOST": "tcp://127.0.0.1:2375"})
+        images = docker.in_netns(name, "images", binary=cli, check=False, env={"DOCKER_HOST": "tcp://127.0.0.1:2375"})
         assert images.returncode != 0
-        assert ("Error response from daemon: dockguard refused GET /images/json for socket-proxy: the images "
-                "section is closed (IMAGES=0); set IMAGES=1 to open it (rule: IMAGES=0)") in images.stderr
+        assert (
+            "Error response from daemon: dockguard refused GET /images/json for socket-proxy: the images "
+            "section is closed (IMAGES=0); set IMAGES=1 to open it (rule: IMAGES=0)"
+        ) in images.stderr
 
     # hardened as asked: uid 10001 with the socket's group, no capabilities,
     # no new privileges, a read-only root
@@ -266,8 +309,13 @@ def test_the_drop_in_runs_hardened(image: str, docker: Docker) -> None:
     log = docker.logs(name)
     assert "relaying to the Docker daemon at /var/run/docker.sock" in log
     # its configuration is the built-in one, the repository's file
-    copied = subprocess.run([DOCKER, "cp", f"{name}:/etc/dockguard/dockguard.toml", "-"], env=docker.env,
-                            capture_output=True, timeout=60, check=True).stdout
+    copied = subprocess.run(
+        [DOCKER, "cp", f"{name}:/etc/dockguard/dockguard.toml", "-"],
+        env=docker.env,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    ).stdout
     with tarfile.open(fileobj=io.BytesIO(copied)) as tar:
         member = tar.extractfile("dockguard.toml")
         assert member is not None and member.read() == (REPO / "docker" / "dockguard.toml").read_bytes()
@@ -278,8 +326,10 @@ def test_the_drop_in_runs_hardened(image: str, docker: Docker) -> None:
     rss, anon, file = (int(_proc_status(pid)[k].split()[0]) / 1024 for k in ("VmRSS", "RssAnon", "RssFile"))
     size = docker.inspect(image)["Size"] / 1e6
     base = docker.inspect(BASE)["Size"] / 1e6
-    print(f"\nimage {image}: {size:.0f} MB ({size - base:.0f} MB on top of the {base:.0f} MB base); "
-          f"idle RSS {rss:.1f} MB ({anon:.1f} MB anonymous, {file:.1f} MB file-backed)")
+    print(
+        f"\nimage {image}: {size:.0f} MB ({size - base:.0f} MB on top of the {base:.0f} MB base); "
+        f"idle RSS {rss:.1f} MB ({anon:.1f} MB anonymous, {file:.1f} MB file-backed)"
+    )
     assert rss < 80
 
     # `docker stop`: twistd, PID 1, stops at once on SIGTERM, exit status 0
@@ -292,14 +342,18 @@ def test_the_drop_in_runs_hardened(image: str, docker: Docker) -> None:
 # -- 2. a configuration of its own: groups, a tool's Unix socket, mutual TLS ----------
 
 
-def test_a_mounted_configuration_with_a_unix_socket_and_mutual_tls(image: str, docker: Docker, pki,
-                                                                   tmp_path: Path) -> None:
+def test_a_mounted_configuration_with_a_unix_socket_and_mutual_tls(
+    image: str, docker: Docker, pki, tmp_path: Path
+) -> None:
     name, volume = _unique("config"), _unique("tool-socket")
     tls, admin = free_port(), free_port()
     etc = tmp_path / "etc"
     (etc / "pki").mkdir(parents=True)
-    for source, target in [(pki.ca_path, "ca.pem"), (pki.server_cert_path, "server-cert.pem"),
-                           (pki.server_key_path, "server-key.pem")]:
+    for source, target in [
+        (pki.ca_path, "ca.pem"),
+        (pki.server_cert_path, "server-cert.pem"),
+        (pki.server_key_path, "server-key.pem"),
+    ]:
         shutil.copyfile(source, etc / "pki" / target)
     os.chown(etc / "pki" / "server-key.pem", UID, -1)  # docs/recipes.md: chown 10001 pki/server-key.pem
     os.chmod(etc / "pki" / "server-key.pem", 0o600)
@@ -325,16 +379,51 @@ extends = ["readonly"]
 actions = ["container.create"]
 """)
     # the recipes' volume: a tmpfs owned by dockguard's user
-    docker("volume", "create", "--label", LABEL, "--driver", "local", "--opt", "type=tmpfs",
-           "--opt", "device=tmpfs", "--opt", f"o=uid={UID},gid={UID},mode=0755", volume)
+    docker(
+        "volume",
+        "create",
+        "--label",
+        LABEL,
+        "--driver",
+        "local",
+        "--opt",
+        "type=tmpfs",
+        "--opt",
+        "device=tmpfs",
+        "--opt",
+        f"o=uid={UID},gid={UID},mode=0755",
+        volume,
+    )
     sock = docker.daemon.socket_path
-    docker("run", "-d", "--name", name, "--label", LABEL, *FAST_HEALTH,
-           "--network", "host", "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
-           "--security-opt", "no-new-privileges", "--group-add", _socket_gid(sock),
-           "-v", f"{sock}:/var/run/docker.sock:ro",
-           "-v", f"{etc / 'dockguard.toml'}:/etc/dockguard/dockguard.toml:ro",
-           "-v", f"{etc / 'pki'}:/etc/dockguard/pki:ro",
-           "-v", f"{volume}:/run/dockguard/tool", image)
+    docker(
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--label",
+        LABEL,
+        *FAST_HEALTH,
+        "--network",
+        "host",
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        "--group-add",
+        _socket_gid(sock),
+        "-v",
+        f"{sock}:/var/run/docker.sock:ro",
+        "-v",
+        f"{etc / 'dockguard.toml'}:/etc/dockguard/dockguard.toml:ro",
+        "-v",
+        f"{etc / 'pki'}:/etc/dockguard/pki:ro",
+        "-v",
+        f"{volume}:/run/dockguard/tool",
+        image,
+    )
     docker.wait_health(name, "healthy")
     log = docker.logs(name)
     assert 'listening on unix:///run/dockguard/tool/docker.sock: fixed identity "tool", mode 0666' in log
@@ -342,9 +431,24 @@ actions = ["container.create"]
 
     # the tool hard-codes /var/run/docker.sock: the volume is its /var/run
     def tool(*args: str) -> subprocess.CompletedProcess[str]:
-        return docker("run", "--rm", "--label", LABEL, "--network", "none", "-v", f"{volume}:/var/run",
-                      "-v", f"{DOCKER}:/usr/local/bin/docker:ro", "-e", "HOME=/tmp", BUSYBOX_IMAGE,
-                      "docker", *args, check=False)
+        return docker(
+            "run",
+            "--rm",
+            "--label",
+            LABEL,
+            "--network",
+            "none",
+            "-v",
+            f"{volume}:/var/run",
+            "-v",
+            f"{DOCKER}:/usr/local/bin/docker:ro",
+            "-e",
+            "HOME=/tmp",
+            BUSYBOX_IMAGE,
+            "docker",
+            *args,
+            check=False,
+        )
 
     ps = tool("ps", "--format", "{{.Names}}")
     assert ps.returncode == 0, ps.stderr
@@ -386,11 +490,35 @@ def test_the_healthcheck_follows_the_daemon(image: str, docker: Docker) -> None:
     upstream = PrivateDaemon(extra_args=extra).start()
     name = _unique("health")
     try:
-        docker("run", "-d", "--name", name, "--label", LABEL, *FAST_HEALTH, "--health-retries", "2",
-               "--network", "none", "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
-               "--security-opt", "no-new-privileges", "--group-add", _socket_gid(shared / "docker.sock"),
-               "-v", f"{shared}:/run/upstream:ro", "-e", "SOCKET_PATH=/run/upstream/docker.sock",
-               "-e", "CONTAINERS=1", image)
+        docker(
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--label",
+            LABEL,
+            *FAST_HEALTH,
+            "--health-retries",
+            "2",
+            "--network",
+            "none",
+            "--read-only",
+            "--tmpfs",
+            "/tmp",
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
+            "--group-add",
+            _socket_gid(shared / "docker.sock"),
+            "-v",
+            f"{shared}:/run/upstream:ro",
+            "-e",
+            "SOCKET_PATH=/run/upstream/docker.sock",
+            "-e",
+            "CONTAINERS=1",
+            image,
+        )
         docker.wait_health(name, "healthy")
 
         upstream.stop()
@@ -436,10 +564,10 @@ _TOOL = f"""\
 
 def _compose_for_this_machine(sock: str) -> str:
     text = COMPOSE.read_text()
-    traefik = text[text.index("\n  traefik:\n") + 1:text.index("\nnetworks:\n") + 1]
+    traefik = text[text.index("\n  traefik:\n") + 1 : text.index("\nnetworks:\n") + 1]
     for old, new in [
         (traefik, _TOOL),
-        (text[text.index("\nnetworks:\n") + 1:], ""),
+        (text[text.index("\nnetworks:\n") + 1 :], ""),
         ("    build: ../..", f"    build: {REPO}"),  # the copy lives elsewhere
         ("- /var/run/docker.sock:/var/run/docker.sock:ro", f"- {sock}:/var/run/docker.sock:ro"),
         # no bridge on this daemon: dockguard's network namespace has loopback only
@@ -458,8 +586,7 @@ def test_the_compose_example_starts_with_docker_compose(image: str, docker: Dock
     env = {"DOCKER_GID": _socket_gid(docker.daemon.socket_path)}
 
     def compose(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return docker("-p", project, "-f", str(path), *args, binary="docker-compose", env=env, check=check,
-                      timeout=300)
+        return docker("-p", project, "-f", str(path), *args, binary="docker-compose", env=env, check=check, timeout=300)
 
     try:
         up = compose("up", "-d", "--no-build", check=False)
@@ -488,8 +615,14 @@ def test_every_compose_file_reads_with_docker_compose_1_29() -> None:
     files = [COMPOSE, *sorted((DOCS / "examples" / "recipes").glob("*/compose.yaml"))]
     assert len(files) == 8
     for path in files:
-        done = subprocess.run(["docker-compose", "-f", str(path), "config", "-q"], cwd=path.parent, env=env,
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            ["docker-compose", "-f", str(path), "config", "-q"],
+            cwd=path.parent,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, f"{path}: {done.stderr}"
 
 

@@ -48,8 +48,7 @@ def ping_from(source: str, port: int) -> bytes:
 def limited_guard(guard_factory, tmp_path: Path):
     config = tmp_path / "limits.toml"
     config.write_text(
-        "[limits]\nmax_connections_per_peer = 10\nmax_headers = 20\nmax_head_bytes = 8192\n"
-        "[timeouts]\nheader = 1.5\n"
+        "[limits]\nmax_connections_per_peer = 10\nmax_headers = 20\nmax_head_bytes = 8192\n[timeouts]\nheader = 1.5\n"
     )
     port = free_port()
     guard_factory(

@@ -53,8 +53,13 @@ def tls_port(tmp_path_factory, dockerd, pki):
     from harness.guard import start_guard
 
     port = free_port()
-    guard = start_guard(tmp_path_factory.mktemp("tlsguard"), dockerd.socket_path,
-                        [tls_listen(pki, port)], env={}, wait_for=("127.0.0.1", port))
+    guard = start_guard(
+        tmp_path_factory.mktemp("tlsguard"),
+        dockerd.socket_path,
+        [tls_listen(pki, port)],
+        env={},
+        wait_for=("127.0.0.1", port),
+    )
     yield port, guard
     guard.stop()
 
@@ -108,7 +113,8 @@ def test_curl_with_http_on_the_tls_listener_gets_a_400_json(tls_port, pki, metho
     port, _ = tls_port
     result = subprocess.run(
         ["curl", "-sS", "--max-time", "10", "-i" if method == "GET" else "-I", f"http://127.0.0.1:{port}/_ping"],
-        capture_output=True, timeout=30,
+        capture_output=True,
+        timeout=30,
     )
     assert result.returncode == 0, result.stderr.decode()
     head, _, body = result.stdout.partition(b"\r\n\r\n")
@@ -125,20 +131,22 @@ def test_curl_with_http_on_the_tls_listener_gets_a_400_json(tls_port, pki, metho
 
 def test_plain_tcp_listener_uses_its_fixed_identity(guard_factory, docker_cli) -> None:
     port = free_port()
-    guard = guard_factory([f"tcp://127.0.0.1:{port}?identity=homepage"], env={"CONTAINERS": "1"},
-                          wait_for=("127.0.0.1", port))
+    guard = guard_factory(
+        [f"tcp://127.0.0.1:{port}?identity=homepage"], env={"CONTAINERS": "1"}, wait_for=("127.0.0.1", port)
+    )
     env = {"DOCKER_HOST": f"tcp://127.0.0.1:{port}"}
     assert docker_cli(["ps"], env=env).returncode == 0
     result = docker_cli(["images"], env=env)
     assert result.returncode != 0
     assert "dockguard refused GET /images/json for homepage" in result.stderr.decode()
-    assert 'tcp://127.0.0.1:' in guard.log() and 'fixed identity "homepage"' in guard.log()
+    assert "tcp://127.0.0.1:" in guard.log() and 'fixed identity "homepage"' in guard.log()
 
 
 def test_tcp_source_allow_list(guard_factory) -> None:
     port = free_port()
-    guard = guard_factory([f"tcp://127.0.0.1:{port}?identity=lan&allow=10.0.0.0/8"], env={},
-                          wait_for=("127.0.0.1", port))
+    guard = guard_factory(
+        [f"tcp://127.0.0.1:{port}?identity=lan&allow=10.0.0.0/8"], env={}, wait_for=("127.0.0.1", port)
+    )
     # wait_for itself connected from 127.0.0.1 and was dropped; a real request too:
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         try:
@@ -155,15 +163,13 @@ def test_non_loopback_plain_tcp_needs_opt_in(guard_factory) -> None:
     with pytest.raises(RuntimeError) as failed:
         guard_factory([f"tcp://0.0.0.0:{port}?identity=lan"], env={}, wait_for=("127.0.0.1", port))
     assert "insecure" in str(failed.value)
-    guard = guard_factory([f"tcp://0.0.0.0:{port}?identity=lan&insecure=1"], env={},
-                          wait_for=("127.0.0.1", port))
+    guard = guard_factory([f"tcp://0.0.0.0:{port}?identity=lan&insecure=1"], env={}, wait_for=("127.0.0.1", port))
     assert "INSECURE" in guard.log()
 
 
 def test_unix_listener_with_mode(guard_factory, tmp_path, docker_cli) -> None:
     path = str(tmp_path / "dockguard.sock")
-    guard = guard_factory([f"unix://{path}?identity=traefik&mode=0600"],
-                          env={"CONTAINERS": "1"}, wait_for=path)
+    guard = guard_factory([f"unix://{path}?identity=traefik&mode=0600"], env={"CONTAINERS": "1"}, wait_for=path)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     env = {"DOCKER_HOST": f"unix://{path}"}
     assert docker_cli(["ps"], env=env).returncode == 0
@@ -181,8 +187,9 @@ def test_daemon_down_gives_json_502_then_recovers(guard_factory, tmp_path, docke
     port = free_port()
     from harness.guard import start_guard
 
-    guard = start_guard(tmp_path, str(link), [f"tcp://127.0.0.1:{port}?identity=ops"],
-                        env={}, wait_for=("127.0.0.1", port))
+    guard = start_guard(
+        tmp_path, str(link), [f"tcp://127.0.0.1:{port}?identity=ops"], env={}, wait_for=("127.0.0.1", port)
+    )
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         conn.request("GET", "/version")
@@ -203,8 +210,7 @@ def test_daemon_down_gives_json_502_then_recovers(guard_factory, tmp_path, docke
 def test_bad_configuration_fails_at_start_with_the_reason(tmp_path) -> None:
     from harness.guard import start_guard
 
-    guard = start_guard(tmp_path, "/nonexistent.sock", ["tls://127.0.0.1:1?cert=/nope.pem"],
-                        env={"CONTAINERS": "true"})
+    guard = start_guard(tmp_path, "/nonexistent.sock", ["tls://127.0.0.1:1?cert=/nope.pem"], env={"CONTAINERS": "true"})
     assert guard.process.wait(20) != 0
     assert "--listen.key" in guard.log() or "--listen.cert" in guard.log()
 
@@ -249,8 +255,7 @@ def test_an_address_in_use_stops_start_up_with_one_line(tmp_path, taken, request
         holder = socket.create_server(("127.0.0.1", port))
     pidfile = tmp_path / "twistd.pid"
     with holder:
-        guard = start_guard(tmp_path, "/nonexistent.sock", [spec], env={},
-                            twistd_args=[f"--pidfile={pidfile}"])
+        guard = start_guard(tmp_path, "/nonexistent.sock", [spec], env={}, twistd_args=[f"--pidfile={pidfile}"])
         status = guard.process.wait(20)
         log = guard.log()
         assert status != 0, log
@@ -281,8 +286,13 @@ def test_an_admin_address_in_use_is_named_too(tmp_path) -> None:
 
     port, admin = free_port(), free_port()
     with socket.create_server(("127.0.0.1", admin)):
-        guard = start_guard(tmp_path, "/nonexistent.sock", [f"tcp://127.0.0.1:{port}?identity=ops"],
-                            env={}, extra_args=["--admin", f"tcp://127.0.0.1:{admin}"])
+        guard = start_guard(
+            tmp_path,
+            "/nonexistent.sock",
+            [f"tcp://127.0.0.1:{port}?identity=ops"],
+            env={},
+            extra_args=["--admin", f"tcp://127.0.0.1:{admin}"],
+        )
         assert guard.process.wait(20) != 0
     log = guard.log()
     assert "Traceback" not in log, log
@@ -296,9 +306,20 @@ def test_a_daemonizing_twistd_says_why_it_did_not_start(tmp_path) -> None:
     port = free_port()
     with socket.create_server(("127.0.0.1", port)):
         result = subprocess.run(
-            [*twistd_command(), f"--pidfile={tmp_path / 'twistd.pid'}", f"--logfile={tmp_path / 'twistd.log'}",
-             "dockguard", "--upstream", "/nonexistent.sock", "--listen", f"tcp://127.0.0.1:{port}?identity=ops"],
-            capture_output=True, timeout=30, cwd=tmp_path, stdin=subprocess.DEVNULL,
+            [
+                *twistd_command(),
+                f"--pidfile={tmp_path / 'twistd.pid'}",
+                f"--logfile={tmp_path / 'twistd.log'}",
+                "dockguard",
+                "--upstream",
+                "/nonexistent.sock",
+                "--listen",
+                f"tcp://127.0.0.1:{port}?identity=ops",
+            ],
+            capture_output=True,
+            timeout=30,
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
         )
     assert result.returncode == 1
     assert f"cannot listen on tcp://127.0.0.1:{port}: address already in use" in result.stderr.decode()

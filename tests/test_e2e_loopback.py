@@ -62,9 +62,10 @@ def test_a_loopback_admin_listener_beside_a_builder_is_refused_at_start(tmp_path
     path = tmp_path / "dockguard.toml"
     path.write_text(config(ops_port, str(tmp_path / "ci.sock"), trust=False))
     result = subprocess.run(
-        [*twistd_command(), "-n", "--pidfile=", "dockguard", "--upstream", dockerd.socket_path,
-         "--config", str(path)],
-        capture_output=True, timeout=60, cwd=tmp_path,
+        [*twistd_command(), "-n", "--pidfile=", "dockguard", "--upstream", dockerd.socket_path, "--config", str(path)],
+        capture_output=True,
+        timeout=60,
+        cwd=tmp_path,
     )
     out = (result.stdout + result.stderr).decode()
     assert result.returncode != 0, out
@@ -75,8 +76,9 @@ def test_a_loopback_admin_listener_beside_a_builder_is_refused_at_start(tmp_path
 def test_what_trust_host_accepts_a_build_reads_as_the_loopback_identity(tmp_path, dockerd) -> None:
     ops_port = free_port()
     ci_socket = str(tmp_path / "ci.sock")
-    guard = start_with_config(tmp_path, dockerd.socket_path, config(ops_port, ci_socket, trust=True),
-                              wait_for=("127.0.0.1", ops_port))
+    guard = start_with_config(
+        tmp_path, dockerd.socket_path, config(ops_port, ci_socket, trust=True), wait_for=("127.0.0.1", ops_port)
+    )
     tag = "dg-leak-" + uuid.uuid4().hex[:8]
     deadline = time.monotonic() + 10
     while not os.path.exists(ci_socket):  # listeners start one after another
@@ -88,13 +90,21 @@ def test_what_trust_host_accepts_a_build_reads_as_the_loopback_identity(tmp_path
         assert status == 403
         # ... but its build fetches the list through the loopback listener, as ops.
         dockerfile = f"FROM {BUSYBOX_IMAGE}\nADD http://127.0.0.1:{ops_port}/v1.41/info /leak.json\n"
-        status, out = api_request(ci_socket, "POST", f"/v1.41/build?t={tag}&networkmode=none&rm=1",
-                                  context_tar(dockerfile), headers={"Content-Type": "application/x-tar"})
+        status, out = api_request(
+            ci_socket,
+            "POST",
+            f"/v1.41/build?t={tag}&networkmode=none&rm=1",
+            context_tar(dockerfile),
+            headers={"Content-Type": "application/x-tar"},
+        )
         assert status == 200 and b"Successfully tagged" in out, out[-2000:]
         assert "allow ops GET /v1.41/info" in guard.log()
-        run = subprocess.run(["docker", "run", "--rm", "--network", "none", tag, "cat", "/leak.json"],
-                             env={"DOCKER_HOST": dockerd.url, "PATH": "/usr/bin:/bin:/usr/local/bin"},
-                             capture_output=True, timeout=60)
+        run = subprocess.run(
+            ["docker", "run", "--rm", "--network", "none", tag, "cat", "/leak.json"],
+            env={"DOCKER_HOST": dockerd.url, "PATH": "/usr/bin:/bin:/usr/local/bin"},
+            capture_output=True,
+            timeout=60,
+        )
         assert "ServerVersion" in json.loads(run.stdout), run.stderr
     finally:
         guard.stop()

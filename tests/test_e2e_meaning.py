@@ -36,9 +36,12 @@ def starter(tmp_path_factory, dockerd):
 @pytest.fixture(scope="module")
 def gated_writer(tmp_path_factory, dockerd):
     """Containers and services writable (POST=1), with the logs and archive gates closed."""
-    g = start_guarded(tmp_path_factory, dockerd, "gated-writer",
-               {"CONTAINERS": "1", "SERVICES": "1", "TASKS": "1", "POST": "1",
-                "ALLOW_LOGS": "0", "ALLOW_ARCHIVE": "0"})
+    g = start_guarded(
+        tmp_path_factory,
+        dockerd,
+        "gated-writer",
+        {"CONTAINERS": "1", "SERVICES": "1", "TASKS": "1", "POST": "1", "ALLOW_LOGS": "0", "ALLOW_ARCHIVE": "0"},
+    )
     yield g
     g.assert_clean_log()
     g.guard.stop()
@@ -47,8 +50,13 @@ def gated_writer(tmp_path_factory, dockerd):
 def _create(dockerd, cmd: list[str]) -> str:
     name = "dg-meaning-" + uuid.uuid4().hex[:8]
     body = {"Image": "busybox:local", "Cmd": cmd, "HostConfig": {"NetworkMode": "none"}}
-    status, out = api_request(dockerd.socket_path, "POST", f"/containers/create?name={name}",
-                              json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    status, out = api_request(
+        dockerd.socket_path,
+        "POST",
+        f"/containers/create?name={name}",
+        json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     assert status == 201, out
     return name
 
@@ -79,8 +87,13 @@ ROOT_ON_START = json.dumps({"Binds": ["/:/host"], "PidMode": "host"}).encode()
 
 def test_the_daemon_applies_a_hostconfig_sent_to_start(dockerd, idle) -> None:
     # The attack, shown on the daemon alone: API 1.23 applies the body at start.
-    status, out = api_request(dockerd.socket_path, "POST", f"/v1.23/containers/{idle}/start", ROOT_ON_START,
-                              headers={"Content-Type": "application/json"})
+    status, out = api_request(
+        dockerd.socket_path,
+        "POST",
+        f"/v1.23/containers/{idle}/start",
+        ROOT_ON_START,
+        headers={"Content-Type": "application/json"},
+    )
     assert status == 204, out
     host_config = inspect(dockerd, idle)["HostConfig"]
     assert host_config["Binds"] == ["/:/host"] and host_config["PidMode"] == "host"
@@ -108,8 +121,7 @@ def test_allow_start_does_not_carry_a_hostconfig(starter, dockerd, idle, shape) 
 
 def test_allow_start_still_starts_a_container(starter, dockerd, idle) -> None:
     for body in (b"", b"{}"):
-        answer = send(starter, "POST", f"/v1.23/containers/{idle}/start", body,
-                       {"Content-Type": "application/json"})
+        answer = send(starter, "POST", f"/v1.23/containers/{idle}/start", body, {"Content-Type": "application/json"})
         assert answer.status in (204, 304), answer
     assert inspect(dockerd, idle)["State"]["Running"] is True
 
@@ -159,8 +171,9 @@ def test_attach_without_logs_stays_open(gated_writer, talker) -> None:
 def test_a_form_body_cannot_smuggle_query_parameters(gated_writer, dockerd, talker) -> None:
     # The daemon reads a form body into the same parameters as the query.
     form = {"Content-Type": "application/x-www-form-urlencoded"}
-    status, out = api_request(dockerd.socket_path, "POST", f"/v1.41/containers/{talker}/attach?stdout=1",
-                              b"logs=1", headers=form)
+    status, out = api_request(
+        dockerd.socket_path, "POST", f"/v1.41/containers/{talker}/attach?stdout=1", b"logs=1", headers=form
+    )
     assert SECRET.encode() in out, (status, out)
     answer = send(gated_writer, "POST", f"/v1.41/containers/{talker}/attach?stdout=1", b"logs=1", form)
     assert answer.status == 403 and "x-www-form-urlencoded" in answer.json()["message"], answer
@@ -170,11 +183,15 @@ def test_a_form_body_cannot_smuggle_query_parameters(gated_writer, dockerd, talk
 def test_allow_archive_0_closes_the_old_copy_route(gated_writer, dockerd, talker) -> None:
     body = json.dumps({"Resource": "/etc/hostname"}).encode()
     # The daemon still serves it for API versions below 1.20.
-    status, out = api_request(dockerd.socket_path, "POST", f"/v1.19/containers/{talker}/copy", body,
-                              headers={"Content-Type": "application/json"})
+    status, out = api_request(
+        dockerd.socket_path,
+        "POST",
+        f"/v1.19/containers/{talker}/copy",
+        body,
+        headers={"Content-Type": "application/json"},
+    )
     assert status == 200 and out, (status, out[:200])
-    answer = send(gated_writer, "POST", f"/v1.19/containers/{talker}/copy", body,
-                   {"Content-Type": "application/json"})
+    answer = send(gated_writer, "POST", f"/v1.19/containers/{talker}/copy", body, {"Content-Type": "application/json"})
     assert answer.status == 403 and "ALLOW_ARCHIVE=0" in answer.json()["message"], answer
 
 

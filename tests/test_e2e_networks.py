@@ -36,8 +36,9 @@ def _hex() -> str:
 
 
 def daemon(dockerd, method: str, path: str, body: dict | None = None) -> tuple[int, dict | list | None]:
-    status, out = api_request(dockerd.socket_path, method, path,
-                              json.dumps(body).encode() if body is not None else None, headers=JSON)
+    status, out = api_request(
+        dockerd.socket_path, method, path, json.dumps(body).encode() if body is not None else None, headers=JSON
+    )
     return status, (json.loads(out) if out.strip() else None)
 
 
@@ -100,8 +101,12 @@ def remove(dockerd, kind: str, name: str) -> None:
 
 
 def run_on(dockerd, name: str, network: str, start: bool = True) -> None:
-    status, out = daemon(dockerd, "POST", f"/containers/create?name={name}",
-                         {"Image": "busybox:local", "Cmd": ["sleep", "600"], "HostConfig": {"NetworkMode": network}})
+    status, out = daemon(
+        dockerd,
+        "POST",
+        f"/containers/create?name={name}",
+        {"Image": "busybox:local", "Cmd": ["sleep", "600"], "HostConfig": {"NetworkMode": network}},
+    )
     assert status == 201, out
     if start:
         status, out = daemon(dockerd, "POST", f"/containers/{name}/start")
@@ -122,7 +127,10 @@ def container_exists(dockerd, name: str) -> bool:
 def guards(tmp_path_factory, dockerd):
     """netwriter: networks = "write", every guard closed; ci: containers and networks, networks = ["dg-ci-*"]."""
     writer_port, ci_port = free_port(), free_port()
-    guard = start_with_config(tmp_path_factory.mktemp("networks"), dockerd.socket_path, f"""
+    guard = start_with_config(
+        tmp_path_factory.mktemp("networks"),
+        dockerd.socket_path,
+        f"""
 [[listeners]]
 url = "tcp://127.0.0.1:{writer_port}?identity=netwriter"
 
@@ -141,7 +149,9 @@ sections = {{ networks = "write", ping = "read" }}
 description = "CI jobs on their own networks"
 sections = {{ containers = "write", networks = "write", ping = "read" }}
 guards = {{ networks = ["dg-ci-*"] }}
-""", wait_for=("127.0.0.1", ci_port))
+""",
+        wait_for=("127.0.0.1", ci_port),
+    )
     writer, ci = Guarded(guard, writer_port), Guarded(guard, ci_port)
     yield writer, ci
     writer.assert_clean_log()
@@ -154,9 +164,17 @@ def operator(dockerd):
     network, container = "dg-internal-" + _hex(), "dg-op-" + _hex()
     make_internal_network(dockerd, network)
     try:
-        status, out = daemon(dockerd, "POST", f"/containers/create?name={container}", {
-            "Image": "busybox:local", "Cmd": ["sleep", "600"], "HostConfig": {"NetworkMode": network},
-            "NetworkingConfig": {"EndpointsConfig": {network: {"Aliases": ["dockguard"]}}}})
+        status, out = daemon(
+            dockerd,
+            "POST",
+            f"/containers/create?name={container}",
+            {
+                "Image": "busybox:local",
+                "Cmd": ["sleep", "600"],
+                "HostConfig": {"NetworkMode": network},
+                "NetworkingConfig": {"EndpointsConfig": {network: {"Aliases": ["dockguard"]}}},
+            },
+        )
         assert status == 201, out
         status, out = daemon(dockerd, "POST", f"/containers/{container}/start")
         assert status == 204, out
@@ -189,8 +207,9 @@ def dummy_parent():
     name = "dg" + _hex()
     made = subprocess.run([ip, "link", "add", name, "type", "dummy"], capture_output=True)
     if made.returncode != 0:
-        made = subprocess.run([ip, "link", "add", name, "type", "veth", "peer", "name", name + "p"],
-                              capture_output=True)
+        made = subprocess.run(
+            [ip, "link", "add", name, "type", "veth", "peer", "name", name + "p"], capture_output=True
+        )
     if made.returncode != 0:
         pytest.skip(f"cannot create a dummy or veth interface: {made.stderr.decode().strip()}")
     try:
@@ -207,8 +226,9 @@ def test_the_daemon_makes_a_macvlan_on_a_host_interface(dockerd, dummy_parent) -
     # network on a host interface (a container on it would get an address
     # on that interface's LAN). No container joins this one.
     name = "dg-lan-" + _hex()
-    status, out = daemon(dockerd, "POST", "/networks/create",
-                         {"Name": name, "Driver": "macvlan", "Options": {"parent": dummy_parent}})
+    status, out = daemon(
+        dockerd, "POST", "/networks/create", {"Name": name, "Driver": "macvlan", "Options": {"parent": dummy_parent}}
+    )
     try:
         assert status == 201, out
         status, inspected = daemon(dockerd, "GET", f"/networks/{name}")
@@ -220,13 +240,22 @@ def test_the_daemon_makes_a_macvlan_on_a_host_interface(dockerd, dummy_parent) -
 HOST_INTERFACE_CREATES = {
     "macvlan": ({"Driver": "macvlan", "Options": {"parent": "{parent}"}}, "Driver", "network_drivers"),
     "ipvlan": ({"Driver": "ipvlan", "Options": {"parent": "{parent}"}}, "Driver", "network_drivers"),
-    "bridge on a host bridge": ({"Driver": "bridge", "Options": {"com.docker.network.bridge.name": "dgnobridge0"}},
-                                "Options.com.docker.network.bridge.name", "network_drivers"),
-    "config from another network": ({"Driver": "macvlan", "ConfigFrom": {"Network": "lan-config"}},
-                                    "Driver", "network_drivers"),
+    "bridge on a host bridge": (
+        {"Driver": "bridge", "Options": {"com.docker.network.bridge.name": "dgnobridge0"}},
+        "Options.com.docker.network.bridge.name",
+        "network_drivers",
+    ),
+    "config from another network": (
+        {"Driver": "macvlan", "ConfigFrom": {"Network": "lan-config"}},
+        "Driver",
+        "network_drivers",
+    ),
     "plain bridge, name not the group's": ({"Driver": "bridge"}, "Name", "networks"),
-    "bridge with a subnet of its choice": ({"Driver": "bridge", "IPAM": {"Config": [{"Subnet": "{subnet}"}]}},
-                                           "IPAM.Config[0].Subnet", "network_drivers"),
+    "bridge with a subnet of its choice": (
+        {"Driver": "bridge", "IPAM": {"Config": [{"Subnet": "{subnet}"}]}},
+        "IPAM.Config[0].Subnet",
+        "network_drivers",
+    ),
 }
 
 
@@ -259,23 +288,36 @@ def _joins(operator, ci_networks) -> dict[str, tuple[dict, str]]:
     mine = ci_networks[0]
     return {
         "NetworkMode with an alias": (
-            {"HostConfig": {"NetworkMode": internal},
-             "NetworkingConfig": {"EndpointsConfig": {internal: {"Aliases": ["dockguard"]}}}},
-            "HostConfig.NetworkMode"),
+            {
+                "HostConfig": {"NetworkMode": internal},
+                "NetworkingConfig": {"EndpointsConfig": {internal: {"Aliases": ["dockguard"]}}},
+            },
+            "HostConfig.NetworkMode",
+        ),
         "an endpoint besides the group's network": (
-            {"HostConfig": {"NetworkMode": mine},
-             "NetworkingConfig": {"EndpointsConfig": {mine: {}, internal: {"Aliases": ["dockguard"]}}}},
-            f"NetworkingConfig.EndpointsConfig.{internal}"),
+            {
+                "HostConfig": {"NetworkMode": mine},
+                "NetworkingConfig": {"EndpointsConfig": {mine: {}, internal: {"Aliases": ["dockguard"]}}},
+            },
+            f"NetworkingConfig.EndpointsConfig.{internal}",
+        ),
         "the group's network, NetworkID another's": (
-            {"HostConfig": {"NetworkMode": mine},
-             "NetworkingConfig": {"EndpointsConfig": {mine: {"NetworkID": internal, "Aliases": ["dockguard"]}}}},
-            f"NetworkingConfig.EndpointsConfig.{mine}.NetworkID"),
+            {
+                "HostConfig": {"NetworkMode": mine},
+                "NetworkingConfig": {"EndpointsConfig": {mine: {"NetworkID": internal, "Aliases": ["dockguard"]}}},
+            },
+            f"NetworkingConfig.EndpointsConfig.{mine}.NetworkID",
+        ),
         "top-level NetworkMode (old API)": ({"NetworkMode": internal}, "NetworkMode"),
     }
 
 
-JOIN_SHAPES = ["NetworkMode with an alias", "an endpoint besides the group's network",
-               "the group's network, NetworkID another's", "top-level NetworkMode (old API)"]
+JOIN_SHAPES = [
+    "NetworkMode with an alias",
+    "an endpoint besides the group's network",
+    "the group's network, NetworkID another's",
+    "top-level NetworkMode (old API)",
+]
 
 
 @pytest.mark.parametrize("shape", JOIN_SHAPES)
@@ -303,8 +345,12 @@ def test_the_daemon_connects_a_running_container_with_an_alias(dockerd, operator
     name = "dg-conn-" + _hex()
     run_on(dockerd, name, ci_networks[0])
     try:
-        status, out = daemon(dockerd, "POST", f"/networks/{internal}/connect",
-                             {"Container": name, "EndpointConfig": {"Aliases": ["dockguard"]}})
+        status, out = daemon(
+            dockerd,
+            "POST",
+            f"/networks/{internal}/connect",
+            {"Container": name, "EndpointConfig": {"Aliases": ["dockguard"]}},
+        )
         assert status == 200, out
         assert "dockguard" in networks_of(dockerd, name)[internal]["Aliases"]
     finally:
@@ -340,8 +386,12 @@ def test_the_daemon_joins_the_networkid_of_a_connect_at_start(dockerd, operator,
     name = "dg-conn-" + _hex()
     run_on(dockerd, name, ci_networks[0], start=False)
     try:
-        status, out = daemon(dockerd, "POST", f"/networks/{ci_networks[1]}/connect",
-                             {"Container": name, "EndpointConfig": {"NetworkID": internal, "Aliases": ["dockguard"]}})
+        status, out = daemon(
+            dockerd,
+            "POST",
+            f"/networks/{ci_networks[1]}/connect",
+            {"Container": name, "EndpointConfig": {"NetworkID": internal, "Aliases": ["dockguard"]}},
+        )
         assert status == 200, out
         status, out = daemon(dockerd, "POST", f"/containers/{name}/start")
         assert status == 204, out
@@ -371,8 +421,12 @@ def test_the_groups_own_networks_work(guards, dockerd, ci_networks) -> None:
     network, name = "dg-ci-" + _hex(), "dg-mine-" + _hex()
     make_internal_network(dockerd, network, through=ci)
     try:
-        body = {"Image": "busybox:local", "Cmd": ["sleep", "600"], "HostConfig": {"NetworkMode": network},
-                "NetworkingConfig": {"EndpointsConfig": {network: {"Aliases": ["web"]}}}}
+        body = {
+            "Image": "busybox:local",
+            "Cmd": ["sleep", "600"],
+            "HostConfig": {"NetworkMode": network},
+            "NetworkingConfig": {"EndpointsConfig": {network: {"Aliases": ["web"]}}},
+        }
         answer = send(ci, "POST", f"/v1.41/containers/create?name={name}", json.dumps(body).encode(), JSON)
         assert answer.status == 201, answer
         assert send(ci, "POST", f"/v1.41/containers/{name}/start").status == 204
@@ -381,8 +435,9 @@ def test_the_groups_own_networks_work(guards, dockerd, ci_networks) -> None:
         assert answer.status == 200, answer
         assert set(networks_of(dockerd, name)) == {network, ci_networks[0]}
         assert "web" in networks_of(dockerd, name)[network]["Aliases"]
-        answer = send(ci, "POST", f"/v1.41/networks/{ci_networks[0]}/disconnect",
-                       json.dumps({"Container": name}).encode(), JSON)
+        answer = send(
+            ci, "POST", f"/v1.41/networks/{ci_networks[0]}/disconnect", json.dumps({"Container": name}).encode(), JSON
+        )
         assert answer.status == 200, answer
         assert set(networks_of(dockerd, name)) == {network}
     finally:

@@ -65,7 +65,7 @@ def exchange(connect, target: bytes, method: bytes = b"GET") -> tuple[int, bytes
             size = int(size_line.split(b";")[0], 16)
             if size == 0:
                 break
-            decoded, rest = decoded + rest[:size], rest[size + 2:]
+            decoded, rest = decoded + rest[:size], rest[size + 2 :]
         body = decoded
     return status, body
 
@@ -85,9 +85,13 @@ def guarded(tmp_path_factory, dockerd):
     from harness.guard import start_guard
 
     port = free_port()
-    guard = start_guard(tmp_path_factory.mktemp("paths"), dockerd.socket_path,
-                        [f"tcp://127.0.0.1:{port}?identity=tester"],
-                        env={"CONTAINERS": "1", "IMAGES": "0"}, wait_for=("127.0.0.1", port))
+    guard = start_guard(
+        tmp_path_factory.mktemp("paths"),
+        dockerd.socket_path,
+        [f"tcp://127.0.0.1:{port}?identity=tester"],
+        env={"CONTAINERS": "1", "IMAGES": "0"},
+        wait_for=("127.0.0.1", port),
+    )
     yield lambda: socket.create_connection(("127.0.0.1", port))
     guard.stop()
 

@@ -42,8 +42,11 @@ carol = ["readonly"]
     guard = guard_factory([], extra_args=["--config", str(config)], wait_for=("127.0.0.1", port))
 
     def env(name: str) -> dict[str, str]:
-        return {"DOCKER_HOST": f"tcp://127.0.0.1:{port}", "DOCKER_TLS_VERIFY": "1",
-                "DOCKER_CERT_PATH": str(pki / "clients" / name)}
+        return {
+            "DOCKER_HOST": f"tcp://127.0.0.1:{port}",
+            "DOCKER_TLS_VERIFY": "1",
+            "DOCKER_CERT_PATH": str(pki / "clients" / name),
+        }
 
     assert docker_cli(["ps"], env=env("alice")).returncode == 0
     assert docker_cli(["ps"], env=env("bob")).returncode == 0
@@ -82,22 +85,43 @@ def test_reload_keeps_streams_and_applies_the_new_policy(tmp_path, guard_factory
     guard = guard_factory([], extra_args=["--config", str(config)], wait_for=("127.0.0.1", port))
     env = {"DOCKER_HOST": f"tcp://127.0.0.1:{port}"}
     talker = "dg-reload-" + os.urandom(4).hex()
-    assert docker_cli(["run", "-d", "--name", talker, "--network", "none", BUSYBOX_IMAGE, "sh", "-c",
-                       "while true; do echo tick; sleep 0.2; done"], env=env).returncode == 0
+    assert (
+        docker_cli(
+            [
+                "run",
+                "-d",
+                "--name",
+                talker,
+                "--network",
+                "none",
+                BUSYBOX_IMAGE,
+                "sh",
+                "-c",
+                "while true; do echo tick; sleep 0.2; done",
+            ],
+            env=env,
+        ).returncode
+        == 0
+    )
     # a hijacked exec session (stdin and output), open across the reload
     import http.client
     import json as _json
 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.request("POST", f"/containers/{talker}/exec", body=_json.dumps(
-        {"Cmd": ["cat"], "AttachStdin": True, "AttachStdout": True, "Tty": True}),
-        headers={"Content-Type": "application/json"})
+    conn.request(
+        "POST",
+        f"/containers/{talker}/exec",
+        body=_json.dumps({"Cmd": ["cat"], "AttachStdin": True, "AttachStdout": True, "Tty": True}),
+        headers={"Content-Type": "application/json"},
+    )
     exec_id = _json.loads(conn.getresponse().read())["Id"]
     shell = socket.create_connection(("127.0.0.1", port))
     body = b'{"Detach":false,"Tty":true}'
-    shell.sendall(b"POST /exec/" + exec_id.encode() + b"/start HTTP/1.1\r\nHost: docker\r\n"
-                  b"Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"
-                  b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    shell.sendall(
+        b"POST /exec/" + exec_id.encode() + b"/start HTTP/1.1\r\nHost: docker\r\n"
+        b"Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body) + body
+    )
     shell.settimeout(10)
     head = b""
     while b"\r\n\r\n" not in head:
@@ -107,8 +131,10 @@ def test_reload_keeps_streams_and_applies_the_new_policy(tmp_path, guard_factory
     streams += [open_stream(port, f"/containers/{talker}/logs?follow=1&stdout=1&tail=0") for _ in range(25)]
     try:
         # a policy without containers: new requests are refused...
-        config.write_text(listener + '[identities]\nops = ["narrow"]\n'
-                          '[groups.narrow]\nsections = { events = "read", ping = "read" }\n')
+        config.write_text(
+            listener + '[identities]\nops = ["narrow"]\n'
+            '[groups.narrow]\nsections = { events = "read", ping = "read" }\n'
+        )
         os.kill(guard.pid, signal.SIGHUP)
         wait_for_log(guard, "reloaded")
         refused = docker_cli(["ps"], env=env)
@@ -116,8 +142,12 @@ def test_reload_keeps_streams_and_applies_the_new_policy(tmp_path, guard_factory
         # ...while all 50 streams opened before keep flowing
         trigger = "dg-event-" + os.urandom(4).hex()
         direct = {"DOCKER_HOST": f"unix://{guard_factory.daemon_socket}"}
-        assert docker_cli(["run", "--rm", "--name", trigger, "--network", "none", BUSYBOX_IMAGE, "true"],
-                          env=direct).returncode == 0
+        assert (
+            docker_cli(
+                ["run", "--rm", "--name", trigger, "--network", "none", BUSYBOX_IMAGE, "true"], env=direct
+            ).returncode
+            == 0
+        )
         for s in streams:
             data = b""
             deadline = time.monotonic() + 10
@@ -142,5 +172,6 @@ def test_reload_keeps_streams_and_applies_the_new_policy(tmp_path, guard_factory
     finally:
         for s in streams:
             s.close()
-        subprocess.run(["docker", "-H", f"unix://{guard_factory.daemon_socket}", "rm", "-f", talker],
-                       capture_output=True)
+        subprocess.run(
+            ["docker", "-H", f"unix://{guard_factory.daemon_socket}", "rm", "-f", talker], capture_output=True
+        )

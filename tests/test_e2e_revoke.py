@@ -61,8 +61,10 @@ def exec_session(sock: socket.socket, daemon: str, container: str) -> tuple[sock
     """A hijacked `cat` exec on C{sock} (stdin and output), created and started
     through dockguard by the caller (only its creator may start it); its exec id."""
     create = json.dumps({"Cmd": ["cat"], "AttachStdin": True, "AttachStdout": True, "Tty": False}).encode()
-    sock.sendall(b"POST /containers/" + container.encode() + b"/exec HTTP/1.1\r\nHost: docker\r\n"
-                 b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(create) + create)
+    sock.sendall(
+        b"POST /containers/" + container.encode() + b"/exec HTTP/1.1\r\nHost: docker\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(create) + create
+    )
     sock.settimeout(10)
     answer = b""
     while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
@@ -72,9 +74,11 @@ def exec_session(sock: socket.socket, daemon: str, container: str) -> tuple[sock
     assert answer.startswith(b"HTTP/1.1 201"), answer
     exec_id = json.loads(answer.split(b"\r\n\r\n", 1)[1])["Id"]
     start = b'{"Detach":false,"Tty":false}'
-    sock.sendall(b"POST /exec/" + exec_id.encode() + b"/start HTTP/1.1\r\nHost: docker\r\n"
-                 b"Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: %d\r\n\r\n" % len(start) + start)
+    sock.sendall(
+        b"POST /exec/" + exec_id.encode() + b"/start HTTP/1.1\r\nHost: docker\r\n"
+        b"Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(start) + start
+    )
     sock.settimeout(10)
     head = b""
     while b"\r\n\r\n" not in head:
@@ -103,9 +107,7 @@ def exec_running(daemon: str, exec_id: str) -> bool:
     return json.loads(body)["Running"]
 
 
-def test_reload_closes_the_connections_of_callers_no_longer_admitted(
-    tmp_path, guard_factory, docker_cli
-) -> None:
+def test_reload_closes_the_connections_of_callers_no_longer_admitted(tmp_path, guard_factory, docker_cli) -> None:
     pki = tmp_path / "pki"
     certs("init", str(pki))
     certs("server", str(pki), "--name", "127.0.0.1")
@@ -120,18 +122,26 @@ url = "tls://127.0.0.1:{port}?cert={pki}/server-cert.pem&key={pki}/server-key.pe
 url = "tcp://127.0.0.1:{plain_port}?identity=ops"
 """
     config = tmp_path / "dockguard.toml"
-    config.write_text(listeners + """
+    config.write_text(
+        listeners
+        + """
 [identities]
 alice = ["admin"]
 bob = ["admin"]
 carol = ["readonly"]
 ops = ["readonly"]
-""")
+"""
+    )
     guard = guard_factory([], extra_args=["--config", str(config)], wait_for=("127.0.0.1", port))
     daemon = guard_factory.daemon_socket
     container = "dg-revoke-" + os.urandom(4).hex()
-    assert docker_cli(["run", "-d", "--name", container, "--network", "none", BUSYBOX_IMAGE,
-                       "sleep", "300"], env={"DOCKER_HOST": f"unix://{daemon}"}).returncode == 0
+    assert (
+        docker_cli(
+            ["run", "-d", "--name", container, "--network", "none", BUSYBOX_IMAGE, "sleep", "300"],
+            env={"DOCKER_HOST": f"unix://{daemon}"},
+        ).returncode
+        == 0
+    )
 
     def https(name: str) -> http.client.HTTPSConnection:
         return http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=tls_context(pki, name))
@@ -143,8 +153,7 @@ ops = ["readonly"]
     try:
         alice, bob, carol = https("alice"), https("bob"), https("carol")
         ops = http.client.HTTPConnection("127.0.0.1", plain_port, timeout=10)
-        sockets = {name: keep_alive(c) for name, c in
-                   (("alice", alice), ("bob", bob), ("carol", carol), ("ops", ops))}
+        sockets = {name: keep_alive(c) for name, c in (("alice", alice), ("bob", bob), ("carol", carol), ("ops", ops))}
         alice_shell, alice_exec = exec_session(tls_socket("alice"), daemon, container)
         bob_shell, bob_exec = exec_session(tls_socket("bob"), daemon, container)
 
@@ -179,13 +188,22 @@ ops = ["readonly"]
         closed = [line for line in guard.log().splitlines() if "closed the connection of" in line]
         # one line per closed connection: alice twice (requests, session), carol, ops
         assert len(closed) == 4, "\n".join(closed)
-        assert sum("closed the connection of alice from 127.0.0.1:" in line
-                   and f"its certificate (serial {serial}) is now refused: certificate revoked" in line
-                   for line in closed) == 2
-        assert any("closed the connection of carol from 127.0.0.1:" in line
-                   and "unknown identity 'carol'" in line for line in closed)
-        assert any("closed the connection of ops from 127.0.0.1:" in line
-                   and "unknown identity 'ops'" in line for line in closed)
+        assert (
+            sum(
+                "closed the connection of alice from 127.0.0.1:" in line
+                and f"its certificate (serial {serial}) is now refused: certificate revoked" in line
+                for line in closed
+            )
+            == 2
+        )
+        assert any(
+            "closed the connection of carol from 127.0.0.1:" in line and "unknown identity 'carol'" in line
+            for line in closed
+        )
+        assert any(
+            "closed the connection of ops from 127.0.0.1:" in line and "unknown identity 'ops'" in line
+            for line in closed
+        )
         assert not any("bob" in line for line in closed)
         bob_shell.close()
     finally:

@@ -69,14 +69,30 @@ def _direct(dockerd, docker_cli, args: list[str]) -> subprocess.CompletedProcess
     return result
 
 
-def test_two_identities_each_see_and_manage_only_their_own_containers(guard_factory, tmp_path, pki, docker_cli, dockerd):
+def test_two_identities_each_see_and_manage_only_their_own_containers(
+    guard_factory, tmp_path, pki, docker_cli, dockerd
+):
     guard, port = _start(guard_factory, tmp_path, pki)
     alice, bob = tls_client_env(pki, port, "alice"), tls_client_env(pki, port, "bob")
     mine, theirs = _name("alice"), _name("bob")
     since = str(int(time.time()) - 1)
     try:
         for env, name in ((alice, mine), (bob, theirs)):
-            run = docker_cli(["run", "-d", "--name", name, "--network", "none", BUSYBOX_IMAGE, "sh", "-c", f"echo hello-{name}; sleep 60"], env=env)
+            run = docker_cli(
+                [
+                    "run",
+                    "-d",
+                    "--name",
+                    name,
+                    "--network",
+                    "none",
+                    BUSYBOX_IMAGE,
+                    "sh",
+                    "-c",
+                    f"echo hello-{name}; sleep 60",
+                ],
+                env=env,
+            )
             assert run.returncode == 0, run.stderr
         # dockguard stamped the owner
         labels = _direct(dockerd, docker_cli, ["inspect", "-f", "{{json .Config.Labels}}", mine]).stdout
@@ -95,10 +111,19 @@ def test_two_identities_each_see_and_manage_only_their_own_containers(guard_fact
         assert exec_ok.stdout == b"inside\n", exec_ok.stderr
 
         # Bob's container does not exist for Alice: the daemon's own answer.
-        for args in (["logs", theirs], ["exec", theirs, "true"], ["rm", theirs], ["container", "inspect", theirs], ["stop", theirs]):
+        for args in (
+            ["logs", theirs],
+            ["exec", theirs, "true"],
+            ["rm", theirs],
+            ["container", "inspect", theirs],
+            ["stop", theirs],
+        ):
             refused = docker_cli(args, env=alice)
             assert refused.returncode != 0, args
-            assert f"No such container: {theirs}".lower() in refused.stderr.decode().lower() or "no such object" in refused.stderr.decode().lower(), refused.stderr
+            assert (
+                f"No such container: {theirs}".lower() in refused.stderr.decode().lower()
+                or "no such object" in refused.stderr.decode().lower()
+            ), refused.stderr
         # `rm -f` of what does not exist succeeds, as on the daemon, and removes nothing
         assert b"No such container" in docker_cli(["rm", "-f", theirs], env=alice).stderr
         assert _direct(dockerd, docker_cli, ["inspect", "-f", "{{.State.Running}}", theirs]).stdout == b"true\n"
@@ -108,12 +133,16 @@ def test_two_identities_each_see_and_manage_only_their_own_containers(guard_fact
             refused = docker_cli(["logs", ref], env=alice)
             assert refused.returncode != 0 and b"No such container" in refused.stderr
         # ... and what the owner label says cannot be forged
-        forged = docker_cli(["run", "--rm", "--label", "dockguard.owner=bob", "--network", "none", BUSYBOX_IMAGE, "true"], env=alice)
+        forged = docker_cli(
+            ["run", "--rm", "--label", "dockguard.owner=bob", "--network", "none", BUSYBOX_IMAGE, "true"], env=alice
+        )
         assert forged.returncode != 0 and b"dockguard.owner" in forged.stderr
 
         until = str(int(time.time()) + 1)
         time.sleep(1.2)
-        events = docker_cli(["events", "--since", since, "--until", until, "--format", "{{.Actor.Attributes.name}}"], env=alice)
+        events = docker_cli(
+            ["events", "--since", since, "--until", until, "--format", "{{.Actor.Attributes.name}}"], env=alice
+        )
         assert events.returncode == 0, events.stderr
         seen = set(events.stdout.decode().split())
         assert mine in seen and theirs not in seen
@@ -130,12 +159,30 @@ def test_two_identities_each_see_and_manage_only_their_own_containers(guard_fact
             docker_cli(["rm", "-f", name], env={"DOCKER_HOST": f"unix://{dockerd.socket_path}"})
 
 
-def test_a_label_scoped_restart_only_group_restarts_only_what_is_labelled(guard_factory, tmp_path, pki, docker_cli, dockerd):
+def test_a_label_scoped_restart_only_group_restarts_only_what_is_labelled(
+    guard_factory, tmp_path, pki, docker_cli, dockerd
+):
     guard, port = _start(guard_factory, tmp_path, pki)
     healer = tls_client_env(pki, port, "healer")
     labelled, other = _name("heal"), _name("keep")
     try:
-        _direct(dockerd, docker_cli, ["run", "-d", "--name", labelled, "--label", "autoheal=true", "--network", "none", BUSYBOX_IMAGE, "sleep", "60"])
+        _direct(
+            dockerd,
+            docker_cli,
+            [
+                "run",
+                "-d",
+                "--name",
+                labelled,
+                "--label",
+                "autoheal=true",
+                "--network",
+                "none",
+                BUSYBOX_IMAGE,
+                "sleep",
+                "60",
+            ],
+        )
         _direct(dockerd, docker_cli, ["run", "-d", "--name", other, "--network", "none", BUSYBOX_IMAGE, "sleep", "60"])
         started = _direct(dockerd, docker_cli, ["inspect", "-f", "{{.State.StartedAt}}", other]).stdout
 
@@ -157,8 +204,20 @@ def _api(port: int, pki, who: str, method: str, path: str, body: dict | None = N
     """One request over mutual TLS as ``who``, with curl."""
     certs = pki.client(who)
     args = [
-        "curl", "-sS", "-o", "-", "-w", "\n%{http_code}", "--cacert", str(certs / "ca.pem"),
-        "--cert", str(certs / "cert.pem"), "--key", str(certs / "key.pem"), "-X", method,
+        "curl",
+        "-sS",
+        "-o",
+        "-",
+        "-w",
+        "\n%{http_code}",
+        "--cacert",
+        str(certs / "ca.pem"),
+        "--cert",
+        str(certs / "cert.pem"),
+        "--key",
+        str(certs / "key.pem"),
+        "-X",
+        method,
         f"https://127.0.0.1:{port}{path}",
     ]
     if body is not None:
@@ -168,17 +227,27 @@ def _api(port: int, pki, who: str, method: str, path: str, body: dict | None = N
     return int(code or 0), text
 
 
-def test_an_exec_created_by_one_identity_cannot_be_started_by_another(guard_factory, tmp_path, pki, docker_cli, dockerd):
-    groups = GROUPS.replace("bob = [\"tenant\"]", "bob = [\"shared\"]") + """
+def test_an_exec_created_by_one_identity_cannot_be_started_by_another(
+    guard_factory, tmp_path, pki, docker_cli, dockerd
+):
+    groups = (
+        GROUPS.replace('bob = ["tenant"]', 'bob = ["shared"]')
+        + """
 [groups.shared]
 sections = { ping = "read", containers = "write", exec = "write" }
 """
+    )
     guard, port = _start(guard_factory, tmp_path, pki, groups)
     name = _name("exec")
     try:
-        run = docker_cli(["run", "-d", "--name", name, "--network", "none", BUSYBOX_IMAGE, "sleep", "60"], env=tls_client_env(pki, port, "alice"))
+        run = docker_cli(
+            ["run", "-d", "--name", name, "--network", "none", BUSYBOX_IMAGE, "sleep", "60"],
+            env=tls_client_env(pki, port, "alice"),
+        )
         assert run.returncode == 0, run.stderr
-        status, body = _api(port, pki, "alice", "POST", f"/v1.41/containers/{name}/exec", {"Cmd": ["touch", "/tmp/ran"]})
+        status, body = _api(
+            port, pki, "alice", "POST", f"/v1.41/containers/{name}/exec", {"Cmd": ["touch", "/tmp/ran"]}
+        )
         assert status == 201, body
         exec_id = json.loads(body)["Id"]
         # bob may exec anywhere, but not start alice's exec instance
@@ -186,11 +255,16 @@ sections = { ping = "read", containers = "write", exec = "write" }
         assert status == 404 and b"No such exec instance" in body
         status, _ = _api(port, pki, "bob", "GET", f"/v1.41/exec/{exec_id}/json")
         assert status == 404
-        assert _direct(dockerd, docker_cli, ["exec", name, "sh", "-c", "test -e /tmp/ran || echo absent"]).stdout == b"absent\n"
+        assert (
+            _direct(dockerd, docker_cli, ["exec", name, "sh", "-c", "test -e /tmp/ran || echo absent"]).stdout
+            == b"absent\n"
+        )
         status, body = _api(port, pki, "alice", "POST", f"/v1.41/exec/{exec_id}/start", {"Detach": True})
         assert status == 200, body
         time.sleep(0.5)
-        assert _direct(dockerd, docker_cli, ["exec", name, "sh", "-c", "test -e /tmp/ran && echo ran"]).stdout == b"ran\n"
+        assert (
+            _direct(dockerd, docker_cli, ["exec", name, "sh", "-c", "test -e /tmp/ran && echo ran"]).stdout == b"ran\n"
+        )
     finally:
         docker_cli(["rm", "-f", name], env={"DOCKER_HOST": f"unix://{dockerd.socket_path}"})
 
@@ -199,13 +273,32 @@ def test_inspect_without_the_environment_still_prints(guard_factory, tmp_path, p
     guard, port = _start(guard_factory, tmp_path, pki)
     name = _name("env")
     try:
-        _direct(dockerd, docker_cli, ["run", "-d", "--name", name, "-e", "DB_PASSWORD=hunter2", "--network", "none", BUSYBOX_IMAGE, "sleep", "60"])
+        _direct(
+            dockerd,
+            docker_cli,
+            [
+                "run",
+                "-d",
+                "--name",
+                name,
+                "-e",
+                "DB_PASSWORD=hunter2",
+                "--network",
+                "none",
+                BUSYBOX_IMAGE,
+                "sleep",
+                "60",
+            ],
+        )
         shown = docker_cli(["inspect", name], env=tls_client_env(pki, port, "viewer"))
         assert shown.returncode == 0, shown.stderr
         assert b"hunter2" not in shown.stdout
         env = json.loads(shown.stdout)[0]["Config"]["Env"]
         assert "DB_PASSWORD=<redacted by dockguard>" in env
-        assert name in docker_cli(["ps", "--format", "{{.Names}}"], env=tls_client_env(pki, port, "viewer")).stdout.decode()
+        assert (
+            name
+            in docker_cli(["ps", "--format", "{{.Names}}"], env=tls_client_env(pki, port, "viewer")).stdout.decode()
+        )
     finally:
         docker_cli(["rm", "-f", name], env={"DOCKER_HOST": f"unix://{dockerd.socket_path}"})
 
@@ -220,7 +313,9 @@ def _sdk(pki, port: int, who: str):
     return docker.DockerClient(base_url=f"https://127.0.0.1:{port}", tls=tls, timeout=60)
 
 
-def test_docker_py_tenants_own_their_containers_volumes_and_networks(guard_factory, tmp_path, pki, docker_cli, dockerd, monkeypatch):
+def test_docker_py_tenants_own_their_containers_volumes_and_networks(
+    guard_factory, tmp_path, pki, docker_cli, dockerd, monkeypatch
+):
     import docker
 
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)  # requests #3829
@@ -270,12 +365,16 @@ def test_docker_py_tenants_own_their_containers_volumes_and_networks(guard_facto
 
 
 def test_named_volumes_are_looked_up_before_a_container_mounts_them(guard_factory, tmp_path, pki, docker_cli, dockerd):
-    groups = GROUPS + """
+    groups = (
+        GROUPS
+        + """
 [identities]
-""".replace("[identities]", "") + """
+""".replace("[identities]", "")
+        + """
 [groups.runner]
 sections = { ping = "read", version = "read", containers = "write" }
 """
+    )
     groups = groups.replace('viewer = ["viewer"]', 'viewer = ["viewer"]\nrunner = ["runner"]')
     guard, port = _start(guard_factory, tmp_path, pki, groups)
     tag = uuid.uuid4().hex[:8]
@@ -283,18 +382,42 @@ sections = { ping = "read", version = "read", containers = "write" }
     hostetc, bobs, alices = f"etc-{tag}", f"vb-{tag}", f"va-{tag}"
     try:
         # An administrator's bind volume: on the daemon alone it shows the host's /etc.
-        _direct(dockerd, docker_cli, ["volume", "create", "-o", "type=none", "-o", "o=bind", "-o", "device=/etc", hostetc])
+        _direct(
+            dockerd, docker_cli, ["volume", "create", "-o", "type=none", "-o", "o=bind", "-o", "device=/etc", hostetc]
+        )
         host_file = Path("/etc/debian_version").read_bytes()
-        direct = _direct(dockerd, docker_cli, ["run", "--rm", "-v", f"{hostetc}:/x:ro", "--network", "none", BUSYBOX_IMAGE, "cat", "/x/debian_version"])
+        direct = _direct(
+            dockerd,
+            docker_cli,
+            ["run", "--rm", "-v", f"{hostetc}:/x:ro", "--network", "none", BUSYBOX_IMAGE, "cat", "/x/debian_version"],
+        )
         assert direct.stdout == host_file
-        refused = docker_cli(["run", "--rm", "-v", f"{hostetc}:/x:ro", "--network", "none", BUSYBOX_IMAGE, "cat", "/x/debian_version"], env=tls_client_env(pki, port, "runner"))
+        refused = docker_cli(
+            ["run", "--rm", "-v", f"{hostetc}:/x:ro", "--network", "none", BUSYBOX_IMAGE, "cat", "/x/debian_version"],
+            env=tls_client_env(pki, port, "runner"),
+        )
         assert refused.returncode != 0 and refused.stdout == b""
         assert hostetc.encode() in refused.stderr and b"/etc" in refused.stderr, refused.stderr
         # ... and the same through --mount
-        mount = docker_cli(["run", "--rm", "--mount", f"type=volume,source={hostetc},target=/x,readonly", "--network", "none", BUSYBOX_IMAGE, "true"], env=tls_client_env(pki, port, "runner"))
+        mount = docker_cli(
+            [
+                "run",
+                "--rm",
+                "--mount",
+                f"type=volume,source={hostetc},target=/x,readonly",
+                "--network",
+                "none",
+                BUSYBOX_IMAGE,
+                "true",
+            ],
+            env=tls_client_env(pki, port, "runner"),
+        )
         assert mount.returncode != 0 and b"dockguard refused" in mount.stderr
         # a plain named volume is fine, made now or before
-        fresh = docker_cli(["run", "--rm", "-v", f"new-{tag}:/x", "--network", "none", BUSYBOX_IMAGE, "true"], env=tls_client_env(pki, port, "runner"))
+        fresh = docker_cli(
+            ["run", "--rm", "-v", f"new-{tag}:/x", "--network", "none", BUSYBOX_IMAGE, "true"],
+            env=tls_client_env(pki, port, "runner"),
+        )
         assert fresh.returncode == 0, fresh.stderr
 
         # Under an owner scope: only the caller's own volumes.
@@ -303,7 +426,9 @@ sections = { ping = "read", version = "read", containers = "write" }
         assert docker_cli(["volume", "create", alices], env=alice).returncode == 0
         theirs = docker_cli(["run", "--rm", "-v", f"{bobs}:/x", "--network", "none", BUSYBOX_IMAGE, "true"], env=alice)
         assert theirs.returncode != 0 and b"does not exist or is outside the scope" in theirs.stderr
-        missing = docker_cli(["run", "--rm", "-v", f"missing-{tag}:/x", "--network", "none", BUSYBOX_IMAGE, "true"], env=alice)
+        missing = docker_cli(
+            ["run", "--rm", "-v", f"missing-{tag}:/x", "--network", "none", BUSYBOX_IMAGE, "true"], env=alice
+        )
         assert missing.returncode != 0 and b"does not exist or is outside the scope" in missing.stderr
         own = docker_cli(["run", "--rm", "-v", f"{alices}:/x", "--network", "none", BUSYBOX_IMAGE, "true"], env=alice)
         assert own.returncode == 0, own.stderr
@@ -314,8 +439,12 @@ sections = { ping = "read", version = "read", containers = "write" }
 
 def test_a_ci_runner_with_an_owner_scope_runs_a_compose_project(guard_factory, tmp_path, pki, docker_cli, dockerd):
     """docker-compose 1.29 (docker-py underneath) as a CI runner whose scope is what it created."""
-    guard, port = _start(guard_factory, tmp_path, pki, GROUPS.replace(
-        'images = "read", volumes', 'images = "read", info = "read", volumes'))
+    guard, port = _start(
+        guard_factory,
+        tmp_path,
+        pki,
+        GROUPS.replace('images = "read", volumes', 'images = "read", info = "read", volumes'),
+    )
     project = f"ci{uuid.uuid4().hex[:8]}"
     (tmp_path / "compose.yaml").write_text(f"""
 version: "3"
@@ -333,7 +462,13 @@ volumes:
     other = _name("bob")
     compose = ["docker-compose", "-p", project, "-f", str(tmp_path / "compose.yaml")]
     try:
-        assert docker_cli(["run", "-d", "--name", other, "--network", "none", BUSYBOX_IMAGE, "sleep", "60"], env=tls_client_env(pki, port, "bob")).returncode == 0
+        assert (
+            docker_cli(
+                ["run", "-d", "--name", other, "--network", "none", BUSYBOX_IMAGE, "sleep", "60"],
+                env=tls_client_env(pki, port, "bob"),
+            ).returncode
+            == 0
+        )
         up = subprocess.run([*compose, "up", "-d"], env=env, capture_output=True, timeout=120)
         assert up.returncode == 0, up.stderr
         ps = subprocess.run([*compose, "ps", "-q"], env=env, capture_output=True, timeout=60)
@@ -342,22 +477,32 @@ volumes:
         assert json.loads(owner)["dockguard.owner"] == "alice"
         down = subprocess.run([*compose, "down", "-v"], env=env, capture_output=True, timeout=120)
         assert down.returncode == 0, down.stderr
-        left = _direct(dockerd, docker_cli, ["ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={project}"]).stdout
+        left = _direct(
+            dockerd, docker_cli, ["ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={project}"]
+        ).stdout
         assert left == b""
         # bob's container was never alice's to see or touch
         assert _direct(dockerd, docker_cli, ["inspect", "-f", "{{.State.Running}}", other]).stdout == b"true\n"
     finally:
-        subprocess.run([*compose, "down", "-v"], env={**env, "DOCKER_HOST": f"unix://{dockerd.socket_path}", "DOCKER_TLS_VERIFY": ""}, capture_output=True, timeout=120)
+        subprocess.run(
+            [*compose, "down", "-v"],
+            env={**env, "DOCKER_HOST": f"unix://{dockerd.socket_path}", "DOCKER_TLS_VERIFY": ""},
+            capture_output=True,
+            timeout=120,
+        )
         docker_cli(["rm", "-f", other], env={"DOCKER_HOST": f"unix://{dockerd.socket_path}"})
 
 
 def test_a_name_scoped_container_cannot_be_renamed_out_of_its_scope(guard_factory, tmp_path, pki, docker_cli, dockerd):
-    groups = GROUPS.replace('viewer = ["viewer"]', 'viewer = ["viewer"]\nweb = ["web"]') + """
+    groups = (
+        GROUPS.replace('viewer = ["viewer"]', 'viewer = ["viewer"]\nweb = ["web"]')
+        + """
 [groups.web]
 sections = { ping = "read", version = "read", containers = "read" }
 actions = ["container.rename"]
 scope = { names = ["web-*"] }
 """
+    )
     guard, port = _start(guard_factory, tmp_path, pki, groups)
     env = tls_client_env(pki, port, "web")
     tag = uuid.uuid4().hex[:6]
@@ -375,7 +520,7 @@ scope = { names = ["web-*"] }
 
 # -- the rename race -----------------------------------------------------------
 
-SHIM = r'''
+SHIM = r"""
 import os, socket, subprocess, sys, threading
 listen, daemon, trigger, script = sys.argv[1], sys.argv[2], sys.argv[3].encode(), sys.argv[4]
 done = threading.Event()
@@ -402,7 +547,7 @@ while True:
     up = socket.socket(socket.AF_UNIX); up.connect(daemon)
     threading.Thread(target=pipe, args=(client, up, "up"), daemon=True).start()
     threading.Thread(target=pipe, args=(up, client, "down"), daemon=True).start()
-'''
+"""
 
 
 def test_a_rename_between_look_up_and_action_does_not_reach_outside_the_scope(tmp_path, pki, docker_cli, dockerd):
@@ -431,8 +576,26 @@ scope = { labels = ["autoheal=true"] }
             if shim_path.exists():
                 break
             time.sleep(0.05)
-        _direct(dockerd, docker_cli, ["run", "-d", "--name", inside, "--label", "autoheal=true", "--network", "none", BUSYBOX_IMAGE, "sleep", "60"])
-        _direct(dockerd, docker_cli, ["run", "-d", "--name", outside, "--network", "none", BUSYBOX_IMAGE, "sleep", "60"])
+        _direct(
+            dockerd,
+            docker_cli,
+            [
+                "run",
+                "-d",
+                "--name",
+                inside,
+                "--label",
+                "autoheal=true",
+                "--network",
+                "none",
+                BUSYBOX_IMAGE,
+                "sleep",
+                "60",
+            ],
+        )
+        _direct(
+            dockerd, docker_cli, ["run", "-d", "--name", outside, "--network", "none", BUSYBOX_IMAGE, "sleep", "60"]
+        )
         inside_id = _direct(dockerd, docker_cli, ["inspect", "-f", "{{.Id}}", inside]).stdout.decode().strip()
         outside_id = _direct(dockerd, docker_cli, ["inspect", "-f", "{{.Id}}", outside]).stdout.decode().strip()
         guard, port = _start(None, tmp_path, pki, groups, upstream=str(shim_path))

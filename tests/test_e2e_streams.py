@@ -29,8 +29,7 @@ def big(dockerd):
 @pytest.fixture
 def plain_guard(guard_factory):
     port = free_port()
-    guard = guard_factory([f"tcp://127.0.0.1:{port}?identity=ops"], env=FULL_ACCESS_ENV,
-                          wait_for=("127.0.0.1", port))
+    guard = guard_factory([f"tcp://127.0.0.1:{port}?identity=ops"], env=FULL_ACCESS_ENV, wait_for=("127.0.0.1", port))
     return guard
 
 

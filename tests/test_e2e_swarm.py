@@ -38,9 +38,14 @@ def swarm(tmp_path_factory):
     daemon.start()
     try:
         make_busybox_image(daemon.socket_path, "busybox:local")
-        status, out = api_request(daemon.socket_path, "POST", "/swarm/init",
-                                  json.dumps({"ListenAddr": "127.0.0.1:0", "AdvertiseAddr": "127.0.0.1"}).encode(),
-                                  headers=JSON, timeout=60)
+        status, out = api_request(
+            daemon.socket_path,
+            "POST",
+            "/swarm/init",
+            json.dumps({"ListenAddr": "127.0.0.1:0", "AdvertiseAddr": "127.0.0.1"}).encode(),
+            headers=JSON,
+            timeout=60,
+        )
         assert status == 200, out
         yield daemon
     finally:
@@ -54,7 +59,10 @@ def deployer(tmp_path_factory, swarm):
     """services = "write", every guard closed; swarm = "read"."""
     work = tmp_path_factory.mktemp("swarm-guard")
     port = free_port()
-    guard = start_with_config(work, swarm.socket_path, f"""
+    guard = start_with_config(
+        work,
+        swarm.socket_path,
+        f"""
 [[listeners]]
 url = "tcp://127.0.0.1:{port}?identity=deployer"
 
@@ -63,7 +71,9 @@ deployer = ["deploy"]
 
 [groups.deploy]
 sections = {{ services = "write", containers = "write", swarm = "read", networks = "read", ping = "read" }}
-""", wait_for=("127.0.0.1", port))
+""",
+        wait_for=("127.0.0.1", port),
+    )
     g = Guarded(guard, port)
     yield g
     g.assert_clean_log()
@@ -83,8 +93,10 @@ def services(daemon) -> list[dict]:
 
 
 def service_spec(name: str, networks: list[dict] | None = None, top_level: bool = False) -> dict:
-    spec: dict = {"Name": name, "TaskTemplate": {"ContainerSpec": {"Image": "busybox:local",
-                                                                  "Command": ["sleep", "600"]}}}
+    spec: dict = {
+        "Name": name,
+        "TaskTemplate": {"ContainerSpec": {"Image": "busybox:local", "Command": ["sleep", "600"]}},
+    }
     if networks is not None:
         if top_level:
             spec["Networks"] = networks
@@ -139,8 +151,11 @@ def test_a_container_cannot_join_the_host_network_by_id(deployer, swarm) -> None
     hid = host_network_id(swarm)
     for body in (
         {"Image": "busybox:local", "HostConfig": {"NetworkMode": hid[:5]}},
-        {"Image": "busybox:local", "HostConfig": {"NetworkMode": "none"},
-         "NetworkingConfig": {"EndpointsConfig": {"mynet": {"NetworkID": hid}}}},
+        {
+            "Image": "busybox:local",
+            "HostConfig": {"NetworkMode": "none"},
+            "NetworkingConfig": {"EndpointsConfig": {"mynet": {"NetworkID": hid}}},
+        },
     ):
         answer = send(deployer, "POST", "/v1.41/containers/create", json.dumps(body).encode(), JSON)
         assert answer.status == 403 and "network ID" in answer.json()["message"], answer
@@ -173,15 +188,23 @@ def test_rollback_to_an_unjudged_spec_is_refused(deployer, swarm) -> None:
     assert status == 201, out
     try:
         service = json.loads(api_request(swarm.socket_path, "GET", f"/services/{name}")[1])
-        status, out = api_request(swarm.socket_path, "POST",
-                                  f"/services/{name}/update?version={service['Version']['Index']}",
-                                  json.dumps(service_spec(name)).encode(), headers=JSON)
+        status, out = api_request(
+            swarm.socket_path,
+            "POST",
+            f"/services/{name}/update?version={service['Version']['Index']}",
+            json.dumps(service_spec(name)).encode(),
+            headers=JSON,
+        )
         assert status == 200, out
         service = json.loads(api_request(swarm.socket_path, "GET", f"/services/{name}")[1])
         assert not service["Spec"]["TaskTemplate"]["ContainerSpec"].get("Mounts")
-        answer = send(deployer, "POST",
-                       f"/v1.41/services/{name}/update?version={service['Version']['Index']}&rollback=previous",
-                       json.dumps(service_spec(name)).encode(), JSON)
+        answer = send(
+            deployer,
+            "POST",
+            f"/v1.41/services/{name}/update?version={service['Version']['Index']}&rollback=previous",
+            json.dumps(service_spec(name)).encode(),
+            JSON,
+        )
         assert answer.status == 403 and "rollback" in answer.json()["message"], answer
         time.sleep(0.2)
         service = json.loads(api_request(swarm.socket_path, "GET", f"/services/{name}")[1])
@@ -194,17 +217,24 @@ def test_a_service_cannot_mount_another_services_secret(deployer, swarm) -> None
     import base64
 
     secret_name = "dg-secret-" + uuid.uuid4().hex[:6]
-    status, out = api_request(swarm.socket_path, "POST", "/secrets/create",
-                              json.dumps({"Name": secret_name, "Data": base64.b64encode(b"hunter2").decode()}).encode(),
-                              headers=JSON)
+    status, out = api_request(
+        swarm.socket_path,
+        "POST",
+        "/secrets/create",
+        json.dumps({"Name": secret_name, "Data": base64.b64encode(b"hunter2").decode()}).encode(),
+        headers=JSON,
+    )
     assert status == 201, out
     secret_id = json.loads(out)["ID"]
     name = "dg-thief-" + uuid.uuid4().hex[:6]
-    for field, ref in (("Secrets", {"SecretID": secret_id, "SecretName": secret_name}),
-                       ("Configs", {"ConfigID": secret_id, "ConfigName": secret_name})):
+    for field, ref in (
+        ("Secrets", {"SecretID": secret_id, "SecretName": secret_name}),
+        ("Configs", {"ConfigID": secret_id, "ConfigName": secret_name}),
+    ):
         spec = service_spec(name)
         spec["TaskTemplate"]["ContainerSpec"][field] = [
-            {**ref, "File": {"Name": "s", "UID": "0", "GID": "0", "Mode": 292}}]
+            {**ref, "File": {"Name": "s", "UID": "0", "GID": "0", "Mode": 292}}
+        ]
         try:
             answer = send(deployer, "POST", "/v1.41/services/create", json.dumps(spec).encode(), JSON)
             assert answer.status == 403 and "swarm_secrets" in answer.json()["message"], answer
@@ -214,12 +244,16 @@ def test_a_service_cannot_mount_another_services_secret(deployer, swarm) -> None
     api_request(swarm.socket_path, "DELETE", f"/secrets/{secret_id}")
 
 
-
 def swarm_host_network_id(daemon) -> str:
     """The swarm's own ID for the host network (base 36), as a service made on the daemon shows it."""
     name = "dg-hostref-" + uuid.uuid4().hex[:6]
-    status, out = api_request(daemon.socket_path, "POST", "/services/create",
-                              json.dumps(service_spec(name, [{"Target": "host"}])).encode(), headers=JSON)
+    status, out = api_request(
+        daemon.socket_path,
+        "POST",
+        "/services/create",
+        json.dumps(service_spec(name, [{"Target": "host"}])).encode(),
+        headers=JSON,
+    )
     assert status == 201, out
     try:
         service = json.loads(api_request(daemon.socket_path, "GET", f"/services/{name}")[1])
@@ -233,19 +267,28 @@ def test_a_swarm_id_prefix_of_the_host_network_is_refused(tmp_path_factory, swar
     assert not all(c in "0123456789abcdef" for c in swarm_id)  # base 36: the hexadecimal rule alone misses it
     # On the daemon alone, a prefix of it puts a service on the host network.
     name = "dg-b36-" + uuid.uuid4().hex[:6]
-    status, out = api_request(swarm.socket_path, "POST", "/services/create",
-                              json.dumps(service_spec(name, [{"Target": swarm_id[:4]}])).encode(), headers=JSON)
+    status, out = api_request(
+        swarm.socket_path,
+        "POST",
+        "/services/create",
+        json.dumps(service_spec(name, [{"Target": swarm_id[:4]}])).encode(),
+        headers=JSON,
+    )
     try:
         assert status == 201, out
-        target = json.loads(api_request(swarm.socket_path, "GET", f"/services/{name}")[1])[
-            "Spec"]["TaskTemplate"]["Networks"][0]["Target"]
+        target = json.loads(api_request(swarm.socket_path, "GET", f"/services/{name}")[1])["Spec"]["TaskTemplate"][
+            "Networks"
+        ][0]["Target"]
         assert target == swarm_id
     finally:
         remove_service(swarm, name)
     # Through dockguard, a group that may join any network but not the host's is refused.
     work = tmp_path_factory.mktemp("swarm-anynet")
     port = free_port()
-    guard = start_with_config(work, swarm.socket_path, f"""
+    guard = start_with_config(
+        work,
+        swarm.socket_path,
+        f"""
 [[listeners]]
 url = "tcp://127.0.0.1:{port}?identity=anynet"
 
@@ -255,13 +298,16 @@ anynet = ["anynet"]
 [groups.anynet]
 sections = {{ services = "write", ping = "read" }}
 guards = {{ networks = ["*"] }}
-""", wait_for=("127.0.0.1", port))
+""",
+        wait_for=("127.0.0.1", port),
+    )
     try:
         g = Guarded(guard, port)
         for prefix in (swarm_id[:4], swarm_id[:1], swarm_id):
             name = "dg-b36-" + uuid.uuid4().hex[:6]
-            answer = send(g, "POST", "/v1.41/services/create",
-                           json.dumps(service_spec(name, [{"Target": prefix}])).encode(), JSON)
+            answer = send(
+                g, "POST", "/v1.41/services/create", json.dumps(service_spec(name, [{"Target": prefix}])).encode(), JSON
+            )
             try:
                 assert answer.status == 403 and "host_namespaces" in answer.json()["message"], answer
                 assert name not in {s["Spec"]["Name"] for s in services(swarm)}

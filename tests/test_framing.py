@@ -94,8 +94,16 @@ def by_reader(pieces: list[bytes], chunks_per_call: int = 0) -> Reading:
                     return out
             else:
                 assert r.state is DONE and head is not None
-                out.append(Message(head.method, head.target, comparable(head.headers), b"".join(body),
-                                   fed - r.waiting, head.keep_alive))
+                out.append(
+                    Message(
+                        head.method,
+                        head.target,
+                        comparable(head.headers),
+                        b"".join(body),
+                        fed - r.waiting,
+                        head.keep_alive,
+                    )
+                )
                 if not head.keep_alive:
                     return out
                 r.next_request()
@@ -174,57 +182,78 @@ KNOWN: dict[str, Known] = {
     # Control bytes but HT (and DEL) in a value: h11 takes all but NUL and
     # the white-space ones, llhttp none (RFC 9110 section 5.5).
     "ctl-in-value": Known(
-        "reader", r"^Invalid header value char$", H + b"X-A: a\x7fb\r\n\r\n", head=rb"[\x01-\x08\x0e-\x1f\x7f]"),
+        "reader", r"^Invalid header value char$", H + b"X-A: a\x7fb\r\n\r\n", head=rb"[\x01-\x08\x0e-\x1f\x7f]"
+    ),
     # Both framings: h11 lets Transfer-Encoding win (RFC 9112 section 6.3);
     # the message could be read either way, so the reader refuses it.
     "cl-and-te": Known(
-        "reader", r"^(both Content-Length and Transfer-Encoding|Content-Length can't be present with "
+        "reader",
+        r"^(both Content-Length and Transfer-Encoding|Content-Length can't be present with "
         r"Transfer-Encoding|Transfer-Encoding can't be present with Content-Length)",
-        H + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        H + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    ),
     # Content-Length repeated, even with the same value, or a list of equal
     # values ("5, 5"): h11 reads one length, llhttp refuses.
     "cl-repeated": Known(
-        "reader", r"^(Duplicate Content-Length|Invalid character in Content-Length)$",
-        H + b"Content-Length: 1\r\nContent-Length: 1\r\n\r\nx"),
+        "reader",
+        r"^(Duplicate Content-Length|Invalid character in Content-Length)$",
+        H + b"Content-Length: 1\r\nContent-Length: 1\r\n\r\nx",
+    ),
     # A Content-Length of 19 or 20 digits: h11 takes up to 20.
     "cl-too-long": Known(
-        "reader", r"^a Content-Length that is not a number$",
-        H + b"Content-Length: 0000000000000000000\r\n\r\n", head=rb"[0-9]{19}"),
+        "reader",
+        r"^a Content-Length that is not a number$",
+        H + b"Content-Length: 0000000000000000000\r\n\r\n",
+        head=rb"[0-9]{19}",
+    ),
     # A tab after "chunked": llhttp refuses it, h11 strips it.
     "te-tab": Known(
-        "reader", r"^(Request has invalid `Transfer-Encoding`|Invalid `Transfer-Encoding` header value)$",
-        H + b"Transfer-Encoding: chunked\t\r\n\r\n0\r\n\r\n", head=rb"chunked[ \t]*\t"),
+        "reader",
+        r"^(Request has invalid `Transfer-Encoding`|Invalid `Transfer-Encoding` header value)$",
+        H + b"Transfer-Encoding: chunked\t\r\n\r\n0\r\n\r\n",
+        head=rb"chunked[ \t]*\t",
+    ),
     # The Connection header naming a framing field or Host: a proxy that
     # drops what Connection names would relay another message.
     "connection-names-framing": Known(
-        "reader", r"^the Connection header names ", H + b"Connection: content-length\r\n\r\n"),
+        "reader", r"^the Connection header names ", H + b"Connection: content-length\r\n\r\n"
+    ),
     # A version above 1.1 is read as 1.1 (and relayed as 1.1), so it needs
     # a Host; h11 asks for one on 1.1 only.
     "no-host-above-1.1": Known(
-        "reader", r"^no Host field", b"GET /_ping HTTP/2.0\r\n\r\n",
-        head=rb"\A[^\r\n]* HTTP/([2-9]\.[0-9]|1\.[2-9])\r\n"),
+        "reader",
+        r"^no Host field",
+        b"GET /_ping HTTP/2.0\r\n\r\n",
+        head=rb"\A[^\r\n]* HTTP/([2-9]\.[0-9]|1\.[2-9])\r\n",
+    ),
     # The reader hands the target to llhttp behind a GET: the authority form
     # (CONNECT host:port) and a target starting with neither "/", "*" nor a
     # scheme are refused; h11 takes any visible bytes.
     "odd-target-form": Known(
-        "reader", r"^(Unexpected (start )?char in url|Invalid characters in url|Invalid char in url)",
-        b"CONNECT docker:2375 HTTP/1.1\r\nHost: docker\r\n\r\n"),
+        "reader",
+        r"^(Unexpected (start )?char in url|Invalid characters in url|Invalid char in url)",
+        b"CONNECT docker:2375 HTTP/1.1\r\nHost: docker\r\n\r\n",
+    ),
     # A chunk size of 17 to 20 hex digits (h11 takes 20); a bare CR in a
     # chunk extension (h11 takes any byte but LF there).
     "chunk-size-line": Known(
-        "reader", r"^bad chunked body: bad chunk-size line", TE + b"5;a\rb\r\nhello\r\n0\r\n\r\n",
-        body=rb"(\A|\n)([0-9A-Fa-f]{17}|[^\r\n]*;[^\n]*\r(?!\n))"),
+        "reader",
+        r"^bad chunked body: bad chunk-size line",
+        TE + b"5;a\rb\r\nhello\r\n0\r\n\r\n",
+        body=rb"(\A|\n)([0-9A-Fa-f]{17}|[^\r\n]*;[^\n]*\r(?!\n))",
+    ),
     # Trailers are dropped, never relayed, but read as strictly as a head: a
     # bare LF, obs-fold, a control byte or a malformed line is refused.  (h11
     # unfolds, and ends the trailers at LF LF: a request behind "X: a\n"
     # would be a trailer line to a laxer reader and a request to h11.)
-    "trailer-line": Known(
-        "reader", r"^bad chunked body: (bad trailer line|a bare LF)", TE + b"0\r\nX-T: a\n\r\n"),
+    "trailer-line": Known("reader", r"^bad chunked body: (bad trailer line|a bare LF)", TE + b"0\r\nX-T: a\n\r\n"),
     # Content-Length or Transfer-Encoding as a trailer: a proxy that merges
     # trailers into the head would frame the message again; h11 takes them.
     "framing-trailer": Known(
-        "reader", r"^bad chunked body: a (?i:content-length|transfer-encoding) trailer",
-        TE + b"0\r\nContent-Length: 5\r\n\r\n"),
+        "reader",
+        r"^bad chunked body: a (?i:content-length|transfer-encoding) trailer",
+        TE + b"0\r\nContent-Length: 5\r\n\r\n",
+    ),
     #
     # == Only h11 refuses, and the reader's reading is unambiguous. ==
     #
@@ -232,8 +261,8 @@ KNOWN: dict[str, Known] = {
     # allows it (BWS), h11 does not.  The size line still ends at its CRLF
     # and the relay re-chunks the body, extensions dropped.
     "bws-before-chunk-ext": Known(
-        "h11", r"^illegal chunk header", TE + b"5 ;a\r\nhello\r\n0\r\n\r\n",
-        body=rb"(\A|\n)[0-9A-Fa-f]+[ \t]+;"),
+        "h11", r"^illegal chunk header", TE + b"5 ;a\r\nhello\r\n0\r\n\r\n", body=rb"(\A|\n)[0-9A-Fa-f]+[ \t]+;"
+    ),
 }
 
 
@@ -319,30 +348,107 @@ VERSION = Part(
 NAME = Part(
     "name",
     [b"X-A", b"User-Agent", b"Content-Type", b"Expect", b"Upgrade", b"x-registry-auth"],
-    [b"Connection", b"Host", b"Content-Length", b"Transfer-Encoding", b"content-length", b"TRANSFER-ENCODING",
-     b"X A", b"X_A", b"", b"X\x00", b"X\x7f", b"\xc3\xa9", b"Host ", b" Host", b"\tX-A", b"X:Y"],
+    [
+        b"Connection",
+        b"Host",
+        b"Content-Length",
+        b"Transfer-Encoding",
+        b"content-length",
+        b"TRANSFER-ENCODING",
+        b"X A",
+        b"X_A",
+        b"",
+        b"X\x00",
+        b"X\x7f",
+        b"\xc3\xa9",
+        b"Host ",
+        b" Host",
+        b"\tX-A",
+        b"X:Y",
+    ],
 )
 SEP = Part("sep", [b": ", b":"], [b":\t", b" : ", b"::", b": \t "])
 VALUE = Part(
     "value",
-    [b"a", b"docker", b"chunked", b"Chunked", b"close", b"keep-alive", b"upgrade", b"tcp", b"100-continue",
-     b"5", b"0", b"005", b",", b" ", b"\t", b'"', b";", b"=", b"\x80\xff", b"content-length", b"host"],
-    [b"-1", b"0x5", b"5, 5", b"\x00", b"\x01", b"\x7f", b"\x0b", b"\x0c", b"\r", b"\n", b"\r\n ", b"\r\n\t",
-     b"identity", b"gzip", b"1" * 19],
+    [
+        b"a",
+        b"docker",
+        b"chunked",
+        b"Chunked",
+        b"close",
+        b"keep-alive",
+        b"upgrade",
+        b"tcp",
+        b"100-continue",
+        b"5",
+        b"0",
+        b"005",
+        b",",
+        b" ",
+        b"\t",
+        b'"',
+        b";",
+        b"=",
+        b"\x80\xff",
+        b"content-length",
+        b"host",
+    ],
+    [
+        b"-1",
+        b"0x5",
+        b"5, 5",
+        b"\x00",
+        b"\x01",
+        b"\x7f",
+        b"\x0b",
+        b"\x0c",
+        b"\r",
+        b"\n",
+        b"\r\n ",
+        b"\r\n\t",
+        b"identity",
+        b"gzip",
+        b"1" * 19,
+    ],
 )
 FRAMING = Part(
     "framing",
     [b"none", b"cl", b"chunked", b"chunked"],
-    [b"cl-short", b"cl-long", b"cl-twice", b"cl-conflict", b"cl-list", b"cl-and-te", b"te-and-cl", b"te-twice",
-     b"te-other", b"te-upper", b"connection-names"],
+    [
+        b"cl-short",
+        b"cl-long",
+        b"cl-twice",
+        b"cl-conflict",
+        b"cl-list",
+        b"cl-and-te",
+        b"te-and-cl",
+        b"te-twice",
+        b"te-other",
+        b"te-upper",
+        b"connection-names",
+    ],
     one_in=1,
 )
 #: A chunk-size line, for a size n (and how far n is from the chunk's size).
 SIZE_LINE = Part(
     "size-line",
     [b"{0:x}", b"{0:X}", b"{0:04x}", b"{0:x};a=b", b'{0:x};a="x;y"', b"{0:x} "],
-    [b"{0:017x}", b"{0:020x}", b"0x{0:x}", b" {0:x}", b"-{0:x}", b"+{0:x}", b"{0:x}\t", b"{0:x} ;a", b"{0:x}\t;a",
-     b"{0:x};\r", b"{0:x};a\x00", b"{0:x};a\n", b"{0:x} {0:x}", b"{0:x}\n"],
+    [
+        b"{0:017x}",
+        b"{0:020x}",
+        b"0x{0:x}",
+        b" {0:x}",
+        b"-{0:x}",
+        b"+{0:x}",
+        b"{0:x}\t",
+        b"{0:x} ;a",
+        b"{0:x}\t;a",
+        b"{0:x};\r",
+        b"{0:x};a\x00",
+        b"{0:x};a\n",
+        b"{0:x} {0:x}",
+        b"{0:x}\n",
+    ],
 )
 SIZE_ERROR = Part("size-line", [b"0"], [b"-1", b"1"])
 AFTER_DATA = Part("after-data", [b"\r\n"], [b"\n", b"", b"XX", b"\r", b"\r\r\n"])
@@ -353,12 +459,44 @@ END = Part("last-chunk", [b"\r\n"], [b"\n", b"", b"\r", b"\r\n\r\n"])
 TRAILER = Part(
     "trailer",
     [b"X-T: 1\r\n", b"X-T:\r\n", b"X-T: a \r\n", b"Host: other\r\n"],
-    [b"X-T: a\n", b" folded\r\n", b"\tfolded\r\n", b"NoColon\r\n", b"Content-Length: 5\r\n",
-     b"Transfer-Encoding: gzip\r\n", b"X: \x00\r\n", b"X: \x7f\r\n", b"X T: 1\r\n", b": v\r\n"],
+    [
+        b"X-T: a\n",
+        b" folded\r\n",
+        b"\tfolded\r\n",
+        b"NoColon\r\n",
+        b"Content-Length: 5\r\n",
+        b"Transfer-Encoding: gzip\r\n",
+        b"X: \x00\r\n",
+        b"X: \x7f\r\n",
+        b"X T: 1\r\n",
+        b": v\r\n",
+    ],
 )
 NASTY = [b"\r", b"\n", b"\r\n", b" ", b"\t", b"\x00", b"\x7f", b"\xff", b":", b";", b","]
-FOCI = ["plain", "bytes", *sorted({part.name for part in (
-    SP, EOL, METHOD, TARGET, VERSION, NAME, SEP, VALUE, FRAMING, SIZE_LINE, AFTER_DATA, LAST_CHUNK, TRAILER)})]
+FOCI = [
+    "plain",
+    "bytes",
+    *sorted(
+        {
+            part.name
+            for part in (
+                SP,
+                EOL,
+                METHOD,
+                TARGET,
+                VERSION,
+                NAME,
+                SEP,
+                VALUE,
+                FRAMING,
+                SIZE_LINE,
+                AFTER_DATA,
+                LAST_CHUNK,
+                TRAILER,
+            )
+        }
+    ),
+]
 DATA = st.one_of(
     st.binary(max_size=12),
     st.sampled_from([b"hello", b"0\r\n\r\n", b"\r\n", b"GET /v1.41/secrets HTTP/1.1\r\nHost: docker\r\n\r\n"]),
@@ -395,10 +533,17 @@ def request(draw: st.DrawFn, focus: str) -> bytes:
     cl = b"Content-Length: %d" % len(data)
     te = b"Transfer-Encoding: chunked"
     extra = {
-        "none": [], "cl": [cl], "chunked": [te],
-        "cl-short": [b"Content-Length: %d" % max(len(data) - 1, 0)], "cl-long": [b"Content-Length: %d" % (len(data) + 3)],
-        "cl-twice": [cl, cl], "cl-conflict": [cl, b"Content-Length: 1"], "cl-list": [cl + b", %d" % len(data)],
-        "cl-and-te": [cl, te], "te-and-cl": [te, b"Content-Length: %d" % len(body)], "te-twice": [te, te],
+        "none": [],
+        "cl": [cl],
+        "chunked": [te],
+        "cl-short": [b"Content-Length: %d" % max(len(data) - 1, 0)],
+        "cl-long": [b"Content-Length: %d" % (len(data) + 3)],
+        "cl-twice": [cl, cl],
+        "cl-conflict": [cl, b"Content-Length: 1"],
+        "cl-list": [cl + b", %d" % len(data)],
+        "cl-and-te": [cl, te],
+        "te-and-cl": [te, b"Content-Length: %d" % len(body)],
+        "te-twice": [te, te],
         "te-other": [te, b"Transfer-Encoding: " + draw(st.sampled_from([b"gzip", b"identity", b"chunked, gzip"]))],
         "te-upper": [b"Transfer-Encoding: CHUNKED"],
         "connection-names": [cl, b"Connection: " + draw(st.sampled_from([b"content-length", b"Host", b"x-a"]))],
@@ -437,8 +582,7 @@ def pieces(stream: bytes, cuts: list[int]) -> list[bytes]:
 
 
 def summary(head: Head) -> tuple[object, ...]:
-    return (head.method, head.target, head.version, head.headers, head.fields, head.size, head.length,
-            head.keep_alive)
+    return (head.method, head.target, head.version, head.headers, head.fields, head.size, head.length, head.keep_alive)
 
 
 HEADS = [
@@ -471,7 +615,9 @@ def test_a_head_split_anywhere_reads_as_whole(data: bytes) -> None:
     assert head is not None and summary(head) == summary(expected)
 
 
-@pytest.mark.parametrize("data", [H + b"X-A: a\x00\r\n\r\n", H + b"X-A: a\r\rX-B: b\r\n\r\n", b"GET /_ping HTTP/1.1\rHost: d\r\n\r\n"])
+@pytest.mark.parametrize(
+    "data", [H + b"X-A: a\x00\r\n\r\n", H + b"X-A: a\r\rX-B: b\r\n\r\n", b"GET /_ping HTTP/1.1\rHost: d\r\n\r\n"]
+)
 def test_a_bad_head_split_anywhere_is_refused(data: bytes) -> None:
     for cut in range(len(data) + 1):
         r = reader()
@@ -506,7 +652,10 @@ def test_pipelined_requests_wait_in_the_buffer() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"Content-Length: 5\r\n\r\nhello", b"Transfer-Encoding: chunked\r\n\r\n2\r\nhe\r\n3;x=y\r\nllo\r\n0\r\nX-T: 1\r\n\r\n"],
+    [
+        b"Content-Length: 5\r\n\r\nhello",
+        b"Transfer-Encoding: chunked\r\n\r\n2\r\nhe\r\n3;x=y\r\nllo\r\n0\r\nX-T: 1\r\n\r\n",
+    ],
 )
 def test_a_body_is_read_to_its_end_and_not_a_byte_further(body: bytes) -> None:
     second = b"GET /v1.41/secrets HTTP/1.1\r\nHost: docker\r\n\r\n"

@@ -61,26 +61,85 @@ OPEN_ENV = {"BUILD": "1", "CONTAINERS": "1", "EXEC": "1", "POST": "1", "ALLOW_LO
 # -- the grammar -------------------------------------------------------------------------------
 
 METHODS = st.one_of(
-    st.sampled_from([b"GET"] * 4 + [b"POST"] * 4 + [b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"CONNECT",
-                                                     b"get", b"Post", b"PATCH", b"X-Y"]),
+    st.sampled_from(
+        [b"GET"] * 4
+        + [b"POST"] * 4
+        + [b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"CONNECT", b"get", b"Post", b"PATCH", b"X-Y"]
+    ),
     st.binary(max_size=5),
 )
 
 TARGETS = [
-    b"/_ping", b"/v1.41/_ping", b"/containers/json?all=1", b"/v1.41/containers/create",
-    b"/v1.41/containers/create?name=x", b"/v1.41/containers/abc/start", b"/v1.23/containers/abc/start",
-    b"/v1.41/containers/abc/exec", b"/v1.41/exec/abc/start", b"/v1.41/containers/abc/attach?stream=1",
-    b"/v1.41/containers/abc/logs", b"/v1.41/containers/web/alias/logs", b"/v1.41/build",
-    b"/v1.41/secrets", b"/v1.41/secrets/create", b"/volumes/create", b"/v1.41/images/json",
-    b"/%69mages/json", b"/images%2fjson", b"/v1.41/images/../secrets", b"//_ping", b"/_ping/",
-    b"/_ping?/../secrets", b"/_ping#x", b"http://docker/_ping", b"*", b"docker:2375", b"",
-    b"/CONTAINERS/json", b"/v1.41abc/_ping", b"/%76%31.41/_ping", b"/_ping%00", b"/\xc3\xa9",
+    b"/_ping",
+    b"/v1.41/_ping",
+    b"/containers/json?all=1",
+    b"/v1.41/containers/create",
+    b"/v1.41/containers/create?name=x",
+    b"/v1.41/containers/abc/start",
+    b"/v1.23/containers/abc/start",
+    b"/v1.41/containers/abc/exec",
+    b"/v1.41/exec/abc/start",
+    b"/v1.41/containers/abc/attach?stream=1",
+    b"/v1.41/containers/abc/logs",
+    b"/v1.41/containers/web/alias/logs",
+    b"/v1.41/build",
+    b"/v1.41/secrets",
+    b"/v1.41/secrets/create",
+    b"/volumes/create",
+    b"/v1.41/images/json",
+    b"/%69mages/json",
+    b"/images%2fjson",
+    b"/v1.41/images/../secrets",
+    b"//_ping",
+    b"/_ping/",
+    b"/_ping?/../secrets",
+    b"/_ping#x",
+    b"http://docker/_ping",
+    b"*",
+    b"docker:2375",
+    b"",
+    b"/CONTAINERS/json",
+    b"/v1.41abc/_ping",
+    b"/%76%31.41/_ping",
+    b"/_ping%00",
+    b"/\xc3\xa9",
 ]
 
 PIECES = st.sampled_from(
-    [b"/", b"/", b"v1.41", b"containers", b"json", b"_ping", b"secrets", b"create", b"exec", b"start",
-     b"abc", b".", b"..", b"%2f", b"%2e", b"%25", b"%", b"%zz", b"%00", b"?", b"#", b"\\", b";", b" ",
-     b"\t", b"\r", b"\n", b"\x00", b"\xff", b"%69", b"=", b"&"]
+    [
+        b"/",
+        b"/",
+        b"v1.41",
+        b"containers",
+        b"json",
+        b"_ping",
+        b"secrets",
+        b"create",
+        b"exec",
+        b"start",
+        b"abc",
+        b".",
+        b"..",
+        b"%2f",
+        b"%2e",
+        b"%25",
+        b"%",
+        b"%zz",
+        b"%00",
+        b"?",
+        b"#",
+        b"\\",
+        b";",
+        b" ",
+        b"\t",
+        b"\r",
+        b"\n",
+        b"\x00",
+        b"\xff",
+        b"%69",
+        b"=",
+        b"&",
+    ]
 )
 
 TARGET = st.one_of(
@@ -138,8 +197,21 @@ BODIES = st.one_of(
 )
 
 FRAMINGS = st.sampled_from(
-    ["none", "cl", "cl", "chunked", "chunked", "cl-short", "cl-long", "cl+te", "chunked-bad-size",
-     "chunked-no-crlf", "chunked-ext", "chunked-trailer", "two-cl"]
+    [
+        "none",
+        "cl",
+        "cl",
+        "chunked",
+        "chunked",
+        "cl-short",
+        "cl-long",
+        "cl+te",
+        "chunked-bad-size",
+        "chunked-no-crlf",
+        "chunked-ext",
+        "chunked-trailer",
+        "two-cl",
+    ]
 )
 
 
@@ -225,8 +297,10 @@ def run(which: str, data: bytes, cuts: list[int], eof: bool) -> tuple[Outcome, W
     daemon = []
     for up in world.connections:
         daemon.append(
-            tuple((r.head.method, r.head.target, tuple(r.headers), r.body, r.complete)
-                  for r in daemon_reads(up.transport.value()))
+            tuple(
+                (r.head.method, r.head.target, tuple(r.headers), r.body, r.complete)
+                for r in daemon_reads(up.transport.value())
+            )
         )
     outcome = Outcome(client=_answers(client.value()), daemon=tuple(daemon), closed=client.transport.disconnecting)
     return outcome, world, client.value()
@@ -250,7 +324,7 @@ def _answers(data: bytes) -> bytes:
 
 
 def _check(outcome: Outcome, world: World, raw: bytes, events: Sequence[dict]) -> None:
-    assert b"Traceback" not in raw and b"File \"" not in raw
+    assert b"Traceback" not in raw and b'File "' not in raw
     assert raw == b"" or raw.startswith(b"HTTP/1.1 ")
     # No traceback in the log under any input: no failure logged (an
     # unhandled error in a Deferred included), nothing at error level.
@@ -268,14 +342,31 @@ def _check(outcome: Outcome, world: World, raw: bytes, events: Sequence[dict]) -
     cuts=st.one_of(st.lists(st.integers(0, 400), max_size=8), st.just(list(range(400)))),
     eof=st.booleans(),
 )
-@example(which="env", data=b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\nGET /v1.41/secrets HTTP/1.1\r\nHost: d\r\n\r\n",
-         cuts=[20], eof=False)
-@example(which="env", data=b"POST /v1.41/build HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n",
-         cuts=list(range(100)), eof=True)
-@example(which="groups", data=b'POST /v1.41/containers/create HTTP/1.1\r\nHost: d\r\nContent-Length: 51\r\n\r\n'
-                              b'{"Image":"busybox","HostConfig":{"Privileged":true}}', cuts=[60, 61], eof=False)
-@example(which="env", data=b"POST /v1.41/build HTTP/1.1\r\nHost: d\r\nConnection: content-length\r\n"
-                           b"Content-Length: 5\r\n\r\nhello", cuts=[], eof=False)
+@example(
+    which="env",
+    data=b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\nGET /v1.41/secrets HTTP/1.1\r\nHost: d\r\n\r\n",
+    cuts=[20],
+    eof=False,
+)
+@example(
+    which="env",
+    data=b"POST /v1.41/build HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n",
+    cuts=list(range(100)),
+    eof=True,
+)
+@example(
+    which="groups",
+    data=b"POST /v1.41/containers/create HTTP/1.1\r\nHost: d\r\nContent-Length: 51\r\n\r\n"
+    b'{"Image":"busybox","HostConfig":{"Privileged":true}}',
+    cuts=[60, 61],
+    eof=False,
+)
+@example(
+    which="env",
+    data=b"POST /v1.41/build HTTP/1.1\r\nHost: d\r\nConnection: content-length\r\nContent-Length: 5\r\n\r\nhello",
+    cuts=[],
+    eof=False,
+)
 def test_relay_decisions_do_not_depend_on_how_bytes_are_split(which, data, cuts, eof) -> None:
     with capturedLogs() as events:
         whole, world, raw = run(which, data, [], eof)
@@ -293,8 +384,18 @@ def test_relay_decisions_do_not_depend_on_how_bytes_are_split(which, data, cuts,
 @SMALL
 @given(
     prefix=st.sampled_from([b"", b"/v1.41", b"/v01.41", b"/%76%31.41", b"/v1.41.0"]),
-    path=st.sampled_from([b"/_ping", b"/containers/json", b"/images/json", b"/secrets", b"/containers/abc/logs",
-                          b"/containers/abc/start", b"/volumes/create", b"/nothing"]),
+    path=st.sampled_from(
+        [
+            b"/_ping",
+            b"/containers/json",
+            b"/images/json",
+            b"/secrets",
+            b"/containers/abc/logs",
+            b"/containers/abc/start",
+            b"/volumes/create",
+            b"/nothing",
+        ]
+    ),
     encode=st.sets(st.integers(0, 40)),
     method=st.sampled_from([b"GET", b"HEAD", b"POST", b"DELETE"]),
 )
@@ -323,8 +424,10 @@ ENVS = st.dictionaries(st.sampled_from(sorted(KNOWN_VARIABLES)), st.sampled_from
 
 @SMALL
 @given(
-    method=st.one_of(st.sampled_from(["GET", "HEAD", "POST", "PUT", "DELETE", "get", "OPTIONS"]),
-                     st.binary(max_size=6).map(lambda b: b.decode("ascii", "replace"))),
+    method=st.one_of(
+        st.sampled_from(["GET", "HEAD", "POST", "PUT", "DELETE", "get", "OPTIONS"]),
+        st.binary(max_size=6).map(lambda b: b.decode("ascii", "replace")),
+    ),
     target=st.one_of(TARGET, st.binary(max_size=40)),
     env=ENVS,
     preset=st.sampled_from(sorted(PRESETS)),

@@ -127,6 +127,7 @@ def test_no_section_reason_hints_at_case() -> None:
 
 # --- several groups ----------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("groups", "method", "target", "allowed", "rule"),
     [
@@ -175,14 +176,23 @@ def test_env_policy_shuts_out_nobody() -> None:
 
 # --- learn mode ----------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("method", "target", "learned", "rule"),
     [
         ("GET", b"/containers/json", False, "group r: containers=read"),
-        ("POST", b"/containers/abc/start", True,
-         "learn (group learner): would deny: needs action container.start or containers=write"),
-        ("GET", b"/containers/abc/archive", True,
-         "learn (group learner): would deny: needs action container.archive or containers=write"),
+        (
+            "POST",
+            b"/containers/abc/start",
+            True,
+            "learn (group learner): would deny: needs action container.start or containers=write",
+        ),
+        (
+            "GET",
+            b"/containers/abc/archive",
+            True,
+            "learn (group learner): would deny: needs action container.archive or containers=write",
+        ),
         ("GET", b"/foo", True, "learn (group learner): would deny: no section"),
     ],
 )
@@ -247,23 +257,41 @@ BAD_CONFIGS: list[tuple[dict[str, Any], str, list[str]]] = [
     ({"groups": ["x"]}, "groups", ["table"]),
     ({"groups": {"web": "x"}}, "groups.web", ["must be a table"]),
     ({"groups": {"web": {"sectons": {}}}}, "groups.web.sectons", ["unknown key", '"sections"']),
-    ({"groups": {"web": {"sections": {"contaners": "read"}}}}, "groups.web.sections.contaners",
-     ["unknown section", 'did you mean "containers"', "known: auth"]),
-    ({"groups": {"web": {"sections": {"CONTAINERS": "read"}}}}, "groups.web.sections.CONTAINERS",
-     ['did you mean "containers"']),
-    ({"groups": {"web": {"sections": {"containers": "reed"}}}}, "groups.web.sections.containers",
-     ['unknown access level "reed"', 'did you mean "read"', '"none", "read", "write"']),
-    ({"groups": {"web": {"sections": {"containers": 1}}}}, "groups.web.sections.containers",
-     ["unknown access level 1"]),
+    (
+        {"groups": {"web": {"sections": {"contaners": "read"}}}},
+        "groups.web.sections.contaners",
+        ["unknown section", 'did you mean "containers"', "known: auth"],
+    ),
+    (
+        {"groups": {"web": {"sections": {"CONTAINERS": "read"}}}},
+        "groups.web.sections.CONTAINERS",
+        ['did you mean "containers"'],
+    ),
+    (
+        {"groups": {"web": {"sections": {"containers": "reed"}}}},
+        "groups.web.sections.containers",
+        ['unknown access level "reed"', 'did you mean "read"', '"none", "read", "write"'],
+    ),
+    (
+        {"groups": {"web": {"sections": {"containers": 1}}}},
+        "groups.web.sections.containers",
+        ["unknown access level 1"],
+    ),
     ({"groups": {"web": {"sections": ["containers"]}}}, "groups.web.sections", ["must be a table"]),
-    ({"groups": {"web": {"actions": ["container.strat"]}}}, "groups.web.actions",
-     ['unknown action "container.strat"', 'did you mean "container.start"']),
+    (
+        {"groups": {"web": {"actions": ["container.strat"]}}},
+        "groups.web.actions",
+        ['unknown action "container.strat"', 'did you mean "container.start"'],
+    ),
     ({"groups": {"web": {"actions": "container.start"}}}, "groups.web.actions", ["must be a list"]),
     ({"groups": {"web": {"learn": "true"}}}, "groups.web.learn", ["true or false"]),
     ({"groups": {"web": {"learn": 1}}}, "groups.web.learn", ["true or false"]),
     ({"groups": {"web": {"description": 5}}}, "groups.web.description", ["string"]),
-    ({"groups": {"web": {"extends": ["readonyl"]}}}, "groups.web.extends",
-     ['unknown group or preset "readonyl"', 'did you mean "readonly"']),
+    (
+        {"groups": {"web": {"extends": ["readonyl"]}}},
+        "groups.web.extends",
+        ['unknown group or preset "readonyl"', 'did you mean "readonly"'],
+    ),
     ({"groups": {"web": {"extends": [1]}}}, "groups.web.extends", ["must be a list"]),
     ({"groups": {"traefik": {"sections": {}}}}, "groups.traefik", ["preset names are reserved", "extends"]),
     ({"groups": {"bad name": {}}}, "groups.bad name", ["group name"]),
@@ -274,11 +302,17 @@ BAD_CONFIGS: list[tuple[dict[str, Any], str, list[str]]] = [
     ({"identities": {"bad name": ["readonly"]}}, "identities.bad name", ["identity name"]),
     ({"identities": {"-x": ["readonly"]}}, "identities.-x", ["identity name"]),
     ({"identities": {"a" * 129: ["readonly"]}}, "identities." + "a" * 129, ["identity name"]),
-    ({"groups": {"a": {"extends": ["b"]}, "b": {"extends": ["a"]}}}, "groups.b.extends",
-     ["extends cycle: a -> b -> a"]),
+    (
+        {"groups": {"a": {"extends": ["b"]}, "b": {"extends": ["a"]}}},
+        "groups.b.extends",
+        ["extends cycle: a -> b -> a"],
+    ),
     ({"groups": {"a": {"extends": ["a"]}}}, "groups.a.extends", ["extends cycle: a -> a"]),
-    ({"groups": {"a": {"extends": ["b"]}, "b": {"extends": ["c"]}, "c": {"extends": ["b"]}}},
-     "groups.c.extends", ["extends cycle: b -> c -> b"]),
+    (
+        {"groups": {"a": {"extends": ["b"]}, "b": {"extends": ["c"]}, "c": {"extends": ["b"]}}},
+        "groups.c.extends",
+        ["extends cycle: b -> c -> b"],
+    ),
 ]
 
 
@@ -319,14 +353,18 @@ def test_policy_from_config_accepts_strings_presets_and_deduplicates() -> None:
 
 # --- extends -------------------------------------------------------------------
 
+
 def test_extends_takes_the_union_then_own_entries_override() -> None:
     p = policy_from_config(
         "f",
         {
             "identities": {"u": ["child"], "v": ["grandchild"]},
             "groups": {
-                "p1": {"sections": {"containers": "read", "images": "write"}, "actions": ["container.start"],
-                       "learn": True},
+                "p1": {
+                    "sections": {"containers": "read", "images": "write"},
+                    "actions": ["container.start"],
+                    "learn": True,
+                },
                 "p2": {"sections": {"containers": "write", "volumes": "read"}, "actions": ["container.stop"]},
                 "child": {
                     "extends": ["p1", "p2"],
@@ -366,15 +404,14 @@ def test_extending_a_preset_may_lower_it() -> None:
 
 
 def test_learn_group_from_config() -> None:
-    p = policy_from_config(
-        "f", {"identities": {"tool": ["learner"]}, "groups": {"learner": {"learn": True}}}
-    )
+    p = policy_from_config("f", {"identities": {"tool": ["learner"]}, "groups": {"learner": {"learn": True}}})
     assert p is not None
     decision = decide(p, "tool", "POST", b"/containers/create")
     assert (decision.allowed, decision.learned) == (True, True)
 
 
 # --- Group and GroupPolicy checks ------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("sections", "actions"),
@@ -410,6 +447,7 @@ def test_decision_learned_defaults_to_false() -> None:
 
 
 # --- describe and explain ----------------------------------------------------------
+
 
 def test_describe_lists_identities_and_flags_learn_mode() -> None:
     lines = policy(tool=["r", "learner"], ops=["w"], nobody=[]).describe()
@@ -449,13 +487,16 @@ def test_explain_works_with_the_env_policy() -> None:
 
 
 def test_exec_root_false_survives_extends() -> None:
-    policy = policy_from_config("test.toml", {
-        "identities": {"dev": ["child"]},
-        "groups": {
-            "parent": {"sections": {"containers": "write"}, "guards": {"exec_root": False}},
-            "child": {"extends": ["parent"], "guards": {"privileged": True}},
+    policy = policy_from_config(
+        "test.toml",
+        {
+            "identities": {"dev": ["child"]},
+            "groups": {
+                "parent": {"sections": {"containers": "write"}, "guards": {"exec_root": False}},
+                "child": {"extends": ["parent"], "guards": {"privileged": True}},
+            },
         },
-    })
+    )
     assert policy is not None
     guards = policy.groups["child"].guards
     assert guards.exec_root is False and guards.privileged is True

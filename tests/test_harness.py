@@ -64,7 +64,8 @@ def test_cli_version(dockerd: PrivateDaemon, docker_cli, docker_binary: str) -> 
 def test_cli_run_echo(dockerd: PrivateDaemon, docker_cli, docker_binary: str) -> None:
     res = docker_cli(
         ["run", "--rm", "--network", "none", "busybox:local", "echo", "hi"],
-        env=dockerd.env, binary=docker_binary,
+        env=dockerd.env,
+        binary=docker_binary,
     )
     assert res.returncode == 0, res.stderr
     assert res.stdout == b"hi\n"
@@ -72,8 +73,9 @@ def test_cli_run_echo(dockerd: PrivateDaemon, docker_cli, docker_binary: str) ->
 
 @pytest_twisted.inlineCallbacks
 def test_cli_deferred(dockerd: PrivateDaemon, docker_cli):
-    res = yield docker_cli.deferred(["run", "--rm", "--network", "none", "busybox:local",
-                                     "echo", "deferred"], env=dockerd.env)
+    res = yield docker_cli.deferred(
+        ["run", "--rm", "--network", "none", "busybox:local", "echo", "deferred"], env=dockerd.env
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout == b"deferred\n"
 
@@ -94,17 +96,16 @@ def test_busybox_image(dockerd: PrivateDaemon, docker_cli) -> None:
         "test -d /tmp && touch /tmp/x || echo no tmp; "
         "seq 3 | wc -l; echo abc | tr a-c x-z; echo -n hi | sha256sum | head -c 8; echo"
     )
-    res = docker_cli(["run", "--rm", "--network", "none", "busybox:local", "sh", "-c", script],
-                     env=dockerd.env)
+    res = docker_cli(["run", "--rm", "--network", "none", "busybox:local", "sh", "-c", script], env=dockerd.env)
     assert res.returncode == 0, res.stderr
     assert res.stdout.decode().split() == ["3", "xyz", "8f434346"]
-    res = docker_cli(["run", "--rm", "--network", "none", "--user", "nobody", "busybox:local", "id"],
-                     env=dockerd.env)
+    res = docker_cli(["run", "--rm", "--network", "none", "--user", "nobody", "busybox:local", "id"], env=dockerd.env)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith(b"uid=65534(nobody) gid=65534(nobody)")
     # stdin works (docker run -i)
-    res = docker_cli(["run", "--rm", "-i", "--network", "none", "busybox:local", "wc", "-c"],
-                     env=dockerd.env, input=b"x" * 1000)
+    res = docker_cli(
+        ["run", "--rm", "-i", "--network", "none", "busybox:local", "wc", "-c"], env=dockerd.env, input=b"x" * 1000
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == b"1000"
 
@@ -136,9 +137,18 @@ def test_big_image(dockerd: PrivateDaemon, docker_cli) -> None:
         assert len(info["RootFS"]["Layers"]) == 2  # busybox + the big layer
         # the content is what make_big_image says, and incompressible
         res = docker_cli(
-            ["run", "--rm", "--network", "none", "dg-big:test", "sh", "-c",
-             f"md5sum {big.path}; head -c 1048576 {big.path} | gzip -c | wc -c"],
-            env=dockerd.env, timeout=120,
+            [
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "dg-big:test",
+                "sh",
+                "-c",
+                f"md5sum {big.path}; head -c 1048576 {big.path} | gzip -c | wc -c",
+            ],
+            env=dockerd.env,
+            timeout=120,
         )
         assert res.returncode == 0, res.stderr
         md5_line, gz_size = res.stdout.decode().splitlines()
@@ -172,8 +182,7 @@ def test_start_stop_twice_leaves_nothing(docker_cli) -> None:
         assert directory is not None and name is not None
         make_busybox_image(daemon.socket_path)
         if round_ == 0:
-            res = docker_cli(["run", "-d", "--network", "none", "busybox:local", "sleep", "600"],
-                             env=daemon.env)
+            res = docker_cli(["run", "-d", "--network", "none", "busybox:local", "sleep", "600"], env=daemon.env)
             assert res.returncode == 0, res.stderr
             assert _leftovers(name)
         t0 = time.monotonic()
@@ -230,8 +239,11 @@ def test_pki_server(pki: TestPKI) -> None:
     from cryptography.x509.verification import PolicyBuilder, Store
 
     store = Store([ca])
-    for san in (x509.DNSName("localhost"), x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1")),
-                x509.IPAddress(__import__("ipaddress").ip_address("::1"))):
+    for san in (
+        x509.DNSName("localhost"),
+        x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1")),
+        x509.IPAddress(__import__("ipaddress").ip_address("::1")),
+    ):
         verifier = PolicyBuilder().store(store).build_server_verifier(san)
         chain = verifier.verify(server, [])
         assert chain[-1] == ca
@@ -324,8 +336,11 @@ def _tls_handshake(pki: TestPKI, client_dir: Path) -> tuple[bool, str]:
 def test_pki_tls_handshakes(pki: TestPKI) -> None:
     ok, err = _tls_handshake(pki, pki.client("alice"))
     assert ok, err
-    for bad in (pki.client_from_other_ca("alice"), pki.client_without_client_auth("alice"),
-                pki.expired_client("alice")):
+    for bad in (
+        pki.client_from_other_ca("alice"),
+        pki.client_without_client_auth("alice"),
+        pki.expired_client("alice"),
+    ):
         ok, err = _tls_handshake(pki, bad)
         assert not ok, bad
         assert err
@@ -337,18 +352,32 @@ def test_pki_with_docker_clis(pki: TestPKI, docker_cli, docker_binary: str) -> N
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    daemon = PrivateDaemon(extra_args=[
-        "--host", f"tcp://127.0.0.1:{port}", "--tlsverify",
-        "--tlscacert", str(pki.ca_path), "--tlscert", str(pki.server_cert_path),
-        "--tlskey", str(pki.server_key_path),
-    ])
+    daemon = PrivateDaemon(
+        extra_args=[
+            "--host",
+            f"tcp://127.0.0.1:{port}",
+            "--tlsverify",
+            "--tlscacert",
+            str(pki.ca_path),
+            "--tlscert",
+            str(pki.server_cert_path),
+            "--tlskey",
+            str(pki.server_key_path),
+        ]
+    )
     daemon.start()
     try:
+
         def run(cert_dir: Path, host: str = "localhost"):
-            return docker_cli(["version", "--format", "{{.Server.Version}}"], binary=docker_binary, env={
-                "DOCKER_HOST": f"tcp://{host}:{port}", "DOCKER_TLS_VERIFY": "1",
-                "DOCKER_CERT_PATH": str(cert_dir),
-            })
+            return docker_cli(
+                ["version", "--format", "{{.Server.Version}}"],
+                binary=docker_binary,
+                env={
+                    "DOCKER_HOST": f"tcp://{host}:{port}",
+                    "DOCKER_TLS_VERIFY": "1",
+                    "DOCKER_CERT_PATH": str(cert_dir),
+                },
+            )
 
         res = run(pki.client("alice"))
         assert res.returncode == 0, res.stderr

@@ -1,7 +1,7 @@
 """
 ruff, as configured in pyproject.toml ([tool.ruff]: pyflakes, import order,
 bugbear, pyupgrade), finds nothing in the code, the tests, the bench and the
-scripts.
+scripts, and its formatter would change nothing there.
 """
 
 from __future__ import annotations
@@ -29,3 +29,16 @@ def test_ruff_finds_nothing(tmp_path: Path) -> None:
     )
     # 0: clean; 1: findings, listed; anything else is a crash or a bad configuration.
     assert result.returncode == 0, f"ruff exited with {result.returncode}:\n{result.stdout}{result.stderr}"
+
+
+def test_ruff_format_changes_nothing() -> None:
+    if importlib.util.find_spec("ruff") is None:
+        pytest.skip("ruff is not installed (it is in the test extra: pip install '.[test]')")
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--no-cache", "--check", *CHECKED],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, f"ruff format would change:\n{result.stdout}{result.stderr}"

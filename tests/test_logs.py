@@ -99,12 +99,27 @@ def _classic_events() -> list[dict]:
 
     now = 1764662400.25
     return [
-        dict(log_format="{line}", line="allow bench GET /_ping from 1.2.3.4:5: PING=1 -> 200 in 0.3 ms",
-             log_time=now, log_namespace="dockguard", log_level=LogLevel.info),
-        dict(log_format="{line}", line="two\nlines", log_time=now + 0.5, log_namespace="dockguard",
-             log_level=LogLevel.info),
-        dict(log_format="refused {count} connection(s)", count=3, log_time=now + 1, log_namespace="dockguard",
-             log_level=LogLevel.warn),
+        dict(
+            log_format="{line}",
+            line="allow bench GET /_ping from 1.2.3.4:5: PING=1 -> 200 in 0.3 ms",
+            log_time=now,
+            log_namespace="dockguard",
+            log_level=LogLevel.info,
+        ),
+        dict(
+            log_format="{line}",
+            line="two\nlines",
+            log_time=now + 0.5,
+            log_namespace="dockguard",
+            log_level=LogLevel.info,
+        ),
+        dict(
+            log_format="refused {count} connection(s)",
+            count=3,
+            log_time=now + 1,
+            log_namespace="dockguard",
+            log_level=LogLevel.warn,
+        ),
         dict(log_format="{line}", line="from a system", log_time=now, log_system="tcp#1"),
         dict(log_format="{line}", line=42, log_time=now, log_namespace="x", log_level=LogLevel.info),
         dict(log_format="no time {x}", x=1),

@@ -37,7 +37,9 @@ class Lookups:
         # The table scan under every lookup, and each module's own name for lookup.
         monkeypatch.setattr(routes, "_route_of", counting_scan)
         for name, module in list(sys.modules.items()):
-            if (name == "dockguard" or name.startswith("dockguard.")) and getattr(module, "lookup", None) is real_lookup:
+            if (name == "dockguard" or name.startswith("dockguard.")) and getattr(
+                module, "lookup", None
+            ) is real_lookup:
                 monkeypatch.setattr(module, "lookup", counting_lookup)
 
     @property
@@ -125,9 +127,7 @@ def test_the_match_is_the_only_source_of_the_route() -> None:
     ],
     ids=["get", "head-on-a-get-route", "refused", "no-section", "hijack", "meaning-refuses", "inspected-body"],
 )
-def test_the_relay_looks_each_request_up_once(
-    counted: Lookups, request_bytes: bytes, policy: str | None
-) -> None:
+def test_the_relay_looks_each_request_up_once(counted: Lookups, request_bytes: bytes, policy: str | None) -> None:
     world = World({"CONTAINERS": "1", "POST": "1"})
     if policy is not None:
         world.relay.policy = GroupPolicy(identities={"tester": ("shell",)}, groups={"shell": SHELL})

@@ -157,7 +157,7 @@ def test_stamp_output_is_ascii_json() -> None:
         (b" \r\n\t", {"Labels": OWNER}),
         (b"{}", {"Labels": OWNER}),
         (b"null", {"Labels": OWNER}),  # Go reads null into a struct as nothing at all
-        (b' { } ', {"Labels": OWNER}),
+        (b" { } ", {"Labels": OWNER}),
         (b'{"Labels":null}', {"Labels": OWNER}),
         (b'{"Labels":{}}', {"Labels": OWNER}),
         (b'{"Image":"nginx"}', {"Image": "nginx", "Labels": OWNER}),
@@ -172,7 +172,9 @@ def test_stamp_of_small_bodies(raw: bytes, expected: dict[str, Any]) -> None:
 # --- stamp: spellings Go reads as Labels -------------------------------------------
 
 
-@pytest.mark.parametrize("spelling", ["labels", "LABELS", "lAbElS", "Labels", "label\u017f", "LABEL\u017f", "Label\u017f"])
+@pytest.mark.parametrize(
+    "spelling", ["labels", "LABELS", "lAbElS", "Labels", "label\u017f", "LABEL\u017f", "Label\u017f"]
+)
 def test_a_spelling_go_folds_to_labels_is_replaced_in_place(spelling: str) -> None:
     document = {"Image": "nginx", spelling: {"team": "a"}, "Cmd": ["sh"]}
     stamped = stamp(body(document), "alice")
@@ -434,7 +436,9 @@ _scalars = (
     | st.text(max_size=8)
     | st.text(st.characters(codec=None, categories=["Cs", "Lu", "Ll", "Nd"]), max_size=4)
 )
-_keys = st.text(max_size=6) | st.sampled_from(["Image", "image", "Env", "HostConfig", "hostconfig", "\u017f", "s", "S", "\u212a", "k"])
+_keys = st.text(max_size=6) | st.sampled_from(
+    ["Image", "image", "Env", "HostConfig", "hostconfig", "\u017f", "s", "S", "\u212a", "k"]
+)
 _json = st.recursive(
     _scalars,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(_keys, children, max_size=4),
@@ -472,7 +476,12 @@ def encoded(value: Any, ascii_only: bool) -> bytes:
     identity=st.text(min_size=1, max_size=10),
 )
 def test_stamp_round_trip(
-    rest: dict[str, Any], spelling: str | None, labels: dict[str, Any] | None, position: int, ascii_only: bool, identity: str
+    rest: dict[str, Any],
+    spelling: str | None,
+    labels: dict[str, Any] | None,
+    position: int,
+    ascii_only: bool,
+    identity: str,
 ) -> None:
     assume(all(go_fold(key) != "LABELS" for key in rest))
     items = list(rest.items())
@@ -594,8 +603,20 @@ def create(**host: Any) -> bytes:
         (create(CgroupnsMode="container:db"), ["HostConfig.CgroupnsMode"]),
         (create(Cgroup="container:db"), ["HostConfig.Cgroup"]),
         (
-            create(VolumesFrom=["a"], Links=["b:b"], NetworkMode="container:c", PidMode="container:d", IpcMode="container:e"),
-            ["HostConfig.VolumesFrom", "HostConfig.Links", "HostConfig.NetworkMode", "HostConfig.PidMode", "HostConfig.IpcMode"],
+            create(
+                VolumesFrom=["a"],
+                Links=["b:b"],
+                NetworkMode="container:c",
+                PidMode="container:d",
+                IpcMode="container:e",
+            ),
+            [
+                "HostConfig.VolumesFrom",
+                "HostConfig.Links",
+                "HostConfig.NetworkMode",
+                "HostConfig.PidMode",
+                "HostConfig.IpcMode",
+            ],
         ),
         # Go folds the keys
         (b'{"hostconfig":{"volumesfrom":["db"]}}', ["HostConfig.VolumesFrom"]),
@@ -605,7 +626,10 @@ def create(**host: Any) -> bytes:
         (b'{"VolumesFrom":["db"]}', ["VolumesFrom"]),
         (b'{"Links":["db:db"],"HostConfig":{"Links":["x:x"]}}', ["Links", "HostConfig.Links"]),
         # a link on a user-defined network's endpoint
-        (b'{"NetworkingConfig":{"EndpointsConfig":{"front":{"Links":["db:db"]}}}}', ["NetworkingConfig.EndpointsConfig.front.Links"]),
+        (
+            b'{"NetworkingConfig":{"EndpointsConfig":{"front":{"Links":["db:db"]}}}}',
+            ["NetworkingConfig.EndpointsConfig.front.Links"],
+        ),
         (b'{"NetworkingConfig":{"EndpointsConfig":{"front":{"Aliases":["web"]}}}}', []),
     ],
 )
@@ -642,17 +666,29 @@ def test_other_containers_refuses_what_the_daemon_would_not_read(raw: bytes) -> 
         (b'{"HostConfig":null}', []),
         (create(Binds=None, Mounts=None), []),
         (create(Binds=["/srv/data:/data:ro"], Mounts=[]), []),  # a bind: a host path, not a volume
-        (create(Binds=["data:/data", "/srv:/srv", "logs:/var/log:rw,z"], Mounts=[]), [("HostConfig.Binds[0]", "data"), ("HostConfig.Binds[2]", "logs")]),
+        (
+            create(Binds=["data:/data", "/srv:/srv", "logs:/var/log:rw,z"], Mounts=[]),
+            [("HostConfig.Binds[0]", "data"), ("HostConfig.Binds[2]", "logs")],
+        ),
         (create(Binds=["data"], Mounts=[]), []),
         (create(Binds=[":/data"], Mounts=[]), []),
         (
-            create(Binds=[], Mounts=[{"Type": "bind", "Source": "/srv", "Target": "/srv"}, {"Type": "volume", "Source": "data", "Target": "/d"}]),
+            create(
+                Binds=[],
+                Mounts=[
+                    {"Type": "bind", "Source": "/srv", "Target": "/srv"},
+                    {"Type": "volume", "Source": "data", "Target": "/d"},
+                ],
+            ),
             [("HostConfig.Mounts[1].Source", "data")],
         ),
         (create(Binds=[], Mounts=[{"Type": "volume", "Target": "/anonymous"}]), []),
         (create(Binds=[], Mounts=[{"Type": "volume", "Source": "", "Target": "/anonymous"}]), []),
         (create(Binds=[], Mounts=[{"Type": "tmpfs", "Target": "/t"}, None]), []),
-        (b'{"hostconfig":{"binds":["data:/d"],"mounts":[{"type":"volume","source":"v2","target":"/v"}]}}', [("HostConfig.Binds[0]", "data"), ("HostConfig.Mounts[0].Source", "v2")]),
+        (
+            b'{"hostconfig":{"binds":["data:/d"],"mounts":[{"type":"volume","source":"v2","target":"/v"}]}}',
+            [("HostConfig.Binds[0]", "data"), ("HostConfig.Mounts[0].Source", "v2")],
+        ),
         (b'{"Binds":["old:/d"]}', [("Binds[0]", "old")]),  # the API's old top-level field
     ],
 )
@@ -662,7 +698,13 @@ def test_volumes_named(raw: bytes, found: list[tuple[str, str]]) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b"[]", b'{"HostConfig":{"Binds":"data:/d"}}', b'{"HostConfig":{"Mounts":{}}}', b'{"HostConfig":{"Mounts":[{"Type":1}]}}', b'{"HostConfig":{"Mounts":[{"Type":"volume","Source":["data"]}]}}'],
+    [
+        b"[]",
+        b'{"HostConfig":{"Binds":"data:/d"}}',
+        b'{"HostConfig":{"Mounts":{}}}',
+        b'{"HostConfig":{"Mounts":[{"Type":1}]}}',
+        b'{"HostConfig":{"Mounts":[{"Type":"volume","Source":["data"]}]}}',
+    ],
 )
 def test_volumes_named_refuses_what_the_daemon_would_not_read(raw: bytes) -> None:
     with pytest.raises(Refusal):
@@ -680,17 +722,30 @@ def test_volumes_named_refuses_what_the_daemon_would_not_read(raw: bytes) -> Non
         (create(NetworkMode="default"), []),
         (create(NetworkMode=""), []),
         (create(NetworkMode="container:db"), []),  # other_containers' business
-        (create(NetworkMode="Host"), [("HostConfig.NetworkMode", "Host")]),  # a network's name: the daemon's modes are exact
+        (
+            create(NetworkMode="Host"),
+            [("HostConfig.NetworkMode", "Host")],
+        ),  # a network's name: the daemon's modes are exact
         (
             b'{"HostConfig":{"NetworkMode":"front"},"NetworkingConfig":{"EndpointsConfig":{"front":{"Aliases":["web"]},"back":null}}}',
-            [("HostConfig.NetworkMode", "front"), ("NetworkingConfig.EndpointsConfig.front", "front"), ("NetworkingConfig.EndpointsConfig.back", "back")],
+            [
+                ("HostConfig.NetworkMode", "front"),
+                ("NetworkingConfig.EndpointsConfig.front", "front"),
+                ("NetworkingConfig.EndpointsConfig.back", "back"),
+            ],
         ),
         (
             b'{"NetworkingConfig":{"EndpointsConfig":{"bridge":{"NetworkID":"f2de39df4171"}}}}',
             [("NetworkingConfig.EndpointsConfig.bridge.NetworkID", "f2de39df4171")],
         ),
         (b'{"NetworkingConfig":{"EndpointsConfig":{"bridge":{},"host":{}}}}', []),
-        (b'{"networkingconfig":{"endpointsconfig":{"front":{"networkid":"abc"}}}}', [("NetworkingConfig.EndpointsConfig.front.NetworkID", "abc"), ("NetworkingConfig.EndpointsConfig.front", "front")]),
+        (
+            b'{"networkingconfig":{"endpointsconfig":{"front":{"networkid":"abc"}}}}',
+            [
+                ("NetworkingConfig.EndpointsConfig.front.NetworkID", "abc"),
+                ("NetworkingConfig.EndpointsConfig.front", "front"),
+            ],
+        ),
     ],
 )
 def test_networks_joined(raw: bytes, found: list[tuple[str, str]]) -> None:
@@ -699,7 +754,12 @@ def test_networks_joined(raw: bytes, found: list[tuple[str, str]]) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b'{"HostConfig":{"NetworkMode":1}}', b'{"NetworkingConfig":[]}', b'{"NetworkingConfig":{"EndpointsConfig":{"front":"x"}}}', b'{"NetworkingConfig":{"EndpointsConfig":{"front":{"NetworkID":2}}}}'],
+    [
+        b'{"HostConfig":{"NetworkMode":1}}',
+        b'{"NetworkingConfig":[]}',
+        b'{"NetworkingConfig":{"EndpointsConfig":{"front":"x"}}}',
+        b'{"NetworkingConfig":{"EndpointsConfig":{"front":{"NetworkID":2}}}}',
+    ],
 )
 def test_networks_joined_refuses_what_the_daemon_would_not_read(raw: bytes) -> None:
     with pytest.raises(Refusal):
@@ -762,4 +822,3 @@ def test_exec_owners_default_size() -> None:
         owners.record(str(n), "alice")
     assert len(owners) == owners.size
     assert owners.owner("4") is None and owners.owner("5") == "alice"
-

@@ -100,8 +100,17 @@ EVERYTHING = {env: "1" for env in KNOWN_VARIABLES}
 
 @pytest.mark.parametrize(
     "target",
-    [b"/", b"/v1.41", b"/foo", b"/ping", b"/CONTAINERS/json", b"/V1.41/containers/json",
-     b"/v1.41abc/containers/json", b"/containersfoo", b"/libpod/containers/json"],
+    [
+        b"/",
+        b"/v1.41",
+        b"/foo",
+        b"/ping",
+        b"/CONTAINERS/json",
+        b"/V1.41/containers/json",
+        b"/v1.41abc/containers/json",
+        b"/containersfoo",
+        b"/libpod/containers/json",
+    ],
 )
 def test_paths_without_a_section_are_refused_whatever_is_open(target: bytes) -> None:
     assert outcome(EVERYTHING, "GET", target) == (False, "no section")
@@ -212,9 +221,7 @@ def test_an_action_switch_works_whatever_post_says(switch: str, action: str, pos
 
 
 @pytest.mark.parametrize(("switch", "action"), ACTION_CASES)
-def test_an_action_switch_that_is_off_leaves_the_action_to_post_and_containers(
-    switch: str, action: str
-) -> None:
+def test_an_action_switch_that_is_off_leaves_the_action_to_post_and_containers(switch: str, action: str) -> None:
     target = f"/containers/abc123/{action}".encode()
     assert outcome({switch: "0"}, "POST", target) == (False, "POST=0")
     assert outcome({switch: "0", "POST": "1"}, "POST", target) == (False, "CONTAINERS=0")
@@ -259,9 +266,7 @@ def test_an_action_switch_that_is_off_leaves_the_action_to_post_and_containers(
         ({"ALLOW_START": "2"}, "POST", b"/containers/abc/start", (True, "ALLOW_START=2")),
     ],
 )
-def test_action_switch_boundaries(
-    env: dict[str, str], method: str, target: bytes, expected: tuple[bool, str]
-) -> None:
+def test_action_switch_boundaries(env: dict[str, str], method: str, target: bytes, expected: tuple[bool, str]) -> None:
     assert outcome(env, method, target) == expected
 
 
@@ -303,10 +308,20 @@ def test_a_gate_closes_its_resource_even_with_containers_open(gate: Gate) -> Non
         ({"CONTAINERS": "1"}, "GET", b"/containers/abc/stats", (True, "CONTAINERS=1")),
         ({"CONTAINERS": "1"}, "GET", b"/containers/logs", (True, "CONTAINERS=1")),
         ({"CONTAINERS": "1"}, "GET", b"/containers/abc/logsx", (True, "CONTAINERS=1")),
-        ({"CONTAINERS": "1", "ALLOW_LOGS": "1", "ALLOW_TOP": "0"}, "GET", b"/containers/abc/top", (False, "ALLOW_TOP=0")),
+        (
+            {"CONTAINERS": "1", "ALLOW_LOGS": "1", "ALLOW_TOP": "0"},
+            "GET",
+            b"/containers/abc/top",
+            (False, "ALLOW_TOP=0"),
+        ),
         # writes to a gated resource pass the POST gate first
         ({"CONTAINERS": "1", "ALLOW_ARCHIVE": "1"}, "PUT", b"/containers/abc/archive", (False, "POST=0")),
-        ({"CONTAINERS": "1", "POST": "1", "ALLOW_ARCHIVE": "0"}, "PUT", b"/containers/abc/archive", (False, "ALLOW_ARCHIVE=0")),
+        (
+            {"CONTAINERS": "1", "POST": "1", "ALLOW_ARCHIVE": "0"},
+            "PUT",
+            b"/containers/abc/archive",
+            (False, "ALLOW_ARCHIVE=0"),
+        ),
         (
             {"CONTAINERS": "1", "POST": "1", "ALLOW_ARCHIVE": "1"},
             "PUT",
@@ -338,8 +353,7 @@ def test_a_closed_gate_and_a_closed_section_both_get_named() -> None:
 
 @pytest.mark.parametrize(
     ("value", "on"),
-    [("1", True), ("0", False), ("2", True), ("10", True), ("00", False), ("01", True),
-     ("007", True), ("", False)],
+    [("1", True), ("0", False), ("2", True), ("10", True), ("00", False), ("01", True), ("007", True), ("", False)],
 )
 def test_numbers_are_read_as_haproxy_reads_them(value: str, on: bool) -> None:
     policy = EnvPolicy.from_environ({"CONTAINERS": value})
@@ -394,8 +408,15 @@ def test_every_known_variable_is_checked(env: str) -> None:
 
 
 def test_unknown_variables_are_ignored() -> None:
-    environ = {"PATH": "/usr/bin", "HOME": "/root", "containers": "true", "CONTAINER": "yes",
-               "LOG_LEVEL": "info", "SOCKET_PATH": "/var/run/docker.sock", "DISABLE_IPV6": "true"}
+    environ = {
+        "PATH": "/usr/bin",
+        "HOME": "/root",
+        "containers": "true",
+        "CONTAINER": "yes",
+        "LOG_LEVEL": "info",
+        "SOCKET_PATH": "/var/run/docker.sock",
+        "DISABLE_IPV6": "true",
+    }
     assert EnvPolicy.from_environ(environ) == EnvPolicy.from_environ({})
 
 
@@ -465,8 +486,7 @@ def test_describe_does_not_warn_about_gates_but_notes_a_closed_containers_sectio
     assert not any(line.startswith("warning:") for line in lines)
     assert "note: ALLOW_LOGS=1 has no effect while CONTAINERS=0" in lines
     assert not any(
-        line.startswith("note:")
-        for line in EnvPolicy.from_environ({"ALLOW_LOGS": "1", "CONTAINERS": "1"}).describe()
+        line.startswith("note:") for line in EnvPolicy.from_environ({"ALLOW_LOGS": "1", "CONTAINERS": "1"}).describe()
     )
 
 

@@ -232,8 +232,16 @@ def decide_sample(policy: GroupPolicy, route: Route) -> Decision:
 
 def test_the_presets() -> None:
     assert set(PRESETS) == {
-        "traefik", "homepage", "dozzle", "watchtower", "portainer",
-        "dockman", "glances", "grafana", "readonly", "admin",
+        "traefik",
+        "homepage",
+        "dozzle",
+        "watchtower",
+        "portainer",
+        "dockman",
+        "glances",
+        "grafana",
+        "readonly",
+        "admin",
     }
     assert set(KNOWN_CALLS) == set(PRESETS) == set(REFUSED_CALLS)
     for name, group in PRESETS.items():
@@ -297,9 +305,16 @@ def test_dockman_is_its_documented_minimum() -> None:
     # VOLUMES EXEC SYSTEM with POST=1, and ALLOW_START/STOP/RESTARTS
     dockman = PRESETS["dockman"]
     assert dict(dockman.sections) == {
-        "ping": "read", "version": "read", "info": "read", "events": "read",
-        "containers": "write", "images": "write", "networks": "write",
-        "volumes": "write", "exec": "write", "system": "write",
+        "ping": "read",
+        "version": "read",
+        "info": "read",
+        "events": "read",
+        "containers": "write",
+        "images": "write",
+        "networks": "write",
+        "volumes": "write",
+        "exec": "write",
+        "system": "write",
     }
     assert dockman.actions == {"container.start", "container.stop", "container.restart", "container.kill"}
 

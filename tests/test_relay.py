@@ -104,12 +104,11 @@ def test_chunked_response_streams_to_the_client() -> None:
     client = world.client()
     client.send(b"GET /v1.41/events HTTP/1.1\r\nHost: docker\r\n\r\n")
     world.up.dataReceived(
-        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-        b"b\r\n{\"event\":1}\r\n"
+        b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n{"event":1}\r\n'
     )
     [partial] = client.responses(b"GET")
     assert (partial.status, partial.body, partial.complete) == (200, b'{"event":1}', False)
-    world.up.dataReceived(b"b\r\n{\"event\":2}\r\n")
+    world.up.dataReceived(b'b\r\n{"event":2}\r\n')
     assert client.responses(b"GET")[0].body == b'{"event":1}{"event":2}'
     world.up.dataReceived(b"0\r\n\r\n")
     [response] = client.responses(b"GET")
@@ -191,7 +190,9 @@ def test_head_is_answered_without_a_body() -> None:
     client = world.client()
     client.send(b"HEAD /_ping HTTP/1.1\r\nHost: docker\r\n\r\n")
     assert world.daemon_saw()[0].head.method == b"HEAD"
-    world.up.dataReceived(b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\n")
+    world.up.dataReceived(
+        b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\n"
+    )
     [response] = client.responses(b"HEAD")
     assert (response.status, response.body, response.complete) == (200, b"", True)
     assert response.header(b"content-length") == b"2"
@@ -289,7 +290,11 @@ REFUSED_UPLOAD = b"POST /v1.41/secrets/create HTTP/1.1\r\nHost: docker\r\n"
 
 @pytest.mark.parametrize(
     "framing",
-    [b"Content-Length: 10000000000\r\n", b"Content-Length: %d\r\n" % (64 * 1024 + 1), b"Transfer-Encoding: chunked\r\n"],
+    [
+        b"Content-Length: 10000000000\r\n",
+        b"Content-Length: %d\r\n" % (64 * 1024 + 1),
+        b"Transfer-Encoding: chunked\r\n",
+    ],
     ids=["10-GB", "just-over-the-drain-limit", "chunked"],
 )
 def test_a_refused_body_not_worth_reading_gets_connection_close_and_costs_nothing(framing: bytes) -> None:
@@ -471,9 +476,7 @@ SMUGGLING = [
     pytest.param(b"GET http://docker/_ping HTTP/1.1\r\nHost: docker\r\n\r\n", False, id="absolute-form"),
     pytest.param(b"OPTIONS * HTTP/1.1\r\nHost: docker\r\n\r\n", False, id="asterisk-form"),
     pytest.param(b"GET /v1.41/images%2fjson HTTP/1.1\r\nHost: docker\r\n\r\n", False, id="encoded-slash"),
-    pytest.param(
-        b"GET /v1.41/images/%2e%2e/secrets HTTP/1.1\r\nHost: docker\r\n\r\n", False, id="encoded-dot-dot"
-    ),
+    pytest.param(b"GET /v1.41/images/%2e%2e/secrets HTTP/1.1\r\nHost: docker\r\n\r\n", False, id="encoded-dot-dot"),
     pytest.param(b"GET /v1.41/images/../secrets HTTP/1.1\r\nHost: docker\r\n\r\n", False, id="dot-dot"),
 ]
 
@@ -748,9 +751,7 @@ def test_content_length_upload_is_forwarded_as_it_arrives() -> None:
 def test_chunked_upload_is_forwarded_as_it_arrives() -> None:
     world = World({"BUILD": "1", "POST": "1"})
     client = world.client()
-    client.send(
-        b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n"
-    )
+    client.send(b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n")
     [request] = world.daemon_saw()
     assert (request.body, request.complete) == (b"abcd", False)
     assert request.header(b"transfer-encoding") == b"chunked"
@@ -767,9 +768,7 @@ def test_daemon_answering_before_the_upload_ends_drops_the_rest_of_the_upload() 
     client = world.client()
     client.send(b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nContent-Length: 10\r\n\r\n0123")
     up = world.up
-    up.dataReceived(
-        b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
-    )
+    up.dataReceived(b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
     assert client.responses(b"POST")[0].status == 400
     client.send(b"456789")
     assert world.daemon_saw(up)[0].body == b"0123", "the rest of the upload is not forwarded"
@@ -858,7 +857,6 @@ def _exec_start(extra: bytes = b"") -> bytes:
     ) % (len(EXEC_BODY), EXEC_BODY, extra)
 
 
-
 def test_exec_start_with_upgrade_is_spliced_both_ways() -> None:
     world = World({"EXEC": "1", "POST": "1"})
     world.relay.execOwners.record("abc", "tester")  # as if tester had created it
@@ -930,10 +928,7 @@ def test_client_leaving_a_spliced_stream_closes_the_daemon_connection() -> None:
 def test_attach_answered_with_a_raw_stream_200_is_spliced() -> None:
     world = World({"CONTAINERS": "1", "POST": "1"})
     client = world.client()
-    client.send(
-        b"POST /v1.41/containers/abc/attach?stream=1&stdin=1&stdout=1 HTTP/1.1\r\nHost: docker\r\n\r\n"
-        b"typed"
-    )
+    client.send(b"POST /v1.41/containers/abc/attach?stream=1&stdin=1&stdout=1 HTTP/1.1\r\nHost: docker\r\n\r\ntyped")
     up = world.up
     head = b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n"
     up.dataReceived(head + b"hello from abc\n")
@@ -994,8 +989,7 @@ def test_hijack_route_answered_with_a_json_error_is_relayed_normally(upgrade: bo
     up = world.up
     error = b'{"message":"container abc is not running"}'
     up.dataReceived(
-        b"HTTP/1.1 409 Conflict\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-        % (len(error), error)
+        b"HTTP/1.1 409 Conflict\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(error), error)
     )
     [response] = client.responses(b"POST")
     assert (response.status, response.body, response.complete) == (409, error, True)
@@ -1013,8 +1007,7 @@ def test_unreachable_daemon_gives_502_naming_the_socket(body: bytes) -> None:
     world.endpoint.fail_next(ConnectError("No such file or directory"))
     client = world.client()
     client.send(
-        b"POST /v1.41/containers/create HTTP/1.1\r\nHost: docker\r\nContent-Length: %d\r\n\r\n%s"
-        % (len(body), body)
+        b"POST /v1.41/containers/create HTTP/1.1\r\nHost: docker\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
     )
     [response] = client.responses(b"POST")
     assert (response.status, response.complete) == (502, True)
@@ -1290,7 +1283,6 @@ def test_a_learning_listener_lets_refusals_through_and_logs_them_as_would_deny()
 
 
 # -- decision lines and metrics --------------------------------------------------------
-
 
 
 def test_a_relayed_request_is_logged_when_its_answer_starts_with_status_and_latency() -> None:

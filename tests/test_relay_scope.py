@@ -297,7 +297,9 @@ def test_a_look_up_answer_larger_than_the_bound_gives_502_and_is_not_read_furthe
     client = Caller(world)
     client.send(get(b"/v1.41/containers/web/json"))
     up = asking(world)
-    up.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (MAX_ANSWER + 10))
+    up.dataReceived(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (MAX_ANSWER + 10)
+    )
     up.dataReceived(b" " * (MAX_ANSWER // 2))
     assert client.value() == b""
     up.dataReceived(b" " * (MAX_ANSWER // 2 + 1))
@@ -622,9 +624,7 @@ def test_pipelined_requests_after_a_looked_up_upload_are_answered_in_order() -> 
     archive = b"y" * 64
     client.send(
         b"PUT /v1.41/containers/web/archive?path=/ HTTP/1.1\r\nHost: docker\r\nContent-Type: application/x-tar\r\n"
-        b"Content-Length: %d\r\n\r\n%s" % (len(archive), archive)
-        + get(b"/v1.41/containers/web/json")
-        + PING
+        b"Content-Length: %d\r\n\r\n%s" % (len(archive), archive) + get(b"/v1.41/containers/web/json") + PING
     )
     up = asking(world)
     assert seen(world) == [lookup("/containers/web/json")]
@@ -696,7 +696,11 @@ def test_a_start_with_an_empty_body_is_looked_up_then_relayed(framing: bytes) ->
     asking(world).dataReceived(ok(inspect(WEB, "web", HEALED)))
     world.clock.advance(0)
     [_, relayed] = requests_on(world.up)
-    assert (relayed.head.target, relayed.body, relayed.complete) == (f"/v1.41/containers/{WEB}/start".encode(), b"", True)
+    assert (relayed.head.target, relayed.body, relayed.complete) == (
+        f"/v1.41/containers/{WEB}/start".encode(),
+        b"",
+        True,
+    )
     world.up.dataReceived(STARTED)
     world.clock.advance(0)
     world.up.dataReceived(PING_OK)
@@ -1091,9 +1095,12 @@ def test_a_volume_list_keeps_what_the_scope_holds() -> None:
 
 def _event(ident: str, name: str, labels: dict[str, str], action: str = "start") -> bytes:
     attributes = {"name": name, "image": "busybox", **labels}
-    return json.dumps(
-        {"Type": "container", "Action": action, "Actor": {"ID": ident, "Attributes": attributes}, "time": 1}
-    ).encode() + b"\n"
+    return (
+        json.dumps(
+            {"Type": "container", "Action": action, "Actor": {"ID": ident, "Attributes": attributes}, "time": 1}
+        ).encode()
+        + b"\n"
+    )
 
 
 def test_the_event_stream_keeps_the_events_of_what_the_scope_holds_and_stays_open() -> None:
@@ -1102,20 +1109,26 @@ def test_the_event_stream_keeps_the_events_of_what_the_scope_holds_and_stays_ope
     client.send(get(b"/v1.41/events?since=1"))
     assert seen(world) == [(b"GET", b"/v1.41/events?since=1")]
     up = world.up
-    up.dataReceived(b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+    up.dataReceived(
+        b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
     [started] = client.responses(b"GET")
     assert (started.status, started.body, started.complete) == (200, b"", False)
     assert started.header(b"transfer-encoding") == b"chunked" and started.header(b"content-length") is None
 
     web, db, cache = _event(WEB, "web", HEALED), _event(DB, "db", {}), _event(CACHE, "cache", HEALED, "die")
-    image = json.dumps({"Type": "image", "Action": "pull", "Actor": {"ID": "busybox", "Attributes": {}}}).encode() + b"\n"
+    image = (
+        json.dumps({"Type": "image", "Action": "pull", "Actor": {"ID": "busybox", "Attributes": {}}}).encode() + b"\n"
+    )
     stream = web + db + cache + image
     # The daemon's chunks and reads cut events anywhere.
     up.dataReceived(chunk(stream[:30]))
     assert client.responses(b"GET")[0].body == b""
     up.dataReceived(chunk(stream[30 : len(web) + 5]) + chunk(stream[len(web) + 5 : len(web) + len(db) + 10])[:7])
     assert client.responses(b"GET")[0].body == web
-    up.dataReceived(chunk(stream[len(web) + 5 : len(web) + len(db) + 10])[7:] + chunk(stream[len(web) + len(db) + 10 :]))
+    up.dataReceived(
+        chunk(stream[len(web) + 5 : len(web) + len(db) + 10])[7:] + chunk(stream[len(web) + len(db) + 10 :])
+    )
     [response] = client.responses(b"GET")
     assert response.body == web + cache + image
     assert not response.complete and not client.transport.disconnecting
@@ -1273,7 +1286,12 @@ def test_resolving_is_in_the_state_table_and_moves_only_where_it_says() -> None:
     assert set(TRANSITIONS) == set(State)
     assert RESOLVING in TRANSITIONS[State.HEAD] and RESOLVING in TRANSITIONS[State.INSPECTING]
     assert TRANSITIONS[RESOLVING] == {
-        State.CONNECTING, State.DRAINING, State.LINGERING, State.IDLE, State.HEAD, State.CLOSED,
+        State.CONNECTING,
+        State.DRAINING,
+        State.LINGERING,
+        State.IDLE,
+        State.HEAD,
+        State.CLOSED,
     }
     for state in State:
         if state not in (State.HEAD, State.INSPECTING):

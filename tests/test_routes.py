@@ -285,14 +285,37 @@ def test_route_section_action_sensitive(
 
 def test_every_action_name() -> None:
     assert {route.action for route in ROUTES if route.action} == {
-        "container.create", "container.start", "container.stop", "container.restart",
-        "container.kill", "container.pause", "container.unpause", "container.delete",
-        "container.exec", "container.attach", "container.logs", "container.archive",
-        "container.export", "container.update", "container.rename", "container.prune",
-        "image.pull", "image.push", "image.build", "image.load", "image.delete",
-        "image.prune", "image.tag", "image.commit",
-        "network.create", "network.delete", "network.connect", "network.prune",
-        "volume.create", "volume.delete", "volume.prune",
+        "container.create",
+        "container.start",
+        "container.stop",
+        "container.restart",
+        "container.kill",
+        "container.pause",
+        "container.unpause",
+        "container.delete",
+        "container.exec",
+        "container.attach",
+        "container.logs",
+        "container.archive",
+        "container.export",
+        "container.update",
+        "container.rename",
+        "container.prune",
+        "image.pull",
+        "image.push",
+        "image.build",
+        "image.load",
+        "image.delete",
+        "image.prune",
+        "image.tag",
+        "image.commit",
+        "network.create",
+        "network.delete",
+        "network.connect",
+        "network.prune",
+        "volume.create",
+        "volume.delete",
+        "volume.prune",
     }
 
 
@@ -481,7 +504,10 @@ def test_every_route_of_a_scoped_section_says_how_a_scope_applies(route: Route) 
     if route.scoped in ("container", "exec", "volume", "network"):
         # it names its resource in its (first) placeholder, right after the section
         assert route.template.split("/")[2].startswith("{")
-        assert route.scoped == {"containers": "container", "exec": "exec", "volumes": "volume", "networks": "network"}[route.section]
+        assert (
+            route.scoped
+            == {"containers": "container", "exec": "exec", "volumes": "volume", "networks": "network"}[route.section]
+        )
 
 
 def test_the_scope_kind_of_every_route() -> None:
@@ -490,7 +516,11 @@ def test_the_scope_kind_of_every_route() -> None:
         kinds.setdefault(str(route.scoped), set()).add((route.method, route.template))
     assert kinds["list"] == {("GET", "/containers/json"), ("GET", "/volumes"), ("GET", "/networks")}
     assert kinds["events"] == {("GET", "/events")}
-    assert kinds["create"] == {("POST", "/containers/create"), ("POST", "/volumes/create"), ("POST", "/networks/create")}
+    assert kinds["create"] == {
+        ("POST", "/containers/create"),
+        ("POST", "/volumes/create"),
+        ("POST", "/networks/create"),
+    }
     assert kinds["refused"] == {
         ("POST", "/containers/prune"),
         ("POST", "/volumes/prune"),
@@ -504,14 +534,14 @@ def test_the_scope_kind_of_every_route() -> None:
     assert kinds["exec"] == {("GET", "/exec/{id}/json"), ("POST", "/exec/{id}/start"), ("POST", "/exec/{id}/resize")}
     assert kinds["volume"] == {("GET", "/volumes/{name}"), ("PUT", "/volumes/{name}"), ("DELETE", "/volumes/{name}")}
     assert kinds["network"] == {("GET", "/networks/{id}"), ("DELETE", "/networks/{id}")}
-    assert kinds["container"] == {
-        (r.method, r.template) for r in ROUTES if r.template.startswith("/containers/{id}")
-    }
+    assert kinds["container"] == {(r.method, r.template) for r in ROUTES if r.template.startswith("/containers/{id}")}
     assert set(kinds) == {*SCOPE_KINDS, "None"}
     # outside the scoped sections, only /events, /system/df and /commit are scoped at all
-    assert {
-        (r.method, r.template) for r in ROUTES if r.scoped is not None and r.section not in SCOPED_SECTIONS
-    } == {("GET", "/events"), ("GET", "/system/df"), ("POST", "/commit")}
+    assert {(r.method, r.template) for r in ROUTES if r.scoped is not None and r.section not in SCOPED_SECTIONS} == {
+        ("GET", "/events"),
+        ("GET", "/system/df"),
+        ("POST", "/commit"),
+    }
 
 
 def test_scoped_resources() -> None:

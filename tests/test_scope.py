@@ -81,8 +81,12 @@ HOLDS: list[tuple[str, dict[str, Any], Resource, bool]] = [
     ("label value is literal", {"labels": ["team=*"]}, container("x", team="*"), True),
     ("several labels: second", {"labels": ["team=a", "autoheal=true"]}, container("x", autoheal="true"), True),
     ("several labels: none", {"labels": ["team=a", "autoheal=true"]}, container("x", autoheal="1"), False),
-    ("com.docker.compose label", {"labels": ["com.docker.compose.project=shop"]},
-     container("shop-web-1", **{"com.docker.compose.project": "shop"}), True),
+    (
+        "com.docker.compose label",
+        {"labels": ["com.docker.compose.project=shop"]},
+        container("shop-web-1", **{"com.docker.compose.project": "shop"}),
+        True,
+    ),
     # owner: only the identity the label names
     ("owner", {"owner": True}, owned("x", "alice"), True),
     ("owner, someone else's", {"owner": True}, owned("x", "bob"), False),
@@ -90,7 +94,12 @@ HOLDS: list[tuple[str, dict[str, Any], Resource, bool]] = [
     ("owner, case-sensitive identity", {"owner": True}, owned("x", "Alice"), False),
     ("owner, identity prefix", {"owner": True}, owned("x", "alice2"), False),
     ("owner, empty owner", {"owner": True}, owned("x", ""), False),
-    ("owner label in another key", {"owner": True}, Resource("container", ID, "x", {"Dockguard.Owner": "alice"}), False),
+    (
+        "owner label in another key",
+        {"owner": True},
+        Resource("container", ID, "x", {"Dockguard.Owner": "alice"}),
+        False,
+    ),
     # alternatives: one match is enough
     ("name or label: name", {"names": ["web-*"], "labels": ["team=a"]}, container("web-1", team="b"), True),
     ("name or label: label", {"names": ["web-*"], "labels": ["team=a"]}, container("db", team="a"), True),
@@ -102,7 +111,9 @@ HOLDS: list[tuple[str, dict[str, Any], Resource, bool]] = [
 ]
 
 
-@pytest.mark.parametrize(("scope", "resource", "expected"), [case[1:] for case in HOLDS], ids=[case[0] for case in HOLDS])
+@pytest.mark.parametrize(
+    ("scope", "resource", "expected"), [case[1:] for case in HOLDS], ids=[case[0] for case in HOLDS]
+)
 def test_holds(scope: dict[str, Any], resource: Resource, expected: bool) -> None:
     assert Scope(**scope).holds(resource, "alice") is expected
     # whatever the kind of resource
@@ -110,7 +121,9 @@ def test_holds(scope: dict[str, Any], resource: Resource, expected: bool) -> Non
         assert Scope(**scope).holds(attrs.evolve(resource, kind=kind), "alice") is expected
 
 
-@pytest.mark.parametrize(("scope", "resource", "expected"), [case[1:] for case in HOLDS], ids=[case[0] for case in HOLDS])
+@pytest.mark.parametrize(
+    ("scope", "resource", "expected"), [case[1:] for case in HOLDS], ids=[case[0] for case in HOLDS]
+)
 def test_holds_without_names_judges_labels_and_owner_only(
     scope: dict[str, Any], resource: Resource, expected: bool
 ) -> None:
@@ -276,7 +289,9 @@ MINE = grant("mine", Scope(owner=True))
         (container("db"), True, []),
     ],
 )
-def test_held_keeps_the_grants_that_hold_in_order(resource: Resource, by_name: bool, expected: list[ScopedGrant]) -> None:
+def test_held_keeps_the_grants_that_hold_in_order(
+    resource: Resource, by_name: bool, expected: list[ScopedGrant]
+) -> None:
     assert held([WEB, TEAM, MINE], resource, "alice", by_name=by_name) == expected
     assert held(reversed([WEB, TEAM, MINE]), resource, "alice", by_name=by_name) == expected[::-1]
 
@@ -312,7 +327,9 @@ def test_scoped_grant_carries_its_guard_allowance() -> None:
         ([frozenset(REDACTABLE), frozenset({"mounts", "labels"}), frozenset({"labels", "env"})], frozenset({"labels"})),
     ],
 )
-def test_redaction_of_hides_only_what_every_group_hides(redactions: list[frozenset[str]], expected: frozenset[str]) -> None:
+def test_redaction_of_hides_only_what_every_group_hides(
+    redactions: list[frozenset[str]], expected: frozenset[str]
+) -> None:
     assert redaction_of(redactions) == expected
     assert redaction_of(iter(redactions)) == expected
     assert redaction_of(reversed(redactions)) == expected

@@ -44,8 +44,11 @@ def _resolved(groups: dict[str, Any]) -> dict[str, Group]:
 # --- reading scope and redact ---------------------------------------------------------
 
 BAD: list[tuple[dict[str, Any], str, list[str]]] = [
-    ({"ci": {"scope": {"ownr": True}}}, "groups.ci.scope.ownr",
-     ['unknown key (did you mean "owner"?)', "a scope takes: names, labels, owner"]),
+    (
+        {"ci": {"scope": {"ownr": True}}},
+        "groups.ci.scope.ownr",
+        ['unknown key (did you mean "owner"?)', "a scope takes: names, labels, owner"],
+    ),
     ({"ci": {"scope": {"name": ["ci-*"]}}}, "groups.ci.scope.name", ['did you mean "names"?']),
     ({"ci": {"scope": {"Labels": ["a"]}}}, "groups.ci.scope.Labels", ['did you mean "labels"?']),
     ({"ci": {"scope": ["ci-*"]}}, "groups.ci.scope", ["must be a table", "names, labels, owner", "scope = {"]),
@@ -57,19 +60,27 @@ BAD: list[tuple[dict[str, Any], str, list[str]]] = [
     ({"ci": {"scope": {"owner": 1}}}, "groups.ci.scope.owner", ["true or false"]),
     ({"ci": {"scope": {"names": "ci-*"}}}, "groups.ci.scope.names", ['must be a list of strings: write ["ci-*"]']),
     ({"ci": {"scope": {"names": ["ci-*", 3]}}}, "groups.ci.scope.names", ["must be a list of strings"]),
-    ({"ci": {"scope": {"names": ["/ci-*"]}}}, "groups.ci.scope.names",
-     ["'/ci-*' is not a name pattern", "without a leading /"]),
+    (
+        {"ci": {"scope": {"names": ["/ci-*"]}}},
+        "groups.ci.scope.names",
+        ["'/ci-*' is not a name pattern", "without a leading /"],
+    ),
     ({"ci": {"scope": {"names": [""]}}}, "groups.ci.scope.names", ["'' is not a name pattern"]),
     ({"ci": {"scope": {"names": ["ci-* "]}}}, "groups.ci.scope.names", ["'ci-* ' is not a name pattern"]),
-    ({"ci": {"scope": {"labels": "autoheal=true"}}}, "groups.ci.scope.labels",
-     ['write ["autoheal=true"]']),
-    ({"ci": {"scope": {"labels": ["autoheal = true"]}}}, "groups.ci.scope.labels",
-     ["'autoheal = true' is not a label", '"key=value"', '(did you mean "autoheal=true"?)']),
+    ({"ci": {"scope": {"labels": "autoheal=true"}}}, "groups.ci.scope.labels", ['write ["autoheal=true"]']),
+    (
+        {"ci": {"scope": {"labels": ["autoheal = true"]}}},
+        "groups.ci.scope.labels",
+        ["'autoheal = true' is not a label", '"key=value"', '(did you mean "autoheal=true"?)'],
+    ),
     ({"ci": {"scope": {"labels": ["autoheal= true"]}}}, "groups.ci.scope.labels", ['did you mean "autoheal=true"?']),
     ({"ci": {"scope": {"labels": ["=true"]}}}, "groups.ci.scope.labels", ["'=true' is not a label"]),
     ({"ci": {"scope": {"labels": [""]}}}, "groups.ci.scope.labels", ["'' is not a label"]),
-    ({"ci": {"redact": ["enf"]}}, "groups.ci.redact",
-     ['unknown redaction "enf" (did you mean "env"?)', '"env", "mounts", "labels"']),
+    (
+        {"ci": {"redact": ["enf"]}},
+        "groups.ci.redact",
+        ['unknown redaction "enf" (did you mean "env"?)', '"env", "mounts", "labels"'],
+    ),
     ({"ci": {"redact": ["ENV"]}}, "groups.ci.redact", ['did you mean "env"?']),
     ({"ci": {"redact": ["secrets"]}}, "groups.ci.redact", ['unknown redaction "secrets"']),
     ({"ci": {"redact": "env"}}, "groups.ci.redact", ['write ["env"]']),
@@ -77,18 +88,36 @@ BAD: list[tuple[dict[str, Any], str, list[str]]] = [
     ({"ci": {"scopes": {"owner": True}}}, "groups.ci.scopes", ['did you mean "scope"?', "scope, redact"]),
     ({"ci": {"redacts": ["env"]}}, "groups.ci.redacts", ['did you mean "redact"?']),
     # extends: a scope is inherited only when every parent has the same one
-    ({"a": {"scope": {"owner": True}}, "b": {"scope": {"names": ["x"]}}, "ci": {"extends": ["a", "b"]}},
-     "groups.ci.extends",
-     ['"a" and "b" have different scopes (owner; name x)', "write the scope in [groups.ci] itself",
-      "scope = { owner = true }"]),
-    ({"a": {"scope": {"owner": True}}, "b": {"sections": {"images": "read"}}, "ci": {"extends": ["a", "b"]}},
-     "groups.ci.extends",
-     ['"a" has a scope (owner) but "b" has none', "write the scope in [groups.ci] itself"]),
-    ({"a": {"scope": {"labels": ["x=1"]}}, "ci": {"extends": ["readonly", "a"]}}, "groups.ci.extends",
-     ['"a" has a scope (label x=1) but "readonly" has none', 'scope = { labels = ["x=1"] }']),
+    (
+        {"a": {"scope": {"owner": True}}, "b": {"scope": {"names": ["x"]}}, "ci": {"extends": ["a", "b"]}},
+        "groups.ci.extends",
+        [
+            '"a" and "b" have different scopes (owner; name x)',
+            "write the scope in [groups.ci] itself",
+            "scope = { owner = true }",
+        ],
+    ),
+    (
+        {"a": {"scope": {"owner": True}}, "b": {"sections": {"images": "read"}}, "ci": {"extends": ["a", "b"]}},
+        "groups.ci.extends",
+        ['"a" has a scope (owner) but "b" has none', "write the scope in [groups.ci] itself"],
+    ),
+    (
+        {"a": {"scope": {"labels": ["x=1"]}}, "ci": {"extends": ["readonly", "a"]}},
+        "groups.ci.extends",
+        ['"a" has a scope (label x=1) but "readonly" has none', 'scope = { labels = ["x=1"] }'],
+    ),
     # the same two parents deeper down
-    ({"a": {"scope": {"owner": True}}, "b": {"extends": ["a"]}, "c": {"scope": {"names": ["c"]}},
-      "ci": {"extends": ["b", "c"]}}, "groups.ci.extends", ['"b" and "c" have different scopes']),
+    (
+        {
+            "a": {"scope": {"owner": True}},
+            "b": {"extends": ["a"]},
+            "c": {"scope": {"names": ["c"]}},
+            "ci": {"extends": ["b", "c"]},
+        },
+        "groups.ci.extends",
+        ['"b" and "c" have different scopes'],
+    ),
 ]
 
 
@@ -104,21 +133,23 @@ def test_scope_and_redact_mistakes_name_their_key(groups: dict[str, Any], key: s
 
 
 def test_a_scope_and_a_redaction_as_written() -> None:
-    groups = _resolved({
-        "autoheal": {
-            "actions": ["container.restart"],
-            "sections": {"containers": "read"},
-            "scope": {"labels": ["autoheal=true"]},
-            "redact": ["env"],
-        },
-        "ci": {
-            "extends": ["readonly"],
-            "sections": {"containers": "write"},
-            "scope": {"owner": True, "names": ["ci-*"]},
-        },
-        "plain": {"sections": {"containers": "read"}},
-        "everything": {"redact": ["env", "mounts", "labels"], "scope": {"names": ["a", "b*"], "labels": ["k"]}},
-    })
+    groups = _resolved(
+        {
+            "autoheal": {
+                "actions": ["container.restart"],
+                "sections": {"containers": "read"},
+                "scope": {"labels": ["autoheal=true"]},
+                "redact": ["env"],
+            },
+            "ci": {
+                "extends": ["readonly"],
+                "sections": {"containers": "write"},
+                "scope": {"owner": True, "names": ["ci-*"]},
+            },
+            "plain": {"sections": {"containers": "read"}},
+            "everything": {"redact": ["env", "mounts", "labels"], "scope": {"names": ["a", "b*"], "labels": ["k"]}},
+        }
+    )
     assert groups["autoheal"].scope == Scope(labels=("autoheal=true",))
     assert groups["autoheal"].redact == frozenset({"env"})
     assert groups["ci"].scope == Scope(names=("ci-*",), owner=True)
@@ -131,15 +162,17 @@ def test_a_scope_and_a_redaction_as_written() -> None:
 
 
 def test_a_group_without_a_scope_inherits_the_one_its_parents_share() -> None:
-    groups = _resolved({
-        "base": {"sections": {"containers": "read"}, "scope": {"names": ["a", "b"], "owner": True}},
-        "same": {"actions": ["container.start"], "scope": {"owner": True, "names": ["b", "a"]}},
-        "child": {"extends": ["base"], "actions": ["container.restart"]},
-        "both": {"extends": ["base", "same"]},
-        "grandchild": {"extends": ["child"]},
-        "own": {"extends": ["base"], "scope": {"labels": ["x"]}},
-        "unscoped": {"extends": ["readonly"]},
-    })
+    groups = _resolved(
+        {
+            "base": {"sections": {"containers": "read"}, "scope": {"names": ["a", "b"], "owner": True}},
+            "same": {"actions": ["container.start"], "scope": {"owner": True, "names": ["b", "a"]}},
+            "child": {"extends": ["base"], "actions": ["container.restart"]},
+            "both": {"extends": ["base", "same"]},
+            "grandchild": {"extends": ["child"]},
+            "own": {"extends": ["base"], "scope": {"labels": ["x"]}},
+            "unscoped": {"extends": ["readonly"]},
+        }
+    )
     base = groups["base"].scope
     assert groups["child"].scope == base
     assert groups["both"].scope is not None and set(groups["both"].scope.names) == {"a", "b"}
@@ -152,19 +185,21 @@ def test_a_group_without_a_scope_inherits_the_one_its_parents_share() -> None:
 
 
 def test_a_redaction_is_inherited_as_what_all_parents_hide() -> None:
-    groups = _resolved({
-        "a": {"redact": ["env", "mounts"]},
-        "b": {"redact": ["env", "labels"]},
-        "none": {},
-        "one": {"extends": ["a"]},
-        "two": {"extends": ["a", "b"]},
-        "with-none": {"extends": ["a", "none"]},
-        "own": {"extends": ["a"], "redact": ["labels"]},
-        "cleared": {"extends": ["a", "b"], "redact": []},
-        "deeper": {"extends": ["two"]},
-        "from-preset": {"extends": ["dozzle"], "actions": ["container.restart"]},
-        "presets": {"extends": ["dozzle", "readonly"]},
-    })
+    groups = _resolved(
+        {
+            "a": {"redact": ["env", "mounts"]},
+            "b": {"redact": ["env", "labels"]},
+            "none": {},
+            "one": {"extends": ["a"]},
+            "two": {"extends": ["a", "b"]},
+            "with-none": {"extends": ["a", "none"]},
+            "own": {"extends": ["a"], "redact": ["labels"]},
+            "cleared": {"extends": ["a", "b"], "redact": []},
+            "deeper": {"extends": ["two"]},
+            "from-preset": {"extends": ["dozzle"], "actions": ["container.restart"]},
+            "presets": {"extends": ["dozzle", "readonly"]},
+        }
+    )
     assert groups["one"].redact == {"env", "mounts"}
     assert groups["two"].redact == {"env"}
     assert groups["with-none"].redact == frozenset()
@@ -210,6 +245,7 @@ def test_the_scope_read_from_the_file_is_the_one_decisions_carry() -> None:
 
 
 # --- presets --------------------------------------------------------------------------
+
 
 def test_no_preset_has_a_scope() -> None:
     assert all(preset.scope is None for preset in PRESETS.values())
@@ -295,8 +331,12 @@ def test_explain_marks_what_only_scoped_groups_grant(tmp_path: Path) -> None:
     assert table["GET /services"].endswith("group ci: services=read")
     assert table["GET /info"].endswith("group ci: info=read")
     # calls that act across the board are refused under a scope
-    for refused in ("POST /containers/prune", "GET /system/df",
-                    "POST /networks/{id}/connect", "POST /networks/{id}/disconnect"):
+    for refused in (
+        "POST /containers/prune",
+        "GET /system/df",
+        "POST /networks/{id}/connect",
+        "POST /networks/{id}/disconnect",
+    ):
         words = table[refused].split()
         assert words[0] == "deny" and words[3] == "scope", table[refused]
         assert "acts on resources across the board" in table[refused]
@@ -345,13 +385,16 @@ def test_explain_one_scoped_request(tmp_path: Path) -> None:
     assert len(lines) == 3  # logs are not redacted
 
 
-@pytest.mark.parametrize(("identity", "method", "target"), [
-    ("ci", "POST", "/v1.47/containers/prune"),
-    ("ci", "GET", "/system/df"),
-    ("ci", "POST", "/networks/bridge/connect"),
-    ("ci", "GET", "/containers/ci-1/unknown"),
-    ("both", "POST", "/containers/prune"),
-])
+@pytest.mark.parametrize(
+    ("identity", "method", "target"),
+    [
+        ("ci", "POST", "/v1.47/containers/prune"),
+        ("ci", "GET", "/system/df"),
+        ("ci", "POST", "/networks/bridge/connect"),
+        ("ci", "GET", "/containers/ci-1/unknown"),
+        ("both", "POST", "/containers/prune"),
+    ],
+)
 def test_explain_refuses_what_the_relay_refuses_under_a_scope(
     tmp_path: Path, identity: str, method: str, target: str
 ) -> None:
@@ -399,24 +442,28 @@ def suggested(records: list[dict[str, Any]], identity: str = "tool") -> dict[str
 
 
 def test_suggest_scopes_to_the_names_it_saw() -> None:
-    got = suggested([
-        record("GET", "/v1.41/containers/json?all=1"),
-        record("POST", "/v1.41/containers/db/restart"),
-        record("POST", "/containers/cache/restart", decision="allow"),
-        record("GET", "/containers/db/json"),
-        record("POST", "/containers/other/restart", decision="deny"),  # refused: not counted
-    ])
+    got = suggested(
+        [
+            record("GET", "/v1.41/containers/json?all=1"),
+            record("POST", "/v1.41/containers/db/restart"),
+            record("POST", "/containers/cache/restart", decision="allow"),
+            record("GET", "/containers/db/json"),
+            record("POST", "/containers/other/restart", decision="deny"),  # refused: not counted
+        ]
+    )
     assert got["group"].scope == Scope(names=("cache", "db"))
     assert 'scope = { names = ["cache", "db"] }' in got["text"]
 
 
 def test_suggest_leaves_ids_out_and_says_so() -> None:
-    got = suggested([
-        record("POST", "/containers/web/restart"),
-        record("POST", f"/containers/{FULL_ID}/restart"),
-        record("POST", "/containers/0123456789abcdef/stop"),
-        record("POST", "/containers/abc123/stop"),  # short: it may be a name
-    ])
+    got = suggested(
+        [
+            record("POST", "/containers/web/restart"),
+            record("POST", f"/containers/{FULL_ID}/restart"),
+            record("POST", "/containers/0123456789abcdef/stop"),
+            record("POST", "/containers/abc123/stop"),  # short: it may be a name
+        ]
+    )
     assert got["group"].scope == Scope(names=("abc123", "web"))
     text = got["text"]
     assert "# the containers, volumes or networks it named by ID (0123456789ab, 413eded95062)" in text
@@ -432,15 +479,17 @@ def test_suggest_leaves_link_names_out() -> None:
 
 def test_suggest_proposes_owner_for_what_it_created() -> None:
     # `docker run -d --name web ...; docker logs web; docker rm -f web`
-    got = suggested([
-        record("GET", "/_ping", decision="allow"),
-        record("POST", "/v1.41/containers/create?name=web"),
-        record("POST", f"/v1.41/containers/{FULL_ID}/wait?condition=next-exit"),
-        record("POST", f"/v1.41/containers/{FULL_ID}/start"),
-        record("GET", "/v1.41/containers/web/logs"),
-        record("DELETE", "/v1.41/containers/web?force=1"),
-        record("POST", "/v1.41/containers/db/restart"),
-    ])
+    got = suggested(
+        [
+            record("GET", "/_ping", decision="allow"),
+            record("POST", "/v1.41/containers/create?name=web"),
+            record("POST", f"/v1.41/containers/{FULL_ID}/wait?condition=next-exit"),
+            record("POST", f"/v1.41/containers/{FULL_ID}/start"),
+            record("GET", "/v1.41/containers/web/logs"),
+            record("DELETE", "/v1.41/containers/web?force=1"),
+            record("POST", "/v1.41/containers/db/restart"),
+        ]
+    )
     # what it created is its own: held by owner, not by a name someone else could take
     assert got["group"].scope == Scope(names=("db",), owner=True)
     text = got["text"]
@@ -450,11 +499,13 @@ def test_suggest_proposes_owner_for_what_it_created() -> None:
 
 
 def test_suggest_owner_alone_and_volume_and_network_creates() -> None:
-    got = suggested([
-        record("POST", "/volumes/create"),
-        record("DELETE", f"/volumes/{FULL_ID}"),
-        record("POST", "/networks/create"),
-    ])
+    got = suggested(
+        [
+            record("POST", "/volumes/create"),
+            record("DELETE", f"/volumes/{FULL_ID}"),
+            record("POST", "/networks/create"),
+        ]
+    )
     assert got["group"].scope == Scope(owner=True)
 
 
@@ -464,13 +515,15 @@ def test_suggest_scopes_volumes_and_networks_by_name_too() -> None:
 
 
 def test_suggest_no_scope_when_it_named_nothing() -> None:
-    got = suggested([
-        record("GET", "/containers/json"),
-        record("GET", "/events"),
-        record("GET", "/images/nginx/json"),
-        record("POST", "/images/create?fromImage=nginx"),
-        record("POST", "/exec/0123456789abcdef/start"),
-    ])
+    got = suggested(
+        [
+            record("GET", "/containers/json"),
+            record("GET", "/events"),
+            record("GET", "/images/nginx/json"),
+            record("POST", "/images/create?fromImage=nginx"),
+            record("POST", "/exec/0123456789abcdef/start"),
+        ]
+    )
     assert got["group"].scope is None
     assert "scope" not in got["text"]
 
@@ -482,12 +535,15 @@ def test_suggest_no_scope_when_it_named_only_ids() -> None:
     assert "(413eded95062)" in got["text"]
 
 
-@pytest.mark.parametrize(("method", "path", "call"), [
-    ("POST", "/containers/prune", "POST /containers/prune"),
-    ("GET", "/v1.41/system/df", "GET /system/df"),
-    ("POST", "/networks/front/connect", "POST /networks/{id}/connect"),
-    ("GET", "/containers/web/unknown", "GET /containers/web/unknown"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "call"),
+    [
+        ("POST", "/containers/prune", "POST /containers/prune"),
+        ("GET", "/v1.41/system/df", "GET /system/df"),
+        ("POST", "/networks/front/connect", "POST /networks/{id}/connect"),
+        ("GET", "/containers/web/unknown", "GET /containers/web/unknown"),
+    ],
+)
 def test_suggest_no_scope_when_a_scope_would_refuse_a_call(method: str, path: str, call: str) -> None:
     got = suggested([record("POST", "/containers/web/restart"), record(method, path)])
     assert got["group"].scope is None
@@ -495,11 +551,13 @@ def test_suggest_no_scope_when_a_scope_would_refuse_a_call(method: str, path: st
 
 
 def test_suggest_scopes_each_identity_on_its_own() -> None:
-    text = suggest_groups([
-        record("POST", "/containers/a/restart", identity="one"),
-        record("POST", "/containers/b/restart", identity="two"),
-        record("GET", "/containers/json", identity="three"),
-    ])
+    text = suggest_groups(
+        [
+            record("POST", "/containers/a/restart", identity="one"),
+            record("POST", "/containers/b/restart", identity="two"),
+            record("GET", "/containers/json", identity="three"),
+        ]
+    )
     policy = policy_from_config("s.toml", tomllib.loads(text))
     assert policy is not None
     assert policy.groups["learned-one"].scope == Scope(names=("a",))
@@ -509,10 +567,16 @@ def test_suggest_scopes_each_identity_on_its_own() -> None:
 
 def test_suggest_command_prints_the_scope(tmp_path: Path) -> None:
     log = tmp_path / "decisions.jsonl"
-    log.write_text("\n".join(json.dumps(r) for r in [
-        record("POST", "/containers/create?name=ci-1"),
-        record("POST", "/containers/ci-1/start"),
-    ]) + "\n")
+    log.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                record("POST", "/containers/create?name=ci-1"),
+                record("POST", "/containers/ci-1/start"),
+            ]
+        )
+        + "\n"
+    )
     out = io.StringIO()
     assert main(["suggest", str(log)], out) == 0
     assert "scope = { owner = true }" in out.getvalue()
@@ -520,11 +584,12 @@ def test_suggest_command_prints_the_scope(tmp_path: Path) -> None:
 
 # --- the documentation ----------------------------------------------------------------
 
+
 def _section(page: str, title: str) -> str:
     text = (DOCS / page).read_text()
     start = text.index(f"\n## {title}\n")
     end = text.find("\n## ", start + 1)
-    return text[start:end if end != -1 else len(text)]
+    return text[start : end if end != -1 else len(text)]
 
 
 def _indented_blocks(text: str) -> list[str]:
@@ -544,8 +609,11 @@ def _indented_blocks(text: str) -> list[str]:
 
 def test_every_configuration_of_the_scope_section_loads() -> None:
     section = _section("groups.md", "Scope, owners and redaction")
-    configs = [b for b in _indented_blocks(section) if b.lstrip().startswith(("[groups", "[identities", "#"))
-               and "=" in b and not b.lstrip().startswith("$")]
+    configs = [
+        b
+        for b in _indented_blocks(section)
+        if b.lstrip().startswith(("[groups", "[identities", "#")) and "=" in b and not b.lstrip().startswith("$")
+    ]
     assert len(configs) >= 6
     for text in configs:
         data = tomllib.loads(text)
@@ -593,10 +661,12 @@ def test_the_group_keys_table_lists_scope_and_redact() -> None:
 def test_the_suggest_example_is_what_suggest_prints() -> None:
     section = _section("groups.md", "dockguard suggest")
     block = next(b for b in _indented_blocks(section) if b.startswith('[groups."learned-heal"]'))
-    printed = suggest_groups([
-        record("POST", "/v1.47/containers/db/restart", identity="heal"),
-        record("POST", "/v1.47/containers/cache/restart", identity="heal"),
-    ])
+    printed = suggest_groups(
+        [
+            record("POST", "/v1.47/containers/db/restart", identity="heal"),
+            record("POST", "/v1.47/containers/cache/restart", identity="heal"),
+        ]
+    )
     assert printed.startswith(block + "\n\n[identities]\n")
 
 

@@ -18,9 +18,7 @@ GROUPS = GroupPolicy(identities={"ops": ["readonly"], "idle": []}, groups={"read
 
 
 def connection(identity: str | None, disconnecting: bool = False) -> SimpleNamespace:
-    return SimpleNamespace(
-        identity=identity, certificate=None, transport=SimpleNamespace(disconnecting=disconnecting)
-    )
+    return SimpleNamespace(identity=identity, certificate=None, transport=SimpleNamespace(disconnecting=disconnecting))
 
 
 def test_plain_listener_identities_are_judged_by_the_policy_alone() -> None:

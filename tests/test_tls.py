@@ -159,9 +159,7 @@ REFUSED = [
 
 
 @pytest.mark.parametrize(("cert", "fragments"), REFUSED)
-def test_certificate_not_naming_one_client_identity_is_refused(
-    cert: x509.Certificate, fragments: list[str]
-) -> None:
+def test_certificate_not_naming_one_client_identity_is_refused(cert: x509.Certificate, fragments: list[str]) -> None:
     with pytest.raises(IdentityRefused) as caught:
         identity_from_certificate(cert)
     message = str(caught.value)
@@ -203,9 +201,7 @@ def write_crl(pki: TestPKI, path: Path, *revoked: x509.Certificate) -> Path:
     return path
 
 
-def test_refused_now_judges_an_accepted_certificate_by_the_current_ca_and_crl(
-    pki: TestPKI, tmp_path: Path
-) -> None:
+def test_refused_now_judges_an_accepted_certificate_by_the_current_ca_and_crl(pki: TestPKI, tmp_path: Path) -> None:
     alice = load_cert(pki.client("alice") / "cert.pem")
     bob = load_cert(pki.client("bob") / "cert.pem")
 
@@ -443,14 +439,10 @@ async def test_output_written_after_the_client_stops_sending_arrives(
     ],
 )
 @pytest_twisted.ensureDeferred
-async def test_only_a_trusted_client_certificate_gets_application_bytes(
-    pki: TestPKI, client, greeted: bool
-) -> None:
+async def test_only_a_trusted_client_certificate_gets_application_bytes(pki: TestPKI, client, greeted: bool) -> None:
     server = await Server.start(pki, greeting=b"WELCOME\n")
     try:
-        result = await deferToThread(
-            tls_client, server.number, pki.ca_path, client(pki), end="close_notify"
-        )
+        result = await deferToThread(tls_client, server.number, pki.ca_path, client(pki), end="close_notify")
         proto = await server.connection_gone()
     finally:
         await server.stop()

@@ -24,10 +24,14 @@ def test_mypy_strict_reports_no_error(tmp_path: Path) -> None:
             pytest.skip(f"{module} is not installed (it is in the test extra: pip install '.[test]')")
     result = subprocess.run(
         [
-            sys.executable, "-m", "mypy",
-            "--config-file", str(ROOT / "pyproject.toml"),
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
             # A cache of its own: nothing left in the work tree, nothing stale read.
-            "--cache-dir", str(tmp_path / "mypy-cache"),
+            "--cache-dir",
+            str(tmp_path / "mypy-cache"),
         ],
         cwd=ROOT,
         capture_output=True,

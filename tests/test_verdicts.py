@@ -120,40 +120,116 @@ def named(kind: str, ref: str, before: bytes, after: bytes, **more: Any) -> Plan
         # unversioned, versioned, with queries: the target around the name
         ("GET", b"/containers/web-1/json", named("container", "web-1", b"/containers/", b"/json")),
         ("GET", b"/v1.41/containers/web-1/json", named("container", "web-1", b"/v1.41/containers/", b"/json")),
-        ("GET", b"/v1.47/containers/web-1/json?size=1", named("container", "web-1", b"/v1.47/containers/", b"/json?size=1")),
-        ("GET", b"/v01.41/containers/abc/top?ps_args=aux", named("container", "abc", b"/v01.41/containers/", b"/top?ps_args=aux")),
-        ("GET", b"/containers/web-1/logs?follow=1&stdout=1&tail=all", named("container", "web-1", b"/containers/", b"/logs?follow=1&stdout=1&tail=all")),
-        ("GET", b"/containers/web-1/archive?path=%2Fetc", named("container", "web-1", b"/containers/", b"/archive?path=%2Fetc")),
-        ("HEAD", b"/containers/web-1/archive?path=/etc", named("container", "web-1", b"/containers/", b"/archive?path=/etc")),
-        ("PUT", b"/v1.44/containers/web-1/archive?path=/tmp", named("container", "web-1", b"/v1.44/containers/", b"/archive?path=/tmp")),
+        (
+            "GET",
+            b"/v1.47/containers/web-1/json?size=1",
+            named("container", "web-1", b"/v1.47/containers/", b"/json?size=1"),
+        ),
+        (
+            "GET",
+            b"/v01.41/containers/abc/top?ps_args=aux",
+            named("container", "abc", b"/v01.41/containers/", b"/top?ps_args=aux"),
+        ),
+        (
+            "GET",
+            b"/containers/web-1/logs?follow=1&stdout=1&tail=all",
+            named("container", "web-1", b"/containers/", b"/logs?follow=1&stdout=1&tail=all"),
+        ),
+        (
+            "GET",
+            b"/containers/web-1/archive?path=%2Fetc",
+            named("container", "web-1", b"/containers/", b"/archive?path=%2Fetc"),
+        ),
+        (
+            "HEAD",
+            b"/containers/web-1/archive?path=/etc",
+            named("container", "web-1", b"/containers/", b"/archive?path=/etc"),
+        ),
+        (
+            "PUT",
+            b"/v1.44/containers/web-1/archive?path=/tmp",
+            named("container", "web-1", b"/v1.44/containers/", b"/archive?path=/tmp"),
+        ),
         ("POST", b"/containers/web-1/start", named("container", "web-1", b"/containers/", b"/start")),
-        ("POST", b"/containers/web-1/kill?signal=SIGKILL", named("container", "web-1", b"/containers/", b"/kill?signal=SIGKILL")),
-        ("POST", b"/containers/web-1/attach?stream=1&stdin=1", named("container", "web-1", b"/containers/", b"/attach?stream=1&stdin=1")),
-        ("GET", b"/containers/web-1/attach/ws?stdin=1", named("container", "web-1", b"/containers/", b"/attach/ws?stdin=1")),
+        (
+            "POST",
+            b"/containers/web-1/kill?signal=SIGKILL",
+            named("container", "web-1", b"/containers/", b"/kill?signal=SIGKILL"),
+        ),
+        (
+            "POST",
+            b"/containers/web-1/attach?stream=1&stdin=1",
+            named("container", "web-1", b"/containers/", b"/attach?stream=1&stdin=1"),
+        ),
+        (
+            "GET",
+            b"/containers/web-1/attach/ws?stdin=1",
+            named("container", "web-1", b"/containers/", b"/attach/ws?stdin=1"),
+        ),
         ("POST", b"/containers/web-1/update", named("container", "web-1", b"/containers/", b"/update")),
         # a legacy link name spans segments
         ("GET", b"/containers/web/db/json", named("container", "web/db", b"/containers/", b"/json")),
-        ("GET", b"/v1.41/containers/web/db/archive?path=/", named("container", "web/db", b"/v1.41/containers/", b"/archive?path=/")),
+        (
+            "GET",
+            b"/v1.41/containers/web/db/archive?path=/",
+            named("container", "web/db", b"/v1.41/containers/", b"/archive?path=/"),
+        ),
         # the path as the daemon reads it: decoded once, the rest re-encoded
         ("GET", b"/containers/we%62-1/%6Aso%6E", named("container", "web-1", b"/containers/", b"/json")),
         ("GET", b"/%63ontainers/web-1/json", named("container", "web-1", b"/containers/", b"/json")),
         # checkpoints: the container is the name
         ("GET", b"/containers/web-1/checkpoints", named("container", "web-1", b"/containers/", b"/checkpoints")),
         ("POST", b"/containers/web-1/checkpoints", named("container", "web-1", b"/containers/", b"/checkpoints")),
-        ("DELETE", b"/containers/web-1/checkpoints/cp1", named("container", "web-1", b"/containers/", b"/checkpoints/cp1", forget=True)),
-        ("DELETE", b"/v1.41/containers/web-1/checkpoints/c@p:1?dir=x", named("container", "web-1", b"/v1.41/containers/", b"/checkpoints/c@p:1?dir=x", forget=True)),
-        ("DELETE", b"/containers/web-1/checkpoints/a%20b", named("container", "web-1", b"/containers/", b"/checkpoints/a%20b", forget=True)),
+        (
+            "DELETE",
+            b"/containers/web-1/checkpoints/cp1",
+            named("container", "web-1", b"/containers/", b"/checkpoints/cp1", forget=True),
+        ),
+        (
+            "DELETE",
+            b"/v1.41/containers/web-1/checkpoints/c@p:1?dir=x",
+            named("container", "web-1", b"/v1.41/containers/", b"/checkpoints/c@p:1?dir=x", forget=True),
+        ),
+        (
+            "DELETE",
+            b"/containers/web-1/checkpoints/a%20b",
+            named("container", "web-1", b"/containers/", b"/checkpoints/a%20b", forget=True),
+        ),
         # removes and renames forget what was looked up
         ("DELETE", b"/containers/web-1", named("container", "web-1", b"/containers/", b"", forget=True)),
-        ("DELETE", b"/v1.43/containers/web-1?force=1&v=1", named("container", "web-1", b"/v1.43/containers/", b"?force=1&v=1", forget=True)),
-        ("DELETE", b"/containers/web/db?link=1", named("container", "web/db", b"/containers/", b"?link=1", forget=True)),
-        ("POST", b"/containers/web-1/rename?name=web-2", named("container", "web-1", b"/containers/", b"/rename?name=web-2", forget=True, renamed="web-2")),
-        ("POST", b"/containers/web-1/rename?name=%2Fdb", named("container", "web-1", b"/containers/", b"/rename?name=%2Fdb", forget=True, renamed="db")),
+        (
+            "DELETE",
+            b"/v1.43/containers/web-1?force=1&v=1",
+            named("container", "web-1", b"/v1.43/containers/", b"?force=1&v=1", forget=True),
+        ),
+        (
+            "DELETE",
+            b"/containers/web/db?link=1",
+            named("container", "web/db", b"/containers/", b"?link=1", forget=True),
+        ),
+        (
+            "POST",
+            b"/containers/web-1/rename?name=web-2",
+            named("container", "web-1", b"/containers/", b"/rename?name=web-2", forget=True, renamed="web-2"),
+        ),
+        (
+            "POST",
+            b"/containers/web-1/rename?name=%2Fdb",
+            named("container", "web-1", b"/containers/", b"/rename?name=%2Fdb", forget=True, renamed="db"),
+        ),
         # exec: create records the owner; the instance routes resolve the exec
         ("POST", b"/containers/web-1/exec", named("container", "web-1", b"/containers/", b"/exec", exec_create=True)),
-        ("POST", b"/v1.41/containers/web/db/exec", named("container", "web/db", b"/v1.41/containers/", b"/exec", exec_create=True)),
+        (
+            "POST",
+            b"/v1.41/containers/web/db/exec",
+            named("container", "web/db", b"/v1.41/containers/", b"/exec", exec_create=True),
+        ),
         ("POST", b"/exec/b2e7f1c6a9d8/start", named("exec", "b2e7f1c6a9d8", b"/exec/", b"/start")),
-        ("POST", b"/v1.41/exec/b2e7f1c6a9d8/resize?h=40&w=120", named("exec", "b2e7f1c6a9d8", b"/v1.41/exec/", b"/resize?h=40&w=120")),
+        (
+            "POST",
+            b"/v1.41/exec/b2e7f1c6a9d8/resize?h=40&w=120",
+            named("exec", "b2e7f1c6a9d8", b"/v1.41/exec/", b"/resize?h=40&w=120"),
+        ),
         ("GET", b"/exec/b2e7f1c6a9d8/json", named("exec", "b2e7f1c6a9d8", b"/exec/", b"/json")),
         # volumes and networks
         ("GET", b"/volumes/data", named("volume", "data", b"/volumes/", b"")),
@@ -161,7 +237,11 @@ def named(kind: str, ref: str, before: bytes, after: bytes, **more: Any) -> Plan
         ("PUT", b"/volumes/data?version=3", named("volume", "data", b"/volumes/", b"?version=3")),
         ("DELETE", b"/volumes/data?force=1", named("volume", "data", b"/volumes/", b"?force=1", forget=True)),
         ("GET", b"/networks/front", named("network", "front", b"/networks/", b"")),
-        ("GET", b"/networks/front?verbose=true&scope=local", named("network", "front", b"/networks/", b"?verbose=true&scope=local")),
+        (
+            "GET",
+            b"/networks/front?verbose=true&scope=local",
+            named("network", "front", b"/networks/", b"?verbose=true&scope=local"),
+        ),
         ("GET", b"/networks/a/b", named("network", "a/b", b"/networks/", b"")),
         ("DELETE", b"/v1.45/networks/front", named("network", "front", b"/v1.45/networks/", b"", forget=True)),
     ],
@@ -178,7 +258,11 @@ def test_a_scoped_request_naming_a_resource_is_looked_up(method: str, target: by
 @pytest.mark.parametrize(
     ("target", "ref", "unresolvable"),
     [
-        (b"/exec/b2e7f1c6a9d84d1c9e3f7a0b5c2d4e6f8a1b3c5d7e9f0a2b4c6d8e0f1a3b5c7d/json", "b2e7f1c6a9d84d1c9e3f7a0b5c2d4e6f8a1b3c5d7e9f0a2b4c6d8e0f1a3b5c7d", False),
+        (
+            b"/exec/b2e7f1c6a9d84d1c9e3f7a0b5c2d4e6f8a1b3c5d7e9f0a2b4c6d8e0f1a3b5c7d/json",
+            "b2e7f1c6a9d84d1c9e3f7a0b5c2d4e6f8a1b3c5d7e9f0a2b4c6d8e0f1a3b5c7d",
+            False,
+        ),
         (b"/exec/abc/json", "abc", False),
         # exec IDs are random hexadecimal: the daemon cannot have these
         (b"/exec/a%20b/json", "a b", True),
@@ -221,7 +305,11 @@ def test_unresolvable_names(target: bytes, ref: str, unresolvable: bool) -> None
         ("GET", b"/exec/abc/json", named("exec", "abc", b"/exec/", b"/json")),
         ("GET", b"/exec/a%20b/json", named("exec", "a b", b"/exec/", b"/json", unresolvable=True)),
         # a container's exec create records the owner, without a look-up
-        ("POST", b"/containers/web-1/exec", Plan(ref="web-1", before=b"/containers/", after=b"/exec", resource="container", exec_create=True)),
+        (
+            "POST",
+            b"/containers/web-1/exec",
+            Plan(ref="web-1", before=b"/containers/", after=b"/exec", resource="container", exec_create=True),
+        ),
     ],
 )
 @pytest.mark.parametrize("identity", ["admin", "hidden", "env"])
@@ -285,7 +373,9 @@ def test_without_a_scope_nothing_is_planned(identity: str, method: str, target: 
     ],
 )
 @pytest.mark.parametrize("identity", ["scoped", "two"])
-def test_what_no_scope_can_hold_is_refused_under_scopes(identity: str, method: str, target: bytes, section: str) -> None:
+def test_what_no_scope_can_hold_is_refused_under_scopes(
+    identity: str, method: str, target: bytes, section: str
+) -> None:
     result = verdict(identity, method, target)
     assert type(result) is Refuse
     assert (result.status, result.rule, result.section, result.word) == (403, "scope", section, "deny")
@@ -317,9 +407,20 @@ def test_an_unscoped_group_that_does_not_grant_the_route_does_not_lift_the_refus
 )
 @pytest.mark.parametrize(
     ("identity", "planned"),
-    [("scoped", True), ("two", True), ("scoped-hidden", True), ("hidden", True), ("hidden2", True), ("admin", False), ("mixed", False), ("env", False)],
+    [
+        ("scoped", True),
+        ("two", True),
+        ("scoped-hidden", True),
+        ("hidden", True),
+        ("hidden2", True),
+        ("admin", False),
+        ("mixed", False),
+        ("env", False),
+    ],
 )
-def test_lists_are_filtered_under_a_scope_or_a_redaction(target: bytes, resource: str, identity: str, planned: bool) -> None:
+def test_lists_are_filtered_under_a_scope_or_a_redaction(
+    target: bytes, resource: str, identity: str, planned: bool
+) -> None:
     policy = ENV_POLICY if identity == "env" else SCOPED_POLICY
     expected = Plan(view="list", resource=resource) if planned else None
     assert plan_of(identity, "GET", target, policy) == expected
@@ -328,7 +429,15 @@ def test_lists_are_filtered_under_a_scope_or_a_redaction(target: bytes, resource
 @pytest.mark.parametrize("target", [b"/events", b"/v1.41/events?since=1700000000&filters=%7B%7D"])
 @pytest.mark.parametrize(
     ("identity", "planned"),
-    [("scoped", True), ("two", True), ("scoped-hidden", True), ("hidden", False), ("admin", False), ("mixed", False), ("env", False)],
+    [
+        ("scoped", True),
+        ("two", True),
+        ("scoped-hidden", True),
+        ("hidden", False),
+        ("admin", False),
+        ("mixed", False),
+        ("env", False),
+    ],
 )
 def test_events_are_filtered_under_a_scope_only(target: bytes, identity: str, planned: bool) -> None:
     policy = ENV_POLICY if identity == "env" else SCOPED_POLICY
@@ -339,14 +448,30 @@ def test_events_are_filtered_under_a_scope_only(target: bytes, identity: str, pl
     ("identity", "target", "expected"),
     [
         # the intersection of what the granting groups hide
-        ("hidden", b"/containers/web-1/json", Plan(ref="web-1", before=b"/containers/", after=b"/json", view="inspect", resource="container")),
-        ("hidden2", b"/v1.41/containers/abc/json?size=1", Plan(ref="abc", before=b"/v1.41/containers/", after=b"/json?size=1", view="inspect", resource="container")),
-        ("scoped-hidden", b"/containers/web-1/json", named("container", "web-1", b"/containers/", b"/json", view="inspect")),
+        (
+            "hidden",
+            b"/containers/web-1/json",
+            Plan(ref="web-1", before=b"/containers/", after=b"/json", view="inspect", resource="container"),
+        ),
+        (
+            "hidden2",
+            b"/v1.41/containers/abc/json?size=1",
+            Plan(ref="abc", before=b"/v1.41/containers/", after=b"/json?size=1", view="inspect", resource="container"),
+        ),
+        (
+            "scoped-hidden",
+            b"/containers/web-1/json",
+            named("container", "web-1", b"/containers/", b"/json", view="inspect"),
+        ),
         ("scoped", b"/containers/web-1/json", named("container", "web-1", b"/containers/", b"/json")),
         ("admin", b"/containers/web-1/json", None),
         ("env", b"/containers/web-1/json", None),
         # the unscoped group decides, and it hides env
-        ("scoped-and-hidden", b"/containers/web-1/json", Plan(ref="web-1", before=b"/containers/", after=b"/json", view="inspect", resource="container")),
+        (
+            "scoped-and-hidden",
+            b"/containers/web-1/json",
+            Plan(ref="web-1", before=b"/containers/", after=b"/json", view="inspect", resource="container"),
+        ),
         # images are not scoped: only the redaction matters
         ("hidden", b"/images/nginx/json", Plan(view="inspect", resource="image")),
         ("hidden", b"/v1.41/images/ghcr.io/org/app:1.2/json", Plan(view="inspect", resource="image")),
@@ -415,7 +540,9 @@ def test_scoped_decisions_carry_the_grants_of_every_scoped_group() -> None:
 @pytest.mark.parametrize("identity", ["scoped", "admin"])
 def test_refusals_come_before_plans(identity: str) -> None:
     # the policy and the meaning checks refuse first: a plan is never made for them
-    closed = GroupPolicy(identities={"x": ("c",)}, groups={"c": Group("c", {"containers": "read"}, (), scope=Scope(owner=True))})
+    closed = GroupPolicy(
+        identities={"x": ("c",)}, groups={"c": Group("c", {"containers": "read"}, (), scope=Scope(owner=True))}
+    )
     result = verdict("x", "POST", b"/containers/web-1/start", closed)
     assert type(result) is Refuse and result.rule.startswith("needs")
     query = verdict(identity, "GET", b"/containers/web-1/json?a=1;b=2")
@@ -434,27 +561,58 @@ def test_plans_are_remembered_with_their_verdicts() -> None:
 @pytest.mark.parametrize(
     ("target", "expected"),
     [
-        (b"/commit?container=web-1", Plan(resolve="container", ref="web-1", before=b"/commit?container=", resource="container")),
+        (
+            b"/commit?container=web-1",
+            Plan(resolve="container", ref="web-1", before=b"/commit?container=", resource="container"),
+        ),
         (
             b"/v1.41/commit?container=web-1&comment=x&pause=1",
-            Plan(resolve="container", ref="web-1", before=b"/v1.41/commit?comment=x&pause=1&container=", resource="container"),
+            Plan(
+                resolve="container",
+                ref="web-1",
+                before=b"/v1.41/commit?comment=x&pause=1&container=",
+                resource="container",
+            ),
         ),
         # every container= goes: the one relayed is the full ID judged
         (
             b"/commit?container=web-1&author=a&container=db",
             Plan(resolve="container", ref="web-1", before=b"/commit?author=a&container=", resource="container"),
         ),
-        (b"/commit?contain%65r=web-1", Plan(resolve="container", ref="web-1", before=b"/commit?container=", resource="container")),
-        (b"/commit?container=we%62-1", Plan(resolve="container", ref="web-1", before=b"/commit?container=", resource="container")),
-        (b"/commit?container=web/db", Plan(resolve="container", ref="web/db", before=b"/commit?container=", resource="container")),
+        (
+            b"/commit?contain%65r=web-1",
+            Plan(resolve="container", ref="web-1", before=b"/commit?container=", resource="container"),
+        ),
+        (
+            b"/commit?container=we%62-1",
+            Plan(resolve="container", ref="web-1", before=b"/commit?container=", resource="container"),
+        ),
+        (
+            b"/commit?container=web/db",
+            Plan(resolve="container", ref="web/db", before=b"/commit?container=", resource="container"),
+        ),
         # no container, or one that is no name: nothing to look up
         (b"/commit", Plan(resolve="container", unresolvable=True, before=b"/commit?container=", resource="container")),
-        (b"/commit?comment=x", Plan(resolve="container", unresolvable=True, before=b"/commit?comment=x&container=", resource="container")),
+        (
+            b"/commit?comment=x",
+            Plan(resolve="container", unresolvable=True, before=b"/commit?comment=x&container=", resource="container"),
+        ),
         (
             b"/commit?container=..%2F..%2Fimages%2Fx",
-            Plan(resolve="container", ref="../../images/x", unresolvable=True, before=b"/commit?container=", resource="container"),
+            Plan(
+                resolve="container",
+                ref="../../images/x",
+                unresolvable=True,
+                before=b"/commit?container=",
+                resource="container",
+            ),
         ),
-        (b"/commit?container=%E2%98%83", Plan(resolve="container", ref="\u2603", unresolvable=True, before=b"/commit?container=", resource="container")),
+        (
+            b"/commit?container=%E2%98%83",
+            Plan(
+                resolve="container", ref="\u2603", unresolvable=True, before=b"/commit?container=", resource="container"
+            ),
+        ),
     ],
 )
 @pytest.mark.parametrize("identity", ["scoped", "two"])

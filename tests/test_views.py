@@ -40,7 +40,9 @@ def dumped(value: Any) -> bytes:
 # --- the daemon's lists (shapes from the Engine API reference) -------------------------
 
 
-def container_item(ident: str, names: list[str], labels: dict[str, str] | None, mounts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def container_item(
+    ident: str, names: list[str], labels: dict[str, str] | None, mounts: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {
         "Id": ident,
         "Names": names,
@@ -71,7 +73,14 @@ def container_item(ident: str, names: list[str], labels: dict[str, str] | None, 
     }
 
 
-BIND = {"Type": "bind", "Source": "/srv/secret", "Destination": "/data", "Mode": "ro,Z", "RW": False, "Propagation": "rprivate"}
+BIND = {
+    "Type": "bind",
+    "Source": "/srv/secret",
+    "Destination": "/data",
+    "Mode": "ro,Z",
+    "RW": False,
+    "Propagation": "rprivate",
+}
 NAMED = {
     "Type": "volume",
     "Name": "pgdata",
@@ -183,7 +192,11 @@ def test_a_listed_container_is_named_by_its_own_name(names: Any, name: str) -> N
 @pytest.mark.parametrize(
     ("kind", "item", "expected"),
     [
-        ("container", {"Id": WEB, "Names": ["/web"], "Labels": {"a": "b", "n": 1}}, Resource("container", WEB, "web", {"a": "b"})),
+        (
+            "container",
+            {"Id": WEB, "Names": ["/web"], "Labels": {"a": "b", "n": 1}},
+            Resource("container", WEB, "web", {"a": "b"}),
+        ),
         ("container", {"Id": WEB, "Names": ["/web"], "Labels": None}, Resource("container", WEB, "web")),
         ("container", {"Id": WEB, "Names": ["/web"], "Labels": ["a=b"]}, Resource("container", WEB, "web")),
         ("container", {"Names": ["/web"]}, None),
@@ -311,9 +324,7 @@ def test_list_redaction_of_volume_and_network_labels(kind: str) -> None:
     document = VOLUMES if kind == "volume" else NETWORKS
     out = json.loads(filter_list(kind, dumped(document), None, frozenset({"labels"})))
     items = out["Volumes"] if kind == "volume" else out
-    assert b"alice" not in dumped(items) and all(
-        set((item["Labels"] or {}).values()) <= {REDACTED} for item in items
-    )
+    assert b"alice" not in dumped(items) and all(set((item["Labels"] or {}).values()) <= {REDACTED} for item in items)
 
 
 def test_odd_mounts_are_left_alone() -> None:
@@ -459,7 +470,11 @@ def test_mount_redaction_hides_every_host_path() -> None:
 def test_label_redaction_keeps_the_keys() -> None:
     out = redact_inspect(dumped(CONTAINER_INSPECT), frozenset({"labels"}))
     data = json.loads(out)
-    assert data["Config"]["Labels"] == {"com.example.team": REDACTED, "com.example.secret": REDACTED, OWNER_LABEL: REDACTED}
+    assert data["Config"]["Labels"] == {
+        "com.example.team": REDACTED,
+        "com.example.secret": REDACTED,
+        OWNER_LABEL: REDACTED,
+    }
     assert b"s3cr3t" not in out
     assert data["Config"]["Env"] == CONTAINER_INSPECT["Config"]["Env"]
     image = json.loads(redact_inspect(dumped(IMAGE_INSPECT), frozenset({"labels"})))
@@ -481,7 +496,9 @@ def test_redaction_does_not_touch_the_callers_copy() -> None:
     assert CONTAINER_INSPECT == original
 
 
-@pytest.mark.parametrize("raw", [b"", b"[]", b"null", b'"x"', b"{", b"404 page not found", b"[" + dumped(CONTAINER_INSPECT) + b"]"])
+@pytest.mark.parametrize(
+    "raw", [b"", b"[]", b"null", b'"x"', b"{", b"404 page not found", b"[" + dumped(CONTAINER_INSPECT) + b"]"]
+)
 def test_unreadable_inspects_raise(raw: bytes) -> None:
     with pytest.raises(Unreadable):
         redact_inspect(raw, frozenset({"env"}))
@@ -497,16 +514,30 @@ def event(**fields: Any) -> bytes:
 def container_event(action: str, ident: str, name: str, **labels: str) -> bytes:
     attributes = {"image": "busybox", "name": name, **labels}
     return event(
-        status=action, id=ident, **{"from": "busybox"}, Type="container", Action=action,
-        Actor={"ID": ident, "Attributes": attributes}, scope="local", time=1700000000, timeNano=1700000000000000000,
+        status=action,
+        id=ident,
+        **{"from": "busybox"},
+        Type="container",
+        Action=action,
+        Actor={"ID": ident, "Attributes": attributes},
+        scope="local",
+        time=1700000000,
+        timeNano=1700000000000000000,
     )
 
 
 def exec_event(action: str, ident: str, name: str) -> bytes:
     attributes = {"execID": "b2e7f1c6a9d84d1c9e3f7a0b5c2d4e6f", "image": "busybox", "name": name}
     return event(
-        status=action, id=ident, **{"from": "busybox"}, Type="container", Action=action,
-        Actor={"ID": ident, "Attributes": attributes}, scope="local", time=1700000001, timeNano=1700000001000000000,
+        status=action,
+        id=ident,
+        **{"from": "busybox"},
+        Type="container",
+        Action=action,
+        Actor={"ID": ident, "Attributes": attributes},
+        scope="local",
+        time=1700000001,
+        timeNano=1700000001000000000,
     )
 
 
@@ -514,25 +545,50 @@ def network_event(action: str, network: str, name: str, container: str | None) -
     attributes = {"name": name, "type": "bridge"}
     if container is not None:
         attributes["container"] = container
-    return event(Type="network", Action=action, Actor={"ID": network, "Attributes": attributes}, scope="local", time=1, timeNano=1)
+    return event(
+        Type="network",
+        Action=action,
+        Actor={"ID": network, "Attributes": attributes},
+        scope="local",
+        time=1,
+        timeNano=1,
+    )
 
 
 def volume_event(action: str, volume: str, container: str | None) -> bytes:
     attributes = {"driver": "local"}
     if container is not None:
         attributes.update({"container": container, "destination": "/data", "propagation": "", "read/write": "true"})
-    return event(Type="volume", Action=action, Actor={"ID": volume, "Attributes": attributes}, scope="local", time=1, timeNano=1)
+    return event(
+        Type="volume", Action=action, Actor={"ID": volume, "Attributes": attributes}, scope="local", time=1, timeNano=1
+    )
 
 
 IMAGE_PULL = event(
-    status="pull", id="busybox:latest", Type="image", Action="pull",
-    Actor={"ID": "busybox:latest", "Attributes": {"name": "busybox"}}, scope="local", time=1, timeNano=1,
+    status="pull",
+    id="busybox:latest",
+    Type="image",
+    Action="pull",
+    Actor={"ID": "busybox:latest", "Attributes": {"name": "busybox"}},
+    scope="local",
+    time=1,
+    timeNano=1,
 )
 DAEMON_RELOAD = event(
-    Type="daemon", Action="reload",
-    Actor={"ID": "KNNX:5JRZ:JJ5R:5B6A", "Attributes": {"debug": "false", "name": "host"}}, scope="local", time=1, timeNano=1,
+    Type="daemon",
+    Action="reload",
+    Actor={"ID": "KNNX:5JRZ:JJ5R:5B6A", "Attributes": {"debug": "false", "name": "host"}},
+    scope="local",
+    time=1,
+    timeNano=1,
 )
-PLUGIN_ENABLE = event(Type="plugin", Action="enable", Actor={"ID": "abc", "Attributes": {"name": "vieux/sshfs:latest"}}, time=1, timeNano=1)
+PLUGIN_ENABLE = event(
+    Type="plugin",
+    Action="enable",
+    Actor={"ID": "abc", "Attributes": {"name": "vieux/sshfs:latest"}},
+    time=1,
+    timeNano=1,
+)
 OLD_SHAPE = b'{"status":"start","id":"' + WEB.encode() + b'","from":"busybox","time":1700000000}\n'
 
 WEB_START = container_event("start", WEB, "web", **{"com.example": "x"})
@@ -568,7 +624,10 @@ def run(events: list[bytes], in_scope: Callable[[Resource], bool] = web_only) ->
         ([WEB_START, network_event("connect", FRONT, "front", WEB)], [0, 1]),
         ([network_event("connect", FRONT, "front", WEB), WEB_START], [1]),  # not seen yet
         ([DB_START, network_event("connect", FRONT, "front", DB)], []),
-        ([WEB_START, network_event("disconnect", FRONT, "front", WEB), volume_event("unmount", "data", WEB)], [0, 1, 2]),
+        (
+            [WEB_START, network_event("disconnect", FRONT, "front", WEB), volume_event("unmount", "data", WEB)],
+            [0, 1, 2],
+        ),
         ([WEB_START, volume_event("mount", "data", WEB), volume_event("mount", "pgdata", DB)], [0, 1]),
         ([WEB_START, network_event("connect", FRONT, "front", WEB[:12])], [0]),  # the daemon gives the full ID
         ([network_event("create", FRONT, "front", None), volume_event("create", "data", None)], []),
@@ -623,7 +682,12 @@ def test_event_filter_with_a_scope(scope: Scope, identity: str, passed: list[int
 
 def test_a_container_judged_again_out_of_scope_loses_its_network_events() -> None:
     renamed = container_event("rename", WEB, "cache", oldName="/web")
-    events = [WEB_START, network_event("connect", FRONT, "front", WEB), renamed, network_event("disconnect", FRONT, "front", WEB)]
+    events = [
+        WEB_START,
+        network_event("connect", FRONT, "front", WEB),
+        renamed,
+        network_event("disconnect", FRONT, "front", WEB),
+    ]
     assert run(events) == events[:2]
 
 
@@ -712,10 +776,12 @@ def test_the_containers_seen_are_bounded() -> None:
 
 
 def test_a_scoped_list_is_redacted_per_resource_by_the_groups_whose_scope_holds_it() -> None:
-    body = json.dumps([
-        {"Id": "a" * 64, "Names": ["/heal"], "Labels": {"autoheal": "true", "secret": "s1"}},
-        {"Id": "b" * 64, "Names": ["/db"], "Labels": {"secret": "s2"}},
-    ]).encode()
+    body = json.dumps(
+        [
+            {"Id": "a" * 64, "Names": ["/heal"], "Labels": {"autoheal": "true", "secret": "s1"}},
+            {"Id": "b" * 64, "Names": ["/db"], "Labels": {"secret": "s2"}},
+        ]
+    ).encode()
 
     def hidden(resource: Resource) -> frozenset[str]:
         # one group holds autoheal=true and redacts labels; another holds db* and redacts nothing

@@ -101,7 +101,6 @@ class _Page(Resource):
 
 
 class Health(_Page):
-
     def __init__(self, reactor: IReactor, socket_path: str) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # unannotated in Twisted
         self.reactor = reactor
@@ -125,7 +124,6 @@ class Health(_Page):
 
 
 class MetricsPage(_Page):
-
     def __init__(self, metrics: PrometheusMetrics) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # unannotated in Twisted
         self.metrics = metrics

@@ -49,9 +49,7 @@ from dockguard.queries import Query
 __all__ = ["BUILD_ROUTES", "judge_build"]
 
 #: The routes (method, template) :func:`judge_build` judges.
-BUILD_ROUTES: frozenset[tuple[str, str]] = frozenset(
-    {("POST", "/build"), ("POST", "/session"), ("POST", "/grpc")}
-)
+BUILD_ROUTES: frozenset[tuple[str, str]] = frozenset({("POST", "/build"), ("POST", "/session"), ("POST", "/grpc")})
 
 #: The ``remote`` value with which BuildKit's client sends the context over its session.
 CLIENT_SESSION = "client-session"

@@ -94,7 +94,8 @@ def expiring(cert: x509.Certificate, within_days: int = 30, now: datetime | None
 def register(subparsers: Any) -> None:
     """Add C{certs} and its sub-commands to an argparse sub-parsers object."""
     certs = subparsers.add_parser(
-        "certs", help="a small CA: CA, server and client certificates, revocation",
+        "certs",
+        help="a small CA: CA, server and client certificates, revocation",
         description="Make and manage the certificates of dockguard's mutual-TLS listeners.",
     )
     sub = certs.add_subparsers(dest="certs_command", required=True, metavar="COMMAND")
@@ -228,9 +229,7 @@ def cmd_client(args: argparse.Namespace, out: TextIO) -> int:
     directory: Path = args.dir
     name: str = args.name
     if not is_plain_name(name):
-        raise CertsError(
-            f"{name!r} is not a name dockguard accepts as an identity ({NAME_RULE})"
-        )
+        raise CertsError(f"{name!r} is not a name dockguard accepts as an identity ({NAME_RULE})")
     ca_key, ca_cert, issued = _load_ca(directory)
     target: Path = args.out_dir or directory / "clients" / name
     _refuse_existing([target / "key.pem", target / "cert.pem"], args.force)
@@ -283,10 +282,16 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     for r in issued["certificates"]:
         not_after = datetime.fromisoformat(r["not_after"])
         revoked = r.get("revoked_at")
-        rows.append((
-            r["serial"], r["kind"], r["name"], f"{not_after:%Y-%m-%d}", str((not_after - now).days),
-            f"yes {datetime.fromisoformat(revoked):%Y-%m-%d}" if revoked else "no",
-        ))
+        rows.append(
+            (
+                r["serial"],
+                r["kind"],
+                r["name"],
+                f"{not_after:%Y-%m-%d}",
+                str((not_after - now).days),
+                f"yes {datetime.fromisoformat(revoked):%Y-%m-%d}" if revoked else "no",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip(), file=out)
@@ -297,8 +302,11 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _leaf_builder(
-    ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, key: ec.EllipticCurvePrivateKey,
-    common_name: str, days: int,
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    key: ec.EllipticCurvePrivateKey,
+    common_name: str,
+    days: int,
 ) -> x509.CertificateBuilder:
     now = _now()
     # A certificate outliving its CA would not verify after the CA expires.
@@ -327,9 +335,15 @@ def _sign_leaf(
 
 def _key_usage(digital_signature: bool = False, key_cert_sign: bool = False, crl_sign: bool = False) -> x509.KeyUsage:
     return x509.KeyUsage(
-        digital_signature=digital_signature, content_commitment=False, key_encipherment=False,
-        data_encipherment=False, key_agreement=False, key_cert_sign=key_cert_sign,
-        crl_sign=crl_sign, encipher_only=False, decipher_only=False,
+        digital_signature=digital_signature,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=key_cert_sign,
+        crl_sign=crl_sign,
+        encipher_only=False,
+        decipher_only=False,
     )
 
 
@@ -353,7 +367,9 @@ def _server_sans(name: str, dns: list[str], ips: list[str]) -> list[x509.General
     return unique
 
 
-_DNS_SYNTAX = re.compile(r"^(\*\.)?([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
+_DNS_SYNTAX = re.compile(
+    r"^(\*\.)?([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$"
+)
 
 
 def _dns(name: str) -> x509.DNSName:
@@ -423,7 +439,9 @@ def _write_crl(
 def _load_ca(directory: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate, dict[str, Any]]:
     cert_path, key_path = directory / CA_CERT, directory / CA_KEY
     if not key_path.exists() or not cert_path.exists():
-        raise CertsError(f"{directory} holds no CA ({CA_CERT} and {CA_KEY}): run 'dockguard certs init {directory}' first")
+        raise CertsError(
+            f"{directory} holds no CA ({CA_CERT} and {CA_KEY}): run 'dockguard certs init {directory}' first"
+        )
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.public_key() != cert.public_key():

@@ -74,7 +74,9 @@ def _scope_refusal(method: str, path: str, match: Match, decision: Decision) -> 
     else:
         return None
     groups = ", ".join(grant.group for grant in decision.scoped)
-    return f"{method} {path} is granted only by scoped groups ({groups}), and {why}; grant it in a group without a scope"
+    return (
+        f"{method} {path} is granted only by scoped groups ({groups}), and {why}; grant it in a group without a scope"
+    )
 
 
 def _in_scope(route: Route, decision: Decision) -> str:
@@ -156,7 +158,13 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
             print("  rule: scope", file=out)
             print(f"  why:  {refused}", file=out)
             return 1
-        verdict = "allow" if decision.allowed and not decision.learned else "learn (would deny)" if decision.learned else "deny"
+        verdict = (
+            "allow"
+            if decision.allowed and not decision.learned
+            else "learn (would deny)"
+            if decision.learned
+            else "deny"
+        )
         print(f"{verdict} {args.identity} {args.method} {args.path}", file=out)
         print(f"  rule: {decision.rule}", file=out)
         print(f"  why:  {decision.reason}", file=out)
@@ -175,7 +183,9 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
         return 0 if decision.allowed else 1
     rows = explain(policy, args.identity)
     width = max(len(f"{route.method} {route.template}") for route, _ in rows)
-    print(f"what {args.identity} may do ({'allow' if any(d.allowed for _, d in rows) else 'nothing allowed'}):", file=out)
+    print(
+        f"what {args.identity} may do ({'allow' if any(d.allowed for _, d in rows) else 'nothing allowed'}):", file=out
+    )
     for line in _groups_summary(policy, args.identity):
         print(line, file=out)
     for route, decision in rows:
@@ -268,11 +278,15 @@ class _Seen:
                 lines.append(f"# {', '.join(own)}: created by it, so held by owner = true")
         if self.unnamed:
             refs = sorted({ref[:12] if _HEX_ID.fullmatch(ref) else ref for ref in self.unnamed})
-            shown = ", ".join(refs[:_MAX_SHOWN]) + (f" and {len(refs) - _MAX_SHOWN} more" if len(refs) > _MAX_SHOWN else "")
+            shown = ", ".join(refs[:_MAX_SHOWN]) + (
+                f" and {len(refs) - _MAX_SHOWN} more" if len(refs) > _MAX_SHOWN else ""
+            )
             how = "by ID" if all(_HEX_ID.fullmatch(ref) for ref in self.unnamed) else "by ID or by a link name"
             lines.append(f"# the containers, volumes or networks it named {how} ({shown}) cannot be held by name:")
             if self.created:
-                lines.append("# owner = true holds those it created; scope the others by label (labels = [...]) or by name")
+                lines.append(
+                    "# owner = true holds those it created; scope the others by label (labels = [...]) or by name"
+                )
             else:
                 lines.append("# scope them by label (labels = [...]) or by name")
         if not (names or self.created):

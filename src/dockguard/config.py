@@ -209,8 +209,7 @@ def listener_from_mapping(
             raise ConfigError(
                 source,
                 f"{where}.identity",
-                f"a {kind} listener has no client certificate, so it must name the "
-                "fixed identity of its callers",
+                f"a {kind} listener has no client certificate, so it must name the fixed identity of its callers",
             )
         if not is_plain_name(identity):
             raise ConfigError(
@@ -254,12 +253,16 @@ def _split_address(source: str, key: str, address: str) -> tuple[str, int]:
         ipaddress.ip_address(host)
     except ValueError:
         if host != "localhost":
-            raise ConfigError(source, key, f"{host!r} is not an IP address (names other than localhost are not resolved)")
+            raise ConfigError(
+                source, key, f"{host!r} is not an IP address (names other than localhost are not resolved)"
+            )
         host = "127.0.0.1"
     return host, int(port)
 
 
-def parse_listen(spec: str, source: str = "--listen", where: str = "--listen", base: Path = Path(".")) -> ListenerConfig:
+def parse_listen(
+    spec: str, source: str = "--listen", where: str = "--listen", base: Path = Path(".")
+) -> ListenerConfig:
     """
     A listener from its URL form, e.g. C{tcp://127.0.0.1:2375?identity=local}.
     """
@@ -289,7 +292,7 @@ def default_upstream(environ: Mapping[str, str]) -> str:
     """
     host = environ.get("DOCKER_HOST", "")
     if host.startswith("unix://"):
-        return host[len("unix://"):]
+        return host[len("unix://") :]
     if environ.get("SOCKET_PATH"):
         return environ["SOCKET_PATH"]
     return DEFAULT_UPSTREAM

@@ -92,6 +92,7 @@ __all__ = [
     "Setting",
 ]
 
+
 @attrs.frozen
 class ActionSwitch:
     """An ``ALLOW_*`` variable that allows ``POST /containers/{id}/{action}``."""
@@ -254,9 +255,7 @@ class EnvPolicy:
 
     #: Every variable in :data:`KNOWN_VARIABLES`, in that order.
     settings: tuple[Setting, ...] = attrs.field()
-    _by_env: Mapping[str, Setting] = attrs.field(
-        init=False, eq=False, hash=False, repr=False
-    )
+    _by_env: Mapping[str, Setting] = attrs.field(init=False, eq=False, hash=False, repr=False)
 
     @_by_env.default
     def _index(self) -> Mapping[str, Setting]:
@@ -298,11 +297,7 @@ class EnvPolicy:
         action = container_action(path)
 
         # 1. Container actions, before the POST gate (linuxserver's order).
-        if (
-            method == "POST"
-            and action is not None
-            and _CONTAINER_ID.fullmatch(path.segments[1])
-        ):
+        if method == "POST" and action is not None and _CONTAINER_ID.fullmatch(path.segments[1]):
             for switch in ACTION_SWITCHES:
                 if action in switch.actions and self.is_on(switch.env):
                     setting = self.setting(switch.env)
@@ -333,10 +328,7 @@ class EnvPolicy:
             return Decision(
                 allowed=False,
                 rule=opened.words,
-                reason=(
-                    f"the {section.name} section is closed ({opened.words}); "
-                    f"set {section.env}=1 to open it{also}"
-                ),
+                reason=(f"the {section.name} section is closed ({opened.words}); set {section.env}=1 to open it{also}"),
             )
 
         # 4. linuxserver's gates, on every route that hands out what they name.
@@ -366,18 +358,14 @@ class EnvPolicy:
         )
 
     @staticmethod
-    def _open_reason(
-        method: str, section: Section, opened: Setting, post: Setting, lead: str
-    ) -> str:
+    def _open_reason(method: str, section: Section, opened: Setting, post: Setting, lead: str) -> str:
         text = f"{lead}the {section.name} section is open ({opened.words})"
         if method not in READ_METHODS:
             text += f" and writes are open ({post.words})"
         return text
 
     @staticmethod
-    def _write_refused(
-        method: str, path: CanonicalPath, action: str | None, post: Setting
-    ) -> str:
+    def _write_refused(method: str, path: CanonicalPath, action: str | None, post: Setting) -> str:
         text = f"{method} {path.path} is a write, and writes are closed ({post.words})"
         if method.upper() in READ_METHODS:
             text += "; methods are case-sensitive and only GET and HEAD are reads"
@@ -395,8 +383,7 @@ class EnvPolicy:
         opened = [s for s in SECTIONS if self.is_on(s.env)]
         closed = [s for s in SECTIONS if not self.is_on(s.env)]
         lines.append(
-            "open sections: "
-            + (", ".join(f"{s.name} ({self.setting(s.env).words})" for s in opened) or "none")
+            "open sections: " + (", ".join(f"{s.name} ({self.setting(s.env).words})" for s in opened) or "none")
         )
         lines.append("closed sections: " + (", ".join(s.name for s in closed) or "none"))
 
@@ -411,13 +398,18 @@ class EnvPolicy:
             listed = ", ".join(f"{s.doing} ({self.setting(s.env).words})" for s in actions)
             lines.append(f"container actions allowed whatever POST and CONTAINERS say: {listed}")
         else:
-            lines.append("container actions: none allowed on their own (every ALLOW_START/STOP/RESTARTS/PAUSE/UNPAUSE is 0)")
+            lines.append(
+                "container actions: none allowed on their own (every ALLOW_START/STOP/RESTARTS/PAUSE/UNPAUSE is 0)"
+            )
 
         containers = self.setting("CONTAINERS")
         gate_words = ", ".join(
             f"{g.resource} {'open' if self.is_on(g.env) else 'closed'} ("
-            + (self.setting(g.env).words if self.setting(g.env).written is not None
-               else f"{g.env} unset: follows {containers.env}, as with Tecnativa")
+            + (
+                self.setting(g.env).words
+                if self.setting(g.env).written is not None
+                else f"{g.env} unset: follows {containers.env}, as with Tecnativa"
+            )
             + ")"
             for g in GATES
         )

@@ -71,7 +71,7 @@ def _names_as_list(source: str, key: str, value: object, what: str) -> list[str]
         return [value]
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return list(value)
-    raise ConfigError(source, key, f"must be a list of {what} names, e.g. [\"readonly\"]; got {value!r}")
+    raise ConfigError(source, key, f'must be a list of {what} names, e.g. ["readonly"]; got {value!r}')
 
 
 def policy_from_config(source: str, data: Mapping[str, Any]) -> GroupPolicy | None:
@@ -183,14 +183,14 @@ def _read_group(source: str, name: object, body: object, presets: Mapping[str, G
         where = f"{key}.sections.{section}"
         if section not in SECTION_NAMES:
             raise ConfigError(
-                source, where, f"unknown section{did_you_mean(str(section), SECTION_NAMES)}; known: {', '.join(SECTION_NAMES)}"
+                source,
+                where,
+                f"unknown section{did_you_mean(str(section), SECTION_NAMES)}; known: {', '.join(SECTION_NAMES)}",
             )
         if not isinstance(level, str) or level not in ACCESS_LEVELS:
             shown = f'"{level}"' if isinstance(level, str) else repr(level)
             hint = did_you_mean(level, ACCESS_LEVELS) if isinstance(level, str) else ""
-            raise ConfigError(
-                source, where, f"unknown access level {shown}{hint}; write one of: {_LEVELS_QUOTED}"
-            )
+            raise ConfigError(source, where, f"unknown access level {shown}{hint}; write one of: {_LEVELS_QUOTED}")
         sections[section] = level
 
     raw_actions = body.get("actions", [])
@@ -364,7 +364,7 @@ def _resolve(
     if name in resolved:
         return resolved[name]
     if name in chain:
-        cycle = " -> ".join([*chain[chain.index(name):], name])
+        cycle = " -> ".join([*chain[chain.index(name) :], name])
         raise ConfigError(source, f"groups.{chain[-1]}.extends", f"extends cycle: {cycle}; remove one of these extends")
     spec = specs[name]
     chain = [*chain, name]

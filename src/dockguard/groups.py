@@ -239,16 +239,11 @@ class GroupPolicy:
                     allowed=True,
                     learned=True,
                     rule=f"learn (group {group.name}): would deny: {denied.rule}",
-                    reason=(
-                        f"allowed only because group {group.name} is in learn mode; "
-                        f"without it: {denied.reason}"
-                    ),
+                    reason=(f"allowed only because group {group.name} is in learn mode; without it: {denied.reason}"),
                 )
         return denied
 
-    def _judge(
-        self, identity: str, method: str, path: CanonicalPath, match: Match, groups: list[Group]
-    ) -> Decision:
+    def _judge(self, identity: str, method: str, path: CanonicalPath, match: Match, groups: list[Group]) -> Decision:
         # The daemon serves HEAD only where it routes HEAD; a HEAD on a
         # GET route is judged as that GET, so it stays as sensitive.
         route = match.judged_route
@@ -259,9 +254,7 @@ class GroupPolicy:
                 return no_section(path)
             section_name = section.name
         granting = [
-            (group, grant)
-            for group in groups
-            if (grant := group.grant(method, route, section_name)) is not None
+            (group, grant) for group in groups if (grant := group.grant(method, route, section_name)) is not None
         ]
         if granting:
             # A group without a scope grants the route for every resource;

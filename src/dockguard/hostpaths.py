@@ -55,7 +55,9 @@ def resolve(path: str) -> str:
                 raise HostPathUnverifiable("does not exist yet and would be created through a '..' in a link")
             return "/" + "/".join([*real, part, *rest])
         except OSError as error:
-            raise HostPathUnverifiable(f"dockguard cannot read at {candidate} ({os.strerror(error.errno or errno.EIO)})")
+            raise HostPathUnverifiable(
+                f"dockguard cannot read at {candidate} ({os.strerror(error.errno or errno.EIO)})"
+            )
         if stat.S_ISLNK(info.st_mode):
             links += 1
             if links > _MAX_LINKS:

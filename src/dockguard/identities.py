@@ -32,23 +32,18 @@ def identity_from_certificate(cert: x509.Certificate) -> str:
     cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if len(cns) != 1:
         raise IdentityRefused(
-            f"the certificate's subject has {len(cns)} common names; "
-            "exactly one is required to name the caller"
+            f"the certificate's subject has {len(cns)} common names; exactly one is required to name the caller"
         )
     cn = cns[0].value
     if not is_plain_name(cn):
-        raise IdentityRefused(
-            f"the certificate's common name {cn!r} is not a plain name ({NAME_RULE})"
-        )
+        raise IdentityRefused(f"the certificate's common name {cn!r} is not a plain name ({NAME_RULE})")
     try:
         basic = cert.extensions.get_extension_for_class(x509.BasicConstraints)
     except x509.ExtensionNotFound:
         pass
     else:
         if basic.value.ca:
-            raise IdentityRefused(
-                f"the certificate for {cn!r} is a CA certificate, not a client certificate"
-            )
+            raise IdentityRefused(f"the certificate for {cn!r} is a CA certificate, not a client certificate")
     try:
         eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
     except x509.ExtensionNotFound:
@@ -65,7 +60,5 @@ def identity_from_certificate(cert: x509.Certificate) -> str:
         pass
     else:
         if not usage.value.digital_signature:
-            raise IdentityRefused(
-                f"the certificate for {cn!r} may not sign (key usage lacks digitalSignature)"
-            )
+            raise IdentityRefused(f"the certificate for {cn!r} may not sign (key usage lacks digitalSignature)")
     return cn

@@ -48,10 +48,11 @@ IMAGE_WRITE_ROUTES: frozenset[tuple[str, str]] = frozenset(
     }
 )
 
+
 def _rule(allowance: Allowance) -> str:
     if not allowance.image_names:
         return (
-            "the group may write no image names (add a pattern such as \"ci/*\" to image_names in the "
+            'the group may write no image names (add a pattern such as "ci/*" to image_names in the '
             "group's guards to allow it)"
         )
     return f"the group may write only {', '.join(allowance.image_names)} (image_names)"
@@ -86,7 +87,7 @@ def judge_image_write(template: str, query: Query, allowance: Allowance) -> Verd
             "(body)",
             "image_names",
             "loading images writes every tag named inside the archive, which dockguard does not read: "
-            "it needs \"*\" in image_names (a load can overwrite any tag, e.g. one Watchtower or compose "
+            'it needs "*" in image_names (a load can overwrite any tag, e.g. one Watchtower or compose '
             "later runs)",
         )
     if template == "/images/create":

@@ -68,9 +68,7 @@ def json_line(event: dict[str, Any]) -> str:
     """One event as one JSON line: time, level, namespace, text, and fields."""
     level = event.get("log_level")
     record: dict[str, Any] = {
-        "time": datetime.fromtimestamp(event.get("log_time", 0), UTC).isoformat(
-            timespec="milliseconds"
-        ),
+        "time": datetime.fromtimestamp(event.get("log_time", 0), UTC).isoformat(timespec="milliseconds"),
         "level": level.name if level is not None else "info",
         "namespace": event.get("log_namespace", "-"),
         "message": formatEvent(event),

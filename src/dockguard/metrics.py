@@ -75,8 +75,7 @@ class PrometheusMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._requests = Counter(
             "dockguard_requests",
-            "Requests decided, by identity, API section and decision "
-            "(allow, deny, refuse, would-deny).",
+            "Requests decided, by identity, API section and decision (allow, deny, refuse, would-deny).",
             ["identity", "section", "decision"],
             registry=self.registry,
         )
@@ -116,9 +115,7 @@ class PrometheusMetrics:
             self._reloads.labels(result=result)
 
         def count(attribute: str | None) -> Callable[[], int]:
-            return lambda: sum(
-                1 for c in connections() if attribute is None or getattr(c, attribute)
-            )
+            return lambda: sum(1 for c in connections() if attribute is None or getattr(c, attribute))
 
         for name, doc, attribute in (
             ("dockguard_open_connections", "Client connections open now.", None),

@@ -134,8 +134,7 @@ def canonicalise(target: bytes) -> CanonicalPath:
     # one reading only.
     if b"\\" in raw_path:
         raise PathRefused(
-            "the path contains a backslash; some servers treat it as '/', so "
-            "dockguard refuses it: remove it"
+            "the path contains a backslash; some servers treat it as '/', so dockguard refuses it: remove it"
         )
 
     if raw_path == b"/":
@@ -146,10 +145,7 @@ def canonicalise(target: bytes) -> CanonicalPath:
         if raw == b"":
             if index == len(raw_segments) - 1:
                 # The daemon answers 404 for a trailing slash.
-                raise PathRefused(
-                    "the path ends with '/', which the daemon does not serve; "
-                    "remove the trailing slash"
-                )
+                raise PathRefused("the path ends with '/', which the daemon does not serve; remove the trailing slash")
             # The daemon answers 301 for '//' instead of serving it.
             raise PathRefused(
                 "the path contains '//' (an empty segment), which the daemon "
@@ -196,18 +192,14 @@ def _decode_segment(raw: bytes) -> str:
         decoded = int(escape[1:], 16)
         text = escape.decode("ascii")
         if decoded in _STRUCTURAL:
-            raise PathRefused(
-                f"the path encodes {_STRUCTURAL[decoded]} as {text}; {_FIX_ESCAPE}"
-            )
+            raise PathRefused(f"the path encodes {_STRUCTURAL[decoded]} as {text}; {_FIX_ESCAPE}")
         if decoded < 0x20 or decoded == 0x7F:
             raise PathRefused(
-                f"the path encodes a control character as {text}; the Engine "
-                "API has no such paths, so remove it"
+                f"the path encodes a control character as {text}; the Engine API has no such paths, so remove it"
             )
         if decoded >= 0x80:
             raise PathRefused(
-                f"the path encodes a non-ASCII byte as {text}; the Engine API "
-                "uses ASCII paths only, so remove it"
+                f"the path encodes a non-ASCII byte as {text}; the Engine API uses ASCII paths only, so remove it"
             )
         out.append(decoded)
         position += 3

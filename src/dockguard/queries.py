@@ -80,7 +80,7 @@ def _unescape(text: str) -> str:
             escape = text[index + 1 : index + 3]
             if len(escape) < 2 or escape[0] not in _HEX or escape[1] not in _HEX:
                 raise QueryRefused(
-                    f"the query has a malformed percent-escape ({text[index:index + 3]!r}); "
+                    f"the query has a malformed percent-escape ({text[index : index + 3]!r}); "
                     "the daemon rejects it: '%' must be followed by two hexadecimal digits"
                 )
             out.append(int(escape, 16))

@@ -132,7 +132,7 @@ def pattern_prefix(pattern: str) -> str:
     if "*" in stem:
         raise ReferenceRefused(f"{pattern!r} has a '*' that is not at the end; write \"ci/*\" or a full name")
     if not stem:
-        raise ReferenceRefused("an empty pattern matches nothing; write a name, \"ci/*\", or \"*\"")
+        raise ReferenceRefused('an empty pattern matches nothing; write a name, "ci/*", or "*"')
     # A prefix is checked as the shortest name that starts with it.
     probe = stem + "a" if star else stem
     found = _parse(probe)

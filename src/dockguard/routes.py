@@ -217,7 +217,7 @@ class _Pattern:
         if self.greedy:
             if len(segments) < len(head) + 1 + len(tail):
                 return False
-            after = segments[len(segments) - len(tail):] if tail else ()
+            after = segments[len(segments) - len(tail) :] if tail else ()
         else:
             if len(segments) != len(head):
                 return False
@@ -233,8 +233,7 @@ class _Pattern:
 
 def _compile(template: str, span: bool) -> _Pattern:
     parts: list[str | None] = [
-        None if part.startswith("{") and part.endswith("}") else part
-        for part in template[1:].split("/")
+        None if part.startswith("{") and part.endswith("}") else part for part in template[1:].split("/")
     ]
     if not span:
         return _Pattern(head=tuple(parts), greedy=False, tail=())
@@ -242,7 +241,7 @@ def _compile(template: str, span: bool) -> _Pattern:
     if len(holes) != 1:
         raise ValueError(f"a spanning template needs exactly one placeholder: {template}")
     index = holes[0]
-    return _Pattern(head=tuple(parts[:index]), greedy=True, tail=tuple(parts[index + 1:]))
+    return _Pattern(head=tuple(parts[:index]), greedy=True, tail=tuple(parts[index + 1 :]))
 
 
 _SECTION_BY_PREFIX = {section.prefix: section.name for section in SECTIONS}
@@ -529,9 +528,7 @@ SAMPLE_NAME = "example"
 
 def sample_path(route: Route) -> CanonicalPath:
     """A canonical path that :func:`lookup` maps to ``route``, e.g. ``/images/example/json``."""
-    segments = tuple(
-        SAMPLE_NAME if part.startswith("{") else part for part in route.template[1:].split("/")
-    )
+    segments = tuple(SAMPLE_NAME if part.startswith("{") else part for part in route.template[1:].split("/"))
     return CanonicalPath(path="/" + "/".join(segments), segments=segments, version=None, query="")
 
 

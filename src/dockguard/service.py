@@ -122,9 +122,7 @@ def load_tls(config: Config) -> dict[str, CertificateOptions]:
             continue
         assert listener.cert and listener.key and listener.client_ca
         try:
-            loaded[listener.name] = server_options(
-                listener.cert, listener.key, listener.client_ca, listener.crl
-            )
+            loaded[listener.name] = server_options(listener.cert, listener.key, listener.client_ca, listener.crl)
         except Exception as e:
             raise ConfigError(
                 config.source if config.source != "defaults" else "--listen",
@@ -199,9 +197,7 @@ def _listener(listener: ListenerConfig) -> Listener:
     )
 
 
-def no_longer_admitted(
-    connection: ClientProtocol, policy: Policy, tls: CertificateOptions | None
-) -> str | None:
+def no_longer_admitted(connection: ClientProtocol, policy: Policy, tls: CertificateOptions | None) -> str | None:
     """
     Why an open connection would not be let in under the state a reload
     just applied, or L{None}: C{tls} is its listener's TLS options now
@@ -295,7 +291,6 @@ def make_service(
     pool = DaemonPool.unix(reactor, config.upstream)
     metrics: Metrics = NoMetrics()
     if config.admin is not None:
-
         metrics = PrometheusMetrics(lambda: list(relay.connections))
     relay = Relay(
         reactor=reactor,
@@ -314,9 +309,7 @@ def make_service(
         if listener.kind == "tls":
             creator = SwappableServerCreator(tls[listener.name])
             top.creators[listener.name] = creator
-            wrapped = HalfCloseTLSFactory(
-                creator, False, factory, plainHttp=_plain_http_refused(relay, listener.name)
-            )
+            wrapped = HalfCloseTLSFactory(creator, False, factory, plainHttp=_plain_http_refused(relay, listener.name))
         service = StreamServerEndpointService(endpoint_for(reactor, listener), wrapped)
         service._raiseSynchronously = True
         service.setName(listener.name)
@@ -391,7 +384,9 @@ class _DockguardService(MultiService):
             if listener.name in self.creators:
                 self.creators[listener.name].options = tls[listener.name]
         self.relay.policy = policy
-        self.relay.timeouts = Timeouts(header=config.header_timeout, idle=config.idle_timeout, drain=config.drain_timeout)
+        self.relay.timeouts = Timeouts(
+            header=config.header_timeout, idle=config.idle_timeout, drain=config.drain_timeout
+        )
         self.relay.limits = limits_of(config)
         self.config = config
         self.relay.metrics.reloaded(True)
@@ -411,9 +406,7 @@ class _DockguardService(MultiService):
         """
         for connection in list(self.relay.connections):
             creator = self.creators.get(connection.listener.name)
-            reason = no_longer_admitted(
-                connection, self.relay.policy, creator.options if creator is not None else None
-            )
+            reason = no_longer_admitted(connection, self.relay.policy, creator.options if creator is not None else None)
             if reason is not None:
                 connection.cutOff(reason)
 

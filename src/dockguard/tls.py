@@ -61,9 +61,7 @@ def load_certificates(path: Path) -> list[x509.Certificate]:
     return certs
 
 
-def server_options(
-    cert_path: Path, key_path: Path, ca_path: Path, crl_path: Path | None = None
-) -> CertificateOptions:
+def server_options(cert_path: Path, key_path: Path, ca_path: Path, crl_path: Path | None = None) -> CertificateOptions:
     """
     Server-side options requiring a client certificate issued by a CA in
     C{ca_path}.  C{cert_path} may hold intermediates after the leaf.  With
@@ -109,9 +107,7 @@ def refused_now(
     """
     store = options.getContext().get_cert_store()
     assert store is not None
-    context = X509StoreContext(
-        store, X509.from_cryptography(leaf), [X509.from_cryptography(c) for c in intermediates]
-    )
+    context = X509StoreContext(store, X509.from_cryptography(leaf), [X509.from_cryptography(c) for c in intermediates])
     try:
         context.verify_certificate()
     except X509StoreContextError as e:

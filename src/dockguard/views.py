@@ -131,8 +131,7 @@ def _redact_item(item: Any, redact: frozenset[str]) -> Any:
 def _redact_env(config: Any) -> None:
     if isinstance(config, dict) and isinstance(config.get("Env"), list):
         config["Env"] = [
-            f"{entry.partition('=')[0]}={REDACTED}" if isinstance(entry, str) else entry
-            for entry in config["Env"]
+            f"{entry.partition('=')[0]}={REDACTED}" if isinstance(entry, str) else entry for entry in config["Env"]
         ]
 
 

@@ -45,8 +45,13 @@ SUITE = "bookworm"
 PACKAGES = ("python3", "python3-venv", "ca-certificates")
 #: left out of the image, as the slim images leave them out
 TRIMMED = (
-    "var/lib/apt/lists", "var/cache/apt", "var/cache/debconf/templates.dat-old",
-    "usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale",
+    "var/lib/apt/lists",
+    "var/cache/apt",
+    "var/cache/debconf/templates.dat-old",
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
     "var/log",
 )
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
@@ -77,7 +82,10 @@ def _debootstrap(target: Path) -> None:
         )
     done = subprocess.run(
         [exe, "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(target)],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     if done.returncode != 0:
         log = target / "debootstrap" / "debootstrap.log"
@@ -127,7 +135,9 @@ def rootfs_tar() -> Path:
         partial = work / "rootfs.tar"
         subprocess.run(
             ["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-cf", str(partial), "."],
-            check=True, capture_output=True, timeout=600,
+            check=True,
+            capture_output=True,
+            timeout=600,
         )
         os.replace(partial, tar)  # atomic: a concurrent session sees all or nothing
     finally:

@@ -74,13 +74,61 @@ DOCKER_CLIS = ["/usr/local/bin/docker", "/usr/bin/docker"]
 #: Applets linked in /bin of the ``busybox:local`` image.
 BUSYBOX_APPLETS = (
     # asked for by the test plan
-    "sh", "cat", "echo", "sleep", "ls", "head", "dd", "true", "false", "env",
-    "id", "wc", "tr", "yes", "md5sum", "sha256sum", "mkdir", "rm", "seq",
+    "sh",
+    "cat",
+    "echo",
+    "sleep",
+    "ls",
+    "head",
+    "dd",
+    "true",
+    "false",
+    "env",
+    "id",
+    "wc",
+    "tr",
+    "yes",
+    "md5sum",
+    "sha256sum",
+    "mkdir",
+    "rm",
+    "seq",
     # cheap extras that tests tend to want
-    "tail", "printf", "test", "[", "kill", "ps", "hostname", "uname", "touch",
-    "cp", "mv", "ln", "chmod", "stat", "grep", "sed", "cut", "sort", "uniq",
-    "xargs", "tee", "whoami", "pwd", "date", "du", "base64", "od", "find",
-    "basename", "dirname", "sync", "timeout", "tar", "gzip", "gunzip",
+    "tail",
+    "printf",
+    "test",
+    "[",
+    "kill",
+    "ps",
+    "hostname",
+    "uname",
+    "touch",
+    "cp",
+    "mv",
+    "ln",
+    "chmod",
+    "stat",
+    "grep",
+    "sed",
+    "cut",
+    "sort",
+    "uniq",
+    "xargs",
+    "tee",
+    "whoami",
+    "pwd",
+    "date",
+    "du",
+    "base64",
+    "od",
+    "find",
+    "basename",
+    "dirname",
+    "sync",
+    "timeout",
+    "tar",
+    "gzip",
+    "gunzip",
 )
 
 _MARKER = "dockguard-harness.json"
@@ -159,9 +207,7 @@ def find_dockerd(dockerd: str = "dockerd") -> str:
     """Absolute path of dockerd; raise ``DockerdNotInstalled`` with a clear
     message if it or the helpers it runs (containerd, runc) are missing."""
     missing = []
-    found = _which_or_sbin(dockerd) if os.sep not in dockerd else (
-        dockerd if os.access(dockerd, os.X_OK) else None
-    )
+    found = _which_or_sbin(dockerd) if os.sep not in dockerd else (dockerd if os.access(dockerd, os.X_OK) else None)
     if found is None:
         missing.append(dockerd)
     for helper in ("containerd", "containerd-shim-runc-v2", "runc"):
@@ -183,9 +229,7 @@ def find_dockerd(dockerd: str = "dockerd") -> str:
 
 @functools.cache
 def _dockerd_version(dockerd: str) -> tuple[int, int]:
-    out = subprocess.run(
-        [dockerd, "--version"], capture_output=True, text=True, timeout=30
-    ).stdout
+    out = subprocess.run([dockerd, "--version"], capture_output=True, text=True, timeout=30).stdout
     m = re.search(r"version (\d+)\.(\d+)", out)
     return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
 
@@ -194,9 +238,7 @@ def _dockerd_version(dockerd: str) -> tuple[int, int]:
 def _dockerd_accepts(dockerd: str, flag: str) -> bool:
     """Whether this dockerd knows ``flag`` (probed with ``--version``, which
     parses all flags and exits without starting anything)."""
-    proc = subprocess.run(
-        [dockerd, flag, "--version"], capture_output=True, timeout=30
-    )
+    proc = subprocess.run([dockerd, flag, "--version"], capture_output=True, timeout=30)
     return proc.returncode == 0
 
 
@@ -205,8 +247,15 @@ def _clean_env() -> dict[str, str]:
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("DOCKER_", "DOCKERD_", "CONTAINERD_"))
-        and k not in ("NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
-                      "XDG_RUNTIME_DIR", "ROOTLESSKIT_STATE_DIR")
+        and k
+        not in (
+            "NOTIFY_SOCKET",
+            "LISTEN_PID",
+            "LISTEN_FDS",
+            "LISTEN_FDNAMES",
+            "XDG_RUNTIME_DIR",
+            "ROOTLESSKIT_STATE_DIR",
+        )
     }
     path = env.get("PATH", "")
     for d in ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"):
@@ -365,10 +414,7 @@ def _destroy_dir(root: str, name: str) -> list[str]:
     problems: list[str] = []
     survivors = _kill_processes(root, name)
     if survivors:
-        problems.append(
-            "processes survived SIGKILL: "
-            + ", ".join(f"{p.pid}" for p in survivors)
-        )
+        problems.append("processes survived SIGKILL: " + ", ".join(f"{p.pid}" for p in survivors))
     still_mounted = _unmount_all(root)
     if still_mounted:
         problems.append(f"could not unmount: {still_mounted}")
@@ -530,12 +576,17 @@ class PrivateDaemon:
         exe = find_dockerd(self.dockerd)
         cmd = [
             exe,
-            "--host", f"unix://{d}/docker.sock",
-            "--data-root", f"{d}/data",
-            "--exec-root", f"{d}/exec",
-            "--pidfile", f"{d}/pid",
+            "--host",
+            f"unix://{d}/docker.sock",
+            "--data-root",
+            f"{d}/data",
+            "--exec-root",
+            f"{d}/exec",
+            "--pidfile",
+            f"{d}/pid",
             # never read /etc/docker/daemon.json (which could conflict)
-            "--config-file", f"{d}/daemon.json",
+            "--config-file",
+            f"{d}/daemon.json",
             "--storage-driver=vfs",
             # no networking: do not touch the host's iptables, sysctls, bridges
             "--bridge=none",
@@ -544,12 +595,17 @@ class PrivateDaemon:
             "--ip-masq=false",
             "--userland-proxy=false",
             # cgroupfs driver with a private parent so leftovers can be found
-            "--exec-opt", "native.cgroupdriver=cgroupfs",
-            "--cgroup-parent", f"/{self.name}",
+            "--exec-opt",
+            "native.cgroupdriver=cgroupfs",
+            "--cgroup-parent",
+            f"/{self.name}",
             # unique containerd namespaces even if a system containerd is used
-            "--containerd-namespace", self.name,
-            "--containerd-plugins-namespace", f"{self.name}-plugins",
-            "--log-level", "info",
+            "--containerd-namespace",
+            self.name,
+            "--containerd-plugins-namespace",
+            f"{self.name}-plugins",
+            "--log-level",
+            "info",
         ]
         if _dockerd_accepts(exe, "--ip6tables=false"):
             cmd.append("--ip6tables=false")
@@ -574,11 +630,15 @@ class PrivateDaemon:
         self.dir, self.name = self._make_dir()
         try:
             me = psutil.Process()
-            (self.dir / _MARKER).write_text(json.dumps({
-                "owner_pid": me.pid,
-                "owner_create_time": me.create_time(),
-                "name": self.name,
-            }))
+            (self.dir / _MARKER).write_text(
+                json.dumps(
+                    {
+                        "owner_pid": me.pid,
+                        "owner_create_time": me.create_time(),
+                        "name": self.name,
+                    }
+                )
+            )
             (self.dir / "daemon.json").write_text(json.dumps(self._daemon_json(exe)))
             cmd = self.command()
             with open(self.log_path, "wb") as log:
@@ -748,13 +808,14 @@ def _is_static_elf(path: str) -> bool:
         f.seek(phoff)
         table = f.read(phentsize * phnum)
     for i in range(phnum):
-        if int.from_bytes(table[i * phentsize:i * phentsize + 4], order) == 3:  # PT_INTERP
+        if int.from_bytes(table[i * phentsize : i * phentsize + 4], order) == 3:  # PT_INTERP
             return False
     return True
 
 
-def _tarinfo(name: str, *, kind: bytes = tarfile.REGTYPE, mode: int = 0o644,
-             size: int = 0, linkname: str = "") -> tarfile.TarInfo:
+def _tarinfo(
+    name: str, *, kind: bytes = tarfile.REGTYPE, mode: int = 0o644, size: int = 0, linkname: str = ""
+) -> tarfile.TarInfo:
     ti = tarfile.TarInfo(name)
     ti.type = kind
     ti.mode = mode
@@ -769,30 +830,32 @@ def _tarinfo(name: str, *, kind: bytes = tarfile.REGTYPE, mode: int = 0o644,
 def busybox_rootfs_tar(busybox: str = "/bin/busybox") -> bytes:
     """A minimal root filesystem around a static busybox, as tar bytes."""
     if not os.path.exists(busybox):
-        raise DockerdNotInstalled(
-            f"{busybox} is missing: install busybox-static "
-            "(the README's test command does)"
-        )
+        raise DockerdNotInstalled(f"{busybox} is missing: install busybox-static (the README's test command does)")
     if not _is_static_elf(busybox):
-        raise DockerdNotInstalled(
-            f"{busybox} is dynamically linked; the test image needs busybox-static"
-        )
+        raise DockerdNotInstalled(f"{busybox} is dynamically linked; the test image needs busybox-static")
     data = Path(busybox).read_bytes()
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        for d, mode in (("bin", 0o755), ("dev", 0o755), ("etc", 0o755), ("proc", 0o555),
-                        ("root", 0o700), ("sys", 0o555), ("tmp", 0o1777), ("usr", 0o755),
-                        ("usr/bin", 0o755), ("var", 0o755), ("home", 0o755)):
+        for d, mode in (
+            ("bin", 0o755),
+            ("dev", 0o755),
+            ("etc", 0o755),
+            ("proc", 0o555),
+            ("root", 0o700),
+            ("sys", 0o555),
+            ("tmp", 0o1777),
+            ("usr", 0o755),
+            ("usr/bin", 0o755),
+            ("var", 0o755),
+            ("home", 0o755),
+        ):
             tar.addfile(_tarinfo(d, kind=tarfile.DIRTYPE, mode=mode))
         tar.addfile(_tarinfo("bin/busybox", mode=0o755, size=len(data)), io.BytesIO(data))
         for applet in BUSYBOX_APPLETS:
-            tar.addfile(_tarinfo(f"bin/{applet}", kind=tarfile.SYMTYPE, mode=0o777,
-                                 linkname="busybox"))
-        tar.addfile(_tarinfo("usr/bin/env", kind=tarfile.SYMTYPE, mode=0o777,
-                             linkname="/bin/busybox"))
+            tar.addfile(_tarinfo(f"bin/{applet}", kind=tarfile.SYMTYPE, mode=0o777, linkname="busybox"))
+        tar.addfile(_tarinfo("usr/bin/env", kind=tarfile.SYMTYPE, mode=0o777, linkname="/bin/busybox"))
         files = {
-            "etc/passwd": "root:x:0:0:root:/root:/bin/sh\n"
-                          "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+            "etc/passwd": "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
             "etc/group": "root:x:0:\nnobody:x:65534:\nnogroup:x:65534:\n",
         }
         for fname, text in files.items():
@@ -835,12 +898,14 @@ def make_busybox_image(
     repo, t = _split_tag(tag)
     data = busybox_rootfs_tar(busybox)
     changes = ('CMD ["sh"]', "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-    query = f"/images/create?fromSrc=-&repo={_q(repo)}&tag={_q(t)}" + "".join(
-        f"&changes={_q(c)}" for c in changes
-    )
+    query = f"/images/create?fromSrc=-&repo={_q(repo)}&tag={_q(t)}" + "".join(f"&changes={_q(c)}" for c in changes)
     status, body = api_request(
-        socket_path, "POST", query, body=data,
-        headers={"Content-Type": "application/x-tar"}, timeout=120,
+        socket_path,
+        "POST",
+        query,
+        body=data,
+        headers={"Content-Type": "application/x-tar"},
+        timeout=120,
     )
     if status != 200:
         raise DockerdError(f"image import failed: HTTP {status}: {body[:500]!r}")
@@ -924,17 +989,21 @@ def make_big_image(
     size = int(size_mb * 1024 * 1024)
     sha, md5 = hashlib.sha256(), hashlib.md5()
     dockerfile = f"FROM {base}\nCOPY bigfile {path}\n".encode()
-    context = _tar_stream([
-        (_tarinfo("Dockerfile", size=len(dockerfile)), [dockerfile]),
-        (_tarinfo("bigfile", size=size), _random_chunks(size, seed, [sha, md5])),
-    ])
-    repo, t = _split_tag(tag)
-    query = (
-        f"/build?t={_q(f'{repo}:{t}')}&rm=1&forcerm=1&pull=0&q=0&nocache=1"
+    context = _tar_stream(
+        [
+            (_tarinfo("Dockerfile", size=len(dockerfile)), [dockerfile]),
+            (_tarinfo("bigfile", size=size), _random_chunks(size, seed, [sha, md5])),
+        ]
     )
+    repo, t = _split_tag(tag)
+    query = f"/build?t={_q(f'{repo}:{t}')}&rm=1&forcerm=1&pull=0&q=0&nocache=1"
     status, body = api_request(
-        socket_path, "POST", query, body=context,
-        headers={"Content-Type": "application/x-tar"}, timeout=timeout,
+        socket_path,
+        "POST",
+        query,
+        body=context,
+        headers={"Content-Type": "application/x-tar"},
+        timeout=timeout,
     )
     if status != 200:
         raise DockerdError(f"build of {tag} failed: HTTP {status}: {body[:1000]!r}")
@@ -944,6 +1013,11 @@ def make_big_image(
         raise DockerdError(f"inspect {tag} failed: HTTP {st}: {raw[:500]!r}")
     info = json.loads(raw)
     return BigImage(
-        tag=f"{repo}:{t}", id=info["Id"], path=path, size=size,
-        sha256=sha.hexdigest(), md5=md5.hexdigest(), image_size=int(info["Size"]),
+        tag=f"{repo}:{t}",
+        id=info["Id"],
+        path=path,
+        size=size,
+        sha256=sha.hexdigest(),
+        md5=md5.hexdigest(),
+        image_size=int(info["Size"]),
     )

@@ -88,8 +88,12 @@ def start_guard(
     args += extra_args or []
     with open(log_path, "wb") as out:
         process = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=full_env, cwd=workdir,
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=full_env,
+            cwd=workdir,
         )
     guard = Guard(process=process, log_path=log_path)
     if wait_for is None:

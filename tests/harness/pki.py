@@ -80,10 +80,12 @@ def cert_common_names(cert: x509.Certificate) -> list[str]:
 class _CA:
     def __init__(self, common_name: str) -> None:
         self.key = _new_key()
-        name = x509.Name([
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, _ORG),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ])
+        name = x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, _ORG),
+                x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            ]
+        )
         now = _now()
         ski = x509.SubjectKeyIdentifier.from_public_key(self.key.public_key())
         self.cert = (
@@ -97,9 +99,15 @@ class _CA:
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(
                 x509.KeyUsage(
-                    digital_signature=True, content_commitment=False, key_encipherment=False,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                    crl_sign=True, encipher_only=False, decipher_only=False,
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
                 ),
                 critical=True,
             )
@@ -130,15 +138,19 @@ class _CA:
             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
             .add_extension(
                 x509.KeyUsage(
-                    digital_signature=True, content_commitment=False, key_encipherment=False,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=ca,
-                    crl_sign=False, encipher_only=False, decipher_only=False,
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=ca,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
                 ),
                 critical=True,
             )
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
                 critical=False,
@@ -249,14 +261,19 @@ class TestPKI:
     def client_without_client_auth(self, name: str) -> Path:
         """CN=name signed by the CA, but with EKU serverAuth only."""
         return self._client(
-            ("no-client-auth", name), f"{name}.no-client-auth", self._ca, _subject(name),
+            ("no-client-auth", name),
+            f"{name}.no-client-auth",
+            self._ca,
+            _subject(name),
             eku=[ExtendedKeyUsageOID.SERVER_AUTH],
         )
 
     def client_with_two_cns(self, name1: str, name2: str) -> Path:
         """A subject carrying two CN attributes (name1 first)."""
         return self._client(
-            ("two-cns", name1, name2), f"{name1}+{name2}.two-cns", self._ca,
+            ("two-cns", name1, name2),
+            f"{name1}+{name2}.two-cns",
+            self._ca,
             _subject(name1, name2),
         )
 
@@ -272,7 +289,10 @@ class TestPKI:
         """CN=name, EKU clientAuth, validity ended a day ago."""
         now = _now()
         return self._client(
-            ("expired", name), f"{name}.expired", self._ca, _subject(name),
+            ("expired", name),
+            f"{name}.expired",
+            self._ca,
+            _subject(name),
             not_before=now - datetime.timedelta(days=30),
             not_after=now - datetime.timedelta(days=1),
         )

@@ -115,8 +115,6 @@ class Conn:
         self.sock.close()
 
 
-
-
 class Guarded:
     def __init__(self, guard, port: int) -> None:
         self.guard, self.port = guard, port
@@ -131,11 +129,14 @@ class Guarded:
 
 def start_guarded(tmp_path_factory, dockerd, name: str, env: dict[str, str]) -> Guarded:
     port = free_port()
-    guard = start_guard(tmp_path_factory.mktemp(name), dockerd.socket_path,
-                        [f"tcp://127.0.0.1:{port}?identity=tester"], env=env,
-                        wait_for=("127.0.0.1", port))
+    guard = start_guard(
+        tmp_path_factory.mktemp(name),
+        dockerd.socket_path,
+        [f"tcp://127.0.0.1:{port}?identity=tester"],
+        env=env,
+        wait_for=("127.0.0.1", port),
+    )
     return Guarded(guard, port)
-
 
 
 def inspect(dockerd, name: str) -> dict:
@@ -144,9 +145,14 @@ def inspect(dockerd, name: str) -> dict:
     return json.loads(out)
 
 
-
-def send(g: Guarded, method: str, target: str, body: bytes = b"", headers: dict[str, str] | None = None,
-          chunked: bool = False) -> Answer:
+def send(
+    g: Guarded,
+    method: str,
+    target: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    chunked: bool = False,
+) -> Answer:
     head = f"{method} {target} HTTP/1.1\r\nHost: docker\r\n"
     for name, value in (headers or {}).items():
         head += f"{name}: {value}\r\n"
@@ -168,8 +174,7 @@ def send(g: Guarded, method: str, target: str, body: bytes = b"", headers: dict[
 
 
 def certs(*args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "dockguard.cli", "certs", *args],
-                            capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "dockguard.cli", "certs", *args], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     return result
 

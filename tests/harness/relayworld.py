@@ -228,7 +228,7 @@ def ping_works(world: World, client: Client) -> None:
     [up] = [u for u in world.connections if u.owner is client.proto]
     assert world.daemon_saw(up)[-1].head.target == b"/_ping"
     up.dataReceived(PING_OK)
-    answer = parse_responses(client.value()[len(before):], [b"GET"])
+    answer = parse_responses(client.value()[len(before) :], [b"GET"])
     assert [(r.status, r.body, r.complete) for r in answer] == [(200, b"OK", True)]
 
 

@@ -141,9 +141,7 @@ class Allowance:
             parts.append("devices")
         if self.bind_roots:
             parts.append(
-                ("read-write" if self.bind_write else "read-only")
-                + " bind mounts under "
-                + ", ".join(self.bind_roots)
+                ("read-write" if self.bind_write else "read-only") + " bind mounts under " + ", ".join(self.bind_roots)
             )
         if self.docker_socket:
             parts.append("docker socket")

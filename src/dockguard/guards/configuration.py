@@ -33,7 +33,7 @@ _BOOL_KEYS = frozenset(
 
 def _strings(source: str, where: str, value: Any) -> Iterator[str]:
     if isinstance(value, str) or not isinstance(value, (list, tuple)):
-        raise ConfigError(source, where, f"must be a list of strings, e.g. [\"x\"], not {value!r}")
+        raise ConfigError(source, where, f'must be a list of strings, e.g. ["x"], not {value!r}')
     for item in value:
         if not isinstance(item, str):
             raise ConfigError(source, where, f"must be a list of strings; {item!r} is not a string")
@@ -48,8 +48,7 @@ def _check_root(source: str, where: str, root: str) -> str:
         raise ConfigError(
             source,
             where,
-            f"{root!r} is not a normalised path (no '//', '.', '..', NUL or trailing '/'); "
-            "write it like /srv/app",
+            f"{root!r} is not a normalised path (no '//', '.', '..', NUL or trailing '/'); write it like /srv/app",
         )
     return root
 
@@ -59,7 +58,7 @@ def _check_image_pattern(source: str, where: str, pattern: str) -> str:
         pattern_prefix(pattern)
     except ReferenceRefused as refused:
         raise ConfigError(
-            source, where, f"{refused.reason} (image_names takes repository names such as \"ci/app\", \"ci/*\" or \"*\")"
+            source, where, f'{refused.reason} (image_names takes repository names such as "ci/app", "ci/*" or "*")'
         ) from None
     return pattern
 
@@ -156,14 +155,20 @@ def allowance_from_mapping(source: str, key: str, table: Mapping[str, Any]) -> A
         elif name == "bind_roots":
             values[name] = tuple(dict.fromkeys(_check_root(source, where, r) for r in _strings(source, where, value)))
         elif name == "networks":
-            values[name] = tuple(dict.fromkeys(_check_network_pattern(source, where, p) for p in _strings(source, where, value)))
+            values[name] = tuple(
+                dict.fromkeys(_check_network_pattern(source, where, p) for p in _strings(source, where, value))
+            )
         elif name == "image_names":
-            values[name] = tuple(dict.fromkeys(_check_image_pattern(source, where, p) for p in _strings(source, where, value)))
+            values[name] = tuple(
+                dict.fromkeys(_check_image_pattern(source, where, p) for p in _strings(source, where, value))
+            )
         else:  # runtimes, volume_drivers, network_drivers
             names = set()
             for item in _strings(source, where, value):
                 if not item or item != item.strip():
-                    raise ConfigError(source, where, f"{item!r} is not a name; write names without spaces, or \"*\" for any")
+                    raise ConfigError(
+                        source, where, f'{item!r} is not a name; write names without spaces, or "*" for any'
+                    )
                 names.add(item)
             values[name] = frozenset(names)
     return Allowance(**values)

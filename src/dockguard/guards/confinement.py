@@ -215,5 +215,7 @@ def judge_sysctls(value: Any, field: str, allowance: Allowance) -> None:
     if len(sysctls) and not allowance.sysctls:
         names = ", ".join(show(key) for key, _ in sysctls.pairs[:3])
         raise Refusal(
-            field, "sysctls", f"{field} sets kernel parameters ({names}): sysctls are not allowed ({to_allow('sysctls = true')})"
+            field,
+            "sysctls",
+            f"{field} sets kernel parameters ({names}): sysctls are not allowed ({to_allow('sysctls = true')})",
         )

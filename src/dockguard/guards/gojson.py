@@ -82,9 +82,7 @@ class GoObject:
 
 
 def _no_constant(name: str) -> NoReturn:
-    raise Refusal(
-        "", "", f"the body contains {name}, which is not JSON (the daemon rejects it): send valid JSON"
-    )
+    raise Refusal("", "", f"the body contains {name}, which is not JSON (the daemon rejects it): send valid JSON")
 
 
 def decode(body: bytes) -> Any:
@@ -92,9 +90,7 @@ def decode(body: bytes) -> Any:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise Refusal(
-            "", "", f"the body is not valid UTF-8 (byte {error.start}); send UTF-8 JSON"
-        ) from None
+        raise Refusal("", "", f"the body is not valid UTF-8 (byte {error.start}); send UTF-8 JSON") from None
     try:
         return json.loads(text, object_pairs_hook=GoObject, parse_constant=_no_constant)
     except ValueError as error:

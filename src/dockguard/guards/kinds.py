@@ -64,15 +64,11 @@ def _parse(kind: str, body: bytes) -> GoObject:
     """The body of a kind whose body is an object; an empty one is ``{}`` where the daemon accepts that."""
     if not body:
         if kind in _NEEDS_BODY:
-            raise Refusal(
-                "", "", f"the {kind} body is empty; the daemon needs a JSON object: send one"
-            )
+            raise Refusal("", "", f"the {kind} body is empty; the daemon needs a JSON object: send one")
         return GoObject([])
     document = decode(body)
     if not isinstance(document, GoObject):
-        raise Refusal(
-            "", "", f"the body is a JSON {json_type(document)}, not an object; send a JSON object"
-        )
+        raise Refusal("", "", f"the body is a JSON {json_type(document)}, not an object; send a JSON object")
     return document
 
 
@@ -89,9 +85,7 @@ _JUDGES: dict[str, Callable[[GoObject, Allowance], None]] = {
 }
 
 
-def judge(
-    kind: str, body: bytes, allowance: Allowance, host_paths: Callable[[str], str] | None = None
-) -> Verdict:
+def judge(kind: str, body: bytes, allowance: Allowance, host_paths: Callable[[str], str] | None = None) -> Verdict:
     """Judge the ``body`` of a ``kind`` request (one of :data:`INSPECTED_KINDS`) against ``allowance``.
 
     ``host_paths`` resolves a host path as the daemon will (the relay passes

@@ -63,8 +63,7 @@ def _clean_host_path(source: str, field: str) -> str:
         raise Refusal(
             field,
             "",
-            f"{field} is {show(source)}, not an absolute host path: bind sources must start "
-            "with '/'",
+            f"{field} is {show(source)}, not an absolute host path: bind sources must start with '/'",
         )
     if "\x00" in source:
         raise Refusal(field, "", f"{field} contains a NUL character; remove it")
@@ -159,9 +158,7 @@ def judge_bind_spec(spec: str, field: str, allowance: Allowance) -> None:
     if parts[0] == "":
         raise Refusal(field, "", f"{field} is {show(spec)}, which has no source: the daemon would reject it")
     if len(parts) == 4:
-        raise Refusal(
-            field, "", f"{field} is {show(spec)}, which has too many ':' parts: the daemon would reject it"
-        )
+        raise Refusal(field, "", f"{field} is {show(spec)}, which has too many ':' parts: the daemon would reject it")
     if len(parts) == 1:
         return  # an anonymous volume at that container path
     source = parts[0]

@@ -104,7 +104,9 @@ def _judge_bridge_addresses(ipam: GoObject, fix: str) -> None:
                 )
 
 
-def _judge_network_options(options: GoObject, config_from: GoObject | None, ingress: bool, effective: str, fix: str) -> None:
+def _judge_network_options(
+    options: GoObject, config_from: GoObject | None, ingress: bool, effective: str, fix: str
+) -> None:
     for key, value in options.pairs:
         if key not in _PLAIN_NETWORK_OPTIONS:
             raise Refusal(

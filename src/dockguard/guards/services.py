@@ -47,7 +47,7 @@ def _judge_networks(value: Any, field: str, allowance: Allowance) -> None:
                     "host_namespaces",
                     f"{item}.Target is {show(target)}, which the swarm may read as a prefix of a network ID "
                     "(the swarm's host network's included): name the network with a character other than "
-                    "letters and digits (ci-net), list it exactly in networks, or add \"network\" to "
+                    'letters and digits (ci-net), list it exactly in networks, or add "network" to '
                     "host_namespaces in the group's guards",
                 )
 

@@ -329,9 +329,7 @@ class ClientProtocol(Protocol):
         if self.listener.tls:
             self._close(abort=True)
             return
-        self.link.write(
-            json_error(503, f"dockguard: too many connections: {reason}; try again later", close=True)
-        )
+        self.link.write(json_error(503, f"dockguard: too many connections: {reason}; try again later", close=True))
         self._close()
 
     def _takeBudget(self, budget: str | None) -> None:
@@ -569,7 +567,9 @@ class ClientProtocol(Protocol):
         )
         if error.method:
             self.decisions.start()
-            self.decisions.record(self.identity, error.method, error.target, "refuse", error.rule, error.reason, None, "-", error.status)
+            self.decisions.record(
+                self.identity, error.method, error.target, "refuse", error.rule, error.reason, None, "-", error.status
+            )
         ex, self._exchange = self._exchange, None
         if ex is not None and ex.daemon is not None:
             self._unwire(ex.daemon)
@@ -591,8 +591,13 @@ class ClientProtocol(Protocol):
         assert identity is not None
         listener = self.listener
         verdict = self.relay.verdicts.decide(
-            head.method, head.target, tuple(head.values(b"content-type")), head.has_body,
-            identity, self.relay.policy, listener.name if listener.learn else None,
+            head.method,
+            head.target,
+            tuple(head.values(b"content-type")),
+            head.has_body,
+            identity,
+            self.relay.policy,
+            listener.name if listener.learn else None,
         )
         if type(verdict) is Forward:
             plan = verdict.plan
@@ -611,8 +616,15 @@ class ClientProtocol(Protocol):
         else:
             assert type(verdict) is Refuse
             self.decisions.record(
-                self.identity, head.method, head.target, verdict.word, verdict.rule, verdict.reason,
-                verdict.canonical, verdict.section, verdict.status,
+                self.identity,
+                head.method,
+                head.target,
+                verdict.word,
+                verdict.rule,
+                verdict.reason,
+                verdict.canonical,
+                verdict.section,
+                verdict.status,
             )
             self._refuse(verdict.status, verdict.message)
 
@@ -621,8 +633,15 @@ class ClientProtocol(Protocol):
         head = self._head
         assert head is not None
         self.decisions.record(
-            self.identity, head.method, head.target, word, decision.rule, decision.reason,
-            verdict.canonical, verdict.section, None,
+            self.identity,
+            head.method,
+            head.target,
+            word,
+            decision.rule,
+            decision.reason,
+            verdict.canonical,
+            verdict.section,
+            None,
         )
         self._exchange = self._scoped(
             _Exchange(
@@ -676,8 +695,15 @@ class ClientProtocol(Protocol):
             outcome, word = Allowed(verdict.decision), "would-deny"
         if type(outcome) is Denied:
             self.decisions.record(
-                self.identity, head.method, head.target, "deny" if outcome.status < 500 else "refuse",
-                outcome.rule, outcome.reason, verdict.canonical, verdict.section, outcome.status,
+                self.identity,
+                head.method,
+                head.target,
+                "deny" if outcome.status < 500 else "refuse",
+                outcome.rule,
+                outcome.reason,
+                verdict.canonical,
+                verdict.section,
+                outcome.status,
             )
             self._refuse(outcome.status, outcome.message)
         else:
@@ -747,18 +773,22 @@ class ClientProtocol(Protocol):
     def _sendError(self, status: int, message: str, close: bool = False) -> None:
         self.decisions.answered(status)
         head = self._head
-        self.link.write(
-            json_error(status, message, close, head_only=head is not None and head.method == b"HEAD")
-        )
+        self.link.write(json_error(status, message, close, head_only=head is not None and head.method == b"HEAD"))
         if close:
             self._closeAfter = True
 
     def _tooLarge(self, head: Head, verdict: Inspect) -> str:
         limit = self.relay.limits.inspected_body
         self.decisions.record(
-            self.identity, head.method, head.target, "refuse", "limits.max_inspected_body",
+            self.identity,
+            head.method,
+            head.target,
+            "refuse",
+            "limits.max_inspected_body",
             f"the body of a {verdict.kind} is larger than {limit} bytes",
-            verdict.canonical, verdict.section, 413,
+            verdict.canonical,
+            verdict.section,
+            413,
         )
         return (
             f"dockguard refused {head.method.decode('ascii', 'replace')} {verdict.canonical} for {self.identity}: "
@@ -824,8 +854,15 @@ class ClientProtocol(Protocol):
             made = judge_create(identity, decision, plan, body, head.target.partition(b"?")[2].decode("ascii"))
             if type(made) is Denied:
                 self.decisions.record(
-                    self.identity, head.method, head.target, "deny", made.rule, made.reason,
-                    verdict.canonical, verdict.section, 403,
+                    self.identity,
+                    head.method,
+                    head.target,
+                    "deny",
+                    made.rule,
+                    made.reason,
+                    verdict.canonical,
+                    verdict.section,
+                    403,
                 )
                 self._sendError(
                     403,
@@ -840,7 +877,15 @@ class ClientProtocol(Protocol):
         if not judged.allowed:
             rule = f"guard {judged.guard}" if judged.guard else "guard: ambiguous body"
             self.decisions.record(
-                self.identity, head.method, head.target, "deny", rule, judged.reason, verdict.canonical, verdict.section, 403
+                self.identity,
+                head.method,
+                head.target,
+                "deny",
+                rule,
+                judged.reason,
+                verdict.canonical,
+                verdict.section,
+                403,
             )
             self._sendError(
                 403,
@@ -863,16 +908,29 @@ class ClientProtocol(Protocol):
         self._relayJudged(verdict, decision, word, body, target)
 
     def _referencesJudged(
-        self, denied: Denied | None, verdict: Inspect, decision: Decision, word: str, body: bytes,
-        target: bytes | None, head: Head,
+        self,
+        denied: Denied | None,
+        verdict: Inspect,
+        decision: Decision,
+        word: str,
+        body: bytes,
+        target: bytes | None,
+        head: Head,
     ) -> None:
         if self.state is not RESOLVING or self._head is not head:
             return  # the caller left meanwhile
         inline = self._inline
         if denied is not None:
             self.decisions.record(
-                self.identity, head.method, head.target, "deny" if denied.status < 500 else "refuse",
-                denied.rule, denied.reason, verdict.canonical, verdict.section, denied.status,
+                self.identity,
+                head.method,
+                head.target,
+                "deny" if denied.status < 500 else "refuse",
+                denied.rule,
+                denied.reason,
+                verdict.canonical,
+                verdict.section,
+                denied.status,
             )
             self._sendError(
                 denied.status,
@@ -893,8 +951,15 @@ class ClientProtocol(Protocol):
         assert head is not None
         plan = verdict.plan
         self.decisions.record(
-            self.identity, head.method, head.target, word, decision.rule, decision.reason,
-            verdict.canonical, verdict.section, None,
+            self.identity,
+            head.method,
+            head.target,
+            word,
+            decision.rule,
+            decision.reason,
+            verdict.canonical,
+            verdict.section,
+            None,
         )
         self._exchange = self._scoped(
             _Exchange(
@@ -954,7 +1019,9 @@ class ClientProtocol(Protocol):
         self._exchange = None
         self.relay.metrics.upstreamError("connect")
         address = self.relay.pool.address
-        _log.error("cannot reach the Docker daemon at {socket}: {error}", socket=address, error=failure.getErrorMessage())
+        _log.error(
+            "cannot reach the Docker daemon at {socket}: {error}", socket=address, error=failure.getErrorMessage()
+        )
         self._refuse(502, f"dockguard: cannot reach the Docker daemon at {address}: {failure.getErrorMessage()}")
         self._read()
 

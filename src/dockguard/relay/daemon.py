@@ -183,11 +183,7 @@ class DaemonConnection(Protocol):
     def reusable(self) -> bool:
         """The last response ended cleanly and the connection can carry another."""
         return (
-            self.alive
-            and not self.ending
-            and self.state is IDLE
-            and not self._buffer
-            and not self.link.disconnecting
+            self.alive and not self.ending and self.state is IDLE and not self._buffer and not self.link.disconnecting
         )
 
     # -- reading -------------------------------------------------------------

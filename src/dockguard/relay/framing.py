@@ -109,7 +109,16 @@ class Head:
     """
 
     __slots__ = (
-        "method", "target", "version", "headers", "names", "forward", "fields", "size", "length", "keep_alive",
+        "method",
+        "target",
+        "version",
+        "headers",
+        "names",
+        "forward",
+        "fields",
+        "size",
+        "length",
+        "keep_alive",
     )
 
     def __init__(
@@ -411,10 +420,7 @@ def _framing_fault(fields: dict[bytes, bytes], hosts: int, connection: list[byte
         return "no Host field (HTTP/1.1 requires one)"
     named = set(connection) & _FRAMING
     if named:
-        return (
-            f"the Connection header names {b', '.join(sorted(named)).decode()}, "
-            "which a proxy cannot drop"
-        )
+        return f"the Connection header names {b', '.join(sorted(named)).decode()}, which a proxy cannot drop"
     te = fields.get(b"transfer-encoding")
     if te is not None and te.lower() != b"chunked":
         return f"Transfer-Encoding {te.decode('ascii', 'replace')}: only chunked is read"
@@ -464,11 +470,7 @@ def end_to_end(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     for raw, value in headers:
         if raw.lower() == b"connection":
             named.update(token.strip().lower() for token in value.split(b","))
-    return [
-        (raw, value)
-        for raw, value in headers
-        if (low := raw.lower()) not in HOP_BY_HOP and low not in named
-    ]
+    return [(raw, value) for raw, value in headers if (low := raw.lower()) not in HOP_BY_HOP and low not in named]
 
 
 def json_error(status: int, message: str, close: bool = False, head_only: bool = False) -> bytes:

@@ -188,7 +188,9 @@ def _failed(failure: Failure, kind: str, ref: str) -> Denied:
     return Denied(502, f"dockguard: {reason}", "lookup", reason)
 
 
-def judge_create(identity: str, decision: Decision, plan: Plan, body: bytes, query: str) -> tuple[bytes, Decision] | Denied:
+def judge_create(
+    identity: str, decision: Decision, plan: Plan, body: bytes, query: str
+) -> tuple[bytes, Decision] | Denied:
     """
     The body to relay for a create (stamped with its owner), and the
     decision as the groups whose scope holds the new resource give it.
@@ -238,7 +240,9 @@ def judge_references(
     networks = networks_joined(body) if decision.scoped else []
     if not volumes and not networks:
         return None
-    wanted = [("volume", field, name) for field, name in volumes] + [("network", field, name) for field, name in networks]
+    wanted = [("volume", field, name) for field, name in volumes] + [
+        ("network", field, name) for field, name in networks
+    ]
     looks = [resolver.resource(kind, name, fresh=True) for kind, _, name in wanted]
 
     def judged(results: list[tuple[bool, Any]]) -> Denied | None:
@@ -258,11 +262,16 @@ def judge_references(
                 return Denied(403, reason, "scope", reason)
             if kind == "volume" and resource is not None:
                 verdict = judge_volume_in_use(
-                    resource.driver, resource.options, f"{field} (the volume {name})", decision.guard,
+                    resource.driver,
+                    resource.options,
+                    f"{field} (the volume {name})",
+                    decision.guard,
                     host_paths=resolve_host_path,
                 )
                 if not verdict.allowed:
-                    return Denied(403, verdict.reason, f"guard {verdict.guard}" if verdict.guard else "guard", verdict.reason)
+                    return Denied(
+                        403, verdict.reason, f"guard {verdict.guard}" if verdict.guard else "guard", verdict.reason
+                    )
         return None
 
     everything: Deferred[list[tuple[bool, Any]]] = DeferredList(looks, consumeErrors=True)
@@ -359,4 +368,3 @@ class ExecCapture:
             return
         if isinstance(ident, str) and ident:
             self.execs.record(ident, self.identity)
-

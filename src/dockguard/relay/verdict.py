@@ -162,7 +162,9 @@ def _unscopable(method: str, path: CanonicalPath, decision: Decision, why: str) 
         f"{method} {path.path} is granted only by scoped groups ({groups}), and {why}; "
         "grant it in a group without a scope"
     )
-    return Refuse(403, "scope", reason, f"dockguard refused {method} {path.path}: {reason} (rule: scope)", "-", path.path)
+    return Refuse(
+        403, "scope", reason, f"dockguard refused {method} {path.path}: {reason} (rule: scope)", "-", path.path
+    )
 
 
 @attrs.frozen
@@ -264,8 +266,7 @@ def decide(
             403,
             rule,
             verdict.reason,
-            f"dockguard refused {method} {path.path} for {identity}: {verdict.reason} "
-            f"(rule: {rule}; {decision.rule})",
+            f"dockguard refused {method} {path.path} for {identity}: {verdict.reason} (rule: {rule}; {decision.rule})",
             name,
             path.path,
         )
