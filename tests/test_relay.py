@@ -158,19 +158,6 @@ def test_a_malformed_chunk_from_the_daemon_ends_both_connections() -> None:
     assert client.transport.disconnecting
 
 
-def test_the_daemon_closing_inside_a_chunked_body_closes_the_client_connection() -> None:
-    world = World({"CONTAINERS": "1"})
-    client = world.client()
-    client.send(b"GET /v1.41/containers/c/logs?follow=1 HTTP/1.1\r\nHost: docker\r\n\r\n")
-    up = world.up
-    up.dataReceived(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab")
-    up.readConnectionLost()
-    up.connectionLost(Failure(ConnectionDone()))
-    [partial] = client.responses(b"GET")
-    assert (partial.body, partial.complete) == (b"ab", False)
-    assert client.transport.disconnecting
-
-
 def test_content_length_response_arrives_in_pieces() -> None:
     world = World({"IMAGES": "1"})
     client = world.client()
@@ -728,39 +715,38 @@ def test_malformed_request_line_is_refused_with_400() -> None:
 # -- request body streaming and flow control ----------------------------------------------------
 
 
-def test_content_length_upload_is_forwarded_as_it_arrives() -> None:
+@pytest.mark.parametrize(
+    ("head", "framing", "pieces"),
+    [
+        pytest.param(
+            b"POST /v1.41/build?t=x HTTP/1.1\r\nHost: docker\r\nContent-Type: application/x-tar\r\n"
+            b"Content-Length: 10\r\n\r\n",
+            {b"content-length": b"10"},
+            # (what the client sends, what the daemon has read so far)
+            [(b"0123", b"0123"), (b"45", b"012345"), (b"6789", b"0123456789")],
+            id="content-length",
+        ),
+        pytest.param(
+            b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: chunked\r\n\r\n",
+            {b"transfer-encoding": b"chunked", b"content-length": None},
+            [(b"4\r\nabcd\r\n", b"abcd"), (b"3\r\nef", b"abcdef"), (b"g\r\n0\r\n\r\n", b"abcdefg")],
+            id="chunked",
+        ),
+    ],
+)
+def test_upload_is_forwarded_as_it_arrives(
+    head: bytes, framing: dict[bytes, bytes | None], pieces: list[tuple[bytes, bytes]]
+) -> None:
     world = World({"BUILD": "1", "POST": "1"})
     client = world.client()
-    client.send(
-        b"POST /v1.41/build?t=x HTTP/1.1\r\nHost: docker\r\nContent-Type: application/x-tar\r\n"
-        b"Content-Length: 10\r\n\r\n0123"
-    )
-    [request] = world.daemon_saw()
-    assert (request.body, request.complete) == (b"0123", False)
-    assert request.header(b"content-length") == b"10"
-    client.send(b"45")
-    assert world.daemon_saw()[0].body == b"012345"
-    client.send(b"6789")
-    [request] = world.daemon_saw()
-    assert (request.body, request.complete) == (b"0123456789", True)
+    for n, (data, body) in enumerate(pieces, 1):
+        client.send((head if n == 1 else b"") + data)
+        [request] = world.daemon_saw()
+        assert (request.body, request.complete) == (body, n == len(pieces))
+        assert {name: request.header(name) for name in framing} == framing
     world.up.dataReceived(JSON_OK)
     assert client.responses(b"POST")[0].status == 200
     assert world.pooled() == [world.up]
-
-
-def test_chunked_upload_is_forwarded_as_it_arrives() -> None:
-    world = World({"BUILD": "1", "POST": "1"})
-    client = world.client()
-    client.send(b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n")
-    [request] = world.daemon_saw()
-    assert (request.body, request.complete) == (b"abcd", False)
-    assert request.header(b"transfer-encoding") == b"chunked"
-    assert request.header(b"content-length") is None
-    client.send(b"3\r\nef")
-    assert world.daemon_saw()[0].body == b"abcdef"
-    client.send(b"g\r\n0\r\n\r\n")
-    [request] = world.daemon_saw()
-    assert (request.body, request.complete) == (b"abcdefg", True)
 
 
 def test_daemon_answering_before_the_upload_ends_drops_the_rest_of_the_upload() -> None:
@@ -1138,21 +1124,36 @@ def test_request_with_a_body_is_not_replayed() -> None:
 
 
 @pytest.mark.parametrize(
-    "start",
+    ("target", "start", "partial"),
     [
-        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial",
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\npartial\r\n",
+        pytest.param(
+            b"/v1.41/images/json",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial",
+            b"partial",
+            id="content-length",
+        ),
+        pytest.param(
+            b"/v1.41/images/json",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\npartial\r\n",
+            b"partial",
+            id="chunked",
+        ),
+        pytest.param(
+            b"/v1.41/containers/c/logs?follow=1",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+            b"ab",
+            id="chunked-inside-a-chunk",
+        ),
     ],
-    ids=["content-length", "chunked"],
 )
-def test_daemon_closing_mid_response_closes_the_client_connection(start: bytes) -> None:
-    world = World({"IMAGES": "1"})
+def test_daemon_closing_mid_response_closes_the_client_connection(target: bytes, start: bytes, partial: bytes) -> None:
+    world = World({"CONTAINERS": "1", "IMAGES": "1"})
     client = world.client()
-    client.send(b"GET /v1.41/images/json HTTP/1.1\r\nHost: docker\r\n\r\n")
+    client.send(b"GET %s HTTP/1.1\r\nHost: docker\r\n\r\n" % target)
     world.up.dataReceived(start)
     daemon_closes(world.up)
     [response] = client.responses(b"GET")
-    assert (response.body, response.complete) == (b"partial", False)
+    assert (response.body, response.complete) == (partial, False)
     assert client.transport.disconnecting
     assert world.pooled() == []
 
