@@ -777,30 +777,37 @@ def test_100_continue_from_the_daemon_reaches_the_client() -> None:
     assert (response.informational, response.status, response.body) == ([100], 200, b"{}")
 
 
-def test_slow_daemon_pauses_the_client_upload() -> None:
-    world = World({"BUILD": "1", "POST": "1"})
+@pytest.mark.parametrize(
+    ("slow", "request_sent", "answer_started"),
+    [
+        pytest.param(
+            "daemon",
+            b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nContent-Length: 100\r\n\r\nabc",
+            b"",
+            id="slow-daemon-pauses-the-client-upload",
+        ),
+        pytest.param(
+            "client",
+            b"GET /v1.41/events HTTP/1.1\r\nHost: docker\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n",
+            id="slow-client-pauses-the-daemon-output",
+        ),
+    ],
+)
+def test_a_slow_reader_pauses_the_other_side(slow: str, request_sent: bytes, answer_started: bytes) -> None:
+    world = World({"BUILD": "1", "EVENTS": "1", "POST": "1"})
     client = world.client()
-    client.send(b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nContent-Length: 100\r\n\r\nabc")
+    client.send(request_sent)
     up = world.up
-    assert client.transport.producerState == "producing"
-    assert up.transport.producer is not None and up.transport.streaming
-    up.transport.producer.pauseProducing()  # the daemon's socket buffer is full
-    assert client.transport.producerState == "paused"
-    up.transport.producer.resumeProducing()
-    assert client.transport.producerState == "producing"
-
-
-def test_slow_client_pauses_the_daemon_output() -> None:
-    world = World({"EVENTS": "1"})
-    client = world.client()
-    client.send(b"GET /v1.41/events HTTP/1.1\r\nHost: docker\r\n\r\n")
-    up = world.up
-    up.dataReceived(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
-    assert client.transport.producer is not None and client.transport.streaming
-    client.transport.producer.pauseProducing()  # the client's socket buffer is full
-    assert up.transport.producerState == "paused"
-    client.transport.producer.resumeProducing()
-    assert up.transport.producerState == "producing"
+    if answer_started:
+        up.dataReceived(answer_started)
+    full, writer = (up.transport, client.transport) if slow == "daemon" else (client.transport, up.transport)
+    assert writer.producerState == "producing"
+    assert full.producer is not None and full.streaming
+    full.producer.pauseProducing()  # the slow side's socket buffer is full
+    assert writer.producerState == "paused"
+    full.producer.resumeProducing()
+    assert writer.producerState == "producing"
 
 
 def test_upload_paused_by_the_daemon_resumes_once_the_exchange_ends() -> None:
@@ -1218,27 +1225,33 @@ def test_slow_upload_is_not_closed_by_the_header_timeout() -> None:
 # -- the client going away -------------------------------------------------------------------------
 
 
-def test_client_leaving_mid_response_aborts_the_daemon_connection() -> None:
-    world = World({"EVENTS": "1"})
+@pytest.mark.parametrize(
+    ("request_sent", "answer_started"),
+    [
+        pytest.param(
+            b"GET /v1.41/events HTTP/1.1\r\nHost: docker\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n",
+            id="mid-response",
+        ),
+        pytest.param(
+            b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nContent-Length: 10\r\n\r\n01",
+            b"",
+            id="before-the-request-is-sent-upstream",
+        ),
+    ],
+)
+def test_client_leaving_mid_exchange_aborts_the_daemon_connection(request_sent: bytes, answer_started: bytes) -> None:
+    world = World({"BUILD": "1", "EVENTS": "1", "POST": "1"})
     client = world.client()
-    client.send(b"GET /v1.41/events HTTP/1.1\r\nHost: docker\r\n\r\n")
+    client.send(request_sent)
     up = world.up
-    up.dataReceived(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n")
+    if answer_started:
+        up.dataReceived(answer_started)
     client.lost()
     assert up.transport.disconnected
     assert world.pooled() == []
     up.connectionLost(Failure(ConnectionLost()))
     assert world.pooled() == [] and not up.alive, "a lost connection is never handed out"
-
-
-def test_client_leaving_before_the_request_is_sent_upstream_makes_no_exchange() -> None:
-    world = World({"BUILD": "1", "POST": "1"})
-    client = world.client()
-    client.send(b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nContent-Length: 10\r\n\r\n01")
-    up = world.up
-    client.lost()
-    assert up.transport.disconnected
-    assert world.pooled() == []
 
 
 def test_client_fin_after_a_request_ends_the_exchange() -> None:
