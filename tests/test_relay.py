@@ -158,19 +158,6 @@ def test_a_malformed_chunk_from_the_daemon_ends_both_connections() -> None:
     assert client.transport.disconnecting
 
 
-def test_the_daemon_closing_inside_a_chunked_body_closes_the_client_connection() -> None:
-    world = World({"CONTAINERS": "1"})
-    client = world.client()
-    client.send(b"GET /v1.41/containers/c/logs?follow=1 HTTP/1.1\r\nHost: docker\r\n\r\n")
-    up = world.up
-    up.dataReceived(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab")
-    up.readConnectionLost()
-    up.connectionLost(Failure(ConnectionDone()))
-    [partial] = client.responses(b"GET")
-    assert (partial.body, partial.complete) == (b"ab", False)
-    assert client.transport.disconnecting
-
-
 def test_content_length_response_arrives_in_pieces() -> None:
     world = World({"IMAGES": "1"})
     client = world.client()
@@ -728,39 +715,38 @@ def test_malformed_request_line_is_refused_with_400() -> None:
 # -- request body streaming and flow control ----------------------------------------------------
 
 
-def test_content_length_upload_is_forwarded_as_it_arrives() -> None:
+@pytest.mark.parametrize(
+    ("head", "framing", "pieces"),
+    [
+        pytest.param(
+            b"POST /v1.41/build?t=x HTTP/1.1\r\nHost: docker\r\nContent-Type: application/x-tar\r\n"
+            b"Content-Length: 10\r\n\r\n",
+            {b"content-length": b"10"},
+            # (what the client sends, what the daemon has read so far)
+            [(b"0123", b"0123"), (b"45", b"012345"), (b"6789", b"0123456789")],
+            id="content-length",
+        ),
+        pytest.param(
+            b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: chunked\r\n\r\n",
+            {b"transfer-encoding": b"chunked", b"content-length": None},
+            [(b"4\r\nabcd\r\n", b"abcd"), (b"3\r\nef", b"abcdef"), (b"g\r\n0\r\n\r\n", b"abcdefg")],
+            id="chunked",
+        ),
+    ],
+)
+def test_upload_is_forwarded_as_it_arrives(
+    head: bytes, framing: dict[bytes, bytes | None], pieces: list[tuple[bytes, bytes]]
+) -> None:
     world = World({"BUILD": "1", "POST": "1"})
     client = world.client()
-    client.send(
-        b"POST /v1.41/build?t=x HTTP/1.1\r\nHost: docker\r\nContent-Type: application/x-tar\r\n"
-        b"Content-Length: 10\r\n\r\n0123"
-    )
-    [request] = world.daemon_saw()
-    assert (request.body, request.complete) == (b"0123", False)
-    assert request.header(b"content-length") == b"10"
-    client.send(b"45")
-    assert world.daemon_saw()[0].body == b"012345"
-    client.send(b"6789")
-    [request] = world.daemon_saw()
-    assert (request.body, request.complete) == (b"0123456789", True)
+    for n, (data, body) in enumerate(pieces, 1):
+        client.send((head if n == 1 else b"") + data)
+        [request] = world.daemon_saw()
+        assert (request.body, request.complete) == (body, n == len(pieces))
+        assert {name: request.header(name) for name in framing} == framing
     world.up.dataReceived(JSON_OK)
     assert client.responses(b"POST")[0].status == 200
     assert world.pooled() == [world.up]
-
-
-def test_chunked_upload_is_forwarded_as_it_arrives() -> None:
-    world = World({"BUILD": "1", "POST": "1"})
-    client = world.client()
-    client.send(b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n")
-    [request] = world.daemon_saw()
-    assert (request.body, request.complete) == (b"abcd", False)
-    assert request.header(b"transfer-encoding") == b"chunked"
-    assert request.header(b"content-length") is None
-    client.send(b"3\r\nef")
-    assert world.daemon_saw()[0].body == b"abcdef"
-    client.send(b"g\r\n0\r\n\r\n")
-    [request] = world.daemon_saw()
-    assert (request.body, request.complete) == (b"abcdefg", True)
 
 
 def test_daemon_answering_before_the_upload_ends_drops_the_rest_of_the_upload() -> None:
@@ -791,30 +777,37 @@ def test_100_continue_from_the_daemon_reaches_the_client() -> None:
     assert (response.informational, response.status, response.body) == ([100], 200, b"{}")
 
 
-def test_slow_daemon_pauses_the_client_upload() -> None:
-    world = World({"BUILD": "1", "POST": "1"})
+@pytest.mark.parametrize(
+    ("slow", "request_sent", "answer_started"),
+    [
+        pytest.param(
+            "daemon",
+            b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nContent-Length: 100\r\n\r\nabc",
+            b"",
+            id="slow-daemon-pauses-the-client-upload",
+        ),
+        pytest.param(
+            "client",
+            b"GET /v1.41/events HTTP/1.1\r\nHost: docker\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n",
+            id="slow-client-pauses-the-daemon-output",
+        ),
+    ],
+)
+def test_a_slow_reader_pauses_the_other_side(slow: str, request_sent: bytes, answer_started: bytes) -> None:
+    world = World({"BUILD": "1", "EVENTS": "1", "POST": "1"})
     client = world.client()
-    client.send(b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nContent-Length: 100\r\n\r\nabc")
+    client.send(request_sent)
     up = world.up
-    assert client.transport.producerState == "producing"
-    assert up.transport.producer is not None and up.transport.streaming
-    up.transport.producer.pauseProducing()  # the daemon's socket buffer is full
-    assert client.transport.producerState == "paused"
-    up.transport.producer.resumeProducing()
-    assert client.transport.producerState == "producing"
-
-
-def test_slow_client_pauses_the_daemon_output() -> None:
-    world = World({"EVENTS": "1"})
-    client = world.client()
-    client.send(b"GET /v1.41/events HTTP/1.1\r\nHost: docker\r\n\r\n")
-    up = world.up
-    up.dataReceived(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
-    assert client.transport.producer is not None and client.transport.streaming
-    client.transport.producer.pauseProducing()  # the client's socket buffer is full
-    assert up.transport.producerState == "paused"
-    client.transport.producer.resumeProducing()
-    assert up.transport.producerState == "producing"
+    if answer_started:
+        up.dataReceived(answer_started)
+    full, writer = (up.transport, client.transport) if slow == "daemon" else (client.transport, up.transport)
+    assert writer.producerState == "producing"
+    assert full.producer is not None and full.streaming
+    full.producer.pauseProducing()  # the slow side's socket buffer is full
+    assert writer.producerState == "paused"
+    full.producer.resumeProducing()
+    assert writer.producerState == "producing"
 
 
 def test_upload_paused_by_the_daemon_resumes_once_the_exchange_ends() -> None:
@@ -1138,21 +1131,36 @@ def test_request_with_a_body_is_not_replayed() -> None:
 
 
 @pytest.mark.parametrize(
-    "start",
+    ("target", "start", "partial"),
     [
-        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial",
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\npartial\r\n",
+        pytest.param(
+            b"/v1.41/images/json",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial",
+            b"partial",
+            id="content-length",
+        ),
+        pytest.param(
+            b"/v1.41/images/json",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\npartial\r\n",
+            b"partial",
+            id="chunked",
+        ),
+        pytest.param(
+            b"/v1.41/containers/c/logs?follow=1",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+            b"ab",
+            id="chunked-inside-a-chunk",
+        ),
     ],
-    ids=["content-length", "chunked"],
 )
-def test_daemon_closing_mid_response_closes_the_client_connection(start: bytes) -> None:
-    world = World({"IMAGES": "1"})
+def test_daemon_closing_mid_response_closes_the_client_connection(target: bytes, start: bytes, partial: bytes) -> None:
+    world = World({"CONTAINERS": "1", "IMAGES": "1"})
     client = world.client()
-    client.send(b"GET /v1.41/images/json HTTP/1.1\r\nHost: docker\r\n\r\n")
+    client.send(b"GET %s HTTP/1.1\r\nHost: docker\r\n\r\n" % target)
     world.up.dataReceived(start)
     daemon_closes(world.up)
     [response] = client.responses(b"GET")
-    assert (response.body, response.complete) == (b"partial", False)
+    assert (response.body, response.complete) == (partial, False)
     assert client.transport.disconnecting
     assert world.pooled() == []
 
@@ -1217,27 +1225,33 @@ def test_slow_upload_is_not_closed_by_the_header_timeout() -> None:
 # -- the client going away -------------------------------------------------------------------------
 
 
-def test_client_leaving_mid_response_aborts_the_daemon_connection() -> None:
-    world = World({"EVENTS": "1"})
+@pytest.mark.parametrize(
+    ("request_sent", "answer_started"),
+    [
+        pytest.param(
+            b"GET /v1.41/events HTTP/1.1\r\nHost: docker\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n",
+            id="mid-response",
+        ),
+        pytest.param(
+            b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nContent-Length: 10\r\n\r\n01",
+            b"",
+            id="before-the-request-is-sent-upstream",
+        ),
+    ],
+)
+def test_client_leaving_mid_exchange_aborts_the_daemon_connection(request_sent: bytes, answer_started: bytes) -> None:
+    world = World({"BUILD": "1", "EVENTS": "1", "POST": "1"})
     client = world.client()
-    client.send(b"GET /v1.41/events HTTP/1.1\r\nHost: docker\r\n\r\n")
+    client.send(request_sent)
     up = world.up
-    up.dataReceived(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n")
+    if answer_started:
+        up.dataReceived(answer_started)
     client.lost()
     assert up.transport.disconnected
     assert world.pooled() == []
     up.connectionLost(Failure(ConnectionLost()))
     assert world.pooled() == [] and not up.alive, "a lost connection is never handed out"
-
-
-def test_client_leaving_before_the_request_is_sent_upstream_makes_no_exchange() -> None:
-    world = World({"BUILD": "1", "POST": "1"})
-    client = world.client()
-    client.send(b"POST /v1.41/build HTTP/1.1\r\nHost: docker\r\nContent-Length: 10\r\n\r\n01")
-    up = world.up
-    client.lost()
-    assert up.transport.disconnected
-    assert world.pooled() == []
 
 
 def test_client_fin_after_a_request_ends_the_exchange() -> None:
