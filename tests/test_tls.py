@@ -1,18 +1,16 @@
 """
-Tests of L{dockguard.tls}: who a client certificate names, and half-close
-under TLS on real loopback sockets.
+Tests of L{dockguard.tls}: who a client certificate names, half-close under
+TLS, and a plain-HTTP client of a TLS listener.
 
-The socket tests run a server made of L{HalfCloseTLSFactory} and
-L{server_options} around L{ShoutWhenDone}, a protocol that answers only once
-the peer has stopped sending, which is exactly the docker CLI's
-C{echo hi | docker exec -i c cat} pattern: stdin ends (close_notify, or a bare
-TCP half-close from older clients), and the output is written afterwards.
-
-The client is Python's C{ssl} module on a memory BIO, driven by hand in a
-thread, so it can send close_notify (C{SSLObject.unwrap()} once, which sends
-it and then wants to read) and keep reading application data afterwards.
-Calling C{unwrap()} a second time would make OpenSSL read, and drop, the
-answer, so it is called once only.
+The half-close tests run in memory over C{twisted.test.iosim}, with real TLS:
+a server made of L{HalfCloseTLSFactory} and L{server_options} around
+L{ShoutWhenDone}, a protocol that answers only once the peer has stopped
+sending, which is exactly the docker CLI's C{echo hi | docker exec -i c cat}
+pattern: stdin ends (close_notify, or a bare TCP half-close from older
+clients), and the output is written afterwards.  The client (L{TLSClient}) is
+Python's C{ssl} module on a memory BIO; L{Wire} adds TCP's half-close to
+iosim's transport.  The plain-HTTP tests still use loopback sockets: what they
+check (no reset while the client is still sending) is the kernel's.
 """
 
 from __future__ import annotations
@@ -36,6 +34,7 @@ from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.threads import deferToThread
+from twisted.test.iosim import FakeAddress, FakeTransport, IOPump, connectedServerAndClient
 from zope.interface import implementer
 
 from dockguard.identities import IdentityRefused, identity_from_certificate
@@ -44,6 +43,7 @@ from dockguard.tls import (
     PLAIN_HTTP_MESSAGE,
     SNIFF_BYTES,
     HalfCloseTLSFactory,
+    HalfCloseTLSProtocol,
     plain_http,
     refused_now,
     server_options,
@@ -225,7 +225,7 @@ def test_refused_now_judges_an_accepted_certificate_by_the_current_ca_and_crl(pk
     assert refusal is not None and "certificate has expired" in refusal
 
 
-# -- half-close under TLS on loopback sockets --------------------------------------------------
+# -- half-close under TLS, in memory --------------------------------------------------
 
 
 @implementer(IHalfCloseableProtocol)
@@ -235,10 +235,11 @@ class ShoutWhenDone(Protocol):
     has stopped sending, answers all of it upper-cased and closes.
     """
 
-    def __init__(self, greeting: bytes) -> None:
+    def __init__(self, greeting: bytes = b"") -> None:
         self.greeting = greeting
         self.received = b""
         self.readClosed = False
+        self.lost = False
         self.gone: Deferred[None] = Deferred()
 
     def connectionMade(self) -> None:
@@ -257,19 +258,337 @@ class ShoutWhenDone(Protocol):
         pass
 
     def connectionLost(self, reason: object = None) -> None:
+        self.lost = True
         self.gone.callback(None)
 
 
-class ShoutFactory(Factory):
-    def __init__(self, greeting: bytes = b"") -> None:
-        self.greeting = greeting
-        self.protocols: list[ShoutWhenDone] = []
+class Collect(Protocol):
+    """Not half-closeable: collects what the peer sends, never writes."""
 
-    def buildProtocol(self, addr: object) -> ShoutWhenDone:
-        proto = ShoutWhenDone(self.greeting)
+    def __init__(self) -> None:
+        self.received = b""
+        self.lost = False
+
+    def dataReceived(self, data: bytes) -> None:
+        self.received += data
+
+    def connectionLost(self, reason: object = None) -> None:
+        self.lost = True
+
+
+class ShoutFactory(Factory):
+    def __init__(self, greeting: bytes = b"", protocol: type[Protocol] | None = None) -> None:
+        self.greeting = greeting
+        self.kind = protocol
+        self.protocols: list[Protocol] = []
+
+    def buildProtocol(self, addr: object) -> Protocol:
+        proto = self.kind() if self.kind is not None else ShoutWhenDone(self.greeting)
         proto.factory = self
         self.protocols.append(proto)
         return proto
+
+
+class Wire(FakeTransport):
+    """
+    An iosim transport that hands the pump one write at a time (so a write
+    of one byte arrives as one segment) and models TCP's half-close:
+    L{loseWriteConnection} is a FIN that reaches the peer after the bytes
+    written before it (see L{TLSPair.flush}).
+    """
+
+    writeClosed = False
+    finDelivered = False
+
+    def getOutBuffer(self) -> bytes:
+        return self.stream.pop(0) if self.stream else b""
+
+    def write(self, data: bytes) -> None:
+        assert not self.writeClosed, "written after its FIN"
+        super().write(data)
+
+    def loseWriteConnection(self) -> None:
+        self.writeClosed = True
+
+
+class TLSClient(Protocol):
+    """
+    A TLS client made of Python's C{ssl} module on a memory BIO, driven by
+    the bytes iosim delivers, so it can send close_notify (C{unwrap()} once,
+    which sends it and then wants to read) and keep reading the server's
+    output afterwards.  Calling C{unwrap()} again would make OpenSSL read,
+    and drop, that output, so it is called once only.
+    """
+
+    def __init__(self, pki: TestPKI, cert_dir: Path | None, maximum: ssl.TLSVersion | None, hello_bytewise: int = 0):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(cafile=str(pki.ca_path))
+        if cert_dir is not None:
+            context.load_cert_chain(str(cert_dir / "cert.pem"), str(cert_dir / "key.pem"))
+        if maximum is not None:
+            context.maximum_version = maximum
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_hostname="localhost")
+        self.hello_bytewise = hello_bytewise
+        self.handshake = False
+        self.received = b""
+        #: how the server's sending ended: "close_notify", "eof" (the
+        #: connection closed without one), or "error"
+        self.ending: str | None = None
+        self.error: Exception | None = None
+        self.lost = False
+
+    def _flush(self) -> None:
+        data = self.outgoing.read()
+        while self.hello_bytewise and data:
+            self.transport.write(data[:1])
+            data, self.hello_bytewise = data[1:], self.hello_bytewise - 1
+        if data:
+            self.transport.write(data)
+
+    def connectionMade(self) -> None:
+        self._advance()
+
+    def dataReceived(self, data: bytes) -> None:
+        self.incoming.write(data)
+        self._advance()
+
+    def _advance(self) -> None:
+        try:
+            if not self.handshake:
+                try:
+                    self.tls.do_handshake()
+                except ssl.SSLWantReadError:
+                    return
+                self.handshake = True
+            while self.ending is None:
+                try:
+                    data = self.tls.read(65536)
+                except ssl.SSLWantReadError:
+                    return
+                except ssl.SSLZeroReturnError:
+                    self.ending = "close_notify"
+                    return
+                if not data:
+                    self.ending = "close_notify"
+                    return
+                self.received += data
+        except ssl.SSLError as e:
+            self.ending, self.error = "error", e
+        finally:
+            self._flush()
+
+    def send(self, data: bytes) -> None:
+        self.tls.write(data)
+        self._flush()
+
+    def stopSending(self, end: str) -> None:
+        """C{"close_notify"}: TLS's own end of sending; C{"tcp-fin"}: a bare TCP half-close."""
+        if end == "close_notify":
+            with pytest.raises(ssl.SSLWantReadError):  # sent; the server's close_notify is not here yet
+                self.tls.unwrap()
+            self._flush()
+        elif end == "tcp-fin":
+            self.transport.loseWriteConnection()
+        else:
+            raise ValueError(end)
+
+    def connectionLost(self, reason: object = None) -> None:
+        self.lost = True
+        if self.ending is None:
+            self.ending = "eof"
+
+
+@dataclass
+class TLSPair:
+    """A L{TLSClient} and a L{HalfCloseTLSFactory} server connected by iosim."""
+
+    client: TLSClient
+    server: HalfCloseTLSProtocol
+    shout: ShoutFactory
+    pump: IOPump
+
+    @property
+    def wrapped(self) -> Protocol:
+        """The server's application protocol."""
+        [proto] = self.shout.protocols
+        return proto
+
+    def flush(self) -> None:
+        """
+        Move bytes both ways until nothing moves; a FIN reaches the peer once
+        the bytes written before it have: a half-closeable protocol gets
+        C{readConnectionLost}, another loses the connection (as Twisted's
+        TCP transport does).
+        """
+        while True:
+            self.pump.flush()
+            for wire, peer in ((self.pump.clientIO, self.pump.serverIO), (self.pump.serverIO, self.pump.clientIO)):
+                if wire.writeClosed and not wire.finDelivered and not wire.stream and not peer.disconnected:
+                    wire.finDelivered = True
+                    half = IHalfCloseableProtocol(peer.protocol, None)
+                    if half is not None:
+                        half.readConnectionLost()
+                    else:
+                        peer.loseConnection()
+                    break
+            else:
+                return
+
+
+def tls_pair(
+    pki: TestPKI,
+    cert_dir: Path | None,
+    *,
+    maximum: ssl.TLSVersion | None = None,
+    greeting: bytes = b"",
+    protocol: type[Protocol] | None = None,
+    hello_bytewise: int = 0,
+    flush: bool = True,
+) -> TLSPair:
+    """Connect, and (with C{flush}) flush: the handshake is done (or failed) on return."""
+    shout = ShoutFactory(greeting, protocol)
+    options = server_options(pki.server_cert_path, pki.server_key_path, pki.ca_path)
+    factory = HalfCloseTLSFactory(options, False, shout)
+    client, server, pump = connectedServerAndClient(
+        lambda: factory.buildProtocol(FakeAddress()),
+        lambda: TLSClient(pki, cert_dir, maximum, hello_bytewise),
+        clientTransportFactory=lambda proto: Wire(proto, isServer=False),
+        serverTransportFactory=lambda proto: Wire(proto, isServer=True),
+        greet=False,
+    )
+    assert isinstance(server, HalfCloseTLSProtocol)
+    pair = TLSPair(client, server, shout, pump)
+    if flush:
+        pair.flush()
+    return pair
+
+
+TLS_VERSIONS = [
+    pytest.param(ssl.TLSVersion.TLSv1_2, id="tls1.2"),
+    pytest.param(ssl.TLSVersion.TLSv1_3, id="tls1.3"),
+]
+
+
+@pytest.mark.parametrize("maximum", TLS_VERSIONS)
+@pytest.mark.parametrize("end", ["close_notify", "tcp-fin"])
+def test_output_written_after_the_client_stops_sending_arrives(pki: TestPKI, end: str, maximum: ssl.TLSVersion) -> None:
+    pair = tls_pair(pki, pki.client("alice"), maximum=maximum)
+    assert pair.client.handshake and pair.client.error is None
+    pair.client.send(b"hello")
+    pair.flush()
+    wrapped = pair.wrapped
+    assert isinstance(wrapped, ShoutWhenDone)
+    assert wrapped.received == b"hello" and not wrapped.readClosed
+    assert pair.client.received == b"" and pair.client.ending is None, "nothing is answered before the end"
+
+    pair.client.stopSending(end)
+    pair.flush()
+    assert wrapped.readClosed, "the client's end of sending is a read half-close of the server's protocol"
+    assert pair.client.error is None, pair.client.error
+    assert pair.client.received == b"HELLO", "what the server wrote afterwards arrived"
+    assert pair.client.ending == "close_notify", "the server ends its output cleanly"
+    assert wrapped.lost and pair.client.lost, "and the connection closes without waiting for the client"
+
+
+@pytest.mark.parametrize("maximum", TLS_VERSIONS)
+def test_the_server_may_write_many_times_after_close_notify(pki: TestPKI, maximum: ssl.TLSVersion) -> None:
+    """The docker exec -i stream: output keeps coming, over several writes, after stdin ended."""
+
+    @implementer(IHalfCloseableProtocol)
+    class Stream(Collect):
+        readClosed = False
+
+        def readConnectionLost(self) -> None:
+            self.readClosed = True
+
+        def writeConnectionLost(self) -> None:
+            pass
+
+    pair = tls_pair(pki, pki.client("alice"), maximum=maximum, protocol=Stream)
+    pair.client.stopSending("close_notify")
+    pair.flush()
+    stream = pair.wrapped
+    assert isinstance(stream, Stream) and stream.readClosed and not stream.lost
+    for chunk in (b"one ", b"two ", b"three"):
+        stream.transport.write(chunk)
+        pair.flush()
+        assert pair.client.ending is None and not pair.client.lost
+    assert pair.client.received == b"one two three"
+    stream.transport.loseConnection()
+    pair.flush()
+    assert pair.client.ending == "close_notify" and stream.lost
+
+
+def test_close_notify_to_a_protocol_that_cannot_half_close_closes_the_connection(pki: TestPKI) -> None:
+    pair = tls_pair(pki, pki.client("alice"), protocol=Collect)
+    pair.client.send(b"hello")
+    pair.client.stopSending("close_notify")
+    pair.flush()
+    collect = pair.wrapped
+    assert isinstance(collect, Collect)
+    assert collect.received == b"hello" and collect.lost
+    assert pair.client.ending == "close_notify" and pair.client.lost
+
+
+def test_a_fin_during_the_handshake_closes_the_connection(pki: TestPKI) -> None:
+    """A client that stops sending inside its hello gets nothing; the connection closes."""
+    pair = tls_pair(pki, pki.client("alice"), hello_bytewise=3, flush=False)
+    for _ in range(3):
+        assert pair.pump.pump()
+    pair.pump.clientIO.stream.clear()  # the rest of the hello is never sent
+    pair.client.stopSending("tcp-fin")
+    pair.flush()
+    wrapped = pair.wrapped
+    assert isinstance(wrapped, ShoutWhenDone)
+    assert not pair.server._handshakeDone
+    assert wrapped.received == b"" and not wrapped.readClosed and wrapped.lost
+    assert pair.client.received == b"" and pair.client.lost
+
+
+@pytest.mark.parametrize("maximum", TLS_VERSIONS)
+@pytest.mark.parametrize(
+    ("client", "greeted"),
+    [
+        pytest.param(lambda pki: pki.client("alice"), True, id="trusted-client"),
+        pytest.param(lambda pki: None, False, id="no-certificate"),
+        pytest.param(lambda pki: pki.client_from_other_ca("mallory"), False, id="other-ca"),
+        pytest.param(lambda pki: pki.expired_client("old"), False, id="expired"),
+    ],
+)
+def test_only_a_trusted_client_certificate_gets_application_bytes(
+    pki: TestPKI, client, greeted: bool, maximum: ssl.TLSVersion
+) -> None:
+    pair = tls_pair(pki, client(pki), maximum=maximum, greeting=b"WELCOME\n")
+    if pair.client.ending is None:  # TLS 1.3: the client finished its side before the server judged it
+        pair.client.send(b"hello")
+        pair.client.stopSending("close_notify")
+        pair.flush()
+    wrapped = pair.wrapped
+    assert isinstance(wrapped, ShoutWhenDone)
+    if greeted:
+        assert pair.client.error is None, pair.client.error
+        assert pair.client.received == b"WELCOME\nHELLO"
+        assert wrapped.received == b"hello"
+    else:
+        assert pair.client.received == b""
+        assert pair.client.ending in ("error", "eof")
+        assert wrapped.received == b"" and not wrapped.readClosed
+    assert pair.client.lost and wrapped.lost
+
+
+def test_a_tls_client_whose_hello_comes_in_pieces_still_gets_tls(pki: TestPKI) -> None:
+    """The first bytes held back to tell TLS from HTTP reach OpenSSL whole."""
+    pair = tls_pair(pki, pki.client("alice"), hello_bytewise=3)
+    assert pair.client.handshake and pair.client.error is None
+    pair.client.send(b"hello")
+    pair.client.stopSending("close_notify")
+    pair.flush()
+    assert pair.client.received == b"HELLO"
+    assert pair.wrapped.received == b"hello"  # type: ignore[attr-defined]
+
+
+# -- a plain-HTTP client on a TLS listener --------------------------------------------------
 
 
 class Server:
@@ -300,163 +619,6 @@ class Server:
 
     async def stop(self) -> None:
         await self._port.stopListening()  # type: ignore[attr-defined]
-
-
-@dataclass
-class ClientResult:
-    handshake: bool
-    received: bytes
-    #: how the server's sending ended: "close_notify", "eof" (TCP FIN without
-    #: close_notify), or "error"
-    ending: str
-    error: Exception | None
-
-
-def tls_client(
-    port: int,
-    ca: Path,
-    cert_dir: Path | None,
-    *,
-    end: str,
-    payload: bytes = b"hello",
-    maximum: ssl.TLSVersion | None = None,
-    timeout: float = 5.0,
-    hello_bytewise: int = 0,
-) -> ClientResult:
-    """
-    Connect, send C{payload}, stop sending (C{end}: C{"close_notify"} sends a
-    TLS close_notify and keeps the socket open both ways, C{"tcp-fin"} only
-    shuts the TCP write side), then read until the server is done.  The
-    first C{hello_bytewise} bytes of the ClientHello go one segment each.
-    Blocking: run it in a thread.
-    """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.load_verify_locations(cafile=str(ca))
-    if cert_dir is not None:
-        context.load_cert_chain(str(cert_dir / "cert.pem"), str(cert_dir / "key.pem"))
-    if maximum is not None:
-        context.maximum_version = maximum
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
-    received = bytearray()
-    handshake = False
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        bytewise = [hello_bytewise]
-
-        def flush() -> None:
-            data = outgoing.read()
-            while bytewise[0] and data:
-                sock.sendall(data[:1])
-                time.sleep(0.05)
-                data, bytewise[0] = data[1:], bytewise[0] - 1
-            if data:
-                sock.sendall(data)
-
-        def pump() -> None:
-            data = sock.recv(65536)
-            if data:
-                incoming.write(data)
-            else:
-                incoming.write_eof()
-
-        try:
-            while True:
-                try:
-                    tls.do_handshake()
-                    break
-                except ssl.SSLWantReadError:
-                    flush()
-                    pump()
-            handshake = True
-            tls.write(payload)
-            flush()
-            if end == "close_notify":
-                try:
-                    tls.unwrap()
-                except ssl.SSLWantReadError:
-                    pass  # close_notify is sent; the server's is not read yet
-                else:
-                    raise AssertionError("the server closed before it was asked to")
-                flush()
-            elif end == "tcp-fin":
-                sock.shutdown(socket.SHUT_WR)
-            else:
-                raise ValueError(end)
-            while True:
-                try:
-                    data = tls.read(65536)
-                except ssl.SSLWantReadError:
-                    pump()
-                    continue
-                except ssl.SSLZeroReturnError:
-                    return ClientResult(handshake, bytes(received), "close_notify", None)
-                except ssl.SSLEOFError:
-                    return ClientResult(handshake, bytes(received), "eof", None)
-                if not data:
-                    return ClientResult(handshake, bytes(received), "close_notify", None)
-                received += data
-        except (OSError, ssl.SSLError) as e:
-            return ClientResult(handshake, bytes(received), "error", e)
-
-
-TLS_VERSIONS = [
-    pytest.param(ssl.TLSVersion.TLSv1_2, id="tls1.2"),
-    pytest.param(ssl.TLSVersion.TLSv1_3, id="tls1.3"),
-]
-
-
-@pytest.mark.timeout(20)
-@pytest.mark.parametrize("maximum", TLS_VERSIONS)
-@pytest.mark.parametrize("end", ["close_notify", "tcp-fin"])
-@pytest_twisted.ensureDeferred
-async def test_output_written_after_the_client_stops_sending_arrives(
-    pki: TestPKI, end: str, maximum: ssl.TLSVersion
-) -> None:
-    server = await Server.start(pki)
-    try:
-        result = await deferToThread(
-            tls_client, server.number, pki.ca_path, pki.client("alice"), end=end, maximum=maximum
-        )
-        proto = await server.connection_gone()
-    finally:
-        await server.stop()
-    assert result.error is None, result.error
-    assert result.received == b"HELLO"
-    assert result.ending == "close_notify", "the server ends its output cleanly"
-    assert proto.received == b"hello"
-    assert proto.readClosed
-
-
-@pytest.mark.timeout(20)
-@pytest.mark.parametrize(
-    ("client", "greeted"),
-    [
-        pytest.param(lambda pki: pki.client("alice"), True, id="trusted-client"),
-        pytest.param(lambda pki: None, False, id="no-certificate"),
-        pytest.param(lambda pki: pki.client_from_other_ca("mallory"), False, id="other-ca"),
-        pytest.param(lambda pki: pki.expired_client("old"), False, id="expired"),
-    ],
-)
-@pytest_twisted.ensureDeferred
-async def test_only_a_trusted_client_certificate_gets_application_bytes(pki: TestPKI, client, greeted: bool) -> None:
-    server = await Server.start(pki, greeting=b"WELCOME\n")
-    try:
-        result = await deferToThread(tls_client, server.number, pki.ca_path, client(pki), end="close_notify")
-        proto = await server.connection_gone()
-    finally:
-        await server.stop()
-    if greeted:
-        assert result.error is None, result.error
-        assert result.received == b"WELCOME\nHELLO"
-        assert proto.received == b"hello"
-    else:
-        assert result.received == b""
-        assert result.ending in ("error", "eof")
-        assert proto.received == b"" and not proto.readClosed
-
-
-# -- a plain-HTTP client on a TLS listener --------------------------------------------------
 
 
 def client_hello(maximum: ssl.TLSVersion | None = None) -> bytes:
@@ -630,23 +792,6 @@ async def test_a_plain_http_client_that_keeps_sending_is_cut_off(pki: TestPKI) -
         await server.stop()
     assert sent < 100 * PLAIN_HTTP_DRAIN
     assert proto.received == b""
-
-
-@pytest.mark.timeout(20)
-@pytest_twisted.ensureDeferred
-async def test_a_tls_client_whose_hello_comes_in_pieces_still_gets_tls(pki: TestPKI) -> None:
-    """The first bytes held back to tell TLS from HTTP reach OpenSSL whole."""
-    server = await Server.start(pki)
-    try:
-        result = await deferToThread(
-            tls_client, server.number, pki.ca_path, pki.client("alice"), end="close_notify", hello_bytewise=3
-        )
-        proto = await server.connection_gone()
-    finally:
-        await server.stop()
-    assert result.error is None, result.error
-    assert result.received == b"HELLO"
-    assert proto.received == b"hello"
 
 
 #: The Twisted methods L{dockguard.tls.HalfCloseTLSProtocol} overrides or
