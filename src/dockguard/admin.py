@@ -19,8 +19,9 @@ from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.endpoints import UNIXClientEndpoint
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.python.failure import Failure
+from twisted.web import pages
 from twisted.web.http import Request as HTTPRequest
-from twisted.web.resource import NoResource, Resource
+from twisted.web.resource import IResource, Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 
 from dockguard.interfaces import IAbortableTransport, IReactor
@@ -88,6 +89,9 @@ async def probe_daemon(reactor: IReactor, socket_path: str, timeout: float = PRO
     return f"the Docker daemon at {socket_path} answered {status_line.decode('ascii', 'replace')!r}"
 
 
+_NOT_FOUND = pages.notFound("No Such Resource", "dockguard's admin listener serves /health and /metrics only")
+
+
 class _Page(Resource):
     """One page at one path: anything below it is 404, as any other path."""
 
@@ -95,8 +99,7 @@ class _Page(Resource):
 
     def render(self, request: Request) -> object:
         if request.postpath and request.postpath != [b""]:
-            missing = NoResource("dockguard's admin listener serves /health and /metrics only")
-            return missing.render(request)
+            return _NOT_FOUND.render(request)
         return super().render(request)  # type: ignore[no-untyped-call]  # unannotated in Twisted
 
 
@@ -138,8 +141,8 @@ class MetricsPage(_Page):
 
 
 class _Root(Resource):
-    def getChild(self, path: bytes, request: Request) -> Resource:
-        return NoResource("dockguard's admin listener serves /health and /metrics only")
+    def getChild(self, path: bytes, request: Request) -> IResource:
+        return _NOT_FOUND
 
 
 class _QuietSite(Site):

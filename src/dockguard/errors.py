@@ -27,6 +27,8 @@ class ConfigError(Exception):
         self.reason = reason
 
     def __str__(self) -> str:
+        if self.source == self.key:  # a command-line option is its own source
+            return f"{self.key}: {self.reason}"
         return f"{self.source}: {self.key}: {self.reason}"
 
 
