@@ -242,7 +242,10 @@ class HalfCloseTLSProtocol(TLSMemoryBIOProtocol):
     def dataReceived(self, data: bytes) -> None:
         if self._handshakeDone:
             if self._peerDoneSending:
-                # Nothing may follow close_notify; whatever does is dropped.
+                # Nothing may follow close_notify; whatever does is dropped
+                # here, before OpenSSL buffers it: _flushReceiveBIO stops
+                # reading after close_notify anyway, so what this saves is
+                # memory (a peer that keeps sending after its close_notify).
                 return
         elif self._first is not None:
             # The first bytes (a TLS client's first chunk decides at once).
