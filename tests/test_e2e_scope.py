@@ -62,9 +62,14 @@ def _name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+def _admin(dockerd, docker_cli, args: list[str]) -> subprocess.CompletedProcess[bytes]:
+    """The docker CLI on the daemon itself, as its administrator; whatever comes of it (clean-ups)."""
+    return docker_cli(args, env={"DOCKER_HOST": f"unix://{dockerd.socket_path}"})
+
+
 def _direct(dockerd, docker_cli, args: list[str]) -> subprocess.CompletedProcess[bytes]:
-    """The docker CLI on the daemon itself, as its administrator."""
-    result = docker_cli(args, env={"DOCKER_HOST": f"unix://{dockerd.socket_path}"})
+    """The docker CLI on the daemon itself, as its administrator: it must succeed."""
+    result = _admin(dockerd, docker_cli, args)
     assert result.returncode == 0, result.stderr
     return result
 
@@ -156,7 +161,7 @@ def test_two_identities_each_see_and_manage_only_their_own_containers(
         assert any(theirs in r["reason"] and "outside the scope" in r["reason"] for r in denied)
     finally:
         for name in (mine, theirs):
-            docker_cli(["rm", "-f", name], env={"DOCKER_HOST": f"unix://{dockerd.socket_path}"})
+            _admin(dockerd, docker_cli, ["rm", "-f", name])
 
 
 def test_a_label_scoped_restart_only_group_restarts_only_what_is_labelled(
@@ -197,7 +202,7 @@ def test_a_label_scoped_restart_only_group_restarts_only_what_is_labelled(
         assert stop.returncode != 0 and b"dockguard refused" in stop.stderr
     finally:
         for name in (labelled, other):
-            docker_cli(["rm", "-f", name], env={"DOCKER_HOST": f"unix://{dockerd.socket_path}"})
+            _admin(dockerd, docker_cli, ["rm", "-f", name])
 
 
 def _api(port: int, pki, who: str, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
@@ -266,7 +271,7 @@ sections = { ping = "read", containers = "write", exec = "write" }
             _direct(dockerd, docker_cli, ["exec", name, "sh", "-c", "test -e /tmp/ran && echo ran"]).stdout == b"ran\n"
         )
     finally:
-        docker_cli(["rm", "-f", name], env={"DOCKER_HOST": f"unix://{dockerd.socket_path}"})
+        _admin(dockerd, docker_cli, ["rm", "-f", name])
 
 
 def test_inspect_without_the_environment_still_prints(guard_factory, tmp_path, pki, docker_cli, dockerd):
@@ -300,7 +305,7 @@ def test_inspect_without_the_environment_still_prints(guard_factory, tmp_path, p
             in docker_cli(["ps", "--format", "{{.Names}}"], env=tls_client_env(pki, port, "viewer")).stdout.decode()
         )
     finally:
-        docker_cli(["rm", "-f", name], env={"DOCKER_HOST": f"unix://{dockerd.socket_path}"})
+        _admin(dockerd, docker_cli, ["rm", "-f", name])
 
 
 def _sdk(pki, port: int, who: str):
@@ -358,18 +363,15 @@ def test_docker_py_tenants_own_their_containers_volumes_and_networks(
         alice.close()
         bob.close()
         for ident in made:
-            docker_cli(["rm", "-f", ident], env={"DOCKER_HOST": f"unix://{dockerd.socket_path}"})
+            _admin(dockerd, docker_cli, ["rm", "-f", ident])
         for vol in (f"va-{tag}", f"vb-{tag}"):
-            docker_cli(["volume", "rm", "-f", vol], env={"DOCKER_HOST": f"unix://{dockerd.socket_path}"})
-        docker_cli(["network", "rm", f"na-{tag}"], env={"DOCKER_HOST": f"unix://{dockerd.socket_path}"})
+            _admin(dockerd, docker_cli, ["volume", "rm", "-f", vol])
+        _admin(dockerd, docker_cli, ["network", "rm", f"na-{tag}"])
 
 
 def test_named_volumes_are_looked_up_before_a_container_mounts_them(guard_factory, tmp_path, pki, docker_cli, dockerd):
     groups = (
         GROUPS
-        + """
-[identities]
-""".replace("[identities]", "")
         + """
 [groups.runner]
 sections = { ping = "read", version = "read", containers = "write" }
@@ -378,7 +380,6 @@ sections = { ping = "read", version = "read", containers = "write" }
     groups = groups.replace('viewer = ["viewer"]', 'viewer = ["viewer"]\nrunner = ["runner"]')
     guard, port = _start(guard_factory, tmp_path, pki, groups)
     tag = uuid.uuid4().hex[:8]
-    admin = {"DOCKER_HOST": f"unix://{dockerd.socket_path}"}
     hostetc, bobs, alices = f"etc-{tag}", f"vb-{tag}", f"va-{tag}"
     try:
         # An administrator's bind volume: on the daemon alone it shows the host's /etc.
@@ -434,7 +435,7 @@ sections = { ping = "read", version = "read", containers = "write" }
         assert own.returncode == 0, own.stderr
     finally:
         for volume in (hostetc, bobs, alices, f"new-{tag}", f"missing-{tag}"):
-            docker_cli(["volume", "rm", "-f", volume], env=admin)
+            _admin(dockerd, docker_cli, ["volume", "rm", "-f", volume])
 
 
 def test_a_ci_runner_with_an_owner_scope_runs_a_compose_project(guard_factory, tmp_path, pki, docker_cli, dockerd):
@@ -490,7 +491,7 @@ volumes:
             capture_output=True,
             timeout=120,
         )
-        docker_cli(["rm", "-f", other], env={"DOCKER_HOST": f"unix://{dockerd.socket_path}"})
+        _admin(dockerd, docker_cli, ["rm", "-f", other])
 
 
 def test_a_name_scoped_container_cannot_be_renamed_out_of_its_scope(guard_factory, tmp_path, pki, docker_cli, dockerd):
@@ -515,7 +516,7 @@ scope = { names = ["web-*"] }
         assert _direct(dockerd, docker_cli, ["inspect", "-f", "{{.Name}}", second]).stdout == f"/{second}\n".encode()
     finally:
         for name in (first, second, f"db-{tag}"):
-            docker_cli(["rm", "-f", name], env={"DOCKER_HOST": f"unix://{dockerd.socket_path}"})
+            _admin(dockerd, docker_cli, ["rm", "-f", name])
 
 
 # -- the rename race -----------------------------------------------------------

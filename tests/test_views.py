@@ -790,3 +790,21 @@ def test_a_scoped_list_is_redacted_per_resource_by_the_groups_whose_scope_holds_
     listed = json.loads(filter_list("container", body, lambda r: True, frozenset(), hidden))
     assert listed[0]["Labels"] == {"autoheal": REDACTED, "secret": REDACTED}
     assert listed[1]["Labels"] == {"secret": "s2"}
+
+
+def test_a_kept_list_item_goes_on_as_the_daemon_wrote_it() -> None:
+    # spacing and escapes as sent: the item is not decoded and encoded again
+    kept = b'{"Id": "' + b"a" * 64 + b'", "Names": ["/w\\u0065b"], "Labels": {"x": "1"}}'
+    dropped = b'{"Id":"' + b"b" * 64 + b'","Names":["/db"],"Labels":{}}'
+    body = b"[ " + kept + b" ,\n" + dropped + b" ]\n"
+    assert filter_list("container", body, lambda r: r.name == "web", frozenset()) == b"[" + kept + b"]\n"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[1,2", b"[1,,2]", b"[1,]", b"[1] x", b"", b"[\xff]", b"[{}]{}"],
+    ids=["unfinished", "empty item", "trailing comma", "trailing text", "empty", "not utf-8", "two documents"],
+)
+def test_a_list_that_is_not_one_json_array_is_unreadable(body: bytes) -> None:
+    with pytest.raises(Unreadable):
+        filter_list("network", body, None, frozenset())

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from typing import Any
 
 from dockguard.guards.gojson import GoObject, as_list, as_object, as_str, as_str_list, as_str_map, decode, go_fold
@@ -94,13 +95,28 @@ def created(kind: str, body: bytes, query: str) -> Resource:
     return Resource(kind, "", name, {key: as_str(value, f"Labels.{key}") for key, value in labels.pairs})
 
 
+def _host_configs(obj: GoObject) -> Iterator[tuple[str, GoObject]]:
+    """The HostConfig of a create body, and its top level, which dockerd <= 24 reads as one too."""
+    yield "", obj
+    host = as_object(obj.get("HostConfig"), "HostConfig")
+    if host is not None:
+        yield "HostConfig.", host
+
+
+def _endpoints(obj: GoObject) -> Iterator[tuple[str, str, GoObject | None]]:
+    """(network, field, settings) of each network a create body's NetworkingConfig joins."""
+    networking = as_object(obj.get("NetworkingConfig"), "NetworkingConfig")
+    endpoints = as_object(networking.get("EndpointsConfig"), "NetworkingConfig.EndpointsConfig") if networking else None
+    for network, settings in endpoints.pairs if endpoints is not None else ():
+        field = f"NetworkingConfig.EndpointsConfig.{network}"
+        yield network, field, as_object(settings, field)
+
+
 def other_containers(body: bytes) -> list[str]:
     """The fields of a container create body that name another container."""
     obj = _body(body)
     found: list[str] = []
-    for prefix, config in (("", obj), ("HostConfig.", as_object(obj.get("HostConfig"), "HostConfig"))):
-        if config is None:
-            continue
+    for prefix, config in _host_configs(obj):
         if as_str_list(config.get("VolumesFrom"), prefix + "VolumesFrom"):
             found.append(prefix + "VolumesFrom")
         if as_str_list(config.get("Links"), prefix + "Links"):
@@ -108,11 +124,7 @@ def other_containers(body: bytes) -> list[str]:
         for name in _JOINS:
             if as_str(config.get(name), prefix + name).startswith("container:"):
                 found.append(prefix + name)
-    networking = as_object(obj.get("NetworkingConfig"), "NetworkingConfig")
-    endpoints = as_object(networking.get("EndpointsConfig"), "NetworkingConfig.EndpointsConfig") if networking else None
-    for network, settings in endpoints.pairs if endpoints is not None else ():
-        field = f"NetworkingConfig.EndpointsConfig.{network}"
-        endpoint = as_object(settings, field)
+    for _network, field, endpoint in _endpoints(obj):
         if endpoint is not None and as_str_list(endpoint.get("Links"), f"{field}.Links"):
             found.append(f"{field}.Links")
     return found
@@ -122,9 +134,7 @@ def volumes_named(body: bytes) -> list[tuple[str, str]]:
     """(field, name) of every named volume a container create body mounts (``-v data:/x``, ``--mount``)."""
     obj = _body(body)
     found: list[tuple[str, str]] = []
-    for prefix, config in (("", obj), ("HostConfig.", as_object(obj.get("HostConfig"), "HostConfig"))):
-        if config is None:
-            continue
+    for prefix, config in _host_configs(obj):
         field = prefix + "Binds"
         for index, spec in enumerate(as_str_list(config.get("Binds"), field)):
             source, colon, _ = spec.partition(":")
@@ -149,17 +159,11 @@ def networks_joined(body: bytes) -> list[tuple[str, str]]:
     """(field, name) of every user-defined network a container create body joins."""
     obj = _body(body)
     found: list[tuple[str, str]] = []
-    for prefix, config in (("", obj), ("HostConfig.", as_object(obj.get("HostConfig"), "HostConfig"))):
-        if config is None:
-            continue
+    for prefix, config in _host_configs(obj):
         mode = as_str(config.get("NetworkMode"), prefix + "NetworkMode")
         if mode not in _NOT_OWNED and not mode.startswith("container:"):
             found.append((prefix + "NetworkMode", mode))
-    networking = as_object(obj.get("NetworkingConfig"), "NetworkingConfig")
-    endpoints = as_object(networking.get("EndpointsConfig"), "NetworkingConfig.EndpointsConfig") if networking else None
-    for name, settings in endpoints.pairs if endpoints is not None else ():
-        field = f"NetworkingConfig.EndpointsConfig.{name}"
-        endpoint = as_object(settings, field)
+    for name, field, endpoint in _endpoints(obj):
         network_id = as_str(endpoint.get("NetworkID"), f"{field}.NetworkID") if endpoint is not None else ""
         if network_id:
             found.append((f"{field}.NetworkID", network_id))

@@ -16,7 +16,8 @@ This module has no I/O and no Twisted import.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from dockguard.scope import Resource
@@ -78,6 +79,49 @@ def _dump(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
+#: What a list item can have redacted (a list has no environment).
+_LIST_REDACTIONS = frozenset({"labels", "mounts"})
+
+
+def _skip(text: str, at: int) -> int:
+    """Where the JSON whitespace at C{at} ends."""
+    space = _SPACE.match(text, at)
+    assert space is not None  # the pattern matches the empty string
+    return space.end()
+
+
+def _array_items(body: bytes) -> Iterator[tuple[Any, str]]:
+    """Each item of a JSON array with its text as sent: kept items go on unchanged, not encoded again."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Unreadable("the daemon's answer is not UTF-8") from None
+    at = _skip(text, 0)
+    if text[at : at + 1] != "[":
+        raise Unreadable("the daemon's list is not an array")
+    at = _skip(text, at + 1)
+    if text[at : at + 1] == "]":
+        at += 1
+    else:
+        while True:
+            try:
+                value, end = _DECODER.raw_decode(text, at)
+            except ValueError:
+                raise Unreadable("the daemon's answer is not JSON") from None
+            yield value, text[at:end]
+            at = _skip(text, end)
+            sep = text[at : at + 1]
+            at = _skip(text, at + 1)
+            if sep == "]":
+                break
+            if sep != ",":
+                raise Unreadable("the daemon's answer is not JSON")
+    if _skip(text, at) != len(text):
+        raise Unreadable("the daemon's answer is not JSON")
+
+
 def filter_list(
     kind: str,
     body: bytes,
@@ -89,18 +133,20 @@ def filter_list(
 
     ``redaction_for``, when given, says what to hide of each resource kept
     (the groups whose scope holds it decide); else ``redact`` holds for all.
+    An item kept whole is passed on as the daemon wrote it.
     """
-    data = _load(body)
     if kind == "volume":
+        data = _load(body)
         if not isinstance(data, dict):
             raise Unreadable("the daemon's volume list is not an object")
-        items = data.get("Volumes") or []
+        volumes = data.get("Volumes") or []
+        if not isinstance(volumes, list):
+            raise Unreadable("the daemon's volume list is not an array")
+        items: Iterable[tuple[Any, str | None]] = ((item, None) for item in volumes)
     else:
-        items = data
-    if not isinstance(items, list):
-        raise Unreadable(f"the daemon's {kind} list is not an array")
-    kept = []
-    for item in items:
+        items = _array_items(body)
+    kept: list[Any] = []
+    for item, text in items:
         hidden = redact
         if in_scope is not None:
             resource = listed_resource(kind, item)
@@ -108,12 +154,15 @@ def filter_list(
                 continue
             if redaction_for is not None:
                 hidden = redaction_for(resource)
-        kept.append(_redact_item(item, hidden))
+        if text is not None and not hidden & _LIST_REDACTIONS:
+            kept.append(text)
+        else:
+            redacted = _redact_item(item, hidden)
+            kept.append(redacted if text is None else json.dumps(redacted, separators=(",", ":")))
     if kind == "volume":
         data["Volumes"] = kept
-    else:
-        data = kept
-    return _dump(data)
+        return _dump(data)
+    return ("[" + ",".join(kept) + "]\n").encode("utf-8")
 
 
 def _redact_item(item: Any, redact: frozenset[str]) -> Any:

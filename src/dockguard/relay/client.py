@@ -23,12 +23,14 @@ CONNECTING.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import attrs
 from cryptography import x509
 from OpenSSL.crypto import X509
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IDelayedCall,
     IHalfCloseableProtocol,
@@ -676,20 +678,40 @@ class ClientProtocol(Protocol):
         plan = verdict.plan
         identity = self.identity
         assert plan is not None and identity is not None
+        relay = self.relay
+        self._lookUp(
+            judge_named(relay.resolver, relay.execOwners, identity, verdict.decision, plan),
+            self._resolved,
+            verdict,
+            body,
+        )
+
+    def _lookUp(self, looking: Deferred[Any], then: Callable[..., None], *args: object) -> None:
+        """
+        RESOLVING until C{looking} (a look-up at the daemon) fires, then
+        C{then(result, *args)} for this same request.  A look-up that
+        answers at once goes on within this call, so the read loop that
+        called it carries on; one that answers later reads on itself.
+        """
+        head = self._head
         self._to(RESOLVING)
         self._inline = True
-        relay = self.relay
-        judged = judge_named(relay.resolver, relay.execOwners, identity, verdict.decision, plan)
-        head = self._head
-        assert head is not None
-        judged.addCallback(self._resolved, verdict, body, head)
-        judged.addErrback(self._resolveCrashed)
+        looking.addCallback(self._lookedUp, head, then, args).addErrback(self._resolveCrashed)
         self._inline = False
 
-    def _resolved(self, outcome: Allowed | Denied, verdict: Forward | Inspect, body: bytes | None, head: Head) -> None:
+    def _lookedUp(self, result: object, head: Head | None, then: Callable[..., None], args: tuple[object, ...]) -> None:
         if self.state is not RESOLVING or self._head is not head:
             return  # the caller left meanwhile
         inline = self._inline
+        then(result, *args)
+        if not inline and self.state is not CLOSED:
+            assert self._throttle is not None
+            self._throttle.resume("pipeline")
+            self._read()
+
+    def _resolved(self, outcome: Allowed | Denied, verdict: Forward | Inspect, body: bytes | None) -> None:
+        head = self._head
+        assert head is not None
         word = verdict.word
         if type(outcome) is Denied and self.listener.learn and outcome.rule == "scope":
             outcome, word = Allowed(verdict.decision), "would-deny"
@@ -716,10 +738,6 @@ class ClientProtocol(Protocol):
             else:
                 assert body is not None and type(verdict) is Inspect
                 self._judgeBody(verdict, outcome.decision, word, body, outcome.target)
-        if not inline and self.state is not CLOSED:
-            assert self._throttle is not None
-            self._throttle.resume("pipeline")
-            self._read()
 
     def _resolveCrashed(self, failure: Failure) -> None:
         _log.failure("dockguard failed judging a scoped request", failure)
@@ -853,97 +871,53 @@ class ClientProtocol(Protocol):
             assert identity is not None
             made = judge_create(identity, decision, plan, body, head.target.partition(b"?")[2].decode("ascii"))
             if type(made) is Denied:
-                self.decisions.record(
-                    self.identity,
-                    head.method,
-                    head.target,
-                    "deny",
-                    made.rule,
-                    made.reason,
-                    verdict.canonical,
-                    verdict.section,
-                    403,
-                )
-                self._sendError(
-                    403,
-                    f"dockguard refused {head.method.decode('ascii', 'replace')} {verdict.canonical} for "
-                    f"{self.identity}: {made.message} (rule: {made.rule}; {decision.rule})",
-                )
-                self._nextRequest()
+                self._refuseBody(verdict, decision, made)
                 return
             assert type(made) is tuple
             body, decision = made
         judged = judge(verdict.kind, body, decision.guard or NO_GUARDS, host_paths=resolve_host_path)
         if not judged.allowed:
             rule = f"guard {judged.guard}" if judged.guard else "guard: ambiguous body"
-            self.decisions.record(
-                self.identity,
-                head.method,
-                head.target,
-                "deny",
-                rule,
-                judged.reason,
-                verdict.canonical,
-                verdict.section,
-                403,
-            )
-            self._sendError(
-                403,
-                f"dockguard refused {head.method.decode('ascii', 'replace')} {verdict.canonical} for "
-                f"{self.identity}: {judged.reason} (rule: {rule}; {decision.rule})",
-            )
-            self._nextRequest()
+            self._refuseBody(verdict, decision, Denied(403, judged.reason, rule, judged.reason))
             return
         if verdict.kind == "container.create" and decision.owner is not None:
             identity = self.identity
             assert identity is not None
             looked = judge_references(self.relay.resolver, identity, decision, body)
             if looked is not None:
-                self._to(RESOLVING)
-                self._inline = True
-                looked.addCallback(self._referencesJudged, verdict, decision, word, body, target, head)
-                looked.addErrback(self._resolveCrashed)
-                self._inline = False
+                self._lookUp(looked, self._referencesJudged, verdict, decision, word, body, target)
                 return
         self._relayJudged(verdict, decision, word, body, target)
 
     def _referencesJudged(
-        self,
-        denied: Denied | None,
-        verdict: Inspect,
-        decision: Decision,
-        word: str,
-        body: bytes,
-        target: bytes | None,
-        head: Head,
+        self, denied: Denied | None, verdict: Inspect, decision: Decision, word: str, body: bytes, target: bytes | None
     ) -> None:
-        if self.state is not RESOLVING or self._head is not head:
-            return  # the caller left meanwhile
-        inline = self._inline
         if denied is not None:
-            self.decisions.record(
-                self.identity,
-                head.method,
-                head.target,
-                "deny" if denied.status < 500 else "refuse",
-                denied.rule,
-                denied.reason,
-                verdict.canonical,
-                verdict.section,
-                denied.status,
-            )
-            self._sendError(
-                denied.status,
-                f"dockguard refused {head.method.decode('ascii', 'replace')} {verdict.canonical} for "
-                f"{self.identity}: {denied.message} (rule: {denied.rule}; {decision.rule})",
-            )
-            self._nextRequest()
+            self._refuseBody(verdict, decision, denied)
         else:
             self._relayJudged(verdict, decision, word, body, target)
-            if not inline and self.state is not CLOSED:
-                assert self._throttle is not None
-                self._throttle.resume("pipeline")
-                self._read()
+
+    def _refuseBody(self, verdict: Inspect, decision: Decision, denied: Denied) -> None:
+        """Refuse a request whose body was read whole and judged: nothing of it went on."""
+        head = self._head
+        assert head is not None
+        self.decisions.record(
+            self.identity,
+            head.method,
+            head.target,
+            "deny" if denied.status < 500 else "refuse",
+            denied.rule,
+            denied.reason,
+            verdict.canonical,
+            verdict.section,
+            denied.status,
+        )
+        self._sendError(
+            denied.status,
+            f"dockguard refused {head.method.decode('ascii', 'replace')} {verdict.canonical} for "
+            f"{self.identity}: {denied.message} (rule: {denied.rule}; {decision.rule})",
+        )
+        self._nextRequest()
 
     def _relayJudged(self, verdict: Inspect, decision: Decision, word: str, body: bytes, target: bytes | None) -> None:
         """Relay a body read whole and judged: exactly those bytes, framed by their length."""

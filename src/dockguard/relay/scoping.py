@@ -93,7 +93,7 @@ def _narrowed(decision: Decision, grants: list[ScopedGrant], what: str) -> Decis
     return attrs.evolve(
         decision,
         rule=rule,
-        reason=f"{decision.reason.split(' (', 1)[0]} ({rule})",
+        reason=f"{decision.reason}; {what} is in the scope of group {first.group} ({first.scope.describe()})",
         guard=guard,
         redact=redaction_of(grant.redact for grant in grants),
     )
