@@ -10,8 +10,9 @@ Everything lives in one directory::
     clients/NAME/               a docker CLI DOCKER_CERT_PATH directory:
                                 ca.pem, cert.pem, key.pem
 
-Sub-commands: C{init}, C{server}, C{client}, C{revoke}, C{list}; see
-L{register}.  Private keys are written with C{os.open(O_CREAT|O_EXCL, 0o600)},
+Sub-commands: C{init}, C{server}, C{client}, C{revoke}, C{list}, and
+C{token}, C{tokens} (L{dockguard.certtokens}: one-time enrolment tokens,
+kept hashed in C{tokens.json}); see L{register}.  Private keys are written with C{os.open(O_CREAT|O_EXCL, 0o600)},
 so they are never readable by others, not even for a moment, and they are
 never printed.
 
@@ -43,6 +44,7 @@ from urllib.parse import quote
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from dockguard.names import NAME_RULE, is_plain_name
@@ -133,11 +135,22 @@ def register(subparsers: Any) -> None:
     p.add_argument("dir", type=Path, metavar="DIR")
     p.set_defaults(func=cmd_list)
 
+    # Enrolment tokens (dockguard enroll), in a module of their own.
+    from dockguard import certtokens
+
+    certtokens.register(sub)
+
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Run the C{certs} sub-command in C{args}; errors go to stderr, exit 1."""
     func: Callable[[argparse.Namespace, TextIO], int] = args.func
     try:
+        if func in (cmd_server, cmd_client, cmd_revoke) and args.dir.is_dir():
+            # These rewrite issued.json, as the enrolment listener does.
+            from dockguard.enrolment import ca_lock
+
+            with ca_lock(args.dir):
+                return func(args, out or sys.stdout)
         return func(args, out or sys.stdout)
     except (CertsError, OSError, ValueError) as e:
         print(f"dockguard certs: {e}", file=sys.stderr)
@@ -205,7 +218,7 @@ def cmd_server(args: argparse.Namespace, out: TextIO) -> int:
     _refuse_existing([key_path, cert_path], args.force)
     sans = _server_sans(args.name, args.dns, args.ip)
     key = ec.generate_private_key(ec.SECP256R1())
-    builder = _leaf_builder(ca_key, ca_cert, key, args.name, args.days).add_extension(
+    builder = _leaf_builder(ca_key, ca_cert, key.public_key(), args.name, args.days).add_extension(
         x509.SubjectAlternativeName(sans), critical=False
     )
     cert = _sign_leaf(builder, ca_key, ExtendedKeyUsageOID.SERVER_AUTH)
@@ -234,7 +247,9 @@ def cmd_client(args: argparse.Namespace, out: TextIO) -> int:
     target: Path = args.out_dir or directory / "clients" / name
     _refuse_existing([target / "key.pem", target / "cert.pem"], args.force)
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = _sign_leaf(_leaf_builder(ca_key, ca_cert, key, name, args.days), ca_key, ExtendedKeyUsageOID.CLIENT_AUTH)
+    cert = _sign_leaf(
+        _leaf_builder(ca_key, ca_cert, key.public_key(), name, args.days), ca_key, ExtendedKeyUsageOID.CLIENT_AUTH
+    )
     target.mkdir(parents=True, exist_ok=True, mode=0o700)
     _write_key(target / "key.pem", key, force=args.force)
     _write_public(target / "cert.pem", _pem(cert))
@@ -304,7 +319,7 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
 def _leaf_builder(
     ca_key: ec.EllipticCurvePrivateKey,
     ca_cert: x509.Certificate,
-    key: ec.EllipticCurvePrivateKey,
+    public_key: CertificatePublicKeyTypes,
     common_name: str,
     days: int,
 ) -> x509.CertificateBuilder:
@@ -316,13 +331,13 @@ def _leaf_builder(
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
         .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - BACKDATE)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(digital_signature=True), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
     )
 
