@@ -515,6 +515,8 @@ def _main(argv: list[str] | None, out: TextIO) -> int:
                 print(f"  listen {listener.describe()}", file=out)
             if config.admin is not None:
                 print(f"  admin {config.admin.name}: /health and /metrics", file=out)
+            if config.enrol is not None:
+                print(f"  enrol {config.enrol.listener.name}: enrolment with tokens of {config.enrol.ca_dir}", file=out)
             for line in lines:
                 print(f"  policy: {line}", file=out)
             return 0

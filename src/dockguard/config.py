@@ -104,6 +104,54 @@ class ListenerConfig:
         return f"{self.name}: {who}{extra}"
 
 
+@attrs.frozen
+class EnrolConfig:
+    """
+    The C{[enrol]} table: a TLS listener that serves only the enrolment
+    routes (L{dockguard.enrolserver}), with the CA directory of
+    C{dockguard certs} (its server certificate, its CA key to sign with,
+    C{tokens.json}, C{issued.json}, C{crl.pem}).
+    """
+
+    listener: ListenerConfig
+    ca_dir: Path
+    #: Validity of the certificates it issues (as certs client --days).
+    days: int = 825
+
+
+#: What the CA directory of an [enrol] table must hold.
+ENROL_FILES = ("ca.pem", "ca-key.pem", "server-cert.pem", "server-key.pem", "crl.pem")
+
+
+def parse_enrol(source: str, table: object, base: Path) -> EnrolConfig:
+    """The C{[enrol]} table: C{listen = "tcp://HOST:PORT"}, C{ca = "DIR"}, optional C{days}."""
+    if not isinstance(table, dict):
+        raise ConfigError(source, "enrol", 'must be a table: [enrol] listen = "tcp://0.0.0.0:2377", ca = "pki"')
+    unknown = set(table) - {"listen", "ca", "days"}
+    if unknown:
+        raise ConfigError(source, f"enrol.{sorted(unknown)[0]}", "unknown key (known: ca, days, listen)")
+    if "listen" not in table:
+        raise ConfigError(source, "enrol.listen", 'missing: where to listen, e.g. "tcp://0.0.0.0:2377"')
+    listen = parse_admin(table["listen"], source, "enrol.listen")
+    if listen.kind != "tcp":
+        raise ConfigError(source, "enrol.listen", "must be tcp://HOST:PORT (remote hosts enrol over TLS)")
+    value = table.get("ca")
+    if not isinstance(value, str) or not value:
+        raise ConfigError(source, "enrol.ca", "must be the CA directory of dockguard certs (with ca-key.pem)")
+    ca_dir = Path(value) if os.path.isabs(value) else base / value
+    for name in ENROL_FILES:
+        if not (ca_dir / name).is_file():
+            raise ConfigError(
+                source,
+                "enrol.ca",
+                f"{ca_dir / name} is missing: run dockguard certs init and certs server on {ca_dir} first",
+            )
+    days = table.get("days", 825)
+    if isinstance(days, bool) or not isinstance(days, int) or not 0 < days <= 3650:
+        raise ConfigError(source, "enrol.days", "must be a whole number of days between 1 and 3650")
+    return EnrolConfig(listener=attrs.evolve(listen, kind="tls"), ca_dir=ca_dir, days=days)
+
+
 _TIMEOUTS, _LIMITS = Timeouts(), Limits()
 
 
@@ -133,6 +181,8 @@ class Config:
     decision_log: Path | None = None
     #: The admin listener (plain HTTP: /metrics, /health), off when None.
     admin: ListenerConfig | None = None
+    #: The enrolment listener (dockguard.enrolserver), off when None.
+    enrol: EnrolConfig | None = None
 
 
 _LISTENER_KEYS = {
@@ -298,7 +348,7 @@ def default_upstream(environ: Mapping[str, str]) -> str:
     return DEFAULT_UPSTREAM
 
 
-_TOP_KEYS = {"upstream", "listeners", "timeouts", "limits", "identities", "groups", "decision_log", "admin"}
+_TOP_KEYS = {"upstream", "listeners", "timeouts", "limits", "identities", "groups", "decision_log", "admin", "enrol"}
 
 
 def parse_admin(spec: object, source: str = "--admin", where: str = "--admin") -> ListenerConfig:
@@ -431,6 +481,8 @@ def load_config(path: Path) -> dict[str, Any]:
         if not isinstance(table, dict) or set(table) != {"listen"}:
             raise ConfigError(source, "admin", 'must be a table with one key, listen = "tcp://127.0.0.1:9180"')
         out["admin"] = parse_admin(table["listen"], source, "admin.listen")
+    if "enrol" in data:
+        out["enrol"] = parse_enrol(source, data["enrol"], base)
     for section, keys, kind in (
         ("timeouts", {"header": "header_timeout", "idle": "idle_timeout", "drain": "drain_timeout"}, (int, float)),
         ("limits", {key: key for key in _LIMIT_KEYS}, int),
@@ -500,8 +552,12 @@ def build_config(
     names = [listener.name for listener in fields["listeners"]]
     if fields.get("admin") is not None:
         names.append(fields["admin"].name)
-    for name in names:
-        if names.count(name) > 1:
+    if fields.get("enrol") is not None:
+        names.append(fields["enrol"].listener.name)
+    # tls:// and tcp:// on one address would bind one port twice.
+    addresses = [name.removeprefix("tls://").removeprefix("tcp://") for name in names]
+    for name, address in zip(names, addresses):
+        if addresses.count(address) > 1:
             raise ConfigError(fields.get("source", "--listen"), "listeners", f"{name} is given twice")
     config = Config(**fields)
     _check_exposure(config)

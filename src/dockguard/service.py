@@ -15,7 +15,7 @@ import stat
 import sys
 from collections.abc import Callable
 from types import TracebackType
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
@@ -48,6 +48,9 @@ from dockguard.tls import (
     refused_now,
     server_options,
 )
+
+if TYPE_CHECKING:
+    from dockguard.enrolserver import EnrolFactory
 
 log = Logger(namespace="dockguard")
 
@@ -326,6 +329,16 @@ def make_service(
         service._raiseSynchronously = True
         service.setName("admin " + config.admin.name)
         service.setServiceParent(top)
+    if config.enrol is not None:
+        # Imported only with an enrolment listener (twisted.web, the CA).
+        from dockguard.enrolserver import EnrolFactory
+
+        docker_port = next((listener.port for listener in config.listeners if listener.kind == "tls"), None)
+        top.enrol = EnrolFactory(reactor, config.enrol, docker_port)
+        service = StreamServerEndpointService(endpoint_for(reactor, config.enrol.listener), top.enrol)
+        service._raiseSynchronously = True
+        service.setName("enrol " + config.enrol.listener.name)
+        service.setServiceParent(top)
     return top
 
 
@@ -346,6 +359,8 @@ class _DockguardService(MultiService):
         self.rebuild = rebuild
         self.factories: dict[str, ClientFactory] = {}
         self.creators: dict[str, SwappableServerCreator] = {}
+        #: The enrolment listener's factory (dockguard.enrolserver.EnrolFactory), if any.
+        self.enrol: EnrolFactory | None = None
 
     def reload(self) -> bool:
         """
@@ -371,7 +386,15 @@ class _DockguardService(MultiService):
             return False
         old = {listener.name for listener in self.config.listeners}
         new = {listener.name for listener in config.listeners}
-        if old != new or config.upstream != self.config.upstream or config.admin != self.config.admin:
+        if (
+            old != new
+            or config.upstream != self.config.upstream
+            or (config.admin, config.enrol)
+            != (
+                self.config.admin,
+                self.config.enrol,
+            )
+        ):
             log.warn(
                 "reload: listeners or upstream changed ({old} -> {new}); those need a restart, "
                 "everything else is applied",
@@ -383,6 +406,11 @@ class _DockguardService(MultiService):
                 self.factories[listener.name].listener = _listener(listener)
             if listener.name in self.creators:
                 self.creators[listener.name].options = tls[listener.name]
+        if self.enrol is not None:
+            try:
+                self.enrol.reload()
+            except Exception as e:  # its files are checked again at the next reload
+                log.error("reload: the enrolment listener keeps its certificate and CRL: {error}", error=repr(e))
         self.relay.policy = policy
         self.relay.timeouts = Timeouts(
             header=config.header_timeout, idle=config.idle_timeout, drain=config.drain_timeout
@@ -457,6 +485,13 @@ class _DockguardService(MultiService):
             log.info(
                 "admin listener on {name}: /health and /metrics (plain HTTP; no Docker API)",
                 name=self.config.admin.name,
+            )
+        if self.config.enrol is not None:
+            log.info(
+                "enrolment listener on {name}: /dockguard/ca, /dockguard/enroll, /dockguard/renew "
+                "(tokens and CA in {ca}; no Docker API)",
+                name=self.config.enrol.listener.name,
+                ca=str(self.config.enrol.ca_dir),
             )
         for line in self.policy_lines:
             log.info("policy: {line}", line=line)

@@ -61,12 +61,20 @@ def load_certificates(path: Path) -> list[x509.Certificate]:
     return certs
 
 
-def server_options(cert_path: Path, key_path: Path, ca_path: Path, crl_path: Path | None = None) -> CertificateOptions:
+def server_options(
+    cert_path: Path,
+    key_path: Path,
+    ca_path: Path,
+    crl_path: Path | None = None,
+    require_client_certificate: bool = True,
+) -> CertificateOptions:
     """
     Server-side options requiring a client certificate issued by a CA in
     C{ca_path}.  C{cert_path} may hold intermediates after the leaf.  With
     C{crl_path}, a client certificate listed there is refused during the
     handshake (OpenSSL checks the leaf against the CRL of its issuer).
+    With C{require_client_certificate=False} (the enrolment listener) a
+    client may send none; one it sends is checked all the same.
     """
     chain = load_certificates(cert_path)
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
@@ -83,6 +91,9 @@ def server_options(cert_path: Path, key_path: Path, ca_path: Path, crl_path: Pat
         # without a list here the handshake fails with an internal error.
         acceptableProtocols=[b"http/1.1"],
     )
+    # A trustRoot makes Twisted require a certificate; the context, made at
+    # the first getContext(), reads this attribute then.
+    options.requireCertificate = require_client_certificate
     if crl_path is not None:
         crl = x509.load_pem_x509_crl(crl_path.read_bytes())
         # CertificateOptions keeps the context it makes: configure that one.
