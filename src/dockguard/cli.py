@@ -18,7 +18,7 @@ from urllib.parse import parse_qs
 
 import attrs
 
-from dockguard import __version__, certs
+from dockguard import __version__, certs, enrolclient
 from dockguard.config import build_config, choose_policy, load_policy, parse_admin
 from dockguard.decisionlog import read_decisions
 from dockguard.errors import ConfigError
@@ -498,10 +498,13 @@ def _main(argv: list[str] | None, out: TextIO) -> int:
     where.add_argument("--config", "-c", type=Path, help="read the admin listener from this file's [admin] listen")
     where.add_argument("--admin", help="the admin listener: tcp://HOST:PORT or unix:///PATH")
     certs.register(sub)
+    enrolclient.register(sub)
     args = parser.parse_args(argv)
     try:
         if args.command == "certs":
             return certs.run(args, out)
+        if args.command == "enroll":
+            return enrolclient.run(args, out)
         if args.command == "healthcheck":
             return _healthcheck(args, out)
         if args.command == "version":
