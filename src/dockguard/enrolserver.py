@@ -337,6 +337,8 @@ def tls_options(ca_dir: Path) -> CertificateOptions:
 class EnrolFactory(_Limited):
     """The enrolment listener's factory; L{reload} re-reads its certificate and CRL."""
 
+    noisy = False
+
     def __init__(self, clock: IReactorTime, config: EnrolConfig, docker_port: int | None) -> None:
         self.config = config
         self.creator = SwappableServerCreator(tls_options(config.ca_dir))
@@ -351,6 +353,7 @@ class EnrolFactory(_Limited):
 
 class _Site(Site):
     requestFactory = _BoundedRequest
+    noisy = False
 
     def __init__(self, resource: Resource, clock: IReactorTime) -> None:
         super().__init__(resource, timeout=CONNECTION_TIME, reactor=clock)  # type: ignore[no-untyped-call]
