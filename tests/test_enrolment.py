@@ -13,19 +13,18 @@ import ipaddress
 import json
 import os
 import stat
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from dockguard import certs, enrolment
 from dockguard.enrolment import Refused, TokenError
-
-NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+from harness.enrol import NOW, csr_for
 
 
 @pytest.fixture
@@ -38,20 +37,6 @@ def ca(tmp_path: Path) -> Path:
 
 def ca_cert(directory: Path) -> x509.Certificate:
     return x509.load_pem_x509_certificate((directory / "ca.pem").read_bytes())
-
-
-def csr_for(
-    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | None = None,
-    cn: str = "mallory",
-    extensions: list[x509.ExtensionType] = (),  # type: ignore[assignment]
-) -> str:
-    builder = x509.CertificateSigningRequestBuilder().subject_name(
-        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    )
-    for extension in extensions:
-        builder = builder.add_extension(extension, critical=False)
-    signed = builder.sign(key or ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())
-    return signed.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def new_token(directory: Path, name: str = "alice", ttl: timedelta = timedelta(minutes=15), now: datetime = NOW) -> str:
