@@ -269,12 +269,13 @@ def test_renewal_keeps_the_name_and_refuses_revoked_or_foreign_certificates(ca: 
 # --- the commands ----------------------------------------------------------
 
 
-def test_certs_token_prints_the_token_and_the_identities_hint(ca: Path) -> None:
+def test_certs_token_prints_the_token_and_the_identities_hint(ca: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = io.StringIO()
     assert certs.main(["certs", "token", str(ca), "alice", "--ttl", "5m"], out=out) == 0
-    text, *notes = out.getvalue().splitlines()
+    (text,) = out.getvalue().splitlines()  # the token alone: TOKEN=$(dockguard certs token ...)
     enrolment.parse_token(text)
-    assert any('[identities] alice = ["GROUP"]' in line for line in notes)
+    notes = capsys.readouterr().err
+    assert "grants no group" in notes and '[identities] alice = ["readonly"]' in notes
     listed = io.StringIO()
     assert certs.main(["certs", "tokens", str(ca)], out=listed) == 0
     assert "alice  valid" in listed.getvalue()

@@ -8,6 +8,7 @@ certificate.
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -44,19 +45,17 @@ def _ttl(text: str) -> Any:
 
 
 def cmd_token(args: argparse.Namespace, out: TextIO) -> int:
+    """The token alone on stdout (for C{$(...)} and files), what to do with it on stderr."""
     directory: Path = args.dir
     token, record = enrolment.add_token(directory, args.name, args.ttl, datetime.now(UTC))
     print(token.text, file=out)
-    print(
-        f"# token {record.id} for {record.name}: one use, until {record.expires_at:%Y-%m-%d %H:%M:%S}Z",
-        file=out,
-    )
-    print("# on the host that will use it:", file=out)
-    print(f"#   dockguard enroll https://THIS-HOST:PORT {token.text} --dir DIR", file=out)
-    print(
-        f'# it grants no group: the configuration file decides, e.g. [identities] {record.name} = ["GROUP"]',
-        file=out,
-    )
+    notes = [
+        f"token {record.id} for {record.name}: one use, until {record.expires_at:%Y-%m-%d %H:%M:%S}Z",
+        f"on the host that will use it: dockguard enroll https://THIS-HOST:PORT TOKEN --dir DIR",
+        f'it grants no group: the configuration file does, e.g. [identities] {record.name} = ["readonly"]',
+    ]
+    for line in notes:
+        print(f"# {line}", file=sys.stderr)
     return 0
 
 
