@@ -51,7 +51,7 @@ def cmd_token(args: argparse.Namespace, out: TextIO) -> int:
     print(token.text, file=out)
     notes = [
         f"token {record.id} for {record.name}: one use, until {record.expires_at:%Y-%m-%d %H:%M:%S}Z",
-        f"on the host that will use it: dockguard enroll https://THIS-HOST:PORT TOKEN --dir DIR",
+        "on the host that will use it: dockguard enroll https://THIS-HOST:PORT TOKEN --dir DIR",
         f'it grants no group: the configuration file does, e.g. [identities] {record.name} = ["readonly"]',
     ]
     for line in notes:
