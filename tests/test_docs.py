@@ -108,8 +108,8 @@ def make_certs(page: str, name: str, cwd: Path) -> str:
 # -- the quickstart ------------------------------------------------------------
 
 
-def quickstart_workspace(tmp_path: Path, port: int | None = None) -> Path:
-    """pki/ and dockguard.toml made exactly as the quickstart says."""
+def quickstart_workspace(tmp_path: Path, port: int | None = None, enrol_port: int | None = None) -> Path:
+    """pki/, alice.token and dockguard.toml made exactly as the quickstart says."""
     work = tmp_path / "quickstart"
     work.mkdir()
     make_certs("quickstart.md", "quickstart-certs", work)
@@ -117,41 +117,38 @@ def quickstart_workspace(tmp_path: Path, port: int | None = None) -> Path:
     if port is not None:
         assert ":2376?" in config
         config = config.replace(":2376?", f":{port}?")
+    if enrol_port is not None:
+        assert ':2378"' in config
+        config = config.replace(':2378"', f':{enrol_port}"')
     (work / "dockguard.toml").write_text(config + "\n")
     return work
 
 
-def test_quickstart_certs_are_what_mutual_tls_needs(tmp_path: Path) -> None:
+def test_quickstart_certs_are_what_mutual_tls_and_enrolment_need(tmp_path: Path) -> None:
     from cryptography import x509
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    from dockguard.enrolment import fingerprint, load_tokens, parse_token
 
     work = tmp_path / "quickstart"
     work.mkdir()
-    printed = make_certs("quickstart.md", "quickstart-certs", work)
+    make_certs("quickstart.md", "quickstart-certs", work)
     pki = work / "pki"
 
     ca = x509.load_pem_x509_certificate((pki / "ca.pem").read_bytes())
     server = x509.load_pem_x509_certificate((pki / "server-cert.pem").read_bytes())
-    client_dir = pki / "clients" / "alice"
-    client = x509.load_pem_x509_certificate((client_dir / "cert.pem").read_bytes())
-
     server.verify_directly_issued_by(ca)
-    client.verify_directly_issued_by(ca)
     sans = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "localhost" in sans.get_values_for_type(x509.DNSName)
     assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
     assert ExtendedKeyUsageOID.SERVER_AUTH in server.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    assert client.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "alice"
-    assert ExtendedKeyUsageOID.CLIENT_AUTH in client.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    # the docker CLI's DOCKER_CERT_PATH layout, keys private
-    assert (client_dir / "ca.pem").read_bytes() == (pki / "ca.pem").read_bytes()
-    for key in (pki / "ca-key.pem", pki / "server-key.pem", client_dir / "key.pem"):
-        assert stat.S_IMODE(key.stat().st_mode) == 0o600
-
-    # the context command in the quickstart is the one `certs client` printed
-    printed_context = [line for line in printed.splitlines() if line.startswith("docker context create ")]
-    documented = shell_commands(block("quickstart.md", "quickstart-context"))[0]
-    assert printed_context == [documented.replace("$PWD", str(work.resolve()))]
+    # alice.token holds the token alone, for alice, pinning this CA; kept hashed
+    token = parse_token((work / "alice.token").read_text())
+    assert token.ca_fingerprint == fingerprint(ca)
+    assert [(r.id, r.name) for r in load_tokens(pki)] == [(token.id, "alice")]
+    assert token.secret not in (pki / "tokens.json").read_text()
+    for private in (pki / "ca-key.pem", pki / "server-key.pem", pki / "tokens.json"):
+        assert stat.S_IMODE(private.stat().st_mode) == 0o600
 
 
 def test_quickstart_config_loads(tmp_path: Path) -> None:
@@ -199,6 +196,7 @@ def test_the_pages_have_their_marked_blocks() -> None:
     for wanted in [
         ("quickstart.md", "quickstart-certs"),
         ("quickstart.md", "quickstart-config"),
+        ("quickstart.md", "quickstart-enroll"),
         ("quickstart.md", "quickstart-ps"),
         ("quickstart.md", "quickstart-context"),
         ("quickstart.md", "quickstart-refused"),
@@ -536,7 +534,8 @@ def test_dockguard_commands_in_the_pages_exist() -> None:
     certs_help = dockguard(["certs", "--help"], REPO).stdout
     for page in MY_PAGES:
         code = _code((DOCS / page).read_text())
-        for sub in re.findall(r"(?:^|[\s`$(])dockguard ([a-z][a-z-]*)", code, re.M):
+        # (`docker compose exec dockguard dockguard certs ...`: the service, then the command)
+        for sub in re.findall(r"(?:^|[\s`$(])dockguard (?!dockguard )([a-z][a-z-]*)", code, re.M):
             assert sub in commands, f"{page}: dockguard {sub}"
         for sub in re.findall(r"dockguard certs ([a-z]+)", code):
             assert f"    {sub} " in certs_help, f"{page}: dockguard certs {sub}"
@@ -603,19 +602,40 @@ def _run_docker_block(text: str, cwd: Path, home: Path) -> subprocess.CompletedP
 
 @pytest.mark.e2e
 def test_quickstart_end_to_end(tmp_path: Path, dockerd) -> None:
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
     from harness.guard import free_port, start_guard
 
-    port = free_port()
-    work = quickstart_workspace(tmp_path, port)
+    port, enrol_port = free_port(), free_port()
+    work = quickstart_workspace(tmp_path, port, enrol_port)
     home = tmp_path / "home"
     guard = start_guard(
         work,
         dockerd.socket_path,
         [],
         extra_args=["--config", str(work / "dockguard.toml")],
-        wait_for=("127.0.0.1", port),
+        wait_for=("127.0.0.1", enrol_port),
     )
     try:
+        enroll = block("quickstart.md", "quickstart-enroll").text.replace(":2378", f":{enrol_port}")
+        done = run_shell(enroll, work)
+        assert done.returncode == 0, done.stderr
+        alice = work / "alice"
+        client = x509.load_pem_x509_certificate((alice / "cert.pem").read_bytes())
+        assert client.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "alice"
+        eku = client.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        assert ExtendedKeyUsageOID.CLIENT_AUTH in eku
+        assert (alice / "ca.pem").read_bytes() == (work / "pki" / "ca.pem").read_bytes()
+        assert stat.S_IMODE((alice / "key.pem").stat().st_mode) == 0o600
+        # the context command in the quickstart is the one `dockguard enroll` printed
+        printed = [line for line in done.stdout.splitlines() if line.startswith("docker context create ")]
+        documented = shell_commands(block("quickstart.md", "quickstart-context"))[0]
+        assert printed == [documented.replace("$PWD", str(work.resolve())).replace(":2376", f":{port}")]
+        # the token is spent
+        again = run_shell(enroll.replace("--dir alice", "--dir again"), work)
+        assert again.returncode == 1 and "already used" in again.stderr
+
         ps = block("quickstart.md", "quickstart-ps").text.replace(":2376", f":{port}")
         done = _run_docker_block(ps, work, home)
         assert done.returncode == 0, done.stderr
@@ -632,6 +652,7 @@ def test_quickstart_end_to_end(tmp_path: Path, dockerd) -> None:
         assert refused.expected.splitlines()[0] in done.stderr.splitlines()
 
         log = guard.log()
+        assert "enrolled alice for 127.0.0.1" in log
         assert "allow alice GET /v1." in log and "deny alice POST /v1." in log
     finally:
         guard.stop()
