@@ -164,9 +164,12 @@ def test_a_replayed_token_is_refused_and_logged(server: Server) -> None:
 
 
 def test_a_token_for_another_name_than_expected_gives_nothing(server: Server) -> None:
-    answer = server.post("/dockguard/enroll", {"token": server.token("bob"), "csr": csr_for(), "name": "alice"})
+    token = server.token("bob")
+    answer = server.post("/dockguard/enroll", {"token": token, "csr": csr_for(), "name": "alice"})
     assert answer.status == 403 and "not for 'alice'" in message(answer)
     assert b"CERTIFICATE" not in answer.body
+    # not spent: its owner can still use it
+    assert server.post("/dockguard/enroll", {"token": token, "csr": csr_for(), "name": "bob"}).status == 200
 
 
 def test_a_body_without_length_or_too_long_is_refused_before_it_is_read(server: Server) -> None:

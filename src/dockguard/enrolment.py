@@ -387,11 +387,14 @@ class Issued:
     token_id: str | None = None
 
 
-def enrol(directory: Path, text: str, csr_pem: str, peer: str, now: datetime, days: int) -> Issued:
+def enrol(
+    directory: Path, text: str, csr_pem: str, peer: str, now: datetime, days: int, expected: str | None = None
+) -> Issued:
     """
     Redeem token C{text} for a certificate for its identity and the key of
     C{csr_pem}: check both, mark the token used and write C{tokens.json},
-    then sign and record the certificate in C{issued.json}.
+    then sign and record the certificate in C{issued.json}.  With
+    C{expected}, a token for another identity is refused (and not spent).
 
     @raise Refused: the token or the CSR is refused (nothing is written).
     @raise Busy: the CA directory is locked just now.
@@ -404,6 +407,11 @@ def enrol(directory: Path, text: str, csr_pem: str, peer: str, now: datetime, da
     with ca_lock(directory, wait=False):
         records = load_tokens(directory)
         record = check_token(records, token, fingerprint(ca_cert), now)
+        if expected is not None and expected != record.name:
+            raise Refused(
+                f"token {record.id} is for {record.name}, not {expected!r} as the client expected",
+                f"this token is not for {expected!r}",
+            )
         csr = load_csr(csr_pem)
         used = attrs.evolve(record, used_at=now, used_by=peer)
         save_tokens(directory, [used if r is record else r for r in records], now)
