@@ -1403,7 +1403,7 @@ def test_daemon_reads_grow_only_for_bulk_and_shrink_for_the_next_request() -> No
 
 def test_the_client_state_machine_refuses_a_move_outside_its_table() -> None:
     from dockguard.relay import State
-    from dockguard.relay.client import TRANSITIONS
+    from dockguard.relay.states import TRANSITIONS
 
     assert set(TRANSITIONS) == set(State)
     client = World().client()

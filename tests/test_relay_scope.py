@@ -23,8 +23,8 @@ from twisted.logger import capturedLogs
 
 from dockguard.groups import Group, GroupPolicy
 from dockguard.relay import ClientProtocol, Listener, State
-from dockguard.relay.client import RESOLVING, TRANSITIONS
 from dockguard.relay.lookup import CACHE_SECONDS, LOOKUP_TIMEOUT, MAX_ANSWER, Fetch
+from dockguard.relay.states import RESOLVING, TRANSITIONS
 from dockguard.scope import OWNER_LABEL, Scope
 from dockguard.views import REDACTED
 from harness.relayworld import (
@@ -1070,9 +1070,9 @@ def test_a_list_that_cannot_be_read_gives_502_and_closes(daemon_says: bytes) -> 
 
 
 def test_a_list_larger_than_the_bound_gives_502(monkeypatch: pytest.MonkeyPatch) -> None:
-    from dockguard.relay import client as client_module
+    from dockguard.relay import exchange
 
-    monkeypatch.setattr(client_module, "MAX_VIEWED", 1000)
+    monkeypatch.setattr(exchange, "MAX_VIEWED", 1000)
     world = scoped_world()
     client = Caller(world)
     client.send(get(b"/v1.41/containers/json"))

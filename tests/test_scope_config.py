@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from dockguard.cli import main, suggest_groups
+from dockguard.cli import main
 from dockguard.errors import ConfigError
 from dockguard.groupconfig import policy_from_config
 from dockguard.groups import Group, GroupPolicy
@@ -25,6 +25,7 @@ from dockguard.presets import PRESETS
 from dockguard.relay.verdict import Refuse, decide
 from dockguard.routes import ROUTES, lookup
 from dockguard.scope import Scope
+from dockguard.suggest import suggest_groups
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -408,7 +409,7 @@ def test_explain_refuses_what_the_relay_refuses_under_a_scope(
 
 
 def test_explain_words_every_redaction() -> None:
-    from dockguard.cli import _HIDES
+    from dockguard.explain import _HIDES
     from dockguard.scope import REDACTABLE
 
     assert set(_HIDES) == set(REDACTABLE)

@@ -31,6 +31,7 @@ from dockguard.paths import CanonicalPath
 __all__ = [
     "ROUTES",
     "SCOPED_RESOURCES",
+    "SCOPED_SECTIONS",
     "SCOPE_KINDS",
     "SECTIONS",
     "Match",
@@ -198,6 +199,9 @@ class Route:
 SCOPE_KINDS = ("container", "exec", "volume", "network", "query", "list", "events", "create", "refused")
 #: The resources a scope holds.
 SCOPED_RESOURCES = ("container", "volume", "network")
+#: The sections of those resources (and of exec instances): under a scope,
+#: a route of theirs without a scope kind is refused.
+SCOPED_SECTIONS = frozenset({"containers", "exec", "volumes", "networks"})
 
 
 @attrs.frozen

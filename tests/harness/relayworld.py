@@ -225,7 +225,7 @@ def ping_works(world: World, client: Client) -> None:
     before = client.value()
     client.send(PING)
     world.clock.advance(0)
-    [up] = [u for u in world.connections if u.owner is client.proto]
+    [up] = [u for u in world.connections if getattr(u.owner, "client", None) is client.proto]
     assert world.daemon_saw(up)[-1].head.target == b"/_ping"
     up.dataReceived(PING_OK)
     answer = parse_responses(client.value()[len(before) :], [b"GET"])

@@ -10,7 +10,11 @@ Each module holds one part of a request's life:
   - L{verdict}: refuse, inspect or forward, from the head alone (pure);
   - L{refusals}: where a refused request's body goes (pure);
   - L{decisions}: one line per decision;
+  - L{states}: a client connection's states and every move between them;
+  - L{judging}: after the verdict, the look-ups and bodies judged (L{Judge});
   - L{client}: the client connection, a state machine, and the L{Relay};
+  - L{exchange}: one allowed request relayed to the daemon, and its answer;
+  - L{lookup}, L{scoping}: a scope's look-ups at the daemon and what they do;
   - L{daemon}: connections to the daemon and their pool;
   - L{splice}: flow control, and the raw splice after a hijack.
 """

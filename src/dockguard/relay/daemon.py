@@ -7,8 +7,8 @@ client connection whose request it relays).  It reads the daemon's response
 head, then its body by the framing the head gives (a length, chunks, or the
 rest of the connection), and reports each part to the owner.  When the
 daemon hijacks the connection (C{101 UPGRADED}, or the raw-stream 200 of
-attach and exec), the owner switches it to raw mode (L{goRaw}) and bytes
-flow untouched.
+attach and exec), the owner hands it to a L{RawOwner} (L{goRaw}, the
+splice), and bytes flow untouched.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from zope.interface import implementer
 from dockguard.chunked import ChunkedDecoder, ChunkError
 from dockguard.interfaces import StreamTransport, stream
 
-__all__ = ["DaemonConnection", "DaemonOwner", "DaemonPool", "ResponseHead", "BrokenResponse"]
+__all__ = ["BrokenResponse", "DaemonConnection", "DaemonOwner", "DaemonPool", "RawOwner", "ResponseHead"]
 
 #: Response heads from the daemon are small; this bounds a broken one.
 MAX_RESPONSE_HEAD = 256 * 1024
@@ -103,6 +103,12 @@ class DaemonOwner(TypingProtocol):
 
     def responseEnd(self) -> None: ...
 
+    def daemonLost(self, reason: Failure | None) -> None: ...
+
+
+class RawOwner(TypingProtocol):
+    """What a hijacked daemon connection reports to the splice that holds it."""
+
     def daemonRaw(self, data: bytes) -> None: ...
 
     def daemonLost(self, reason: Failure | None) -> None: ...
@@ -119,6 +125,7 @@ class DaemonConnection(Protocol):
 
     @ivar owner: the exchange using this connection, or L{None} while idle
         in the pool.
+    @ivar rawOwner: once hijacked (L{goRaw}), the splice bytes go to.
     @ivar reused: whether this connection already served a request.
     @ivar ending: the connection will not carry another exchange (the
         daemon half-closed it, or its last response ran to the end of the
@@ -129,6 +136,7 @@ class DaemonConnection(Protocol):
     def __init__(self, pool: DaemonPool | None = None) -> None:
         self.pool = pool
         self.owner: DaemonOwner | None = None
+        self.rawOwner: RawOwner | None = None
         self.state = IDLE
         self.reused = False
         self.alive = False
@@ -167,11 +175,14 @@ class DaemonConnection(Protocol):
     def write(self, data: bytes) -> None:
         self.link.write(data)
 
-    def goRaw(self) -> bytes:
+    def goRaw(self, owner: RawOwner) -> bytes:
         """
-        The daemon hijacked the connection: from now on bytes pass untouched.
-        Returns what the daemon already sent after the response head.
+        The daemon hijacked the connection: from now on bytes pass untouched,
+        to C{owner}.  Returns what the daemon already sent after the
+        response head.
         """
+        self.owner = None
+        self.rawOwner = owner
         self.state = RAW
         self.ending = True
         rest, self._buffer = self._buffer, b""
@@ -193,8 +204,8 @@ class DaemonConnection(Protocol):
             self._readSize(BULK_READ_SIZE)
         state = self.state
         if state is RAW:
-            if self.owner is not None:
-                self.owner.daemonRaw(data)
+            if self.rawOwner is not None:
+                self.rawOwner.daemonRaw(data)
             return
         if self.owner is None or state is IDLE:
             # The daemon never speaks unasked: a connection that does is out
@@ -347,7 +358,8 @@ class DaemonConnection(Protocol):
         self._lose(reason)
 
     def _lose(self, reason: Failure | None) -> None:
-        owner, self.owner = self.owner, None
+        owner: DaemonOwner | RawOwner | None = self.owner or self.rawOwner
+        self.owner = self.rawOwner = None
         if owner is not None:
             owner.daemonLost(reason)
 
@@ -361,7 +373,7 @@ class DaemonConnection(Protocol):
 
     def close(self, abort: bool = False) -> None:
         """Drop the connection: its exchange cannot go on."""
-        self.owner = None
+        self.owner = self.rawOwner = None
         self.ending = True
         if self.alive:
             if abort:

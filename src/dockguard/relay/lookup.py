@@ -123,9 +123,6 @@ class Fetch:
                 daemon.close()
         self._finish((self._status, bytes(self._body)))
 
-    def daemonRaw(self, data: bytes) -> None:
-        pass
-
     def daemonLost(self, reason: Failure | None) -> None:
         daemon, self._daemon = self._daemon, None
         if daemon is not None and daemon.reused and not self._retried and not self._status:

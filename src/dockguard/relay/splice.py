@@ -12,13 +12,17 @@ half-close included: C{docker exec -i} ends stdin and reads output after.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import attrs
 from twisted.internet.interfaces import IPushProducer
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from dockguard.interfaces import StreamTransport
 from dockguard.relay.daemon import DaemonConnection
 
-__all__ = ["Splice", "Throttle", "hijack_head"]
+__all__ = ["Splice", "Throttle", "Wiring", "hijack_head"]
 
 
 @implementer(IPushProducer)
@@ -50,6 +54,38 @@ class Throttle:
         pass
 
 
+@attrs.define
+class Wiring:
+    """
+    Flow control both ways between a client connection and the daemon
+    connection relaying its request: a slow daemon pauses the client's
+    upload, a slow client pauses the daemon's output.
+    """
+
+    client: StreamTransport
+    clientThrottle: Throttle
+    daemon: DaemonConnection
+    daemonThrottle: Throttle
+
+    @classmethod
+    def wire(cls, client: StreamTransport, clientThrottle: Throttle, daemon: DaemonConnection) -> Wiring:
+        daemonThrottle = Throttle(daemon.link)
+        daemon.link.registerProducer(clientThrottle, True)
+        client.registerProducer(daemonThrottle, True)
+        return cls(client, clientThrottle, daemon, daemonThrottle)
+
+    def unwire(self, clientOpen: bool) -> None:
+        """Undo the wiring (C{clientOpen}: the client connection is still open)."""
+        if self.daemon.alive:
+            self.daemon.link.unregisterProducer()
+            # A slow client may have paused the daemon connection: it must
+            # not go back to the pool paused.
+            self.daemonThrottle.resume("backpressure")
+        if clientOpen:
+            self.client.unregisterProducer()
+        self.clientThrottle.resume("backpressure")
+
+
 def hijack_head(status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
     """The daemon's response head as it sent it: the client reads it so."""
     lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
@@ -59,11 +95,17 @@ def hijack_head(status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) 
 
 
 class Splice:
-    """A client connection and a daemon connection joined by a hijack."""
+    """
+    A client connection and a daemon connection joined by a hijack: the
+    daemon connection's L{RawOwner<dockguard.relay.daemon.RawOwner>}.
+    C{daemonEnded} is called when the daemon closes its side.
+    """
 
-    def __init__(self, client: StreamTransport, daemon: DaemonConnection) -> None:
-        self.client = client
-        self.daemon = daemon
+    def __init__(self, wiring: Wiring, daemonEnded: Callable[[], None]) -> None:
+        self.client = wiring.client
+        self.daemon = wiring.daemon
+        self.wiring = wiring
+        self._daemonEnded = daemonEnded
 
     def fromClient(self, data: bytes) -> None:
         self.daemon.write(data)
@@ -72,5 +114,13 @@ class Splice:
         """stdin ended: pass the half-close on; output keeps flowing."""
         self.daemon.link.loseWriteConnection()
 
-    def fromDaemon(self, data: bytes) -> None:
+    def daemonRaw(self, data: bytes) -> None:
         self.client.write(data)
+
+    def daemonLost(self, reason: Failure | None) -> None:
+        self._daemonEnded()
+
+    def close(self) -> None:
+        """The client connection is gone: so is the daemon's."""
+        self.wiring.unwire(clientOpen=False)
+        self.daemon.close()

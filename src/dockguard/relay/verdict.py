@@ -20,14 +20,13 @@ from dockguard.meaning import body_kind, check_request
 from dockguard.paths import CanonicalPath, PathRefused, canonicalise
 from dockguard.policy import Decision, Policy
 from dockguard.queries import QueryRefused, parse_query
-from dockguard.routes import Match, lookup, placeholder
+from dockguard.routes import SCOPED_SECTIONS, Match, lookup, placeholder
 
 __all__ = ["Forward", "Inspect", "Plan", "Refuse", "Verdict", "Verdicts", "decide"]
 
 
 #: The sections whose resources a scope holds, by the resource their lists hold.
 _LISTED = {"containers": "container", "volumes": "volume", "networks": "network"}
-_SCOPED_SECTIONS = frozenset({"containers", "exec", "volumes", "networks"})
 #: An exec instance's name the daemon could resolve (its IDs are random hexadecimal).
 #: Other resources are always looked up: a network's name may be anything but
 #: blank, a volume driver other than "local" takes any name, and a legacy link
@@ -83,7 +82,7 @@ def _plan(method: str, path: CanonicalPath, match: Match, decision: Decision) ->
     route = match.judged_route
     scoped = bool(decision.scoped)
     if route is None:
-        if scoped and match.section_name in _SCOPED_SECTIONS:
+        if scoped and match.section_name in SCOPED_SECTIONS:
             return _unscopable(method, path, decision, "it is not a known route, so no scope can be checked")
         return None
     kind = route.scoped
