@@ -128,7 +128,7 @@ def test_quickstart_certs_are_what_mutual_tls_and_enrolment_need(tmp_path: Path)
     from cryptography import x509
     from cryptography.x509.oid import ExtendedKeyUsageOID
 
-    from dockguard.enrolment import fingerprint, load_tokens, parse_token
+    from dockguard.tokens import fingerprint, load_tokens, parse_token
 
     work = tmp_path / "quickstart"
     work.mkdir()

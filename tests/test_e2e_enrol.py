@@ -30,7 +30,7 @@ import attrs
 import pytest
 from cryptography import x509
 
-from dockguard import enrolment
+from dockguard import tokens
 from harness.enrol import csr_for
 from harness.guard import free_port
 from harness.rawhttp import certs, wait_for_log
@@ -203,9 +203,9 @@ bob = ["readonly"]
     # a wrong CA fingerprint: the client refuses before it sends the token
     elsewhere = tmp_path / "elsewhere"
     certs("init", str(elsewhere))
-    forged = enrolment.parse_token(new_token(pki, "alice"))
-    foreign = enrolment.fingerprint(x509.load_pem_x509_certificate((elsewhere / "ca.pem").read_bytes()))
-    pinned = enroll(netns, url, enrolment.Token(foreign, forged.id, forged.secret).text, "--dir", str(tmp_path / "x"))
+    forged = tokens.parse_token(new_token(pki, "alice"))
+    foreign = tokens.fingerprint(x509.load_pem_x509_certificate((elsewhere / "ca.pem").read_bytes()))
+    pinned = enroll(netns, url, tokens.Token(foreign, forged.id, forged.secret).text, "--dir", str(tmp_path / "x"))
     assert pinned.returncode == 1 and "refusing to send the token" in pinned.stderr
     assert forged.id not in guard.log()
     assert not (tmp_path / "x").exists()

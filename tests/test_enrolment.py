@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from dockguard import certs, enrolment
-from dockguard.enrolment import Refused, TokenError
+from dockguard import certs, enrolment, tokens
+from dockguard.tokens import Refused, TokenError
 from harness.enrol import NOW, csr_for
 
 
@@ -40,7 +40,7 @@ def ca_cert(directory: Path) -> x509.Certificate:
 
 
 def new_token(directory: Path, name: str = "alice", ttl: timedelta = timedelta(minutes=15), now: datetime = NOW) -> str:
-    token, _ = enrolment.add_token(directory, name, ttl, now)
+    token, _ = tokens.add_token(directory, name, ttl, now)
     return token.text
 
 
@@ -48,18 +48,18 @@ def new_token(directory: Path, name: str = "alice", ttl: timedelta = timedelta(m
 
 
 def test_a_token_carries_the_ca_fingerprint_an_id_and_256_random_bits(ca: Path) -> None:
-    token, record = enrolment.make_token(ca_cert(ca), "alice", timedelta(minutes=15), NOW)
+    token, record = tokens.make_token(ca_cert(ca), "alice", timedelta(minutes=15), NOW)
     prefix, fingerprint, token_id, secret = token.text.split("-")
     assert prefix == "DGT1"
     assert fingerprint == ca_cert(ca).fingerprint(hashes.SHA256()).hex()
     assert len(token_id) == 12
     assert len(base64.b32decode(secret.upper() + "====")) == 32
-    assert enrolment.parse_token(token.text) == token
+    assert tokens.parse_token(token.text) == token
     # two tokens share nothing but the CA
-    other, _ = enrolment.make_token(ca_cert(ca), "alice", timedelta(minutes=15), NOW)
+    other, _ = tokens.make_token(ca_cert(ca), "alice", timedelta(minutes=15), NOW)
     assert (other.id, other.secret) != (token.id, token.secret)
     # the record keeps a hash, never the secret
-    assert record.hash == enrolment.hash_token(token.id, token.secret)
+    assert record.hash == tokens.hash_token(token.id, token.secret)
     assert token.secret not in json.dumps(record.to_json())
     assert record.expires_at == NOW + timedelta(minutes=15)
 
@@ -68,7 +68,7 @@ def test_tokens_json_is_0600_and_holds_no_secret(ca: Path) -> None:
     text = new_token(ca)
     path = ca / "tokens.json"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert enrolment.parse_token(text).secret not in path.read_text()
+    assert tokens.parse_token(text).secret not in path.read_text()
 
 
 @pytest.mark.parametrize(
@@ -77,13 +77,13 @@ def test_tokens_json_is_0600_and_holds_no_secret(ca: Path) -> None:
 )
 def test_text_that_is_not_a_token(text: str) -> None:
     with pytest.raises(TokenError):
-        enrolment.parse_token(text)
+        tokens.parse_token(text)
 
 
 @pytest.mark.parametrize("name", ["", "a b", "alice\n", "-x", "ällo"])
 def test_a_token_names_an_identity_of_the_one_name_rule(ca: Path, name: str) -> None:
     with pytest.raises(TokenError, match="not a name dockguard accepts"):
-        enrolment.add_token(ca, name, timedelta(minutes=1), NOW)
+        tokens.add_token(ca, name, timedelta(minutes=1), NOW)
 
 
 @pytest.mark.parametrize(
@@ -97,13 +97,13 @@ def test_a_token_names_an_identity_of_the_one_name_rule(ca: Path, name: str) -> 
     ],
 )
 def test_ttl(text: str, ttl: timedelta) -> None:
-    assert enrolment.parse_ttl(text) == ttl
+    assert tokens.parse_ttl(text) == ttl
 
 
 def test_a_ttl_out_of_range_is_refused(ca: Path) -> None:
     for ttl in (timedelta(0), timedelta(days=8)):
         with pytest.raises(TokenError, match="lives between"):
-            enrolment.make_token(ca_cert(ca), "alice", ttl, NOW)
+            tokens.make_token(ca_cert(ca), "alice", ttl, NOW)
 
 
 def test_a_token_gives_one_certificate_for_its_name_once(ca: Path) -> None:
@@ -114,7 +114,7 @@ def test_a_token_gives_one_certificate_for_its_name_once(ca: Path) -> None:
         enrolment.enrol(ca, text, csr_for(), "10.0.0.3", NOW + timedelta(seconds=1), 30)
     assert "already used" in replay.value.reason and "10.0.0.2" in replay.value.reason
     assert "already used" in replay.value.message
-    (record,) = enrolment.load_tokens(ca)
+    (record,) = tokens.load_tokens(ca)
     assert record.state(NOW) == "used" and record.used_by == "10.0.0.2"
     assert record.serial == f"{issued.certificate.serial_number:x}"
 
@@ -129,18 +129,18 @@ def test_a_token_expires(ca: Path) -> None:
 
 def test_a_revoked_token_is_refused(ca: Path) -> None:
     text = new_token(ca)
-    token = enrolment.parse_token(text)
-    enrolment.revoke_token(ca, token.id[:6], NOW)
+    token = tokens.parse_token(text)
+    tokens.revoke_token(ca, token.id[:6], NOW)
     with pytest.raises(Refused, match="revoked"):
         enrolment.enrol(ca, text, csr_for(), "10.0.0.2", NOW, 30)
     with pytest.raises(certs.CertsError, match="already revoked"):
-        enrolment.revoke_token(ca, token.id, NOW)
+        tokens.revoke_token(ca, token.id, NOW)
 
 
 def test_a_wrong_secret_or_id_is_an_unknown_token(ca: Path) -> None:
-    token = enrolment.parse_token(new_token(ca))
-    wrong_secret = enrolment.Token(token.ca_fingerprint, token.id, "a" * 52).text
-    wrong_id = enrolment.Token(token.ca_fingerprint, "0" * 12, token.secret).text
+    token = tokens.parse_token(new_token(ca))
+    wrong_secret = tokens.Token(token.ca_fingerprint, token.id, "a" * 52).text
+    wrong_id = tokens.Token(token.ca_fingerprint, "0" * 12, token.secret).text
     for text in (wrong_secret, wrong_id):
         with pytest.raises(Refused) as refused:
             enrolment.enrol(ca, text, csr_for(), "10.0.0.2", NOW, 30)
@@ -152,17 +152,17 @@ def test_a_wrong_secret_or_id_is_an_unknown_token(ca: Path) -> None:
 def test_a_token_of_another_ca_is_refused(ca: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
     certs.main(["certs", "init", str(other)], out=io.StringIO())
-    token = enrolment.parse_token(new_token(ca))
-    foreign = enrolment.Token(ca_cert(other).fingerprint(hashes.SHA256()).hex(), token.id, token.secret)
+    token = tokens.parse_token(new_token(ca))
+    foreign = tokens.Token(ca_cert(other).fingerprint(hashes.SHA256()).hex(), token.id, token.secret)
     with pytest.raises(Refused, match="another CA"):
         enrolment.enrol(ca, foreign.text, csr_for(), "10.0.0.2", NOW, 30)
 
 
 def test_old_used_tokens_are_forgotten_after_a_while(ca: Path) -> None:
     enrolment.enrol(ca, new_token(ca), csr_for(), "10.0.0.2", NOW, 30)
-    later = NOW + enrolment.KEEP + timedelta(days=1)
+    later = NOW + tokens.KEEP + timedelta(days=1)
     new_token(ca, now=later)
-    assert [r.state(later) for r in enrolment.load_tokens(ca)] == ["valid"]
+    assert [r.state(later) for r in tokens.load_tokens(ca)] == ["valid"]
 
 
 # --- the certificate -------------------------------------------------------
@@ -273,13 +273,13 @@ def test_certs_token_prints_the_token_and_the_identities_hint(ca: Path, capsys: 
     out = io.StringIO()
     assert certs.main(["certs", "token", str(ca), "alice", "--ttl", "5m"], out=out) == 0
     (text,) = out.getvalue().splitlines()  # the token alone: TOKEN=$(dockguard certs token ...)
-    enrolment.parse_token(text)
+    tokens.parse_token(text)
     notes = capsys.readouterr().err
     assert "grants no group" in notes and '[identities] alice = ["readonly"]' in notes
     listed = io.StringIO()
     assert certs.main(["certs", "tokens", str(ca)], out=listed) == 0
     assert "alice  valid" in listed.getvalue()
-    token_id = enrolment.parse_token(text).id
+    token_id = tokens.parse_token(text).id
     assert certs.main(["certs", "tokens", str(ca), "--revoke", token_id], out=io.StringIO()) == 0
     listed = io.StringIO()
     certs.main(["certs", "tokens", str(ca)], out=listed)

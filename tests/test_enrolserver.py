@@ -21,7 +21,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.logger import capturedLogs, formatEvent
 from twisted.python.failure import Failure
 
-from dockguard import certs, enrolment
+from dockguard import certs, tokens
 from dockguard.config import EnrolConfig, ListenerConfig, build_config
 from dockguard.enrolserver import (
     CONNECTION_TIME,
@@ -82,7 +82,7 @@ class Server:
         return self.send(head % (path.encode(), len(data)) + data, peer, cert)
 
     def token(self, name: str = "alice") -> str:
-        return enrolment.add_token(self.ca_dir, name, timedelta(minutes=15), NOW)[0].text
+        return tokens.add_token(self.ca_dir, name, timedelta(minutes=15), NOW)[0].text
 
 
 @pytest.fixture

@@ -147,7 +147,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         if func in (cmd_server, cmd_client, cmd_revoke) and args.dir.is_dir():
             # These rewrite issued.json, as the enrolment listener does.
-            from dockguard.enrolment import ca_lock
+            from dockguard.tokens import ca_lock
 
             with ca_lock(args.dir):
                 return func(args, out or sys.stdout)

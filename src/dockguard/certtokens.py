@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from dockguard import enrolment
-from dockguard.enrolment import DEFAULT_TTL, parse_ttl
+from dockguard import tokens
+from dockguard.tokens import DEFAULT_TTL, parse_ttl
 
 
 def register(sub: Any) -> None:
@@ -40,14 +40,14 @@ def register(sub: Any) -> None:
 def _ttl(text: str) -> Any:
     try:
         return parse_ttl(text)
-    except enrolment.TokenError as e:
+    except tokens.TokenError as e:
         raise argparse.ArgumentTypeError(str(e))
 
 
 def cmd_token(args: argparse.Namespace, out: TextIO) -> int:
     """The token alone on stdout (for C{$(...)} and files), what to do with it on stderr."""
     directory: Path = args.dir
-    token, record = enrolment.add_token(directory, args.name, args.ttl, datetime.now(UTC))
+    token, record = tokens.add_token(directory, args.name, args.ttl, datetime.now(UTC))
     print(token.text, file=out)
     notes = [
         f"token {record.id} for {record.name}: one use, until {record.expires_at:%Y-%m-%d %H:%M:%S}Z",
@@ -63,11 +63,11 @@ def cmd_tokens(args: argparse.Namespace, out: TextIO) -> int:
     directory: Path = args.dir
     now = datetime.now(UTC)
     if args.revoke is not None:
-        record = enrolment.revoke_token(directory, args.revoke, now)
+        record = tokens.revoke_token(directory, args.revoke, now)
         print(f"revoked token {record.id} for {record.name}", file=out)
         return 0
     rows = [("ID", "NAME", "STATE", "EXPIRES", "USED BY", "SERIAL")]
-    for r in enrolment.load_tokens(directory):
+    for r in tokens.load_tokens(directory):
         rows.append((r.id, r.name, r.state(now), f"{r.expires_at:%Y-%m-%d %H:%M:%S}Z", r.used_by or "", r.serial or ""))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:

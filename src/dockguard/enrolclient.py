@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from dockguard import certs
-from dockguard.enrolment import TokenError, fingerprint, parse_token
+from dockguard.tokens import TokenError, fingerprint, parse_token
 
 #: Bytes read of an answer at most (a certificate and a CA: about 2 KiB).
 MAX_ANSWER = 65536

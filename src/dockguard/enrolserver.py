@@ -44,10 +44,11 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
 from dockguard.config import EnrolConfig
-from dockguard.enrolment import Busy, Issued, Refused, enrol, pem, renew
+from dockguard.enrolment import Issued, enrol, pem, renew
 from dockguard.interfaces import IAbortableTransport
 from dockguard.relay.framing import json_error
 from dockguard.tls import SwappableServerCreator, server_options
+from dockguard.tokens import Busy, Refused
 
 log = Logger(namespace="dockguard")
 
