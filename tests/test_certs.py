@@ -12,7 +12,7 @@ import ipaddress
 import json
 import os
 import stat
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,14 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from OpenSSL.crypto import X509, X509Store, X509StoreContext, X509StoreContextError, X509StoreFlags
 
 from dockguard import certs, identities
+
+
+def load_crl(path: Path) -> x509.CertificateRevocationList:
+    return x509.load_pem_x509_crl(path.read_bytes())
+
+
+def revoked_serials(crl: x509.CertificateRevocationList) -> frozenset[int]:
+    return frozenset(revoked.serial_number for revoked in crl)
 
 
 def run(*argv: str | os.PathLike[str]) -> tuple[int, str]:
@@ -67,10 +75,10 @@ def test_init_makes_a_ca(ca_dir: Path) -> None:
     assert mode(ca_dir / "ca-key.pem") == 0o600
     assert b"PRIVATE KEY" in (ca_dir / "ca-key.pem").read_bytes()
 
-    crl = certs.load_crl(ca_dir / "crl.pem")
+    crl = load_crl(ca_dir / "crl.pem")
     assert crl.is_signature_valid(ca.public_key())
     assert crl.issuer == ca.subject
-    assert certs.revoked_serials(crl) == frozenset()
+    assert revoked_serials(crl) == frozenset()
 
     issued = json.loads((ca_dir / "issued.json").read_text())["certificates"]
     assert [(r["kind"], r["serial"]) for r in issued] == [("ca", f"{ca.serial_number:x}")]
@@ -225,7 +233,7 @@ def _openssl_verify(ca_dir: Path, cert: x509.Certificate) -> None:
     """What the listener does: chain to ca.pem and check crl.pem."""
     store = X509Store()
     store.add_cert(X509.from_cryptography(load(ca_dir / "ca.pem")))
-    store.add_crl(certs.load_crl(ca_dir / "crl.pem"))
+    store.add_crl(load_crl(ca_dir / "crl.pem"))
     store.set_flags(X509StoreFlags.CRL_CHECK)
     X509StoreContext(store, X509.from_cryptography(cert)).verify_certificate()
 
@@ -241,9 +249,9 @@ def test_revoke_by_name(ca_dir: Path) -> None:
         _openssl_verify(ca_dir, cert)  # the empty CRL from init is fine for OpenSSL
 
     ok("certs", "revoke", ca_dir, "alice")
-    crl = certs.load_crl(ca_dir / "crl.pem")
+    crl = load_crl(ca_dir / "crl.pem")
     assert crl.is_signature_valid(load(ca_dir / "ca.pem").public_key())
-    assert certs.revoked_serials(crl) == {alice1.serial_number, alice2.serial_number}
+    assert revoked_serials(crl) == {alice1.serial_number, alice2.serial_number}
     for cert in (alice1, alice2):
         with pytest.raises(X509StoreContextError, match="revoked"):
             _openssl_verify(ca_dir, cert)
@@ -265,7 +273,7 @@ def test_revoke_by_serial_keeps_earlier_revocations(ca_dir: Path) -> None:
     ok("certs", "revoke", ca_dir, f"{alice.serial_number:X}")
     ok("certs", "revoke", ca_dir, f"0x{server.serial_number:x}")
     bob = load(ca_dir / "clients" / "bob" / "cert.pem")
-    revoked = certs.revoked_serials(certs.load_crl(ca_dir / "crl.pem"))
+    revoked = revoked_serials(load_crl(ca_dir / "crl.pem"))
     assert revoked == {alice.serial_number, bob.serial_number, server.serial_number}
     issued = json.loads((ca_dir / "issued.json").read_text())["certificates"]
     assert {r["kind"] for r in issued if r["revoked_at"]} == {"client", "server"}
@@ -277,7 +285,7 @@ def test_revoke_unknown_or_ca(ca_dir: Path, capsys) -> None:
     assert run("certs", "revoke", ca_dir, "abcdef")[0] == 1
     ca = load(ca_dir / "ca.pem")
     assert run("certs", "revoke", ca_dir, f"{ca.serial_number:x}")[0] == 1
-    assert certs.revoked_serials(certs.load_crl(ca_dir / "crl.pem")) == frozenset()
+    assert revoked_serials(load_crl(ca_dir / "crl.pem")) == frozenset()
 
 
 def test_list_table(ca_dir: Path) -> None:
@@ -298,25 +306,6 @@ def test_leaf_never_outlives_the_ca(tmp_path: Path) -> None:
     ok("certs", "client", tmp_path, "alice", "--days", "825")
     ca = load(tmp_path / "ca.pem")
     assert load(tmp_path / "clients" / "alice" / "cert.pem").not_valid_after_utc <= ca.not_valid_after_utc
-
-
-def test_expiring(ca_dir: Path) -> None:
-    ok("certs", "client", ca_dir, "alice", "--days", "10")
-    cert = load(ca_dir / "clients" / "alice" / "cert.pem")
-    now = datetime.now(UTC)
-    assert certs.expiring(cert, now=now) in (9, 10)
-    assert certs.expiring(cert, within_days=5, now=now) is None
-    assert certs.expiring(cert, now=now + timedelta(days=11)) < 0
-    assert certs.expiring(cert, now=(now + timedelta(days=5)).replace(tzinfo=None)) in (4, 5)
-
-
-def test_load_crl_accepts_der(ca_dir: Path, tmp_path: Path) -> None:
-    from cryptography.hazmat.primitives import serialization
-
-    crl = certs.load_crl(ca_dir / "crl.pem")
-    der = tmp_path / "crl.der"
-    der.write_bytes(crl.public_bytes(serialization.Encoding.DER))
-    assert certs.load_crl(der) == crl
 
 
 def test_days_must_be_positive(tmp_path: Path, capsys) -> None:

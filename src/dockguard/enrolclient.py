@@ -143,7 +143,7 @@ def _enroll(args: argparse.Namespace, out: TextIO) -> int:
     print(f"export DOCKER_HOST={endpoint}", file=out)
     print("export DOCKER_TLS_VERIFY=1", file=out)
     print(f"export DOCKER_CERT_PATH={shlex.quote(str(path))}", file=out)
-    print(f"docker context create {certs._context_name(name)} --docker {certs._dquote(docker)}", file=out)
+    print(f"docker context create {certs.context_name(name)} --docker {certs.dquote(docker)}", file=out)
     return 0
 
 
@@ -280,7 +280,7 @@ def _create_context(name: str, docker: str, out: TextIO) -> int:
     if docker_cli is None:
         raise EnrolError(
             f"no docker command here; create the context with: docker context create {name} "
-            f"--docker {certs._dquote(docker)}"
+            f"--docker {certs.dquote(docker)}"
         )
     done = subprocess.run([docker_cli, "context", "create", name, "--docker", docker], capture_output=True, text=True)
     if done.returncode != 0:

@@ -22,12 +22,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from dockguard import certs
+from dockguard import ca
+from dockguard.ca import ca_lock
 from dockguard.identities import IdentityRefused, identity_from_certificate
 from dockguard.tokens import (
     Refused,
     TokenError,
-    ca_lock,
     check_token,
     fingerprint,
     load_tokens,
@@ -88,8 +88,8 @@ def certificate_for(
     """
     key = csr.public_key()
     assert isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey)  # load_csr checked it
-    builder = certs._leaf_builder(ca_key, ca_cert, key, name, days)
-    return certs._sign_leaf(builder, ca_key, ExtendedKeyUsageOID.CLIENT_AUTH)
+    builder = ca.leaf_builder(ca_key, ca_cert, key, name, days)
+    return ca.sign_leaf(builder, ca_key, ExtendedKeyUsageOID.CLIENT_AUTH)
 
 
 @attrs.frozen
@@ -118,7 +118,7 @@ def enrol(
         token = parse_token(text)
     except TokenError as e:
         raise Refused(f"not a token: {e}", str(e), 400)
-    ca_key, ca_cert, _ = certs._load_ca(directory)
+    ca_key, ca_cert, _ = ca.load_ca(directory)
     with ca_lock(directory, wait=False):
         records = load_tokens(directory)
         record = check_token(records, token, fingerprint(ca_cert), now)
@@ -153,9 +153,9 @@ def renew(directory: Path, current: x509.Certificate, csr_pem: str, peer: str, d
     except IdentityRefused as e:
         raise Refused(f"renewal refused: {e}", str(e))
     serial = current.serial_number
-    ca_key, ca_cert, _ = certs._load_ca(directory)
+    ca_key, ca_cert, _ = ca.load_ca(directory)
     with ca_lock(directory, wait=False):
-        issued = certs._load_issued(directory)
+        issued = ca.load_issued(directory)
         known = [r for r in issued["certificates"] if r["kind"] == "client" and int(r["serial"], 16) == serial]
         if not known or known[0]["name"] != name:
             raise Refused(
@@ -175,12 +175,12 @@ def renew(directory: Path, current: x509.Certificate, csr_pem: str, peer: str, d
 
 def _record_issued(directory: Path, cert: x509.Certificate, name: str, how: str) -> None:
     """Add C{cert} to C{issued.json} as a client certificate (C{certs list}, C{certs revoke})."""
-    issued = certs._load_issued(directory)
-    record = certs._record(cert, "client", name, directory)
+    issued = ca.load_issued(directory)
+    record = ca.issued_record(cert, "client", name, directory)
     record["path"] = None
     record["how"] = how
     issued["certificates"].append(record)
-    certs._save_issued(directory, issued)
+    ca.save_issued(directory, issued)
 
 
 def pem(cert: x509.Certificate) -> str:

@@ -43,12 +43,13 @@ from twisted.web.http import Request as HTTPRequest
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
+from dockguard.ca import Busy
 from dockguard.config import EnrolConfig
 from dockguard.enrolment import Issued, enrol, pem, renew
 from dockguard.interfaces import IAbortableTransport
 from dockguard.relay.framing import json_error
 from dockguard.tls import SwappableServerCreator, server_options
-from dockguard.tokens import Busy, Refused
+from dockguard.tokens import Refused
 
 log = Logger(namespace="dockguard")
 

@@ -19,15 +19,13 @@ CA directory's files hold its lock (L{ca_lock}).
 from __future__ import annotations
 
 import base64
-import fcntl
 import hashlib
 import hmac
 import json
 import os
 import re
 import secrets
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,11 +34,11 @@ import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from dockguard import certs
+from dockguard import ca
+from dockguard.ca import ca_lock
 from dockguard.names import NAME_RULE, is_plain_name
 
 TOKENS = "tokens.json"
-LOCK = ".lock"
 PREFIX = "DGT1"
 #: Bytes of the secret (256 bits) and of the id (48 bits, not secret).
 SECRET_BYTES, ID_BYTES = 32, 6
@@ -51,12 +49,8 @@ KEEP = timedelta(days=30)
 _TOKEN = re.compile(rf"{PREFIX}-(?P<ca>[0-9a-f]{{64}})-(?P<id>[0-9a-f]{{12}})-(?P<secret>[a-z2-7]{{52}})")
 
 
-class TokenError(certs.CertsError):
+class TokenError(ca.CertsError):
     """Text that is not a token; C{str()} says why, for the user."""
-
-
-class Busy(Exception):
-    """Another command holds the CA directory's lock just now: try again."""
 
 
 class Refused(Exception):
@@ -238,25 +232,6 @@ def check_token(records: list[TokenRecord], token: Token, ca_fp: str, now: datet
 # --- the CA directory ----------------------------------------------------
 
 
-@contextmanager
-def ca_lock(directory: Path, wait: bool = True) -> Iterator[None]:
-    """
-    Hold the CA directory's lock (C{.lock}, flock): the commands that
-    rewrite C{tokens.json} and C{issued.json} take it, so none loses
-    another's change.  With C{wait=False} (the listener, which must not
-    block) L{Busy} is raised when it is held.
-    """
-    fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            raise Busy(f"{directory / LOCK} is held by another dockguard command")
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
 def load_tokens(directory: Path) -> list[TokenRecord]:
     path = directory / TOKENS
     try:
@@ -264,7 +239,7 @@ def load_tokens(directory: Path) -> list[TokenRecord]:
     except FileNotFoundError:
         return []
     if not isinstance(data, dict) or not isinstance(data.get("tokens"), list):
-        raise certs.CertsError(f"{path} is not a token record")
+        raise ca.CertsError(f"{path} is not a token record")
     return [TokenRecord.from_json(item) for item in data["tokens"]]
 
 
@@ -292,7 +267,7 @@ def _ended(record: TokenRecord) -> datetime:
 
 def add_token(directory: Path, name: str, ttl: timedelta, now: datetime) -> tuple[Token, TokenRecord]:
     """Make a token for C{name} and record it in C{directory}."""
-    _, ca_cert, _ = certs._load_ca(directory)
+    _, ca_cert, _ = ca.load_ca(directory)
     token, record = make_token(ca_cert, name, ttl, now)
     with ca_lock(directory):
         save_tokens(directory, [*load_tokens(directory), record], now)
@@ -305,10 +280,10 @@ def revoke_token(directory: Path, token_id: str, now: datetime) -> TokenRecord:
         records = load_tokens(directory)
         found = [r for r in records if r.id.startswith(token_id.lower())] if token_id else []
         if len(found) != 1:
-            raise certs.CertsError(f"{'no' if not found else 'more than one'} token with id {token_id!r} in {TOKENS}")
+            raise ca.CertsError(f"{'no' if not found else 'more than one'} token with id {token_id!r} in {TOKENS}")
         record = found[0]
         if record.state(now) != "valid":
-            raise certs.CertsError(f"token {record.id} is already {record.state(now)}")
+            raise ca.CertsError(f"token {record.id} is already {record.state(now)}")
         revoked = attrs.evolve(record, revoked_at=now)
         save_tokens(directory, [revoked if r is record else r for r in records], now)
         return revoked
