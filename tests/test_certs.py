@@ -127,7 +127,7 @@ def test_server_certificate(ca_dir: Path) -> None:
         f"&client_ca={base}/ca.pem&crl={base}/crl.pem"
     ) in out
     # and dockguard's own parser reads that URL back
-    from dockguard.config import parse_listen
+    from dockguard.listeners import parse_listen
 
     url = next(line.strip() for line in out.splitlines() if line.strip().startswith("tls://"))
     listener = parse_listen(url)

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from dockguard.config import build_config, load_config, parse_listen
+from dockguard.config import build_config, load_config
 from dockguard.errors import ConfigError
+from dockguard.listeners import parse_listen
 from dockguard.paths import canonicalise
 from dockguard.routes import lookup
 

@@ -22,7 +22,7 @@ from twisted.logger import capturedLogs, formatEvent
 from twisted.python.failure import Failure
 
 from dockguard import certs, tokens
-from dockguard.config import EnrolConfig, ListenerConfig, build_config
+from dockguard.config import build_config
 from dockguard.enrolserver import (
     CONNECTION_TIME,
     MAX_BODY,
@@ -34,6 +34,7 @@ from dockguard.enrolserver import (
     _Site,
 )
 from dockguard.errors import ConfigError
+from dockguard.listeners import EnrolConfig, ListenerConfig
 from harness.enrol import NOW, Answer, csr_for, parse
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from dockguard.config import build_config, exposure_warnings, parse_listen
+from dockguard.config import build_config, exposure_warnings
 from dockguard.errors import ConfigError
 from dockguard.exposure import exposures, host_network_reach
 from dockguard.groupconfig import policy_from_config
+from dockguard.listeners import parse_listen
 
 GROUPS = {
     "builder": {"actions": ["image.build"], "sections": {"ping": "read"}},

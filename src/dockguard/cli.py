@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any, TextIO, cast
 
 from dockguard import __version__, certs, enrolclient
-from dockguard.config import build_config, choose_policy, parse_admin
+from dockguard.config import build_config, choose_policy
 from dockguard.decisionlog import read_decisions
 from dockguard.errors import ConfigError
 from dockguard.explain import explain_command
+from dockguard.listeners import parse_admin
 from dockguard.suggest import suggest_groups
 
 

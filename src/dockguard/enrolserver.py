@@ -44,9 +44,9 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
 from dockguard.ca import Busy
-from dockguard.config import EnrolConfig
 from dockguard.enrolment import Issued, enrol, pem, renew
 from dockguard.interfaces import IAbortableTransport
+from dockguard.listeners import EnrolConfig
 from dockguard.relay.framing import json_error
 from dockguard.tls import SwappableServerCreator, server_options
 from dockguard.tokens import Refused

@@ -108,7 +108,7 @@ def host_network_reach(policy: GroupPolicy, identity: str) -> str | None:
 def exposures(listeners: Iterable[object], policy: GroupPolicy) -> list[Exposure]:
     """Every fixed-identity TCP listener whose identity a reaching identity would gain rights through.
 
-    ``listeners`` are :class:`~dockguard.config.ListenerConfig` objects; those
+    ``listeners`` are :class:`~dockguard.listeners.ListenerConfig` objects; those
     with ``trust_host`` set are skipped.
     """
     reachers = {

@@ -32,10 +32,11 @@ from twisted.internet.task import deferLater
 from twisted.logger import Logger, globalLogPublisher
 from twisted.protocols.tls import TLSMemoryBIOProtocol
 
-from dockguard.config import Config, ListenerConfig, exposure_warnings
+from dockguard.config import Config, exposure_warnings
 from dockguard.decisionlog import DecisionLog
 from dockguard.errors import ConfigError
 from dockguard.interfaces import IAbortableTransport, IReactor
+from dockguard.listeners import ListenerConfig
 from dockguard.metrics import Metrics, NoMetrics, PrometheusMetrics
 from dockguard.policy import Policy
 from dockguard.relay import ClientFactory, ClientProtocol, DaemonPool, Limits, Listener, Relay, Timeouts
