@@ -5,28 +5,17 @@ one L{Relay} (policy, upstream pool, limits).
 
 from __future__ import annotations
 
-import errno
-import ipaddress
-import os
 import resource
 import signal
-import socket
-import stat
 import sys
 from collections.abc import Callable
-from types import TracebackType
 from typing import TYPE_CHECKING, cast
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, ensureDeferred
-from twisted.internet.endpoints import (
-    TCP4ServerEndpoint,
-    TCP6ServerEndpoint,
-    UNIXServerEndpoint,
-)
 from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IAddress, IReactorFromThreads, IStreamServerEndpoint
+from twisted.internet.interfaces import IAddress, IReactorFromThreads
 from twisted.internet.ssl import CertificateOptions
 from twisted.internet.task import deferLater
 from twisted.logger import Logger, globalLogPublisher
@@ -34,6 +23,13 @@ from twisted.protocols.tls import TLSMemoryBIOProtocol
 
 from dockguard.config import Config, exposure_warnings
 from dockguard.decisionlog import DecisionLog
+from dockguard.endpoints import (
+    CannotListen,
+    admission_of,
+    cannot_listen_reason,
+    endpoint_for,
+    one_line_for_cannot_listen,
+)
 from dockguard.errors import ConfigError
 from dockguard.interfaces import IAbortableTransport, IReactor
 from dockguard.listeners import ListenerConfig
@@ -54,64 +50,6 @@ if TYPE_CHECKING:
     from dockguard.enrolserver import EnrolFactory
 
 log = Logger(namespace="dockguard")
-
-
-def _admit(listener: ListenerConfig) -> Callable[[object], bool]:
-    if not listener.allow:
-        return lambda peer: True
-    networks = listener.allow
-
-    def admit(peer: object) -> bool:
-        host = getattr(peer, "host", None)
-        if host is None:
-            return False
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        return any(address in network for network in networks)
-
-    return admit
-
-
-def _remove_stale_socket(path: str) -> None:
-    """
-    A Unix socket left behind by a process that died blocks binding; one
-    that still answers belongs to a live process and is left alone.
-    """
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        return
-    if not stat.S_ISSOCK(mode):
-        return
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(path)
-    except OSError as e:
-        if e.errno in (errno.ECONNREFUSED, errno.ENOENT):
-            os.unlink(path)
-    finally:
-        probe.close()
-
-
-def _why(error: CannotListenError) -> str:
-    """What the system said, in words: C{address already in use}."""
-    cause = error.socketError
-    if isinstance(cause, OSError) and cause.strerror:
-        return cause.strerror[:1].lower() + cause.strerror[1:]
-    return str(cause)
-
-
-def endpoint_for(reactor: IReactor, listener: ListenerConfig) -> IStreamServerEndpoint:
-    if listener.kind == "unix":
-        _remove_stale_socket(listener.path)
-        return UNIXServerEndpoint(reactor, listener.path, mode=listener.mode, wantPID=False)
-    if ":" in listener.host:
-        return TCP6ServerEndpoint(reactor, listener.port, interface=listener.host)
-    return TCP4ServerEndpoint(reactor, listener.port, interface=listener.host)
 
 
 def load_tls(config: Config) -> dict[str, CertificateOptions]:
@@ -196,7 +134,7 @@ def _listener(listener: ListenerConfig) -> Listener:
     return Listener(
         name=listener.name,
         identity=listener.identity,
-        admit=_admit(listener),
+        admit=admission_of(listener),
         learn=listener.learn,
     )
 
@@ -247,30 +185,6 @@ def _plain_http_refused(relay: Relay, listener: str) -> Callable[[IAddress], Non
         )
 
     return refused
-
-
-class CannotListen(Exception):
-    """
-    A listener cannot listen (its port is taken, its socket's directory is
-    missing, ...): C{str()} says which and why (logged as C{dockguard: ...}).
-    """
-
-
-def _one_line_for_cannot_listen(previous: Callable[..., object]) -> Callable[..., object]:
-    """
-    A C{sys.excepthook} under which L{CannotListen} ends the process with
-    status 1 and its logged line, without a traceback; anything else goes
-    to C{previous}.  (twistd lets the exception of a service that cannot
-    start end the process, after removing its PID file and telling a
-    daemonizing parent why: raising it keeps that, the hook the rest.)
-    """
-
-    def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> object:
-        if isinstance(value, CannotListen):
-            return None
-        return previous(kind, value, tb)
-
-    return hook
 
 
 #: What a reload rebuilds: the configuration, the policy and its log lines,
@@ -452,9 +366,9 @@ class _DockguardService(MultiService):
             try:
                 service.privilegedStartService()
             except CannotListenError as e:
-                failed = CannotListen(f"cannot listen on {service.name}: {_why(e)}")
+                failed = CannotListen(f"cannot listen on {service.name}: {cannot_listen_reason(e)}")
                 log.critical("dockguard: {line}", line=str(failed))
-                sys.excepthook = _one_line_for_cannot_listen(sys.excepthook)
+                sys.excepthook = one_line_for_cannot_listen(sys.excepthook)
                 raise failed from None
 
     def startService(self) -> None:
