@@ -1,38 +1,38 @@
-"""Builds: the query of ``POST /build`` and BuildKit's routes, judged against the group's guards.
+"""Builds: the query of C{POST /build} and BuildKit's routes, judged against the group's guards.
 
 A build runs containers on the daemon's host with options that come from the
-query, not from a body dockguard could judge: moby's ``newImageBuildOptions``
-(``api/server/router/build/build_routes.go``) reads them with
-``r.FormValue``/``r.Form``, as :mod:`dockguard.queries` does. Under groups
-(an allowance is given), :func:`judge_build` refuses what the group's guards
+query, not from a body dockguard could judge: moby's C{newImageBuildOptions}
+(C{api/server/router/build/build_routes.go}) reads them with
+C{r.FormValue}/C{r.Form}, as L{dockguard.queries} does. Under groups
+(an allowance is given), L{judge_build} refuses what the group's guards
 do not allow:
 
-* ``networkmode``: ``host`` needs ``"network"`` in ``host_namespaces`` (the
-  daemon grants a build the host network on request), ``container:X`` needs
-  ``join_containers``, as ``HostConfig.NetworkMode`` does;
-* ``remote``: a URL (http, https or git) the daemon downloads the context
-  from, from its own network, needs ``remote_fetch``; ``client-session`` (the
+* C{networkmode}: C{host} needs C{"network"} in C{host_namespaces} (the
+  daemon grants a build the host network on request), C{container:X} needs
+  C{join_containers}, as C{HostConfig.NetworkMode} does;
+* C{remote}: a URL (http, https or git) the daemon downloads the context
+  from, from its own network, needs C{remote_fetch}; C{client-session} (the
   context comes over BuildKit's session) is not a download;
-* ``cgroupparent``: the build's containers in a cgroup of the caller's choice,
-  outside the limits the administrator set, needs ``cgroup_parent``;
-* ``securityopt``: needs ``unconfined`` (Linux daemons reject it today);
-* ``t``: every tag the build writes is judged by ``image_names``
-  (:mod:`dockguard.images`);
-* ``version=2`` is BuildKit, and so are ``POST /session`` and ``POST /grpc``:
-  they need ``buildkit``. BuildKit's Dockerfile, its ``# syntax=`` frontend
-  (an image the daemon pulls and runs), its entitlements (``RUN
-  --network=host``, which the daemon grants by default, and
-  ``--security=insecure`` where enabled), its outputs (any image name) and
+* C{cgroupparent}: the build's containers in a cgroup of the caller's choice,
+  outside the limits the administrator set, needs C{cgroup_parent};
+* C{securityopt}: needs C{unconfined} (Linux daemons reject it today);
+* C{t}: every tag the build writes is judged by C{image_names}
+  (L{dockguard.images});
+* C{version=2} is BuildKit, and so are C{POST /session} and C{POST /grpc}:
+  they need C{buildkit}. BuildKit's Dockerfile, its C{# syntax=} frontend
+  (an image the daemon pulls and runs), its entitlements (C{RUN
+  --network=host}, which the daemon grants by default, and
+  C{--security=insecure} where enabled), its outputs (any image name) and
   the files it reads from the client all travel inside the HTTP/2 stream of
-  ``/session`` or ``/grpc``, which dockguard cannot read. So ``buildkit =
-  true`` trusts the caller with all of that, ``image_names`` included.
-* a ``multipart/form-data`` body, which ``postBuild`` would read build
-  options from, is refused for every route by :mod:`dockguard.meaning`.
+  C{/session} or C{/grpc}, which dockguard cannot read. So C{buildkit =
+  true} trusts the caller with all of that, C{image_names} included.
+* a C{multipart/form-data} body, which C{postBuild} would read build
+  options from, is refused for every route by L{dockguard.meaning}.
 
-``extrahosts`` (``/etc/hosts`` lines inside the build), ``isolation`` (only
-``default`` on Linux), resource limits, ``ulimits``, ``buildargs``,
-``labels``, ``cachefrom``, ``pull`` and ``platform`` are not guarded: a
-``RUN`` step, which a build may always have, can do what they do, and none
+C{extrahosts} (C{/etc/hosts} lines inside the build), C{isolation} (only
+C{default} on Linux), resource limits, C{ulimits}, C{buildargs},
+C{labels}, C{cachefrom}, C{pull} and C{platform} are not guarded: a
+C{RUN} step, which a build may always have, can do what they do, and none
 reaches the host. See docs/threat-model.md, "What a build can still do".
 
 This module has no I/O and no Twisted import.
@@ -48,17 +48,17 @@ from dockguard.queries import Query
 
 __all__ = ["BUILD_ROUTES", "judge_build"]
 
-#: The routes (method, template) :func:`judge_build` judges.
+#: The routes (method, template) L{judge_build} judges.
 BUILD_ROUTES: frozenset[tuple[str, str]] = frozenset({("POST", "/build"), ("POST", "/session"), ("POST", "/grpc")})
 
-#: The ``remote`` value with which BuildKit's client sends the context over its session.
+#: The C{remote} value with which BuildKit's client sends the context over its session.
 CLIENT_SESSION = "client-session"
 
 _BUILDKIT_FIX = "set buildkit = true in the group's guards to allow it, or build with DOCKER_BUILDKIT=0"
 
 
 def judge_build(template: str, query: Query, allowance: Allowance) -> Verdict:
-    """The verdict for ``POST template`` (one of :data:`BUILD_ROUTES`) with ``query``."""
+    """The verdict for C{POST template} (one of L{BUILD_ROUTES}) with C{query}."""
     if template in ("/session", "/grpc"):
         if allowance.buildkit:
             return ALLOWED

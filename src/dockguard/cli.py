@@ -66,7 +66,7 @@ def healthcheck(admin: str, timeout: float = 10.0) -> str | None:
 
 
 #: The exit status of a command whose reader went away, as a shell reports
-#: one that SIGPIPE ended (128 + 13): ``yes | head`` leaves ``yes`` this.
+#: one that SIGPIPE ended (128 + 13): C{yes | head} leaves C{yes} this.
 READER_GONE_STATUS = 141
 
 

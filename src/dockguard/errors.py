@@ -11,8 +11,8 @@ __all__ = ["ConfigError", "did_you_mean"]
 class ConfigError(Exception):
     """A configuration value that dockguard refuses to guess about.
 
-    ``source`` is where the value came from: a file path, or ``"environment"``
-    for environment variables. ``key`` names the setting and ``reason`` says,
+    C{source} is where the value came from: a file path, or C{"environment"}
+    for environment variables. C{key} names the setting and C{reason} says,
     in a sentence a person can act on, what is wrong and how to fix it.
     """
 
@@ -33,8 +33,8 @@ class ConfigError(Exception):
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """`` (did you mean "x"?)`` when ``word`` is one of ``choices`` in another
-    case, or close to one of them (compared without case); else ``""``.
+    """C{ (did you mean "x"?)} when C{word} is one of C{choices} in another
+    case, or close to one of them (compared without case); else C{""}.
 
     The one did-you-mean of every message: configuration keys, sections,
     actions, guards, capabilities, namespaces.

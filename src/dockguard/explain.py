@@ -29,7 +29,7 @@ _HIDES = {
 
 
 def _groups_summary(policy: Policy, identity: str) -> list[str]:
-    """One line per group of ``identity``: the resources its rights hold for, what it redacts."""
+    """One line per group of C{identity}: the resources its rights hold for, what it redacts."""
     if not isinstance(policy, GroupPolicy):
         return []
     lines = []
@@ -48,7 +48,7 @@ def _groups_summary(policy: Policy, identity: str) -> list[str]:
 def _scope_refusal(method: str, path: str, match: Match, decision: Decision) -> str | None:
     """
     Why the relay refuses a request its policy allows only through scoped
-    groups, with the reason it logs (rule ``scope``), or ``None``.
+    groups, with the reason it logs (rule C{scope}), or C{None}.
     """
     if not (decision.allowed and decision.scoped):
         return None
@@ -84,7 +84,7 @@ def _in_scope(route: Route, decision: Decision) -> str:
 
 
 def _has_scope(policy: Policy, identity: str) -> bool:
-    """Whether a group of ``identity`` has a scope."""
+    """Whether a group of C{identity} has a scope."""
     if not isinstance(policy, GroupPolicy):
         return False
     return any(policy.groups[name].scope is not None for name in policy.identities.get(identity, ()))
@@ -99,7 +99,7 @@ def _scoped_rule(decision: Decision) -> str:
 
 
 def _redacted(route: Route | None, redact: frozenset[str]) -> list[str]:
-    """What of ``redact`` the answer of ``route`` hides, as the relay rewrites it."""
+    """What of C{redact} the answer of C{route} hides, as the relay rewrites it."""
     if route is None or not redact:
         return []
     if route.template in ("/containers/{id}/json", "/images/{name}/json"):
@@ -112,7 +112,7 @@ def _redacted(route: Route | None, redact: frozenset[str]) -> list[str]:
 
 
 def _scope_effect(route: Route, identity: str) -> str:
-    """What a scope does to ``route``, for ``dockguard explain METHOD PATH``."""
+    """What a scope does to C{route}, for C{dockguard explain METHOD PATH}."""
     kind = route.scoped
     if kind in ("container", "volume", "network"):
         return f"any other {kind} answers 404, as if it did not exist"

@@ -1,27 +1,27 @@
 """Loopback is not an identity: which callers can become a TCP listener's fixed identity.
 
-A ``tcp://…?identity=NAME`` listener names every caller that connects to it
-``NAME``. On ``127.0.0.1`` that is every process in the host's network
+A C{tcp://…?identity=NAME} listener names every caller that connects to it
+C{NAME}. On C{127.0.0.1} that is every process in the host's network
 namespace, and some callers can put code or fetches there:
 
-* a build (``image.build``): the classic builder's ``ADD http://…`` is
+* a build (C{image.build}): the classic builder's C{ADD http://…} is
   fetched by the daemon itself, from the host's network namespace, whatever
-  the build's ``networkmode``; BuildKit's ``RUN --network=host`` too;
-* a container or service on the host network (``host_namespaces`` with
-  ``network``, and ``containers``/``services`` create);
-* a download the daemon makes for the caller (``remote_fetch``: build
-  ``remote=``, import ``fromSrc=``);
-* a plugin (``privileged``: plugins may run on the host network).
+  the build's C{networkmode}; BuildKit's C{RUN --network=host} too;
+* a container or service on the host network (C{host_namespaces} with
+  C{network}, and C{containers}/C{services} create);
+* a download the daemon makes for the caller (C{remote_fetch}: build
+  C{remote=}, import C{fromSrc=});
+* a plugin (C{privileged}: plugins may run on the host network).
 
 Such a caller reaches every loopback TCP listener, and a non-loopback one on
 the host's own addresses. If the listener's identity can do what the caller
 cannot, the caller gains it: a build read another container's files as the
-admin identity through ``ADD http://127.0.0.1:2375/containers/X/archive``.
+admin identity through C{ADD http://127.0.0.1:2375/containers/X/archive}.
 
-:func:`exposures` finds, for per-identity groups, each fixed-identity TCP
+L{exposures} finds, for per-identity groups, each fixed-identity TCP
 listener whose identity has rights some *reaching* identity lacks. The caller
 of this module refuses to start when those rights go beyond reading, unless
-the listener says ``trust_host=1`` (every process of the host's network
+the listener says C{trust_host=1} (every process of the host's network
 namespace may be that identity), and warns otherwise. The fix is a Unix
 socket (file permissions decide who connects) or a TLS listener (a
 certificate decides). Under environment variables every caller has the same
@@ -48,7 +48,7 @@ __all__ = ["Exposure", "exposures", "host_network_reach"]
 class Exposure:
     """A listener whose fixed identity callers of the host's network namespace can become."""
 
-    #: Index of the listener in the configuration, and its name (``tcp://127.0.0.1:2375``).
+    #: Index of the listener in the configuration, and its name (C{tcp://127.0.0.1:2375}).
     index: int
     listener: str
     #: The listener's fixed identity.
@@ -73,7 +73,7 @@ class Exposure:
 
 
 def _allowed(policy: GroupPolicy, identity: str) -> dict[Route, bool]:
-    """The routes ``identity`` may call, each with whether it is more than a read."""
+    """The routes C{identity} may call, each with whether it is more than a read."""
     return {
         route: route.method not in READ_METHODS or route.sensitive
         for route, decision in explain(policy, identity)
@@ -89,7 +89,7 @@ def _allowance(policy: GroupPolicy, identity: str) -> Allowance:
 
 
 def host_network_reach(policy: GroupPolicy, identity: str) -> str | None:
-    """How ``identity`` can get code or a fetch into the host's network namespace, or ``None``."""
+    """How C{identity} can get code or a fetch into the host's network namespace, or C{None}."""
     allowed = {(route.method, route.template) for route in _allowed(policy, identity)}
     guards = _allowance(policy, identity)
     if ("POST", "/build") in allowed:
@@ -108,8 +108,8 @@ def host_network_reach(policy: GroupPolicy, identity: str) -> str | None:
 def exposures(listeners: Iterable[object], policy: GroupPolicy) -> list[Exposure]:
     """Every fixed-identity TCP listener whose identity a reaching identity would gain rights through.
 
-    ``listeners`` are :class:`~dockguard.listeners.ListenerConfig` objects; those
-    with ``trust_host`` set are skipped.
+    C{listeners} are L{ListenerConfig<dockguard.listeners.ListenerConfig>} objects; those
+    with C{trust_host} set are skipped.
     """
     reachers = {
         name: how for name in sorted(policy.identities) if (how := host_network_reach(policy, name)) is not None

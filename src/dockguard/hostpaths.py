@@ -3,20 +3,20 @@
 The daemon resolves a bind source on the host when it starts the container:
 it follows every symlink, and creates the directories that are missing
 (following links on the way). A caller who can write into a bind root can
-plant ``esc -> /`` there and bind ``root/esc`` (or ``root/esc/new``), so the
-name alone says nothing. :func:`resolve` reads the path as the daemon will:
-each existing component is looked at with ``lstat``, links are followed
-(absolute and relative, ``..`` included), and the part that does not exist
+plant C{esc -> /} there and bind C{root/esc} (or C{root/esc/new}), so the
+name alone says nothing. L{resolve} reads the path as the daemon will:
+each existing component is looked at with C{lstat}, links are followed
+(absolute and relative, C{..} included), and the part that does not exist
 yet is appended as it is, since the daemon creates it under what exists.
 
-What cannot be read is refused by the caller (:class:`HostPathUnverifiable`):
+What cannot be read is refused by the caller (L{HostPathUnverifiable}):
 a path dockguard may not read, a link loop, a component that is not a
 directory. dockguard must see the host's bind roots at the same paths (when it
 runs in a container, mount them there read-only).
 
 A link planted after this check and before the daemon reads the path is not
 seen: see docs/guards.md for why callers cannot plant links unless a group
-has ``bind_write``.
+has C{bind_write}.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ _MAX_LINKS = 40  # as Linux's path walk
 
 
 def resolve(path: str) -> str:
-    """The absolute path the host reads ``path`` (absolute, cleaned) as."""
+    """The absolute path the host reads C{path} (absolute, cleaned) as."""
     pending = [part for part in path.split("/") if part][::-1]
     real: list[str] = []
     links = 0

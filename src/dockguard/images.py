@@ -1,30 +1,30 @@
-"""Which image names a request writes, judged against the group's ``image_names``.
+"""Which image names a request writes, judged against the group's C{image_names}.
 
 Tag poisoning: a caller that may build, tag, commit, import or load images
 can write a tag that Watchtower, compose or an administrator will later run
-(``victim:latest``). A group's ``image_names`` guard lists the repositories
-its requests may write (:mod:`dockguard.references` reads names and patterns
+(C{victim:latest}). A group's C{image_names} guard lists the repositories
+its requests may write (L{dockguard.references} reads names and patterns
 as the daemon does); closed by default. The requests, and what each writes,
-read from the query as the daemon reads it (moby ``api/server/router/image``
-and ``container``, ``httputils.RepoTagReference``):
+read from the query as the daemon reads it (moby C{api/server/router/image}
+and C{container}, C{httputils.RepoTagReference}):
 
-* ``POST /images/{name}/tag?repo=R&tag=T``: ``R`` (the tag ``T``, or ``R``'s
-  own tag, or ``latest``);
-* ``POST /commit?repo=R&tag=T``: ``R``; no ``repo``, no tag written;
-* ``POST /images/create`` without ``fromImage`` is an import: ``repo`` is
-  written as for a tag, and ``fromSrc`` other than ``-`` (the body) is a URL
-  the daemon downloads, which needs ``remote_fetch``;
-* ``POST /images/create?fromImage=N`` is a pull: it writes only ``N``, with
-  what the registry serves for ``N``. That is the tag's own provenance, not a
-  poisoning, so a pull needs no ``image_names`` (Watchtower pulls);
-* ``POST /images/load`` writes every tag its tar's manifest names. Reading
+* C{POST /images/{name}/tag?repo=R&tag=T}: C{R} (the tag C{T}, or C{R}'s
+  own tag, or C{latest});
+* C{POST /commit?repo=R&tag=T}: C{R}; no C{repo}, no tag written;
+* C{POST /images/create} without C{fromImage} is an import: C{repo} is
+  written as for a tag, and C{fromSrc} other than C{-} (the body) is a URL
+  the daemon downloads, which needs C{remote_fetch};
+* C{POST /images/create?fromImage=N} is a pull: it writes only C{N}, with
+  what the registry serves for C{N}. That is the tag's own provenance, not a
+  poisoning, so a pull needs no C{image_names} (Watchtower pulls);
+* C{POST /images/load} writes every tag its tar's manifest names. Reading
   them would mean reading a possibly huge stream before relaying it, so a load
-  needs ``"*"`` in ``image_names``;
-* ``POST /build?t=...`` (every ``t``): see :mod:`dockguard.builds`.
+  needs C{"*"} in C{image_names};
+* C{POST /build?t=...} (every C{t}): see L{dockguard.builds}.
 
-The checks run under groups only (``meaning.check_request`` with an
-allowance); each refusal names ``image_names`` (or ``remote_fetch``) in
-:attr:`~dockguard.guards.Verdict.guard`. Names the daemon would reject are
+The checks run under groups only (C{meaning.check_request} with an
+allowance); each refusal names C{image_names} (or C{remote_fetch}) in
+L{guard<dockguard.guards.Verdict.guard>}. Names the daemon would reject are
 refused without a guard.
 
 This module has no I/O and no Twisted import.
@@ -38,7 +38,7 @@ from dockguard.references import ANY, ReferenceRefused, matches, repository, val
 
 __all__ = ["IMAGE_WRITE_ROUTES", "judge_image_write", "judge_written_name"]
 
-#: The routes (method, template) :func:`judge_image_write` judges.
+#: The routes (method, template) L{judge_image_write} judges.
 IMAGE_WRITE_ROUTES: frozenset[tuple[str, str]] = frozenset(
     {
         ("POST", "/images/{name}/tag"),
@@ -59,9 +59,9 @@ def _rule(allowance: Allowance) -> str:
 
 
 def judge_written_name(field: str, text: str, tag: str, allowance: Allowance) -> Verdict:
-    """Whether the group may write the tag ``text`` (with ``tag``, if given) names.
+    """Whether the group may write the tag C{text} (with C{tag}, if given) names.
 
-    ``field`` names the query parameter for the reason, e.g. ``"(query) repo"``.
+    C{field} names the query parameter for the reason, e.g. C{"(query) repo"}.
     """
     if tag and not valid_tag(tag):
         return refusal(field, "", f"the tag {tag[:80]!r} is not a valid tag; the daemon would reject it")
@@ -79,7 +79,7 @@ def judge_written_name(field: str, text: str, tag: str, allowance: Allowance) ->
 
 
 def judge_image_write(template: str, query: Query, allowance: Allowance) -> Verdict:
-    """The verdict for ``POST template`` (one of :data:`IMAGE_WRITE_ROUTES`) with ``query``."""
+    """The verdict for C{POST template} (one of L{IMAGE_WRITE_ROUTES}) with C{query}."""
     if template == "/images/load":
         if ANY in allowance.image_names:
             return ALLOWED

@@ -1,20 +1,20 @@
 """Owner tenancy: who created a container, volume, network or exec instance.
 
 Under groups, dockguard stamps every container, volume and network a caller
-creates with the label :data:`~dockguard.scope.OWNER_LABEL` naming its
-identity (:func:`stamp`), so that an ``owner`` scope can hold it later.  A
+creates with the label L{OWNER_LABEL<dockguard.scope.OWNER_LABEL>} naming its
+identity (L{stamp}), so that an C{owner} scope can hold it later.  A
 body that sets that label itself is refused: nobody can create a resource
 in someone else's name, nor disown one.
 
-Exec instances carry no labels: :class:`ExecOwners` remembers which
+Exec instances carry no labels: L{ExecOwners} remembers which
 identity created each one through dockguard, and only that identity may
 start, resize or inspect it (exec IDs are global: one caller could start an
 exec another one prepared, with that one's user and privileges).
 
 A create under a scope must create a resource in that scope
-(:func:`created`), and may not name other containers in its body
-(:func:`other_containers`): a scope is not left through ``VolumesFrom``,
-``Links`` or a ``container:`` namespace.
+(L{created}), and may not name other containers in its body
+(L{other_containers}): a scope is not left through C{VolumesFrom},
+C{Links} or a C{container:} namespace.
 
 This module has no I/O and no Twisted import.
 """
@@ -38,7 +38,7 @@ _JOINS = ("NetworkMode", "PidMode", "IpcMode", "UTSMode", "UsernsMode", "Cgroupn
 
 
 def _encode(value: Any) -> str:
-    """``value`` (as :func:`~dockguard.guards.gojson.decode` read it) as JSON text with the same meaning."""
+    """C{value} (as L{decode<dockguard.guards.gojson.decode>} read it) as JSON text with the same meaning."""
     if isinstance(value, GoObject):
         return "{" + ",".join(json.dumps(key) + ":" + _encode(item) for key, item in value.pairs) + "}"
     if isinstance(value, list):
@@ -55,9 +55,9 @@ def _body(body: bytes) -> GoObject:
 
 
 def stamp(body: bytes, identity: str) -> bytes:
-    """The create ``body`` with its ``Labels`` naming ``identity`` as the owner.
+    """The create C{body} with its C{Labels} naming C{identity} as the owner.
 
-    Raises :class:`~dockguard.guards.verdict.Refusal` for a body that sets
+    Raises L{Refusal<dockguard.guards.verdict.Refusal>} for a body that sets
     the owner label itself, or that cannot be read as the daemon reads it.
     """
     obj = _body(body)
@@ -84,7 +84,7 @@ def stamp(body: bytes, identity: str) -> bytes:
 
 
 def created(kind: str, body: bytes, query: str) -> Resource:
-    """What a create of a ``kind`` resource would make: its name and labels (no ID yet)."""
+    """What a create of a C{kind} resource would make: its name and labels (no ID yet)."""
     obj = _body(body)
     if kind == "container":
         name = parse_query(query).get("name").lstrip("/")
@@ -131,7 +131,7 @@ def other_containers(body: bytes) -> list[str]:
 
 
 def volumes_named(body: bytes) -> list[tuple[str, str]]:
-    """(field, name) of every named volume a container create body mounts (``-v data:/x``, ``--mount``)."""
+    """(field, name) of every named volume a container create body mounts (C{-v data:/x}, C{--mount})."""
     obj = _body(body)
     found: list[tuple[str, str]] = []
     for prefix, config in _host_configs(obj):

@@ -1,19 +1,19 @@
 """Query strings read as the daemon reads them.
 
-The daemon's handlers read parameters with Go's ``r.Form`` (``url.ParseQuery``
-on the raw query): pairs split on ``&``, keys and values percent-decoded with
-``+`` read as a space, keys compared case-sensitively, and ``Get`` returns the
-*first* value of a key. :class:`Query` gives exactly that reading, so a check
+The daemon's handlers read parameters with Go's C{r.Form} (C{url.ParseQuery}
+on the raw query): pairs split on C{&}, keys and values percent-decoded with
+C{+} read as a space, keys compared case-sensitively, and C{Get} returns the
+*first* value of a key. L{Query} gives exactly that reading, so a check
 made on a parameter is made on the value the daemon uses.
 
-Two readings are refused (:class:`QueryRefused`) rather than guessed at:
+Two readings are refused (L{QueryRefused}) rather than guessed at:
 
-* a ``;``: Go before 1.17 split pairs on it too, later versions reject the
+* a C{;}: Go before 1.17 split pairs on it too, later versions reject the
   pair, so the same target means different things to different daemons;
 * a malformed percent-escape: Go rejects the pair, other readers keep it.
 
-:func:`bool_value` is moby's ``httputils.BoolValue``: anything but ``""``,
-``0``, ``no``, ``false`` and ``none`` (any case, spaces trimmed) is true.
+L{bool_value} is moby's C{httputils.BoolValue}: anything but C{""},
+C{0}, C{no}, C{false} and C{none} (any case, spaces trimmed) is true.
 
 This module has no I/O and no Twisted import.
 """
@@ -45,19 +45,19 @@ class Query:
     values: Mapping[str, tuple[str, ...]]
 
     def get(self, key: str) -> str:
-        """The first value of ``key`` (Go's ``Form.Get``); ``""`` when absent."""
+        """The first value of C{key} (Go's C{Form.Get}); C{""} when absent."""
         found = self.values.get(key)
         return found[0] if found else ""
 
     def all(self, key: str) -> tuple[str, ...]:
-        """Every value of ``key``, in order; ``()`` when absent."""
+        """Every value of C{key}, in order; C{()} when absent."""
         return self.values.get(key, ())
 
     def has(self, key: str) -> bool:
         return key in self.values
 
     def true(self, key: str) -> bool:
-        """``httputils.BoolValue(r, key)``: the first value read as moby reads a flag."""
+        """C{httputils.BoolValue(r, key)}: the first value read as moby reads a flag."""
         return bool_value(self.get(key))
 
 
@@ -65,7 +65,7 @@ _EMPTY = Query(values=MappingProxyType({}))
 
 
 def bool_value(value: str) -> bool:
-    """moby's ``httputils.BoolValue`` for one value."""
+    """moby's C{httputils.BoolValue} for one value."""
     return value.strip().lower() not in ("", "0", "no", "false", "none")
 
 
@@ -93,7 +93,7 @@ def _unescape(text: str) -> str:
 
 
 def parse_query(raw: str) -> Query:
-    """Parse the raw query of a :class:`~dockguard.paths.CanonicalPath` as Go does."""
+    """Parse the raw query of a L{CanonicalPath<dockguard.paths.CanonicalPath>} as Go does."""
     if not raw:
         return _EMPTY
     if ";" in raw:

@@ -1,37 +1,37 @@
-"""Image references read as the daemon reads them, and the name patterns of ``image_names``.
+"""Image references read as the daemon reads them, and the name patterns of C{image_names}.
 
-The daemon turns every name it writes a tag to (``docker tag``, ``docker
-build -t``, ``docker commit``, ``docker import``) into a full repository
-name with ``reference.ParseNormalizedNamed`` (distribution/reference,
-``normalize.go``), then adds the tag ``latest`` when none is given. So
-``victim``, ``library/victim``, ``docker.io/library/victim`` and
-``index.docker.io/library/victim:latest`` all write the same tag, the one
-``docker run victim`` (or Watchtower, or compose) will later run.
-:func:`repository` gives that full name, and a pattern is matched against it,
+The daemon turns every name it writes a tag to (C{docker tag}, C{docker
+build -t}, C{docker commit}, C{docker import}) into a full repository
+name with C{reference.ParseNormalizedNamed} (distribution/reference,
+C{normalize.go}), then adds the tag C{latest} when none is given. So
+C{victim}, C{library/victim}, C{docker.io/library/victim} and
+C{index.docker.io/library/victim:latest} all write the same tag, the one
+C{docker run victim} (or Watchtower, or compose) will later run.
+L{repository} gives that full name, and a pattern is matched against it,
 so no spelling of a name gets past a pattern written in another.
 
 The reading, step by step:
 
 * a 64-digit hexadecimal string is refused (it would be read as an image ID);
-* the part before the first ``/`` is a registry (a *domain*) when it contains
-  ``.`` or ``:``, is ``localhost``, or has an upper-case letter (newer daemons;
+* the part before the first C{/} is a registry (a *domain*) when it contains
+  C{.} or C{:}, is C{localhost}, or has an upper-case letter (newer daemons;
   older ones reject such names, so only the newer reading ever writes);
-  otherwise the registry is ``docker.io``. ``index.docker.io`` is
-  ``docker.io``; a ``docker.io`` name without ``/`` gets ``library/``;
-* the path must be lower-case, made of components ``[a-z0-9]+`` joined by
-  ``.``, ``_``, ``__`` or dashes, separated by ``/``; the whole name at most
-  255 characters; an optional ``:tag`` (``[\\w][\\w.-]{0,127}``) and
-  ``@digest`` follow.
+  otherwise the registry is C{docker.io}. C{index.docker.io} is
+  C{docker.io}; a C{docker.io} name without C{/} gets C{library/};
+* the path must be lower-case, made of components C{[a-z0-9]+} joined by
+  C{.}, C{_}, C{__} or dashes, separated by C{/}; the whole name at most
+  255 characters; an optional C{:tag} (C{[\\w][\\w.-]{0,127}}) and
+  C{@digest} follow.
 
-Anything else is refused (:class:`ReferenceRefused`): the daemon would reject
+Anything else is refused (L{ReferenceRefused}): the daemon would reject
 it, and dockguard does not guess.
 
-Patterns (:func:`pattern_prefix`): ``"*"`` (any name), a name (``"ci/app"``:
-that repository, any tag), or a name prefix ending in ``*`` (``"ci/*"``:
-every repository whose full name starts with ``docker.io/ci/``). A pattern is
-normalised like a name, so ``"nginx"`` is ``docker.io/library/nginx`` and
-``"ci/*"`` does not match ``ci-other/x``; ``"ci*"`` is read as
-``docker.io/library/ci*``, not as ``ci/...``. Tags are not part of a pattern.
+Patterns (L{pattern_prefix}): C{"*"} (any name), a name (C{"ci/app"}:
+that repository, any tag), or a name prefix ending in C{*} (C{"ci/*"}:
+every repository whose full name starts with C{docker.io/ci/}). A pattern is
+normalised like a name, so C{"nginx"} is C{docker.io/library/nginx} and
+C{"ci/*"} does not match C{ci-other/x}; C{"ci*"} is read as
+C{docker.io/library/ci*}, not as C{ci/...}. Tags are not part of a pattern.
 
 This module has no I/O and no Twisted import.
 """
@@ -106,24 +106,24 @@ def _parse(text: str) -> re.Match[str]:
 
 
 def repository(text: str) -> str:
-    """The full repository name the daemon writes for ``text``, e.g. ``docker.io/library/victim``.
+    """The full repository name the daemon writes for C{text}, e.g. C{docker.io/library/victim}.
 
-    A tag or digest in ``text`` is checked and dropped: a pattern names
-    repositories. Raises :class:`ReferenceRefused` for what the daemon rejects.
+    A tag or digest in C{text} is checked and dropped: a pattern names
+    repositories. Raises L{ReferenceRefused} for what the daemon rejects.
     """
     return _parse(text).group("name")
 
 
 def valid_tag(tag: str) -> bool:
-    """Whether ``tag`` is a tag the daemon accepts (``[\\w][\\w.-]{0,127}``)."""
+    """Whether C{tag} is a tag the daemon accepts (C{[\\w][\\w.-]{0,127}})."""
     return _TAG_ONLY.fullmatch(tag) is not None
 
 
 def pattern_prefix(pattern: str) -> str:
-    """The normalised form of an ``image_names`` pattern, or :class:`ReferenceRefused`.
+    """The normalised form of an C{image_names} pattern, or L{ReferenceRefused}.
 
-    ``"*"`` stays ``"*"``; ``"ci/app"`` becomes ``"docker.io/ci/app"``;
-    ``"ci/*"`` becomes ``"docker.io/ci/*"``.
+    C{"*"} stays C{"*"}; C{"ci/app"} becomes C{"docker.io/ci/app"};
+    C{"ci/*"} becomes C{"docker.io/ci/*"}.
     """
     if pattern == ANY:
         return ANY
@@ -143,7 +143,7 @@ def pattern_prefix(pattern: str) -> str:
 
 
 def matches(name: str, patterns: tuple[str, ...]) -> bool:
-    """Whether the full repository ``name`` matches one of ``patterns`` (as written in the configuration)."""
+    """Whether the full repository C{name} matches one of C{patterns} (as written in the configuration)."""
     for pattern in patterns:
         try:
             prefix = pattern_prefix(pattern)

@@ -1,25 +1,25 @@
 """Scopes: which containers, volumes and networks a group's rights hold for.
 
 A group without a scope acts on every resource its sections and actions
-reach.  A group with one (``[groups.NAME.scope]``) acts only on the
-containers, volumes and networks its :class:`Scope` *holds*: those whose
-name matches one of its ``names`` patterns, or that carry one of its
-``labels``, or (``owner = true``) that carry the :data:`OWNER_LABEL` naming
+reach.  A group with one (C{[groups.NAME.scope]}) acts only on the
+containers, volumes and networks its L{Scope} *holds*: those whose
+name matches one of its C{names} patterns, or that carry one of its
+C{labels}, or (C{owner = true}) that carry the L{OWNER_LABEL} naming
 the caller, which dockguard stamps on every resource a caller creates
-(:mod:`dockguard.owners`).  One match is enough: the criteria are
+(L{dockguard.owners}).  One match is enough: the criteria are
 alternatives.
 
 An identity with several groups gets, for each resource, the rights of the
 groups whose scope holds it.  The policy records, in an allowed
-:class:`~dockguard.policy.Decision`, the scoped groups that grant the
-route (:class:`ScopedGrant`); once the relay has looked the resource up at
-the daemon it keeps the grants that hold it (:func:`held`).
+L{Decision<dockguard.policy.Decision>}, the scoped groups that grant the
+route (L{ScopedGrant}); once the relay has looked the resource up at
+the daemon it keeps the grants that hold it (L{held}).
 
 A scope restricts only the routes that touch containers, volumes and
-networks (:attr:`dockguard.routes.Route.scoped`): the routes that name one,
-the lists and the event stream (filtered, :mod:`dockguard.views`), and the
+networks (L{dockguard.routes.Route.scoped}): the routes that name one,
+the lists and the event stream (filtered, L{dockguard.views}), and the
 creates (stamped, and the new resource must be in scope).  A route that acts
-on such resources across the board (prune, ``/system/df``, ``/commit``) is
+on such resources across the board (prune, C{/system/df}, C{/commit}) is
 refused under a scope.  Images, the swarm, builds and the system routes are
 not scoped resources.
 
@@ -49,8 +49,8 @@ __all__ = [
 #: The label dockguard stamps on what a caller creates: its identity.
 OWNER_LABEL = "dockguard.owner"
 
-#: What a group's ``redact`` may hide from the inspects and lists it sees:
-#: environment variables (``Config.Env``), mount sources and binds, labels.
+#: What a group's C{redact} may hide from the inspects and lists it sees:
+#: environment variables (C{Config.Env}), mount sources and binds, labels.
 REDACTABLE: tuple[str, ...] = ("env", "mounts", "labels")
 
 NO_REDACTION: frozenset[str] = frozenset()
@@ -64,14 +64,14 @@ def _frozen_labels(value: Mapping[str, str]) -> Mapping[str, str]:
 class Resource:
     """A container, volume or network, as the daemon described it."""
 
-    #: ``"container"``, ``"volume"`` or ``"network"``.
+    #: C{"container"}, C{"volume"} or C{"network"}.
     kind: str
     #: The full ID (a volume's name: volumes have no other).
     id: str
-    #: Its name, without the leading ``/`` the daemon gives container names.
+    #: Its name, without the leading C{/} the daemon gives container names.
     name: str
     labels: Mapping[str, str] = attrs.field(converter=_frozen_labels, factory=dict)
-    #: A volume's driver and its options (what a ``local`` volume mounts).
+    #: A volume's driver and its options (what a C{local} volume mounts).
     driver: str = ""
     options: Mapping[str, str] = attrs.field(converter=_frozen_labels, factory=dict)
 
@@ -111,11 +111,11 @@ def _check_names(_scope: object, _attribute: object, names: tuple[str, ...]) -> 
 class Scope:
     """The resources a group's rights hold for: any name pattern, any label, or the owner's own."""
 
-    #: Glob patterns (``*``, ``?``, ``[...]``, case-sensitive) on the name.
+    #: Glob patterns (C{*}, C{?}, C{[...]}, case-sensitive) on the name.
     names: tuple[str, ...] = attrs.field(default=(), converter=_as_tuple, validator=_check_names)
-    #: ``"key"`` (the label is set, to anything) or ``"key=value"``.
+    #: C{"key"} (the label is set, to anything) or C{"key=value"}.
     labels: tuple[str, ...] = attrs.field(default=(), converter=_as_tuple, validator=_check_labels)
-    #: What the caller created itself (the :data:`OWNER_LABEL` names it).
+    #: What the caller created itself (the L{OWNER_LABEL} names it).
     owner: bool = False
 
     def __attrs_post_init__(self) -> None:
@@ -123,9 +123,9 @@ class Scope:
             raise ValueError("a scope holds nothing: give it names, labels or owner = true")
 
     def holds(self, resource: Resource, identity: str, *, by_name: bool = True) -> bool:
-        """Whether ``resource`` is in this scope for ``identity``.
+        """Whether C{resource} is in this scope for C{identity}.
 
-        ``by_name=False`` leaves the name patterns out: a name can change
+        C{by_name=False} leaves the name patterns out: a name can change
         (a rename), labels and owners cannot, so a judgement on a
         remembered description of a resource uses only those.
         """
@@ -144,7 +144,7 @@ class Scope:
         return False
 
     def describe(self) -> str:
-        """E.g. ``name web-*, label autoheal=true, owner``."""
+        """E.g. C{name web-*, label autoheal=true, owner}."""
         parts = [f"name {name}" for name in self.names]
         parts += [f"label {label}" for label in self.labels]
         if self.owner:
@@ -157,7 +157,7 @@ class ScopedGrant:
     """What one scoped group grants on a route, for the resources its scope holds."""
 
     group: str
-    #: What in the group allows the route, e.g. ``"containers=read"``.
+    #: What in the group allows the route, e.g. C{"containers=read"}.
     grant: str
     scope: Scope
     #: The escalation guards' allowance of the group (dockguard.guards).
@@ -168,7 +168,7 @@ class ScopedGrant:
 def held(
     grants: Iterable[ScopedGrant], resource: Resource, identity: str, *, by_name: bool = True
 ) -> list[ScopedGrant]:
-    """The grants whose scope holds ``resource`` for ``identity``."""
+    """The grants whose scope holds C{resource} for C{identity}."""
     return [grant for grant in grants if grant.scope.holds(resource, identity, by_name=by_name)]
 
 

@@ -23,7 +23,7 @@ __all__ = ["suggest_groups"]
 #: digits): it cannot become a name pattern of a scope.
 _HEX_ID = re.compile(r"[0-9a-f]{12,64}")
 #: A reference a scope's name pattern can hold: a container's own name (not a
-#: legacy link name such as ``web/db``), a volume's or a network's.
+#: legacy link name such as C{web/db}), a volume's or a network's.
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 #: How many IDs a suggestion's comment names.
 _MAX_SHOWN = 10
@@ -46,7 +46,7 @@ class _Seen:
     unscopable: set[str] = attrs.Factory(set)
 
     def add_scope(self, method: str, path: CanonicalPath, match: Match) -> None:
-        """Note which scoped resources ``method path`` touched."""
+        """Note which scoped resources C{method path} touched."""
         route = match.judged_route
         if route is None:
             if match.section_name in SCOPED_SECTIONS:
@@ -74,7 +74,7 @@ class _Seen:
                 self.names.add(ref)
 
     def scope_lines(self) -> list[str]:
-        """The ``scope`` to suggest, with comments saying what was left out and why."""
+        """The C{scope} to suggest, with comments saying what was left out and why."""
         if not (self.names or self.unnamed or self.created or self.unscopable):
             return []  # it named no container, volume or network: nothing to scope
         lines = []
@@ -120,10 +120,10 @@ def suggest_groups(records: list[dict[str, Any]], only: set[str] | None = None) 
     groups meant them to fail.
 
     Its scope is no wider than what the log saw: the names of the
-    containers, volumes and networks its paths named, and ``owner = true``
+    containers, volumes and networks its paths named, and C{owner = true}
     when it created some (what it creates is its own).  IDs cannot be names:
     they are left out, with a comment.  No scope when it named none, or
-    when it made a call that a scope refuses (prune, ``/system/df``, ...).
+    when it made a call that a scope refuses (prune, C{/system/df}, ...).
     """
     needs: dict[str, _Seen] = {}
     for record in records:

@@ -1,11 +1,11 @@
 """What a scoped or redacted caller sees: the daemon's answers, narrowed.
 
-* Lists (``GET /containers/json``, ``/volumes``, ``/networks``) keep the
-  resources a scope holds (:func:`filter_list`); the caller's own
-  ``filters`` were applied by the daemon already.
-* The event stream (``GET /events``) keeps the events of resources in scope
-  (:class:`EventFilter`); the stream stays open.
-* Inspects and lists hide what the groups redact (:func:`redact_inspect`).
+* Lists (C{GET /containers/json}, C{/volumes}, C{/networks}) keep the
+  resources a scope holds (L{filter_list}); the caller's own
+  C{filters} were applied by the daemon already.
+* The event stream (C{GET /events}) keeps the events of resources in scope
+  (L{EventFilter}); the stream stays open.
+* Inspects and lists hide what the groups redact (L{redact_inspect}).
 
 A body that cannot be read as the daemon's JSON is not passed on: an answer
 the caller should not see in full is never guessed at.
@@ -42,7 +42,7 @@ def _labels(value: Any) -> Mapping[str, str]:
 
 
 def _container_name(names: Any) -> str:
-    """A listed container's own name (not a link alias such as ``/web/db``)."""
+    """A listed container's own name (not a link alias such as C{/web/db})."""
     if isinstance(names, list):
         for name in names:
             if isinstance(name, str) and name.count("/") == 1:
@@ -51,7 +51,7 @@ def _container_name(names: Any) -> str:
 
 
 def listed_resource(kind: str, item: Any) -> Resource | None:
-    """The :class:`Resource` one list entry describes, or ``None``."""
+    """The L{Resource} one list entry describes, or C{None}."""
     if not isinstance(item, dict):
         return None
     ident: Any
@@ -129,10 +129,10 @@ def filter_list(
     redact: frozenset[str],
     redaction_for: Callable[[Resource], frozenset[str]] | None = None,
 ) -> bytes:
-    """A list of ``kind`` resources with only those ``in_scope`` (``None``: all), redacted.
+    """A list of C{kind} resources with only those C{in_scope} (C{None}: all), redacted.
 
-    ``redaction_for``, when given, says what to hide of each resource kept
-    (the groups whose scope holds it decide); else ``redact`` holds for all.
+    C{redaction_for}, when given, says what to hide of each resource kept
+    (the groups whose scope holds it decide); else C{redact} holds for all.
     An item kept whole is passed on as the daemon wrote it.
     """
     if kind == "volume":
@@ -185,11 +185,11 @@ def _redact_env(config: Any) -> None:
 
 
 def redact_inspect(body: bytes, redact: frozenset[str]) -> bytes:
-    """A container's or an image's inspect with what ``redact`` names hidden.
+    """A container's or an image's inspect with what C{redact} names hidden.
 
-    ``env``: every ``Config.Env`` (and an image's ``ContainerConfig.Env``)
-    value, keeping the names; ``mounts``: mount sources and ``HostConfig.Binds``;
-    ``labels``: label values, keeping the keys.
+    C{env}: every C{Config.Env} (and an image's C{ContainerConfig.Env})
+    value, keeping the names; C{mounts}: mount sources and C{HostConfig.Binds};
+    C{labels}: label values, keeping the keys.
     """
     data = _load(body)
     if not isinstance(data, dict):
@@ -224,7 +224,7 @@ class EventFilter:
     A container event (exec events are container events) is judged by its
     actor: its ID, and the name and labels the daemon puts in its
     attributes.  A network or volume event that names a container
-    (``connect``, ``mount``) is delivered when that container was seen in
+    (C{connect}, C{mount}) is delivered when that container was seen in
     scope on this stream; other network and volume events, and anything
     unreadable, are dropped.  Events of images, the daemon, plugins and the
     swarm are not about scoped resources and pass.
@@ -238,7 +238,7 @@ class EventFilter:
         self._seen: dict[str, bool] = {}
 
     def feed(self, data: bytes) -> bytes:
-        """The complete events of ``data`` that pass (a line cut short waits for its end)."""
+        """The complete events of C{data} that pass (a line cut short waits for its end)."""
         data = self._partial + data
         lines = data.split(b"\n")
         self._partial = lines.pop()

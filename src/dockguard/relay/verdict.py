@@ -30,7 +30,7 @@ _LISTED = {"containers": "container", "volumes": "volume", "networks": "network"
 #: An exec instance's name the daemon could resolve (its IDs are random hexadecimal).
 #: Other resources are always looked up: a network's name may be anything but
 #: blank, a volume driver other than "local" takes any name, and a legacy link
-#: alias (``/web/<alias>``) is never checked, so no name is sure to be unknown.
+#: alias (C{/web/<alias>}) is never checked, so no name is sure to be unknown.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*(/[A-Za-z0-9][A-Za-z0-9_.\-]*)*")
 _SAFE = "-._~:@!$&'()*+,;="
 
