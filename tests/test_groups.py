@@ -42,7 +42,13 @@ ONE_GROUP = [
     # section "read": GET/HEAD routes that are not sensitive
     ("r", "GET", b"/containers/json", True, "group r: containers=read"),
     ("r", "GET", b"/v1.41/containers/abc/json", True, "group r: containers=read"),
-    ("r", "GET", b"/containers/abc/logs?follow=1", True, "group r: containers=read"),
+    # logs and image exports are sensitive: "read" does not give them
+    ("r", "GET", b"/containers/abc/logs?follow=1", False, "needs action container.logs or containers=write"),
+    ("r", "HEAD", b"/containers/abc/logs", False, "needs action container.logs or containers=write"),
+    ("r", "GET", b"/images/get?names=app", False, "needs action image.export or images=write"),
+    ("r", "GET", b"/images/library/app:1/get", False, "needs action image.export or images=write"),
+    ("r", "GET", b"/services/s/logs", False, "needs action service.logs or services=write"),
+    ("r", "GET", b"/tasks/t/logs", False, "needs action task.logs or tasks=write"),
     ("r", "GET", b"/containers/abc/stats", True, "group r: containers=read"),
     ("r", "HEAD", b"/containers/json", True, "group r: containers=read"),
     ("r", "GET", b"/containers", True, "group r: containers=read"),
@@ -436,7 +442,7 @@ def test_group_policy_refuses_undefined_groups() -> None:
 def test_constants() -> None:
     assert ACCESS_LEVELS == ("none", "read", "write")
     assert "container.exec" in ACTIONS and "image.build" in ACTIONS
-    assert len(ACTIONS) == 31
+    assert len(ACTIONS) == 34
 
 
 def test_decision_learned_defaults_to_false() -> None:

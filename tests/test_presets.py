@@ -7,8 +7,12 @@ provider: 1.24; classic Watchtower: 1.25 by default), else a negotiated one.
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import pytest
 
+from dockguard.cli import main
 from dockguard.groups import Group, GroupPolicy
 from dockguard.guards import OPEN
 from dockguard.meaning import check_request
@@ -120,7 +124,6 @@ KNOWN_CALLS: dict[str, list[Call]] = {
     "readonly": [
         ("HEAD", b"/_ping"),
         ("GET", b"/v1.47/containers/json"),
-        ("GET", b"/v1.47/containers/abc/logs"),
         ("GET", b"/v1.47/images/a/b:c/json"),
         ("GET", b"/v1.47/secrets"),
         ("GET", b"/v1.47/system/df"),
@@ -144,6 +147,9 @@ REFUSED_CALLS: dict[str, list[Call]] = {
         ("GET", b"/v1.24/containers/x/attach/ws"),
         ("GET", b"/v1.47/secrets"),
         ("POST", b"/v1.47/services/create"),
+        ("GET", b"/v1.24/containers/x/logs?stdout=1"),
+        ("GET", b"/v1.47/services/s/logs?stdout=1"),
+        ("GET", b"/v1.47/tasks/t/logs?stdout=1"),
     ],
     "homepage": [
         ("POST", b"/containers/x/start"),
@@ -151,6 +157,9 @@ REFUSED_CALLS: dict[str, list[Call]] = {
         ("GET", b"/containers/x/export"),
         ("GET", b"/images/json"),
         ("GET", b"/events"),
+        ("GET", b"/containers/x/logs?stdout=1"),
+        ("GET", b"/services/s/logs?stdout=1"),
+        ("GET", b"/tasks/t/logs?stdout=1"),
     ],
     "dozzle": [
         ("POST", b"/v1.45/containers/x/exec"),
@@ -174,6 +183,9 @@ REFUSED_CALLS: dict[str, list[Call]] = {
         ("POST", b"/v1.25/networks/create"),
         ("POST", b"/v1.25/images/prune"),
         ("POST", b"/v1.25/swarm/init"),
+        ("GET", b"/v1.25/containers/x/logs?stdout=1"),
+        ("GET", b"/v1.25/images/get?names=app"),
+        ("GET", b"/v1.25/images/app:latest/get"),
     ],
     "portainer": [
         ("GET", b"/v1.41/foo"),
@@ -197,6 +209,10 @@ REFUSED_CALLS: dict[str, list[Call]] = {
         ("GET", b"/v1.47/containers/x/archive?path=/"),
         ("POST", b"/v1.47/images/create"),
         ("GET", b"/v1.47/networks"),
+        ("GET", b"/v1.47/containers/x/logs?stdout=1"),
+        ("GET", b"/v1.47/images/get?names=app"),
+        ("GET", b"/v1.47/images/sha256:0123abcd/get"),
+        ("HEAD", b"/v1.47/images/app/get"),
     ],
     "grafana": [
         ("POST", b"/v1.47/containers/create"),
@@ -205,6 +221,8 @@ REFUSED_CALLS: dict[str, list[Call]] = {
         ("DELETE", b"/v1.47/containers/x"),
         ("GET", b"/v1.47/containers/x/archive?path=/"),
         ("GET", b"/v1.47/containers/x/attach/ws"),
+        ("GET", b"/v1.47/images/get?names=app"),
+        ("GET", b"/v1.47/services/s/logs?stdout=1"),
     ],
     "readonly": [
         ("GET", b"/v1.47/containers/x/archive?path=/"),
@@ -214,6 +232,11 @@ REFUSED_CALLS: dict[str, list[Call]] = {
         ("GET", b"/v1.47/swarm/unlockkey"),
         ("POST", b"/v1.47/containers/x/start"),
         ("POST", b"/v1.47/auth"),
+        ("GET", b"/v1.47/containers/x/logs?stdout=1"),
+        ("GET", b"/v1.47/services/s/logs?stdout=1"),
+        ("GET", b"/v1.47/tasks/t/logs?stdout=1"),
+        ("GET", b"/v1.47/images/get?names=app"),
+        ("GET", b"/v1.47/images/app/get"),
     ],
     "admin": [
         ("GET", b"/v1.47/foo"),
@@ -364,3 +387,46 @@ def test_the_presets_of_tools_that_never_read_the_environment_redact_it() -> Non
     assert not PRESETS["watchtower"].redact
     assert all(preset.scope is None for preset in PRESETS.values())
     assert "; redacts env" in PRESETS["dozzle"].summary()
+
+
+def _explain_lines(tmp_path: Path, identity: str, *request: str) -> tuple[int, list[str]]:
+    """What ``dockguard explain`` prints for an identity that has one preset per name."""
+    config = tmp_path / "dockguard.toml"
+    config.write_text("[identities]\n" + "".join(f'{name} = ["{name}"]\n' for name in PRESETS))
+    out = io.StringIO()
+    status = main(["explain", identity, *request, "--config", str(config)], out)
+    return status, out.getvalue().splitlines()
+
+
+@pytest.mark.parametrize("name", ["traefik", "homepage", "glances", "watchtower", "readonly"])
+def test_explain_shows_presets_without_logs_refused_them(name: str, tmp_path: Path) -> None:
+    status, lines = _explain_lines(tmp_path, name, "GET", "/v1.47/containers/web/logs?follow=1")
+    assert status == 1
+    assert lines[0] == f"deny {name} GET /v1.47/containers/web/logs?follow=1"
+    assert lines[1] == "  rule: needs action container.logs or containers=write"
+    _, table = _explain_lines(tmp_path, name)
+    (row,) = [line for line in table if " GET /containers/{id}/logs " in line]
+    assert row.split()[0] == "deny"
+
+
+@pytest.mark.parametrize("name", ["glances", "watchtower", "readonly", "traefik"])
+def test_explain_shows_no_image_export_but_for_write(name: str, tmp_path: Path) -> None:
+    status, lines = _explain_lines(tmp_path, name, "GET", "/v1.47/images/get?names=app")
+    assert status == 1
+    assert lines[1] == "  rule: needs action image.export or images=write"
+
+
+@pytest.mark.parametrize("name", ["dozzle", "grafana"])
+def test_explain_shows_log_readers_their_logs_by_action(name: str, tmp_path: Path) -> None:
+    status, lines = _explain_lines(tmp_path, name, "GET", "/v1.47/containers/web/logs?follow=1")
+    assert status == 0
+    assert lines[1] == f"  rule: group {name}: action container.logs"
+
+
+def test_only_open_presets_export_images() -> None:
+    exporting = {
+        name
+        for name in PRESETS
+        if any(decide_sample(preset_policy(name), r).allowed for r in ROUTES if r.action == "image.export")
+    }
+    assert exporting == {"portainer", "dockman", "admin"}

@@ -258,8 +258,11 @@ def test_lookup_finds_the_route(method: str, target: bytes, expected: str | None
         ("GET", b"/containers/abc/export", "containers", "container.export", True),
         ("HEAD", b"/containers/abc/archive", "containers", "container.archive", True),
         ("PUT", b"/containers/abc/archive", "containers", "container.archive", False),
-        ("GET", b"/containers/abc/logs", "containers", "container.logs", False),
-        ("GET", b"/images/abc/get", "images", None, False),
+        ("GET", b"/containers/abc/logs", "containers", "container.logs", True),
+        ("GET", b"/images/abc/get", "images", "image.export", True),
+        ("GET", b"/images/get", "images", "image.export", True),
+        ("GET", b"/services/abc/logs", "services", "service.logs", True),
+        ("GET", b"/tasks/abc/logs", "tasks", "task.logs", True),
         ("POST", b"/images/create", "images", "image.pull", False),
         ("POST", b"/commit", "commit", "image.commit", False),
         ("POST", b"/session", "session", "image.build", False),
@@ -298,6 +301,7 @@ def test_every_action_name() -> None:
         "container.prune",
         "image.pull",
         "image.push",
+        "image.export",
         "image.build",
         "image.load",
         "image.delete",
@@ -311,6 +315,8 @@ def test_every_action_name() -> None:
         "volume.create",
         "volume.delete",
         "volume.prune",
+        "service.logs",
+        "task.logs",
     }
 
 
@@ -364,6 +370,11 @@ def test_is_frozen(model: object, field: str, value: object) -> None:
                 ("GET", "/containers/{id}/attach/ws"),
                 ("GET", "/swarm/unlockkey"),
                 ("GET", "/swarm"),  # the join tokens
+                ("GET", "/containers/{id}/logs"),
+                ("GET", "/services/{id}/logs"),
+                ("GET", "/tasks/{id}/logs"),
+                ("GET", "/images/get"),  # docker save
+                ("GET", "/images/{name}/get"),
             },
             id="sensitive",
         ),

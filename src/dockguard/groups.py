@@ -22,8 +22,8 @@ identity with an empty group list                  deny, rule ``no groups``
 path in no section (``/foo``, ``/CONTAINERS``)     deny, rule ``no section`` (unless learn, below)
 section ``"write"``                                allow every route of the section, every method
 section ``"read"``                                 allow GET and HEAD routes of the section that are not
-                                                   sensitive (archive GET/HEAD, export, attach/ws,
-                                                   the swarm unlock key)
+                                                   sensitive (logs, image exports, archive GET/HEAD,
+                                                   export, attach/ws, the swarm's tokens and unlock key)
 action listed                                      allow exactly the routes carrying that action,
                                                    whatever the section's level (even "none")
 section ``"none"`` or missing, no action           deny, rule ``needs ...``

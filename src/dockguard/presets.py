@@ -12,8 +12,11 @@ extend the preset with the actions they need.
 
 Remember what a section "read" gives: every non-sensitive GET of the section,
 e.g. ``containers = "read"`` includes container inspect (environment
-variables!), logs, top, stats and changes, but not archive, export or
-attach/ws (see :data:`dockguard.routes.ROUTES`). The presets of tools that
+variables!), top, stats and changes, but not logs, archive, export or
+attach/ws, and ``images = "read"`` not ``docker save`` (see
+:data:`dockguard.routes.ROUTES`): logs and image exports are sensitive reads
+that a preset asks for by action (``container.logs``, ``service.logs``,
+``task.logs``, ``image.export``) only when its tool reads them. The presets of tools that
 read only names, labels, state and stats redact the environment
 (``redact = {"env"}``, :mod:`dockguard.scope`): their callers see the names
 of the variables in container and image inspects, not the values. No preset
@@ -117,6 +120,7 @@ _DOZZLE = _preset(
     "dozzle",
     "Dozzle log viewer: container list, inspect, logs, stats and events; read-only",
     {"ping": "read", "version": "read", "info": "read", "events": "read", "containers": "read"},
+    ("container.logs",),
     redact=_NO_ENV,
 )
 
@@ -243,17 +247,18 @@ _GRAFANA = _preset(
     "grafana",
     "Grafana Alloy: Docker discovery (containers, networks) and container log collection; read-only",
     {"ping": "read", "version": "read", "containers": "read", "networks": "read"},
+    ("container.logs",),
     redact=_NO_ENV,
 )
 
 # Every section at "read": every GET/HEAD route except the sensitive ones
-# (container archive, export, attach/ws; the swarm unlock key), and no
-# actions. Container logs are included: they are a plain read of the
-# containers section (the action container.logs exists so that a group
-# without that read can be given logs alone).
+# (logs of containers, services and tasks; image exports; container archive,
+# export, attach/ws; the swarm's join tokens and unlock key), and no actions.
+# To read logs too, extend it: actions = ["container.logs"].
 _READONLY = _preset(
     "readonly",
-    "every section read-only: lists, inspects, logs, stats, events; no sensitive reads, no writes",
+    "every section read-only: lists, inspects, stats, events; no logs, no image exports, no other sensitive "
+    "reads, no writes",
     {name: "read" for name in _ALL},
 )
 

@@ -162,8 +162,11 @@ class Route:
     action: str | None
     #: A read that a section-level "read" does not grant: it needs its action
     #: (or the section's "write"). Container archive GET/HEAD (copying files
-    #: out), export (the whole filesystem), attach over WebSocket (stdin), the
-    #: swarm's join tokens and its unlock key.
+    #: out), export (the whole filesystem), attach over WebSocket (stdin),
+    #: logs of containers, services and tasks (what programs print: tokens,
+    #: connection strings), image exports (``docker save``: every layer, with
+    #: whatever secrets were baked in), the swarm's join tokens and its unlock
+    #: key.
     sensitive: bool = False
     #: What granting it amounts to, when that is more than its name says,
     #: e.g. ``"equivalent to cluster admin"``; shown by ``dockguard explain``.
@@ -308,7 +311,7 @@ ROUTES: tuple[Route, ...] = (
     _r("GET", "/containers/{id}/changes"),
     _r("GET", "/containers/{id}/json"),
     _r("GET", "/containers/{id}/top"),
-    _r("GET", "/containers/{id}/logs", "container.logs"),
+    _r("GET", "/containers/{id}/logs", "container.logs", sensitive=True),
     _r("GET", "/containers/{id}/stats"),
     _r("GET", "/containers/{id}/attach/ws", "container.attach", sensitive=True),
     _r("GET", "/exec/{id}/json", "container.exec"),
@@ -340,8 +343,8 @@ ROUTES: tuple[Route, ...] = (
     # image/image.go
     _r("GET", "/images/json"),
     _r("GET", "/images/search"),
-    _r("GET", "/images/get"),
-    _r("GET", "/images/{name}/get"),
+    _r("GET", "/images/get", "image.export", sensitive=True),
+    _r("GET", "/images/{name}/get", "image.export", sensitive=True),
     _r("GET", "/images/{name}/history"),
     _r("GET", "/images/{name}/json"),
     _r("POST", "/images/load", "image.load"),
@@ -387,14 +390,14 @@ ROUTES: tuple[Route, ...] = (
     _r("POST", "/services/create", inspected="service.create"),
     _r("POST", "/services/{id}/update", span=False, inspected="service.update"),
     _r("DELETE", "/services/{id}", span=False),
-    _r("GET", "/services/{id}/logs", span=False),
+    _r("GET", "/services/{id}/logs", "service.logs", sensitive=True, span=False),
     _r("GET", "/nodes"),
     _r("GET", "/nodes/{id}", span=False),
     _r("DELETE", "/nodes/{id}", span=False, amounts_to=_CLUSTER_ADMIN),
     _r("POST", "/nodes/{id}/update", span=False, amounts_to=_CLUSTER_ADMIN),
     _r("GET", "/tasks"),
     _r("GET", "/tasks/{id}", span=False),
-    _r("GET", "/tasks/{id}/logs", span=False),
+    _r("GET", "/tasks/{id}/logs", "task.logs", sensitive=True, span=False),
     _r("GET", "/secrets"),
     _r("POST", "/secrets/create"),
     _r("DELETE", "/secrets/{id}", span=False),
