@@ -1,8 +1,8 @@
 """The presets: each opens the calls its tool makes, and refuses what it should not do.
 
-The call lists follow the tools' sources cited in dockguard/presets.py; the
-version prefix is the one the tool sends where it pins one (Traefik's Docker
-provider: 1.24; classic Watchtower: 1.25 by default), else a negotiated one.
+The calls each tool makes are its trace (``tests/traces/<preset>.toml``, see
+``test_preset_traces.py``), as the tool sends them: with the version prefix it
+pins (classic Watchtower: 1.25 by default) or negotiates.
 """
 
 from __future__ import annotations
@@ -20,120 +20,13 @@ from dockguard.paths import canonicalise
 from dockguard.policy import Decision
 from dockguard.presets import PRESETS
 from dockguard.routes import ROUTES, SECTIONS, Route, lookup, sample_path
+from harness.traces import load_trace
 
 Call = tuple[str, bytes]
 
+#: The calls each preset's tool makes: its trace (tests/traces/<preset>.toml).
 KNOWN_CALLS: dict[str, list[Call]] = {
-    "traefik": [
-        ("HEAD", b"/_ping"),
-        ("GET", b"/_ping"),
-        ("GET", b"/v1.24/version"),
-        ("GET", b"/v1.24/containers/json?all=1"),
-        ("GET", b"/v1.24/containers/3f2a9c0d/json"),
-        ("GET", b"/v1.24/events?filters=%7B%22type%22%3A%7B%22container%22%3Atrue%7D%7D"),
-        ("GET", b"/v1.47/services"),
-        ("GET", b"/v1.47/networks?filters=%7B%22scope%22%3A%7B%22swarm%22%3Atrue%7D%7D"),
-        ("GET", b"/v1.47/tasks?filters=%7B%22service%22%3A%7B%22abc%22%3Atrue%7D%7D"),
-        ("GET", b"/v1.47/nodes/n0d3"),
-    ],
-    "homepage": [
-        ("GET", b"/containers/json?all=true"),
-        ("GET", b"/containers/homepage/stats?stream=false"),
-        ("GET", b"/services"),
-        ("GET", b"/tasks?filters=%7B%22desired-state%22%3A%5B%22running%22%5D%7D"),
-    ],
-    "dozzle": [
-        ("HEAD", b"/_ping"),
-        ("GET", b"/v1.45/info"),
-        ("GET", b"/v1.45/containers/json?all=1"),
-        ("GET", b"/v1.45/containers/0123456789ab/json"),
-        ("GET", b"/v1.45/containers/0123456789ab/logs?follow=1&stdout=1&stderr=1&tail=100&timestamps=1"),
-        ("GET", b"/v1.45/containers/0123456789ab/stats?stream=1"),
-        ("GET", b"/v1.45/events"),
-    ],
-    "watchtower": [
-        ("GET", b"/_ping"),
-        ("GET", b"/v1.25/version"),
-        ("GET", b"/v1.25/containers/json?filters=%7B%22status%22%3A%7B%22running%22%3Atrue%7D%7D"),
-        ("GET", b"/v1.25/containers/abc123/json"),
-        ("GET", b"/v1.25/images/ghcr.io/org/app:latest/json"),
-        ("GET", b"/v1.25/images/sha256:0123abcd/json"),
-        ("POST", b"/v1.25/images/create?fromImage=ghcr.io%2Forg%2Fapp&tag=latest"),
-        ("POST", b"/v1.25/containers/abc123/kill?signal=SIGTERM"),
-        ("DELETE", b"/v1.25/containers/abc123?force=1&v=0"),
-        ("POST", b"/v1.25/containers/create?name=app"),
-        ("POST", b"/v1.25/networks/frontend/disconnect"),
-        ("POST", b"/v1.25/networks/frontend/connect"),
-        ("POST", b"/v1.25/containers/def456/start"),
-        ("POST", b"/v1.25/containers/abc123/rename?name=watchtower-old"),
-        ("DELETE", b"/v1.25/images/sha256:0123abcd?force=1"),
-        # nicholas-fedor/watchtower additions
-        ("GET", b"/v1.47/info"),
-        ("GET", b"/v1.47/system/df?type=image"),
-        ("POST", b"/v1.47/containers/abc123/stop"),
-        ("POST", b"/v1.47/containers/abc123/update"),
-    ],
-    "portainer": [
-        ("GET", b"/v1.41/containers/json?all=1"),
-        ("POST", b"/v1.41/containers/create"),
-        ("POST", b"/v1.41/containers/abc/exec"),
-        ("POST", b"/v1.41/exec/abc/start"),
-        ("GET", b"/v1.41/containers/abc/archive?path=/etc"),
-        ("POST", b"/v1.41/build?t=app"),
-        ("POST", b"/v1.41/images/create?fromImage=nginx"),
-        ("POST", b"/v1.41/services/create"),
-        ("GET", b"/v1.41/secrets"),
-        ("POST", b"/v1.41/plugins/pull?remote=x"),
-        ("DELETE", b"/v1.41/volumes/data"),
-    ],
-    "dockman": [
-        ("HEAD", b"/_ping"),
-        ("GET", b"/v1.47/version"),
-        ("GET", b"/v1.47/info"),
-        ("GET", b"/v1.47/events"),
-        ("GET", b"/v1.47/containers/json?all=1"),
-        ("POST", b"/v1.47/containers/create?name=web"),
-        ("POST", b"/v1.47/containers/abc/start"),
-        ("POST", b"/v1.47/containers/abc/stop"),
-        ("POST", b"/v1.47/containers/abc/restart"),
-        ("DELETE", b"/v1.47/containers/abc?force=1"),
-        ("POST", b"/v1.47/images/create?fromImage=nginx&tag=latest"),
-        ("DELETE", b"/v1.47/images/nginx:latest"),
-        ("POST", b"/v1.47/networks/create"),
-        ("DELETE", b"/v1.47/networks/web_default"),
-        ("POST", b"/v1.47/volumes/create"),
-        ("POST", b"/v1.47/containers/abc/exec"),
-        ("POST", b"/v1.47/exec/abc/start"),
-        ("GET", b"/v1.47/system/df"),
-    ],
-    "glances": [
-        ("GET", b"/version"),
-        ("GET", b"/v1.47/containers/json?all=0"),
-        ("GET", b"/v1.47/containers/abc/json"),
-        ("GET", b"/v1.47/images/sha256:0123abcd/json"),
-        ("GET", b"/v1.47/containers/abc/stats?stream=1"),
-    ],
-    "grafana": [
-        ("HEAD", b"/_ping"),
-        ("GET", b"/v1.47/version"),
-        ("GET", b"/v1.47/containers/json"),
-        ("GET", b"/v1.47/networks"),
-        ("GET", b"/v1.47/containers/abc/json"),
-        ("GET", b"/v1.47/containers/abc/logs?follow=1&since=0&stdout=1&stderr=1&timestamps=1"),
-    ],
-    "readonly": [
-        ("HEAD", b"/_ping"),
-        ("GET", b"/v1.47/containers/json"),
-        ("GET", b"/v1.47/images/a/b:c/json"),
-        ("GET", b"/v1.47/secrets"),
-        ("GET", b"/v1.47/system/df"),
-    ],
-    "admin": [
-        ("POST", b"/v1.47/containers/create"),
-        ("GET", b"/v1.47/containers/abc/export"),
-        ("POST", b"/v1.47/swarm/init"),
-        ("GET", b"/v1.47/swarm/unlockkey"),
-    ],
+    name: [(call.method, call.path.encode()) for call in load_trace(name).calls] for name in PRESETS
 }
 
 REFUSED_CALLS: dict[str, list[Call]] = {
@@ -148,6 +41,11 @@ REFUSED_CALLS: dict[str, list[Call]] = {
         ("GET", b"/v1.47/secrets"),
         ("POST", b"/v1.47/services/create"),
         ("GET", b"/v1.24/containers/x/logs?stdout=1"),
+        ("GET", b"/v1.51/containers/x/top"),
+        ("GET", b"/v1.51/containers/x/stats?stream=0"),
+        ("GET", b"/v1.51/containers/x/changes"),
+        ("GET", b"/v1.51/services/s"),
+        ("GET", b"/v1.51/nodes"),
         ("GET", b"/v1.47/services/s/logs?stdout=1"),
         ("GET", b"/v1.47/tasks/t/logs?stdout=1"),
     ],
@@ -212,6 +110,9 @@ REFUSED_CALLS: dict[str, list[Call]] = {
         ("GET", b"/v1.47/containers/x/logs?stdout=1"),
         ("GET", b"/v1.47/images/get?names=app"),
         ("GET", b"/v1.47/images/sha256:0123abcd/get"),
+        ("GET", b"/v1.47/images/json"),
+        ("GET", b"/v1.47/images/search?term=x"),
+        ("GET", b"/v1.47/containers/x/top"),
         ("HEAD", b"/v1.47/images/app/get"),
     ],
     "grafana": [
@@ -223,6 +124,18 @@ REFUSED_CALLS: dict[str, list[Call]] = {
         ("GET", b"/v1.47/containers/x/attach/ws"),
         ("GET", b"/v1.47/images/get?names=app"),
         ("GET", b"/v1.47/services/s/logs?stdout=1"),
+    ],
+    "prometheus": [
+        # it lists: no inspect, no logs, no stats
+        ("GET", b"/v1.41/containers/x/json"),
+        ("GET", b"/v1.41/containers/x/logs?stdout=1"),
+        ("GET", b"/v1.41/containers/x/stats?stream=0"),
+        ("GET", b"/v1.41/containers/x/top"),
+        ("GET", b"/v1.41/networks/n"),
+        ("GET", b"/v1.41/services/s"),
+        ("GET", b"/v1.41/events"),
+        ("GET", b"/v1.41/version"),
+        ("POST", b"/v1.41/containers/create"),
     ],
     "readonly": [
         ("GET", b"/v1.47/containers/x/archive?path=/"),
@@ -263,6 +176,7 @@ def test_the_presets() -> None:
         "dockman",
         "glances",
         "grafana",
+        "prometheus",
         "readonly",
         "admin",
     }
@@ -381,7 +295,7 @@ def test_open_presets_may_write_any_name_and_the_others_reach_no_writes(name: st
 
 def test_the_presets_of_tools_that_never_read_the_environment_redact_it() -> None:
     redacting = {name for name, preset in PRESETS.items() if preset.redact}
-    assert redacting == {"traefik", "homepage", "dozzle", "glances", "grafana"}
+    assert redacting == {"traefik", "homepage", "dozzle", "glances", "grafana", "prometheus"}
     assert all(PRESETS[name].redact == {"env"} for name in redacting)
     # Watchtower recreates containers from their inspect: it needs the environment.
     assert not PRESETS["watchtower"].redact

@@ -270,7 +270,12 @@ def test_lookup_finds_the_route(method: str, target: bytes, expected: str | None
         ("POST", b"/networks/n/disconnect", "networks", "network.connect", False),
         ("HEAD", b"/_ping", "ping", None, False),
         ("GET", b"/swarm/unlockkey", "swarm", None, True),
-        ("GET", b"/containers/abc/json", "containers", None, False),
+        ("GET", b"/containers/abc/json", "containers", "container.inspect", False),
+        ("GET", b"/containers/json", "containers", "container.list", False),
+        ("GET", b"/containers/abc/checkpoints", "containers", None, False),
+        ("GET", b"/images/search", "images", "image.search", False),
+        ("GET", b"/nodes/n1", "nodes", "node.inspect", False),
+        ("GET", b"/secrets", "secrets", None, False),
     ],
 )
 def test_route_section_action_sensitive(
@@ -317,6 +322,26 @@ def test_every_action_name() -> None:
         "volume.prune",
         "service.logs",
         "task.logs",
+        # plain reads, which a section's "read" opens all at once
+        "container.list",
+        "container.inspect",
+        "container.top",
+        "container.stats",
+        "container.changes",
+        "image.list",
+        "image.inspect",
+        "image.history",
+        "image.search",
+        "network.list",
+        "network.inspect",
+        "volume.list",
+        "volume.inspect",
+        "service.list",
+        "service.inspect",
+        "task.list",
+        "task.inspect",
+        "node.list",
+        "node.inspect",
     }
 
 

@@ -10,6 +10,15 @@ read (repository and path of the stored copy that was read). Opt-in features
 of a tool (Dozzle's shell, Watchtower's lifecycle hooks, ...) are left out:
 extend the preset with the actions they need.
 
+The presets of tools that only read give each read the tool makes by its
+action (``container.list``, ``container.inspect``, ...), not the section's
+"read": a tool that lists containers gets the list, not every container's
+inspect, top and changes. Each preset is tested against the trace of its
+tool (``tests/traces/<preset>.toml``: every call it makes, with the file of
+its source or the run here that shows it): every traced call is allowed, and
+every route it allows is justified by a traced call or named in the trace as
+a deliberate extra, with the reason.
+
 Remember what a section "read" gives: every non-sensitive GET of the section,
 e.g. ``containers = "read"`` includes container inspect (environment
 variables!), top, stats and changes, but not logs, archive, export or
@@ -74,16 +83,15 @@ _ALL = [section.name for section in SECTIONS]
 _TRAEFIK = _preset(
     "traefik",
     "Traefik's Docker/Swarm provider: reads containers, events, and in Swarm mode services, tasks, nodes and networks",
-    {
-        "ping": "read",
-        "version": "read",
-        "events": "read",
-        "containers": "read",
-        "networks": "read",
-        "services": "read",
-        "tasks": "read",
-        "nodes": "read",
-    },
+    {"ping": "read", "version": "read", "events": "read"},
+    (
+        "container.list",
+        "container.inspect",
+        "service.list",
+        "network.list",
+        "task.list",
+        "node.inspect",
+    ),
     redact=_NO_ENV,
 )
 
@@ -101,7 +109,15 @@ _TRAEFIK = _preset(
 _HOMEPAGE = _preset(
     "homepage",
     "Homepage's Docker widgets: container list and stats, Swarm services and tasks; read-only",
-    {"containers": "read", "services": "read", "tasks": "read"},
+    {},
+    (
+        "container.list",
+        "container.inspect",
+        "container.stats",
+        "service.list",
+        "service.inspect",
+        "task.list",
+    ),
     redact=_NO_ENV,
 )
 
@@ -119,8 +135,8 @@ _HOMEPAGE = _preset(
 _DOZZLE = _preset(
     "dozzle",
     "Dozzle log viewer: container list, inspect, logs, stats and events; read-only",
-    {"ping": "read", "version": "read", "info": "read", "events": "read", "containers": "read"},
-    ("container.logs",),
+    {"ping": "read", "version": "read", "info": "read", "events": "read"},
+    ("container.list", "container.inspect", "container.logs", "container.stats"),
     redact=_NO_ENV,
 )
 
@@ -136,11 +152,13 @@ _DOZZLE = _preset(
 # (POST /containers/{id}/start), ContainerRename for its self-update
 # (POST /containers/{id}/rename), ImageRemove force=1 for --cleanup
 # (DELETE /images/{id}). The maintained fork (nicholas-fedor/watchtower
-# pkg/container/client.go) adds Ping and version negotiation (/_ping,
-# /version), Info (GET /info), image disk usage (GET /system/df), stopping
-# (container.stop) and UpdateContainer for its restart policy
-# (POST /containers/{id}/update). Lifecycle hooks (ContainerExecCreate/
+# pkg/container/client.go, container_source.go) adds Ping with version
+# negotiation (HEAD /_ping; GET /version before its moby/moby migration),
+# Info (GET /info), stopping (container.stop) and UpdateContainer for its
+# restart policy (POST /containers/{id}/update). Neither reads logs, exports
+# images or reads /system/df. Lifecycle hooks (ContainerExecCreate/
 # ExecAttach/ExecInspect) are opt-in and not opened: add container.exec.
+# The calls, each with its file: tests/traces/watchtower.toml.
 # Note: container.create is root-equivalent on the host; Watchtower needs it.
 _WATCHTOWER = _preset(
     "watchtower",
@@ -149,11 +167,11 @@ _WATCHTOWER = _preset(
         "ping": "read",
         "version": "read",
         "info": "read",
-        "system": "read",
-        "containers": "read",
-        "images": "read",
     },
     (
+        "container.list",
+        "container.inspect",
+        "image.inspect",
         "container.create",
         "container.start",
         "container.stop",
@@ -229,25 +247,47 @@ _DOCKMAN = _preset(
 _GLANCES = _preset(
     "glances",
     "Glances containers plugin: container list, inspect and stats, image inspect; read-only",
-    {"version": "read", "containers": "read", "images": "read"},
+    {"version": "read"},
+    ("container.list", "container.inspect", "container.stats", "image.inspect"),
     redact=_NO_ENV,
 )
 
 # Grafana's collector, Alloy: discovery.docker is Prometheus' Docker service
-# discovery (prometheus/prometheus discovery/moby/docker.go): ContainerList
-# (GET /containers/json) and NetworkList (GET /networks), through a client
-# that negotiates the API version (/_ping, /version); loki.source.docker
+# discovery (prometheus/prometheus discovery/moby/docker.go, network.go):
+# ContainerList (GET /containers/json) and NetworkList (GET /networks),
+# through a client that negotiates the API version with HEAD /_ping (GET
+# /_ping if HEAD fails; moby/moby client/ping.go); loki.source.docker
 # (grafana/alloy internal/component/loki/source/docker/tailer.go):
 # ContainerInspect (GET /containers/{id}/json) and ContainerLogs with follow
-# (GET /containers/{id}/logs). Grafana itself does not call the Engine API.
+# (GET /containers/{id}/logs): the one preset but dozzle with container.logs.
+# Discovery alone is the prometheus preset. Grafana itself does not call the
+# Engine API. The calls, each with its file: tests/traces/grafana.toml.
 # Discovery turns names, labels, ports and networks into targets; the log
 # tailer reads its state and whether it has a TTY: neither reads the
 # environment, which is redacted.
 _GRAFANA = _preset(
     "grafana",
     "Grafana Alloy: Docker discovery (containers, networks) and container log collection; read-only",
-    {"ping": "read", "version": "read", "containers": "read", "networks": "read"},
-    ("container.logs",),
+    {"ping": "read"},
+    ("container.list", "container.inspect", "container.logs", "network.list"),
+    redact=_NO_ENV,
+)
+
+# Prometheus' Docker service discovery, docker_sd_configs (prometheus/
+# prometheus discovery/moby/docker.go, network.go), which Grafana Alloy's
+# discovery.docker is: HEAD /_ping to negotiate the API version (GET /_ping
+# if HEAD fails), ContainerList (GET /containers/json) and NetworkList
+# (GET /networks); dockerswarm_sd_configs (discovery/moby/services.go,
+# tasks.go, nodes.go) lists services, tasks and nodes with their networks.
+# Seen here: Prometheus 2.42's docker_sd through dockguard's learn mode
+# (tests/traces/prometheus.toml). No logs, no inspect of a container's
+# environment: it is redacted.
+_PROMETHEUS = _preset(
+    "prometheus",
+    "Prometheus docker_sd / dockerswarm_sd and Grafana Alloy discovery.docker: lists containers, networks, "
+    "and in Swarm mode services, tasks and nodes; read-only",
+    {"ping": "read"},
+    ("container.list", "network.list", "service.list", "task.list", "node.list"),
     redact=_NO_ENV,
 )
 
@@ -283,6 +323,7 @@ PRESETS: Mapping[str, Group] = MappingProxyType(
             _DOCKMAN,
             _GLANCES,
             _GRAFANA,
+            _PROMETHEUS,
             _READONLY,
             _ADMIN,
         )

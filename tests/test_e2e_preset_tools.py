@@ -1,0 +1,222 @@
+"""
+End to end: real tools through dockguard with their presets, against the real daemon.
+
+Glances 3.3 (Debian's, docker-py inside) and Prometheus 2.42's ``docker_sd``
+(the Go client Traefik and Grafana Alloy share) run here. Each runs through a
+Unix listener whose identity has the tool's preset, enforced: the test checks
+that the tool gets what it shows (a container it must name), that dockguard
+refused nothing, and that every call it made is in the preset's trace
+(``tests/traces/<preset>.toml``), so the trace stays what the tool really does.
+
+With ``DOCKGUARD_LEARN_TRACE=1`` in the environment the identity gets a group
+in learn mode with no rights instead, and the test prints the calls the tool
+made: that is how the ``learn`` parts of those traces were recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+import docker
+from conftest import BUSYBOX_IMAGE
+from dockguard.paths import canonicalise
+from dockguard.routes import lookup
+from harness.guard import start_with_config
+from harness.traces import load_trace, route_key
+
+pytestmark = pytest.mark.e2e
+
+LEARN = os.environ.get("DOCKGUARD_LEARN_TRACE") == "1"
+
+
+def _guard(tmp_path: Path, dockerd, identity: str, preset: str):
+    sock = tmp_path / f"{identity}.sock"
+    group = '[groups.learner]\nlearn = true\ndescription = "record a trace"\n' if LEARN else ""
+    config = (
+        'decision_log = "decisions.jsonl"\n'
+        f'[[listeners]]\nurl = "unix://{sock}?identity={identity}"\n'
+        f'[identities]\n{identity} = ["{"learner" if LEARN else preset}"]\n{group}'
+    )
+    guard = start_with_config(tmp_path, dockerd.socket_path, config, wait_for=str(sock))
+    return guard, sock, tmp_path / "decisions.jsonl"
+
+
+def _decisions(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _check_against_trace(preset: str, records: list[dict[str, object]]) -> None:
+    calls = sorted({f"{r['method']} {r['path']}" for r in records})
+    if LEARN:
+        print(f"\n--- {preset}: calls seen in learn mode ---", file=sys.stderr)
+        for call in calls:
+            print(call, file=sys.stderr)
+        return
+    refused = [r for r in records if r["decision"] != "allow"]
+    assert not refused, refused
+    traced = {route_key(call.method, call.path) for call in load_trace(preset).calls}
+    for record in records:
+        method, target = str(record["method"]), str(record["path"])
+        key = route_key(method, target)
+        assert key in traced, f"{preset} called {method} {target} ({key}), which its trace does not list"
+
+
+@pytest.fixture
+def running_container(dockerd):
+    client = docker.DockerClient(base_url=f"unix://{dockerd.socket_path}")
+    name = "dg-preset-" + uuid.uuid4().hex[:8]
+    container = client.containers.run(BUSYBOX_IMAGE, ["sleep", "120"], name=name, detach=True, network_mode="none")
+    try:
+        yield name
+    finally:
+        container.remove(force=True)
+        client.close()
+
+
+@pytest.mark.skipif(shutil.which("glances") is None, reason="glances is not installed (apt-get install glances)")
+def test_glances_with_its_preset(tmp_path: Path, dockerd, running_container: str) -> None:
+    guard, sock, log = _guard(tmp_path, dockerd, "glances", "glances")
+    try:
+        done = subprocess.run(
+            ["glances", "--stdout", "docker", "--stop-after", "3", "-t", "1", "-C", "/dev/null"],
+            env={
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "HOME": str(tmp_path),
+                "DOCKER_HOST": f"unix://{sock}",
+                "LANG": "C.UTF-8",
+            },
+            capture_output=True,
+            text=True,
+            timeout=90,
+            cwd=tmp_path,
+        )
+    finally:
+        guard.stop()
+    assert running_container in done.stdout, done.stdout + done.stderr + guard.log()
+    _check_against_trace("glances", _decisions(log))
+
+
+PROMETHEUS_CONFIG = """
+global:
+  scrape_interval: 1h
+scrape_configs:
+  - job_name: docker
+    docker_sd_configs:
+      - host: unix://{sock}
+        refresh_interval: 5s
+"""
+
+
+@pytest.mark.skipif(
+    shutil.which("prometheus") is None, reason="prometheus is not installed (apt-get install prometheus)"
+)
+@pytest.mark.parametrize("preset", ["prometheus", "grafana"])
+def test_prometheus_docker_sd_with_the_discovery_presets(
+    preset: str, tmp_path: Path, dockerd, running_container: str
+) -> None:
+    from harness.guard import free_port
+
+    guard, sock, log = _guard(tmp_path, dockerd, preset, preset)
+    (tmp_path / "prometheus.yml").write_text(PROMETHEUS_CONFIG.format(sock=sock))
+    port = free_port()
+    prometheus = subprocess.Popen(
+        [
+            "prometheus",
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    found = ""
+    try:
+        import urllib.request
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and running_container not in found:
+            time.sleep(1)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/targets?state=any", timeout=5) as answer:
+                    found = answer.read().decode()
+            except OSError:
+                continue
+    finally:
+        prometheus.terminate()
+        prometheus.wait(timeout=30)
+        guard.stop()
+    assert running_container in found, found + guard.log()
+    _check_against_trace(preset, _decisions(log))
+
+
+READS = [
+    ["version"],
+    ["info"],
+    ["ps", "-a"],
+    ["inspect", "{c}"],
+    ["top", "{c}"],
+    ["diff", "{c}"],
+    ["stats", "--no-stream", "{c}"],
+    ["images"],
+    ["image", "inspect", BUSYBOX_IMAGE],
+    ["image", "history", BUSYBOX_IMAGE],
+    ["network", "ls"],
+    ["volume", "ls"],
+    ["system", "df"],
+]
+
+
+def test_docker_cli_reads_with_readonly_but_not_logs_or_save(
+    tmp_path: Path, dockerd, docker_cli, running_container: str
+) -> None:
+    guard, sock, log = _guard(tmp_path, dockerd, "viewer", "readonly")
+    env = {"DOCKER_HOST": f"unix://{sock}"}
+    try:
+        for args in READS:
+            done = docker_cli([a.format(c=running_container) for a in args], env=env)
+            assert done.returncode == 0, (args, done.stderr)
+        if not LEARN:
+            logs = docker_cli(["logs", running_container], env=env)
+            assert logs.returncode != 0
+            assert b'add action "container.logs"' in logs.stderr, logs.stderr
+            save = docker_cli(["save", "-o", str(tmp_path / "image.tar"), BUSYBOX_IMAGE], env=env)
+            assert save.returncode != 0
+            assert b"image.export" in save.stderr, save.stderr
+    finally:
+        guard.stop()
+    records = _decisions(log)
+    if not LEARN:
+        records = [r for r in records if "/logs" not in str(r["path"]) and "/get" not in str(r["path"])]
+    _check_against_trace("readonly", records)
+
+
+def test_docker_cli_runs_logs_and_saves_as_admin(tmp_path: Path, dockerd, docker_cli, running_container: str) -> None:
+    guard, sock, log = _guard(tmp_path, dockerd, "ops", "admin")
+    env = {"DOCKER_HOST": f"unix://{sock}"}
+    try:
+        ran = docker_cli(["run", "--rm", "--network", "none", BUSYBOX_IMAGE, "echo", "as-admin"], env=env)
+        assert ran.stdout == b"as-admin\n", ran.stderr
+        assert docker_cli(["logs", running_container], env=env).returncode == 0
+        saved = docker_cli(["save", "-o", str(tmp_path / "image.tar"), BUSYBOX_IMAGE], env=env)
+        assert saved.returncode == 0, saved.stderr
+    finally:
+        guard.stop()
+    _check_against_trace("admin", _decisions(log))
+
+
+def test_route_key_reads_a_call_as_the_guard_does() -> None:
+    # the key the traces use is the route the guard judges a call as
+    path = canonicalise(b"/v1.41/containers/abc/json")
+    route = lookup("GET", path).judged_route
+    assert route is not None
+    assert route_key("GET", "/v1.41/containers/abc/json") == f"{route.method} {route.template}"
