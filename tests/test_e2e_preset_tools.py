@@ -214,6 +214,36 @@ def test_docker_cli_runs_logs_and_saves_as_admin(tmp_path: Path, dockerd, docker
     _check_against_trace("admin", _decisions(log))
 
 
+def _curl_head_ping(sock: Path) -> str:
+    done = subprocess.run(
+        ["curl", "-sS", "-I", "--max-time", "10", "--unix-socket", str(sock), "http://docker/_ping"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_traefik_head_ping_with_the_preset_and_the_env_recipe(tmp_path: Path, dockerd, guard_factory) -> None:
+    """Traefik >= 2.11.31 / 3.6.1 negotiates with HEAD /_ping: what it sees, as curl -I shows it."""
+    guard, sock, log = _guard(tmp_path, dockerd, "traefik", "traefik")
+    try:
+        head = _curl_head_ping(sock)
+    finally:
+        guard.stop()
+    assert head.startswith("HTTP/1.1 200"), head
+    assert "api-version:" in head.lower(), head
+    if not LEARN:
+        assert [(r["decision"], r["rule"]) for r in _decisions(log)] == [("allow", "group traefik: ping=read")]
+    env_sock = tmp_path / "traefik-env.sock"
+    guard_factory([f"unix://{env_sock}?identity=traefik"], env={"CONTAINERS": "1"}, wait_for=str(env_sock))
+    head = _curl_head_ping(env_sock)
+    assert head.startswith("HTTP/1.1 200"), head
+    assert "api-version:" in head.lower(), head
+
+
 def test_route_key_reads_a_call_as_the_guard_does() -> None:
     # the key the traces use is the route the guard judges a call as
     path = canonicalise(b"/v1.41/containers/abc/json")

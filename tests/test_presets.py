@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from dockguard.cli import main
+from dockguard.envpolicy import EnvPolicy
 from dockguard.groups import Group, GroupPolicy
 from dockguard.guards import OPEN
 from dockguard.meaning import check_request
@@ -344,3 +345,33 @@ def test_only_open_presets_export_images() -> None:
         if any(decide_sample(preset_policy(name), r).allowed for r in ROUTES if r.action == "image.export")
     }
     assert exporting == {"portainer", "dockman", "admin"}
+
+
+# Traefik 2.11.31+ and 3.6.1+ (on the moby/moby client) negotiate the API
+# version with HEAD /_ping, and fall back to GET when HEAD fails.
+TRAEFIK_PINGS = [("HEAD", b"/_ping"), ("GET", b"/_ping")]
+#: The environment of the Traefik recipe (docs/permissions.md), and of its Swarm line.
+TRAEFIK_ENVIRONMENTS = [
+    {"CONTAINERS": "1"},
+    {"CONTAINERS": "1", "SERVICES": "1", "TASKS": "1", "NETWORKS": "1", "NODES": "1"},
+]
+
+
+@pytest.mark.parametrize(("method", "target"), TRAEFIK_PINGS)
+def test_traefik_negotiates_the_version_with_its_preset(method: str, target: bytes) -> None:
+    path = canonicalise(target)
+    decision = preset_policy("traefik").decide("tool", method, path, lookup(method, path))
+    assert (decision.allowed, decision.rule) == (True, "group traefik: ping=read")
+
+
+@pytest.mark.parametrize("environ", TRAEFIK_ENVIRONMENTS)
+@pytest.mark.parametrize(("method", "target"), TRAEFIK_PINGS)
+def test_traefik_negotiates_the_version_with_its_env_recipe(
+    environ: dict[str, str], method: str, target: bytes
+) -> None:
+    path = canonicalise(target)
+    decision = EnvPolicy.from_environ(environ).decide("tool", method, path, lookup(method, path))
+    assert (decision.allowed, decision.rule) == (True, "PING=1")
+    # and PING=0 says what it breaks
+    closed = EnvPolicy.from_environ({**environ, "PING": "0"}).decide("tool", method, path, lookup(method, path))
+    assert not closed.allowed and "PING=1" in closed.reason
