@@ -236,7 +236,25 @@ def _listeners(config: dict) -> list[str]:
 
 
 def test_there_is_a_recipe_per_tool() -> None:
-    assert TOOLS == sorted(["dockman", "dozzle", "homepage", "portainer", "remote", "traefik", "watchtower"])
+    assert TOOLS == sorted(
+        [
+            "autoheal",
+            "beszel",
+            "caddy-docker-proxy",
+            "crowdsec",
+            "diun",
+            "dockman",
+            "dozzle",
+            "homepage",
+            "ofelia",
+            "portainer",
+            "remote",
+            "traefik",
+            "uptime-kuma",
+            "watchtower",
+            "wud",
+        ]
+    )
     for tool in TOOLS:
         assert (RECIPES / tool / "compose.yaml").is_file()
         assert (RECIPES / tool / "dockguard.toml").is_file()

@@ -244,6 +244,61 @@ def test_traefik_head_ping_with_the_preset_and_the_env_recipe(tmp_path: Path, do
     assert "api-version:" in head.lower(), head
 
 
+def _curl(sock: Path, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["curl", "-sS", "--unix-socket", str(sock), *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_autoheal_lists_with_its_unencoded_filter_and_restarts(tmp_path: Path, dockerd, running_container: str) -> None:
+    """docker-autoheal's curl sends its filter as written ({, ", [ unencoded): the guard reads it as the daemon does."""
+    guard, sock, log = _guard(tmp_path, dockerd, "autoheal", "autoheal")
+    try:
+        listed = _curl(
+            sock, "-g", 'http://localhost/containers/json?filters={"health":["unhealthy"],"label":["autoheal=true"]}'
+        )
+        restarted = _curl(sock, "-f", "-X", "POST", f"http://localhost/containers/{running_container}/restart?t=1")
+        refused = _curl(
+            sock,
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "POST",
+            f"http://localhost/containers/{running_container}/stop",
+        )
+    finally:
+        guard.stop()
+    assert listed.returncode == 0 and listed.stdout.strip() == "[]", listed
+    assert restarted.returncode == 0, restarted.stderr
+    assert refused.stdout == "403", refused
+    _check_against_trace("autoheal", [r for r in _decisions(log) if not str(r["path"]).endswith("/stop")])
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_crowdsec_follows_logs_as_long_as_it_likes(tmp_path: Path, dockerd) -> None:
+    """CrowdSec holds logs?follow=1 open for the life of the container: the guard keeps relaying it."""
+    client = docker.DockerClient(base_url=f"unix://{dockerd.socket_path}")
+    name = "dg-crowdsec-" + uuid.uuid4().hex[:8]
+    script = "i=0; while true; do i=$((i+1)); echo line-$i; sleep 1; done"
+    container = client.containers.run(BUSYBOX_IMAGE, ["sh", "-c", script], name=name, detach=True, network_mode="none")
+    guard, sock, log = _guard(tmp_path, dockerd, "crowdsec", "crowdsec")
+    try:
+        # curl gives up after 6 s (exit 28): the stream was still open then
+        followed = _curl(
+            sock, "-N", "--max-time", "6", f"http://localhost/v1.41/containers/{name}/logs?follow=1&stdout=1&stderr=1"
+        )
+    finally:
+        guard.stop()
+        container.remove(force=True)
+        client.close()
+    assert followed.returncode == 28, followed
+    assert "line-5" in followed.stdout, followed.stdout
+    _check_against_trace("crowdsec", _decisions(log))
+
+
 def test_route_key_reads_a_call_as_the_guard_does() -> None:
     # the key the traces use is the route the guard judges a call as
     path = canonicalise(b"/v1.41/containers/abc/json")

@@ -138,6 +138,67 @@ REFUSED_CALLS: dict[str, list[Call]] = {
         ("GET", b"/v1.41/version"),
         ("POST", b"/v1.41/containers/create"),
     ],
+    "uptime-kuma": [
+        ("GET", b"/containers/x/logs?stdout=1"),
+        ("GET", b"/containers/x/stats?stream=0"),
+        ("GET", b"/events"),
+        ("POST", b"/containers/x/restart"),
+        ("GET", b"/images/json"),
+    ],
+    "crowdsec": [
+        ("GET", b"/v1.51/containers/x/archive?path=/"),
+        ("GET", b"/v1.51/containers/x/top"),
+        ("POST", b"/v1.51/containers/x/exec"),
+        ("POST", b"/v1.51/containers/x/restart"),
+        ("GET", b"/v1.51/images/get?names=app"),
+        ("GET", b"/v1.51/tasks/t/logs?stdout=1"),
+    ],
+    "diun": [
+        ("GET", b"/v1.51/containers/x/json"),
+        ("GET", b"/v1.51/containers/x/logs?stdout=1"),
+        ("POST", b"/v1.51/images/create?fromImage=nginx"),
+        ("GET", b"/v1.51/images/nginx/get"),
+        ("GET", b"/v1.51/events"),
+    ],
+    "autoheal": [
+        ("GET", b"/containers/x/json"),
+        ("GET", b"/containers/x/logs?stdout=1"),
+        ("POST", b"/containers/x/stop"),
+        ("POST", b"/containers/x/kill"),
+        ("POST", b"/containers/x/start"),
+        ("DELETE", b"/containers/x"),
+        ("POST", b"/containers/create"),
+    ],
+    "beszel": [
+        ("GET", b"/containers/x/archive?path=/"),
+        ("GET", b"/containers/x/top"),
+        ("POST", b"/containers/x/restart"),
+        ("GET", b"/images/json"),
+        ("GET", b"/events"),
+    ],
+    "wud": [
+        ("GET", b"/containers/x/logs?stdout=1"),
+        ("POST", b"/images/create?fromImage=nginx"),
+        ("POST", b"/containers/create"),
+        ("POST", b"/containers/x/stop"),
+        ("GET", b"/images/nginx/get"),
+    ],
+    "caddy-docker-proxy": [
+        ("GET", b"/v1.51/containers/x/logs?stdout=1"),
+        ("GET", b"/v1.51/secrets"),
+        ("POST", b"/v1.51/configs/create"),
+        ("POST", b"/v1.51/containers/create"),
+        ("GET", b"/v1.51/images/json"),
+    ],
+    "ofelia": [
+        ("POST", b"/containers/create"),
+        ("POST", b"/containers/x/start"),
+        ("DELETE", b"/containers/x"),
+        ("POST", b"/images/create?fromImage=busybox"),
+        ("GET", b"/containers/x/logs?stdout=1"),
+        ("POST", b"/containers/x/attach"),
+        ("POST", b"/services/create"),
+    ],
     "readonly": [
         ("GET", b"/v1.47/containers/x/archive?path=/"),
         ("HEAD", b"/v1.47/containers/x/archive?path=/"),
@@ -178,6 +239,14 @@ def test_the_presets() -> None:
         "glances",
         "grafana",
         "prometheus",
+        "uptime-kuma",
+        "crowdsec",
+        "diun",
+        "autoheal",
+        "beszel",
+        "wud",
+        "caddy-docker-proxy",
+        "ofelia",
         "readonly",
         "admin",
     }
@@ -296,7 +365,22 @@ def test_open_presets_may_write_any_name_and_the_others_reach_no_writes(name: st
 
 def test_the_presets_of_tools_that_never_read_the_environment_redact_it() -> None:
     redacting = {name for name, preset in PRESETS.items() if preset.redact}
-    assert redacting == {"traefik", "homepage", "dozzle", "glances", "grafana", "prometheus"}
+    assert redacting == {
+        "traefik",
+        "homepage",
+        "dozzle",
+        "glances",
+        "grafana",
+        "prometheus",
+        "uptime-kuma",
+        "crowdsec",
+        "diun",
+        "autoheal",
+        "beszel",
+        "wud",
+        "caddy-docker-proxy",
+        "ofelia",
+    }
     assert all(PRESETS[name].redact == {"env"} for name in redacting)
     # Watchtower recreates containers from their inspect: it needs the environment.
     assert not PRESETS["watchtower"].redact
@@ -331,7 +415,7 @@ def test_explain_shows_no_image_export_but_for_write(name: str, tmp_path: Path) 
     assert lines[1] == "  rule: needs action image.export or images=write"
 
 
-@pytest.mark.parametrize("name", ["dozzle", "grafana"])
+@pytest.mark.parametrize("name", ["dozzle", "grafana", "crowdsec", "beszel"])
 def test_explain_shows_log_readers_their_logs_by_action(name: str, tmp_path: Path) -> None:
     status, lines = _explain_lines(tmp_path, name, "GET", "/v1.47/containers/web/logs?follow=1")
     assert status == 0

@@ -291,6 +291,141 @@ _PROMETHEUS = _preset(
     redact=_NO_ENV,
 )
 
+# Uptime Kuma's Docker container monitor (louislam/uptime-kuma server/docker.js,
+# server/model/monitor.js), through axios on the socket, unversioned: a
+# docker host's test lists the containers (GET /containers/json?all=true),
+# and each monitor inspects its container for State.Running and
+# State.Health (GET /containers/{name}/json). Nothing else; the environment
+# is redacted.
+_UPTIME_KUMA = _preset(
+    "uptime-kuma",
+    "Uptime Kuma's Docker container monitor: container list and inspect (state and health); read-only",
+    {},
+    ("container.list", "container.inspect"),
+    redact=_NO_ENV,
+)
+
+# CrowdSec's docker acquisition (crowdsecurity/crowdsec
+# pkg/acquisition/modules/docker/config.go, run.go, source.go), on the
+# moby/moby client (HEAD /_ping to negotiate): Info (GET /info: is it a
+# Swarm manager?), ContainerList (GET /containers/json), ContainerInspect
+# (GET /containers/{id}/json: labels, TTY), ContainerLogs with follow, held
+# open as long as the container runs (GET /containers/{id}/logs?follow=1),
+# Events (GET /events); in Swarm mode ServiceList, ServiceInspect and
+# ServiceLogs (GET /services, /services/{id}, /services/{id}/logs). Logs are
+# what it reads: it has container.logs and service.logs, nothing to write.
+_CROWDSEC = _preset(
+    "crowdsec",
+    "CrowdSec docker acquisition: follows container (and Swarm service) logs, with list, inspect, info and "
+    "events; read-only",
+    {"ping": "read", "info": "read", "events": "read"},
+    (
+        "container.list",
+        "container.inspect",
+        "container.logs",
+        "service.list",
+        "service.inspect",
+        "service.logs",
+    ),
+    redact=_NO_ENV,
+)
+
+# Diun (crazy-max/diun pkg/docker/client.go, container.go, image.go,
+# service.go; internal/provider/docker/container.go, swarm/service.go), on
+# the moby/moby client (HEAD /_ping to negotiate): ServerVersion at start
+# (GET /version), ContainerList (GET /containers/json, labels decide what is
+# watched), ImageInspect of each container's image (GET /images/{name}/json);
+# in Swarm mode ServiceList (GET /services). The registry is asked by Diun
+# itself, not through the daemon. Read-only; the environment is redacted.
+_DIUN = _preset(
+    "diun",
+    "Diun image update notifier: container list and image inspect (Swarm: service list); read-only",
+    {"ping": "read", "version": "read"},
+    ("container.list", "image.inspect", "service.list"),
+    redact=_NO_ENV,
+)
+
+# docker-autoheal (willfarrell/docker-autoheal docker-entrypoint), curl on
+# the socket, unversioned: lists the unhealthy containers with its label
+# (GET /containers/json?filters={"health":["unhealthy"],"label":[...]}) and
+# restarts them (POST /containers/{id}/restart?t=10). Restart is its only
+# write; a scope (scope = { labels = ["autoheal=true"] }) narrows it to the
+# labelled containers, see docs/groups.md.
+_AUTOHEAL = _preset(
+    "autoheal",
+    "docker-autoheal: lists unhealthy containers and restarts them; no other write",
+    {},
+    ("container.list", "container.restart"),
+    redact=_NO_ENV,
+)
+
+# Beszel's agent (henrygd/beszel agent/docker.go, agent/handlers.go), plain
+# HTTP on the socket, unversioned: GET /containers/json, one-shot stats per
+# container (GET /containers/{id}/stats?stream=0&one-shot=1), GET /version,
+# GET /info; for the hub's container views, a container's inspect
+# (GET /containers/{id}/json, which it strips of Config.Env) and the tail of
+# its logs (GET /containers/{id}/logs?stdout=1&stderr=1&tail=...): it has
+# container.logs, for that view. The environment is redacted.
+_BESZEL = _preset(
+    "beszel",
+    "Beszel agent: container list and one-shot stats, version and info; inspect and log tail for the hub's views; "
+    "read-only",
+    {"version": "read", "info": "read"},
+    ("container.list", "container.stats", "container.inspect", "container.logs"),
+    redact=_NO_ENV,
+)
+
+# What's Up Docker's docker watcher (getwud/wud app/watchers/providers/
+# docker/Docker.ts) through dockerode, unversioned: listContainers
+# (GET /containers/json), getImage().inspect() (GET /images/{name}/json),
+# getEvents (GET /events) and, on an event, the container's inspect
+# (GET /containers/{id}/json). Its update triggers (app/triggers/providers/
+# docker/Docker.ts: pull, stop, remove, create, start, network connect,
+# image removal) are opt-in and not opened: extend it with Watchtower's
+# actions and guards to use them.
+_WUD = _preset(
+    "wud",
+    "What's Up Docker watcher: container list and inspect, image inspect, events; read-only (triggers not included)",
+    {"events": "read"},
+    ("container.list", "container.inspect", "image.inspect"),
+    redact=_NO_ENV,
+)
+
+# caddy-docker-proxy (lucaslorentz/caddy-docker-proxy loader.go,
+# generator/generator.go, generator/services.go, docker/client.go), on the
+# moby/moby client (HEAD /_ping to negotiate): Info (GET /info: Swarm or
+# not), ContainerList (GET /containers/json), ContainerInspect of its own
+# container and NetworkInspect of its networks (GET /containers/{id}/json,
+# GET /networks/{id}) to find the ingress networks, NetworkList
+# (GET /networks), Events (GET /events); in Swarm mode ServiceList, TaskList
+# and ConfigList/ConfigInspect (Caddyfiles kept as Swarm configs:
+# configs = "read", which is their data). The environment is redacted.
+_CADDY_DOCKER_PROXY = _preset(
+    "caddy-docker-proxy",
+    "caddy-docker-proxy: reads container labels, networks, events (Swarm: services, tasks, configs); read-only",
+    {"ping": "read", "info": "read", "events": "read", "configs": "read"},
+    ("container.list", "container.inspect", "network.list", "network.inspect", "service.list", "task.list"),
+    redact=_NO_ENV,
+)
+
+# Ofelia's job-exec (mcuadros/ofelia cli/docker_handler.go, core/execjob.go)
+# through go-dockerclient, unversioned: Info at start (GET /info),
+# ListContainers with its label filter (GET /containers/json), the
+# container's inspect (GET /containers/{id}/json), then per job
+# CreateExec/StartExec/InspectExec (POST /containers/{id}/exec,
+# POST /exec/{id}/start, GET /exec/{id}/json): container.exec. job-run
+# (core/runjob.go: pull, create, start, wait, logs, remove) and job-service-
+# run are not opened: extend it for them (they create containers). Guards
+# closed: an exec as the container's user (root too) passes, a privileged
+# exec (privileged = true on a job) does not.
+_OFELIA = _preset(
+    "ofelia",
+    "Ofelia job-exec: finds its labelled containers and runs execs in them; no other write",
+    {"info": "read"},
+    ("container.list", "container.inspect", "container.exec"),
+    redact=_NO_ENV,
+)
+
 # Every section at "read": every GET/HEAD route except the sensitive ones
 # (logs of containers, services and tasks; image exports; container archive,
 # export, attach/ws; the swarm's join tokens and unlock key), and no actions.
@@ -324,6 +459,14 @@ PRESETS: Mapping[str, Group] = MappingProxyType(
             _GLANCES,
             _GRAFANA,
             _PROMETHEUS,
+            _UPTIME_KUMA,
+            _CROWDSEC,
+            _DIUN,
+            _AUTOHEAL,
+            _BESZEL,
+            _WUD,
+            _CADDY_DOCKER_PROXY,
+            _OFELIA,
             _READONLY,
             _ADMIN,
         )
