@@ -253,7 +253,7 @@ def _curl(sock: Path, *args: str, timeout: float = 30) -> subprocess.CompletedPr
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_autoheal_lists_with_its_unencoded_filter_and_restarts(tmp_path: Path, dockerd, running_container: str) -> None:
     """docker-autoheal's curl sends its filter as written ({, ", [ unencoded): the guard reads it as the daemon does."""
-    guard, sock, log = _guard(tmp_path, dockerd, "autoheal", "autoheal")
+    guard, sock, log = _guard(tmp_path, dockerd, "autoheal", "docker-autoheal")
     try:
         listed = _curl(
             sock, "-g", 'http://localhost/containers/json?filters={"health":["unhealthy"],"label":["autoheal=true"]}'
@@ -274,7 +274,7 @@ def test_autoheal_lists_with_its_unencoded_filter_and_restarts(tmp_path: Path, d
     assert listed.returncode == 0 and listed.stdout.strip() == "[]", listed
     assert restarted.returncode == 0, restarted.stderr
     assert refused.stdout == "403", refused
-    _check_against_trace("autoheal", [r for r in _decisions(log) if not str(r["path"]).endswith("/stop")])
+    _check_against_trace("docker-autoheal", [r for r in _decisions(log) if not str(r["path"]).endswith("/stop")])
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")

@@ -160,7 +160,7 @@ REFUSED_CALLS: dict[str, list[Call]] = {
         ("GET", b"/v1.51/images/nginx/get"),
         ("GET", b"/v1.51/events"),
     ],
-    "autoheal": [
+    "docker-autoheal": [
         ("GET", b"/containers/x/json"),
         ("GET", b"/containers/x/logs?stdout=1"),
         ("POST", b"/containers/x/stop"),
@@ -190,7 +190,7 @@ REFUSED_CALLS: dict[str, list[Call]] = {
         ("POST", b"/v1.51/containers/create"),
         ("GET", b"/v1.51/images/json"),
     ],
-    "ofelia": [
+    "ofelia-exec": [
         ("POST", b"/containers/create"),
         ("POST", b"/containers/x/start"),
         ("DELETE", b"/containers/x"),
@@ -242,11 +242,11 @@ def test_the_presets() -> None:
         "uptime-kuma",
         "crowdsec",
         "diun",
-        "autoheal",
+        "docker-autoheal",
         "beszel",
         "wud",
         "caddy-docker-proxy",
-        "ofelia",
+        "ofelia-exec",
         "readonly",
         "admin",
     }
@@ -375,11 +375,11 @@ def test_the_presets_of_tools_that_never_read_the_environment_redact_it() -> Non
         "uptime-kuma",
         "crowdsec",
         "diun",
-        "autoheal",
+        "docker-autoheal",
         "beszel",
         "wud",
         "caddy-docker-proxy",
-        "ofelia",
+        "ofelia-exec",
     }
     assert all(PRESETS[name].redact == {"env"} for name in redacting)
     # Watchtower recreates containers from their inspect: it needs the environment.

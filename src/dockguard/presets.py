@@ -352,7 +352,7 @@ _DIUN = _preset(
 # write; a scope (scope = { labels = ["autoheal=true"] }) narrows it to the
 # labelled containers, see docs/groups.md.
 _AUTOHEAL = _preset(
-    "autoheal",
+    "docker-autoheal",
     "docker-autoheal: lists unhealthy containers and restarts them; no other write",
     {},
     ("container.list", "container.restart"),
@@ -419,7 +419,7 @@ _CADDY_DOCKER_PROXY = _preset(
 # closed: an exec as the container's user (root too) passes, a privileged
 # exec (privileged = true on a job) does not.
 _OFELIA = _preset(
-    "ofelia",
+    "ofelia-exec",
     "Ofelia job-exec: finds its labelled containers and runs execs in them; no other write",
     {"info": "read"},
     ("container.list", "container.inspect", "container.exec"),
