@@ -245,13 +245,16 @@ def test_there_is_a_recipe_per_tool() -> None:
             "diun",
             "dockman",
             "dozzle",
+            "homarr",
             "homepage",
+            "netdata",
             "ofelia",
             "portainer",
             "remote",
             "traefik",
             "uptime-kuma",
             "watchtower",
+            "woodpecker",
             "wud",
         ]
     )

@@ -199,6 +199,31 @@ REFUSED_CALLS: dict[str, list[Call]] = {
         ("POST", b"/containers/x/attach"),
         ("POST", b"/services/create"),
     ],
+    "homarr": [
+        ("POST", b"/containers/create"),
+        ("POST", b"/containers/x/exec"),
+        ("POST", b"/containers/x/kill"),
+        ("GET", b"/containers/x/archive?path=/"),
+        ("POST", b"/images/create?fromImage=nginx"),
+        ("GET", b"/images/json"),
+    ],
+    "netdata": [
+        ("GET", b"/v1.51/containers/x/logs?stdout=1"),
+        ("GET", b"/v1.51/containers/x/top"),
+        ("GET", b"/v1.51/images/x/get"),
+        ("POST", b"/v1.51/containers/x/start"),
+        ("GET", b"/v1.51/events"),
+    ],
+    "woodpecker-agent": [
+        ("POST", b"/v1.51/containers/x/exec"),
+        ("POST", b"/v1.51/exec/x/start"),
+        ("POST", b"/v1.51/build?t=x"),
+        ("POST", b"/v1.51/images/x/push"),
+        ("GET", b"/v1.51/containers/x/archive?path=/"),
+        ("POST", b"/v1.51/containers/prune"),
+        ("POST", b"/v1.51/swarm/init"),
+        ("GET", b"/v1.51/secrets"),
+    ],
     "readonly": [
         ("GET", b"/v1.47/containers/x/archive?path=/"),
         ("HEAD", b"/v1.47/containers/x/archive?path=/"),
@@ -247,6 +272,9 @@ def test_the_presets() -> None:
         "wud",
         "caddy-docker-proxy",
         "ofelia-exec",
+        "homarr",
+        "netdata",
+        "woodpecker-agent",
         "readonly",
         "admin",
     }
@@ -380,7 +408,10 @@ def test_the_presets_of_tools_that_never_read_the_environment_redact_it() -> Non
         "wud",
         "caddy-docker-proxy",
         "ofelia-exec",
+        "homarr",
     }
+    # Netdata names containers from their environment (cgroup-name reads Config.Env).
+    assert not PRESETS["netdata"].redact
     assert all(PRESETS[name].redact == {"env"} for name in redacting)
     # Watchtower recreates containers from their inspect: it needs the environment.
     assert not PRESETS["watchtower"].redact
@@ -415,7 +446,7 @@ def test_explain_shows_no_image_export_but_for_write(name: str, tmp_path: Path) 
     assert lines[1] == "  rule: needs action image.export or images=write"
 
 
-@pytest.mark.parametrize("name", ["dozzle", "grafana", "crowdsec", "beszel"])
+@pytest.mark.parametrize("name", ["dozzle", "grafana", "crowdsec", "beszel", "homarr", "woodpecker-agent"])
 def test_explain_shows_log_readers_their_logs_by_action(name: str, tmp_path: Path) -> None:
     status, lines = _explain_lines(tmp_path, name, "GET", "/v1.47/containers/web/logs?follow=1")
     assert status == 0

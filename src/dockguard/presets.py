@@ -40,6 +40,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+import attrs
+
 from dockguard.groups import Group
 from dockguard.guards import CLOSED, OPEN, Allowance
 from dockguard.routes import SECTIONS
@@ -426,6 +428,87 @@ _OFELIA = _preset(
     redact=_NO_ENV,
 )
 
+# Homarr's Docker integration (homarr-labs/homarr packages/request-handler/
+# src/docker.ts, packages/api/src/router/docker/docker-router.ts,
+# packages/api/src/router/onboard/onboard-router.ts) through dockerode,
+# unversioned, on DOCKER_SOCKET_PATHS: listContainers (GET /containers/json),
+# a container's inspect, one-shot stats (GET /containers/{id}/stats?stream=
+# false&one-shot=true), the tail of its logs and a followed log stream for
+# its log view, and, for the users it permits, start, stop, restart and
+# remove (POST /containers/{id}/start, /stop, /restart; DELETE
+# /containers/{id}). Guards closed (it creates nothing); the environment is
+# redacted.
+_HOMARR = _preset(
+    "homarr",
+    "Homarr dashboard: container list, inspect, stats and logs; start, stop, restart and remove",
+    {},
+    (
+        "container.list",
+        "container.inspect",
+        "container.stats",
+        "container.logs",
+        "container.start",
+        "container.stop",
+        "container.restart",
+        "container.delete",
+    ),
+    redact=_NO_ENV,
+)
+
+# Netdata: its docker collector (netdata/netdata src/go/plugin/go.d/
+# collector/docker/collect.go, dockerfunc/containers.go) on the moby/moby
+# client (HEAD /_ping to negotiate): Info (GET /info), ImageList
+# (GET /images/json), ContainerList per health status
+# (GET /containers/json?all=1&filters=...); and its cgroup naming
+# (src/collectors/cgroups.plugin/cgroup-name/container_runtime.go): a
+# container's inspect (GET /containers/{id}/json), of which it reads the
+# name, the image, the labels and Config.Env (names from orchestrators'
+# variables): the environment is NOT redacted, since Netdata reads it.
+_NETDATA = _preset(
+    "netdata",
+    "Netdata: docker collector (info, image and container lists) and cgroup names (container inspect); read-only",
+    {"ping": "read", "info": "read"},
+    ("container.list", "container.inspect", "image.list"),
+)
+
+# A CI runner that runs each step in a container of its own: Woodpecker's
+# agent (woodpecker-ci/woodpecker pipeline/backend/docker/docker.go) on the
+# moby/moby client (HEAD /_ping to negotiate): Info (GET /info), per
+# workflow a volume and a network (POST /volumes/create, /networks/create),
+# per step ImagePull (POST /images/create), ContainerCreate, NetworkConnect,
+# ContainerStart, ContainerWait, ContainerInspect, ContainerLogs with follow,
+# and at the end ContainerStop/Kill/Remove, VolumeRemove, NetworkRemove.
+# GitLab's and Gitea's runners make the same kinds of calls. Guards closed:
+# no privileged steps, no host binds (not the Docker socket either), which
+# is what a runner's steps should be; open what your pipelines need in a
+# group that extends it, with scope = { owner = true } so that it sees and
+# removes only what it created (docs/recipes.md#ci-runner-woodpecker).
+_CI_RUNNER = _preset(
+    "woodpecker-agent",
+    "CI runner (a container per step): pull, create, start, wait, logs, stop, kill, remove; a volume and a "
+    "network per workflow; guards closed",
+    {"ping": "read", "info": "read"},
+    (
+        "image.pull",
+        "container.create",
+        "container.start",
+        "container.inspect",
+        "container.logs",
+        "container.stop",
+        "container.kill",
+        "container.delete",
+        "volume.create",
+        "volume.delete",
+        "network.create",
+        "network.connect",
+        "network.delete",
+    ),
+    # Woodpecker names a workflow's network wp_<id>_default; the networks
+    # guard holds the runner to those. Other runners name theirs otherwise
+    # (GitLab: runner-*): extend with guards = { networks = [...] }.
+    guards=attrs.evolve(CLOSED, networks=("wp_*",)),
+)
+
 # Every section at "read": every GET/HEAD route except the sensitive ones
 # (logs of containers, services and tasks; image exports; container archive,
 # export, attach/ws; the swarm's join tokens and unlock key), and no actions.
@@ -467,6 +550,9 @@ PRESETS: Mapping[str, Group] = MappingProxyType(
             _WUD,
             _CADDY_DOCKER_PROXY,
             _OFELIA,
+            _HOMARR,
+            _NETDATA,
+            _CI_RUNNER,
             _READONLY,
             _ADMIN,
         )
