@@ -78,10 +78,12 @@ _ALL = [section.name for section in SECTIONS]
 # in Swarm mode ServiceList (GET /services), NetworkList with scope=swarm
 # (GET /networks), TaskList (GET /tasks) and NodeInspect (GET /nodes/{id}).
 # The client pings for API negotiation (HEAD /_ping since Traefik 2.11.31/3.6.1,
-# GET /_ping before). The Docker provider pins API 1.24 (/v1.24/...).
-# Of an inspect it reads the name, state, health, labels, network mode and
-# network settings (pkg/provider/docker/shared.go parseContainer), never
-# Config.Env: the environment is redacted.
+# GET /_ping before or when HEAD fails); older Traefiks pin API 1.24
+# (/v1.24/...). Of an inspect it reads the name, state, health, labels,
+# network mode and network settings (pkg/provider/docker/shared.go
+# parseContainer), never Config.Env: the environment is redacted. Each read
+# is given by its action: no container top, stats or changes, no logs, no
+# service inspect. The calls, each with its file: tests/traces/traefik.toml.
 _TRAEFIK = _preset(
     "traefik",
     "Traefik's Docker/Swarm provider: reads containers, events, and in Swarm mode services, tasks, nodes and networks",
@@ -98,16 +100,18 @@ _TRAEFIK = _preset(
 )
 
 # Homepage's Docker integration uses dockerode (gethomepage/homepage
-# src/utils/docker/status.js, src/pages/api/docker/stats/[...service].js):
-# listContainers({all: true}) (GET /containers/json?all=true),
-# container.stats({stream: false}) (GET /containers/{name}/stats?stream=false),
-# and with swarm: true listServices (GET /services) and listTasks
+# src/pages/api/docker/stats/[...service].js, status/[...service].js,
+# src/utils/config/service-helpers.js): listContainers({all: true})
+# (GET /containers/json?all=true), container.stats({stream: false})
+# (GET /containers/{name}/stats?stream=false), container.inspect() for its
+# status (GET /containers/{name}/json), and with swarm: true listServices
+# (GET /services), getService().inspect() (GET /services/{id}) and listTasks
 # (GET /tasks?filters=...). dockerode sends unversioned paths and does not
 # ping. A container-control endpoint (start/stop/restart) appears in some
-# versions (src/pages/api/docker/container/[...action].js); it is not opened
-# here: extend with actions container.start/stop/restart if you use it.
-# It reads names, labels (its service discovery), state and stats, no
-# container's environment: the environment is redacted.
+# versions; it is not opened here: extend with actions
+# container.start/stop/restart if you use it. It reads names, labels (its
+# service discovery), state and stats, no container's environment: the
+# environment is redacted. The calls: tests/traces/homepage.toml.
 _HOMEPAGE = _preset(
     "homepage",
     "Homepage's Docker widgets: container list and stats, Swarm services and tasks; read-only",
@@ -133,7 +137,8 @@ _HOMEPAGE = _preset(
 # extend the preset with those actions if you enable them. Of an inspect it
 # reads the name, image, command, labels, TTY, state, health and limits
 # (internal/docker/client.go newContainerFromJSON), not Config.Env: the
-# environment is redacted.
+# environment is redacted. It calls GET /version too (detectRuntime). The
+# calls: tests/traces/dozzle.toml.
 _DOZZLE = _preset(
     "dozzle",
     "Dozzle log viewer: container list, inspect, logs, stats and events; read-only",
@@ -246,6 +251,8 @@ _DOCKMAN = _preset(
 # container.stats(decode=True) streams stats (GET /containers/{id}/stats).
 # Of an inspect it reads the name, ID, state, creation time, entrypoint and
 # command (generate_stats), not Config.Env: the environment is redacted.
+# Seen here: Glances 3.3.1 through dockguard's learn mode
+# (tests/traces/glances.toml); it reads no logs and exports no image.
 _GLANCES = _preset(
     "glances",
     "Glances containers plugin: container list, inspect and stats, image inspect; read-only",
