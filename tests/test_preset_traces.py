@@ -99,6 +99,21 @@ def test_explain_shows_every_traced_call_allowed(name: str, tmp_path: Path) -> N
         assert (status, first) == (0, f"allow tool {call.method} {call.path}"), out.getvalue()
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_explain_lists_every_traced_route_as_allowed(name: str, tmp_path: Path) -> None:
+    """``dockguard explain IDENTITY`` (the table of every route) for an identity with the preset."""
+    config = tmp_path / "dockguard.toml"
+    config.write_text(f'[identities]\ntool = ["{name}"]\n')
+    out = io.StringIO()
+    assert main(["explain", "tool", "--config", str(config)], out) == 0
+    verdicts = {}
+    for line in out.getvalue().splitlines()[2:]:
+        verdict, method, template = line.split()[:3]
+        verdicts[f"{method} {template}"] = verdict
+    traced = {route_key(call.method, call.path) for call in load_trace(name).calls}
+    assert {key: verdicts[key] for key in traced} == dict.fromkeys(traced, "allow")
+
+
 def test_a_trace_names_where_each_call_was_seen() -> None:
     for name in NAMES:
         for call in load_trace(name).calls:
