@@ -514,6 +514,25 @@ def _allowed(environ: dict[str, str], request: str) -> bool:
     return EnvPolicy.from_environ(environ).decide("tool", method, path, lookup(method, path)).allowed
 
 
+def test_migration_common_setups_allow_every_call_of_the_tools_trace() -> None:
+    """Each tool of migration.md's table with a preset: its variables allow every call of
+    the preset's trace (tests/traces/<preset>.toml), Swarm variables included."""
+    from harness.traces import load_trace
+
+    text = (DOCS / "migration.md").read_text()
+    table = text[text.index("## Common setups") : text.index("One proxy per tool")]
+    checked = set()
+    for row in re.finditer(r"^\| (.+?) \| (.*?) \|.*\| preset `([\w-]+)`[^|]*\|$", table, re.M):
+        tool, variables, preset = row.groups()
+        if preset == "portainer":
+            continue  # its row names the variables with an ellipsis
+        environ = dict(re.findall(r"\b([A-Z_]+)=(\d+)", variables))
+        for call in load_trace(preset).calls:
+            assert _allowed(environ, f"{call.method} {call.path}"), f"{tool} with {environ}: {call.method} {call.path}"
+        checked.add(preset)
+    assert len(checked) >= 18, checked
+
+
 def test_migration_common_setups_work_unchanged() -> None:
     text = (DOCS / "migration.md").read_text()
     table = text[text.index("## Common setups") : text.index("One proxy per tool")]
