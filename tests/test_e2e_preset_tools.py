@@ -74,11 +74,16 @@ def _check_against_trace(preset: str, records: list[dict[str, object]]) -> None:
 def running_container(dockerd):
     client = docker.DockerClient(base_url=f"unix://{dockerd.socket_path}")
     name = "dg-preset-" + uuid.uuid4().hex[:8]
-    container = client.containers.run(BUSYBOX_IMAGE, ["sleep", "120"], name=name, detach=True, network_mode="none")
+    # it stops at once on SIGTERM (a bare sleep as PID 1 would wait for the kill)
+    command = ["sh", "-c", "trap 'exit 0' TERM; sleep 120 & wait"]
+    container = client.containers.run(BUSYBOX_IMAGE, command, name=name, detach=True, network_mode="none")
     try:
         yield name
     finally:
-        container.remove(force=True)
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass  # the tool removed it
         client.close()
 
 
@@ -242,6 +247,38 @@ def test_traefik_head_ping_with_the_preset_and_the_env_recipe(tmp_path: Path, do
     head = _curl_head_ping(env_sock)
     assert head.startswith("HTTP/1.1 200"), head
     assert "api-version:" in head.lower(), head
+
+
+DOCKERODE_CALLS = Path(__file__).resolve().parent / "tools" / "dockerode_calls.js"
+
+
+def _has_dockerode() -> bool:
+    if shutil.which("node") is None:
+        return False
+    found = subprocess.run(["node", "-e", "require('dockerode')"], capture_output=True, timeout=30)
+    return found.returncode == 0
+
+
+@pytest.mark.skipif(
+    not _has_dockerode(), reason="node with dockerode is needed: npm install dockerode, and NODE_PATH=.../node_modules"
+)
+@pytest.mark.parametrize("preset", ["homepage", "wud", "homarr"])
+def test_dockerode_tools_with_their_presets(preset: str, tmp_path: Path, dockerd, running_container: str) -> None:
+    """The calls of Homepage, What's Up Docker and Homarr, made through dockerode as their sources make them."""
+    guard, sock, log = _guard(tmp_path, dockerd, preset, preset)
+    try:
+        done = subprocess.run(
+            ["node", str(DOCKERODE_CALLS), preset, running_container],
+            env={**os.environ, "DOCKER_SOCKET": str(sock)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        guard.stop()
+    assert done.returncode == 0 and done.stdout.endswith("done\n"), done.stdout + done.stderr + guard.log()
+    assert "403" not in done.stdout, done.stdout
+    _check_against_trace(preset, _decisions(log))
 
 
 def _curl(sock: Path, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
