@@ -262,9 +262,10 @@ def _has_dockerode() -> bool:
 @pytest.mark.skipif(
     not _has_dockerode(), reason="node with dockerode is needed: npm install dockerode, and NODE_PATH=.../node_modules"
 )
-@pytest.mark.parametrize("preset", ["homepage", "wud", "homarr"])
+@pytest.mark.parametrize("preset", ["homepage", "wud", "homarr", "uptime-kuma", "beszel"])
 def test_dockerode_tools_with_their_presets(preset: str, tmp_path: Path, dockerd, running_container: str) -> None:
-    """The calls of Homepage, What's Up Docker and Homarr, made through dockerode as their sources make them."""
+    """The calls of Homepage, What's Up Docker and Homarr (through dockerode), Uptime Kuma and Beszel's
+    agent (plain HTTP), made as their sources make them."""
     guard, sock, log = _guard(tmp_path, dockerd, preset, preset)
     try:
         done = subprocess.run(

@@ -3,11 +3,15 @@
 //
 //   node dockerode_calls.js TOOL CONTAINER
 //
-// TOOL is homepage, wud or homarr; CONTAINER a running container's name. Each
+// TOOL is homepage, wud or homarr (through dockerode), or uptime-kuma or beszel
+// (plain HTTP requests on the socket, as their sources write them: Uptime Kuma
+// through axios, Beszel's agent through Go's net/http); CONTAINER a running
+// container's name. Each
 // call's source file is in tests/traces/TOOL.toml. Errors of calls the daemon
 // cannot serve (Swarm calls on a daemon without Swarm) are printed and ignored:
 // what matters is what dockguard decided. Prints "done" at the end.
 "use strict";
+const http = require("http");
 const Docker = require("dockerode");
 
 const docker = new Docker({ socketPath: process.env.DOCKER_SOCKET });
@@ -27,7 +31,33 @@ async function events(options) {
   stream.destroy();
 }
 
+function get(path) {
+  return new Promise((resolve, reject) => {
+    const request = http.get({ socketPath: process.env.DOCKER_SOCKET, path }, (response) => {
+      response.resume();
+      response.on("end", () =>
+        response.statusCode < 400 ? resolve() : reject(new Error(`${response.statusCode} for ${path}`)),
+      );
+    });
+    request.on("error", reject);
+  });
+}
+
 const tools = {
+  // louislam/uptime-kuma server/docker.js, server/model/monitor.js
+  async "uptime-kuma"() {
+    await get("/containers/json?all=true");
+    await get(`/containers/${name}/json`);
+  },
+  // henrygd/beszel agent/docker.go
+  async beszel() {
+    await get("/containers/json");
+    await get(`/containers/${name}/stats?stream=0&one-shot=1`);
+    await get("/version");
+    await get("/info");
+    await get(`/containers/${name}/json`);
+    await get(`/containers/${name}/logs?stderr=1&stdout=1&tail=200`);
+  },
   // gethomepage/homepage src/pages/api/docker/{stats,status}/[...service].js, src/utils/config/service-helpers.js
   async homepage() {
     await docker.listContainers({ all: true });
