@@ -234,7 +234,28 @@ def _listeners(config: dict) -> list[str]:
 
 
 def test_there_is_a_recipe_per_tool() -> None:
-    assert TOOLS == sorted(["dockman", "dozzle", "homepage", "portainer", "remote", "traefik", "watchtower"])
+    assert TOOLS == sorted(
+        [
+            "autoheal",
+            "beszel",
+            "caddy-docker-proxy",
+            "crowdsec",
+            "diun",
+            "dockman",
+            "dozzle",
+            "homarr",
+            "homepage",
+            "netdata",
+            "ofelia",
+            "portainer",
+            "remote",
+            "traefik",
+            "uptime-kuma",
+            "watchtower",
+            "woodpecker",
+            "wud",
+        ]
+    )
     for tool in TOOLS:
         assert (RECIPES / tool / "compose.yaml").is_file()
         assert (RECIPES / tool / "dockguard.toml").is_file()
@@ -492,6 +513,25 @@ def _allowed(environ: dict[str, str], request: str) -> bool:
     method, target = request.split(" ", 1)
     path = canonicalise(target.encode())
     return EnvPolicy.from_environ(environ).decide("tool", method, path, lookup(method, path)).allowed
+
+
+def test_migration_common_setups_allow_every_call_of_the_tools_trace() -> None:
+    """Each tool of migration.md's table with a preset: its variables allow every call of
+    the preset's trace (tests/traces/<preset>.toml), Swarm variables included."""
+    from harness.traces import load_trace
+
+    text = (DOCS / "migration.md").read_text()
+    table = text[text.index("## Common setups") : text.index("One proxy per tool")]
+    checked = set()
+    for row in re.finditer(r"^\| (.+?) \| (.*?) \|.*\| preset `([\w-]+)`[^|]*\|$", table, re.M):
+        tool, variables, preset = row.groups()
+        if preset == "portainer":
+            continue  # its row names the variables with an ellipsis
+        environ = dict(re.findall(r"\b([A-Z_]+)=(\d+)", variables))
+        for call in load_trace(preset).calls:
+            assert _allowed(environ, f"{call.method} {call.path}"), f"{tool} with {environ}: {call.method} {call.path}"
+        checked.add(preset)
+    assert len(checked) >= 18, checked
 
 
 def test_migration_common_setups_work_unchanged() -> None:

@@ -23,8 +23,9 @@ EXEC = Group(name="x", sections={}, actions=frozenset({"container.exec"}))
 ARCHIVE = Group(name="cp", sections={}, actions=frozenset({"container.archive"}))
 ATTACH = Group(name="at", sections={}, actions=frozenset({"container.attach"}))
 LEARNER = Group(name="learner", sections={}, actions=frozenset(), learn=True)
+LIST = Group(name="l", sections={}, actions=frozenset({"container.list"}))
 
-ALL_GROUPS = {g.name: g for g in (READ, WRITE, NONE, START, EXEC, ARCHIVE, ATTACH, LEARNER)}
+ALL_GROUPS = {g.name: g for g in (READ, WRITE, NONE, START, EXEC, ARCHIVE, ATTACH, LEARNER, LIST)}
 
 
 def policy(**identities: list[str]) -> GroupPolicy:
@@ -42,7 +43,13 @@ ONE_GROUP = [
     # section "read": GET/HEAD routes that are not sensitive
     ("r", "GET", b"/containers/json", True, "group r: containers=read"),
     ("r", "GET", b"/v1.41/containers/abc/json", True, "group r: containers=read"),
-    ("r", "GET", b"/containers/abc/logs?follow=1", True, "group r: containers=read"),
+    # logs and image exports are sensitive: "read" does not give them
+    ("r", "GET", b"/containers/abc/logs?follow=1", False, "needs action container.logs or containers=write"),
+    ("r", "HEAD", b"/containers/abc/logs", False, "needs action container.logs or containers=write"),
+    ("r", "GET", b"/images/get?names=app", False, "needs action image.export or images=write"),
+    ("r", "GET", b"/images/library/app:1/get", False, "needs action image.export or images=write"),
+    ("r", "GET", b"/services/s/logs", False, "needs action service.logs or services=write"),
+    ("r", "GET", b"/tasks/t/logs", False, "needs action task.logs or tasks=write"),
     ("r", "GET", b"/containers/abc/stats", True, "group r: containers=read"),
     ("r", "HEAD", b"/containers/json", True, "group r: containers=read"),
     ("r", "GET", b"/containers", True, "group r: containers=read"),
@@ -57,8 +64,8 @@ ONE_GROUP = [
     ("r", "DELETE", b"/containers/abc", False, "needs action container.delete or containers=write"),
     ("r", "POST", b"/containers", False, "needs containers=write"),
     ("r", "get", b"/containers/json", False, "needs containers=write"),
-    ("r", "GET", b"/images/json", False, "needs images=read"),
-    ("r", "GET", b"/exec/abc/json", False, "needs action container.exec or exec=write"),
+    ("r", "GET", b"/images/json", False, "needs images=read or action image.list"),
+    ("r", "GET", b"/exec/abc/json", False, "needs exec=read or action container.exec"),
     # section "write": every route and method of the section
     ("w", "POST", b"/containers/abc/start", True, "group w: containers=write"),
     ("w", "POST", b"/containers/create", True, "group w: containers=write"),
@@ -71,16 +78,21 @@ ONE_GROUP = [
     ("w", "POST", b"/exec/abc/start", False, "needs action container.exec or exec=write"),
     ("w", "POST", b"/images/create", False, "needs action image.pull or images=write"),
     # section "none"
-    ("n", "GET", b"/containers/json", False, "needs containers=read"),
+    ("n", "GET", b"/containers/json", False, "needs containers=read or action container.list"),
     ("n", "HEAD", b"/_ping", False, "needs ping=read"),
     ("n", "GET", b"/swarm/unlockkey", False, "needs swarm=write"),
     # an action opens exactly its routes, whatever the section level
     ("a", "POST", b"/containers/abc/start", True, "group a: action container.start"),
     ("a", "POST", b"/v1.47/containers/web/db/start", True, "group a: action container.start"),
     ("a", "POST", b"/containers/abc/stop", False, "needs action container.stop or containers=write"),
-    ("a", "GET", b"/containers/json", False, "needs containers=read"),
+    ("a", "GET", b"/containers/json", False, "needs containers=read or action container.list"),
     ("a", "GET", b"/containers", False, "needs containers=read"),
     ("a", "POST", b"/containers/abc/start/x", False, "needs containers=write"),
+    # a plain read's action opens that read alone
+    ("l", "GET", b"/v1.41/containers/json?all=1", True, "group l: action container.list"),
+    ("l", "HEAD", b"/containers/json", True, "group l: action container.list"),
+    ("l", "GET", b"/containers/abc/json", False, "needs containers=read or action container.inspect"),
+    ("l", "GET", b"/containers/abc/top", False, "needs containers=read or action container.top"),
     ("x", "POST", b"/containers/abc/exec", True, "group x: action container.exec"),
     ("x", "POST", b"/exec/abc/start", True, "group x: action container.exec"),
     ("x", "POST", b"/exec/abc/resize?h=1&w=1", True, "group x: action container.exec"),
@@ -115,7 +127,7 @@ def test_deny_reason_says_what_would_open_the_call() -> None:
     assert 'add action "container.exec" or containers = "write" to one of: r, a' in decision.reason
     assert "mon" in decision.reason
     read = decide(policy(mon=["n"]), "mon", "GET", b"/images/json")
-    assert 'add images = "read" to one of: n' in read.reason
+    assert 'add images = "read" (or action "image.list" for this route alone) to one of: n' in read.reason
     sensitive = decide(policy(mon=["r"]), "mon", "GET", b"/swarm/unlockkey")
     assert 'swarm = "write"' in sensitive.reason and "sensitive" in sensitive.reason
 
@@ -279,9 +291,9 @@ BAD_CONFIGS: list[tuple[dict[str, Any], str, list[str]]] = [
     ),
     ({"groups": {"web": {"sections": ["containers"]}}}, "groups.web.sections", ["must be a table"]),
     (
-        {"groups": {"web": {"actions": ["container.strat"]}}},
+        {"groups": {"web": {"actions": ["contianer.start"]}}},
         "groups.web.actions",
-        ['unknown action "container.strat"', 'did you mean "container.start"'],
+        ['unknown action "contianer.start"', 'did you mean "container.start"'],
     ),
     ({"groups": {"web": {"actions": "container.start"}}}, "groups.web.actions", ["must be a list"]),
     ({"groups": {"web": {"learn": "true"}}}, "groups.web.learn", ["true or false"]),
@@ -436,7 +448,7 @@ def test_group_policy_refuses_undefined_groups() -> None:
 def test_constants() -> None:
     assert ACCESS_LEVELS == ("none", "read", "write")
     assert "container.exec" in ACTIONS and "image.build" in ACTIONS
-    assert len(ACTIONS) == 31
+    assert len(ACTIONS) == 53
 
 
 def test_decision_learned_defaults_to_false() -> None:

@@ -332,6 +332,16 @@ def test_a_gate_closes_its_resource_even_with_containers_open(gate: Gate) -> Non
         ({"CONTAINERS": "1", "ALLOW_LOGS": "1", "POST": "0"}, "GET", b"/containers/abc/logs", (True, "ALLOW_LOGS=1")),
         # other sections have no gates
         ({"IMAGES": "1"}, "GET", b"/images/abc/logs", (True, "IMAGES=1")),
+        # a drop-in for Tecnativa: logs and docker save stay in their sections,
+        # though groups count them as sensitive reads
+        ({"CONTAINERS": "1"}, "GET", b"/v1.41/containers/abc/logs?follow=1", (True, "ALLOW_LOGS=1")),
+        ({"SERVICES": "1"}, "GET", b"/services/abc/logs", (True, "ALLOW_LOGS=1")),
+        ({"TASKS": "1", "ALLOW_LOGS": "0"}, "GET", b"/tasks/abc/logs", (False, "ALLOW_LOGS=0")),
+        ({"IMAGES": "1"}, "GET", b"/v1.41/images/get?names=app", (True, "IMAGES=1")),
+        ({"IMAGES": "1"}, "GET", b"/images/library/app:1/get", (True, "IMAGES=1")),
+        # linuxserver's ALLOW_EXPORT is container export only, as there
+        ({"IMAGES": "1", "ALLOW_EXPORT": "0"}, "GET", b"/images/app/get", (True, "IMAGES=1")),
+        ({"IMAGES": "0"}, "GET", b"/images/app/get", (False, "IMAGES=0")),
     ],
 )
 def test_gate_boundaries(env: dict[str, str], method: str, target: bytes, expected: tuple[bool, str]) -> None:

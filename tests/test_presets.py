@@ -1,14 +1,19 @@
 """The presets: each opens the calls its tool makes, and refuses what it should not do.
 
-The call lists follow the tools' sources cited in dockguard/presets.py; the
-version prefix is the one the tool sends where it pins one (Traefik's Docker
-provider: 1.24; classic Watchtower: 1.25 by default), else a negotiated one.
+The calls each tool makes are its trace (``tests/traces/<preset>.toml``, see
+``test_preset_traces.py``), as the tool sends them: with the version prefix it
+pins (classic Watchtower: 1.25 by default) or negotiates.
 """
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import pytest
 
+from dockguard.cli import main
+from dockguard.envpolicy import EnvPolicy
 from dockguard.groups import Group, GroupPolicy
 from dockguard.guards import OPEN
 from dockguard.meaning import check_request
@@ -16,121 +21,13 @@ from dockguard.paths import canonicalise
 from dockguard.policy import Decision
 from dockguard.presets import PRESETS
 from dockguard.routes import ROUTES, SECTIONS, Route, lookup, sample_path
+from harness.traces import load_trace
 
 Call = tuple[str, bytes]
 
+#: The calls each preset's tool makes: its trace (tests/traces/<preset>.toml).
 KNOWN_CALLS: dict[str, list[Call]] = {
-    "traefik": [
-        ("HEAD", b"/_ping"),
-        ("GET", b"/_ping"),
-        ("GET", b"/v1.24/version"),
-        ("GET", b"/v1.24/containers/json?all=1"),
-        ("GET", b"/v1.24/containers/3f2a9c0d/json"),
-        ("GET", b"/v1.24/events?filters=%7B%22type%22%3A%7B%22container%22%3Atrue%7D%7D"),
-        ("GET", b"/v1.47/services"),
-        ("GET", b"/v1.47/networks?filters=%7B%22scope%22%3A%7B%22swarm%22%3Atrue%7D%7D"),
-        ("GET", b"/v1.47/tasks?filters=%7B%22service%22%3A%7B%22abc%22%3Atrue%7D%7D"),
-        ("GET", b"/v1.47/nodes/n0d3"),
-    ],
-    "homepage": [
-        ("GET", b"/containers/json?all=true"),
-        ("GET", b"/containers/homepage/stats?stream=false"),
-        ("GET", b"/services"),
-        ("GET", b"/tasks?filters=%7B%22desired-state%22%3A%5B%22running%22%5D%7D"),
-    ],
-    "dozzle": [
-        ("HEAD", b"/_ping"),
-        ("GET", b"/v1.45/info"),
-        ("GET", b"/v1.45/containers/json?all=1"),
-        ("GET", b"/v1.45/containers/0123456789ab/json"),
-        ("GET", b"/v1.45/containers/0123456789ab/logs?follow=1&stdout=1&stderr=1&tail=100&timestamps=1"),
-        ("GET", b"/v1.45/containers/0123456789ab/stats?stream=1"),
-        ("GET", b"/v1.45/events"),
-    ],
-    "watchtower": [
-        ("GET", b"/_ping"),
-        ("GET", b"/v1.25/version"),
-        ("GET", b"/v1.25/containers/json?filters=%7B%22status%22%3A%7B%22running%22%3Atrue%7D%7D"),
-        ("GET", b"/v1.25/containers/abc123/json"),
-        ("GET", b"/v1.25/images/ghcr.io/org/app:latest/json"),
-        ("GET", b"/v1.25/images/sha256:0123abcd/json"),
-        ("POST", b"/v1.25/images/create?fromImage=ghcr.io%2Forg%2Fapp&tag=latest"),
-        ("POST", b"/v1.25/containers/abc123/kill?signal=SIGTERM"),
-        ("DELETE", b"/v1.25/containers/abc123?force=1&v=0"),
-        ("POST", b"/v1.25/containers/create?name=app"),
-        ("POST", b"/v1.25/networks/frontend/disconnect"),
-        ("POST", b"/v1.25/networks/frontend/connect"),
-        ("POST", b"/v1.25/containers/def456/start"),
-        ("POST", b"/v1.25/containers/abc123/rename?name=watchtower-old"),
-        ("DELETE", b"/v1.25/images/sha256:0123abcd?force=1"),
-        # nicholas-fedor/watchtower additions
-        ("GET", b"/v1.47/info"),
-        ("GET", b"/v1.47/system/df?type=image"),
-        ("POST", b"/v1.47/containers/abc123/stop"),
-        ("POST", b"/v1.47/containers/abc123/update"),
-    ],
-    "portainer": [
-        ("GET", b"/v1.41/containers/json?all=1"),
-        ("POST", b"/v1.41/containers/create"),
-        ("POST", b"/v1.41/containers/abc/exec"),
-        ("POST", b"/v1.41/exec/abc/start"),
-        ("GET", b"/v1.41/containers/abc/archive?path=/etc"),
-        ("POST", b"/v1.41/build?t=app"),
-        ("POST", b"/v1.41/images/create?fromImage=nginx"),
-        ("POST", b"/v1.41/services/create"),
-        ("GET", b"/v1.41/secrets"),
-        ("POST", b"/v1.41/plugins/pull?remote=x"),
-        ("DELETE", b"/v1.41/volumes/data"),
-    ],
-    "dockman": [
-        ("HEAD", b"/_ping"),
-        ("GET", b"/v1.47/version"),
-        ("GET", b"/v1.47/info"),
-        ("GET", b"/v1.47/events"),
-        ("GET", b"/v1.47/containers/json?all=1"),
-        ("POST", b"/v1.47/containers/create?name=web"),
-        ("POST", b"/v1.47/containers/abc/start"),
-        ("POST", b"/v1.47/containers/abc/stop"),
-        ("POST", b"/v1.47/containers/abc/restart"),
-        ("DELETE", b"/v1.47/containers/abc?force=1"),
-        ("POST", b"/v1.47/images/create?fromImage=nginx&tag=latest"),
-        ("DELETE", b"/v1.47/images/nginx:latest"),
-        ("POST", b"/v1.47/networks/create"),
-        ("DELETE", b"/v1.47/networks/web_default"),
-        ("POST", b"/v1.47/volumes/create"),
-        ("POST", b"/v1.47/containers/abc/exec"),
-        ("POST", b"/v1.47/exec/abc/start"),
-        ("GET", b"/v1.47/system/df"),
-    ],
-    "glances": [
-        ("GET", b"/version"),
-        ("GET", b"/v1.47/containers/json?all=0"),
-        ("GET", b"/v1.47/containers/abc/json"),
-        ("GET", b"/v1.47/images/sha256:0123abcd/json"),
-        ("GET", b"/v1.47/containers/abc/stats?stream=1"),
-    ],
-    "grafana": [
-        ("HEAD", b"/_ping"),
-        ("GET", b"/v1.47/version"),
-        ("GET", b"/v1.47/containers/json"),
-        ("GET", b"/v1.47/networks"),
-        ("GET", b"/v1.47/containers/abc/json"),
-        ("GET", b"/v1.47/containers/abc/logs?follow=1&since=0&stdout=1&stderr=1&timestamps=1"),
-    ],
-    "readonly": [
-        ("HEAD", b"/_ping"),
-        ("GET", b"/v1.47/containers/json"),
-        ("GET", b"/v1.47/containers/abc/logs"),
-        ("GET", b"/v1.47/images/a/b:c/json"),
-        ("GET", b"/v1.47/secrets"),
-        ("GET", b"/v1.47/system/df"),
-    ],
-    "admin": [
-        ("POST", b"/v1.47/containers/create"),
-        ("GET", b"/v1.47/containers/abc/export"),
-        ("POST", b"/v1.47/swarm/init"),
-        ("GET", b"/v1.47/swarm/unlockkey"),
-    ],
+    name: [(call.method, call.path.encode()) for call in load_trace(name).calls] for name in PRESETS
 }
 
 REFUSED_CALLS: dict[str, list[Call]] = {
@@ -144,6 +41,14 @@ REFUSED_CALLS: dict[str, list[Call]] = {
         ("GET", b"/v1.24/containers/x/attach/ws"),
         ("GET", b"/v1.47/secrets"),
         ("POST", b"/v1.47/services/create"),
+        ("GET", b"/v1.24/containers/x/logs?stdout=1"),
+        ("GET", b"/v1.51/containers/x/top"),
+        ("GET", b"/v1.51/containers/x/stats?stream=0"),
+        ("GET", b"/v1.51/containers/x/changes"),
+        ("GET", b"/v1.51/services/s"),
+        ("GET", b"/v1.51/nodes"),
+        ("GET", b"/v1.47/services/s/logs?stdout=1"),
+        ("GET", b"/v1.47/tasks/t/logs?stdout=1"),
     ],
     "homepage": [
         ("POST", b"/containers/x/start"),
@@ -151,6 +56,9 @@ REFUSED_CALLS: dict[str, list[Call]] = {
         ("GET", b"/containers/x/export"),
         ("GET", b"/images/json"),
         ("GET", b"/events"),
+        ("GET", b"/containers/x/logs?stdout=1"),
+        ("GET", b"/services/s/logs?stdout=1"),
+        ("GET", b"/tasks/t/logs?stdout=1"),
     ],
     "dozzle": [
         ("POST", b"/v1.45/containers/x/exec"),
@@ -174,6 +82,9 @@ REFUSED_CALLS: dict[str, list[Call]] = {
         ("POST", b"/v1.25/networks/create"),
         ("POST", b"/v1.25/images/prune"),
         ("POST", b"/v1.25/swarm/init"),
+        ("GET", b"/v1.25/containers/x/logs?stdout=1"),
+        ("GET", b"/v1.25/images/get?names=app"),
+        ("GET", b"/v1.25/images/app:latest/get"),
     ],
     "portainer": [
         ("GET", b"/v1.41/foo"),
@@ -197,6 +108,13 @@ REFUSED_CALLS: dict[str, list[Call]] = {
         ("GET", b"/v1.47/containers/x/archive?path=/"),
         ("POST", b"/v1.47/images/create"),
         ("GET", b"/v1.47/networks"),
+        ("GET", b"/v1.47/containers/x/logs?stdout=1"),
+        ("GET", b"/v1.47/images/get?names=app"),
+        ("GET", b"/v1.47/images/sha256:0123abcd/get"),
+        ("GET", b"/v1.47/images/json"),
+        ("GET", b"/v1.47/images/search?term=x"),
+        ("GET", b"/v1.47/containers/x/top"),
+        ("HEAD", b"/v1.47/images/app/get"),
     ],
     "grafana": [
         ("POST", b"/v1.47/containers/create"),
@@ -205,6 +123,106 @@ REFUSED_CALLS: dict[str, list[Call]] = {
         ("DELETE", b"/v1.47/containers/x"),
         ("GET", b"/v1.47/containers/x/archive?path=/"),
         ("GET", b"/v1.47/containers/x/attach/ws"),
+        ("GET", b"/v1.47/images/get?names=app"),
+        ("GET", b"/v1.47/services/s/logs?stdout=1"),
+    ],
+    "prometheus": [
+        # it lists: no inspect, no logs, no stats
+        ("GET", b"/v1.41/containers/x/json"),
+        ("GET", b"/v1.41/containers/x/logs?stdout=1"),
+        ("GET", b"/v1.41/containers/x/stats?stream=0"),
+        ("GET", b"/v1.41/containers/x/top"),
+        ("GET", b"/v1.41/networks/n"),
+        ("GET", b"/v1.41/services/s"),
+        ("GET", b"/v1.41/events"),
+        ("GET", b"/v1.41/version"),
+        ("POST", b"/v1.41/containers/create"),
+    ],
+    "uptime-kuma": [
+        ("GET", b"/containers/x/logs?stdout=1"),
+        ("GET", b"/containers/x/stats?stream=0"),
+        ("GET", b"/events"),
+        ("POST", b"/containers/x/restart"),
+        ("GET", b"/images/json"),
+    ],
+    "crowdsec": [
+        ("GET", b"/v1.51/containers/x/archive?path=/"),
+        ("GET", b"/v1.51/containers/x/top"),
+        ("POST", b"/v1.51/containers/x/exec"),
+        ("POST", b"/v1.51/containers/x/restart"),
+        ("GET", b"/v1.51/images/get?names=app"),
+        ("GET", b"/v1.51/tasks/t/logs?stdout=1"),
+    ],
+    "diun": [
+        ("GET", b"/v1.51/containers/x/json"),
+        ("GET", b"/v1.51/containers/x/logs?stdout=1"),
+        ("POST", b"/v1.51/images/create?fromImage=nginx"),
+        ("GET", b"/v1.51/images/nginx/get"),
+        ("GET", b"/v1.51/events"),
+    ],
+    "docker-autoheal": [
+        ("GET", b"/containers/x/json"),
+        ("GET", b"/containers/x/logs?stdout=1"),
+        ("POST", b"/containers/x/stop"),
+        ("POST", b"/containers/x/kill"),
+        ("POST", b"/containers/x/start"),
+        ("DELETE", b"/containers/x"),
+        ("POST", b"/containers/create"),
+    ],
+    "beszel": [
+        ("GET", b"/containers/x/archive?path=/"),
+        ("GET", b"/containers/x/top"),
+        ("POST", b"/containers/x/restart"),
+        ("GET", b"/images/json"),
+        ("GET", b"/events"),
+    ],
+    "wud": [
+        ("GET", b"/containers/x/logs?stdout=1"),
+        ("POST", b"/images/create?fromImage=nginx"),
+        ("POST", b"/containers/create"),
+        ("POST", b"/containers/x/stop"),
+        ("GET", b"/images/nginx/get"),
+    ],
+    "caddy-docker-proxy": [
+        ("GET", b"/v1.51/containers/x/logs?stdout=1"),
+        ("GET", b"/v1.51/secrets"),
+        ("POST", b"/v1.51/configs/create"),
+        ("POST", b"/v1.51/containers/create"),
+        ("GET", b"/v1.51/images/json"),
+    ],
+    "ofelia-exec": [
+        ("POST", b"/containers/create"),
+        ("POST", b"/containers/x/start"),
+        ("DELETE", b"/containers/x"),
+        ("POST", b"/images/create?fromImage=busybox"),
+        ("GET", b"/containers/x/logs?stdout=1"),
+        ("POST", b"/containers/x/attach"),
+        ("POST", b"/services/create"),
+    ],
+    "homarr": [
+        ("POST", b"/containers/create"),
+        ("POST", b"/containers/x/exec"),
+        ("POST", b"/containers/x/kill"),
+        ("GET", b"/containers/x/archive?path=/"),
+        ("POST", b"/images/create?fromImage=nginx"),
+        ("GET", b"/images/json"),
+    ],
+    "netdata": [
+        ("GET", b"/v1.51/containers/x/logs?stdout=1"),
+        ("GET", b"/v1.51/containers/x/top"),
+        ("GET", b"/v1.51/images/x/get"),
+        ("POST", b"/v1.51/containers/x/start"),
+        ("GET", b"/v1.51/events"),
+    ],
+    "woodpecker-agent": [
+        ("POST", b"/v1.51/containers/x/exec"),
+        ("POST", b"/v1.51/exec/x/start"),
+        ("POST", b"/v1.51/build?t=x"),
+        ("POST", b"/v1.51/images/x/push"),
+        ("GET", b"/v1.51/containers/x/archive?path=/"),
+        ("POST", b"/v1.51/containers/prune"),
+        ("POST", b"/v1.51/swarm/init"),
+        ("GET", b"/v1.51/secrets"),
     ],
     "readonly": [
         ("GET", b"/v1.47/containers/x/archive?path=/"),
@@ -214,6 +232,11 @@ REFUSED_CALLS: dict[str, list[Call]] = {
         ("GET", b"/v1.47/swarm/unlockkey"),
         ("POST", b"/v1.47/containers/x/start"),
         ("POST", b"/v1.47/auth"),
+        ("GET", b"/v1.47/containers/x/logs?stdout=1"),
+        ("GET", b"/v1.47/services/s/logs?stdout=1"),
+        ("GET", b"/v1.47/tasks/t/logs?stdout=1"),
+        ("GET", b"/v1.47/images/get?names=app"),
+        ("GET", b"/v1.47/images/app/get"),
     ],
     "admin": [
         ("GET", b"/v1.47/foo"),
@@ -240,6 +263,18 @@ def test_the_presets() -> None:
         "dockman",
         "glances",
         "grafana",
+        "prometheus",
+        "uptime-kuma",
+        "crowdsec",
+        "diun",
+        "docker-autoheal",
+        "beszel",
+        "wud",
+        "caddy-docker-proxy",
+        "ofelia-exec",
+        "homarr",
+        "netdata",
+        "woodpecker-agent",
         "readonly",
         "admin",
     }
@@ -358,9 +393,100 @@ def test_open_presets_may_write_any_name_and_the_others_reach_no_writes(name: st
 
 def test_the_presets_of_tools_that_never_read_the_environment_redact_it() -> None:
     redacting = {name for name, preset in PRESETS.items() if preset.redact}
-    assert redacting == {"traefik", "homepage", "dozzle", "glances", "grafana"}
+    assert redacting == {
+        "traefik",
+        "homepage",
+        "dozzle",
+        "glances",
+        "grafana",
+        "prometheus",
+        "uptime-kuma",
+        "crowdsec",
+        "diun",
+        "docker-autoheal",
+        "beszel",
+        "wud",
+        "caddy-docker-proxy",
+        "ofelia-exec",
+        "homarr",
+    }
+    # Netdata names containers from their environment (cgroup-name reads Config.Env).
+    assert not PRESETS["netdata"].redact
     assert all(PRESETS[name].redact == {"env"} for name in redacting)
     # Watchtower recreates containers from their inspect: it needs the environment.
     assert not PRESETS["watchtower"].redact
     assert all(preset.scope is None for preset in PRESETS.values())
     assert "; redacts env" in PRESETS["dozzle"].summary()
+
+
+def _explain_lines(tmp_path: Path, identity: str, *request: str) -> tuple[int, list[str]]:
+    """What ``dockguard explain`` prints for an identity that has one preset per name."""
+    config = tmp_path / "dockguard.toml"
+    config.write_text("[identities]\n" + "".join(f'{name} = ["{name}"]\n' for name in PRESETS))
+    out = io.StringIO()
+    status = main(["explain", identity, *request, "--config", str(config)], out)
+    return status, out.getvalue().splitlines()
+
+
+@pytest.mark.parametrize("name", ["traefik", "homepage", "glances", "watchtower", "readonly"])
+def test_explain_shows_presets_without_logs_refused_them(name: str, tmp_path: Path) -> None:
+    status, lines = _explain_lines(tmp_path, name, "GET", "/v1.47/containers/web/logs?follow=1")
+    assert status == 1
+    assert lines[0] == f"deny {name} GET /v1.47/containers/web/logs?follow=1"
+    assert lines[1] == "  rule: needs action container.logs or containers=write"
+    _, table = _explain_lines(tmp_path, name)
+    (row,) = [line for line in table if " GET /containers/{id}/logs " in line]
+    assert row.split()[0] == "deny"
+
+
+@pytest.mark.parametrize("name", ["glances", "watchtower", "readonly", "traefik"])
+def test_explain_shows_no_image_export_but_for_write(name: str, tmp_path: Path) -> None:
+    status, lines = _explain_lines(tmp_path, name, "GET", "/v1.47/images/get?names=app")
+    assert status == 1
+    assert lines[1] == "  rule: needs action image.export or images=write"
+
+
+@pytest.mark.parametrize("name", ["dozzle", "grafana", "crowdsec", "beszel", "homarr", "woodpecker-agent"])
+def test_explain_shows_log_readers_their_logs_by_action(name: str, tmp_path: Path) -> None:
+    status, lines = _explain_lines(tmp_path, name, "GET", "/v1.47/containers/web/logs?follow=1")
+    assert status == 0
+    assert lines[1] == f"  rule: group {name}: action container.logs"
+
+
+def test_only_open_presets_export_images() -> None:
+    exporting = {
+        name
+        for name in PRESETS
+        if any(decide_sample(preset_policy(name), r).allowed for r in ROUTES if r.action == "image.export")
+    }
+    assert exporting == {"portainer", "dockman", "admin"}
+
+
+# Traefik 2.11.31+ and 3.6.1+ (on the moby/moby client) negotiate the API
+# version with HEAD /_ping, and fall back to GET when HEAD fails.
+TRAEFIK_PINGS = [("HEAD", b"/_ping"), ("GET", b"/_ping")]
+#: The environment of the Traefik recipe (docs/permissions.md), and of its Swarm line.
+TRAEFIK_ENVIRONMENTS = [
+    {"CONTAINERS": "1"},
+    {"CONTAINERS": "1", "SERVICES": "1", "TASKS": "1", "NETWORKS": "1", "NODES": "1"},
+]
+
+
+@pytest.mark.parametrize(("method", "target"), TRAEFIK_PINGS)
+def test_traefik_negotiates_the_version_with_its_preset(method: str, target: bytes) -> None:
+    path = canonicalise(target)
+    decision = preset_policy("traefik").decide("tool", method, path, lookup(method, path))
+    assert (decision.allowed, decision.rule) == (True, "group traefik: ping=read")
+
+
+@pytest.mark.parametrize("environ", TRAEFIK_ENVIRONMENTS)
+@pytest.mark.parametrize(("method", "target"), TRAEFIK_PINGS)
+def test_traefik_negotiates_the_version_with_its_env_recipe(
+    environ: dict[str, str], method: str, target: bytes
+) -> None:
+    path = canonicalise(target)
+    decision = EnvPolicy.from_environ(environ).decide("tool", method, path, lookup(method, path))
+    assert (decision.allowed, decision.rule) == (True, "PING=1")
+    # and PING=0 says what it breaks
+    closed = EnvPolicy.from_environ({**environ, "PING": "0"}).decide("tool", method, path, lookup(method, path))
+    assert not closed.allowed and "PING=1" in closed.reason

@@ -358,7 +358,7 @@ def test_explain_unscoped_rows_keep_their_style(tmp_path: Path) -> None:
     assert table["GET /containers/json"].endswith("group readonly: containers=read")
     assert table["POST /containers/prune"].endswith("needs action container.prune or containers=write")
     _, lines = explain(tmp_path, "homepage")
-    assert rows(lines)["GET /containers/{id}/json"].endswith("group homepage: containers=read  (redacts env)")
+    assert rows(lines)["GET /containers/{id}/json"].endswith("group homepage: action container.inspect  (redacts env)")
 
 
 def test_explain_one_scoped_request(tmp_path: Path) -> None:

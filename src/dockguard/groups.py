@@ -22,10 +22,11 @@ identity with an empty group list                  deny, rule ``no groups``
 path in no section (``/foo``, ``/CONTAINERS``)     deny, rule ``no section`` (unless learn, below)
 section ``"write"``                                allow every route of the section, every method
 section ``"read"``                                 allow GET and HEAD routes of the section that are not
-                                                   sensitive (archive GET/HEAD, export, attach/ws,
-                                                   the swarm unlock key)
+                                                   sensitive (logs, image exports, archive GET/HEAD,
+                                                   export, attach/ws, the swarm's tokens and unlock key)
 action listed                                      allow exactly the routes carrying that action,
-                                                   whatever the section's level (even "none")
+                                                   whatever the section's level (even "none"); plain
+                                                   reads have actions too (container.list, ...)
 section ``"none"`` or missing, no action           deny, rule ``needs ...``
 path in a section but no known route               judged by the section level only: "read" allows GET
                                                    and HEAD, "write" any method; actions never apply
@@ -164,6 +165,11 @@ class Group:
 
 def _need(method: str, route: Route | None, section: str) -> tuple[str, str]:
     """(short rule, advice) saying what would open ``method`` on ``route``."""
+    if route is not None and route.action is not None and method in READ_METHODS and not route.sensitive:
+        return (
+            f"needs {section}=read or action {route.action}",
+            f'add {section} = "read" (or action "{route.action}" for this route alone)',
+        )
     if route is not None and route.action is not None:
         return (
             f"needs action {route.action} or {section}=write",

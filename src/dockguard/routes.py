@@ -159,12 +159,20 @@ class Route:
     #: The :attr:`Section.name` of the first segment, e.g. ``"containers"``.
     section: str
     #: The fine action that grants this route on its own, e.g.
-    #: ``"container.start"``; ``None`` for a plain read or write of the section.
+    #: ``"container.start"``; ``None`` for a route only its section's level
+    #: opens. The plain reads of containers, images, networks, volumes,
+    #: services, tasks and nodes have one too (``"container.list"``,
+    #: ``"container.inspect"``, ...): a section's "read" opens them all, the
+    #: action one alone, so that a preset gives a tool that only lists
+    #: containers the list and not every inspect.
     action: str | None
     #: A read that a section-level "read" does not grant: it needs its action
     #: (or the section's "write"). Container archive GET/HEAD (copying files
-    #: out), export (the whole filesystem), attach over WebSocket (stdin), the
-    #: swarm's join tokens and its unlock key.
+    #: out), export (the whole filesystem), attach over WebSocket (stdin),
+    #: logs of containers, services and tasks (what programs print: tokens,
+    #: connection strings), image exports (``docker save``: every layer, with
+    #: whatever secrets were baked in), the swarm's join tokens and its unlock
+    #: key.
     sensitive: bool = False
     #: What granting it amounts to, when that is more than its name says,
     #: e.g. ``"equivalent to cluster admin"``; shown by ``dockguard explain``.
@@ -307,13 +315,13 @@ ROUTES: tuple[Route, ...] = (
     _r("DELETE", "/containers/{id}/checkpoints/{checkpoint}", span=False),
     # container/container.go
     _r("HEAD", "/containers/{id}/archive", "container.archive", sensitive=True),
-    _r("GET", "/containers/json", scoped="list"),
+    _r("GET", "/containers/json", "container.list", scoped="list"),
     _r("GET", "/containers/{id}/export", "container.export", sensitive=True),
-    _r("GET", "/containers/{id}/changes"),
-    _r("GET", "/containers/{id}/json"),
-    _r("GET", "/containers/{id}/top"),
-    _r("GET", "/containers/{id}/logs", "container.logs"),
-    _r("GET", "/containers/{id}/stats"),
+    _r("GET", "/containers/{id}/changes", "container.changes"),
+    _r("GET", "/containers/{id}/json", "container.inspect"),
+    _r("GET", "/containers/{id}/top", "container.top"),
+    _r("GET", "/containers/{id}/logs", "container.logs", sensitive=True),
+    _r("GET", "/containers/{id}/stats", "container.stats"),
     _r("GET", "/containers/{id}/attach/ws", "container.attach", sensitive=True),
     _r("GET", "/exec/{id}/json", "container.exec"),
     _r("GET", "/containers/{id}/archive", "container.archive", sensitive=True),
@@ -342,12 +350,12 @@ ROUTES: tuple[Route, ...] = (
     _r("POST", "/containers/{id}/copy", "container.archive"),
     _r("DELETE", "/containers/{id}", "container.delete"),
     # image/image.go
-    _r("GET", "/images/json"),
-    _r("GET", "/images/search"),
-    _r("GET", "/images/get"),
-    _r("GET", "/images/{name}/get"),
-    _r("GET", "/images/{name}/history"),
-    _r("GET", "/images/{name}/json"),
+    _r("GET", "/images/json", "image.list"),
+    _r("GET", "/images/search", "image.search"),
+    _r("GET", "/images/get", "image.export", sensitive=True),
+    _r("GET", "/images/{name}/get", "image.export", sensitive=True),
+    _r("GET", "/images/{name}/history", "image.history"),
+    _r("GET", "/images/{name}/json", "image.inspect"),
     _r("POST", "/images/load", "image.load"),
     _r("POST", "/images/create", "image.pull"),
     _r("POST", "/images/{name}/push", "image.push"),
@@ -363,8 +371,8 @@ ROUTES: tuple[Route, ...] = (
     _r("GET", "/system/df", scoped="refused"),
     _r("POST", "/auth"),
     # volume/volume.go
-    _r("GET", "/volumes", scoped="list"),
-    _r("GET", "/volumes/{name}"),
+    _r("GET", "/volumes", "volume.list", scoped="list"),
+    _r("GET", "/volumes/{name}", "volume.inspect"),
     _r("POST", "/volumes/create", "volume.create", inspected="volume.create", scoped="create"),
     _r("POST", "/volumes/prune", "volume.prune", scoped="refused"),
     _r("PUT", "/volumes/{name}"),
@@ -386,19 +394,19 @@ ROUTES: tuple[Route, ...] = (
     _r("GET", "/swarm/unlockkey", sensitive=True, amounts_to=_CLUSTER_ADMIN),
     _r("POST", "/swarm/update", amounts_to=_CLUSTER_ADMIN),
     _r("POST", "/swarm/unlock", amounts_to=_CLUSTER_ADMIN),
-    _r("GET", "/services"),
-    _r("GET", "/services/{id}", span=False),
+    _r("GET", "/services", "service.list"),
+    _r("GET", "/services/{id}", "service.inspect", span=False),
     _r("POST", "/services/create", inspected="service.create"),
     _r("POST", "/services/{id}/update", span=False, inspected="service.update"),
     _r("DELETE", "/services/{id}", span=False),
-    _r("GET", "/services/{id}/logs", span=False),
-    _r("GET", "/nodes"),
-    _r("GET", "/nodes/{id}", span=False),
+    _r("GET", "/services/{id}/logs", "service.logs", sensitive=True, span=False),
+    _r("GET", "/nodes", "node.list"),
+    _r("GET", "/nodes/{id}", "node.inspect", span=False),
     _r("DELETE", "/nodes/{id}", span=False, amounts_to=_CLUSTER_ADMIN),
     _r("POST", "/nodes/{id}/update", span=False, amounts_to=_CLUSTER_ADMIN),
-    _r("GET", "/tasks"),
-    _r("GET", "/tasks/{id}", span=False),
-    _r("GET", "/tasks/{id}/logs", span=False),
+    _r("GET", "/tasks", "task.list"),
+    _r("GET", "/tasks/{id}", "task.inspect", span=False),
+    _r("GET", "/tasks/{id}/logs", "task.logs", sensitive=True, span=False),
     _r("GET", "/secrets"),
     _r("POST", "/secrets/create"),
     _r("DELETE", "/secrets/{id}", span=False),
@@ -426,8 +434,8 @@ ROUTES: tuple[Route, ...] = (
     # grpc/grpc.go
     _r("POST", "/grpc", "image.build"),
     # network/network.go
-    _r("GET", "/networks", scoped="list"),
-    _r("GET", "/networks/{id}"),
+    _r("GET", "/networks", "network.list", scoped="list"),
+    _r("GET", "/networks/{id}", "network.inspect"),
     _r("POST", "/networks/create", "network.create", inspected="network.create", scoped="create"),
     _r("POST", "/networks/{id}/connect", "network.connect", inspected="network.connect", scoped="refused"),
     _r("POST", "/networks/{id}/disconnect", "network.connect", scoped="refused"),
