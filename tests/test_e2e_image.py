@@ -39,6 +39,7 @@ import secrets
 import shlex
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -605,6 +606,70 @@ def test_the_compose_example_starts_with_docker_compose(image: str, docker: Dock
     finally:
         compose("down", "-v", "--remove-orphans", check=False)
     assert not docker.ids("ps", "-aq", "--filter", f"label=com.docker.compose.project={project}")
+
+
+def test_a_tool_enrols_with_the_image_as_its_one_line_command(
+    image: str, docker: Docker, guard_factory, tmp_path: Path
+) -> None:
+    """docs/recipes.md: without dockguard installed, the image enrols the
+    host (C{--entrypoint dockguard ... enroll}): the key is made in the
+    container, written to the mounted directory as its user, and the
+    certificate it gets works over mutual TLS."""
+    pki, certs_dir = tmp_path / "pki", tmp_path / "host-certs"
+    for args in (["init", str(pki)], ["server", str(pki), "--name", "127.0.0.1"]):
+        made = subprocess.run([sys.executable, "-m", "dockguard.cli", "certs", *args], capture_output=True, text=True)
+        assert made.returncode == 0, made.stderr
+    port, enrol_port = free_port(), free_port()
+    config = tmp_path / "dockguard.toml"
+    config.write_text(f"""\
+[[listeners]]
+url = "tls://127.0.0.1:{port}?cert={pki}/server-cert.pem&key={pki}/server-key.pem&client_ca={pki}/ca.pem&crl={pki}/crl.pem"
+
+[enrol]
+listen = "tcp://127.0.0.1:{enrol_port}"
+ca = "{pki}"
+
+[identities]
+laptop = ["readonly"]
+""")
+    guard_factory([], extra_args=["--config", str(config)], wait_for=("127.0.0.1", enrol_port))
+    token = subprocess.run(
+        [sys.executable, "-m", "dockguard.cli", "certs", "token", str(pki), "laptop"], capture_output=True, text=True
+    ).stdout.strip()
+    certs_dir.mkdir()
+    os.chown(certs_dir, UID, UID)  # "the directory must exist, and be yours"
+    enrolled = docker(
+        "run",
+        "--rm",
+        "--label",
+        LABEL,
+        "--network",
+        "host",
+        "--user",
+        f"{UID}:{UID}",
+        "--entrypoint",
+        "dockguard",
+        "-v",
+        f"{certs_dir}:/certs",
+        image,
+        "enroll",
+        f"https://127.0.0.1:{enrol_port}",
+        token,
+        "--dir",
+        "/certs",
+        check=False,
+    )
+    assert enrolled.returncode == 0, enrolled.stderr
+    assert {p.name for p in certs_dir.iterdir()} == {"ca.pem", "cert.pem", "key.pem"}
+    key = (certs_dir / "key.pem").stat()
+    assert (key.st_mode & 0o777, key.st_uid) == (0o600, UID)
+    env = clean_cli_env(
+        tmp_path / "cli-home",
+        {"DOCKER_HOST": f"tcp://127.0.0.1:{port}", "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(certs_dir)},
+    )
+    ps = subprocess.run([DOCKER, "ps"], capture_output=True, text=True, env=env, timeout=60)
+    assert ps.returncode == 0, ps.stderr
+    assert "CONTAINER ID" in ps.stdout
 
 
 def test_every_compose_file_reads_with_docker_compose_1_29() -> None:
