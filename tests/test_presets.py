@@ -19,6 +19,9 @@ from dockguard.routes import ROUTES, SECTIONS, Route, lookup, sample_path
 
 Call = tuple[str, bytes]
 
+# libpod (issue 17): the presets grant Docker's routes only (docs/podman.md)
+ROUTES = tuple(route for route in ROUTES if not route.template.startswith("/libpod/"))
+
 KNOWN_CALLS: dict[str, list[Call]] = {
     "traefik": [
         ("HEAD", b"/_ping"),

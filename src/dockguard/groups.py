@@ -55,7 +55,7 @@ import attrs
 from dockguard.guards import CLOSED, Allowance
 from dockguard.paths import CanonicalPath
 from dockguard.policy import READ_METHODS, Decision, no_section
-from dockguard.routes import ROUTES, SECTIONS, Match, Route
+from dockguard.routes import LIBPOD_SECTIONS, ROUTES, SECTIONS, Match, Route
 from dockguard.scope import NO_REDACTION, REDACTABLE, Scope, ScopedGrant, redaction_of
 
 __all__ = ["ACCESS_LEVELS", "ACTIONS", "SECTION_NAMES", "Group", "GroupPolicy"]
@@ -66,6 +66,8 @@ ACCESS_LEVELS: tuple[str, ...] = ("none", "read", "write")
 ACTIONS: frozenset[str] = frozenset(route.action for route in ROUTES if route.action is not None)
 #: Every section name, e.g. ``"containers"``, ``"ping"``.
 SECTION_NAMES: tuple[str, ...] = tuple(section.name for section in SECTIONS)
+# libpod (issue 17): Podman's sections, libpod_containers, libpod_pods, ...
+SECTION_NAMES = SECTION_NAMES + tuple(section.name for section in LIBPOD_SECTIONS)
 
 
 def _frozen_sections(value: Mapping[str, str]) -> Mapping[str, str]:

@@ -21,6 +21,21 @@ What the daemon does (dockerd 20.10, measured; see
 * Its router matches ``/v{version:[0-9.]+}`` as the first segment, so exactly
   that (case-sensitive, lowercase ``v``) is taken as the version prefix.
 
+Podman's service (4.3, ``pkg/api/server``; measured against ``podman system
+service`` 4.3.1, see docs/podman.md) routes the same paths with two
+differences, and dockguard keeps one reading for both:
+
+* Its version prefix is ``/v{version:[0-9][0-9A-Za-z.-]*}``
+  (``VersionedPath``). Only what both routers read as a version is one:
+  ``v`` then a digit, then digits and dots (``/v1.41/``, ``/v4.3.1/``). A
+  first segment that either router alone reads as a version (``/v4.3.1-dev/``,
+  ``/v4x/``, ``/v./``, ``/v.1/``) is refused.
+* Its router matches the *encoded* path (gorilla/mux ``UseEncodedPath``) and
+  decodes only the placeholders' values, so ``/%69mages/json`` is no route
+  there (404) while moby serves the image list. An escape in a segment that a
+  route names literally (``images``, ``json``, ``libpod``, ...), or in the
+  version prefix, is refused: written plainly, the two routers agree.
+
 This module has no I/O and no Twisted import.
 """
 
@@ -63,7 +78,10 @@ class PathRefused(ValueError):
 
 # Moby's router pattern is /v{version:[0-9.]+}: gorilla/mux anchors a variable
 # to the whole segment, so "v1.41abc" is not a version (the daemon says 404).
-_VERSION = re.compile(r"v[0-9.]+")
+# Podman's is /v{version:[0-9][0-9A-Za-z.-]*}. A version is what both read as
+# one; a segment only one of them reads as a version is refused.
+_VERSION = re.compile(r"v[0-9][0-9.]*")
+_EITHER_VERSION = re.compile(r"v[0-9.][0-9A-Za-z.-]*")
 
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 
@@ -159,8 +177,15 @@ def canonicalise(target: bytes) -> CanonicalPath:
             )
 
     segments = [_decode_segment(raw) for raw in raw_segments]
+    _refuse_escaped_literals(raw_segments, segments)
 
     version: str | None = None
+    if _EITHER_VERSION.fullmatch(segments[0]) and not _VERSION.fullmatch(segments[0]):
+        raise PathRefused(
+            f"the path starts with {segments[0]!r}, which Podman reads as a version prefix and "
+            "the Docker daemon does not (or the other way round); write the version as "
+            "v<digits and dots>, e.g. /v1.41/ or /v4.3.1/"
+        )
     if _VERSION.fullmatch(segments[0]):
         # Only the first segment can be the version prefix, exactly as the
         # daemon's router sees it: lowercase 'v' then digits and dots.
@@ -169,6 +194,26 @@ def canonicalise(target: bytes) -> CanonicalPath:
 
     path = "/" + "/".join(segments)
     return CanonicalPath(path=path, segments=tuple(segments), version=version, query=query)
+
+
+def _refuse_escaped_literals(raw_segments: list[bytes], segments: list[str]) -> None:
+    """Refuse an escape in the version prefix or in a segment some route names literally.
+
+    Podman's router matches those segments on the encoded path (no route for
+    ``/%69mages/json``) where moby's matches the decoded one: written plainly,
+    both read the same route.
+    """
+    from dockguard.routes import LITERAL_SEGMENTS  # routes imports this module
+
+    for index, (raw, segment) in enumerate(zip(raw_segments, segments)):
+        if b"%" not in raw:
+            continue
+        if segment in LITERAL_SEGMENTS or (index == 0 and _EITHER_VERSION.fullmatch(segment)):
+            raise PathRefused(
+                f"the path percent-encodes {segment!r}, a segment the routers match literally: "
+                "Podman routes the encoded path (no route) where the Docker daemon decodes it "
+                "first; write the segment without escapes"
+            )
 
 
 def _decode_segment(raw: bytes) -> str:
