@@ -46,6 +46,8 @@ from __future__ import annotations
 
 from dockguard.builds import BUILD_ROUTES, judge_build
 from dockguard.guards import ALLOWED, Allowance, Verdict, judge_network_reference, refusal
+from dockguard.guards.gojson import go_fold  # libpod (issue 17)
+from dockguard.guards.libpod import fully_open  # libpod (issue 17)
 from dockguard.images import IMAGE_WRITE_ROUTES, judge_image_write
 from dockguard.paths import CanonicalPath
 from dockguard.queries import Query, QueryRefused, parse_query
@@ -85,6 +87,9 @@ def check_request(
         query = parse_query(path.query)
     except QueryRefused as refused:
         return refusal("(query)", "", refused.reason)
+    folded = _podman_query(query)  # libpod (issue 17)
+    if folded is not None:
+        return folded
     if len(content_types) > 1:
         return refusal(
             "(Content-Type)",
@@ -119,10 +124,18 @@ def check_request(
             )
     if allowance is None:
         return ALLOWED
+    if key in _PODMAN_BUILD_ROUTES:  # libpod (issue 17): Podman's own build options
+        verdict = _judge_podman_build(query, allowance)
+        if not verdict.allowed:
+            return verdict
+        if key == ("POST", "/libpod/build"):
+            return judge_build("/build", query, allowance)
     if key in BUILD_ROUTES:
         return judge_build(route.template, query, allowance)
     if key in IMAGE_WRITE_ROUTES:
         return judge_image_write(route.template, query, allowance)
+    if key in _LIBPOD_NETWORK_PATH_ROUTES:  # libpod (issue 17): /libpod/networks/{name}/connect
+        return judge_network_reference(path.segments[2], "(path) network", _LIBPOD_NETWORK_PATH_ROUTES[key], allowance)
     if key in _NETWORK_PATH_ROUTES:
         # moby's /networks/{id:.*}/connect: the name may span segments.
         name = "/".join(path.segments[1:-1])
@@ -136,6 +149,82 @@ def check_request(
             "does not read (set privileged = true in the group's guards to allow it)",
         )
     return ALLOWED
+
+
+# --- libpod (issue 17) -------------------------------------------------------------
+#
+# Podman decodes most queries with gorilla/schema, which matches a parameter
+# to a field case-insensitively (strings.EqualFold): ``?NetworkMode=host``
+# is ``networkmode`` there, and of two spellings it reads one. So a query
+# key that folds to a parameter dockguard reads, spelled otherwise, is
+# refused, and so are two keys that fold alike (for every upstream: the
+# Docker daemon ignores such keys). Podman's build handler (the same for
+# ``/build`` and ``/libpod/build``) also takes options that reach the host
+# (``addcaps``, ``devices``, ``nsoptions``, ``secrets`` read from host paths,
+# ``rusagelogfile`` written to one, ``cppflags``, ...): under groups they are
+# refused unless the guards are fully open, and so is ``/libpod/build``'s
+# every query besides Docker's.
+
+#: The query parameters dockguard reads anywhere, as it spells them.
+_READ_PARAMETERS = frozenset(
+    {
+        "cgroupparent", "checkpoint", "checkpoint-dir", "container", "filters", "fromImage", "fromSrc",
+        "logs", "name", "networkmode", "remote", "repo", "rollback", "securityopt", "t", "tag", "version",
+    }
+)  # fmt: skip
+_READ_FOLDED = {go_fold(name): name for name in _READ_PARAMETERS}
+
+#: Podman's build options that Docker's build does not have and that reach the host.
+_PODMAN_BUILD_OPTIONS = frozenset(
+    {
+        "addcaps", "additionalbuildcontexts", "apparmor", "cppflags", "devices", "idmappingoptions",
+        "labelopts", "nsoptions", "rusagelogfile", "seccomp", "secrets", "unsetenv", "volume",
+    }
+)  # fmt: skip
+_PODMAN_BUILD_ROUTES = frozenset({("POST", "/build"), ("POST", "/libpod/build")})
+_LIBPOD_NETWORK_PATH_ROUTES = {
+    ("POST", "/libpod/networks/{name}/connect"): "connects a container to",
+    ("POST", "/libpod/networks/{name}/disconnect"): "disconnects a container from",
+}
+
+
+def _podman_query(query: Query) -> Verdict | None:
+    """A refusal for query keys Podman reads otherwise than dockguard, else ``None``."""
+    seen: dict[str, str] = {}
+    for key in query.values:
+        fold = go_fold(key)
+        if fold in seen and seen[fold] != key:
+            return refusal(
+                f"(query) {key}",
+                "",
+                f"the query has {seen[fold]!r} and {key!r}, which Podman reads as one parameter "
+                "(case-insensitively): send each parameter once, as documented",
+            )
+        seen[fold] = key
+        wanted = _READ_FOLDED.get(fold)
+        if wanted is not None and wanted != key:
+            return refusal(
+                f"(query) {key}",
+                "",
+                f"the query parameter {key!r} is {wanted!r} to Podman (it matches names "
+                f"case-insensitively) but not to the Docker daemon: spell it {wanted!r}",
+            )
+    return None
+
+
+def _judge_podman_build(query: Query, allowance: Allowance) -> Verdict:
+    extra = sorted(key for key in query.values if key.lower() in _PODMAN_BUILD_OPTIONS)
+    if extra and not fully_open(allowance):
+        return refusal(
+            f"(query) {extra[0]}",
+            "privileged",
+            f"{', '.join(extra)}: Podman's own build options (capabilities, devices, namespaces, host "
+            "files read or written) are allowed only to a group whose guards are all open",
+        )
+    return ALLOWED
+
+
+# --- end of libpod -----------------------------------------------------------------
 
 
 def _check_start(query: Query, allowance: Allowance | None) -> Verdict:

@@ -1,0 +1,87 @@
+"""Version prefixes and escapes as Podman's router reads them (issue 17); see tests/test_e2e_podman_paths.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from dockguard.guards import CLOSED, OPEN
+from dockguard.meaning import check_request
+from dockguard.paths import PathRefused, canonicalise
+from dockguard.routes import LITERAL_SEGMENTS, lookup
+
+
+@pytest.mark.parametrize(
+    ("target", "version", "path"),
+    [
+        (b"/v1.41/containers/json", "1.41", "/containers/json"),
+        (b"/v4.3.1/libpod/containers/json", "4.3.1", "/libpod/containers/json"),
+        (b"/v5.0.0/libpod/_ping", "5.0.0", "/libpod/_ping"),
+        (b"/v01.41/_ping", "01.41", "/_ping"),
+        (b"/v4/libpod/info", "4", "/libpod/info"),
+        # an escape in a placeholder is decoded by both routers
+        (b"/v4.3.1/libpod/containers/we%62/json", "4.3.1", "/libpod/containers/web/json"),
+        (b"/va1.41/_ping", None, "/va1.41/_ping"),  # Podman's version needs a digit after the v
+    ],
+)
+def test_one_reading(target: bytes, version: str | None, path: str) -> None:
+    canonical = canonicalise(target)
+    assert (canonical.version, canonical.path) == (version, path)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        # Podman reads these as a version prefix, moby does not (or the other way round)
+        b"/v4.3.1-dev/libpod/_ping",
+        b"/v4x/_ping",
+        b"/v1.41abc/containers/json",
+        b"/v4.3.1-rc1/containers/json",
+        b"/v./_ping",
+        b"/v.1/containers/json",
+        b"/v1-2/_ping",
+        # Podman matches literal segments encoded: no route there, a route for moby
+        b"/%69mages/json",
+        b"/%76%31.41/_ping",
+        b"/v1.41/%69mages/json",
+        b"/v4.3.1/%6Cibpod/containers/json",
+        b"/v4.3.1/libpod/%63ontainers/json",
+        b"/v4.3.1/libpod/containers/web/%6Aso%6E",
+        b"/containers/web/%73tart",
+    ],
+)
+def test_refused(target: bytes) -> None:
+    with pytest.raises(PathRefused):
+        canonicalise(target)
+
+
+def test_every_literal_of_every_route_is_known() -> None:
+    assert {"libpod", "containers", "json", "_ping", "pods", "kube", "play", "images", "start"} <= LITERAL_SEGMENTS
+    assert not any("{" in literal for literal in LITERAL_SEGMENTS)
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "allowed"),
+    [
+        ("POST", b"/v1.41/build?networkmode=default", True),
+        # gorilla/schema folds names: Podman reads these as networkmode and fromImage
+        ("POST", b"/v1.41/build?NetworkMode=host", False),
+        ("POST", b"/v1.41/images/create?fromimage=evil/x&tag=1", False),
+        ("POST", b"/v1.41/images/create?FROMSRC=http://x", False),
+        ("GET", b"/v4.3.1/libpod/containers/json?all=1&ALL=0", False),
+        # Podman's own build options reach the host
+        ("POST", b"/v1.41/build?addcaps=SYS_ADMIN", False),
+        ("POST", b"/v4.3.1/libpod/build?secrets=%5B%22id=a,src=/etc/shadow%22%5D", False),
+        ("POST", b"/v4.3.1/libpod/build?nsoptions=x", False),
+        ("POST", b"/v4.3.1/libpod/build?networkmode=host", False),
+        ("POST", b"/v4.3.1/libpod/build?t=x", False),  # image_names
+    ],
+)
+def test_queries_as_podman_reads_them(method: str, target: bytes, allowed: bool) -> None:
+    path = canonicalise(target)
+    verdict = check_request(method, path, [], False, CLOSED, lookup(method, path))
+    assert verdict.allowed is allowed, verdict
+
+
+def test_podman_build_options_need_every_guard_open() -> None:
+    path = canonicalise(b"/v1.41/build?addcaps=SYS_ADMIN&devices=x")
+    assert check_request("POST", path, [], False, OPEN, lookup("POST", path)).allowed
