@@ -17,7 +17,7 @@ PLAIN_SPEC: dict[str, Any] = {
     "image": "busybox:local",
     "command": ["true"],
     "netns": {"nsmode": "none"},
-    "r_limits": [{"type": "RLIMIT_NPROC", "soft": 1000, "hard": 1000}],
+    "r_limits": [{"type": "nproc", "soft": 1000, "hard": 1000}],
     "manage_password": True,
     "umask": "0022",
     "use_image_hosts": False,

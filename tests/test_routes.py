@@ -540,10 +540,14 @@ def test_the_scope_kind_of_every_route() -> None:
     assert kinds["exec"] == {("GET", "/exec/{id}/json"), ("POST", "/exec/{id}/start"), ("POST", "/exec/{id}/resize")}
     assert kinds["volume"] == {("GET", "/volumes/{name}"), ("PUT", "/volumes/{name}"), ("DELETE", "/volumes/{name}")}
     assert kinds["network"] == {("GET", "/networks/{id}"), ("DELETE", "/networks/{id}")}
-    assert kinds["container"] == {(r.method, r.template) for r in DOCKER_ROUTES if r.template.startswith("/containers/{id}")}
+    assert kinds["container"] == {
+        (r.method, r.template) for r in DOCKER_ROUTES if r.template.startswith("/containers/{id}")
+    }
     assert set(kinds) == {*SCOPE_KINDS, "None"}
     # outside the scoped sections, only /events, /system/df and /commit are scoped at all
-    assert {(r.method, r.template) for r in DOCKER_ROUTES if r.scoped is not None and r.section not in SCOPED_SECTIONS} == {
+    assert {
+        (r.method, r.template) for r in DOCKER_ROUTES if r.scoped is not None and r.section not in SCOPED_SECTIONS
+    } == {
         ("GET", "/events"),
         ("GET", "/system/df"),
         ("POST", "/commit"),

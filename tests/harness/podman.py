@@ -58,10 +58,7 @@ PODMAN_ULIMITS = ("nproc=1000:1000", "nofile=1000:1000")
 #: The same, as a create body's ``HostConfig.Ulimits``.
 COMPAT_ULIMITS = [{"Name": "nproc", "Soft": 1000, "Hard": 1000}, {"Name": "nofile", "Soft": 1000, "Hard": 1000}]
 #: The same, as a libpod SpecGenerator's ``r_limits``.
-SPEC_RLIMITS = [
-    {"type": "RLIMIT_NPROC", "soft": 1000, "hard": 1000},
-    {"type": "RLIMIT_NOFILE", "soft": 1000, "hard": 1000},
-]
+SPEC_RLIMITS = [{"type": "nproc", "soft": 1000, "hard": 1000}, {"type": "nofile", "soft": 1000, "hard": 1000}]
 
 _MARKER = "dockguard-podman.json"
 _DIR_PREFIX = "dgp-"

@@ -1,0 +1,222 @@
+"""
+End to end against a real ``podman system service`` (issue 17): no spelling
+of a closed section's route reaches it through dockguard, whatever Podman's
+router makes of it, and what Podman itself answers for each spelling shows
+which ones are real attacks there. A libpod create the guards refuse really
+is privileged when sent to Podman directly (Podman decides), and the same
+group can run an ordinary libpod container.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from harness.guard import free_port, start_guard, start_with_config
+from harness.podman import SPEC_RLIMITS, PrivatePodman
+
+pytestmark = pytest.mark.e2e
+
+Connect = Callable[[], socket.socket]
+
+
+def exchange(connect: Connect, target: bytes, method: bytes = b"GET", body: bytes = b"") -> tuple[int, bytes]:
+    with connect() as s:
+        s.settimeout(20)
+        head = method + b" " + target + b" HTTP/1.1\r\nHost: podman\r\nConnection: close\r\n"
+        if body or method == b"POST":
+            head += b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n"
+        s.sendall(head + b"\r\n" + body)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head_bytes, _, rest = data.partition(b"\r\n\r\n")
+    status = int(head_bytes.split(b" ", 2)[1]) if head_bytes.startswith(b"HTTP/1.") else 0
+    if b"transfer-encoding: chunked" in head_bytes.lower():
+        decoded = b""
+        while rest:
+            size_line, _, rest = rest.partition(b"\r\n")
+            size = int(size_line.split(b";")[0], 16)
+            if size == 0:
+                break
+            decoded, rest = decoded + rest[:size], rest[size + 2 :]
+        rest = decoded
+    return status, rest
+
+
+def unix(path: str) -> Connect:
+    def connect() -> socket.socket:
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(path)
+        return s
+
+    return connect
+
+
+def tcp(port: int) -> Connect:
+    return lambda: socket.create_connection(("127.0.0.1", port))
+
+
+def is_image_list(status: int, body: bytes) -> bool:
+    if status != 200:
+        return False
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return False
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all("RepoTags" in item or "Names" in item and "Digest" in item for item in value)
+    )
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory, podman: PrivatePodman) -> Iterator[Connect]:
+    """Containers open (Docker's and libpod's), images closed (both)."""
+    port = free_port()
+    guard = start_guard(
+        tmp_path_factory.mktemp("podman-paths"),
+        podman.socket_path,
+        [f"tcp://127.0.0.1:{port}?identity=tester"],
+        env={"CONTAINERS": "1", "LIBPOD_CONTAINERS": "1", "IMAGES": "0", "LIBPOD_IMAGES": "0"},
+        wait_for=("127.0.0.1", port),
+    )
+    yield tcp(port)
+    guard.stop()
+
+
+#: Spellings of "list the images", and what Podman 4.3.1 answers for each when asked directly
+#: (``True``: the image list; ``False``: anything else).
+SPELLINGS = [
+    (b"/images/json", True),
+    (b"/v1.41/images/json", True),
+    (b"/v4.3.1/libpod/images/json", True),
+    (b"/v5.0.0/libpod/images/json", True),
+    # Podman's version pattern is [0-9][0-9A-Za-z.-]*: moby's is [0-9.]+
+    (b"/v4.3.1-dev/libpod/images/json", True),
+    (b"/v4x/images/json", True),
+    (b"/v1.41abc/images/json", True),
+    (b"/v./images/json", False),
+    # Podman matches literal segments encoded (UseEncodedPath)
+    (b"/%69mages/json", False),
+    (b"/v4.3.1/libpod/%69mages/json", False),
+    (b"/v4.3.1/%6Cibpod/images/json", False),
+    (b"/%76%34.3.1/libpod/images/json", False),
+    # dot segments and doubled slashes: Podman redirects
+    (b"/v4.3.1/libpod/containers/../images/json", False),
+    (b"/v4.3.1//libpod/images/json", False),
+    (b"/libpod/images/json/", False),
+    (b"/LIBPOD/images/json", False),
+    (b"/v4.3.1/libpod/images%2fjson", False),
+    (b"/v4.3.1/libpod/containers/json?/../../images/json", False),
+]
+
+
+@pytest.mark.parametrize(("target", "podman_lists"), SPELLINGS, ids=[t.decode() for t, _ in SPELLINGS])
+def test_no_spelling_reaches_the_closed_images(
+    guarded: Connect, podman: PrivatePodman, target: bytes, podman_lists: bool
+) -> None:
+    direct = exchange(unix(podman.socket_path), target)
+    assert is_image_list(*direct) is podman_lists, f"Podman answered {direct[0]} {direct[1][:120]!r}"
+    status, body = exchange(guarded, target)
+    assert not is_image_list(status, body), f"{target!r} reached the image list through dockguard"
+    assert status in (200, 301, 400, 403, 404), (status, body[:200])
+    if status in (400, 403):
+        assert "dockguard refused" in json.loads(body)["message"]
+
+
+def test_the_open_sections_work(guarded: Connect) -> None:
+    for target in (b"/v1.41/containers/json", b"/v4.3.1/libpod/containers/json", b"/libpod/_ping"):
+        status, body = exchange(guarded, target)
+        assert status == 200, (target, status, body[:200])
+
+
+def test_query_names_podman_folds_are_refused(guarded: Connect, podman: PrivatePodman) -> None:
+    # Podman reads ?ALL=true as all=true (gorilla/schema): the list changes with the case of the name
+    status, body = exchange(guarded, b"/v4.3.1/libpod/containers/json?all=true&ALL=false")
+    assert status in (400, 403) and "case-insensitively" in json.loads(body)["message"]
+
+
+# --- the guards decide as Podman would -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def runner(tmp_path_factory: pytest.TempPathFactory, podman: PrivatePodman) -> Iterator[Connect]:
+    """A group that may create and run libpod containers, every escalation guard closed."""
+    port = free_port()
+    guard = start_with_config(
+        tmp_path_factory.mktemp("podman-guards"),
+        podman.socket_path,
+        f"""
+[[listeners]]
+url = "tcp://127.0.0.1:{port}?identity=runner"
+
+[identities]
+runner = ["podrun"]
+
+[groups.podrun]
+sections = {{ libpod_containers = "write", libpod_ping = "read" }}
+""",
+        wait_for=("127.0.0.1", port),
+    )
+    yield tcp(port)
+    guard.stop()
+
+
+def spec(name: str, **fields: object) -> bytes:
+    return json.dumps(
+        {
+            "name": name,
+            "image": "busybox:local",
+            "command": ["echo", "ran"],
+            "netns": {"nsmode": "none"},
+            "r_limits": SPEC_RLIMITS,
+            **fields,
+        }
+    ).encode()
+
+
+def test_a_plain_libpod_container_runs_through_the_guard(runner: Connect) -> None:
+    status, body = exchange(runner, b"/v4.3.1/libpod/containers/create", b"POST", spec("dgp-plain"))
+    assert status == 201, body
+    try:
+        assert exchange(runner, b"/v4.3.1/libpod/containers/dgp-plain/start", b"POST")[0] == 204
+        assert exchange(runner, b"/v4.3.1/libpod/containers/dgp-plain/wait", b"POST")[0] == 200
+        status, logs = exchange(runner, b"/v4.3.1/libpod/containers/dgp-plain/logs?stdout=true")
+        assert status == 200 and b"ran" in logs
+    finally:
+        exchange(runner, b"/v4.3.1/libpod/containers/dgp-plain?force=true", b"DELETE")
+
+
+@pytest.mark.parametrize(
+    ("fields", "shows"),
+    [
+        ({"privileged": True}, lambda c: c["HostConfig"]["Privileged"] is True),
+        ({"Privileged": True}, lambda c: c["HostConfig"]["Privileged"] is True),
+        ({"pidns": {"nsmode": "host"}}, lambda c: c["HostConfig"]["PidMode"] == "host"),
+        (
+            {"mounts": [{"destination": "/host", "type": "bind", "source": "/etc", "options": ["rbind"]}]},
+            lambda c: any(m["Source"] == "/etc" and m["RW"] for m in c["Mounts"]),
+        ),
+        ({"cap_add": ["SYS_ADMIN"]}, lambda c: "CAP_SYS_ADMIN" in c["EffectiveCaps"]),
+    ],
+    ids=["privileged", "Privileged", "host-pid", "bind-etc", "sys-admin"],
+)
+def test_what_the_guards_refuse_is_what_podman_would_grant(
+    runner: Connect, podman: PrivatePodman, fields, shows
+) -> None:
+    name = "dgp-" + next(iter(fields)).lower()
+    status, body = exchange(runner, b"/v4.3.1/libpod/containers/create", b"POST", spec(name, **fields))
+    assert status == 403, body
+    direct = unix(podman.socket_path)
+    status, body = exchange(direct, b"/v4.3.1/libpod/containers/create", b"POST", spec(name, **fields))
+    assert status == 201, body
+    try:
+        status, body = exchange(direct, b"/v4.3.1/libpod/containers/" + name.encode() + b"/json")
+        assert status == 200 and shows(json.loads(body)), body[:400]
+    finally:
+        exchange(direct, b"/v4.3.1/libpod/containers/" + name.encode() + b"?force=true", b"DELETE")
