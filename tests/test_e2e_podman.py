@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from conftest import BUSYBOX_IMAGE, FULL_ACCESS_ENV, clean_cli_env
+from dockguard.routes import LIBPOD_SECTIONS
 from harness.dockerd import api_request
 from harness.guard import Guard, free_port, start_guard
 from harness.podman import PODMAN_ULIMITS, PrivatePodman
@@ -38,11 +39,15 @@ def podman_guard(tmp_path_factory: pytest.TempPathFactory, podman: PrivatePodman
         tmp_path_factory.mktemp("podman-guard"),
         podman.socket_path,
         [f"tcp://127.0.0.1:{port}?identity=ops"],
-        env=FULL_ACCESS_ENV,
+        env=FULL_ACCESS_ENV | {variable: "1" for variable in LIBPOD_VARIABLES},
         wait_for=("127.0.0.1", port),
     )
     yield guard
     guard.stop()
+
+
+#: Every LIBPOD_* section variable (linuxserver's names, dockguard's LIBPOD_BUILD and LIBPOD_COMMIT).
+LIBPOD_VARIABLES = [section.env for section in LIBPOD_SECTIONS]
 
 
 Run = Callable[..., "subprocess.CompletedProcess[bytes]"]
@@ -222,3 +227,52 @@ def podman_guard_socket(guard: Guard) -> str:
     args = guard.process.args
     assert isinstance(args, list)
     return str(args[args.index("--upstream") + 1])
+
+
+# --- the libpod API: Podman's own client through dockguard -------------------------------------------
+
+
+@pytest.fixture
+def remote(podman_guard: Guard, tmp_path) -> Run:
+    """``podman --remote`` (Podman's own client, the libpod API) through dockguard."""
+    conf = tmp_path / "containers.conf"
+    conf.write_text("")
+    env = clean_cli_env(tmp_path, {"CONTAINERS_CONF": str(conf), "XDG_RUNTIME_DIR": str(tmp_path)})
+    del env["DOCKER_CONFIG"]  # Podman would read registry credentials there
+
+    def run(*args: str, input: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            ["podman", "--remote", "--url", f"tcp://127.0.0.1:{podman_guard.port}", *args],
+            env=env,
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+        )
+
+    return run
+
+
+def test_podman_remote_runs_execs_and_inspects(remote) -> None:
+    assert (
+        ok(remote("run", "--rm", "--network", "none", *ULIMITS, BUSYBOX_IMAGE, "echo", "via-libpod")) == "via-libpod\n"
+    )
+    c = name()
+    ok(remote("run", "-d", "--name", c, "--network", "none", *ULIMITS, BUSYBOX_IMAGE, "sleep", "60"))
+    try:
+        assert c in ok(remote("ps", "--format", "{{.Names}}"))
+        assert ok(remote("exec", "-i", c, "sh", input=b"echo exec-$((6*7))\n")) == "exec-42\n"
+        # the client escapes the image name's '/' (localhost%2Fbusybox:local): Podman's reading is kept
+        assert ok(remote("image", "inspect", "localhost/busybox:local", "--format", "{{.Id}}")).strip()
+        assert "busybox" in ok(remote("images", "--format", "{{.Repository}}"))
+    finally:
+        remote("rm", "-f", "-t", "0", c)
+
+
+def test_podman_remote_pods(remote) -> None:
+    pod = name()
+    ok(remote("pod", "create", "--name", pod, "--infra=false"))
+    try:
+        assert pod in ok(remote("pod", "ps", "--format", "{{.Name}}"))
+    finally:
+        ok(remote("pod", "rm", "-f", pod))

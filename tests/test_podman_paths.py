@@ -21,6 +21,13 @@ from dockguard.routes import LITERAL_SEGMENTS, lookup
         # an escape in a placeholder is decoded by both routers
         (b"/v4.3.1/libpod/containers/we%62/json", "4.3.1", "/libpod/containers/web/json"),
         (b"/va1.41/_ping", None, "/va1.41/_ping"),  # Podman's version needs a digit after the v
+        # podman --remote escapes the '/' of an image name: Podman keeps it in the {name:.*} placeholder
+        (
+            b"/v4.3.1/libpod/images/localhost%2Fbusybox:local/json",
+            "4.3.1",
+            "/libpod/images/localhost/busybox:local/json",
+        ),
+        (b"/libpod/manifests/quay.io%2Fa%2Fb/json", None, "/libpod/manifests/quay.io/a/b/json"),
     ],
 )
 def test_one_reading(target: bytes, version: str | None, path: str) -> None:
@@ -47,6 +54,13 @@ def test_one_reading(target: bytes, version: str | None, path: str) -> None:
         b"/v4.3.1/libpod/%63ontainers/json",
         b"/v4.3.1/libpod/containers/web/%6Aso%6E",
         b"/containers/web/%73tart",
+        # an escaped '/' only where Podman's placeholders span segments, never empty or dot pieces
+        b"/images/localhost%2Fbusybox/json",
+        b"/v4.3.1/libpod/containers/a%2Fb/json",
+        b"/v4.3.1/libpod%2Fimages/json",
+        b"/v4.3.1/libpod/images/a%2F%2Fb/json",
+        b"/v4.3.1/libpod/images/a%2F..%2Fb/json",
+        b"/v4.3.1/libpod/images/a%2F/json",
     ],
 )
 def test_refused(target: bytes) -> None:
@@ -67,7 +81,9 @@ def test_every_literal_of_every_route_is_known() -> None:
         ("POST", b"/v1.41/build?NetworkMode=host", False),
         ("POST", b"/v1.41/images/create?fromimage=evil/x&tag=1", False),
         ("POST", b"/v1.41/images/create?FROMSRC=http://x", False),
-        ("GET", b"/v4.3.1/libpod/containers/json?all=1&ALL=0", False),
+        ("GET", b"/v4.3.1/libpod/containers/json?all=1&Filters=%7B%7D", False),
+        # podman --remote sends both detachKeys and detachkeys: dockguard reads neither
+        ("POST", b"/v4.3.1/libpod/containers/web/attach?detachKeys=&detachkeys=&stream=true", True),
         # Podman's own build options reach the host
         ("POST", b"/v1.41/build?addcaps=SYS_ADMIN", False),
         ("POST", b"/v4.3.1/libpod/build?secrets=%5B%22id=a,src=/etc/shadow%22%5D", False),

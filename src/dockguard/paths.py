@@ -176,8 +176,10 @@ def canonicalise(target: bytes) -> CanonicalPath:
                 "redirects instead of serving; send the cleaned path"
             )
 
-    segments = [_decode_segment(raw) for raw in raw_segments]
+    spanning = _spanning_names(raw_segments)
+    segments = [_decode_segment(raw, slash=index >= spanning) for index, raw in enumerate(raw_segments)]
     _refuse_escaped_literals(raw_segments, segments)
+    segments = _split_names(segments)
 
     version: str | None = None
     if _EITHER_VERSION.fullmatch(segments[0]) and not _VERSION.fullmatch(segments[0]):
@@ -216,8 +218,41 @@ def _refuse_escaped_literals(raw_segments: list[bytes], segments: list[str]) -> 
             )
 
 
-def _decode_segment(raw: bytes) -> str:
-    """Percent-decode one path segment exactly once, refusing every ambiguous escape."""
+#: libpod sections whose every name placeholder spans segments (``{name:.*}``): an image's
+#: ``docker.io/library/busybox``, which Podman's own client sends as ``docker.io%2Flibrary%2Fbusybox``.
+_SPANNING_LIBPOD = ((b"libpod", b"images"), (b"libpod", b"manifests"))
+
+
+def _spanning_names(raw_segments: list[bytes]) -> int:
+    """The index from which ``%2F`` may stand for a '/' in a name, or one past the end.
+
+    Under ``/libpod/images/`` and ``/libpod/manifests/`` Podman matches the
+    encoded path, so an escaped '/' stays inside the name placeholder, which
+    spans segments there (``{name:.*}``); moby decodes it before routing. Both
+    read the same name when the escape is read as a '/' that splits segments,
+    as moby does, so there it is; anywhere else it is refused.
+    """
+    start = 1 if _VERSION.fullmatch(raw_segments[0].decode("ascii")) else 0
+    if tuple(raw_segments[start : start + 2]) in _SPANNING_LIBPOD:
+        return start + 2
+    return len(raw_segments)
+
+
+def _split_names(segments: list[str]) -> list[str]:
+    """Segments with a decoded '/' split as moby splits them; an empty or dot piece is refused."""
+    if not any("/" in segment for segment in segments):
+        return segments
+    pieces = [piece for segment in segments for piece in segment.split("/")]
+    if any(piece in ("", ".", "..") for piece in pieces):
+        raise PathRefused(
+            "the path encodes '/' as %2F next to another '/' or a dot segment, which the routers read "
+            "differently; write the name without empty or dot parts"
+        )
+    return pieces
+
+
+def _decode_segment(raw: bytes, *, slash: bool = False) -> str:
+    """Percent-decode one path segment exactly once, refusing every ambiguous escape (``%2F`` too unless ``slash``)."""
     out = bytearray()
     position = 0
     length = len(raw)
@@ -236,6 +271,10 @@ def _decode_segment(raw: bytes) -> str:
             )
         decoded = int(escape[1:], 16)
         text = escape.decode("ascii")
+        if decoded == 0x2F and slash:
+            out.append(decoded)
+            position += 3
+            continue
         if decoded in _STRUCTURAL:
             raise PathRefused(f"the path encodes {_STRUCTURAL[decoded]} as {text}; {_FIX_ESCAPE}")
         if decoded < 0x20 or decoded == 0x7F:
