@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
@@ -197,3 +198,14 @@ def test_explain_shows_the_libpod_routes(tmp_path) -> None:
     out = io.StringIO()
     assert main(["explain", "exporter", "POST", "/v4.3.1/libpod/pods/p1/start", "--config", str(config)], out) == 0
     assert out.getvalue().startswith("allow exporter POST /v4.3.1/libpod/pods/p1/start")
+
+
+def test_the_documented_exporter_group_loads_and_explains(tmp_path) -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "podman.md").read_text()
+    toml = page.split("```toml\n", 1)[1].split("```", 1)[0]
+    config = tmp_path / "dockguard.toml"
+    config.write_text(toml)
+    out = io.StringIO()
+    assert main(["explain", "exporter", "GET", "/v4.3.1/libpod/pods/json", "--config", str(config)], out) == 0
+    out = io.StringIO()
+    assert main(["explain", "exporter", "POST", "/v4.3.1/libpod/pods/p/start", "--config", str(config)], out) == 1
