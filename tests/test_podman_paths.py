@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dockguard.guards import CLOSED, OPEN
+from dockguard.groups import Group
+from dockguard.guards import CLOSED, OPEN, Allowance
 from dockguard.meaning import check_request
 from dockguard.paths import PathRefused, canonicalise
 from dockguard.routes import LITERAL_SEGMENTS, lookup
@@ -101,3 +102,33 @@ def test_queries_as_podman_reads_them(method: str, target: bytes, allowed: bool)
 def test_podman_build_options_need_every_guard_open() -> None:
     path = canonicalise(b"/v1.41/build?addcaps=SYS_ADMIN&devices=x")
     assert check_request("POST", path, [], False, OPEN, lookup("POST", path)).allowed
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "allowance", "guard"),
+    [
+        ("POST", b"/v4.3.1/libpod/images/load", CLOSED, "image_names"),
+        ("POST", b"/v4.3.1/libpod/images/load", Allowance(image_names=("*",)), None),
+        ("POST", b"/v4.3.1/libpod/images/busybox/tag?repo=victim&tag=latest", CLOSED, "image_names"),
+        ("POST", b"/v4.3.1/libpod/images/busybox/tag?repo=ci/app&tag=1", Allowance(image_names=("ci/*",)), None),
+        ("POST", b"/v4.3.1/libpod/commit?container=web&repo=victim", CLOSED, "image_names"),
+        ("POST", b"/v4.3.1/libpod/images/import?reference=victim:latest", CLOSED, "image_names"),
+        ("POST", b"/v4.3.1/libpod/images/import?url=http://10.0.0.1/x.tar", CLOSED, "remote_fetch"),
+        ("POST", b"/v4.3.1/libpod/images/import?URL=http://10.0.0.1/x.tar", CLOSED, "remote_fetch"),
+        ("POST", b"/v4.3.1/libpod/images/import", CLOSED, None),
+        ("POST", b"/v4.3.1/libpod/manifests/victim", CLOSED, "image_names"),
+        ("POST", b"/v4.3.1/libpod/images/pull?reference=docker.io/library/busybox", CLOSED, None),
+    ],
+)
+def test_libpod_image_names(method: str, target: bytes, allowance: Allowance, guard: str | None) -> None:
+    path = canonicalise(target)
+    verdict = check_request(method, path, [], False, allowance, lookup(method, path))
+    assert verdict.allowed is (guard is None), verdict
+    if guard is not None:
+        assert verdict.guard == guard
+
+
+def test_redact_does_not_cover_libpod() -> None:
+    with pytest.raises(ValueError, match="libpod"):
+        Group(name="g", sections={"libpod_containers": "read"}, actions=(), redact={"env"})
+    assert Group(name="g", sections={"containers": "read"}, actions=(), redact={"env"}).redact

@@ -127,6 +127,14 @@ class Group:
     #: What its inspects and lists hide (:data:`dockguard.scope.REDACTABLE`).
     redact: frozenset[str] = attrs.field(default=NO_REDACTION, converter=_frozen_actions, validator=_check_redact)
 
+    def __attrs_post_init__(self) -> None:
+        # libpod (issue 17): redaction knows Docker's inspects and lists only
+        if self.redact and any(self.level(section.name) != "none" for section in LIBPOD_SECTIONS):
+            raise ValueError(
+                "redact does not cover Podman's libpod API (its inspects, lists and generated kube YAML "
+                "would show what is redacted): give the libpod_* sections to a group without redact"
+            )
+
     def level(self, section: str) -> str:
         """This group's level for ``section``."""
         return self.sections.get(section, "none")

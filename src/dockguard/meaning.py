@@ -48,9 +48,10 @@ from dockguard.builds import BUILD_ROUTES, judge_build
 from dockguard.guards import ALLOWED, Allowance, Verdict, judge_network_reference, refusal
 from dockguard.guards.gojson import go_fold  # libpod (issue 17)
 from dockguard.guards.libpod import fully_open  # libpod (issue 17)
-from dockguard.images import IMAGE_WRITE_ROUTES, judge_image_write
+from dockguard.images import IMAGE_WRITE_ROUTES, judge_image_write, judge_written_name
 from dockguard.paths import CanonicalPath
 from dockguard.queries import Query, QueryRefused, parse_query
+from dockguard.references import ANY  # libpod (issue 17)
 from dockguard.routes import Match
 
 __all__ = ["ALWAYS_INSPECTED", "check_request", "body_kind"]
@@ -124,6 +125,8 @@ def check_request(
             )
     if allowance is None:
         return ALLOWED
+    if key in _LIBPOD_IMAGE_WRITES:  # libpod (issue 17): the image names libpod writes
+        return _judge_libpod_image_write(key, query, allowance)
     if key in _PODMAN_BUILD_ROUTES:  # libpod (issue 17): Podman's own build options
         verdict = _judge_podman_build(query, allowance)
         if not verdict.allowed:
@@ -185,6 +188,45 @@ _LIBPOD_NETWORK_PATH_ROUTES = {
     ("POST", "/libpod/networks/{name}/connect"): "connects a container to",
     ("POST", "/libpod/networks/{name}/disconnect"): "disconnects a container from",
 }
+
+
+#: libpod routes that write image names, and the Docker route each is judged as (``None``: below).
+_LIBPOD_IMAGE_WRITES: dict[tuple[str, str], str | None] = {
+    ("POST", "/libpod/images/load"): "/images/load",
+    ("POST", "/libpod/images/{name}/tag"): "/images/{name}/tag",
+    ("POST", "/libpod/commit"): "/commit",
+    ("POST", "/libpod/images/import"): None,
+    ("POST", "/libpod/manifests/{name}"): None,
+    ("PUT", "/libpod/manifests/{name}"): None,
+    ("DELETE", "/libpod/manifests/{name}"): None,
+}
+
+
+def _judge_libpod_image_write(key: tuple[str, str], query: Query, allowance: Allowance) -> Verdict:
+    docker = _LIBPOD_IMAGE_WRITES[key]
+    if docker is not None:
+        return judge_image_write(docker, query, allowance)
+    if key[1] == "/libpod/images/import":
+        # gorilla/schema reads URL and reference in any case
+        values = {go_fold(key): query.get(key) for key in query.values}
+        url = values.get("URL", "")
+        if url and not allowance.remote_fetch:
+            return refusal(
+                "(query) url",
+                "remote_fetch",
+                f"url is {url[:80]!r}: Podman would download it (from its own network, which may reach what "
+                "the caller cannot) (set remote_fetch = true in the group's guards to allow it)",
+            )
+        reference = values.get("REFERENCE", "")
+        return judge_written_name("(query) reference", reference, "", allowance) if reference else ALLOWED
+    if ANY in allowance.image_names:
+        return ALLOWED
+    return refusal(
+        "(path) manifest",
+        "image_names",
+        "manifest lists are written under names dockguard does not judge here (Podman's /v3.x/ and /v4.x/ "
+        'routes differ): it needs "*" in image_names',
+    )
 
 
 def _podman_query(query: Query) -> Verdict | None:
