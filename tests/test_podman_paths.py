@@ -85,6 +85,11 @@ def test_every_literal_of_every_route_is_known() -> None:
         ("GET", b"/v4.3.1/libpod/containers/json?all=1&Filters=%7B%7D", False),
         # podman --remote sends both detachKeys and detachkeys: dockguard reads neither
         ("POST", b"/v4.3.1/libpod/containers/web/attach?detachKeys=&detachkeys=&stream=true", True),
+        # gorilla/schema reads the last of repeated values, Go's Form.Get the first
+        ("POST", b"/v1.41/build?networkmode=none&networkmode=host", False),
+        ("POST", b"/v1.41/build?networkmode=none&networkmode=none", True),
+        ("POST", b"/v1.41/build?t=a&t=b", False),  # image_names closed, but not for the repetition
+        ("POST", b"/v1.41/images/create?fromImage=busybox&fromImage=x", False),
         # Podman's own build options reach the host
         ("POST", b"/v1.41/build?addcaps=SYS_ADMIN", False),
         ("POST", b"/v4.3.1/libpod/build?secrets=%5B%22id=a,src=/etc/shadow%22%5D", False),
@@ -114,7 +119,7 @@ def test_podman_build_options_need_every_guard_open() -> None:
         ("POST", b"/v4.3.1/libpod/commit?container=web&repo=victim", CLOSED, "image_names"),
         ("POST", b"/v4.3.1/libpod/images/import?reference=victim:latest", CLOSED, "image_names"),
         ("POST", b"/v4.3.1/libpod/images/import?url=http://10.0.0.1/x.tar", CLOSED, "remote_fetch"),
-        ("POST", b"/v4.3.1/libpod/images/import?URL=http://10.0.0.1/x.tar", CLOSED, "remote_fetch"),
+        ("POST", b"/v4.3.1/libpod/images/import?URL=http://10.0.0.1/x.tar", OPEN, ""),  # spelled otherwise
         ("POST", b"/v4.3.1/libpod/images/import", CLOSED, None),
         ("POST", b"/v4.3.1/libpod/manifests/victim", CLOSED, "image_names"),
         ("POST", b"/v4.3.1/libpod/images/pull?reference=docker.io/library/busybox", CLOSED, None),
@@ -132,3 +137,21 @@ def test_redact_does_not_cover_libpod() -> None:
     with pytest.raises(ValueError, match="libpod"):
         Group(name="g", sections={"libpod_containers": "read"}, actions=(), redact={"env"})
     assert Group(name="g", sections={"containers": "read"}, actions=(), redact={"env"}).redact
+
+
+@pytest.mark.parametrize(
+    ("target", "env_ok", "closed_ok"),
+    [
+        (b"/v4.3.1/libpod/secrets/create?name=s", True, True),
+        (b"/v4.3.1/libpod/secrets/create?name=s&driver=file", True, True),
+        (b"/v4.3.1/libpod/secrets/create?name=s&driver=shell&driveropts=%7B%7D", False, False),
+        (b"/v4.3.1/libpod/secrets/create?name=s&driveropts=%7B%22path%22%3A%22%2Fetc%22%7D", False, False),
+        (b"/v4.3.1/libpod/secrets/create?name=s&driver=pass", False, False),
+    ],
+)
+def test_secret_drivers_run_commands_on_the_host(target: bytes, env_ok: bool, closed_ok: bool) -> None:
+    path = canonicalise(target)
+    match = lookup("POST", path)
+    assert check_request("POST", path, [], True, None, match).allowed is env_ok
+    assert check_request("POST", path, [], True, CLOSED, match).allowed is closed_ok
+    assert check_request("POST", path, [], True, OPEN, match).allowed

@@ -123,6 +123,10 @@ def check_request(
                 "(it may bind the host's / or add capabilities): send the spec to roll back to as the "
                 "body of an update instead, or set privileged = true in the group's guards",
             )
+    if key == ("POST", "/libpod/secrets/create"):  # libpod (issue 17): whatever the policy
+        secret = _judge_secret_driver(query, allowance)
+        if not secret.allowed:
+            return secret
     if allowance is None:
         return ALLOWED
     if key in _LIBPOD_IMAGE_WRITES:  # libpod (issue 17): the image names libpod writes
@@ -160,7 +164,10 @@ def check_request(
 # to a field case-insensitively (strings.EqualFold): ``?NetworkMode=host``
 # is ``networkmode`` there. So a query key that folds to a parameter
 # dockguard reads, spelled otherwise, is refused (for every upstream: the
-# Docker daemon ignores such keys). Podman's build handler (the same for
+# Docker daemon ignores such keys). gorilla/schema also reads the *last*
+# value of a repeated parameter, Go's ``Form.Get`` the first: a parameter
+# dockguard reads may be repeated only with one value (``t``, a list to
+# both, excepted). Podman's build handler (the same for
 # ``/build`` and ``/libpod/build``) also takes options that reach the host
 # (``addcaps``, ``devices``, ``nsoptions``, ``secrets`` read from host paths,
 # ``rusagelogfile`` written to one, ``cppflags``, ...): under groups they are
@@ -172,9 +179,13 @@ _READ_PARAMETERS = frozenset(
     {
         "cgroupparent", "checkpoint", "checkpoint-dir", "container", "filters", "fromImage", "fromSrc",
         "logs", "name", "networkmode", "remote", "repo", "rollback", "securityopt", "t", "tag", "version",
+        # libpod's, as Podman's own client spells them
+        "driver", "driveropts", "reference", "url",
     }
 )  # fmt: skip
 _READ_FOLDED = {go_fold(name): name for name in _READ_PARAMETERS}
+#: The parameters both read as a list (every value), never as one value.
+_LIST_PARAMETERS = frozenset({"t"})
 
 #: Podman's build options that Docker's build does not have and that reach the host.
 _PODMAN_BUILD_OPTIONS = frozenset(
@@ -229,12 +240,36 @@ def _judge_libpod_image_write(key: tuple[str, str], query: Query, allowance: All
     )
 
 
+def _judge_secret_driver(query: Query, allowance: Allowance | None) -> Verdict:
+    """``/libpod/secrets/create``: a driver or driver options, which run commands or write files on the host."""
+    values = {go_fold(key): query.get(key) for key in query.values}
+    driver = values.get("DRIVER", "")
+    options = values.get("DRIVEROPTS", "")
+    if (driver in ("", "file") and not options) or (allowance is not None and fully_open(allowance)):
+        return ALLOWED
+    return refusal(
+        "(query) driver",
+        "privileged",
+        f"the secret driver {driver!r} with options {options[:80]!r}: Podman's shell driver runs the "
+        "caller's commands on the host and the file driver writes where the caller says; only the default "
+        "driver without options is allowed (refused under environment variables; under groups allowed "
+        "only to a group whose guards are all open)",
+    )
+
+
 def _podman_query(query: Query) -> Verdict | None:
     """A refusal for query keys Podman reads otherwise than dockguard, else ``None``."""
     # (podman --remote itself sends detachKeys and detachkeys: two spellings of a
     # parameter dockguard does not read are let through)
-    for key in query.values:
+    for key, values in query.values.items():
         wanted = _READ_FOLDED.get(go_fold(key))
+        if wanted is not None and wanted not in _LIST_PARAMETERS and len(set(values)) > 1:
+            return refusal(
+                f"(query) {key}",
+                "",
+                f"the query gives {key!r} several values: the Docker daemon reads the first, Podman "
+                "(gorilla/schema) the last; send it once",
+            )
         if wanted is not None and wanted != key:
             return refusal(
                 f"(query) {key}",

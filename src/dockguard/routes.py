@@ -680,7 +680,13 @@ LIBPOD_ROUTES: tuple[Route, ...] = (
     _lp("GET", "/libpod/pods/{name}/top"),
     _lp("GET", "/libpod/pods/stats"),
     # register_secrets.go
-    _lp("POST", "/libpod/secrets/create", scoped=None),
+    # Podman's shell secret driver runs commands on the host: dockguard.meaning allows the default driver only
+    _lp(
+        "POST",
+        "/libpod/secrets/create",
+        scoped=None,
+        amounts_to="root on the host with a driver (shell runs commands): refused unless the guards are all open",
+    ),
     _lp("GET", "/libpod/secrets/json", scoped=None),
     _lp("GET", "/libpod/secrets/{name}/json", scoped=None),
     _lp("DELETE", "/libpod/secrets/{name}", scoped=None),
