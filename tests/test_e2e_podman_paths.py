@@ -220,3 +220,39 @@ def test_what_the_guards_refuse_is_what_podman_would_grant(
         assert status == 200 and shows(json.loads(body)), body[:400]
     finally:
         exchange(direct, b"/v4.3.1/libpod/containers/" + name.encode() + b"?force=true", b"DELETE")
+
+
+def test_a_secret_driver_that_runs_commands_is_refused(tmp_path, podman: PrivatePodman) -> None:
+    """The shell secret driver runs the caller's command on the host: refused even with LIBPOD_SECRETS=1 POST=1."""
+    from urllib.parse import quote
+
+    port = free_port()
+    guard = start_guard(
+        tmp_path,
+        podman.socket_path,
+        [f"tcp://127.0.0.1:{port}?identity=tester"],
+        env={"LIBPOD_SECRETS": "1", "POST": "1"},
+        wait_for=("127.0.0.1", port),
+    )
+    try:
+        witness = tmp_path / "ran-on-the-host"
+        commands = {"store": f"touch {witness}; cat >/dev/null", "lookup": "true", "list": "true", "delete": "true"}
+        target = (
+            b"/v4.3.1/libpod/secrets/create?name=dgp-shell&driver=shell&driveropts="
+            + quote(json.dumps(commands)).encode()
+        )
+        status, body = exchange(tcp(port), target, b"POST", b"secret")
+        assert status == 403 and "shell driver" in json.loads(body)["message"]
+        assert not witness.exists()
+        # an ordinary secret passes
+        status, _ = exchange(tcp(port), b"/v4.3.1/libpod/secrets/create?name=dgp-plain", b"POST", b"secret")
+        assert status == 200
+        # what Podman does with the refused one when asked directly: it runs the command
+        direct = unix(podman.socket_path)
+        status, body = exchange(direct, target, b"POST", b"secret")
+        assert status == 200, body
+        assert witness.exists()
+    finally:
+        guard.stop()
+        for name in (b"dgp-shell", b"dgp-plain"):
+            exchange(unix(podman.socket_path), b"/v4.3.1/libpod/secrets/" + name, b"DELETE")
