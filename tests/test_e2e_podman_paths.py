@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from harness.guard import free_port, start_guard, start_with_config
-from harness.podman import SPEC_RLIMITS, PrivatePodman
+from harness.podman import COMPAT_ULIMITS, SPEC_RLIMITS, PrivatePodman
 
 pytestmark = pytest.mark.e2e
 
@@ -256,3 +256,51 @@ def test_a_secret_driver_that_runs_commands_is_refused(tmp_path, podman: Private
         guard.stop()
         for name in (b"dgp-shell", b"dgp-plain"):
             exchange(unix(podman.socket_path), b"/v4.3.1/libpod/secrets/" + name, b"DELETE")
+
+
+def test_a_bind_mode_podman_acts_on_is_refused(tmp_path, podman: PrivatePodman) -> None:
+    """Binds' :U makes Podman chown the host directory, even read-only (moby rejects the mode)."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "file").write_text("x")
+    port = free_port()
+    guard = start_with_config(
+        tmp_path,
+        podman.socket_path,
+        f"""
+[[listeners]]
+url = "tcp://127.0.0.1:{port}?identity=runner"
+
+[identities]
+runner = ["binder"]
+
+[groups.binder]
+sections = {{ containers = "write" }}
+guards = {{ bind_roots = ["{shared}"] }}
+""",
+        wait_for=("127.0.0.1", port),
+    )
+
+    def create(connect: Connect, name: str, mode: str) -> tuple[int, bytes]:
+        body = {
+            "Image": "busybox:local",
+            "Cmd": ["true"],
+            "User": "1234:1234",
+            "HostConfig": {"Binds": [f"{shared}:/d:{mode}"], "NetworkMode": "none", "Ulimits": COMPAT_ULIMITS},
+        }
+        return exchange(connect, f"/v1.41/containers/create?name={name}".encode(), b"POST", json.dumps(body).encode())
+
+    direct = unix(podman.socket_path)
+    try:
+        status, body = create(tcp(port), "dgp-u", "ro,U")
+        assert status == 403 and "bind_write" in json.loads(body)["message"]
+        assert create(tcp(port), "dgp-ro", "ro")[0] == 201
+        # what Podman does with the refused one when asked directly
+        assert create(direct, "dgp-u", "ro,U")[0] == 201
+        assert exchange(direct, b"/v1.41/containers/dgp-u/start", b"POST")[0] == 204
+        assert exchange(direct, b"/v1.41/containers/dgp-u/wait", b"POST")[0] == 200
+        assert (shared / "file").stat().st_uid == 1234
+    finally:
+        guard.stop()
+        for name in (b"dgp-u", b"dgp-ro"):
+            exchange(direct, b"/v1.41/containers/" + name + b"?force=true", b"DELETE")

@@ -267,3 +267,45 @@ def test_unreadable_bodies_need_every_guard_open(kind: str) -> None:
         assert refused_by(judge(kind, KUBE, allowance)) == "privileged"
     assert judge(kind, KUBE, OPEN).allowed
     assert fully_open(OPEN.merge(CLOSED)) and not fully_open(almost)
+
+
+# --- bind modes and options Podman acts on ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("binds", "allowance", "guard"),
+    [
+        (["/srv/data:/data:ro,U"], Allowance(bind_roots=("/srv",)), "bind_write"),
+        (["/srv/data:/data:O"], Allowance(bind_roots=("/srv",)), "bind_write"),
+        (["/srv/data:/data:ro,dev"], Allowance(bind_roots=("/srv",)), "bind_write"),
+        (["data:/data:U"], CLOSED, "bind_write"),
+        (["/srv/data:/data:ro,Z"], Allowance(bind_roots=("/srv",)), None),
+        (["/srv/data:/data:ro,rslave,nocopy"], Allowance(bind_roots=("/srv",)), None),
+        (["/srv/data:/data:U"], OPEN, None),
+    ],
+)
+def test_docker_binds_with_modes_podman_acts_on(binds: list[str], allowance: Allowance, guard: str | None) -> None:
+    """Through Podman's compatible API: Podman chowns the host directory for :U, moby rejects it."""
+    body = json.dumps({"Image": "busybox", "HostConfig": {"Binds": binds}}).encode()
+    verdict = judge("container.create", body, allowance)
+    assert verdict.allowed is (guard is None), verdict
+    if guard is not None:
+        assert verdict.guard == guard
+
+
+@pytest.mark.parametrize(
+    ("options", "guard", "opened"),
+    [
+        (["ro", "U"], "bind_write", {"bind_write": True}),
+        (["ro", "dev"], "devices", {"devices": True}),
+        (["ro", "suid"], "unconfined", {"unconfined": True}),
+        (["ro", "weird"], "", None),
+    ],
+)
+def test_libpod_bind_options(options: list[str], guard: str, opened: dict[str, Any] | None) -> None:
+    mounts = [{"destination": "/d", "type": "bind", "source": "/srv/data", "options": options}]
+    roots = Allowance(bind_roots=("/srv",))
+    assert refused_by(spec_verdict(roots, mounts=mounts)) == guard
+    if opened is not None:
+        assert spec_verdict(attrs.evolve(roots, **opened), mounts=mounts).allowed
+    assert spec_verdict(roots, mounts=[{**mounts[0], "options": ["ro", "nosuid", "nodev", "rbind"]}]).allowed

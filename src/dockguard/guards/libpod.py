@@ -173,6 +173,7 @@ def _judge_mounts(value: Any, field: str, allowance: Allowance) -> None:
         source = as_str(mount.get("source"), f"{where}.source")
         options = as_str_list(mount.get("options"), f"{where}.options")
         if kind in _BIND_MOUNTS or {"bind", "rbind"} & set(options):
+            _judge_bind_options(options, f"{where}.options", allowance)
             if kind == "glob" and not fully_open(allowance):
                 raise Refusal(
                     f"{where}.type",
@@ -188,6 +189,33 @@ def _judge_mounts(value: Any, field: str, allowance: Allowance) -> None:
                 f"{where} mounts a {show(kind)} filesystem: mounting kernel filesystems or devices is device "
                 f"access ({to_allow('devices = true')})",
             )
+
+
+#: Bind options that change nothing on the host nor lift the container's confinement.
+_PLAIN_BIND_OPTIONS = frozenset(
+    {"bind", "rbind", "ro", "rw", "z", "Z", "private", "rprivate", "slave", "rslave", "shared", "rshared",
+     "unbindable", "runbindable", "noexec", "exec", "nosuid", "nodev", "nocopy", "copy", "idmap"}
+)  # fmt: skip
+#: Bind options Podman acts on, and the guard key each needs.
+_BIND_OPTION_GUARDS = {
+    "U": ("bind_write", "chowns the host directory to the container's user"),
+    "dev": ("devices", "makes device nodes in the host directory usable"),
+    "suid": ("unconfined", "honours setuid files of the host directory"),
+}
+
+
+def _judge_bind_options(options: list[str], field: str, allowance: Allowance) -> None:
+    for option in options:
+        if option in _PLAIN_BIND_OPTIONS:
+            continue
+        guard, what = _BIND_OPTION_GUARDS.get(option, ("", "is a bind option dockguard does not know"))
+        if guard and getattr(allowance, guard):
+            continue
+        raise Refusal(
+            field,
+            guard,
+            f"{field} has {show(option)}, which {what}" + (f" ({to_allow(guard + ' = true')})" if guard else ""),
+        )
 
 
 def _judge_storage(spec: GoObject, prefix: str, allowance: Allowance) -> None:

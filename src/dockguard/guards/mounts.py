@@ -162,6 +162,8 @@ def judge_bind_spec(spec: str, field: str, allowance: Allowance) -> None:
     if len(parts) == 1:
         return  # an anonymous volume at that container path
     source = parts[0]
+    if len(parts) == 3:
+        _judge_bind_modes(spec, parts[2].split(","), field, allowance)
     if source.startswith("/"):
         modes = parts[2].split(",") if len(parts) == 3 else []
         _judge_host_path(source, field, allowance, read_only="ro" in modes)
@@ -171,6 +173,27 @@ def judge_bind_spec(spec: str, field: str, allowance: Allowance) -> None:
             "",
             f"{field} has the source {show(source)}, which is neither an absolute host path nor a "
             "volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*); use one of those",
+        )
+
+
+#: The modes moby's Linux parser accepts on a bind (volume/mounts/linux_parser.go): read-write,
+#: SELinux label, propagation, nocopy, consistency.
+_MOBY_BIND_MODES = frozenset(
+    {"ro", "rw", "z", "Z", "private", "rprivate", "slave", "rslave", "shared", "rshared", "nocopy",
+     "consistent", "cached", "delegated"}
+)  # fmt: skip
+
+
+def _judge_bind_modes(spec: str, modes: list[str], field: str, allowance: Allowance) -> None:
+    """A bind's modes: moby rejects any other, Podman acts on more (``U`` chowns the host directory)."""
+    unknown = [mode for mode in modes if mode not in _MOBY_BIND_MODES]
+    if unknown and not (allowance.bind_write and allowance.devices and allowance.unconfined):
+        raise Refusal(
+            field,
+            "bind_write",
+            f"{field} is {show(spec)}, with the mode {show(unknown[0])}, which the Docker daemon rejects and "
+            "Podman acts on (U chowns the host directory, dev and suid open device nodes and setuid files, "
+            "O overlays it): allowed only with bind_write, devices and unconfined in the group's guards",
         )
 
 
