@@ -304,3 +304,46 @@ guards = {{ bind_roots = ["{shared}"] }}
         guard.stop()
         for name in (b"dgp-u", b"dgp-ro"):
             exchange(direct, b"/v1.41/containers/" + name + b"?force=true", b"DELETE")
+
+
+def test_a_namespace_by_path_is_refused(tmp_path, podman: PrivatePodman) -> None:
+    """PidMode ns:<path> through Podman's compatible API joins that namespace: the service's is the host's."""
+    port = free_port()
+    guard = start_with_config(
+        tmp_path,
+        podman.socket_path,
+        f"""
+[[listeners]]
+url = "tcp://127.0.0.1:{port}?identity=runner"
+
+[identities]
+runner = ["plain"]
+
+[groups.plain]
+sections = {{ containers = "write" }}
+""",
+        wait_for=("127.0.0.1", port),
+    )
+    assert podman._proc is not None
+    mode = f"ns:/proc/{podman._proc.pid}/ns/pid"
+    body = {
+        "Image": "busybox:local",
+        "Cmd": ["sh", "-c", "ps -o pid | wc -l"],
+        "HostConfig": {"PidMode": mode, "NetworkMode": "none", "Ulimits": COMPAT_ULIMITS},
+    }
+    direct = unix(podman.socket_path)
+    try:
+        status, answer = exchange(
+            tcp(port), b"/v1.41/containers/create?name=dgp-ns", b"POST", json.dumps(body).encode()
+        )
+        assert status == 403 and "host_namespaces" in json.loads(answer)["message"]
+        # asked directly, Podman runs it in the service's (the host's) PID namespace
+        assert exchange(direct, b"/v1.41/containers/create?name=dgp-ns", b"POST", json.dumps(body).encode())[0] == 201
+        assert exchange(direct, b"/v1.41/containers/dgp-ns/start", b"POST")[0] == 204
+        assert exchange(direct, b"/v1.41/containers/dgp-ns/wait", b"POST")[0] == 200
+        status, logs = exchange(direct, b"/v1.41/containers/dgp-ns/logs?stdout=1")
+        seen = int(logs[8:].decode().strip())  # one multiplexed frame: an 8-byte header, then the count
+        assert seen > 10, logs  # a private PID namespace shows 3 lines
+    finally:
+        guard.stop()
+        exchange(direct, b"/v1.41/containers/dgp-ns?force=1", b"DELETE")

@@ -309,3 +309,27 @@ def test_libpod_bind_options(options: list[str], guard: str, opened: dict[str, A
     if opened is not None:
         assert spec_verdict(attrs.evolve(roots, **opened), mounts=mounts).allowed
     assert spec_verdict(roots, mounts=[{**mounts[0], "options": ["ro", "nosuid", "nodev", "rbind"]}]).allowed
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "guard", "opened"),
+    [
+        ("PidMode", "ns:/proc/1/ns/pid", "host_namespaces", {"host_namespaces": {"pid"}}),
+        ("IpcMode", "ns:/proc/1/ns/ipc", "host_namespaces", {"host_namespaces": {"ipc"}}),
+        ("UsernsMode", "ns:/proc/1/ns/user", "host_namespaces", {"host_namespaces": {"userns"}}),
+        ("NetworkMode", "ns:/proc/1/ns/net", "host_namespaces", {"host_namespaces": {"network"}, "networks": ("*",)}),
+        ("NetworkMode", "slirp4netns:allow_host_loopback=true", "host_namespaces", {"host_namespaces": {"network"}, "networks": ("*",)}),
+        ("PidMode", "pod", "join_containers", {"join_containers": True}),
+    ],
+)  # fmt: skip
+def test_docker_namespace_modes_podman_reads(field: str, value: str, guard: str, opened: dict[str, Any]) -> None:
+    """Through Podman's compatible API, HostConfig modes are read by specgen.ParseNamespace (ns:/path joins it)."""
+    body = json.dumps({"Image": "busybox", "HostConfig": {field: value}}).encode()
+    refused = judge("container.create", body, Allowance(networks=("*",)))
+    assert not refused.allowed and refused.guard == guard, refused
+    assert judge("container.create", body, Allowance(**opened)).allowed
+
+
+def test_plain_user_mode_networking_passes() -> None:
+    body = json.dumps({"Image": "busybox", "HostConfig": {"NetworkMode": "slirp4netns"}}).encode()
+    assert judge("container.create", body, Allowance(networks=("*",))).allowed
