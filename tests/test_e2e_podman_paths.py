@@ -347,3 +347,46 @@ sections = {{ containers = "write" }}
     finally:
         guard.stop()
         exchange(direct, b"/v1.41/containers/dgp-ns?force=1", b"DELETE")
+
+
+def test_a_log_path_is_a_host_file_written(tmp_path, podman: PrivatePodman) -> None:
+    """LogConfig.Config.path through Podman's compatible API: Podman writes the container's output there."""
+    port = free_port()
+    guard = start_with_config(
+        tmp_path,
+        podman.socket_path,
+        f"""
+[[listeners]]
+url = "tcp://127.0.0.1:{port}?identity=runner"
+
+[identities]
+runner = ["plain"]
+
+[groups.plain]
+sections = {{ containers = "write" }}
+""",
+        wait_for=("127.0.0.1", port),
+    )
+    target = tmp_path / "cron-or-profile"
+    body = {
+        "Image": "busybox:local",
+        "Cmd": ["echo", "written-by-podman"],
+        "HostConfig": {
+            "NetworkMode": "none",
+            "Ulimits": COMPAT_ULIMITS,
+            "LogConfig": {"Type": "k8s-file", "Config": {"Path": str(target)}},
+        },
+    }
+    direct = unix(podman.socket_path)
+    try:
+        status, answer = exchange(
+            tcp(port), b"/v1.41/containers/create?name=dgp-log", b"POST", json.dumps(body).encode()
+        )
+        assert status == 403 and "bind_roots" in json.loads(answer)["message"]
+        assert exchange(direct, b"/v1.41/containers/create?name=dgp-log", b"POST", json.dumps(body).encode())[0] == 201
+        assert exchange(direct, b"/v1.41/containers/dgp-log/start", b"POST")[0] == 204
+        assert exchange(direct, b"/v1.41/containers/dgp-log/wait", b"POST")[0] == 200
+        assert "written-by-podman" in target.read_text()
+    finally:
+        guard.stop()
+        exchange(direct, b"/v1.41/containers/dgp-log?force=1", b"DELETE")

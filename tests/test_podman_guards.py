@@ -333,3 +333,18 @@ def test_docker_namespace_modes_podman_reads(field: str, value: str, guard: str,
 def test_plain_user_mode_networking_passes() -> None:
     body = json.dumps({"Image": "busybox", "HostConfig": {"NetworkMode": "slirp4netns"}}).encode()
     assert judge("container.create", body, Allowance(networks=("*",))).allowed
+
+
+@pytest.mark.parametrize("key", ["path", "PATH", "Path"])
+def test_docker_log_path_podman_writes(key: str) -> None:
+    """Through Podman's compatible API, LogConfig.Config.path is the host file the logs go to."""
+    body = json.dumps(
+        {"Image": "busybox", "HostConfig": {"LogConfig": {"Type": "k8s-file", "Config": {key: "/etc/cron.d/x"}}}}
+    ).encode()
+    assert refused_by(judge("container.create", body, CLOSED)) == "bind_roots"
+    assert refused_by(judge("container.create", body, Allowance(bind_roots=("/etc",)))) == "bind_write"
+    assert judge("container.create", body, Allowance(bind_roots=("/etc",), bind_write=True)).allowed
+    plain = json.dumps(
+        {"Image": "busybox", "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {"max-size": "1m"}}}}
+    )
+    assert judge("container.create", plain.encode(), CLOSED).allowed

@@ -22,8 +22,8 @@ from dockguard.guards.confinement import (
     judge_system_paths,
     mode_kind,
 )
-from dockguard.guards.gojson import GoObject, as_bool, as_list, as_object, as_str, as_str_list
-from dockguard.guards.mounts import judge_bind_spec, judge_mount, judge_volume_driver
+from dockguard.guards.gojson import GoObject, as_bool, as_list, as_object, as_str, as_str_list, as_str_map
+from dockguard.guards.mounts import judge_bind_spec, judge_mount, judge_volume_driver, judge_written_path
 from dockguard.guards.networkrefs import judge_network_ref
 from dockguard.guards.verdict import Refusal, show, to_allow
 
@@ -86,6 +86,7 @@ def _judge_host_config(hc: GoObject, prefix: str, allowance: Allowance) -> None:
     judge_system_paths(hc.get("MaskedPaths"), prefix + "MaskedPaths", DEFAULT_MASKED_PATHS, allowance)
     judge_system_paths(hc.get("ReadonlyPaths"), prefix + "ReadonlyPaths", DEFAULT_READONLY_PATHS, allowance)
     judge_sysctls(hc.get("Sysctls"), prefix + "Sysctls", allowance)
+    _judge_log_path(hc, prefix, allowance)  # Podman (issue 17)
     field = prefix + "Runtime"
     runtime = as_str(hc.get("Runtime"), field)
     if runtime not in ("", "runc") and ANY not in allowance.runtimes and runtime not in allowance.runtimes:
@@ -96,6 +97,22 @@ def _judge_host_config(hc: GoObject, prefix: str, allowance: Allowance) -> None:
             f"{field} is {shown}: runtimes other than runc are not allowed "
             f'(add "{shown}" to runtimes in the group\'s guards to allow it)',
         )
+
+
+def _judge_log_path(hc: GoObject, prefix: str, allowance: Allowance) -> None:
+    """Podman (issue 17): a ``path`` log option (any case) is a host file Podman writes the logs to.
+
+    Its compatible API passes ``LogConfig.Config`` to its own parser
+    (pkg/specgenutil ``strings.ToLower(key) == "path"``); moby rejects the option.
+    """
+    field = prefix + "LogConfig"
+    log_config = as_object(hc.get("LogConfig"), field)
+    if log_config is None:
+        return
+    options = as_str_map(log_config.get("Config"), f"{field}.Config")
+    for key, value in options.pairs:
+        if key.lower() == "path":
+            judge_written_path(value, f"{field}.Config.{key}", allowance)
 
 
 def judge_container_create(document: GoObject, allowance: Allowance) -> None:

@@ -29,7 +29,7 @@ from dockguard.guards.allowance import ANY, OPEN, Allowance
 from dockguard.guards.confinement import judge_capabilities, judge_security_option, judge_sysctls, refuse_unconfined
 from dockguard.guards.gojson import GoObject, as_bool, as_list, as_object, as_str, as_str_list, as_str_map, go_fold
 from dockguard.guards.mounts import _judge_host_path as judge_host_path
-from dockguard.guards.mounts import judge_local_options, judge_volume_driver
+from dockguard.guards.mounts import judge_local_options, judge_volume_driver, judge_written_path
 from dockguard.guards.networkrefs import judge_network_name
 from dockguard.guards.verdict import Refusal, show, to_allow
 
@@ -291,9 +291,7 @@ def _judge_unified(value: Any, field: str, allowance: Allowance) -> None:
 
 def _judge_written_file(value: Any, field: str, allowance: Allowance) -> None:
     """A host file the service writes (a PID file, a log file): a read-write bind, as for Docker."""
-    path = as_str(value, field)
-    if path:
-        judge_host_path(path, field, allowance, "writes")
+    judge_written_path(as_str(value, field), field, allowance)
 
 
 def judge_spec_generator(spec: GoObject, allowance: Allowance, prefix: str = "") -> None:

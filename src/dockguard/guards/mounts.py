@@ -27,6 +27,7 @@ __all__ = [
     "judge_local_options",
     "judge_mount",
     "judge_volume_driver",
+    "judge_written_path",
 ]
 
 
@@ -149,6 +150,12 @@ def _judge_resolved(path: str, field: str, allowance: Allowance, what: str) -> N
         else:
             rule = "bind mounts from the host are not allowed (add a directory to bind_roots in the group's guards to allow it)"
         raise Refusal(field, "bind_roots", f"{field} {what} {shown} from the host: {rule}")
+
+
+def judge_written_path(value: str, field: str, allowance: Allowance) -> None:
+    """A host file the engine writes for the caller (Podman's log and PID files): a read-write bind."""
+    if value:
+        _judge_host_path(value, field, allowance, "writes")
 
 
 def judge_bind_spec(spec: str, field: str, allowance: Allowance) -> None:
