@@ -260,7 +260,7 @@ spec:
 """
 
 
-@pytest.mark.parametrize("kind", ["libpod.kube.play", "libpod.unjudged"])
+@pytest.mark.parametrize("kind", ["libpod.kube.play", "libpod.unjudged", "libpod.scp"])
 def test_unreadable_bodies_need_every_guard_open(kind: str) -> None:
     almost = attrs.evolve(OPEN, cgroup_parent=False)
     for allowance in (CLOSED, almost, Allowance(privileged=True, bind_roots=("/",), bind_write=True)):

@@ -115,6 +115,7 @@ def test_what_is_sensitive_or_hijacked() -> None:
         "libpod.network.connect",
         "libpod.kube.play",
         "libpod.unjudged",
+        "libpod.scp",
         "exec.create",
     }
 

@@ -629,6 +629,7 @@ LIBPOD_ROUTES: tuple[Route, ...] = (
         "/libpod/images/scp/{name:.*}",
         "image.push",
         scoped=None,
+        inspected="libpod.scp",
         amounts_to="the service connects over SSH to a host the caller names",
     ),
     # register_info.go

@@ -503,6 +503,9 @@ LIBPOD_RAW_KINDS: dict[str, str] = {
         "the body is Kubernetes YAML, which can describe privileged pods with host paths and host "
         "namespaces; dockguard does not read YAML the way Podman does"
     ),
+    "libpod.scp": (
+        "the service copies the image over SSH to a host the caller names, or into another user's storage on this host"
+    ),
     "libpod.unjudged": (
         "the container is restored from a checkpoint whose spec dockguard does not read "
         "(an uploaded archive, or what the container was created with)"
