@@ -160,6 +160,8 @@ def decide(env: dict[str, str], method: str, target: bytes) -> tuple[bool, str]:
         # and so do its gates
         ({"LIBPOD_CONTAINERS": "1", "ALLOW_LOGS": "0"}, "GET", b"/v4.3.1/libpod/containers/web/logs", (False, "ALLOW_LOGS=0")),
         ({"LIBPOD_CONTAINERS": "1"}, "GET", b"/v4.3.1/libpod/containers/web/logs", (True, "LIBPOD_CONTAINERS=1")),
+        ({"LIBPOD_CONTAINERS": "1", "POST": "1", "ALLOW_LOGS": "0"}, "POST", b"/v4.3.1/libpod/containers/web/attach?logs=true&stream=true", (False, "ALLOW_LOGS=0")),
+        ({"LIBPOD_CONTAINERS": "1", "POST": "1", "ALLOW_LOGS": "0"}, "POST", b"/v4.3.1/libpod/containers/web/attach?stream=true", (True, "LIBPOD_CONTAINERS=1")),
         ({"LIBPOD_PLAY": "1", "POST": "1"}, "POST", b"/v4.3.1/libpod/kube/play", (True, "LIBPOD_PLAY=1")),
         ({"LIBPOD_GENERATE": "1"}, "GET", b"/v4.3.1/libpod/kube/generate", (True, "LIBPOD_GENERATE=1")),
         ({"LIBPOD_CONTAINERS": "1"}, "GET", b"/v4.3.1/libpod/nothing", (False, "no section")),

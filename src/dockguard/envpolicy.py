@@ -437,8 +437,16 @@ class EnvPolicy:
                 reason=f"the {section.name} section is closed ({opened.words}); set {section.env}=1 to open it",
             )
         if kind in ("containers", "pods") and len(segments) >= 4:
+            resources = set(segments[3:])
+            if segments[3] == "attach":  # attach hands out the log history when asked (logs=1)
+                try:
+                    asked = parse_query(path.query).true("logs")
+                except QueryRefused:
+                    asked = True
+                if asked:
+                    resources.add("logs")
             for gate in GATES:
-                if gate.resource in segments[3:] and not self.is_on(gate.env):
+                if gate.resource in resources and not self.is_on(gate.env):
                     gated = self.setting(gate.env)
                     return Decision(
                         allowed=False,
