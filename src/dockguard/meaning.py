@@ -184,8 +184,9 @@ _READ_PARAMETERS = frozenset(
     }
 )  # fmt: skip
 _READ_FOLDED = {go_fold(name): name for name in _READ_PARAMETERS}
-#: The parameters both read as a list (every value), never as one value.
-_LIST_PARAMETERS = frozenset({"t"})
+#: The parameters that may repeat: ``t`` (a list to both), and ``container`` (every
+#: value is replaced by the one judged when a scope applies, see dockguard.relay).
+_LIST_PARAMETERS = frozenset({"t", "container"})
 
 #: Podman's build options that Docker's build does not have and that reach the host.
 _PODMAN_BUILD_OPTIONS = frozenset(
