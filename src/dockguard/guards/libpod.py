@@ -238,6 +238,8 @@ def _judge_storage(spec: GoObject, prefix: str, allowance: Allowance) -> None:
                 judge_host_path(
                     name, f"{where}.Name", allowance, read_only="ro" in as_str_list(volume.get("Options"), where)
                 )
+            elif name:  # even IsAnonymous: Podman reuses a volume of that name if one exists
+                _judge_named_volume(name, f"{where}.Name", allowance)
     field = prefix + "volumes_from"
     volumes_from = as_str_list(spec.get("volumes_from"), field)
     if volumes_from and not allowance.join_containers:
@@ -247,6 +249,25 @@ def _judge_storage(spec: GoObject, prefix: str, allowance: Allowance) -> None:
             f"{field} mounts the volumes of {', '.join(show(v) for v in volumes_from[:3])}: using another "
             f"container's volumes is not allowed ({to_allow('join_containers = true')})",
         )
+
+
+def _judge_named_volume(name: str, field: str, allowance: Allowance) -> None:
+    """A named volume in a libpod body: dockguard does not look it up (it does for Docker's bodies).
+
+    An existing volume may bind any host path its creator chose, so only a
+    group that may bind any host path read-write, sockets included, may mount
+    one by name here; others mount it through the Docker-compatible API.
+    """
+    if "/" in allowance.bind_roots and allowance.bind_write and allowance.docker_socket:
+        return
+    raise Refusal(
+        field,
+        "bind_roots",
+        f"{field} mounts the named volume {show(name)}, which dockguard does not look up in a libpod body "
+        "(a volume can bind any host path): mount it through the Docker-compatible API "
+        '(-v with DOCKER_HOST), where it is judged, or give the group bind_roots = ["/"], bind_write '
+        "and docker_socket",
+    )
 
 
 def _judge_network(spec: GoObject, prefix: str, allowance: Allowance) -> None:
