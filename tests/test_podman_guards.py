@@ -75,6 +75,12 @@ def test_a_plain_spec_passes() -> None:
         ),
         ({"mounts": [{"destination": "/sys", "type": "sysfs", "source": "sysfs"}]}, "devices", {"devices": True}),
         ({"overlay_volumes": [{"destination": "/o", "source": "/etc"}]}, "bind_roots", {"bind_roots": ("/etc",)}),
+        (
+            {"overlay_volumes": [{"destination": "/o", "source": "/srv/lower", "options": ["upperdir=/etc/x", "workdir=/etc/y"]}]},
+            "bind_roots",
+            {"bind_roots": ("/srv", "/etc"), "bind_write": True},
+        ),
+        ({"sdnotifyMode": "container"}, "docker_socket", {"docker_socket": True}),
         ({"rootfs": "/srv/root"}, "bind_roots", {"bind_roots": ("/srv",), "bind_write": True}),
         ({"init_path": "/usr/bin/evil"}, "bind_roots", {"bind_roots": ("/usr",)}),
         ({"conmon_pid_file": "/etc/cron.d/x"}, "bind_roots", {"bind_roots": ("/etc",), "bind_write": True}),
@@ -353,3 +359,10 @@ def test_docker_log_path_podman_writes(key: str) -> None:
         {"Image": "busybox", "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {"max-size": "1m"}}}}
     )
     assert judge("container.create", plain.encode(), CLOSED).allowed
+
+
+def test_overlay_upper_and_work_dirs_are_host_directories_written() -> None:
+    overlay = {"destination": "/o", "source": "/srv/lower", "options": ["upperdir=/etc/x", "workdir=/etc/y"]}
+    assert refused_by(spec_verdict(Allowance(bind_roots=("/srv",)), overlay_volumes=[overlay])) == "bind_roots"
+    assert refused_by(spec_verdict(Allowance(bind_roots=("/srv", "/etc")), overlay_volumes=[overlay])) == "bind_write"
+    assert spec_verdict(Allowance(bind_roots=("/srv",)), overlay_volumes=[{**overlay, "options": []}]).allowed

@@ -229,6 +229,11 @@ def _judge_storage(spec: GoObject, prefix: str, allowance: Allowance) -> None:
             judge_host_path(
                 as_str(overlay.get("source"), f"{where}.source"), f"{where}.source", allowance, read_only=True
             )
+            # ... unless upperdir= and workdir= name host directories the writes go to
+            for option in as_str_list(overlay.get("options"), f"{where}.options"):
+                key, equals, value = option.partition("=")
+                if equals and key.lower() in ("upperdir", "workdir"):
+                    judge_written_path(value, f"{where}.options", allowance)
     for index, item in enumerate(as_list(spec.get("volumes"), prefix + "volumes")):
         where = f"{prefix}volumes[{index}]"
         volume = as_object(item, where)
@@ -350,6 +355,14 @@ def judge_spec_generator(spec: GoObject, allowance: Allowance, prefix: str = "")
             # rootfs: a host directory the container runs in, read-write; init_path: a host binary bound in
             judge_host_path(path, field, allowance, path_kind, read_only=name == "init_path")
     _judge_written_file(spec.get("conmon_pid_file"), prefix + "conmon_pid_file", allowance)
+    field = prefix + "sdnotifyMode"
+    if as_str(spec.get("sdnotifyMode"), field) == "container" and not allowance.docker_socket:
+        raise Refusal(
+            field,
+            "docker_socket",
+            f'{field} is "container": Podman binds the service\'s systemd notify socket into the container '
+            f"({to_allow('docker_socket = true')})",
+        )
     log = as_object(spec.get("log_configuration"), prefix + "log_configuration")
     if log is not None:
         _judge_written_file(log.get("path"), prefix + "log_configuration.path", allowance)
