@@ -390,3 +390,50 @@ sections = {{ containers = "write" }}
     finally:
         guard.stop()
         exchange(direct, b"/v1.41/containers/dgp-log?force=1", b"DELETE")
+
+
+def test_a_mount_target_with_a_comma_is_refused(tmp_path, podman: PrivatePodman) -> None:
+    """Podman joins a Mounts entry into type=..,source=..,target=.. and keeps the last source: '/d,source=/' binds /."""
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    port = free_port()
+    guard = start_with_config(
+        tmp_path,
+        podman.socket_path,
+        f"""
+[[listeners]]
+url = "tcp://127.0.0.1:{port}?identity=runner"
+
+[identities]
+runner = ["binder"]
+
+[groups.binder]
+sections = {{ containers = "write" }}
+guards = {{ bind_roots = ["{allowed}"] }}
+""",
+        wait_for=("127.0.0.1", port),
+    )
+    body = {
+        "Image": "busybox:local",
+        "Cmd": ["true"],
+        "HostConfig": {
+            "NetworkMode": "none",
+            "Ulimits": COMPAT_ULIMITS,
+            "Mounts": [{"Type": "bind", "Source": str(allowed), "Target": "/d,source=/", "ReadOnly": True}],
+        },
+    }
+    direct = unix(podman.socket_path)
+    try:
+        status, answer = exchange(
+            tcp(port), b"/v1.41/containers/create?name=dgp-comma", b"POST", json.dumps(body).encode()
+        )
+        assert status == 403 and "','" in json.loads(answer)["message"]
+        # asked directly, Podman binds the host's / at /d
+        assert (
+            exchange(direct, b"/v1.41/containers/create?name=dgp-comma", b"POST", json.dumps(body).encode())[0] == 201
+        )
+        status, inspect = exchange(direct, b"/v1.41/containers/dgp-comma/json")
+        assert [m["Source"] for m in json.loads(inspect)["Mounts"]] == ["/"]
+    finally:
+        guard.stop()
+        exchange(direct, b"/v1.41/containers/dgp-comma?force=1", b"DELETE")

@@ -366,3 +366,29 @@ def test_overlay_upper_and_work_dirs_are_host_directories_written() -> None:
     assert refused_by(spec_verdict(Allowance(bind_roots=("/srv",)), overlay_volumes=[overlay])) == "bind_roots"
     assert refused_by(spec_verdict(Allowance(bind_roots=("/srv", "/etc")), overlay_volumes=[overlay])) == "bind_write"
     assert spec_verdict(Allowance(bind_roots=("/srv",)), overlay_volumes=[{**overlay, "options": []}]).allowed
+
+
+@pytest.mark.parametrize(
+    "mount",
+    [
+        {"Type": "bind", "Source": "/srv/data", "Target": "/d,source=/", "ReadOnly": True},
+        {"Type": "bind", "Source": "/srv/data,source=/", "Target": "/d", "ReadOnly": True},
+        {"Type": "bind", "Source": "/srv/data", "Target": "/d", "ReadOnly": True, "Consistency": "x,U"},
+        {"Type": "bind", "Source": "/srv/data", "Target": "/d", "ReadOnly": True, "BindOptions": {"Propagation": "rprivate,rw"}},
+    ],
+)  # fmt: skip
+def test_docker_mount_fields_podman_joins_with_commas(mount: dict[str, Any]) -> None:
+    """Podman writes a Mounts entry as type=...,source=...,target=... and parses it again: the last source wins."""
+    body = json.dumps({"Image": "busybox", "HostConfig": {"Mounts": [mount]}}).encode()
+    verdict = judge("container.create", body, Allowance(bind_roots=("/srv",)))
+    assert not verdict.allowed and "','" in verdict.reason, verdict
+    plain = {"Type": "bind", "Source": "/srv/data", "Target": "/d", "ReadOnly": True}
+    assert judge(
+        "container.create", json.dumps({"HostConfig": {"Mounts": [plain]}}).encode(), Allowance(bind_roots=("/srv",))
+    ).allowed
+
+
+def test_docker_container_id_file_podman_writes() -> None:
+    body = json.dumps({"Image": "busybox", "HostConfig": {"ContainerIDFile": "/etc/sudoers.d/x"}}).encode()
+    assert refused_by(judge("container.create", body, CLOSED)) == "bind_roots"
+    assert judge("container.create", body, Allowance(bind_roots=("/etc",), bind_write=True)).allowed

@@ -87,6 +87,9 @@ def _judge_host_config(hc: GoObject, prefix: str, allowance: Allowance) -> None:
     judge_system_paths(hc.get("ReadonlyPaths"), prefix + "ReadonlyPaths", DEFAULT_READONLY_PATHS, allowance)
     judge_sysctls(hc.get("Sysctls"), prefix + "Sysctls", allowance)
     _judge_log_path(hc, prefix, allowance)  # Podman (issue 17)
+    # Podman (issue 17): it writes the container's ID to this host file (moby leaves it to the client)
+    field = prefix + "ContainerIDFile"
+    judge_written_path(as_str(hc.get("ContainerIDFile"), field), field, allowance)
     field = prefix + "Runtime"
     runtime = as_str(hc.get("Runtime"), field)
     if runtime not in ("", "runc") and ANY not in allowance.runtimes and runtime not in allowance.runtimes:

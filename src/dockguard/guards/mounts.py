@@ -250,6 +250,30 @@ def judge_local_options(options: GoObject, field: str, allowance: Allowance) -> 
 _MOUNT_TYPES = frozenset({"bind", "volume", "tmpfs", "npipe", "cluster", "image"})
 
 
+def _refuse_mount_separators(mount: GoObject, field: str) -> None:
+    """A ',' in a mount's fields: Podman's compatible API joins them into one ``--mount`` string.
+
+    Podman 4.3 (pkg/api/handlers/compat/containers_create.go) writes
+    ``type=…,source=…,target=…,consistency=…,bind-propagation=…`` and parses
+    it again, keeping the last ``source``: a Target of ``/d,source=/`` binds
+    the host's ``/`` (measured). No field may hold the separator.
+    """
+    values = [("Type", mount.get("Type")), ("Source", mount.get("Source")), ("Target", mount.get("Target"))]
+    values.append(("Consistency", mount.get("Consistency")))
+    bind_options = as_object(mount.get("BindOptions"), f"{field}.BindOptions")
+    if bind_options is not None:
+        values.append(("BindOptions.Propagation", bind_options.get("Propagation")))
+    for name, value in values:
+        text = as_str(value, f"{field}.{name}")
+        if "," in text:
+            raise Refusal(
+                f"{field}.{name}",
+                "",
+                f"{field}.{name} is {show(text)}, which holds a ','; Podman joins a mount's fields with ',' "
+                "and reads them again, so the mount has two readings: remove it",
+            )
+
+
 def judge_mount(value: Any, field: str, allowance: Allowance) -> None:
     """One ``Mounts`` entry of a HostConfig or a service's ContainerSpec."""
     mount = as_object(value, field)
@@ -264,6 +288,7 @@ def judge_mount(value: Any, field: str, allowance: Allowance) -> None:
             f"{field}.Type is {show(mount_type)}, which is not a mount type the daemon knows "
             "(bind, volume, tmpfs, npipe, cluster, image); the daemon would reject it",
         )
+    _refuse_mount_separators(mount, field)  # Podman (issue 17)
     read_only = as_bool(mount.get("ReadOnly"), f"{field}.ReadOnly")
     if mount_type == "bind":
         _judge_host_path(source, f"{field}.Source", allowance, read_only=read_only)
