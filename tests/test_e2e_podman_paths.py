@@ -437,3 +437,41 @@ guards = {{ bind_roots = ["{allowed}"] }}
     finally:
         guard.stop()
         exchange(direct, b"/v1.41/containers/dgp-comma?force=1", b"DELETE")
+
+
+def test_a_volumes_key_podman_reads_as_a_bind_is_refused(tmp_path, podman: PrivatePodman) -> None:
+    """Config.Volumes {"/:/host": {}}: an anonymous volume to moby, a bind of the host's / to Podman."""
+    port = free_port()
+    guard = start_with_config(
+        tmp_path,
+        podman.socket_path,
+        f"""
+[[listeners]]
+url = "tcp://127.0.0.1:{port}?identity=runner"
+
+[identities]
+runner = ["plain"]
+
+[groups.plain]
+sections = {{ containers = "write" }}
+""",
+        wait_for=("127.0.0.1", port),
+    )
+    body = {
+        "Image": "busybox:local",
+        "Cmd": ["true"],
+        "Volumes": {"/:/host": {}},
+        "HostConfig": {"NetworkMode": "none", "Ulimits": COMPAT_ULIMITS},
+    }
+    direct = unix(podman.socket_path)
+    try:
+        status, answer = exchange(
+            tcp(port), b"/v1.41/containers/create?name=dgp-vol", b"POST", json.dumps(body).encode()
+        )
+        assert status == 403 and "HostConfig.Binds" in json.loads(answer)["message"]
+        assert exchange(direct, b"/v1.41/containers/create?name=dgp-vol", b"POST", json.dumps(body).encode())[0] == 201
+        status, inspect = exchange(direct, b"/v1.41/containers/dgp-vol/json")
+        assert [(m["Source"], m["RW"]) for m in json.loads(inspect)["Mounts"]] == [("/", True)]
+    finally:
+        guard.stop()
+        exchange(direct, b"/v1.41/containers/dgp-vol?force=1", b"DELETE")

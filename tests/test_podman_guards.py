@@ -359,6 +359,8 @@ def test_docker_log_path_podman_writes(key: str) -> None:
         {"Image": "busybox", "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {"max-size": "1m"}}}}
     )
     assert judge("container.create", plain.encode(), CLOSED).allowed
+    sneaky = {"Image": "busybox", "HostConfig": {"LogConfig": {"Config": {"path=/etc/cron.d/x": "y"}}}}
+    assert not judge("container.create", json.dumps(sneaky).encode(), CLOSED).allowed
 
 
 def test_overlay_upper_and_work_dirs_are_host_directories_written() -> None:
@@ -392,3 +394,14 @@ def test_docker_container_id_file_podman_writes() -> None:
     body = json.dumps({"Image": "busybox", "HostConfig": {"ContainerIDFile": "/etc/sudoers.d/x"}}).encode()
     assert refused_by(judge("container.create", body, CLOSED)) == "bind_roots"
     assert judge("container.create", body, Allowance(bind_roots=("/etc",), bind_write=True)).allowed
+
+
+@pytest.mark.parametrize("key", ["/:/host", "/srv/data:/d:ro", "data:/d"])
+def test_docker_config_volumes_podman_reads_as_binds(key: str) -> None:
+    """Podman passes Config.Volumes keys to its -v parser: {"/:/host": {}} binds the host's / (measured)."""
+    body = json.dumps({"Image": "busybox", "Volumes": {key: {}}}).encode()
+    verdict = judge("container.create", body, OPEN)
+    assert not verdict.allowed and "Volumes" in verdict.field
+    assert judge(
+        "container.create", json.dumps({"Image": "busybox", "Volumes": {"/data": {}}}).encode(), CLOSED
+    ).allowed

@@ -102,6 +102,25 @@ def _judge_host_config(hc: GoObject, prefix: str, allowance: Allowance) -> None:
         )
 
 
+def _judge_config_volumes(document: GoObject) -> None:
+    """Podman (issue 17): ``Volumes`` keys are container paths to moby, ``-v`` specs to Podman.
+
+    Podman's compatible API passes each key of the create body's ``Volumes``
+    to its ``-v`` parser, so ``{"/:/host": {}}`` binds the host's ``/``
+    read-write (measured); moby makes an anonymous volume at that path. A
+    key with a ':' has two readings and is refused.
+    """
+    volumes = as_object(document.get("Volumes"), "Volumes")
+    for path, _ in volumes.pairs if volumes is not None else ():
+        if ":" in path:
+            raise Refusal(
+                f"Volumes.{path}",
+                "",
+                f"Volumes has the key {show(path)}: the Docker daemon reads a container path, Podman a "
+                "-v host:container spec (a bind of the host): put binds in HostConfig.Binds",
+            )
+
+
 def _judge_log_path(hc: GoObject, prefix: str, allowance: Allowance) -> None:
     """Podman (issue 17): a ``path`` log option (any case) is a host file Podman writes the logs to.
 
@@ -114,12 +133,19 @@ def _judge_log_path(hc: GoObject, prefix: str, allowance: Allowance) -> None:
         return
     options = as_str_map(log_config.get("Config"), f"{field}.Config")
     for key, value in options.pairs:
+        if "=" in key:  # Podman joins key=value and splits at the first '='
+            raise Refusal(
+                f"{field}.Config.{key}",
+                "",
+                f"{field}.Config has the key {show(key)}, with a '=': Podman reads another option: remove it",
+            )
         if key.lower() == "path":
             judge_written_path(value, f"{field}.Config.{key}", allowance)
 
 
 def judge_container_create(document: GoObject, allowance: Allowance) -> None:
     """The body of ``POST /containers/create``."""
+    _judge_config_volumes(document)  # Podman (issue 17)
     host_config = as_object(document.get("HostConfig"), "HostConfig")
     if host_config is not None:
         _judge_host_config(host_config, "HostConfig.", allowance)
