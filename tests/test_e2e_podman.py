@@ -276,3 +276,37 @@ def test_podman_remote_pods(remote) -> None:
         assert pod in ok(remote("pod", "ps", "--format", "{{.Name}}"))
     finally:
         ok(remote("pod", "rm", "-f", pod))
+
+
+def test_podman_remote_read_only_with_libpod_variables(podman: PrivatePodman, tmp_path) -> None:
+    """linuxserver's example: LIBPOD_CONTAINERS=1 (LIBPOD_PING and LIBPOD_VERSION by default) reads, nothing writes."""
+    port = free_port()
+    guard = start_guard(
+        tmp_path,
+        podman.socket_path,
+        [f"tcp://127.0.0.1:{port}?identity=exporter"],
+        env={"LIBPOD_CONTAINERS": "1", "LIBPOD_INFO": "1"},
+        wait_for=("127.0.0.1", port),
+    )
+    conf = tmp_path / "containers.conf"
+    conf.write_text("")
+    env = clean_cli_env(tmp_path, {"CONTAINERS_CONF": str(conf), "XDG_RUNTIME_DIR": str(tmp_path)})
+    del env["DOCKER_CONFIG"]
+
+    def remote(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            ["podman", "--remote", "--url", f"tcp://127.0.0.1:{port}", *args],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=60,
+        )
+
+    try:
+        ok(remote("ps", "-a"))
+        refused = remote("run", "--rm", "--network", "none", *ULIMITS, BUSYBOX_IMAGE, "true")
+        assert refused.returncode != 0
+        assert b"dockguard refused" in refused.stderr and b"POST=0" in refused.stderr, refused.stderr
+        assert b"dockguard refused" in remote("images").stderr  # LIBPOD_IMAGES=0
+    finally:
+        guard.stop()
