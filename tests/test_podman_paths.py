@@ -155,3 +155,11 @@ def test_secret_drivers_run_commands_on_the_host(target: bytes, env_ok: bool, cl
     assert check_request("POST", path, [], True, None, match).allowed is env_ok
     assert check_request("POST", path, [], True, CLOSED, match).allowed is closed_ok
     assert check_request("POST", path, [], True, OPEN, match).allowed
+
+
+def test_podman_build_options_are_refused_under_environment_variables() -> None:
+    for target in (b"/v1.41/build?secrets=x", b"/v4.3.1/libpod/build?volume=/:/host", b"/v1.41/build?ADDCAPS=x"):
+        path = canonicalise(target)
+        assert not check_request("POST", path, [], True, None, lookup("POST", path)).allowed
+    path = canonicalise(b"/v1.41/build?t=x&networkmode=host")  # Docker's build, under env vars: as Tecnativa
+    assert check_request("POST", path, [], True, None, lookup("POST", path)).allowed

@@ -123,6 +123,10 @@ def check_request(
                 "(it may bind the host's / or add capabilities): send the spec to roll back to as the "
                 "body of an update instead, or set privileged = true in the group's guards",
             )
+    if key in _PODMAN_BUILD_ROUTES:  # libpod (issue 17): Podman's own build options, whatever the policy
+        verdict = _judge_podman_build(query, allowance)
+        if not verdict.allowed:
+            return verdict
     if key == ("POST", "/libpod/secrets/create"):  # libpod (issue 17): whatever the policy
         secret = _judge_secret_driver(query, allowance)
         if not secret.allowed:
@@ -131,12 +135,8 @@ def check_request(
         return ALLOWED
     if key in _LIBPOD_IMAGE_WRITES:  # libpod (issue 17): the image names libpod writes
         return _judge_libpod_image_write(key, query, allowance)
-    if key in _PODMAN_BUILD_ROUTES:  # libpod (issue 17): Podman's own build options
-        verdict = _judge_podman_build(query, allowance)
-        if not verdict.allowed:
-            return verdict
-        if key == ("POST", "/libpod/build"):
-            return judge_build("/build", query, allowance)
+    if key == ("POST", "/libpod/build"):  # libpod (issue 17): as Docker's /build
+        return judge_build("/build", query, allowance)
     if key in BUILD_ROUTES:
         return judge_build(route.template, query, allowance)
     if key in IMAGE_WRITE_ROUTES:
@@ -170,9 +170,9 @@ def check_request(
 # both, excepted). Podman's build handler (the same for
 # ``/build`` and ``/libpod/build``) also takes options that reach the host
 # (``addcaps``, ``devices``, ``nsoptions``, ``secrets`` read from host paths,
-# ``rusagelogfile`` written to one, ``cppflags``, ...): under groups they are
-# refused unless the guards are fully open, and so is ``/libpod/build``'s
-# every query besides Docker's.
+# ``rusagelogfile`` written to one, ``cppflags``, ...): they are refused
+# under environment variables (the daemon ignores them; BUILD=1 grants a
+# build, not host files), and under groups unless the guards are fully open.
 
 #: The query parameters dockguard reads anywhere, as it spells them.
 _READ_PARAMETERS = frozenset(
@@ -281,14 +281,15 @@ def _podman_query(query: Query) -> Verdict | None:
     return None
 
 
-def _judge_podman_build(query: Query, allowance: Allowance) -> Verdict:
+def _judge_podman_build(query: Query, allowance: Allowance | None) -> Verdict:
     extra = sorted(key for key in query.values if key.lower() in _PODMAN_BUILD_OPTIONS)
-    if extra and not fully_open(allowance):
+    if extra and (allowance is None or not fully_open(allowance)):
         return refusal(
             f"(query) {extra[0]}",
             "privileged",
             f"{', '.join(extra)}: Podman's own build options (capabilities, devices, namespaces, host "
-            "files read or written) are allowed only to a group whose guards are all open",
+            "files read or written) are refused under environment variables, and allowed only to a group "
+            "whose guards are all open",
         )
     return ALLOWED
 
