@@ -713,13 +713,14 @@ LIBPOD_ROUTES: tuple[Route, ...] = (
 ROUTES = ROUTES + LIBPOD_ROUTES
 
 
-def libpod_section(segments: tuple[str, ...], route: Route | None) -> Section | None:
-    """The libpod section of a path whose first segment is ``libpod``: its route's, else by its second segment."""
-    if route is not None:
-        return _LIBPOD_BY_NAME[route.section]
-    if len(segments) < 2:
-        return None
-    return _LIBPOD_BY_SEGMENT.get(segments[1])
+def libpod_section(route: Route | None) -> Section | None:
+    """The libpod section of a path whose first segment is ``libpod``: its route's.
+
+    A libpod path that is no route of Podman 4.3 is in no section, so it is
+    refused whatever is open: a later Podman's routes (and their bodies)
+    are not judged until they are in :data:`LIBPOD_ROUTES`.
+    """
+    return _LIBPOD_BY_NAME[route.section] if route is not None else None
 
 
 # ---------------------------------------------------------------------------
@@ -802,7 +803,7 @@ def lookup(method: str, path: CanonicalPath) -> Match:
     route = _route_of(method, segments)
     head_as_get = _route_of("GET", segments) if route is None and method == "HEAD" else None
     if segments[0] == LIBPOD:  # libpod (issue 17): the section is the second segment's
-        return Match(route=route, section=libpod_section(segments, route or head_as_get), head_as_get=head_as_get)
+        return Match(route=route, section=libpod_section(route or head_as_get), head_as_get=head_as_get)
     return Match(route=route, section=_BY_PREFIX.get(segments[0]), head_as_get=head_as_get)
 
 
