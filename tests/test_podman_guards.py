@@ -100,6 +100,7 @@ def test_a_plain_spec_passes() -> None:
         ({"cgroupns": {"nsmode": "host"}}, "host_namespaces", {"host_namespaces": {"cgroupns"}}),
         ({"netns": {"nsmode": "path", "value": "/proc/1/ns/net"}}, "host_namespaces", {"host_namespaces": {"network"}}),
         ({"pidns": {"NSMode": "host"}}, "host_namespaces", {"host_namespaces": {"pid"}}),
+        ({"netns": {"nsmode": "slirp4netns", "value": "allow_host_loopback=true"}}, "host_namespaces", {"host_namespaces": {"network"}}),
         ({"pidns": {"nsmode": "container", "value": "db"}}, "join_containers", {"join_containers": True}),
         ({"network_options": {"slirp4netns": ["allow_host_loopback=true"]}}, "host_namespaces", {"host_namespaces": {"network"}}),
         ({"Networks": {"prod-db": {}}}, "networks", {"networks": ("prod-*",)}),

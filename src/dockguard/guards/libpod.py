@@ -135,16 +135,20 @@ def _judge_namespace(value: Any, namespace: str, field: str, allowance: Allowanc
     if ns is None:
         return
     mode = as_str(ns.get("nsmode"), f"{field}.nsmode")
+    value = as_str(ns.get("value"), f"{field}.value")
+    if mode in ("slirp4netns", "pasta") and value and "network" not in allowance.host_namespaces:
+        raise Refusal(
+            f"{field}.value",
+            "host_namespaces",
+            f"{field} passes options to {mode}, which can open the host's loopback to the container "
+            '(add "network" to host_namespaces in the group\'s guards to allow it)',
+        )
     if mode in _OWN_MODES:
         return
     if mode in ("host", "path"):
         if namespace in allowance.host_namespaces:
             return
-        what = (
-            "the host's"
-            if mode == "host"
-            else f"the namespace at the host path {show(as_str(ns.get('value'), field))}, maybe the host's"
-        )
+        what = "the host's" if mode == "host" else f"the namespace at the host path {show(value)}, maybe the host's"
         raise Refusal(
             f"{field}.nsmode",
             "host_namespaces",
