@@ -475,3 +475,52 @@ sections = {{ containers = "write" }}
     finally:
         guard.stop()
         exchange(direct, b"/v1.41/containers/dgp-vol?force=1", b"DELETE")
+
+
+def test_owner_scopes_hold_through_podmans_compatible_api(tmp_path, podman: PrivatePodman) -> None:
+    """A scope { owner = true } group: each identity sees and touches its own containers only, on Podman too."""
+    alice, bob = free_port(), free_port()
+    guard = start_with_config(
+        tmp_path,
+        podman.socket_path,
+        f"""
+[[listeners]]
+url = "tcp://127.0.0.1:{alice}?identity=alice"
+
+[[listeners]]
+url = "tcp://127.0.0.1:{bob}?identity=bob"
+
+[identities]
+alice = ["tenant"]
+bob = ["tenant"]
+
+[groups.tenant]
+sections = {{ ping = "read", containers = "write", libpod_containers = "read" }}
+scope = {{ owner = true }}
+""",
+        wait_for=("127.0.0.1", bob),
+    )
+    body = {
+        "Image": "busybox:local",
+        "Cmd": ["sleep", "30"],
+        "HostConfig": {"NetworkMode": "none", "Ulimits": COMPAT_ULIMITS},
+    }
+    direct = unix(podman.socket_path)
+    try:
+        status, answer = exchange(
+            tcp(alice), b"/v1.41/containers/create?name=dgp-alice", b"POST", json.dumps(body).encode()
+        )
+        assert status == 201, answer
+        status, listed = exchange(tcp(alice), b"/v1.41/containers/json?all=1")
+        assert status == 200 and [c["Names"] for c in json.loads(listed)] == [["/dgp-alice"]]
+        status, listed = exchange(tcp(bob), b"/v1.41/containers/json?all=1")
+        assert status == 200 and json.loads(listed) == []
+        assert exchange(tcp(bob), b"/v1.41/containers/dgp-alice/json")[0] == 404
+        assert exchange(tcp(bob), b"/v1.41/containers/dgp-alice/start", b"POST")[0] == 404
+        assert exchange(tcp(alice), b"/v1.41/containers/dgp-alice/json")[0] == 200
+        # the libpod API has no scope: refused to a scoped group, whatever its sections
+        status, refused = exchange(tcp(alice), b"/v4.3.1/libpod/containers/json")
+        assert status == 403 and "scope" in json.loads(refused)["message"], refused
+    finally:
+        guard.stop()
+        exchange(direct, b"/v1.41/containers/dgp-alice?force=1", b"DELETE")
