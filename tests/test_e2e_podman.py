@@ -310,3 +310,14 @@ def test_podman_remote_read_only_with_libpod_variables(podman: PrivatePodman, tm
         assert b"dockguard refused" in remote("images").stderr  # LIBPOD_IMAGES=0
     finally:
         guard.stop()
+
+
+def test_legacy_build(docker_cli, podman_guard: Guard, tmp_path) -> None:
+    """docker build with the legacy builder (Podman serves no BuildKit session) through dockguard."""
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text(f"FROM {BUSYBOX_IMAGE}\nRUN echo built > /built\n")
+    env = {"DOCKER_HOST": f"tcp://127.0.0.1:{podman_guard.port}", "DOCKER_BUILDKIT": "0"}
+    ok(docker_cli(["build", "-q", "-t", "dgp/built:1", str(context)], env=env, binary=CLI, timeout=120))
+    out = docker_cli(run_args("dgp/built:1", "cat", "/built"), env=env, binary=CLI)
+    assert ok(out) == "built\n"
