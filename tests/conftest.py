@@ -262,3 +262,42 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     problems += [f"{pair} no longer holds: remove it from KNOWN_TEST_IMPORTS in tests/conftest.py" for pair in gone]
     if problems:
         raise pytest.UsageError("test modules import each other:\n  " + "\n  ".join(problems))
+
+
+# -- a private Podman service (issue 17) ---------------------------------------------
+
+from harness.podman import PodmanNotAvailable, PrivatePodman, import_busybox  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivatePodman]:
+    """
+    A private ``podman system service`` for the session, with busybox:local;
+    skips (with the reason) only if Podman cannot start here.
+    """
+    service = PrivatePodman(keep_log_to=tmp_path_factory.getbasetemp() / "podman.log")
+    try:
+        service.start()
+    except PodmanNotAvailable as exc:
+        pytest.skip(f"Podman cannot start here: {exc}")
+    try:
+        import_busybox(service, BUSYBOX_IMAGE)
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+def podman_guard_factory(tmp_path: Path, podman: PrivatePodman) -> Iterator[Callable[..., Guard]]:
+    """``start(listen=[...], env={...}, wait_for=...) -> Guard`` in front of the private Podman."""
+    started: list[Guard] = []
+
+    def start(listen: list[str], env: dict[str, str] | None = None, **kw) -> Guard:
+        guard = start_guard(tmp_path, podman.socket_path, listen, env=env, **kw)
+        started.append(guard)
+        return guard
+
+    start.daemon_socket = podman.socket_path  # type: ignore[attr-defined]
+    yield start
+    for guard in started:
+        guard.stop()

@@ -38,7 +38,7 @@ from dockguard.groups import GroupPolicy
 from dockguard.guards import INSPECTED_KINDS, inspection_kind, judge
 from dockguard.paths import PathRefused, canonicalise
 from dockguard.presets import PRESETS
-from dockguard.routes import lookup
+from dockguard.routes import LITERAL_SEGMENTS, lookup
 from harness.relayworld import (
     SHELL,
     World,
@@ -413,7 +413,23 @@ def test_equivalent_spellings_get_the_same_answer(prefix, path, encode, method) 
         client = world.client()
         client.send(b"%s %s HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\n\r\n" % (method, target))
         answers.append([r.status for r in parse_responses(client.value(), [method])] or "relayed")
-    assert answers[0] == answers[1]
+    # libpod (issue 17): an escape in the version or in a segment a route names literally has two
+    # readings (Podman matches the encoded path) and is refused; an escape in a name is not
+    literal = prefix.startswith(b"/%") or any(
+        index in encode and chr(byte).isalnum() and segment in LITERAL_SEGMENTS
+        for index, byte, segment in _positions(path)
+    )
+    assert (answers[1] == [400]) if literal else (answers[0] == answers[1])
+
+
+def _positions(path: bytes) -> list[tuple[int, int, str]]:
+    """``(index, byte, segment)`` for every byte of ``path``: the segment the byte is in."""
+    found, start = [], 0
+    for segment in path.split(b"/"):
+        for offset, byte in enumerate(segment):
+            found.append((start + offset, byte, segment.decode()))
+        start += len(segment) + 1
+    return found
 
 
 # -- the canonicaliser and the policies on their own ---------------------------------------------

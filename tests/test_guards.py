@@ -1861,7 +1861,8 @@ def test_every_kind_is_reachable() -> None:
             b"/plugins/pull", b"/plugins/x/upgrade", b"/plugins/x/set", b"/networks/create", b"/networks/x/connect",
         )
     }  # fmt: skip
-    assert found == set(INSPECTED_KINDS)
+    # libpod (issue 17): tests/test_podman_guards.py
+    assert found == {kind for kind in INSPECTED_KINDS if not kind.startswith("libpod.")}
 
 
 # --- Allowance: merge, describe, configuration -------------------------------------

@@ -32,15 +32,13 @@ from dockguard.paths import CanonicalPath, PathRefused, canonicalise
         (b"/v1.41", "/", (), "1.41", ""),
         (b"/v1.41?x=1", "/", (), "1.41", "x=1"),
         (b"/V1.41/containers/json", "/V1.41/containers/json", ("V1.41", "containers", "json"), None, ""),
-        (b"/v1.41abc/containers/json", "/v1.41abc/containers/json", ("v1.41abc", "containers", "json"), None, ""),
         (b"/v/containers/json", "/v/containers/json", ("v", "containers", "json"), None, ""),
         (b"/va1.41/_ping", "/va1.41/_ping", ("va1.41", "_ping"), None, ""),
         # only the first segment can be the version
         (b"/v1.41/v1.40/_ping", "/v1.40/_ping", ("v1.40", "_ping"), "1.41", ""),
         (b"/_ping/v1.41", "/_ping/v1.41", ("_ping", "v1.41"), None, ""),
         # percent-decoding exactly once, as the daemon does before routing
-        (b"/%69mages/json", "/images/json", ("images", "json"), None, ""),
-        (b"/%76%31.41/_ping", "/_ping", ("_ping",), "1.41", ""),
+        # (an escaped literal segment, /%69mages/json, is refused: tests/test_podman_paths.py)
         (b"/containers/my%20app/json", "/containers/my app/json", ("containers", "my app", "json"), None, ""),
         (b"/containers/%41%62c/json", "/containers/Abc/json", ("containers", "Abc", "json"), None, ""),
         # the query is split at the first '?' and kept raw

@@ -175,8 +175,8 @@ def named(kind: str, ref: str, before: bytes, after: bytes, **more: Any) -> Plan
             named("container", "web/db", b"/v1.41/containers/", b"/archive?path=/"),
         ),
         # the path as the daemon reads it: decoded once, the rest re-encoded
-        ("GET", b"/containers/we%62-1/%6Aso%6E", named("container", "web-1", b"/containers/", b"/json")),
-        ("GET", b"/%63ontainers/web-1/json", named("container", "web-1", b"/containers/", b"/json")),
+        # (escaped literal segments such as %6Aso%6E are refused: tests/test_podman_paths.py)
+        ("GET", b"/containers/we%62-1/json", named("container", "web-1", b"/containers/", b"/json")),
         # checkpoints: the container is the name
         ("GET", b"/containers/web-1/checkpoints", named("container", "web-1", b"/containers/", b"/checkpoints")),
         ("POST", b"/containers/web-1/checkpoints", named("container", "web-1", b"/containers/", b"/checkpoints")),

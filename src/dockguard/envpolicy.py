@@ -75,6 +75,7 @@ from collections.abc import Mapping
 
 import attrs
 
+from dockguard import routes as _routes  # libpod (issue 17)
 from dockguard.errors import ConfigError
 from dockguard.paths import CanonicalPath
 from dockguard.policy import READ_METHODS, Decision, no_section
@@ -153,6 +154,50 @@ KNOWN_VARIABLES: Mapping[str, bool] = {
     # default is closed): see the module docstring.
     **{gate.env: True for gate in GATES},
 }
+
+# --- libpod (issue 17) -------------------------------------------------------
+# linuxserver/docker-socket-proxy's LIBPOD_* variables (its Dockerfile and
+# root/templates/haproxy.cfg, read at ab9f088): one section variable per
+# /libpod/<name> (LIBPOD_PING and LIBPOD_VERSION on by default, the others
+# off), LIBPOD_ALLOW_{START,STOP,RESTARTS,PAUSE,UNPAUSE} for
+# /libpod/containers/ID/<action> and LIBPOD_ALLOW_POD_* for /libpod/pods/ID/<action>,
+# allowed before the POST gate. Its ALLOW_* switches and gates match
+# ``^(/v[\d\.]+)?(/libpod)?/(containers|pods)/ID/...``, so they hold for libpod
+# containers and pods too, and so they do here. LIBPOD_BUILD and
+# LIBPOD_COMMIT are dockguard's (linuxserver refuses those paths).
+
+#: The LIBPOD_* container and pod actions, in the order their rule is reported.
+LIBPOD_ACTION_SWITCHES: tuple[tuple[str, ActionSwitch], ...] = (
+    ("containers", ActionSwitch("LIBPOD_ALLOW_START", frozenset({"start"}), "starting libpod containers")),
+    ("containers", ActionSwitch("LIBPOD_ALLOW_STOP", frozenset({"stop"}), "stopping libpod containers")),
+    (
+        "containers",
+        ActionSwitch(
+            "LIBPOD_ALLOW_RESTARTS",
+            frozenset({"stop", "restart", "kill"}),
+            "stopping, restarting and killing libpod containers",
+        ),
+    ),
+    ("containers", ActionSwitch("LIBPOD_ALLOW_PAUSE", frozenset({"pause"}), "pausing libpod containers")),
+    ("containers", ActionSwitch("LIBPOD_ALLOW_UNPAUSE", frozenset({"unpause"}), "unpausing libpod containers")),
+    ("pods", ActionSwitch("LIBPOD_ALLOW_POD_START", frozenset({"start"}), "starting pods")),
+    ("pods", ActionSwitch("LIBPOD_ALLOW_POD_STOP", frozenset({"stop"}), "stopping pods")),
+    (
+        "pods",
+        ActionSwitch(
+            "LIBPOD_ALLOW_POD_RESTARTS", frozenset({"stop", "restart", "kill"}), "stopping, restarting and killing pods"
+        ),
+    ),
+    ("pods", ActionSwitch("LIBPOD_ALLOW_POD_PAUSE", frozenset({"pause"}), "pausing pods")),
+    ("pods", ActionSwitch("LIBPOD_ALLOW_POD_UNPAUSE", frozenset({"unpause"}), "unpausing pods")),
+)
+
+KNOWN_VARIABLES = {
+    **KNOWN_VARIABLES,
+    **{section.env: section.env in {"LIBPOD_PING", "LIBPOD_VERSION"} for section in _routes.LIBPOD_SECTIONS},
+    **{switch.env: False for _, switch in LIBPOD_ACTION_SWITCHES},
+}
+# --- end of libpod ---------------------------------------------------------------
 
 # The container id or name characters the proxies' regexes accept.
 _CONTAINER_ID = re.compile(r"[a-zA-Z0-9_.-]+")
@@ -290,6 +335,8 @@ class EnvPolicy:
 
     def decide(self, identity: str, method: str, path: CanonicalPath, match: Match) -> Decision:
         """Authorise ``method path`` (``match`` is its lookup); ``identity`` does not matter to this policy."""
+        if path.segments[:1] == (_routes.LIBPOD,):  # libpod (issue 17)
+            return self._decide_libpod(method, path, match)
         section = match.section
         if section is None:
             return no_section(path)
@@ -356,6 +403,73 @@ class EnvPolicy:
             rule=opened.words,
             reason=self._open_reason(method, section, opened, post, ""),
         )
+
+    # --- libpod (issue 17) ---------------------------------------------------
+    def _decide_libpod(self, method: str, path: CanonicalPath, match: Match) -> Decision:
+        """``/libpod/...``: linuxserver's LIBPOD_* rules, in its order (see KNOWN_VARIABLES)."""
+        section = match.section
+        if section is None:
+            return no_section(path)
+        segments = path.segments
+        kind = segments[1] if len(segments) > 1 else ""
+        if method == "POST" and len(segments) == 4 and kind in ("containers", "pods"):
+            if _CONTAINER_ID.fullmatch(segments[2]):
+                switches = [switch for switch in ACTION_SWITCHES]
+                switches += [switch for where, switch in LIBPOD_ACTION_SWITCHES if where == kind]
+                for switch in switches:
+                    if segments[3] in switch.actions and self.is_on(switch.env):
+                        setting = self.setting(switch.env)
+                        post = self.setting(_POST)
+                        also = "" if post.on else f", even though other writes are closed ({post.words})"
+                        return Decision(
+                            allowed=True,
+                            rule=setting.words,
+                            reason=f"{segments[3]} of {kind} is allowed ({setting.words}){also}",
+                        )
+        post = self.setting(_POST)
+        if method not in READ_METHODS and not post.on:
+            return Decision(allowed=False, rule=post.words, reason=self._write_refused(method, path, None, post))
+        opened = self.setting(section.env)
+        if not opened.on:
+            return Decision(
+                allowed=False,
+                rule=opened.words,
+                reason=f"the {section.name} section is closed ({opened.words}); set {section.env}=1 to open it",
+            )
+        if kind in ("containers", "pods") and len(segments) >= 4:
+            resources = set(segments[3:])
+            if segments[3] == "attach":  # attach hands out the log history when asked (logs=1)
+                try:
+                    asked = parse_query(path.query).true("logs")
+                except QueryRefused:
+                    asked = True
+                if asked:
+                    resources.add("logs")
+            for gate in GATES:
+                if gate.resource in resources and not self.is_on(gate.env):
+                    gated = self.setting(gate.env)
+                    return Decision(
+                        allowed=False,
+                        rule=gated.words,
+                        reason=(
+                            f"{gate.what} are closed ({gated.words}), for libpod {kind} too; "
+                            f"set {gate.env}=1 to open them"
+                        ),
+                    )
+        return Decision(allowed=True, rule=opened.words, reason=self._open_reason(method, section, opened, post, ""))
+
+    def _describe_libpod(self) -> list[str]:
+        opened = [s for s in _routes.LIBPOD_SECTIONS if self.is_on(s.env)]
+        lines = [
+            "open libpod (Podman) sections: "
+            + (", ".join(f"{s.name} ({self.setting(s.env).words})" for s in opened) or "none")
+        ]
+        actions = [s for _, s in LIBPOD_ACTION_SWITCHES if self.is_on(s.env)]
+        if actions:
+            lines.append("libpod actions allowed whatever POST says: " + ", ".join(s.doing for s in actions))
+        return lines
+
+    # --- end of libpod ---------------------------------------------------------
 
     @staticmethod
     def _open_reason(method: str, section: Section, opened: Setting, post: Setting, lead: str) -> str:
@@ -426,6 +540,7 @@ class EnvPolicy:
         if open_gates and not containers.on:
             names = ", ".join(self.setting(g.env).words for g in open_gates)
             lines.append(f"note: {names} has no effect while {containers.words}")
+        lines.extend(self._describe_libpod())  # libpod (issue 17)
         lines.append(
             "escalation guards: off (with environment variables dockguard relays container, "
             "exec and service bodies as Tecnativa does; give identities groups in a "

@@ -56,7 +56,7 @@ import attrs
 from dockguard.guards import CLOSED, Allowance
 from dockguard.paths import CanonicalPath
 from dockguard.policy import READ_METHODS, Decision, no_section
-from dockguard.routes import ROUTES, SECTIONS, Match, Route
+from dockguard.routes import LIBPOD_SECTIONS, ROUTES, SECTIONS, Match, Route
 from dockguard.scope import NO_REDACTION, REDACTABLE, Scope, ScopedGrant, redaction_of
 
 __all__ = ["ACCESS_LEVELS", "ACTIONS", "SECTION_NAMES", "Group", "GroupPolicy"]
@@ -67,6 +67,8 @@ ACCESS_LEVELS: tuple[str, ...] = ("none", "read", "write")
 ACTIONS: frozenset[str] = frozenset(route.action for route in ROUTES if route.action is not None)
 #: Every section name, e.g. ``"containers"``, ``"ping"``.
 SECTION_NAMES: tuple[str, ...] = tuple(section.name for section in SECTIONS)
+# libpod (issue 17): Podman's sections, libpod_containers, libpod_pods, ...
+SECTION_NAMES = SECTION_NAMES + tuple(section.name for section in LIBPOD_SECTIONS)
 
 
 def _frozen_sections(value: Mapping[str, str]) -> Mapping[str, str]:
@@ -125,6 +127,14 @@ class Group:
     scope: Scope | None = None
     #: What its inspects and lists hide (:data:`dockguard.scope.REDACTABLE`).
     redact: frozenset[str] = attrs.field(default=NO_REDACTION, converter=_frozen_actions, validator=_check_redact)
+
+    def __attrs_post_init__(self) -> None:
+        # libpod (issue 17): redaction knows Docker's inspects and lists only
+        if self.redact and any(self.level(section.name) != "none" for section in LIBPOD_SECTIONS):
+            raise ValueError(
+                "redact does not cover Podman's libpod API (its inspects, lists and generated kube YAML "
+                "would show what is redacted): give the libpod_* sections to a group without redact"
+            )
 
     def level(self, section: str) -> str:
         """This group's level for ``section``."""

@@ -46,9 +46,12 @@ from __future__ import annotations
 
 from dockguard.builds import BUILD_ROUTES, judge_build
 from dockguard.guards import ALLOWED, Allowance, Verdict, judge_network_reference, refusal
-from dockguard.images import IMAGE_WRITE_ROUTES, judge_image_write
+from dockguard.guards.gojson import go_fold  # libpod (issue 17)
+from dockguard.guards.libpod import fully_open  # libpod (issue 17)
+from dockguard.images import IMAGE_WRITE_ROUTES, judge_image_write, judge_written_name
 from dockguard.paths import CanonicalPath
 from dockguard.queries import Query, QueryRefused, parse_query
+from dockguard.references import ANY  # libpod (issue 17)
 from dockguard.routes import Match
 
 __all__ = ["ALWAYS_INSPECTED", "check_request", "body_kind"]
@@ -85,6 +88,9 @@ def check_request(
         query = parse_query(path.query)
     except QueryRefused as refused:
         return refusal("(query)", "", refused.reason)
+    folded = _podman_query(query)  # libpod (issue 17)
+    if folded is not None:
+        return folded
     if len(content_types) > 1:
         return refusal(
             "(Content-Type)",
@@ -117,12 +123,26 @@ def check_request(
                 "(it may bind the host's / or add capabilities): send the spec to roll back to as the "
                 "body of an update instead, or set privileged = true in the group's guards",
             )
+    if key in _PODMAN_BUILD_ROUTES:  # libpod (issue 17): Podman's own build options, whatever the policy
+        verdict = _judge_podman_build(query, allowance)
+        if not verdict.allowed:
+            return verdict
+    if key == ("POST", "/libpod/secrets/create"):  # libpod (issue 17): whatever the policy
+        secret = _judge_secret_driver(query, allowance)
+        if not secret.allowed:
+            return secret
     if allowance is None:
         return ALLOWED
+    if key in _LIBPOD_IMAGE_WRITES:  # libpod (issue 17): the image names libpod writes
+        return _judge_libpod_image_write(key, query, allowance)
+    if key == ("POST", "/libpod/build"):  # libpod (issue 17): as Docker's /build
+        return judge_build("/build", query, allowance)
     if key in BUILD_ROUTES:
         return judge_build(route.template, query, allowance)
     if key in IMAGE_WRITE_ROUTES:
         return judge_image_write(route.template, query, allowance)
+    if key in _LIBPOD_NETWORK_PATH_ROUTES:  # libpod (issue 17): /libpod/networks/{name}/connect
+        return judge_network_reference(path.segments[2], "(path) network", _LIBPOD_NETWORK_PATH_ROUTES[key], allowance)
     if key in _NETWORK_PATH_ROUTES:
         # moby's /networks/{id:.*}/connect: the name may span segments.
         name = "/".join(path.segments[1:-1])
@@ -136,6 +156,145 @@ def check_request(
             "does not read (set privileged = true in the group's guards to allow it)",
         )
     return ALLOWED
+
+
+# --- libpod (issue 17) -------------------------------------------------------------
+#
+# Podman decodes most queries with gorilla/schema, which matches a parameter
+# to a field case-insensitively (strings.EqualFold): ``?NetworkMode=host``
+# is ``networkmode`` there. So a query key that folds to a parameter
+# dockguard reads, spelled otherwise, is refused (for every upstream: the
+# Docker daemon ignores such keys). gorilla/schema also reads the *last*
+# value of a repeated parameter, Go's ``Form.Get`` the first: a parameter
+# dockguard reads may be repeated only with one value (``t``, a list to
+# both, excepted). Podman's build handler (the same for
+# ``/build`` and ``/libpod/build``) also takes options that reach the host
+# (``addcaps``, ``devices``, ``nsoptions``, ``secrets`` read from host paths,
+# ``rusagelogfile`` written to one, ``cppflags``, ...): they are refused
+# under environment variables (the daemon ignores them; BUILD=1 grants a
+# build, not host files), and under groups unless the guards are fully open.
+
+#: The query parameters dockguard reads anywhere, as it spells them.
+_READ_PARAMETERS = frozenset(
+    {
+        "cgroupparent", "checkpoint", "checkpoint-dir", "container", "filters", "fromImage", "fromSrc",
+        "logs", "name", "networkmode", "remote", "repo", "rollback", "securityopt", "t", "tag", "version",
+        # libpod's, as Podman's own client spells them
+        "driver", "driveropts", "reference", "url",
+    }
+)  # fmt: skip
+_READ_FOLDED = {go_fold(name): name for name in _READ_PARAMETERS}
+#: The parameters that may repeat: ``t`` (a list to both), and ``container`` (every
+#: value is replaced by the one judged when a scope applies, see dockguard.relay).
+_LIST_PARAMETERS = frozenset({"t", "container"})
+
+#: Podman's build options that Docker's build does not have and that reach the host.
+_PODMAN_BUILD_OPTIONS = frozenset(
+    {
+        "addcaps", "additionalbuildcontexts", "apparmor", "cppflags", "devices", "idmappingoptions",
+        "labelopts", "nsoptions", "rusagelogfile", "seccomp", "secrets", "unsetenv", "volume",
+    }
+)  # fmt: skip
+_PODMAN_BUILD_ROUTES = frozenset({("POST", "/build"), ("POST", "/libpod/build")})
+_LIBPOD_NETWORK_PATH_ROUTES = {
+    ("POST", "/libpod/networks/{name}/connect"): "connects a container to",
+    ("POST", "/libpod/networks/{name}/disconnect"): "disconnects a container from",
+}
+
+
+#: libpod routes that write image names, and the Docker route each is judged as (``None``: below).
+_LIBPOD_IMAGE_WRITES: dict[tuple[str, str], str | None] = {
+    ("POST", "/libpod/images/load"): "/images/load",
+    ("POST", "/libpod/images/{name}/tag"): "/images/{name}/tag",
+    ("POST", "/libpod/commit"): "/commit",
+    ("POST", "/libpod/images/import"): None,
+    ("POST", "/libpod/manifests/{name}"): None,
+    ("PUT", "/libpod/manifests/{name}"): None,
+    ("DELETE", "/libpod/manifests/{name}"): None,
+}
+
+
+def _judge_libpod_image_write(key: tuple[str, str], query: Query, allowance: Allowance) -> Verdict:
+    docker = _LIBPOD_IMAGE_WRITES[key]
+    if docker is not None:
+        return judge_image_write(docker, query, allowance)
+    if key[1] == "/libpod/images/import":
+        # gorilla/schema reads URL and reference in any case
+        values = {go_fold(key): query.get(key) for key in query.values}
+        url = values.get("URL", "")
+        if url and not allowance.remote_fetch:
+            return refusal(
+                "(query) url",
+                "remote_fetch",
+                f"url is {url[:80]!r}: Podman would download it (from its own network, which may reach what "
+                "the caller cannot) (set remote_fetch = true in the group's guards to allow it)",
+            )
+        reference = values.get("REFERENCE", "")
+        return judge_written_name("(query) reference", reference, "", allowance) if reference else ALLOWED
+    if ANY in allowance.image_names:
+        return ALLOWED
+    return refusal(
+        "(path) manifest",
+        "image_names",
+        "manifest lists are written under names dockguard does not judge here (Podman's /v3.x/ and /v4.x/ "
+        'routes differ): it needs "*" in image_names',
+    )
+
+
+def _judge_secret_driver(query: Query, allowance: Allowance | None) -> Verdict:
+    """``/libpod/secrets/create``: a driver or driver options, which run commands or write files on the host."""
+    values = {go_fold(key): query.get(key) for key in query.values}
+    driver = values.get("DRIVER", "")
+    options = values.get("DRIVEROPTS", "")
+    if (driver in ("", "file") and not options) or (allowance is not None and fully_open(allowance)):
+        return ALLOWED
+    return refusal(
+        "(query) driver",
+        "privileged",
+        f"the secret driver {driver!r} with options {options[:80]!r}: Podman's shell driver runs the "
+        "caller's commands on the host and the file driver writes where the caller says; only the default "
+        "driver without options is allowed (refused under environment variables; under groups allowed "
+        "only to a group whose guards are all open)",
+    )
+
+
+def _podman_query(query: Query) -> Verdict | None:
+    """A refusal for query keys Podman reads otherwise than dockguard, else ``None``."""
+    # (podman --remote itself sends detachKeys and detachkeys: two spellings of a
+    # parameter dockguard does not read are let through)
+    for key, values in query.values.items():
+        wanted = _READ_FOLDED.get(go_fold(key))
+        if wanted is not None and wanted not in _LIST_PARAMETERS and len(set(values)) > 1:
+            return refusal(
+                f"(query) {key}",
+                "",
+                f"the query gives {key!r} several values: the Docker daemon reads the first, Podman "
+                "(gorilla/schema) the last; send it once",
+            )
+        if wanted is not None and wanted != key:
+            return refusal(
+                f"(query) {key}",
+                "",
+                f"the query parameter {key!r} is {wanted!r} to Podman (it matches names "
+                f"case-insensitively) but not to the Docker daemon: spell it {wanted!r}",
+            )
+    return None
+
+
+def _judge_podman_build(query: Query, allowance: Allowance | None) -> Verdict:
+    extra = sorted(key for key in query.values if key.lower() in _PODMAN_BUILD_OPTIONS)
+    if extra and (allowance is None or not fully_open(allowance)):
+        return refusal(
+            f"(query) {extra[0]}",
+            "privileged",
+            f"{', '.join(extra)}: Podman's own build options (capabilities, devices, namespaces, host "
+            "files read or written) are refused under environment variables, and allowed only to a group "
+            "whose guards are all open",
+        )
+    return ALLOWED
+
+
+# --- end of libpod -----------------------------------------------------------------
 
 
 def _check_start(query: Query, allowance: Allowance | None) -> Verdict:

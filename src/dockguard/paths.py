@@ -21,6 +21,21 @@ What the daemon does (dockerd 20.10, measured; see
 * Its router matches ``/v{version:[0-9.]+}`` as the first segment, so exactly
   that (case-sensitive, lowercase ``v``) is taken as the version prefix.
 
+Podman's service (4.3, ``pkg/api/server``; measured against ``podman system
+service`` 4.3.1, see docs/podman.md) routes the same paths with two
+differences, and dockguard keeps one reading for both:
+
+* Its version prefix is ``/v{version:[0-9][0-9A-Za-z.-]*}``
+  (``VersionedPath``). Only what both routers read as a version is one:
+  ``v`` then a digit, then digits and dots (``/v1.41/``, ``/v4.3.1/``). A
+  first segment that either router alone reads as a version (``/v4.3.1-dev/``,
+  ``/v4x/``, ``/v./``, ``/v.1/``) is refused.
+* Its router matches the *encoded* path (gorilla/mux ``UseEncodedPath``) and
+  decodes only the placeholders' values, so ``/%69mages/json`` is no route
+  there (404) while moby serves the image list. An escape in a segment that a
+  route names literally (``images``, ``json``, ``libpod``, ...), or in the
+  version prefix, is refused: written plainly, the two routers agree.
+
 This module has no I/O and no Twisted import.
 """
 
@@ -63,7 +78,10 @@ class PathRefused(ValueError):
 
 # Moby's router pattern is /v{version:[0-9.]+}: gorilla/mux anchors a variable
 # to the whole segment, so "v1.41abc" is not a version (the daemon says 404).
-_VERSION = re.compile(r"v[0-9.]+")
+# Podman's is /v{version:[0-9][0-9A-Za-z.-]*}. A version is what both read as
+# one; a segment only one of them reads as a version is refused.
+_VERSION = re.compile(r"v[0-9][0-9.]*")
+_EITHER_VERSION = re.compile(r"v[0-9.][0-9A-Za-z.-]*")
 
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 
@@ -158,9 +176,18 @@ def canonicalise(target: bytes) -> CanonicalPath:
                 "redirects instead of serving; send the cleaned path"
             )
 
-    segments = [_decode_segment(raw) for raw in raw_segments]
+    spanning = _spanning_names(raw_segments)
+    segments = [_decode_segment(raw, slash=index >= spanning) for index, raw in enumerate(raw_segments)]
+    _refuse_escaped_literals(raw_segments, segments)
+    segments = _split_names(segments)
 
     version: str | None = None
+    if _EITHER_VERSION.fullmatch(segments[0]) and not _VERSION.fullmatch(segments[0]):
+        raise PathRefused(
+            f"the path starts with {segments[0]!r}, which Podman reads as a version prefix and "
+            "the Docker daemon does not (or the other way round); write the version as "
+            "v<digits and dots>, e.g. /v1.41/ or /v4.3.1/"
+        )
     if _VERSION.fullmatch(segments[0]):
         # Only the first segment can be the version prefix, exactly as the
         # daemon's router sees it: lowercase 'v' then digits and dots.
@@ -171,8 +198,61 @@ def canonicalise(target: bytes) -> CanonicalPath:
     return CanonicalPath(path=path, segments=tuple(segments), version=version, query=query)
 
 
-def _decode_segment(raw: bytes) -> str:
-    """Percent-decode one path segment exactly once, refusing every ambiguous escape."""
+def _refuse_escaped_literals(raw_segments: list[bytes], segments: list[str]) -> None:
+    """Refuse an escape in the version prefix or in a segment some route names literally.
+
+    Podman's router matches those segments on the encoded path (no route for
+    ``/%69mages/json``) where moby's matches the decoded one: written plainly,
+    both read the same route.
+    """
+    from dockguard.routes import LITERAL_SEGMENTS  # routes imports this module
+
+    for index, (raw, segment) in enumerate(zip(raw_segments, segments)):
+        if b"%" not in raw:
+            continue
+        if segment in LITERAL_SEGMENTS or (index == 0 and _EITHER_VERSION.fullmatch(segment)):
+            raise PathRefused(
+                f"the path percent-encodes {segment!r}, a segment the routers match literally: "
+                "Podman routes the encoded path (no route) where the Docker daemon decodes it "
+                "first; write the segment without escapes"
+            )
+
+
+#: libpod sections whose every name placeholder spans segments (``{name:.*}``): an image's
+#: ``docker.io/library/busybox``, which Podman's own client sends as ``docker.io%2Flibrary%2Fbusybox``.
+_SPANNING_LIBPOD = ((b"libpod", b"images"), (b"libpod", b"manifests"))
+
+
+def _spanning_names(raw_segments: list[bytes]) -> int:
+    """The index from which ``%2F`` may stand for a '/' in a name, or one past the end.
+
+    Under ``/libpod/images/`` and ``/libpod/manifests/`` Podman matches the
+    encoded path, so an escaped '/' stays inside the name placeholder, which
+    spans segments there (``{name:.*}``); moby decodes it before routing. Both
+    read the same name when the escape is read as a '/' that splits segments,
+    as moby does, so there it is; anywhere else it is refused.
+    """
+    start = 1 if _VERSION.fullmatch(raw_segments[0].decode("ascii")) else 0
+    if tuple(raw_segments[start : start + 2]) in _SPANNING_LIBPOD:
+        return start + 2
+    return len(raw_segments)
+
+
+def _split_names(segments: list[str]) -> list[str]:
+    """Segments with a decoded '/' split as moby splits them; an empty or dot piece is refused."""
+    if not any("/" in segment for segment in segments):
+        return segments
+    pieces = [piece for segment in segments for piece in segment.split("/")]
+    if any(piece in ("", ".", "..") for piece in pieces):
+        raise PathRefused(
+            "the path encodes '/' as %2F next to another '/' or a dot segment, which the routers read "
+            "differently; write the name without empty or dot parts"
+        )
+    return pieces
+
+
+def _decode_segment(raw: bytes, *, slash: bool = False) -> str:
+    """Percent-decode one path segment exactly once, refusing every ambiguous escape (``%2F`` too unless ``slash``)."""
     out = bytearray()
     position = 0
     length = len(raw)
@@ -191,6 +271,10 @@ def _decode_segment(raw: bytes) -> str:
             )
         decoded = int(escape[1:], 16)
         text = escape.decode("ascii")
+        if decoded == 0x2F and slash:
+            out.append(decoded)
+            position += 3
+            continue
         if decoded in _STRUCTURAL:
             raise PathRefused(f"the path encodes {_STRUCTURAL[decoded]} as {text}; {_FIX_ESCAPE}")
         if decoded < 0x20 or decoded == 0x7F:

@@ -29,6 +29,10 @@ import attrs
 from dockguard.paths import CanonicalPath
 
 __all__ = [
+    "LIBPOD",
+    "LIBPOD_ROUTES",
+    "LIBPOD_SECTIONS",
+    "LITERAL_SEGMENTS",
     "ROUTES",
     "SCOPED_RESOURCES",
     "SCOPED_SECTIONS",
@@ -39,6 +43,7 @@ __all__ = [
     "Section",
     "case_hint",
     "container_action",
+    "libpod_section",
     "lookup",
     "placeholder",
     "sample_path",
@@ -444,6 +449,307 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
+# ---------------------------------------------------------------------------
+# libpod: Podman's own API (issue 17)
+# ---------------------------------------------------------------------------
+#
+# Podman serves the routes above (its Docker-compatible API) and its own
+# libpod API under ``/libpod/``, read here from Podman 4.3.1's
+# ``pkg/api/server/register_*.go`` (registration order kept: gorilla/mux takes
+# the first match). The differences from moby's router that matter here:
+#
+# * every libpod route is registered with the version prefix only
+#   (``VersionedPath``), except ``/libpod/_ping``; Podman 4.3 answers 404 for
+#   an unversioned ``/libpod/containers/json``. Both forms are judged as the
+#   same route (later Podman releases may serve both, never as another route);
+# * placeholders are one segment (``{name}``) unless declared ``{name:.*}``,
+#   and Podman decodes their escapes; literal segments are matched encoded
+#   (``UseEncodedPath``), see :mod:`dockguard.paths`;
+# * ``/libpod/manifests`` routes depend on the version's first digit
+#   (``/v3.x/`` and ``/v4.x/`` register different routes): every write there
+#   is the one action ``image.manifest`` and every read a plain read, so the
+#   version cannot change what is judged.
+#
+# The sections are linuxserver/docker-socket-proxy's ``LIBPOD_*`` variables
+# (README "Podman / libpod API", haproxy.cfg: ``^(/v[\d\.]+)?/libpod/<name>``),
+# one per second segment; ``/libpod/kube/play`` and ``/libpod/kube/generate``
+# (the newer spellings of ``play/kube`` and ``generate/kube``) belong to the
+# play and generate sections, and ``/libpod/build`` and ``/libpod/commit``,
+# which linuxserver leaves out (refused), have dockguard's own
+# ``LIBPOD_BUILD`` and ``LIBPOD_COMMIT``. Section names are ``libpod_<name>``.
+#
+# Scopes (dockguard.scope) know Docker's bodies and lists only: every libpod
+# route that touches containers, pods, volumes, networks or events is
+# ``scoped="refused"``, so a scoped group cannot use it.
+
+#: The segment every libpod path starts with (after the version prefix).
+LIBPOD = "libpod"
+#: What the name of every libpod route's action starts with.
+LIBPOD_ACTION_PREFIX = "libpod."
+
+
+def _libpod_section(name: str, prefix: str | None = None) -> Section:
+    return Section(name=f"libpod_{name}", env=f"LIBPOD_{name.upper()}", prefix=f"libpod/{prefix or name}")
+
+
+#: The libpod sections, by the second segment of their paths.
+LIBPOD_SECTIONS: tuple[Section, ...] = (
+    _libpod_section("build"),
+    _libpod_section("commit"),
+    _libpod_section("containers"),
+    _libpod_section("events"),
+    _libpod_section("exec"),
+    _libpod_section("generate"),
+    _libpod_section("images"),
+    _libpod_section("info"),
+    _libpod_section("manifests"),
+    _libpod_section("networks"),
+    _libpod_section("ping", "_ping"),
+    _libpod_section("play"),
+    _libpod_section("pods"),
+    _libpod_section("secrets"),
+    _libpod_section("system"),
+    _libpod_section("version"),
+    _libpod_section("volumes"),
+)
+
+_LIBPOD_BY_SEGMENT: dict[str, Section] = {section.prefix.split("/", 1)[1]: section for section in LIBPOD_SECTIONS}
+_LIBPOD_BY_NAME: dict[str, Section] = {section.name: section for section in LIBPOD_SECTIONS}
+#: ``/libpod/kube/<x>``: the section of each ``<x>``.
+_KUBE_SECTIONS = {"play": "libpod_play", "generate": "libpod_generate"}
+
+_WHOLE_HOST = "equivalent to root on the host unless the group's guards judge it"
+
+
+def _lp(
+    method: str,
+    template: str,
+    action: str | None = None,
+    *,
+    section: str | None = None,
+    sensitive: bool = False,
+    amounts_to: str = "",
+    hijack: bool = False,
+    inspected: str | None = None,
+    scoped: str | None = "refused",
+) -> Route:
+    """
+    One libpod route; placeholders written C{{name:.*}} span segments,
+    others are one segment.  Its action is named in the C{libpod.}
+    namespace (C{container.start} is C{libpod.container.start} here): an
+    action opens one API's routes, so a grant made for a tool that speaks
+    Docker's API never reaches Podman's own, nor the reverse.
+    """
+    if action is not None and not action.startswith(LIBPOD_ACTION_PREFIX):
+        action = LIBPOD_ACTION_PREFIX + action
+    parts = template[1:].split("/")
+    if section is None:
+        section = _KUBE_SECTIONS[parts[2]] if parts[1] == "kube" else _LIBPOD_BY_SEGMENT[parts[1]].name
+    span = ":.*}" in template
+    clean = template.replace(":.*}", "}")
+    route = Route(
+        method=method,
+        template=clean,
+        section=section,
+        action=action,
+        sensitive=sensitive,
+        amounts_to=amounts_to,
+        hijack=hijack,
+        inspected=inspected,
+        scoped=scoped,
+    )
+    _PATTERNS[route] = _compile(clean, span)
+    return route
+
+
+#: Every route of Podman 4.3's libpod API, in its router's matching order.
+LIBPOD_ROUTES: tuple[Route, ...] = (
+    # register_archive.go
+    _lp("GET", "/libpod/containers/{name}/archive", "container.archive", sensitive=True),
+    _lp("PUT", "/libpod/containers/{name}/archive", "container.archive"),
+    _lp("HEAD", "/libpod/containers/{name}/archive", "container.archive", sensitive=True),
+    # register_containers.go
+    _lp("POST", "/libpod/containers/create", "container.create", inspected="libpod.container.create"),
+    _lp("GET", "/libpod/containers/json"),
+    _lp("POST", "/libpod/containers/prune", "container.prune"),
+    _lp("GET", "/libpod/containers/showmounted"),
+    _lp("DELETE", "/libpod/containers/{name}", "container.delete"),
+    _lp("GET", "/libpod/containers/{name}/json"),
+    _lp("POST", "/libpod/containers/{name}/kill", "container.kill"),
+    # mounts the container's root filesystem on the host and answers its path
+    _lp("POST", "/libpod/containers/{name}/mount", "container.mount"),
+    _lp("POST", "/libpod/containers/{name}/unmount", "container.mount"),
+    _lp("GET", "/libpod/containers/{name}/logs", "container.logs", sensitive=True),
+    _lp("POST", "/libpod/containers/{name}/pause", "container.pause"),
+    _lp("POST", "/libpod/containers/{name}/restart", "container.restart"),
+    _lp("POST", "/libpod/containers/{name}/start", "container.start"),
+    _lp("GET", "/libpod/containers/{name}/stats"),
+    _lp("GET", "/libpod/containers/stats"),
+    _lp("GET", "/libpod/containers/{name}/top"),
+    _lp("POST", "/libpod/containers/{name}/unpause", "container.unpause"),
+    _lp("POST", "/libpod/containers/{name}/wait", "container.start"),
+    _lp("GET", "/libpod/containers/{name}/exists"),
+    _lp("POST", "/libpod/containers/{name}/stop", "container.stop"),
+    _lp("POST", "/libpod/containers/{name}/attach", "container.attach", hijack=True),
+    _lp("POST", "/libpod/containers/{name}/resize", "container.attach"),
+    _lp("GET", "/libpod/containers/{name}/export", "container.export", sensitive=True),
+    # a checkpoint holds the container's memory; ?export=true hands it out
+    _lp(
+        "POST",
+        "/libpod/containers/{name}/checkpoint",
+        "container.checkpoint",
+        amounts_to="a copy of the container's memory and filesystem",
+    ),
+    # ?import=true makes a container from an uploaded checkpoint, whose spec dockguard cannot read
+    _lp(
+        "POST",
+        "/libpod/containers/{name}/restore",
+        "container.checkpoint",
+        inspected="libpod.unjudged",
+        amounts_to=_WHOLE_HOST,
+    ),
+    _lp("GET", "/libpod/containers/{name}/changes"),
+    _lp("POST", "/libpod/containers/{name}/init", "container.start"),
+    _lp("POST", "/libpod/containers/{name}/rename", "container.rename"),
+    _lp("POST", "/libpod/containers/{name}/update", "container.update", inspected="libpod.container.update"),
+    # register_events.go
+    _lp("GET", "/libpod/events"),
+    # register_exec.go
+    _lp("POST", "/libpod/containers/{name}/exec", "container.exec", inspected="exec.create"),
+    _lp("POST", "/libpod/exec/{id}/start", "container.exec", hijack=True),
+    _lp("POST", "/libpod/exec/{id}/resize", "container.exec"),
+    _lp("GET", "/libpod/exec/{id}/json", "container.exec"),
+    # register_generate.go (a unit file or kube YAML: the container's whole configuration)
+    _lp("GET", "/libpod/generate/{name:.*}/systemd"),
+    _lp("GET", "/libpod/generate/kube"),
+    # register_healthcheck.go: runs the container's own health check command
+    _lp("GET", "/libpod/containers/{name:.*}/healthcheck"),
+    # register_images.go
+    _lp("POST", "/libpod/images/{name:.*}/push", "image.push", scoped=None),
+    _lp("GET", "/libpod/images/{name:.*}/exists", scoped=None),
+    _lp("GET", "/libpod/images/{name:.*}/tree", scoped=None),
+    _lp("GET", "/libpod/images/{name:.*}/history", scoped=None),
+    _lp("GET", "/libpod/images/json", scoped=None),
+    _lp("POST", "/libpod/images/load", "image.load", scoped=None),
+    _lp("POST", "/libpod/images/import", "image.pull", scoped=None),
+    _lp("DELETE", "/libpod/images/remove", "image.delete", scoped=None),
+    _lp("DELETE", "/libpod/images/{name:.*}", "image.delete", scoped=None),
+    _lp("POST", "/libpod/images/pull", "image.pull", scoped=None),
+    _lp("POST", "/libpod/images/prune", "image.prune", scoped=None),
+    _lp("GET", "/libpod/images/search", scoped=None),
+    _lp("GET", "/libpod/images/{name:.*}/get", "image.export", sensitive=True, scoped=None),
+    _lp("GET", "/libpod/images/export", "image.export", sensitive=True, scoped=None),
+    _lp("GET", "/libpod/images/{name:.*}/json", scoped=None),
+    _lp("POST", "/libpod/images/{name:.*}/tag", "image.tag", scoped=None),
+    _lp("POST", "/libpod/commit", "image.commit"),
+    _lp("POST", "/libpod/images/{name:.*}/untag", "image.delete", scoped=None),
+    _lp("GET", "/libpod/images/{name}/changes", scoped=None),
+    _lp("POST", "/libpod/build", "image.build", scoped=None),
+    # the service itself connects over SSH to a host the caller names
+    _lp(
+        "POST",
+        "/libpod/images/scp/{name:.*}",
+        "image.push",
+        scoped=None,
+        inspected="libpod.scp",
+        amounts_to="the service connects over SSH to a host the caller names",
+    ),
+    # register_info.go
+    _lp("GET", "/libpod/info", scoped=None),
+    # register_kube.go: the YAML can describe privileged pods with host paths
+    _lp("POST", "/libpod/play/kube", "kube.play", inspected="libpod.kube.play"),
+    _lp("POST", "/libpod/kube/play", "kube.play", inspected="libpod.kube.play"),
+    _lp("DELETE", "/libpod/play/kube", "kube.play"),
+    _lp("DELETE", "/libpod/kube/play", "kube.play"),
+    _lp("GET", "/libpod/kube/generate"),
+    # register_manifest.go: /v3.x/ and /v4.x/ register different routes, judged alike
+    _lp("GET", "/libpod/manifests/{name:.*}/exists", scoped=None),
+    _lp("GET", "/libpod/manifests/{name:.*}/json", scoped=None),
+    _lp(
+        "POST",
+        "/libpod/manifests/{name:.*}",
+        "image.manifest",
+        scoped=None,
+        amounts_to="creates, changes and pushes manifest lists (a push reaches a registry)",
+    ),
+    _lp("PUT", "/libpod/manifests/{name:.*}", "image.manifest", scoped=None),
+    _lp("DELETE", "/libpod/manifests/{name:.*}", "image.manifest", scoped=None),
+    # register_networks.go
+    _lp("DELETE", "/libpod/networks/{name}", "network.delete"),
+    _lp("GET", "/libpod/networks/{name}/exists"),
+    _lp("GET", "/libpod/networks/json"),
+    _lp("GET", "/libpod/networks/{name}/json"),
+    _lp("GET", "/libpod/networks/{name}"),
+    _lp("POST", "/libpod/networks/create", "network.create", inspected="libpod.network.create"),
+    _lp("POST", "/libpod/networks/{name}/connect", "network.connect", inspected="libpod.network.connect"),
+    _lp("POST", "/libpod/networks/{name}/disconnect", "network.connect"),
+    _lp("POST", "/libpod/networks/prune", "network.prune"),
+    # register_ping.go
+    _lp("GET", "/libpod/_ping", scoped=None),
+    _lp("HEAD", "/libpod/_ping", scoped=None),
+    # register_pods.go: pods have their own actions
+    _lp("GET", "/libpod/pods/json"),
+    _lp("POST", "/libpod/pods/create", "pod.create", inspected="libpod.pod.create"),
+    _lp("POST", "/libpod/pods/prune", "pod.prune"),
+    _lp("DELETE", "/libpod/pods/{name}", "pod.delete"),
+    _lp("GET", "/libpod/pods/{name}/json"),
+    _lp("GET", "/libpod/pods/{name}/exists"),
+    _lp("POST", "/libpod/pods/{name}/kill", "pod.kill"),
+    _lp("POST", "/libpod/pods/{name}/pause", "pod.pause"),
+    _lp("POST", "/libpod/pods/{name}/restart", "pod.restart"),
+    _lp("POST", "/libpod/pods/{name}/start", "pod.start"),
+    _lp("POST", "/libpod/pods/{name}/stop", "pod.stop"),
+    _lp("POST", "/libpod/pods/{name}/unpause", "pod.unpause"),
+    _lp("GET", "/libpod/pods/{name}/top"),
+    _lp("GET", "/libpod/pods/stats"),
+    # register_secrets.go
+    # Podman's shell secret driver runs commands on the host: dockguard.meaning allows the default driver only
+    _lp(
+        "POST",
+        "/libpod/secrets/create",
+        scoped=None,
+        amounts_to="root on the host with a driver (shell runs commands): refused unless the guards are all open",
+    ),
+    _lp("GET", "/libpod/secrets/json", scoped=None),
+    _lp("GET", "/libpod/secrets/{name}/json", scoped=None),
+    _lp("DELETE", "/libpod/secrets/{name}", scoped=None),
+    # register_system.go
+    _lp(
+        "POST",
+        "/libpod/system/prune",
+        "system.prune",
+        amounts_to="removes every stopped container and pod, unused images and networks (and volumes if asked)",
+    ),
+    _lp("GET", "/libpod/system/df"),
+    # register_version.go
+    _lp("GET", "/libpod/version", scoped=None),
+    # register_volumes.go
+    _lp("POST", "/libpod/volumes/create", "volume.create", inspected="libpod.volume.create"),
+    _lp("GET", "/libpod/volumes/{name}/exists"),
+    _lp("GET", "/libpod/volumes/json"),
+    _lp("POST", "/libpod/volumes/prune", "volume.prune"),
+    _lp("GET", "/libpod/volumes/{name}/json"),
+    _lp("DELETE", "/libpod/volumes/{name}", "volume.delete"),
+)
+
+ROUTES = ROUTES + LIBPOD_ROUTES
+
+
+def libpod_section(route: Route | None) -> Section | None:
+    """The libpod section of a path whose first segment is ``libpod``: its route's.
+
+    A libpod path that is no route of Podman 4.3 is in no section, so it is
+    refused whatever is open: a later Podman's routes (and their bodies)
+    are not judged until they are in :data:`LIBPOD_ROUTES`.
+    """
+    return _LIBPOD_BY_NAME[route.section] if route is not None else None
+
+
+# ---------------------------------------------------------------------------
+# end of libpod
+# ---------------------------------------------------------------------------
+
+
 def _index() -> dict[tuple[str, str], tuple[tuple[Route, _Pattern], ...]]:
     index: dict[tuple[str, str], list[tuple[Route, _Pattern]]] = {}
     for route in ROUTES:
@@ -518,6 +824,8 @@ def lookup(method: str, path: CanonicalPath) -> Match:
         return _NO_MATCH
     route = _route_of(method, segments)
     head_as_get = _route_of("GET", segments) if route is None and method == "HEAD" else None
+    if segments[0] == LIBPOD:  # libpod (issue 17): the section is the second segment's
+        return Match(route=route, section=libpod_section(route or head_as_get), head_as_get=head_as_get)
     return Match(route=route, section=_BY_PREFIX.get(segments[0]), head_as_get=head_as_get)
 
 
@@ -555,3 +863,13 @@ def case_hint(path: CanonicalPath) -> str:
             if section.prefix == first:
                 return f" (paths are case-sensitive: the {section.name} section is /{section.prefix})"
     return ""
+
+
+# libpod (issue 17): what :mod:`dockguard.paths` refuses to see percent-encoded.
+#: Every segment some route (or section) names literally, ``libpod`` included.
+LITERAL_SEGMENTS: frozenset[str] = frozenset(
+    part
+    for route in ROUTES
+    for part in route.template[1:].split("/")
+    if not (part.startswith("{") and part.endswith("}"))
+) | frozenset(section.prefix for section in SECTIONS)

@@ -84,6 +84,7 @@ MAYBE_ID = re.compile(r"[0-9a-fA-F]+")
 def judge_mode(value: str, namespace: str, field: str, allowance: Allowance) -> None:
     """A namespace mode: ``host`` needs ``host_namespaces``, ``container:X`` ``join_containers``."""
     kind = mode_kind(value)
+    _judge_podman_mode(value, namespace, field, allowance)  # Podman (issue 17)
     if namespace == "network" and MAYBE_ID.fullmatch(value) and "network" not in allowance.host_namespaces:
         # The daemon finds a network by ID, then name, then ID prefix: any
         # hexadecimal word may be (a prefix of) the host network's ID.
@@ -107,6 +108,43 @@ def judge_mode(value: str, namespace: str, field: str, allowance: Allowance) -> 
             "join_containers",
             f"{field} is {show(value)}: joining another container's namespace is not allowed "
             f"({to_allow('join_containers = true')})",
+        )
+
+
+def _judge_podman_mode(value: str, namespace: str, field: str, allowance: Allowance) -> None:
+    """The modes Podman's compatible API also reads (pkg/specgen/namespaces.go ``ParseNamespace``).
+
+    ``ns:<path>`` joins the namespace at a host path (``ns:/proc/1/ns/pid``
+    is the host's: measured), ``pod`` a pod's namespaces, and
+    ``slirp4netns:<options>`` or ``pasta:<options>`` can open the host's
+    loopback to the container. The Docker daemon rejects them all (or reads a
+    network of that name), so they are refused unless their guard is open.
+    """
+    head, colon, _ = value.partition(":")
+    if head.lower() == "ns" and colon and namespace not in allowance.host_namespaces:
+        raise Refusal(
+            field,
+            "host_namespaces",
+            f"{field} is {show(value)}: Podman joins the {namespace} namespace at that host path, maybe the "
+            f"host's (add \"{namespace}\" to host_namespaces in the group's guards to allow it)",
+        )
+    if value.lower() == "pod" and not allowance.join_containers:
+        raise Refusal(
+            field,
+            "join_containers",
+            f'{field} is "pod": Podman shares the pod\'s namespaces ({to_allow("join_containers = true")})',
+        )
+    if (
+        namespace == "network"
+        and head.lower() in ("slirp4netns", "pasta")
+        and colon
+        and "network" not in allowance.host_namespaces
+    ):
+        raise Refusal(
+            field,
+            "host_namespaces",
+            f"{field} is {show(value)}: options of Podman's user-mode networking can open the host's "
+            'loopback to the container (add "network" to host_namespaces in the group\'s guards to allow it)',
         )
 
 

@@ -22,8 +22,8 @@ from dockguard.guards.confinement import (
     judge_system_paths,
     mode_kind,
 )
-from dockguard.guards.gojson import GoObject, as_bool, as_list, as_object, as_str, as_str_list
-from dockguard.guards.mounts import judge_bind_spec, judge_mount, judge_volume_driver
+from dockguard.guards.gojson import GoObject, as_bool, as_list, as_object, as_str, as_str_list, as_str_map
+from dockguard.guards.mounts import judge_bind_spec, judge_mount, judge_volume_driver, judge_written_path
 from dockguard.guards.networkrefs import judge_network_ref
 from dockguard.guards.verdict import Refusal, show, to_allow
 
@@ -86,6 +86,10 @@ def _judge_host_config(hc: GoObject, prefix: str, allowance: Allowance) -> None:
     judge_system_paths(hc.get("MaskedPaths"), prefix + "MaskedPaths", DEFAULT_MASKED_PATHS, allowance)
     judge_system_paths(hc.get("ReadonlyPaths"), prefix + "ReadonlyPaths", DEFAULT_READONLY_PATHS, allowance)
     judge_sysctls(hc.get("Sysctls"), prefix + "Sysctls", allowance)
+    _judge_log_path(hc, prefix, allowance)  # Podman (issue 17)
+    # Podman (issue 17): it writes the container's ID to this host file (moby leaves it to the client)
+    field = prefix + "ContainerIDFile"
+    judge_written_path(as_str(hc.get("ContainerIDFile"), field), field, allowance)
     field = prefix + "Runtime"
     runtime = as_str(hc.get("Runtime"), field)
     if runtime not in ("", "runc") and ANY not in allowance.runtimes and runtime not in allowance.runtimes:
@@ -98,8 +102,50 @@ def _judge_host_config(hc: GoObject, prefix: str, allowance: Allowance) -> None:
         )
 
 
+def _judge_config_volumes(document: GoObject) -> None:
+    """Podman (issue 17): ``Volumes`` keys are container paths to moby, ``-v`` specs to Podman.
+
+    Podman's compatible API passes each key of the create body's ``Volumes``
+    to its ``-v`` parser, so ``{"/:/host": {}}`` binds the host's ``/``
+    read-write (measured); moby makes an anonymous volume at that path. A
+    key with a ':' has two readings and is refused.
+    """
+    volumes = as_object(document.get("Volumes"), "Volumes")
+    for path, _ in volumes.pairs if volumes is not None else ():
+        if ":" in path:
+            raise Refusal(
+                f"Volumes.{path}",
+                "",
+                f"Volumes has the key {show(path)}: the Docker daemon reads a container path, Podman a "
+                "-v host:container spec (a bind of the host): put binds in HostConfig.Binds",
+            )
+
+
+def _judge_log_path(hc: GoObject, prefix: str, allowance: Allowance) -> None:
+    """Podman (issue 17): a ``path`` log option (any case) is a host file Podman writes the logs to.
+
+    Its compatible API passes ``LogConfig.Config`` to its own parser
+    (pkg/specgenutil ``strings.ToLower(key) == "path"``); moby rejects the option.
+    """
+    field = prefix + "LogConfig"
+    log_config = as_object(hc.get("LogConfig"), field)
+    if log_config is None:
+        return
+    options = as_str_map(log_config.get("Config"), f"{field}.Config")
+    for key, value in options.pairs:
+        if "=" in key:  # Podman joins key=value and splits at the first '='
+            raise Refusal(
+                f"{field}.Config.{key}",
+                "",
+                f"{field}.Config has the key {show(key)}, with a '=': Podman reads another option: remove it",
+            )
+        if key.lower() == "path":
+            judge_written_path(value, f"{field}.Config.{key}", allowance)
+
+
 def judge_container_create(document: GoObject, allowance: Allowance) -> None:
     """The body of ``POST /containers/create``."""
+    _judge_config_volumes(document)  # Podman (issue 17)
     host_config = as_object(document.get("HostConfig"), "HostConfig")
     if host_config is not None:
         _judge_host_config(host_config, "HostConfig.", allowance)

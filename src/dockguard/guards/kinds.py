@@ -16,6 +16,7 @@ from dockguard.guards.allowance import Allowance
 from dockguard.guards.containers import judge_container_create, judge_container_update
 from dockguard.guards.execs import judge_exec_create
 from dockguard.guards.gojson import GoObject, decode, json_type
+from dockguard.guards.libpod import LIBPOD_JSON_KINDS, LIBPOD_RAW_KINDS, judge_libpod_raw
 from dockguard.guards.mounts import HOST_PATHS, judge_local_options, judge_volume_driver
 from dockguard.guards.networks import judge_network_connect, judge_network_create
 from dockguard.guards.plugins import PLUGIN_KINDS, judge_plugin
@@ -43,6 +44,9 @@ INSPECTED_KINDS: tuple[str, ...] = (
     "plugin.set",
     "network.create",
     "network.connect",
+    # libpod (issue 17): dockguard.guards.libpod
+    *LIBPOD_JSON_KINDS,
+    *LIBPOD_RAW_KINDS,
 )
 
 
@@ -58,6 +62,7 @@ def inspection_kind(method: str, path: CanonicalPath) -> str | None:
 
 #: The kinds whose empty body the daemon rejects (the others read it as ``{}``).
 _NEEDS_BODY = frozenset({"container.create", "service.create", "service.update", "network.create", "network.connect"})
+_NEEDS_BODY |= {"libpod.container.create", "libpod.pod.create", "libpod.network.create"}  # libpod (issue 17)
 
 
 def _parse(kind: str, body: bytes) -> GoObject:
@@ -82,6 +87,7 @@ _JUDGES: dict[str, Callable[[GoObject, Allowance], None]] = {
     "volume.create": judge_volume_create,
     "network.create": judge_network_create,
     "network.connect": judge_network_connect,
+    **LIBPOD_JSON_KINDS,  # libpod (issue 17)
 }
 
 
@@ -106,6 +112,12 @@ def _judge(kind: str, body: bytes, allowance: Allowance) -> Verdict:
         return judge_start(body)
     if kind in PLUGIN_KINDS:
         return judge_plugin(kind, body, allowance)
+    if kind in LIBPOD_RAW_KINDS:  # libpod (issue 17): kube YAML, restored checkpoints
+        try:
+            judge_libpod_raw(kind, allowance)
+        except Refusal as refused:
+            return refused.verdict()
+        return ALLOWED
     try:
         check = _JUDGES[kind]
     except KeyError:

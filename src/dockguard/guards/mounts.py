@@ -27,6 +27,7 @@ __all__ = [
     "judge_local_options",
     "judge_mount",
     "judge_volume_driver",
+    "judge_written_path",
 ]
 
 
@@ -151,6 +152,12 @@ def _judge_resolved(path: str, field: str, allowance: Allowance, what: str) -> N
         raise Refusal(field, "bind_roots", f"{field} {what} {shown} from the host: {rule}")
 
 
+def judge_written_path(value: str, field: str, allowance: Allowance) -> None:
+    """A host file the engine writes for the caller (Podman's log and PID files): a read-write bind."""
+    if value:
+        _judge_host_path(value, field, allowance, "writes")
+
+
 def judge_bind_spec(spec: str, field: str, allowance: Allowance) -> None:
     """One ``Binds`` entry, ``SOURCE:TARGET[:MODES]``: a host path or a volume name."""
     # moby volume/mounts/linux_parser.go: strings.SplitN(raw, ":", 4).
@@ -162,6 +169,8 @@ def judge_bind_spec(spec: str, field: str, allowance: Allowance) -> None:
     if len(parts) == 1:
         return  # an anonymous volume at that container path
     source = parts[0]
+    if len(parts) == 3:
+        _judge_bind_modes(spec, parts[2].split(","), field, allowance)
     if source.startswith("/"):
         modes = parts[2].split(",") if len(parts) == 3 else []
         _judge_host_path(source, field, allowance, read_only="ro" in modes)
@@ -171,6 +180,27 @@ def judge_bind_spec(spec: str, field: str, allowance: Allowance) -> None:
             "",
             f"{field} has the source {show(source)}, which is neither an absolute host path nor a "
             "volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*); use one of those",
+        )
+
+
+#: The modes moby's Linux parser accepts on a bind (volume/mounts/linux_parser.go): read-write,
+#: SELinux label, propagation, nocopy, consistency.
+_MOBY_BIND_MODES = frozenset(
+    {"ro", "rw", "z", "Z", "private", "rprivate", "slave", "rslave", "shared", "rshared", "nocopy",
+     "consistent", "cached", "delegated"}
+)  # fmt: skip
+
+
+def _judge_bind_modes(spec: str, modes: list[str], field: str, allowance: Allowance) -> None:
+    """A bind's modes: moby rejects any other, Podman acts on more (``U`` chowns the host directory)."""
+    unknown = [mode for mode in modes if mode not in _MOBY_BIND_MODES]
+    if unknown and not (allowance.bind_write and allowance.devices and allowance.unconfined):
+        raise Refusal(
+            field,
+            "bind_write",
+            f"{field} is {show(spec)}, with the mode {show(unknown[0])}, which the Docker daemon rejects and "
+            "Podman acts on (U chowns the host directory, dev and suid open device nodes and setuid files, "
+            "O overlays it): allowed only with bind_write, devices and unconfined in the group's guards",
         )
 
 
@@ -220,6 +250,30 @@ def judge_local_options(options: GoObject, field: str, allowance: Allowance) -> 
 _MOUNT_TYPES = frozenset({"bind", "volume", "tmpfs", "npipe", "cluster", "image"})
 
 
+def _refuse_mount_separators(mount: GoObject, field: str) -> None:
+    """A ',' in a mount's fields: Podman's compatible API joins them into one ``--mount`` string.
+
+    Podman 4.3 (pkg/api/handlers/compat/containers_create.go) writes
+    ``type=…,source=…,target=…,consistency=…,bind-propagation=…`` and parses
+    it again, keeping the last ``source``: a Target of ``/d,source=/`` binds
+    the host's ``/`` (measured). No field may hold the separator.
+    """
+    values = [("Type", mount.get("Type")), ("Source", mount.get("Source")), ("Target", mount.get("Target"))]
+    values.append(("Consistency", mount.get("Consistency")))
+    bind_options = as_object(mount.get("BindOptions"), f"{field}.BindOptions")
+    if bind_options is not None:
+        values.append(("BindOptions.Propagation", bind_options.get("Propagation")))
+    for name, value in values:
+        text = as_str(value, f"{field}.{name}")
+        if "," in text:
+            raise Refusal(
+                f"{field}.{name}",
+                "",
+                f"{field}.{name} is {show(text)}, which holds a ','; Podman joins a mount's fields with ',' "
+                "and reads them again, so the mount has two readings: remove it",
+            )
+
+
 def judge_mount(value: Any, field: str, allowance: Allowance) -> None:
     """One ``Mounts`` entry of a HostConfig or a service's ContainerSpec."""
     mount = as_object(value, field)
@@ -234,6 +288,7 @@ def judge_mount(value: Any, field: str, allowance: Allowance) -> None:
             f"{field}.Type is {show(mount_type)}, which is not a mount type the daemon knows "
             "(bind, volume, tmpfs, npipe, cluster, image); the daemon would reject it",
         )
+    _refuse_mount_separators(mount, field)  # Podman (issue 17)
     read_only = as_bool(mount.get("ReadOnly"), f"{field}.ReadOnly")
     if mount_type == "bind":
         _judge_host_path(source, f"{field}.Source", allowance, read_only=read_only)
