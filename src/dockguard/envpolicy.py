@@ -1,66 +1,66 @@
-"""The permissions of the environment variables: :class:`EnvPolicy`.
+"""The permissions of the environment variables: L{EnvPolicy}.
 
-:class:`EnvPolicy` (a :class:`~dockguard.policy.Policy`) reproduces the environment-variable permissions of the two
+L{EnvPolicy} (a L{Policy<dockguard.policy.Policy>}) reproduces the environment-variable permissions of the two
 socket proxies people run today, so that dockguard is a drop-in replacement:
 
-* Tecnativa/docker-socket-proxy, ``haproxy.cfg`` (read at commit 469e4138 and
-  its 2025 ``Dockerfile`` at 0919fd76): first ``http-request deny unless
-  METH_GET || { env(POST) -m bool }`` (HAProxy's ``METH_GET`` is GET *and*
-  HEAD), then ``allow`` rules for ``ALLOW_RESTARTS``
-  (``/containers/ID/((stop)|(restart)|(kill))``), ``ALLOW_START``
-  (``…/start``) and ``ALLOW_STOP`` (``…/stop``), then one ``allow`` per section
-  matching ``^(/v[\\d\\.]+)?/<prefix>`` on the URL-decoded path, then
-  ``http-request deny``. Defaults: ``EVENTS=1``, ``PING=1``, ``VERSION=1``,
-  everything else ``0``.
-* linuxserver/docker-socket-proxy, ``root/templates/haproxy.cfg`` (read at
-  commit 1b802fff): the same section rules, but the ``ALLOW_RESTARTS``,
-  ``ALLOW_START``, ``ALLOW_STOP``, ``ALLOW_PAUSE`` (``…/pause``) and
-  ``ALLOW_UNPAUSE`` (``…/unpause``) rules come *before* the POST gate, so they
-  work with ``POST=0``; its README (commit 40afef54) says so for each, and its
+* Tecnativa/docker-socket-proxy, C{haproxy.cfg} (read at commit 469e4138 and
+  its 2025 C{Dockerfile} at 0919fd76): first C{http-request deny unless
+  METH_GET || { env(POST) -m bool }} (HAProxy's C{METH_GET} is GET *and*
+  HEAD), then C{allow} rules for C{ALLOW_RESTARTS}
+  (C{/containers/ID/((stop)|(restart)|(kill))}), C{ALLOW_START}
+  (C{…/start}) and C{ALLOW_STOP} (C{…/stop}), then one C{allow} per section
+  matching C{^(/v[\\d\\.]+)?/<prefix>} on the URL-decoded path, then
+  C{http-request deny}. Defaults: C{EVENTS=1}, C{PING=1}, C{VERSION=1},
+  everything else C{0}.
+* linuxserver/docker-socket-proxy, C{root/templates/haproxy.cfg} (read at
+  commit 1b802fff): the same section rules, but the C{ALLOW_RESTARTS},
+  C{ALLOW_START}, C{ALLOW_STOP}, C{ALLOW_PAUSE} (C{…/pause}) and
+  C{ALLOW_UNPAUSE} (C{…/unpause}) rules come *before* the POST gate, so they
+  work with C{POST=0}; its README (commit 40afef54) says so for each, and its
   changelog dates the change "26.08.24: Change ALLOW_START, ALLOW_STOP, and
-  ALLOW_RESTARTS to work even with POST=0". ``ALLOW_PAUSE``/``ALLOW_UNPAUSE``
-  are not in its Dockerfile's ``ENV``, so they are unset, which HAProxy reads
+  ALLOW_RESTARTS to work even with POST=0". C{ALLOW_PAUSE}/C{ALLOW_UNPAUSE}
+  are not in its Dockerfile's C{ENV}, so they are unset, which HAProxy reads
   as off.
-* linuxserver's gates ``ALLOW_ARCHIVE``, ``ALLOW_CHANGES``, ``ALLOW_EXPORT``,
-  ``ALLOW_LOGS`` and ``ALLOW_TOP`` are deny rules for
-  ``/containers/ID/<archive|changes|export|logs|top>`` checked before the
-  section rules, so ``CONTAINERS=1`` alone no longer exposes them. No stored
+* linuxserver's gates C{ALLOW_ARCHIVE}, C{ALLOW_CHANGES}, C{ALLOW_EXPORT},
+  C{ALLOW_LOGS} and C{ALLOW_TOP} are deny rules for
+  C{/containers/ID/<archive|changes|export|logs|top>} checked before the
+  section rules, so C{CONTAINERS=1} alone no longer exposes them. No stored
   copy of the linuxserver file that adds them could be read; they are modelled
   on Tecnativa's equivalent template
-  (``system_files/usr/local/etc/haproxy/haproxy.cfg.template`` at b44f37d9:
-  ``http-request deny if { path,url_dec -m reg -i
+  (C{system_files/usr/local/etc/haproxy/haproxy.cfg.template} at b44f37d9:
+  C{http-request deny if { path,url_dec -m reg -i
   ^(/v[\\d\\.]+)?/containers/[a-zA-Z0-9_.-]+/logs } !{ env(ALLOW_LOGS) -m
-  bool }``, likewise for archive and export). linuxserver's image closes them
+  bool }}, likewise for archive and export). linuxserver's image closes them
   by default (linuxserver issue #53: an update to 3.4.4 lost container logs for
   a user whose settings had not changed).
 
   dockguard's choice: **unset, a gate is open** — Tecnativa, the drop-in
-  target, has no such gates, and a Tecnativa user with ``CONTAINERS=1`` (Dozzle,
-  for one) must keep container logs. ``ALLOW_LOGS=0`` (etc.) closes the gate
+  target, has no such gates, and a Tecnativa user with C{CONTAINERS=1} (Dozzle,
+  for one) must keep container logs. C{ALLOW_LOGS=0} (etc.) closes the gate
   exactly as linuxserver does; a linuxserver user who relied on the closed
-  default writes the ``=0`` explicitly. ``describe()`` says which applies.
+  default writes the C{=0} explicitly. C{describe()} says which applies.
 
-Design decisions (dockguard's, documented here and in ``describe()``):
+Design decisions (dockguard's, documented here and in C{describe()}):
 
-* The ``ALLOW_*`` container actions work whether ``POST`` is 1 or 0
-  (linuxserver's order). With Tecnativa they silently needed ``POST=1``, a top
-  user complaint. ``describe()`` prints a warning line when an action switch is
-  on while ``POST=0``, because a Tecnativa user reading the same settings
+* The C{ALLOW_*} container actions work whether C{POST} is 1 or 0
+  (linuxserver's order). With Tecnativa they silently needed C{POST=1}, a top
+  user complaint. C{describe()} prints a warning line when an action switch is
+  on while C{POST=0}, because a Tecnativa user reading the same settings
   would expect those actions to be refused.
-* The action switches apply to ``POST /containers/{id}/{action}`` only (the
-  daemon serves those routes for ``POST`` alone), with the same id characters
-  as the proxies (``[a-zA-Z0-9_.-]+``). Everything else goes through the POST
+* The action switches apply to C{POST /containers/{id}/{action}} only (the
+  daemon serves those routes for C{POST} alone), with the same id characters
+  as the proxies (C{[a-zA-Z0-9_.-]+}). Everything else goes through the POST
   gate and the section rules.
 * Sections match the exact first segment of the canonical path (after the
-  ``/vX.Y`` prefix), case-sensitively: the daemon routes case-sensitively.
-  A path without a section is refused (rule ``"no section"``).
-* Only the exact methods ``GET`` and ``HEAD`` are reads; anything else,
-  including ``get``, is a write and needs ``POST=1``.
-* Values are read as HAProxy reads them, as integers: ``0`` is off and any
+  C{/vX.Y} prefix), case-sensitively: the daemon routes case-sensitively.
+  A path without a section is refused (rule C{"no section"}).
+* Only the exact methods C{GET} and C{HEAD} are reads; anything else,
+  including C{get}, is a write and needs C{POST=1}.
+* Values are read as HAProxy reads them, as integers: C{0} is off and any
   other number is on; an empty value means "unset" and takes the default.
-  Anything else (``true``, ``yes``, ``on``, ``false``, `` 1``) is refused with
-  a :class:`~dockguard.errors.ConfigError` instead of being guessed at:
-  Tecnativa silently reads ``true`` as 0 (off). Only the ASCII digits 0-9 are
+  Anything else (C{true}, C{yes}, C{on}, C{false}, C{ 1}) is refused with
+  a L{ConfigError<dockguard.errors.ConfigError>} instead of being guessed at:
+  Tecnativa silently reads C{true} as 0 (off). Only the ASCII digits 0-9 are
   accepted; a sign is refused too, since how HAProxy reads one is not
   documented.
 * Unknown variables are ignored: the environment holds many others.
@@ -96,21 +96,21 @@ __all__ = [
 
 @attrs.frozen
 class ActionSwitch:
-    """An ``ALLOW_*`` variable that allows ``POST /containers/{id}/{action}``."""
+    """An C{ALLOW_*} variable that allows C{POST /containers/{id}/{action}}."""
 
     env: str
     actions: frozenset[str]
-    #: What it allows, for messages, e.g. ``"starting containers"``.
+    #: What it allows, for messages, e.g. C{"starting containers"}.
     doing: str
 
 
 @attrs.frozen
 class Gate:
-    """An ``ALLOW_*`` variable without which ``/containers/{id}/{resource}`` is refused."""
+    """An C{ALLOW_*} variable without which C{/containers/{id}/{resource}} is refused."""
 
     env: str
     resource: str
-    #: What it protects, for messages, e.g. ``"container logs"``.
+    #: What it protects, for messages, e.g. C{"container logs"}.
     what: str
 
 
@@ -162,7 +162,7 @@ KNOWN_VARIABLES: Mapping[str, bool] = {
 # off), LIBPOD_ALLOW_{START,STOP,RESTARTS,PAUSE,UNPAUSE} for
 # /libpod/containers/ID/<action> and LIBPOD_ALLOW_POD_* for /libpod/pods/ID/<action>,
 # allowed before the POST gate. Its ALLOW_* switches and gates match
-# ``^(/v[\d\.]+)?(/libpod)?/(containers|pods)/ID/...``, so they hold for libpod
+# C{^(/v[\d\.]+)?(/libpod)?/(containers|pods)/ID/...}, so they hold for libpod
 # containers and pods too, and so they do here. LIBPOD_BUILD and
 # LIBPOD_COMMIT are dockguard's (linuxserver refuses those paths).
 
@@ -210,13 +210,13 @@ class Setting:
 
     env: str
     on: bool
-    #: The value as written in the environment; ``None`` if unset or empty
+    #: The value as written in the environment; C{None} if unset or empty
     #: (the default applies).
     written: str | None = None
 
     @property
     def words(self) -> str:
-        """The setting in the user's own words, e.g. ``"CONTAINERS=1"``."""
+        """The setting in the user's own words, e.g. C{"CONTAINERS=1"}."""
         value = self.written if self.written is not None else ("1" if self.on else "0")
         return f"{self.env}={value}"
 
@@ -244,7 +244,7 @@ def _not_a_number(written: str) -> str:
 
 
 #: The routes that hand out what a gate names, whatever their section:
-#: ``docker cp`` also through the old ``copy`` route, logs also through
+#: C{docker cp} also through the old C{copy} route, logs also through
 #: Swarm services and tasks.
 _GATED_ROUTES: Mapping[tuple[str, str], str] = {
     ("GET", "/containers/{id}/archive"): "archive",
@@ -258,18 +258,18 @@ _GATED_ROUTES: Mapping[tuple[str, str], str] = {
     ("GET", "/tasks/{id}/logs"): "logs",
     ("GET", "/containers/{id}/top"): "top",
 }
-#: Attach hands out the whole log history when asked with ``logs=1``.
+#: Attach hands out the whole log history when asked with C{logs=1}.
 _LOGS_WHEN_ASKED = frozenset({("GET", "/containers/{id}/attach/ws"), ("POST", "/containers/{id}/attach")})
 _GATE_BY_RESOURCE: Mapping[str, Gate] = {gate.resource: gate for gate in GATES}
 
 
 def _gate_for(path: CanonicalPath, route: Route | None) -> Gate | None:
-    """The gate that closes what the request for ``path`` hands out, or ``None``.
+    """The gate that closes what the request for C{path} hands out, or C{None}.
 
-    Found from ``route``, the route the request is judged as (a HEAD on a GET
-    route as that GET), and, for attach, its ``logs`` parameter read as the
+    Found from C{route}, the route the request is judged as (a HEAD on a GET
+    route as that GET), and, for attach, its C{logs} parameter read as the
     daemon reads it; and, as deny rules should be broad, any path under
-    ``/containers/{id}/`` that names a gated resource.
+    C{/containers/{id}/} that names a gated resource.
     """
     if route is not None:
         key = (route.method, route.template)
@@ -294,11 +294,11 @@ def _gate_for(path: CanonicalPath, route: Route | None) -> Gate | None:
 class EnvPolicy:
     """One permission set for every identity, with Tecnativa's variables.
 
-    Build it with :meth:`from_environ`; see the module docstring for the exact
+    Build it with L{from_environ}; see the module docstring for the exact
     semantics and where each comes from.
     """
 
-    #: Every variable in :data:`KNOWN_VARIABLES`, in that order.
+    #: Every variable in L{KNOWN_VARIABLES}, in that order.
     settings: tuple[Setting, ...] = attrs.field()
     _by_env: Mapping[str, Setting] = attrs.field(init=False, eq=False, hash=False, repr=False)
 
@@ -314,15 +314,15 @@ class EnvPolicy:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> EnvPolicy:
-        """Read the permission variables from ``environ`` (e.g. ``os.environ``).
+        """Read the permission variables from C{environ} (e.g. C{os.environ}).
 
-        Raises :class:`~dockguard.errors.ConfigError` (source ``"environment"``)
+        Raises L{ConfigError<dockguard.errors.ConfigError>} (source C{"environment"})
         for the first value that is not a plain number.
         """
         return cls(settings=tuple(_parse(env, environ.get(env)) for env in KNOWN_VARIABLES))
 
     def setting(self, env: str) -> Setting:
-        """The setting of one known variable, e.g. ``setting("POST")``."""
+        """The setting of one known variable, e.g. C{setting("POST")}."""
         return self._by_env[env]
 
     def is_on(self, env: str) -> bool:
@@ -334,7 +334,7 @@ class EnvPolicy:
         return None
 
     def decide(self, identity: str, method: str, path: CanonicalPath, match: Match) -> Decision:
-        """Authorise ``method path`` (``match`` is its lookup); ``identity`` does not matter to this policy."""
+        """Authorise C{method path} (C{match} is its lookup); C{identity} does not matter to this policy."""
         if path.segments[:1] == (_routes.LIBPOD,):  # libpod (issue 17)
             return self._decide_libpod(method, path, match)
         section = match.section
@@ -406,7 +406,7 @@ class EnvPolicy:
 
     # --- libpod (issue 17) ---------------------------------------------------
     def _decide_libpod(self, method: str, path: CanonicalPath, match: Match) -> Decision:
-        """``/libpod/...``: linuxserver's LIBPOD_* rules, in its order (see KNOWN_VARIABLES)."""
+        """C{/libpod/...}: linuxserver's LIBPOD_* rules, in its order (see KNOWN_VARIABLES)."""
         section = match.section
         if section is None:
             return no_section(path)

@@ -1,9 +1,9 @@
-"""The configuration file's ``[identities]`` and ``[groups.NAME]`` tables, read into a
-:class:`~dockguard.groups.GroupPolicy`.
+"""The configuration file's C{[identities]} and C{[groups.NAME]} tables, read into a
+L{GroupPolicy<dockguard.groups.GroupPolicy>}.
 
 Each caller is named (by its client certificate's CN or by its listener's fixed
 identity). The file gives each identity one or more groups: presets
-(:data:`dockguard.presets.PRESETS`) or groups of its own::
+(L{dockguard.presets.PRESETS}) or groups of its own::
 
     [identities]
     traefik = ["traefik"]             # a preset (see dockguard.presets)
@@ -15,15 +15,15 @@ identity). The file gives each identity one or more groups: presets
     actions = ["image.build", "container.start"]
     description = "CI: builds and pushes images"
 
-A group's ``extends`` come first (the highest level of each section among
+A group's C{extends} come first (the highest level of each section among
 them, the union of their actions and guards), then its own entries, which may
-lower a level. Every mistake raises :class:`~dockguard.errors.ConfigError`
-naming the file, the dotted key (e.g. ``groups.web.sections.contaners``) and
+lower a level. Every mistake raises L{ConfigError<dockguard.errors.ConfigError>}
+naming the file, the dotted key (e.g. C{groups.web.sections.contaners}) and
 what to write instead.
 
 A group may narrow its rights to some containers, volumes and networks
-(``scope``, a :class:`~dockguard.scope.Scope`) and hide parts of what it reads
-(``redact``, from :data:`~dockguard.scope.REDACTABLE`)::
+(C{scope}, a L{Scope<dockguard.scope.Scope>}) and hide parts of what it reads
+(C{redact}, from L{REDACTABLE<dockguard.scope.REDACTABLE>})::
 
     [groups.autoheal]
     actions = ["container.restart"]
@@ -31,7 +31,7 @@ A group may narrow its rights to some containers, volumes and networks
     scope = { labels = ["autoheal=true"] }
     redact = ["env"]
 
-A group's own ``scope`` and ``redact`` replace its parents'. Without one of
+A group's own C{scope} and C{redact} replace its parents'. Without one of
 its own it inherits: the scope its parents share (parents whose scopes
 differ, or a parent with a scope beside one without, are an error: the
 group must write its own), and the redactions all its parents make (the
@@ -75,12 +75,12 @@ def _names_as_list(source: str, key: str, value: object, what: str) -> list[str]
 
 
 def policy_from_config(source: str, data: Mapping[str, Any]) -> GroupPolicy | None:
-    """The :class:`GroupPolicy` in a parsed TOML file, or ``None`` if it has none.
+    """The L{GroupPolicy} in a parsed TOML file, or C{None} if it has none.
 
-    Reads only the top-level keys ``identities`` and ``groups``; returns
-    ``None`` when neither is present. Every mistake raises
-    :class:`~dockguard.errors.ConfigError` naming the dotted key, e.g.
-    ``groups.web.sections.contaners``.
+    Reads only the top-level keys C{identities} and C{groups}; returns
+    C{None} when neither is present. Every mistake raises
+    L{ConfigError<dockguard.errors.ConfigError>} naming the dotted key, e.g.
+    C{groups.web.sections.contaners}.
     """
     if "identities" not in data and "groups" not in data:
         return None
@@ -147,7 +147,7 @@ class _Spec:
     description: str
     guards: Allowance | None = None
     guard_keys: tuple[str, ...] = ()
-    #: Its own scope and redactions; ``None``: not written, so inherited.
+    #: Its own scope and redactions; C{None}: not written, so inherited.
     scope: Scope | None = None
     redact: frozenset[str] | None = None
 
@@ -242,7 +242,7 @@ def _strings(source: str, key: str, value: object, example: str) -> list[str]:
 
 
 def _read_scope(source: str, key: str, table: object) -> Scope:
-    """A ``[groups.NAME.scope]`` table (``names``, ``labels``, ``owner``) as a :class:`Scope`."""
+    """A C{[groups.NAME.scope]} table (C{names}, C{labels}, C{owner}) as a L{Scope}."""
     if not isinstance(table, Mapping):
         raise ConfigError(source, key, f"must be a table with keys {', '.join(_SCOPE_KEYS)}, {_SCOPE_EXAMPLE}")
     for field in table:
@@ -290,7 +290,7 @@ def _read_scope(source: str, key: str, table: object) -> Scope:
 
 
 def _read_redact(source: str, key: str, value: object) -> frozenset[str]:
-    """A ``redact`` list, e.g. ``["env"]``, as a set of :data:`REDACTABLE` names."""
+    """A C{redact} list, e.g. C{["env"]}, as a set of L{REDACTABLE} names."""
     items = _strings(source, key, value, '["env"]')
     for item in items:
         if item not in REDACTABLE:
@@ -309,7 +309,7 @@ def _same_scope(a: Scope, b: Scope) -> bool:
 
 
 def _scope_toml(scope: Scope) -> str:
-    """``scope`` as the inline table to write in the file."""
+    """C{scope} as the inline table to write in the file."""
     parts = []
     if scope.names:
         parts.append("names = [" + ", ".join(f'"{name}"' for name in scope.names) + "]")
@@ -358,7 +358,7 @@ def _resolve(
     resolved: dict[str, Group],
     chain: list[str],
 ) -> Group:
-    """The group ``name`` with its extends applied (parents first, then its own entries)."""
+    """The group C{name} with its extends applied (parents first, then its own entries)."""
     if name in presets:
         return presets[name]
     if name in resolved:

@@ -1,47 +1,47 @@
 """Per-identity permission groups: who may make which Engine API call.
 
 Each caller is named (by its client certificate's CN or by its listener's fixed
-identity). Each identity has one or more *groups*; a :class:`Group` opens
-sections of the API at a level and adds fine *actions*. :class:`GroupPolicy`
-(a :class:`~dockguard.policy.Policy`) holds the identities and their groups and
-decides each request from them. The configuration file's ``[identities]`` and
-``[groups.NAME]`` tables are read by :mod:`dockguard.groupconfig`; the built-in
-groups are :data:`dockguard.presets.PRESETS`.
+identity). Each identity has one or more *groups*; a L{Group} opens
+sections of the API at a level and adds fine *actions*. L{GroupPolicy}
+(a L{Policy<dockguard.policy.Policy>}) holds the identities and their groups and
+decides each request from them. The configuration file's C{[identities]} and
+C{[groups.NAME]} tables are read by L{dockguard.groupconfig}; the built-in
+groups are L{dockguard.presets.PRESETS}.
 
-Sections, routes and actions come from :mod:`dockguard.routes`
-(:data:`~dockguard.routes.ROUTES`).
+Sections, routes and actions come from L{dockguard.routes}
+(L{ROUTES<dockguard.routes.ROUTES>}).
 
-How :meth:`GroupPolicy.decide` judges ``method path`` for an identity
+How L{GroupPolicy.decide} judges C{method path} for an identity
 ----------------------------------------------------------------------
 
 =================================================  ======================================================
 Situation                                          Decision
 =================================================  ======================================================
-identity not under ``[identities]``                deny, rule ``unknown identity``
-identity with an empty group list                  deny, rule ``no groups``
-path in no section (``/foo``, ``/CONTAINERS``)     deny, rule ``no section`` (unless learn, below)
-section ``"write"``                                allow every route of the section, every method
-section ``"read"``                                 allow GET and HEAD routes of the section that are not
+identity not under C{[identities]}                deny, rule C{unknown identity}
+identity with an empty group list                  deny, rule C{no groups}
+path in no section (C{/foo}, C{/CONTAINERS})     deny, rule C{no section} (unless learn, below)
+section C{"write"}                                allow every route of the section, every method
+section C{"read"}                                 allow GET and HEAD routes of the section that are not
                                                    sensitive (logs, image exports, archive GET/HEAD,
                                                    export, attach/ws, the swarm's tokens and unlock key)
 action listed                                      allow exactly the routes carrying that action,
                                                    whatever the section's level (even "none"); plain
                                                    reads have actions too (container.list, ...)
-section ``"none"`` or missing, no action           deny, rule ``needs ...``
+section C{"none"} or missing, no action           deny, rule C{needs ...}
 path in a section but no known route               judged by the section level only: "read" allows GET
                                                    and HEAD, "write" any method; actions never apply
 HEAD on a route that has only GET                  judged as that GET route (so it stays sensitive)
 several groups                                     allowed if ANY group allows (union); the rule names
                                                    the first group that does, e.g.
-                                                   ``group watchtower: containers=read`` or
-                                                   ``group watchtower: action container.start``
-denied, and a group of the identity has learn      allowed with ``learned=True``, rule
-                                                   ``learn (group X): would deny: needs ...``
+                                                   C{group watchtower: containers=read} or
+                                                   C{group watchtower: action container.start}
+denied, and a group of the identity has learn      allowed with C{learned=True}, rule
+                                                   C{learn (group X): would deny: needs ...}
 =================================================  ======================================================
 
-Methods are compared exactly, as the daemon's router does: ``get`` is not a
+Methods are compared exactly, as the daemon's router does: C{get} is not a
 read. A deny names the identity's groups and what would open the call, e.g.
-``add action "container.exec" or containers = "write" to one of: monitoring``.
+C{add action "container.exec" or containers = "write" to one of: monitoring}.
 
 This module has no I/O and no Twisted import.
 """
@@ -65,7 +65,7 @@ __all__ = ["ACCESS_LEVELS", "ACTIONS", "SECTION_NAMES", "Group", "GroupPolicy"]
 ACCESS_LEVELS: tuple[str, ...] = ("none", "read", "write")
 #: Every fine action name that some route carries.
 ACTIONS: frozenset[str] = frozenset(route.action for route in ROUTES if route.action is not None)
-#: Every section name, e.g. ``"containers"``, ``"ping"``.
+#: Every section name, e.g. C{"containers"}, C{"ping"}.
 SECTION_NAMES: tuple[str, ...] = tuple(section.name for section in SECTIONS)
 # libpod (issue 17): Podman's sections, libpod_containers, libpod_pods, ...
 SECTION_NAMES = SECTION_NAMES + tuple(section.name for section in LIBPOD_SECTIONS)
@@ -112,9 +112,9 @@ class Group:
     """A named set of permissions: section levels plus fine actions."""
 
     name: str
-    #: Section name -> ``"none"``, ``"read"`` or ``"write"``; a missing section is ``"none"``.
+    #: Section name -> C{"none"}, C{"read"} or C{"write"}; a missing section is C{"none"}.
     sections: Mapping[str, str] = attrs.field(converter=_frozen_sections, validator=_check_sections)
-    #: Action names from :data:`ACTIONS`.
+    #: Action names from L{ACTIONS}.
     actions: frozenset[str] = attrs.field(converter=_frozen_actions, validator=_check_actions)
     #: Learn mode: requests the rules would deny are let through and marked.
     learn: bool = False
@@ -123,9 +123,9 @@ class Group:
     #: service and volume bodies (dockguard.guards); closed by default.
     guards: Allowance = CLOSED
     #: The containers, volumes and networks its rights hold for
-    #: (dockguard.scope); ``None``: all of them.
+    #: (dockguard.scope); C{None}: all of them.
     scope: Scope | None = None
-    #: What its inspects and lists hide (:data:`dockguard.scope.REDACTABLE`).
+    #: What its inspects and lists hide (L{dockguard.scope.REDACTABLE}).
     redact: frozenset[str] = attrs.field(default=NO_REDACTION, converter=_frozen_actions, validator=_check_redact)
 
     def __attrs_post_init__(self) -> None:
@@ -137,13 +137,13 @@ class Group:
             )
 
     def level(self, section: str) -> str:
-        """This group's level for ``section``."""
+        """This group's level for C{section}."""
         return self.sections.get(section, "none")
 
     def grant(self, method: str, route: Route | None, section: str) -> str | None:
-        """What in this group allows ``method`` on ``route`` (in ``section``), or ``None``.
+        """What in this group allows C{method} on C{route} (in C{section}), or C{None}.
 
-        ``route`` is ``None`` for a path in the section that has no known route.
+        C{route} is C{None} for a path in the section that has no known route.
         """
         if route is not None and route.action is not None and route.action in self.actions:
             return f"action {route.action}"
@@ -174,7 +174,7 @@ class Group:
 
 
 def _need(method: str, route: Route | None, section: str) -> tuple[str, str]:
-    """(short rule, advice) saying what would open ``method`` on ``route``."""
+    """(short rule, advice) saying what would open C{method} on C{route}."""
     if route is not None and route.action is not None and method in READ_METHODS and not route.sensitive:
         return (
             f"needs {section}=read or action {route.action}",
@@ -217,8 +217,8 @@ class GroupPolicy:
                 raise ValueError(f"group {group.name!r} is stored under the name {name!r}")
 
     def shut_out(self, identity: str) -> Decision | None:
-        """The refusal of every request of ``identity`` when it is not under
-        ``[identities]`` or has no groups there; ``None`` when it has groups."""
+        """The refusal of every request of C{identity} when it is not under
+        C{[identities]} or has no groups there; C{None} when it has groups."""
         names = self.identities.get(identity)
         if names is None:
             return Decision(
@@ -241,7 +241,7 @@ class GroupPolicy:
         return None
 
     def decide(self, identity: str, method: str, path: CanonicalPath, match: Match) -> Decision:
-        """Authorise ``method path`` (``match`` is its lookup) for ``identity``; see the module docstring."""
+        """Authorise C{method path} (C{match} is its lookup) for C{identity}; see the module docstring."""
         refused = self.shut_out(identity)
         if refused is not None:
             return refused

@@ -1,41 +1,41 @@
 """Checks that keep a request's meaning intact, whatever policy allowed its route.
 
-A policy decides *which call* a request is (``POST /containers/{id}/start``)
+A policy decides *which call* a request is (C{POST /containers/{id}/start})
 and whether the caller may make it. Some requests carry, besides the route,
 something that changes what the call does: a HostConfig in the body of a
 start (applied by daemons up to 24 for API versions below 1.24), a form body
 the daemon reads as query parameters, a query with two readings. A switch such
-as ``ALLOW_START=1`` or an action such as ``container.start`` grants the call
+as C{ALLOW_START=1} or an action such as C{container.start} grants the call
 as the documentation describes it, not whatever those extras make of it.
 
-So :func:`check_request` and :func:`body_kind` run for every allowed request,
+So L{check_request} and L{body_kind} run for every allowed request,
 under environment variables as under groups, and the relay cannot skip them:
 
-* a query the daemon could read two ways is refused (:mod:`dockguard.queries`);
-* a non-empty body sent as ``application/x-www-form-urlencoded`` or
-  ``multipart/…`` is refused: Go's ``ParseForm`` reads a form body into the
-  same ``r.Form`` the handlers read their query parameters from (``POST
-  /containers/X/attach`` with the body ``logs=1`` returns the logs), and
-  ``FormValue`` in a handler that did not call ``ParseForm`` (``postBuild``)
+* a query the daemon could read two ways is refused (L{dockguard.queries});
+* a non-empty body sent as C{application/x-www-form-urlencoded} or
+  C{multipart/…} is refused: Go's C{ParseForm} reads a form body into the
+  same C{r.Form} the handlers read their query parameters from (C{POST
+  /containers/X/attach} with the body C{logs=1} returns the logs), and
+  C{FormValue} in a handler that did not call C{ParseForm} (C{postBuild})
   parses a multipart body too, so the parameters dockguard judges would not
   be the ones the daemon uses. The Engine API never takes form bodies;
-* two ``Content-Type`` fields are refused (Go reads the first, others the last);
-* ``POST /containers/{id}/start`` is always inspected (:func:`body_kind`): its
-  body must be empty, ``{}`` or ``null``; its ``checkpoint`` and
-  ``checkpoint-dir`` parameters (restore a container from files on the host,
-  experimental daemons) need ``privileged`` in the group's guards and are
+* two C{Content-Type} fields are refused (Go reads the first, others the last);
+* C{POST /containers/{id}/start} is always inspected (L{body_kind}): its
+  body must be empty, C{{}} or C{null}; its C{checkpoint} and
+  C{checkpoint-dir} parameters (restore a container from files on the host,
+  experimental daemons) need C{privileged} in the group's guards and are
   refused under environment variables.
 
-Under groups (``allowance`` is not ``None``) the escalation guards also judge
-the bodies of the routes marked :attr:`~dockguard.routes.Route.inspected`, and
+Under groups (C{allowance} is not C{None}) the escalation guards also judge
+the bodies of the routes marked L{inspected<dockguard.routes.Route.inspected>}, and
 the queries of the calls whose meaning is in their query: builds and
-BuildKit's routes (:mod:`dockguard.builds`), the calls that write image names
-(:mod:`dockguard.images`), the network named in the path of ``POST
-/networks/{id}/connect`` and ``/disconnect`` (the ``networks`` guard),
-``POST /plugins/create`` (which installs a plugin
-with whatever privileges its archive declares and needs ``privileged``), and
-``POST /services/{id}/update?rollback=previous`` (which restores a spec
-dockguard never judged, and needs ``privileged`` too). Under environment
+BuildKit's routes (L{dockguard.builds}), the calls that write image names
+(L{dockguard.images}), the network named in the path of C{POST
+/networks/{id}/connect} and C{/disconnect} (the C{networks} guard),
+C{POST /plugins/create} (which installs a plugin
+with whatever privileges its archive declares and needs C{privileged}), and
+C{POST /services/{id}/update?rollback=previous} (which restores a spec
+dockguard never judged, and needs C{privileged} too). Under environment
 variables a service update may carry any spec anyway, so a rollback adds
 nothing.
 
@@ -76,13 +76,13 @@ def check_request(
     allowance: Allowance | None,
     match: Match,
 ) -> Verdict:
-    """Whether an allowed ``method path`` keeps its meaning; a refusal says why.
+    """Whether an allowed C{method path} keeps its meaning; a refusal says why.
 
-    ``content_types`` holds every ``Content-Type`` value of the request,
-    ``has_body`` whether it announces a body (``Transfer-Encoding`` or a
-    non-zero ``Content-Length``); ``allowance`` is the group's guards, or
-    ``None`` under environment variables; ``match`` is
-    ``dockguard.routes.lookup(method, path)``, the request's one lookup.
+    C{content_types} holds every C{Content-Type} value of the request,
+    C{has_body} whether it announces a body (C{Transfer-Encoding} or a
+    non-zero C{Content-Length}); C{allowance} is the group's guards, or
+    C{None} under environment variables; C{match} is
+    C{dockguard.routes.lookup(method, path)}, the request's one lookup.
     """
     try:
         query = parse_query(path.query)
@@ -161,16 +161,16 @@ def check_request(
 # --- libpod (issue 17) -------------------------------------------------------------
 #
 # Podman decodes most queries with gorilla/schema, which matches a parameter
-# to a field case-insensitively (strings.EqualFold): ``?NetworkMode=host``
-# is ``networkmode`` there. So a query key that folds to a parameter
+# to a field case-insensitively (strings.EqualFold): C{?NetworkMode=host}
+# is C{networkmode} there. So a query key that folds to a parameter
 # dockguard reads, spelled otherwise, is refused (for every upstream: the
 # Docker daemon ignores such keys). gorilla/schema also reads the *last*
-# value of a repeated parameter, Go's ``Form.Get`` the first: a parameter
-# dockguard reads may be repeated only with one value (``t``, a list to
+# value of a repeated parameter, Go's C{Form.Get} the first: a parameter
+# dockguard reads may be repeated only with one value (C{t}, a list to
 # both, excepted). Podman's build handler (the same for
-# ``/build`` and ``/libpod/build``) also takes options that reach the host
-# (``addcaps``, ``devices``, ``nsoptions``, ``secrets`` read from host paths,
-# ``rusagelogfile`` written to one, ``cppflags``, ...): they are refused
+# C{/build} and C{/libpod/build}) also takes options that reach the host
+# (C{addcaps}, C{devices}, C{nsoptions}, C{secrets} read from host paths,
+# C{rusagelogfile} written to one, C{cppflags}, ...): they are refused
 # under environment variables (the daemon ignores them; BUILD=1 grants a
 # build, not host files), and under groups unless the guards are fully open.
 
@@ -184,7 +184,7 @@ _READ_PARAMETERS = frozenset(
     }
 )  # fmt: skip
 _READ_FOLDED = {go_fold(name): name for name in _READ_PARAMETERS}
-#: The parameters that may repeat: ``t`` (a list to both), and ``container`` (every
+#: The parameters that may repeat: C{t} (a list to both), and C{container} (every
 #: value is replaced by the one judged when a scope applies, see dockguard.relay).
 _LIST_PARAMETERS = frozenset({"t", "container"})
 
@@ -202,7 +202,7 @@ _LIBPOD_NETWORK_PATH_ROUTES = {
 }
 
 
-#: libpod routes that write image names, and the Docker route each is judged as (``None``: below).
+#: libpod routes that write image names, and the Docker route each is judged as (C{None}: below).
 _LIBPOD_IMAGE_WRITES: dict[tuple[str, str], str | None] = {
     ("POST", "/libpod/images/load"): "/images/load",
     ("POST", "/libpod/images/{name}/tag"): "/images/{name}/tag",
@@ -242,7 +242,7 @@ def _judge_libpod_image_write(key: tuple[str, str], query: Query, allowance: All
 
 
 def _judge_secret_driver(query: Query, allowance: Allowance | None) -> Verdict:
-    """``/libpod/secrets/create``: a driver or driver options, which run commands or write files on the host."""
+    """C{/libpod/secrets/create}: a driver or driver options, which run commands or write files on the host."""
     values = {go_fold(key): query.get(key) for key in query.values}
     driver = values.get("DRIVER", "")
     options = values.get("DRIVEROPTS", "")
@@ -259,7 +259,7 @@ def _judge_secret_driver(query: Query, allowance: Allowance | None) -> Verdict:
 
 
 def _podman_query(query: Query) -> Verdict | None:
-    """A refusal for query keys Podman reads otherwise than dockguard, else ``None``."""
+    """A refusal for query keys Podman reads otherwise than dockguard, else C{None}."""
     # (podman --remote itself sends detachKeys and detachkeys: two spellings of a
     # parameter dockguard does not read are let through)
     for key, values in query.values.items():
@@ -312,11 +312,11 @@ def _check_start(query: Query, allowance: Allowance | None) -> Verdict:
 
 
 def body_kind(match: Match, allowance: Allowance | None) -> str | None:
-    """The kind of body to read whole and judge before relaying, or ``None``.
+    """The kind of body to read whole and judge before relaying, or C{None}.
 
-    ``match`` is the request's lookup (its route's
-    :attr:`~dockguard.routes.Route.inspected`). Under environment variables
-    (``allowance`` is ``None``) only :data:`ALWAYS_INSPECTED` kinds are judged.
+    C{match} is the request's lookup (its route's
+    L{inspected<dockguard.routes.Route.inspected>}). Under environment variables
+    (C{allowance} is C{None}) only L{ALWAYS_INSPECTED} kinds are judged.
     """
     kind = match.inspected
     if kind is None or (allowance is None and kind not in ALWAYS_INSPECTED):

@@ -1,39 +1,39 @@
 """The one place that turns an HTTP request target into the path dockguard judges.
 
-Every authorisation decision is made on the :class:`CanonicalPath` returned by
-:func:`canonicalise`. The rules are written so that the path dockguard judges
+Every authorisation decision is made on the L{CanonicalPath} returned by
+L{canonicalise}. The rules are written so that the path dockguard judges
 is the path the Docker daemon routes; wherever the two could disagree, the
-request is refused instead (:class:`PathRefused`), because a proxy that
+request is refused instead (L{PathRefused}), because a proxy that
 authorises one reading while the daemon serves another is bypassed.
 
 What the daemon does (dockerd 20.10, measured; see
-``/work/shared/notes/relay-facts.md``), and the rule that follows from it:
+C{/work/shared/notes/relay-facts.md}), and the rule that follows from it:
 
-* It percent-decodes the path before routing (``/%69mages/json`` and
-  ``/images%2fjson`` both reach the images list), so dockguard decodes exactly
+* It percent-decodes the path before routing (C{/%69mages/json} and
+  C{/images%2fjson} both reach the images list), so dockguard decodes exactly
   once too, and refuses escapes whose decoded character would change the
-  path's structure (``/ . % \\ ? #``) or is a control or non-ASCII character.
-* It answers ``301`` to the cleaned path for ``.``/``..`` segments and for
-  ``//``, so those are refused: the client should send the cleaned path.
-* It answers ``404`` for a trailing slash and for a wrong case
-  (``/IMAGES/json``), so paths stay case-sensitive and a trailing slash is
+  path's structure (C{/ . % \\ ? #}) or is a control or non-ASCII character.
+* It answers C{301} to the cleaned path for C{.}/C{..} segments and for
+  C{//}, so those are refused: the client should send the cleaned path.
+* It answers C{404} for a trailing slash and for a wrong case
+  (C{/IMAGES/json}), so paths stay case-sensitive and a trailing slash is
   refused.
-* Its router matches ``/v{version:[0-9.]+}`` as the first segment, so exactly
-  that (case-sensitive, lowercase ``v``) is taken as the version prefix.
+* Its router matches C{/v{version:[0-9.]+}} as the first segment, so exactly
+  that (case-sensitive, lowercase C{v}) is taken as the version prefix.
 
-Podman's service (4.3, ``pkg/api/server``; measured against ``podman system
-service`` 4.3.1, see docs/podman.md) routes the same paths with two
+Podman's service (4.3, C{pkg/api/server}; measured against C{podman system
+service} 4.3.1, see docs/podman.md) routes the same paths with two
 differences, and dockguard keeps one reading for both:
 
-* Its version prefix is ``/v{version:[0-9][0-9A-Za-z.-]*}``
-  (``VersionedPath``). Only what both routers read as a version is one:
-  ``v`` then a digit, then digits and dots (``/v1.41/``, ``/v4.3.1/``). A
-  first segment that either router alone reads as a version (``/v4.3.1-dev/``,
-  ``/v4x/``, ``/v./``, ``/v.1/``) is refused.
-* Its router matches the *encoded* path (gorilla/mux ``UseEncodedPath``) and
-  decodes only the placeholders' values, so ``/%69mages/json`` is no route
+* Its version prefix is C{/v{version:[0-9][0-9A-Za-z.-]*}}
+  (C{VersionedPath}). Only what both routers read as a version is one:
+  C{v} then a digit, then digits and dots (C{/v1.41/}, C{/v4.3.1/}). A
+  first segment that either router alone reads as a version (C{/v4.3.1-dev/},
+  C{/v4x/}, C{/v./}, C{/v.1/}) is refused.
+* Its router matches the *encoded* path (gorilla/mux C{UseEncodedPath}) and
+  decodes only the placeholders' values, so C{/%69mages/json} is no route
   there (404) while moby serves the image list. An escape in a segment that a
-  route names literally (``images``, ``json``, ``libpod``, ...), or in the
+  route names literally (C{images}, C{json}, C{libpod}, ...), or in the
   version prefix, is refused: written plainly, the two routers agree.
 
 This module has no I/O and no Twisted import.
@@ -53,13 +53,13 @@ class CanonicalPath:
     """A request target in the form every policy decision is made on."""
 
     #: Percent-decoded, API version prefix removed, e.g.
-    #: ``"/containers/abc/start"``; ``"/"`` for the root.
+    #: C{"/containers/abc/start"}; C{"/"} for the root.
     path: str
-    #: The path's segments, e.g. ``("containers", "abc", "start")``; ``()`` for ``"/"``.
+    #: The path's segments, e.g. C{("containers", "abc", "start")}; C{()} for C{"/"}.
     segments: tuple[str, ...]
-    #: ``"1.41"`` for a target starting ``/v1.41/``, else ``None``.
+    #: C{"1.41"} for a target starting C{/v1.41/}, else C{None}.
     version: str | None
-    #: The raw query string without the ``?``; ``""`` if there is none.
+    #: The raw query string without the C{?}; C{""} if there is none.
     query: str
 
 
@@ -104,10 +104,10 @@ _FIX_ESCAPE = (
 
 
 def canonicalise(target: bytes) -> CanonicalPath:
-    """Return the canonical form of an HTTP request target, or raise :class:`PathRefused`.
+    """Return the canonical form of an HTTP request target, or raise L{PathRefused}.
 
-    ``target`` is the request-target exactly as it appeared in the request line
-    (for example ``b"/v1.41/containers/json?all=1"``).
+    C{target} is the request-target exactly as it appeared in the request line
+    (for example C{b"/v1.41/containers/json?all=1"}).
     """
     if not target:
         raise PathRefused("the request target is empty; send a path such as /_ping")
@@ -202,7 +202,7 @@ def _refuse_escaped_literals(raw_segments: list[bytes], segments: list[str]) -> 
     """Refuse an escape in the version prefix or in a segment some route names literally.
 
     Podman's router matches those segments on the encoded path (no route for
-    ``/%69mages/json``) where moby's matches the decoded one: written plainly,
+    C{/%69mages/json}) where moby's matches the decoded one: written plainly,
     both read the same route.
     """
     from dockguard.routes import LITERAL_SEGMENTS  # routes imports this module
@@ -218,17 +218,17 @@ def _refuse_escaped_literals(raw_segments: list[bytes], segments: list[str]) -> 
             )
 
 
-#: libpod sections whose every name placeholder spans segments (``{name:.*}``): an image's
-#: ``docker.io/library/busybox``, which Podman's own client sends as ``docker.io%2Flibrary%2Fbusybox``.
+#: libpod sections whose every name placeholder spans segments (C{{name:.*}}): an image's
+#: C{docker.io/library/busybox}, which Podman's own client sends as C{docker.io%2Flibrary%2Fbusybox}.
 _SPANNING_LIBPOD = ((b"libpod", b"images"), (b"libpod", b"manifests"))
 
 
 def _spanning_names(raw_segments: list[bytes]) -> int:
-    """The index from which ``%2F`` may stand for a '/' in a name, or one past the end.
+    """The index from which C{%2F} may stand for a '/' in a name, or one past the end.
 
-    Under ``/libpod/images/`` and ``/libpod/manifests/`` Podman matches the
+    Under C{/libpod/images/} and C{/libpod/manifests/} Podman matches the
     encoded path, so an escaped '/' stays inside the name placeholder, which
-    spans segments there (``{name:.*}``); moby decodes it before routing. Both
+    spans segments there (C{{name:.*}}); moby decodes it before routing. Both
     read the same name when the escape is read as a '/' that splits segments,
     as moby does, so there it is; anywhere else it is refused.
     """
@@ -252,7 +252,7 @@ def _split_names(segments: list[str]) -> list[str]:
 
 
 def _decode_segment(raw: bytes, *, slash: bool = False) -> str:
-    """Percent-decode one path segment exactly once, refusing every ambiguous escape (``%2F`` too unless ``slash``)."""
+    """Percent-decode one path segment exactly once, refusing every ambiguous escape (C{%2F} too unless C{slash})."""
     out = bytearray()
     position = 0
     length = len(raw)

@@ -1,7 +1,7 @@
 """Ready-made groups for the tools people put in front of the Docker socket.
 
-Use a preset directly (``traefik = ["traefik"]`` under ``[identities]``) or
-build on it (``extends = ["dozzle"]`` in a ``[groups.NAME]`` table). Preset
+Use a preset directly (C{traefik = ["traefik"]} under C{[identities]}) or
+build on it (C{extends = ["dozzle"]} in a C{[groups.NAME]} table). Preset
 names are reserved: a configuration cannot define a group with one of them.
 
 Each preset opens what the tool's own code or documentation shows it calls,
@@ -11,23 +11,23 @@ of a tool (Dozzle's shell, Watchtower's lifecycle hooks, ...) are left out:
 extend the preset with the actions they need.
 
 The presets of tools that only read give each read the tool makes by its
-action (``container.list``, ``container.inspect``, ...), not the section's
+action (C{container.list}, C{container.inspect}, ...), not the section's
 "read": a tool that lists containers gets the list, not every container's
 inspect, top and changes. Each preset is tested against the trace of its
-tool (``tests/traces/<preset>.toml``: every call it makes, with the file of
+tool (C{tests/traces/<preset>.toml}: every call it makes, with the file of
 its source or the run here that shows it): every traced call is allowed, and
 every route it allows is justified by a traced call or named in the trace as
 a deliberate extra, with the reason.
 
 Remember what a section "read" gives: every non-sensitive GET of the section,
-e.g. ``containers = "read"`` includes container inspect (environment
+e.g. C{containers = "read"} includes container inspect (environment
 variables!), top, stats and changes, but not logs, archive, export or
-attach/ws, and ``images = "read"`` not ``docker save`` (see
-:data:`dockguard.routes.ROUTES`): logs and image exports are sensitive reads
-that a preset asks for by action (``container.logs``, ``service.logs``,
-``task.logs``, ``image.export``) only when its tool reads them. The presets of tools that
+attach/ws, and C{images = "read"} not C{docker save} (see
+L{dockguard.routes.ROUTES}): logs and image exports are sensitive reads
+that a preset asks for by action (C{container.logs}, C{service.logs},
+C{task.logs}, C{image.export}) only when its tool reads them. The presets of tools that
 read only names, labels, state and stats redact the environment
-(``redact = {"env"}``, :mod:`dockguard.scope`): their callers see the names
+(C{redact = {"env"}}, L{dockguard.scope}): their callers see the names
 of the variables in container and image inspects, not the values. No preset
 has a scope.
 

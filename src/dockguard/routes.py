@@ -1,21 +1,21 @@
 """The one place that knows the Docker Engine API's routes and sections.
 
 A section is named by the first segment of the canonical path (after the
-``/vX.Y`` prefix is removed, see :mod:`dockguard.paths`). The list and the
+C{/vX.Y} prefix is removed, see L{dockguard.paths}). The list and the
 environment variable names are those of Tecnativa/docker-socket-proxy
-(``haproxy.cfg``: one ``http-request allow`` rule per section, each matching
-``^(/v[\\d\\.]+)?/<prefix>``), which linuxserver/docker-socket-proxy keeps.
+(C{haproxy.cfg}: one C{http-request allow} rule per section, each matching
+C{^(/v[\\d\\.]+)?/<prefix>}), which linuxserver/docker-socket-proxy keeps.
 
 Unlike those proxies, dockguard matches the first segment exactly and
-case-sensitively: the daemon routes case-sensitively, so ``/CONTAINERS/json``
-and ``/containersfoo`` belong to no section (and the daemon would answer 404).
+case-sensitively: the daemon routes case-sensitively, so C{/CONTAINERS/json}
+and C{/containersfoo} belong to no section (and the daemon would answer 404).
 
-It also holds :data:`ROUTES`, every route of the Engine API with everything
+It also holds L{ROUTES}, every route of the Engine API with everything
 dockguard knows about it: its section, its fine action, whether it is a
 sensitive read, whether the daemon hijacks the connection, and which kind of
-body the escalation guards judge. :func:`lookup` finds, once per request, the
-:class:`Match`: the route the daemon would serve the request with (see the
-comment above :data:`ROUTES` for how it follows moby's router) and the section
+body the escalation guards judge. L{lookup} finds, once per request, the
+L{Match}: the route the daemon would serve the request with (see the
+comment above L{ROUTES} for how it follows moby's router) and the section
 of its first segment. The policy, the meaning checks and the relay all read
 that one match.
 
@@ -54,11 +54,11 @@ __all__ = [
 class Section:
     """One top-level section of the Engine API."""
 
-    #: Lowercase name used in messages, e.g. ``"containers"``, ``"ping"``.
+    #: Lowercase name used in messages, e.g. C{"containers"}, C{"ping"}.
     name: str
-    #: The environment variable that opens it, e.g. ``"CONTAINERS"``, ``"PING"``.
+    #: The environment variable that opens it, e.g. C{"CONTAINERS"}, C{"PING"}.
     env: str
-    #: The first path segment that selects it, e.g. ``"containers"``, ``"_ping"``.
+    #: The first path segment that selects it, e.g. C{"containers"}, C{"_ping"}.
     prefix: str
 
 
@@ -97,10 +97,10 @@ _BY_PREFIX: dict[str, Section] = {section.prefix: section for section in SECTION
 
 
 def container_action(path: CanonicalPath) -> str | None:
-    """The action of ``/containers/{id}/{action}`` (exactly 3 segments), else ``None``.
+    """The action of C{/containers/{id}/{action}} (exactly 3 segments), else C{None}.
 
-    For ``/containers/abc/start`` this is ``"start"``; for
-    ``/containers/json`` or ``/containers/abc/attach/ws`` it is ``None``.
+    For C{/containers/abc/start} this is C{"start"}; for
+    C{/containers/json} or C{/containers/abc/attach/ws} it is C{None}.
     """
     segments = path.segments
     if len(segments) == 3 and segments[0] == "containers":
@@ -113,61 +113,61 @@ def container_action(path: CanonicalPath) -> str | None:
 # ---------------------------------------------------------------------------
 #
 # Every route the daemon serves for API versions 1.41 to 1.47, read from
-# moby's routers (moby/moby api/server/router/*/<name>.go, ``initRoutes`` or
-# ``NewRouter``):
+# moby's routers (moby/moby api/server/router/*/<name>.go, C{initRoutes} or
+# C{NewRouter}):
 #
 # * checkpoint/checkpoint.go (experimental daemons only);
-# * container/container.go (containers, exec, ``/commit``);
-# * image/image.go; network/network.go; volume/volume.go (``PUT`` since 1.42,
+# * container/container.go (containers, exec, C{/commit});
+# * image/image.go; network/network.go; volume/volume.go (C{PUT} since 1.42,
 #   for cluster volumes);
-# * system/system.go (``/_ping`` GET and HEAD, ``/events``, ``/info``,
-#   ``/version``, ``/system/df``, ``/auth``; its ``OPTIONS /{anyroute:.*}``
+# * system/system.go (C{/_ping} GET and HEAD, C{/events}, C{/info},
+#   C{/version}, C{/system/df}, C{/auth}; its C{OPTIONS /{anyroute:.*}}
 #   CORS route is left out: it serves no data);
-# * build/build.go (``/build``, ``/build/prune``, ``/build/cancel``);
-# * session/session.go (``POST /session``); grpc/grpc.go (``POST /grpc``);
+# * build/build.go (C{/build}, C{/build/prune}, C{/build/cancel});
+# * session/session.go (C{POST /session}); grpc/grpc.go (C{POST /grpc});
 # * swarm/cluster.go (swarm, services, nodes, tasks, secrets, configs);
 # * plugin/plugin.go; distribution/distribution.go.
 #
-# How the daemon matches, and how :func:`lookup` copies it:
+# How the daemon matches, and how L{lookup} copies it:
 #
 # * gorilla/mux tries routes in the order they were registered and the first
 #   match wins. The daemon registers the checkpoint router *before* the
 #   container router ("or the DELETE gets masked", cmd/dockerd), so
-#   ``DELETE /containers/a/checkpoints/b`` deletes a checkpoint. ROUTES keeps
+#   C{DELETE /containers/a/checkpoints/b} deletes a checkpoint. ROUTES keeps
 #   that order.
-# * Methods are matched exactly. Only ``/_ping`` and
-#   ``/containers/{id}/archive`` have a HEAD route; HEAD on a GET route is not
-#   served (gorilla's ``Methods("GET")`` does not match HEAD).
-# * Moby declares most names as ``{name:.*}`` (``{id:.+}`` for
-#   ``GET /networks/{id}``): the regular expression crosses ``/``, so
-#   ``/images/library/busybox:latest/json`` inspects ``library/busybox:latest``
-#   and ``/containers/web/db/archive`` reads the archive of the container
-#   reachable as ``web/db`` (a legacy link name: links are registered in the
-#   daemon's name store as ``/web/db``). Such placeholders therefore match one
+# * Methods are matched exactly. Only C{/_ping} and
+#   C{/containers/{id}/archive} have a HEAD route; HEAD on a GET route is not
+#   served (gorilla's C{Methods("GET")} does not match HEAD).
+# * Moby declares most names as C{{name:.*}} (C{{id:.+}} for
+#   C{GET /networks/{id}}): the regular expression crosses C{/}, so
+#   C{/images/library/busybox:latest/json} inspects C{library/busybox:latest}
+#   and C{/containers/web/db/archive} reads the archive of the container
+#   reachable as C{web/db} (a legacy link name: links are registered in the
+#   daemon's name store as C{/web/db}). Such placeholders therefore match one
 #   *or more* segments here too, for every router that declares them so -
 #   containers and exec as well as images, networks, volumes, plugins and
 #   distribution. Matching one segment there would leave
-#   ``GET /containers/web/db/archive`` without a route, and a section-level
+#   C{GET /containers/web/db/archive} without a route, and a section-level
 #   "read" would then let a sensitive read through. The swarm routes
-#   (``/services/{id}`` and the like) and the checkpoint delete use the plain
-#   ``{id}`` form, which gorilla matches as one segment (``[^/]+``).
+#   (C{/services/{id}} and the like) and the checkpoint delete use the plain
+#   C{{id}} form, which gorilla matches as one segment (C{[^/]+}).
 
 
 @attrs.frozen
 class Route:
     """One route of the Engine API, as the daemon's router matches it."""
 
-    #: ``"GET"``, ``"HEAD"``, ``"POST"``, ``"PUT"`` or ``"DELETE"``.
+    #: C{"GET"}, C{"HEAD"}, C{"POST"}, C{"PUT"} or C{"DELETE"}.
     method: str
-    #: The path without the version prefix, e.g. ``"/containers/{id}/start"``.
+    #: The path without the version prefix, e.g. C{"/containers/{id}/start"}.
     template: str
-    #: The :attr:`Section.name` of the first segment, e.g. ``"containers"``.
+    #: The L{Section.name} of the first segment, e.g. C{"containers"}.
     section: str
     #: The fine action that grants this route on its own, e.g.
-    #: ``"container.start"``; ``None`` for a route only its section's level
+    #: C{"container.start"}; C{None} for a route only its section's level
     #: opens. The plain reads of containers, images, networks, volumes,
-    #: services, tasks and nodes have one too (``"container.list"``,
-    #: ``"container.inspect"``, ...): a section's "read" opens them all, the
+    #: services, tasks and nodes have one too (C{"container.list"},
+    #: C{"container.inspect"}, ...): a section's "read" opens them all, the
     #: action one alone, so that a preset gives a tool that only lists
     #: containers the list and not every inspect.
     action: str | None
@@ -175,40 +175,40 @@ class Route:
     #: (or the section's "write"). Container archive GET/HEAD (copying files
     #: out), export (the whole filesystem), attach over WebSocket (stdin),
     #: logs of containers, services and tasks (what programs print: tokens,
-    #: connection strings), image exports (``docker save``: every layer, with
+    #: connection strings), image exports (C{docker save}: every layer, with
     #: whatever secrets were baked in), the swarm's join tokens and its unlock
     #: key.
     sensitive: bool = False
     #: What granting it amounts to, when that is more than its name says,
-    #: e.g. ``"equivalent to cluster admin"``; shown by ``dockguard explain``.
+    #: e.g. C{"equivalent to cluster admin"}; shown by C{dockguard explain}.
     amounts_to: str = ""
-    #: Whether the daemon takes over the connection: ``POST
-    #: /containers/{id}/attach`` and ``POST /exec/{id}/start``. The daemon
-    #: (moby ``postContainersAttach`` and ``postContainerExecStart``) hijacks
-    #: the connection on these routes even without an ``Upgrade`` header,
-    #: answering ``200`` with a raw stream instead of ``101``. ``/session`` and
-    #: ``/grpc`` (which upgrade to h2c only when asked) and the WebSocket
-    #: ``GET /containers/{id}/attach/ws`` are not hijack routes: those announce
-    #: themselves with an ``Upgrade`` header.
+    #: Whether the daemon takes over the connection: C{POST
+    #: /containers/{id}/attach} and C{POST /exec/{id}/start}. The daemon
+    #: (moby C{postContainersAttach} and C{postContainerExecStart}) hijacks
+    #: the connection on these routes even without an C{Upgrade} header,
+    #: answering C{200} with a raw stream instead of C{101}. C{/session} and
+    #: C{/grpc} (which upgrade to h2c only when asked) and the WebSocket
+    #: C{GET /containers/{id}/attach/ws} are not hijack routes: those announce
+    #: themselves with an C{Upgrade} header.
     hijack: bool = False
     #: The kind of body the escalation guards judge on this route (one of
-    #: :data:`dockguard.guards.INSPECTED_KINDS`, e.g. ``"container.create"``),
-    #: or ``None``: the body is relayed uninspected.
+    #: L{dockguard.guards.INSPECTED_KINDS}, e.g. C{"container.create"}),
+    #: or C{None}: the body is relayed uninspected.
     inspected: str | None = None
-    #: How a group's scope (:mod:`dockguard.scope`) applies to the route, one of
-    #: :data:`SCOPE_KINDS`: the resource its placeholder names
-    #: (``"container"``, ``"exec"``, ``"volume"``, ``"network"``), the
-    #: container its ``container`` query parameter names (``"query"``:
-    #: ``/commit``), a list or
-    #: stream that is filtered (``"list"``, ``"events"``), a create whose new
-    #: resource is stamped with its owner (``"create"``), a call that acts on
+    #: How a group's scope (L{dockguard.scope}) applies to the route, one of
+    #: L{SCOPE_KINDS}: the resource its placeholder names
+    #: (C{"container"}, C{"exec"}, C{"volume"}, C{"network"}), the
+    #: container its C{container} query parameter names (C{"query"}:
+    #: C{/commit}), a list or
+    #: stream that is filtered (C{"list"}, C{"events"}), a create whose new
+    #: resource is stamped with its owner (C{"create"}), a call that acts on
     #: resources across the board and is refused under a scope
-    #: (``"refused"``), or ``None``: the route touches none of the scoped
+    #: (C{"refused"}), or C{None}: the route touches none of the scoped
     #: resources and a scope does not restrict it.
     scoped: str | None = None
 
 
-#: The values of :attr:`Route.scoped`.
+#: The values of L{Route.scoped}.
 SCOPE_KINDS = ("container", "exec", "volume", "network", "query", "list", "events", "create", "refused")
 #: The resources a scope holds.
 SCOPED_RESOURCES = ("container", "volume", "network")
@@ -222,9 +222,9 @@ class _Pattern:
     """The compiled form of a template: literal segments and placeholders."""
 
     #: Segments before the greedy placeholder (or all of them): a string is a
-    #: literal, ``None`` a one-segment placeholder.
+    #: literal, C{None} a one-segment placeholder.
     head: tuple[str | None, ...]
-    #: Whether a placeholder spanning one or more segments follows ``head``.
+    #: Whether a placeholder spanning one or more segments follows C{head}.
     greedy: bool
     #: Segments after the greedy placeholder.
     tail: tuple[str | None, ...]
@@ -267,7 +267,7 @@ _PATTERNS: dict[Route, _Pattern] = {}
 
 _CLUSTER_ADMIN = "equivalent to cluster admin"
 
-#: The scope kind of a route whose first segments are these (``None``: any).
+#: The scope kind of a route whose first segments are these (C{None}: any).
 _NAMED = {"containers": "container", "exec": "exec", "volumes": "volume", "networks": "network"}
 
 
@@ -294,7 +294,7 @@ def _r(
     inspected: str | None = None,
     scoped: str | None = None,
 ) -> Route:
-    """One route; ``span``: its placeholder is moby's ``{name:.*}`` (one or more segments)."""
+    """One route; C{span}: its placeholder is moby's C{{name:.*}} (one or more segments)."""
     first = template[1:].split("/")[0]
     route = Route(
         method=method,
@@ -454,33 +454,33 @@ ROUTES: tuple[Route, ...] = (
 # ---------------------------------------------------------------------------
 #
 # Podman serves the routes above (its Docker-compatible API) and its own
-# libpod API under ``/libpod/``, read here from Podman 4.3.1's
-# ``pkg/api/server/register_*.go`` (registration order kept: gorilla/mux takes
+# libpod API under C{/libpod/}, read here from Podman 4.3.1's
+# C{pkg/api/server/register_*.go} (registration order kept: gorilla/mux takes
 # the first match). The differences from moby's router that matter here:
 #
 # * every libpod route is registered with the version prefix only
-#   (``VersionedPath``), except ``/libpod/_ping``; Podman 4.3 answers 404 for
-#   an unversioned ``/libpod/containers/json``. Both forms are judged as the
+#   (C{VersionedPath}), except C{/libpod/_ping}; Podman 4.3 answers 404 for
+#   an unversioned C{/libpod/containers/json}. Both forms are judged as the
 #   same route (later Podman releases may serve both, never as another route);
-# * placeholders are one segment (``{name}``) unless declared ``{name:.*}``,
+# * placeholders are one segment (C{{name}}) unless declared C{{name:.*}},
 #   and Podman decodes their escapes; literal segments are matched encoded
-#   (``UseEncodedPath``), see :mod:`dockguard.paths`;
-# * ``/libpod/manifests`` routes depend on the version's first digit
-#   (``/v3.x/`` and ``/v4.x/`` register different routes): every write there
-#   is the one action ``image.manifest`` and every read a plain read, so the
+#   (C{UseEncodedPath}), see L{dockguard.paths};
+# * C{/libpod/manifests} routes depend on the version's first digit
+#   (C{/v3.x/} and C{/v4.x/} register different routes): every write there
+#   is the one action C{image.manifest} and every read a plain read, so the
 #   version cannot change what is judged.
 #
-# The sections are linuxserver/docker-socket-proxy's ``LIBPOD_*`` variables
-# (README "Podman / libpod API", haproxy.cfg: ``^(/v[\d\.]+)?/libpod/<name>``),
-# one per second segment; ``/libpod/kube/play`` and ``/libpod/kube/generate``
-# (the newer spellings of ``play/kube`` and ``generate/kube``) belong to the
-# play and generate sections, and ``/libpod/build`` and ``/libpod/commit``,
+# The sections are linuxserver/docker-socket-proxy's C{LIBPOD_*} variables
+# (README "Podman / libpod API", haproxy.cfg: C{^(/v[\d\.]+)?/libpod/<name>}),
+# one per second segment; C{/libpod/kube/play} and C{/libpod/kube/generate}
+# (the newer spellings of C{play/kube} and C{generate/kube}) belong to the
+# play and generate sections, and C{/libpod/build} and C{/libpod/commit},
 # which linuxserver leaves out (refused), have dockguard's own
-# ``LIBPOD_BUILD`` and ``LIBPOD_COMMIT``. Section names are ``libpod_<name>``.
+# C{LIBPOD_BUILD} and C{LIBPOD_COMMIT}. Section names are C{libpod_<name>}.
 #
 # Scopes (dockguard.scope) know Docker's bodies and lists only: every libpod
 # route that touches containers, pods, volumes, networks or events is
-# ``scoped="refused"``, so a scoped group cannot use it.
+# C{scoped="refused"}, so a scoped group cannot use it.
 
 #: The segment every libpod path starts with (after the version prefix).
 LIBPOD = "libpod"
@@ -515,7 +515,7 @@ LIBPOD_SECTIONS: tuple[Section, ...] = (
 
 _LIBPOD_BY_SEGMENT: dict[str, Section] = {section.prefix.split("/", 1)[1]: section for section in LIBPOD_SECTIONS}
 _LIBPOD_BY_NAME: dict[str, Section] = {section.name: section for section in LIBPOD_SECTIONS}
-#: ``/libpod/kube/<x>``: the section of each ``<x>``.
+#: C{/libpod/kube/<x>}: the section of each C{<x>}.
 _KUBE_SECTIONS = {"play": "libpod_play", "generate": "libpod_generate"}
 
 _WHOLE_HOST = "equivalent to root on the host unless the group's guards judge it"
@@ -736,11 +736,11 @@ ROUTES = ROUTES + LIBPOD_ROUTES
 
 
 def libpod_section(route: Route | None) -> Section | None:
-    """The libpod section of a path whose first segment is ``libpod``: its route's.
+    """The libpod section of a path whose first segment is C{libpod}: its route's.
 
     A libpod path that is no route of Podman 4.3 is in no section, so it is
     refused whatever is open: a later Podman's routes (and their bodies)
-    are not judged until they are in :data:`LIBPOD_ROUTES`.
+    are not judged until they are in L{LIBPOD_ROUTES}.
     """
     return _LIBPOD_BY_NAME[route.section] if route is not None else None
 
@@ -770,36 +770,36 @@ def _route_of(method: str, segments: tuple[str, ...]) -> Route | None:
 
 @attrs.frozen
 class Match:
-    """What :func:`lookup` found for one request: everything dockguard knows of its route."""
+    """What L{lookup} found for one request: everything dockguard knows of its route."""
 
-    #: The route the daemon would serve the request with, or ``None``.
+    #: The route the daemon would serve the request with, or C{None}.
     route: Route | None
-    #: The section whose prefix is exactly the path's first segment, or ``None``.
+    #: The section whose prefix is exactly the path's first segment, or C{None}.
     section: Section | None
-    #: For a ``HEAD`` the daemon routes nowhere (only ``/_ping`` and the
-    #: container archive have HEAD routes): the ``GET`` route of the same
+    #: For a C{HEAD} the daemon routes nowhere (only C{/_ping} and the
+    #: container archive have HEAD routes): the C{GET} route of the same
     #: path, which the policies judge it as, so that it stays as sensitive.
-    #: ``None`` otherwise.
+    #: C{None} otherwise.
     head_as_get: Route | None = None
 
     @property
     def section_name(self) -> str:
-        """The section's name, or ``"none"`` (as the decision log and the metrics write it)."""
+        """The section's name, or C{"none"} (as the decision log and the metrics write it)."""
         return self.section.name if self.section is not None else "none"
 
     @property
     def hijack(self) -> bool:
-        """Whether the daemon takes over the connection (see :attr:`Route.hijack`)."""
+        """Whether the daemon takes over the connection (see L{Route.hijack})."""
         return self.route is not None and self.route.hijack
 
     @property
     def inspected(self) -> str | None:
-        """The kind of body the escalation guards judge (see :attr:`Route.inspected`), or ``None``."""
+        """The kind of body the escalation guards judge (see L{Route.inspected}), or C{None}."""
         return self.route.inspected if self.route is not None else None
 
     @property
     def judged_route(self) -> Route | None:
-        """The route the policies judge the request as: :attr:`route`, else :attr:`head_as_get`."""
+        """The route the policies judge the request as: L{route}, else L{head_as_get}."""
         return self.route if self.route is not None else self.head_as_get
 
 
@@ -807,16 +807,16 @@ _NO_MATCH = Match(route=None, section=None)
 
 
 def lookup(method: str, path: CanonicalPath) -> Match:
-    """The one lookup of ``method path``: its route and its section.
+    """The one lookup of C{method path}: its route and its section.
 
     Methods and segments are compared exactly, as the daemon's router does.
     Placeholders match one segment, or one or more where moby declares them
-    ``{name:.*}`` (see the comment above :data:`ROUTES`); when several routes
-    match, the one the daemon registers first wins. ``HEAD`` finds only the
-    two HEAD routes (``/_ping`` and the container archive); for any other
-    ``HEAD`` the ``GET`` route of the path is :attr:`Match.head_as_get`.
+    C{{name:.*}} (see the comment above L{ROUTES}); when several routes
+    match, the one the daemon registers first wins. C{HEAD} finds only the
+    two HEAD routes (C{/_ping} and the container archive); for any other
+    C{HEAD} the C{GET} route of the path is L{Match.head_as_get}.
 
-    Call it once per request and hand the :class:`Match` on: the policy, the
+    Call it once per request and hand the L{Match} on: the policy, the
     meaning checks and the relay take it rather than looking the route up again.
     """
     segments = path.segments
@@ -830,10 +830,10 @@ def lookup(method: str, path: CanonicalPath) -> Match:
 
 
 def placeholder(route: Route, path: CanonicalPath) -> tuple[int, int]:
-    """The segments ``path`` gives ``route``'s placeholder: ``segments[start:end]``.
+    """The segments C{path} gives C{route}'s placeholder: C{segments[start:end]}.
 
-    ``route`` must be the route :func:`lookup` found for ``path``, with one
-    placeholder (``/containers/{id}/json``, ``/volumes/{name}``).
+    C{route} must be the route L{lookup} found for C{path}, with one
+    placeholder (C{/containers/{id}/json}, C{/volumes/{name}}).
     """
     pattern = _PATTERNS[route]
     if pattern.greedy:
@@ -842,12 +842,12 @@ def placeholder(route: Route, path: CanonicalPath) -> tuple[int, int]:
     return index, index + 1
 
 
-#: The value :func:`sample_path` puts in every placeholder.
+#: The value L{sample_path} puts in every placeholder.
 SAMPLE_NAME = "example"
 
 
 def sample_path(route: Route) -> CanonicalPath:
-    """A canonical path that :func:`lookup` maps to ``route``, e.g. ``/images/example/json``."""
+    """A canonical path that L{lookup} maps to C{route}, e.g. C{/images/example/json}."""
     segments = tuple(SAMPLE_NAME if part.startswith("{") else part for part in route.template[1:].split("/"))
     return CanonicalPath(path="/" + "/".join(segments), segments=segments, version=None, query="")
 
@@ -865,8 +865,8 @@ def case_hint(path: CanonicalPath) -> str:
     return ""
 
 
-# libpod (issue 17): what :mod:`dockguard.paths` refuses to see percent-encoded.
-#: Every segment some route (or section) names literally, ``libpod`` included.
+# libpod (issue 17): what L{dockguard.paths} refuses to see percent-encoded.
+#: Every segment some route (or section) names literally, C{libpod} included.
 LITERAL_SEGMENTS: frozenset[str] = frozenset(
     part
     for route in ROUTES

@@ -1,31 +1,31 @@
 """Escalation guards: judge the request bodies the daemon turns into privileges.
 
-A section switch cannot tell ``docker run alpine echo hi`` from ``docker run
---privileged -v /:/host alpine chroot /host``: both are ``POST
-/containers/create``. The guards read the JSON body of the calls that create
-or widen privileges (:data:`INSPECTED_KINDS`, found by
-:func:`inspection_kind`) as the daemon decodes it, and refuse what the
-caller's :class:`Allowance` (the ``[groups.NAME.guards]`` table, see
-:func:`allowance_from_mapping`) does not allow. :func:`judge` returns a
-:class:`Verdict` whose reason names the field and the guard that would open
+A section switch cannot tell C{docker run alpine echo hi} from C{docker run
+--privileged -v /:/host alpine chroot /host}: both are C{POST
+/containers/create}. The guards read the JSON body of the calls that create
+or widen privileges (L{INSPECTED_KINDS}, found by
+L{inspection_kind}) as the daemon decodes it, and refuse what the
+caller's L{Allowance} (the C{[groups.NAME.guards]} table, see
+L{allowance_from_mapping}) does not allow. L{judge} returns a
+L{Verdict} whose reason names the field and the guard that would open
 it.
 
 What is judged, how a body is read, the decisions taken where the daemon
 leaves a choice, and what the guards do not cover: docs/guards.md. The
 modules:
 
-* :mod:`~dockguard.guards.kinds`: the inspected kinds and :func:`judge`;
-* :mod:`~dockguard.guards.verdict`: :class:`Verdict`, and the ``Refusal`` a guard raises;
-* :mod:`~dockguard.guards.gojson`: a body read as Go's ``encoding/json`` reads it;
-* :mod:`~dockguard.guards.allowance`: :class:`Allowance`, its keys, :data:`CLOSED` and :data:`OPEN`;
-* :mod:`~dockguard.guards.configuration`: an :class:`Allowance` from a configuration table;
-* :mod:`~dockguard.guards.mounts`: host paths, binds, mounts, volume drivers and options;
-* :mod:`~dockguard.guards.confinement`: capabilities, namespaces, security options, devices, sysctls;
-* :mod:`~dockguard.guards.networkrefs`: the networks a request names;
-* one module per kind or family: :mod:`~dockguard.guards.containers`,
-  :mod:`~dockguard.guards.execs`, :mod:`~dockguard.guards.services`,
-  :mod:`~dockguard.guards.volumes`, :mod:`~dockguard.guards.networks`,
-  :mod:`~dockguard.guards.plugins`, :mod:`~dockguard.guards.start`.
+* L{kinds<dockguard.guards.kinds>}: the inspected kinds and L{judge};
+* L{verdict<dockguard.guards.verdict>}: L{Verdict}, and the C{Refusal} a guard raises;
+* L{gojson<dockguard.guards.gojson>}: a body read as Go's C{encoding/json} reads it;
+* L{allowance<dockguard.guards.allowance>}: L{Allowance}, its keys, L{CLOSED} and L{OPEN};
+* L{configuration<dockguard.guards.configuration>}: an L{Allowance} from a configuration table;
+* L{mounts<dockguard.guards.mounts>}: host paths, binds, mounts, volume drivers and options;
+* L{confinement<dockguard.guards.confinement>}: capabilities, namespaces, security options, devices, sysctls;
+* L{networkrefs<dockguard.guards.networkrefs>}: the networks a request names;
+* one module per kind or family: L{containers<dockguard.guards.containers>},
+  L{execs<dockguard.guards.execs>}, L{services<dockguard.guards.services>},
+  L{volumes<dockguard.guards.volumes>}, L{networks<dockguard.guards.networks>},
+  L{plugins<dockguard.guards.plugins>}, L{start<dockguard.guards.start>}.
 
 This package has no I/O and no Twisted import.
 """

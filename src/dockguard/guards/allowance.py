@@ -1,9 +1,9 @@
 """The allowance model: what a group may ask for in the bodies the guards judge.
 
-An :class:`Allowance` is a group's ``[groups.NAME.guards]`` table
-(:data:`GUARD_KEYS`, read by :func:`dockguard.guards.configuration.allowance_from_mapping`),
-every guard closed by default (:data:`CLOSED`) or every one open (:data:`OPEN`);
-:meth:`Allowance.merge` is the union of several groups'.
+An L{Allowance} is a group's C{[groups.NAME.guards]} table
+(L{GUARD_KEYS}, read by L{dockguard.guards.configuration.allowance_from_mapping}),
+every guard closed by default (L{CLOSED}) or every one open (L{OPEN});
+L{Allowance.merge} is the union of several groups'.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import attrs
 __all__ = ["ANY", "CAPABILITIES", "CLOSED", "GUARD_KEYS", "HOST_NAMESPACES", "OPEN", "Allowance"]
 
 
-#: Every Linux capability (names without ``CAP_``), as the daemon knows them.
+#: Every Linux capability (names without C{CAP_}), as the daemon knows them.
 CAPABILITIES: frozenset[str] = frozenset(
     {
         "AUDIT_CONTROL", "AUDIT_READ", "AUDIT_WRITE", "BLOCK_SUSPEND", "BPF",
@@ -32,7 +32,7 @@ CAPABILITIES: frozenset[str] = frozenset(
 #: The host namespaces a group can be allowed to share.
 HOST_NAMESPACES: tuple[str, ...] = ("pid", "ipc", "uts", "userns", "cgroupns", "network")
 
-#: In a set or list of names (``runtimes``, ``networks``, ...), allows any.
+#: In a set or list of names (C{runtimes}, C{networks}, ...), allows any.
 ANY = "*"
 
 
@@ -48,59 +48,59 @@ def _tuple(value: Iterable[str]) -> tuple[str, ...]:
 class Allowance:
     """What a group may ask for in the bodies the guards judge; everything off by default."""
 
-    #: ``HostConfig.Privileged``.
+    #: C{HostConfig.Privileged}.
     privileged: bool = False
-    #: Capabilities beyond Docker's defaults, upper-case without ``CAP_``; ``"ALL"`` allows any.
+    #: Capabilities beyond Docker's defaults, upper-case without C{CAP_}; C{"ALL"} allows any.
     capabilities: frozenset[str] = attrs.field(default=frozenset(), converter=_frozenset)
-    #: ``Devices``, ``DeviceCgroupRules``, ``DeviceRequests`` (GPUs), generic
+    #: C{Devices}, C{DeviceCgroupRules}, C{DeviceRequests} (GPUs), generic
     #: resources, and local volumes that mount a device or kernel filesystem.
     devices: bool = False
-    #: Host directories under which bind mounts are allowed; ``"/"`` allows any.
+    #: Host directories under which bind mounts are allowed; C{"/"} allows any.
     bind_roots: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
-    #: Read-write binds from the host (and local volumes that bind without ``ro``);
+    #: Read-write binds from the host (and local volumes that bind without C{ro});
     #: off: every bind must be read-only, so no container can plant symlinks in a bind root.
     bind_write: bool = False
     #: Binding the Docker/containerd socket or a directory that contains it.
     docker_socket: bool = False
-    #: Host namespaces a container may share: subset of :data:`HOST_NAMESPACES`.
+    #: Host namespaces a container may share: subset of L{HOST_NAMESPACES}.
     host_namespaces: frozenset[str] = attrs.field(default=frozenset(), converter=_frozenset)
-    #: ``container:<id>`` modes, ``VolumesFrom``.
+    #: C{container:<id>} modes, C{VolumesFrom}.
     join_containers: bool = False
     #: Weakened confinement: seccomp/AppArmor/SELinux options, system paths,
-    #: ``no-new-privileges=false``.
+    #: C{no-new-privileges=false}.
     unconfined: bool = False
-    #: ``Sysctls``.
+    #: C{Sysctls}.
     sysctls: bool = False
-    #: Runtimes other than the default (``""``, ``runc``); ``"*"`` allows any.
+    #: Runtimes other than the default (C{""}, C{runc}); C{"*"} allows any.
     runtimes: frozenset[str] = attrs.field(default=frozenset(), converter=_frozenset)
-    #: Volume drivers other than ``local``; ``"*"`` allows any.
+    #: Volume drivers other than C{local}; C{"*"} allows any.
     volume_drivers: frozenset[str] = attrs.field(default=frozenset(), converter=_frozenset)
-    #: Network drivers other than ``bridge`` and ``overlay`` (``macvlan``, ``ipvlan``, plugins,
+    #: Network drivers other than C{bridge} and C{overlay} (C{macvlan}, C{ipvlan}, plugins,
     #: and IPAM drivers other than the default); a driver named here may also take any
-    #: option, ``ConfigFrom`` and ``Ingress``; ``"*"`` allows any
-    #: (see :func:`~dockguard.guards.networks.judge_network_create`).
+    #: option, C{ConfigFrom} and C{Ingress}; C{"*"} allows any
+    #: (see L{judge_network_create<dockguard.guards.networks.judge_network_create>}).
     network_drivers: frozenset[str] = attrs.field(default=frozenset(), converter=_frozenset)
-    #: The user-defined networks a request may create, join or leave, by name: ``"ci-net"``, or
-    #: ``"ci-*"`` for every name that starts with ``ci-``; ``"*"`` allows any. ``none``,
-    #: ``bridge`` and ``default`` are always allowed
-    #: (see :func:`~dockguard.guards.networkrefs.judge_network_name`).
+    #: The user-defined networks a request may create, join or leave, by name: C{"ci-net"}, or
+    #: C{"ci-*"} for every name that starts with C{ci-}; C{"*"} allows any. C{none},
+    #: C{bridge} and C{default} are always allowed
+    #: (see L{judge_network_name<dockguard.guards.networkrefs.judge_network_name>}).
     networks: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     #: Swarm secrets and configs mounted into services (referenced by ID: any of them).
     swarm_secrets: bool = False
-    #: Exec as root (or as the container's user); false means exec needs a numeric non-root ``User``.
+    #: Exec as root (or as the container's user); false means exec needs a numeric non-root C{User}.
     exec_root: bool = True
-    #: ``Privileged`` in an exec.
+    #: C{Privileged} in an exec.
     exec_privileged: bool = False
-    #: Repositories a request may write a tag to (``build?t=``, ``/images/{name}/tag``,
-    #: ``/commit``, an import): names such as ``"ci/app"``, or ``"ci/*"`` for every name
-    #: that starts with ``ci/``; ``"*"`` allows any, and is needed for ``/images/load``
-    #: (see :mod:`dockguard.images`).
+    #: Repositories a request may write a tag to (C{build?t=}, C{/images/{name}/tag},
+    #: C{/commit}, an import): names such as C{"ci/app"}, or C{"ci/*"} for every name
+    #: that starts with C{ci/}; C{"*"} allows any, and is needed for C{/images/load}
+    #: (see L{dockguard.images}).
     image_names: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
-    #: BuildKit: ``/build?version=2``, ``/session`` and ``/grpc`` (see :mod:`dockguard.builds`).
+    #: BuildKit: C{/build?version=2}, C{/session} and C{/grpc} (see L{dockguard.builds}).
     buildkit: bool = False
-    #: URLs the daemon downloads for the caller: a build's ``remote=``, an import's ``fromSrc=``.
+    #: URLs the daemon downloads for the caller: a build's C{remote=}, an import's C{fromSrc=}.
     remote_fetch: bool = False
-    #: A build's ``cgroupparent``: its containers in a cgroup of the caller's choice.
+    #: A build's C{cgroupparent}: its containers in a cgroup of the caller's choice.
     cgroup_parent: bool = False
 
     def merge(self, other: Allowance) -> Allowance:
@@ -131,7 +131,7 @@ class Allowance:
         )
 
     def describe(self) -> str:
-        """One line for logs and ``explain``, e.g. ``guards: privileged; bind mounts under /srv``."""
+        """One line for logs and C{explain}, e.g. C{guards: privileged; bind mounts under /srv}."""
         parts: list[str] = []
         if self.privileged:
             parts.append("privileged")
@@ -210,5 +210,5 @@ OPEN = Allowance(
 )
 
 
-#: The keys of a ``[groups.NAME.guards]`` table.
+#: The keys of a C{[groups.NAME.guards]} table.
 GUARD_KEYS: tuple[str, ...] = tuple(field.name for field in attrs.fields(Allowance))

@@ -1,9 +1,9 @@
-"""Reading an :class:`~dockguard.guards.allowance.Allowance` from a ``[groups.NAME.guards]`` table.
+"""Reading an L{Allowance<dockguard.guards.allowance.Allowance>} from a C{[groups.NAME.guards]} table.
 
-Every mistake is a :class:`~dockguard.errors.ConfigError` that names the key
-(``groups.ci.guards.bind_roots``) and, for a misspelt name, the closest
+Every mistake is a L{ConfigError<dockguard.errors.ConfigError>} that names the key
+(C{groups.ci.guards.bind_roots}) and, for a misspelt name, the closest
 right one. Capability names are normalised as the daemon reads them; bind
-roots must be written plainly; ``networks`` and ``image_names`` patterns are
+roots must be written plainly; C{networks} and C{image_names} patterns are
 refused when the daemon could read what they match in two ways (a network
 ID prefix, an image reference it would normalise).
 """
@@ -69,10 +69,10 @@ _MAYBE_NETWORK_ID = re.compile(r"[0-9a-z]*")
 
 def _check_network_pattern(source: str, where: str, pattern: str) -> str:
     """
-    A ``networks`` pattern: ``"*"``, a name, or a prefix ending in ``*``. The
+    A C{networks} pattern: C{"*"}, a name, or a prefix ending in C{*}. The
     daemon looks a network up by ID, then by name, then by ID prefix; local IDs
     are hexadecimal and swarm IDs are made of 0-9 and a-z, so a prefix must hold
-    another character (``ci-*``: every name it matches holds ``-``, and is no
+    another character (C{ci-*}: every name it matches holds C{-}, and is no
     ID), and a name must not be hexadecimal (it would be refused as an ID).
     """
     hint = '(networks takes names such as "ci-net", prefixes such as "ci-*", or "*")'
@@ -106,11 +106,11 @@ def _check_network_pattern(source: str, where: str, pattern: str) -> str:
 
 
 def allowance_from_mapping(source: str, key: str, table: Mapping[str, Any]) -> Allowance:
-    """An :class:`Allowance` from a ``[groups.NAME.guards]`` table, or :class:`ConfigError`.
+    """An L{Allowance} from a C{[groups.NAME.guards]} table, or L{ConfigError}.
 
-    ``key`` is the table's dotted name (``groups.ci.guards``); errors name
-    ``f"{key}.{field}"``. Capability names are normalised (upper-case, a
-    ``CAP_`` prefix removed) and checked against :data:`CAPABILITIES`.
+    C{key} is the table's dotted name (C{groups.ci.guards}); errors name
+    C{f"{key}.{field}"}. Capability names are normalised (upper-case, a
+    C{CAP_} prefix removed) and checked against L{CAPABILITIES}.
     """
     if not isinstance(table, Mapping):
         raise ConfigError(source, key, f"must be a table of guards ({', '.join(GUARD_KEYS)})")

@@ -2,9 +2,9 @@
 
 The pieces of a HostConfig (and of a service's ContainerSpec) that keep a
 container inside Docker's isolation, each judged against the
-:class:`~dockguard.guards.allowance.Allowance` key that opens it.
-``Privileged`` and ``Runtime`` are judged with the rest of the HostConfig
-(:mod:`dockguard.guards.containers`).
+L{Allowance<dockguard.guards.allowance.Allowance>} key that opens it.
+C{Privileged} and C{Runtime} are judged with the rest of the HostConfig
+(L{dockguard.guards.containers}).
 """
 
 from __future__ import annotations
@@ -45,13 +45,13 @@ DEFAULT_CAPABILITIES: frozenset[str] = frozenset(
 
 
 def normalise_capability(name: str) -> str:
-    """A capability as the daemon reads it: upper-case, one ``CAP_`` prefix removed."""
+    """A capability as the daemon reads it: upper-case, one C{CAP_} prefix removed."""
     upper = name.upper()
     return upper[4:] if upper.startswith("CAP_") else upper
 
 
 def judge_capabilities(names: list[str], field: str, allowance: Allowance) -> None:
-    """Added capabilities (``CapAdd``, ``CapabilityAdd``): Docker's defaults are always allowed."""
+    """Added capabilities (C{CapAdd}, C{CapabilityAdd}): Docker's defaults are always allowed."""
     for index, name in enumerate(names):
         capability = normalise_capability(name)
         if capability in DEFAULT_CAPABILITIES and capability.isascii():
@@ -68,7 +68,7 @@ def judge_capabilities(names: list[str], field: str, allowance: Allowance) -> No
 
 
 def mode_kind(value: str) -> str:
-    """``"host"``, ``"container"`` or ``""`` for a namespace mode such as ``container:web``."""
+    """C{"host"}, C{"container"} or C{""} for a namespace mode such as C{container:web}."""
     head = value.split(":", 1)[0].lower()
     if head == "host":
         return "host"
@@ -82,7 +82,7 @@ MAYBE_ID = re.compile(r"[0-9a-fA-F]+")
 
 
 def judge_mode(value: str, namespace: str, field: str, allowance: Allowance) -> None:
-    """A namespace mode: ``host`` needs ``host_namespaces``, ``container:X`` ``join_containers``."""
+    """A namespace mode: C{host} needs C{host_namespaces}, C{container:X} C{join_containers}."""
     kind = mode_kind(value)
     _judge_podman_mode(value, namespace, field, allowance)  # Podman (issue 17)
     if namespace == "network" and MAYBE_ID.fullmatch(value) and "network" not in allowance.host_namespaces:
@@ -112,11 +112,11 @@ def judge_mode(value: str, namespace: str, field: str, allowance: Allowance) -> 
 
 
 def _judge_podman_mode(value: str, namespace: str, field: str, allowance: Allowance) -> None:
-    """The modes Podman's compatible API also reads (pkg/specgen/namespaces.go ``ParseNamespace``).
+    """The modes Podman's compatible API also reads (pkg/specgen/namespaces.go C{ParseNamespace}).
 
-    ``ns:<path>`` joins the namespace at a host path (``ns:/proc/1/ns/pid``
-    is the host's: measured), ``pod`` a pod's namespaces, and
-    ``slirp4netns:<options>`` or ``pasta:<options>`` can open the host's
+    C{ns:<path>} joins the namespace at a host path (C{ns:/proc/1/ns/pid}
+    is the host's: measured), C{pod} a pod's namespaces, and
+    C{slirp4netns:<options>} or C{pasta:<options>} can open the host's
     loopback to the container. The Docker daemon rejects them all (or reads a
     network of that name), so they are refused unless their guard is open.
     """
@@ -148,7 +148,7 @@ def _judge_podman_mode(value: str, namespace: str, field: str, allowance: Allowa
         )
 
 
-#: Docker's default ``MaskedPaths`` and ``ReadonlyPaths``: a list that leaves
+#: Docker's default C{MaskedPaths} and C{ReadonlyPaths}: a list that leaves
 #: one out unmasks it.
 DEFAULT_MASKED_PATHS = frozenset(
     {
@@ -165,12 +165,12 @@ _GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 
 
 def refuse_unconfined(field: str, what: str) -> NoReturn:
-    """Refuse ``field``, which ``what`` (weakens confinement): ``unconfined`` would open it."""
+    """Refuse C{field}, which C{what} (weakens confinement): C{unconfined} would open it."""
     raise Refusal(field, "unconfined", f"{field} {what} ({to_allow('unconfined = true')})")
 
 
 def judge_security_option(option: str, field: str, allowance: Allowance) -> None:
-    """One ``SecurityOpt``: only the options that keep Docker's confinement pass without ``unconfined``."""
+    """One C{SecurityOpt}: only the options that keep Docker's confinement pass without C{unconfined}."""
     # moby daemon/daemon_unix.go parseSecurityOpt.
     if option == "no-new-privileges":
         return
@@ -220,7 +220,7 @@ def judge_security_option(option: str, field: str, allowance: Allowance) -> None
 
 
 def judge_system_paths(value: Any, field: str, defaults: frozenset[str], allowance: Allowance) -> None:
-    """``MaskedPaths``/``ReadonlyPaths``: null keeps ``defaults``; a list must hold them all."""
+    """C{MaskedPaths}/C{ReadonlyPaths}: null keeps C{defaults}; a list must hold them all."""
     if value is None:
         return
     paths = as_str_list(value, field)
@@ -234,7 +234,7 @@ def judge_system_paths(value: Any, field: str, defaults: frozenset[str], allowan
 
 
 def judge_devices(obj: GoObject, prefix: str, allowance: Allowance) -> None:
-    """``Devices``, ``DeviceCgroupRules`` and ``DeviceRequests`` of a HostConfig (or an update)."""
+    """C{Devices}, C{DeviceCgroupRules} and C{DeviceRequests} of a HostConfig (or an update)."""
     for name, what in (
         ("Devices", "host devices"),
         ("DeviceCgroupRules", "device cgroup rules"),
@@ -248,7 +248,7 @@ def judge_devices(obj: GoObject, prefix: str, allowance: Allowance) -> None:
 
 
 def judge_sysctls(value: Any, field: str, allowance: Allowance) -> None:
-    """``Sysctls`` of a container or a service."""
+    """C{Sysctls} of a container or a service."""
     sysctls = as_str_map(value, field)
     if len(sysctls) and not allowance.sysctls:
         names = ", ".join(show(key) for key, _ in sysctls.pairs[:3])

@@ -1,11 +1,11 @@
 """Container create and update: the HostConfig, and the networks a new container joins.
 
 dockerd up to 24 also decodes HostConfig fields written at the top level of
-a create body (a deprecated embedded ``*HostConfig`` in
-``runconfig.ContainerConfigWrapper``) and uses them when ``HostConfig`` is
+a create body (a deprecated embedded C{*HostConfig} in
+C{runconfig.ContainerConfigWrapper}) and uses them when C{HostConfig} is
 absent, so the top level of a create body is judged as a HostConfig too,
-whether or not ``HostConfig`` is present (fields named without a prefix,
-e.g. ``Privileged``). An update is judged for its device fields only.
+whether or not C{HostConfig} is present (fields named without a prefix,
+e.g. C{Privileged}). An update is judged for its device fields only.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ _NAMESPACE_FIELDS = (
 
 
 def _judge_host_config(hc: GoObject, prefix: str, allowance: Allowance) -> None:
-    """A HostConfig (``prefix`` ``"HostConfig."``), or the top level of a create body (``""``)."""
+    """A HostConfig (C{prefix} C{"HostConfig."}), or the top level of a create body (C{""})."""
     field = prefix + "Privileged"
     if as_bool(hc.get("Privileged"), field) and not allowance.privileged:
         raise Refusal(
@@ -103,10 +103,10 @@ def _judge_host_config(hc: GoObject, prefix: str, allowance: Allowance) -> None:
 
 
 def _judge_config_volumes(document: GoObject) -> None:
-    """Podman (issue 17): ``Volumes`` keys are container paths to moby, ``-v`` specs to Podman.
+    """Podman (issue 17): C{Volumes} keys are container paths to moby, C{-v} specs to Podman.
 
-    Podman's compatible API passes each key of the create body's ``Volumes``
-    to its ``-v`` parser, so ``{"/:/host": {}}`` binds the host's ``/``
+    Podman's compatible API passes each key of the create body's C{Volumes}
+    to its C{-v} parser, so C{{"/:/host": {}}} binds the host's C{/}
     read-write (measured); moby makes an anonymous volume at that path. A
     key with a ':' has two readings and is refused.
     """
@@ -122,10 +122,10 @@ def _judge_config_volumes(document: GoObject) -> None:
 
 
 def _judge_log_path(hc: GoObject, prefix: str, allowance: Allowance) -> None:
-    """Podman (issue 17): a ``path`` log option (any case) is a host file Podman writes the logs to.
+    """Podman (issue 17): a C{path} log option (any case) is a host file Podman writes the logs to.
 
-    Its compatible API passes ``LogConfig.Config`` to its own parser
-    (pkg/specgenutil ``strings.ToLower(key) == "path"``); moby rejects the option.
+    Its compatible API passes C{LogConfig.Config} to its own parser
+    (pkg/specgenutil C{strings.ToLower(key) == "path"}); moby rejects the option.
     """
     field = prefix + "LogConfig"
     log_config = as_object(hc.get("LogConfig"), field)
@@ -144,7 +144,7 @@ def _judge_log_path(hc: GoObject, prefix: str, allowance: Allowance) -> None:
 
 
 def judge_container_create(document: GoObject, allowance: Allowance) -> None:
-    """The body of ``POST /containers/create``."""
+    """The body of C{POST /containers/create}."""
     _judge_config_volumes(document)  # Podman (issue 17)
     host_config = as_object(document.get("HostConfig"), "HostConfig")
     if host_config is not None:
@@ -171,5 +171,5 @@ def judge_container_create(document: GoObject, allowance: Allowance) -> None:
 
 
 def judge_container_update(document: GoObject, allowance: Allowance) -> None:
-    """The body of ``POST /containers/{id}/update``: its device fields."""
+    """The body of C{POST /containers/{id}/update}: its device fields."""
     judge_devices(document, "", allowance)

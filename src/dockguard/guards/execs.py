@@ -1,10 +1,10 @@
-"""Exec create: ``Privileged`` needs ``exec_privileged``, and exec as root ``exec_root``.
+"""Exec create: C{Privileged} needs C{exec_privileged}, and exec as root C{exec_root}.
 
-With ``exec_root = false`` the exec's ``User`` must be ``UID:GID``, both from 1 to
+With C{exec_root = false} the exec's C{User} must be C{UID:GID}, both from 1 to
 2147483647 (leading zeros allowed). No user (the exec inherits the
 container's, which dockguard cannot see), a name (the image's
-``/etc/passwd`` may map any name to 0), a UID alone (runc runs it in group 0
-when the image has no passwd entry for it), ``0`` in any spelling and a root
+C{/etc/passwd} may map any name to 0), a UID alone (runc runs it in group 0
+when the image has no passwd entry for it), C{0} in any spelling and a root
 group are refused.
 """
 
@@ -57,7 +57,7 @@ def _judge_exec_user(user: str, present: bool, allowance: Allowance) -> None:
 
 
 def judge_exec_create(document: GoObject, allowance: Allowance) -> None:
-    """The body of ``POST /containers/{id}/exec``."""
+    """The body of C{POST /containers/{id}/exec}."""
     if as_bool(document.get("Privileged"), "Privileged") and not allowance.exec_privileged:
         raise Refusal(
             "Privileged",

@@ -1,10 +1,10 @@
-"""Reading a body as the daemon's Go ``encoding/json`` does.
+"""Reading a body as the daemon's Go C{encoding/json} does.
 
-Object keys match case-insensitively, with Go's folding (:class:`GoObject`);
+Object keys match case-insensitively, with Go's folding (L{GoObject});
 two keys that fold to one name are refused, since Go keeps the last and the
-body has two readings. The body must be strict UTF-8 JSON (:func:`decode`).
-``null`` is the zero value, and a field of the wrong JSON type is refused
-rather than guessed at (the ``as_*`` readers). See "How bodies are read" in
+body has two readings. The body must be strict UTF-8 JSON (L{decode}).
+C{null} is the zero value, and a field of the wrong JSON type is refused
+rather than guessed at (the C{as_*} readers). See "How bodies are read" in
 docs/guards.md.
 """
 
@@ -35,7 +35,7 @@ _GO_FOLD_TO_ASCII = {"\u0130": "I", "\u0131": "I", "\u017f": "S", "\u212a": "K"}
 
 
 def go_fold(key: str) -> str:
-    """``key`` folded as Go's ``encoding/json`` matches a field name: two keys that fold alike are one field."""
+    """C{key} folded as Go's C{encoding/json} matches a field name: two keys that fold alike are one field."""
     if key.isascii():
         return key.upper()
     out = []
@@ -86,7 +86,7 @@ def _no_constant(name: str) -> NoReturn:
 
 
 def decode(body: bytes) -> Any:
-    """Strict UTF-8 JSON, objects as :class:`GoObject`; a refusal for anything else."""
+    """Strict UTF-8 JSON, objects as L{GoObject}; a refusal for anything else."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -158,7 +158,7 @@ def as_list(value: Any, field: str) -> list[Any]:
 
 
 def as_str_list(value: Any, field: str, *, strslice: bool = False) -> list[str]:
-    """A list of strings; with ``strslice``, a single string too (a one-element list)."""
+    """A list of strings; with C{strslice}, a single string too (a one-element list)."""
     if strslice and isinstance(value, str):
         return [value]  # moby's StrSlice accepts one string
     items = as_list(value, field)

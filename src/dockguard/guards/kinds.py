@@ -1,11 +1,11 @@
-"""The inspected kinds: which requests have their body judged, and :func:`judge`, which judges one.
+"""The inspected kinds: which requests have their body judged, and L{judge}, which judges one.
 
-:func:`judge` reads the body as the daemon will (:mod:`~dockguard.guards.gojson`)
-and hands it to the module of its kind: :mod:`~dockguard.guards.containers`,
-:mod:`~dockguard.guards.execs`, :mod:`~dockguard.guards.services`,
-:mod:`~dockguard.guards.volumes`, :mod:`~dockguard.guards.networks`,
-:mod:`~dockguard.guards.plugins` (JSON arrays) and
-:mod:`~dockguard.guards.start` (no body at all).
+L{judge} reads the body as the daemon will (L{gojson<dockguard.guards.gojson>})
+and hands it to the module of its kind: L{containers<dockguard.guards.containers>},
+L{execs<dockguard.guards.execs>}, L{services<dockguard.guards.services>},
+L{volumes<dockguard.guards.volumes>}, L{networks<dockguard.guards.networks>},
+L{plugins<dockguard.guards.plugins>} (JSON arrays) and
+L{start<dockguard.guards.start>} (no body at all).
 """
 
 from __future__ import annotations
@@ -51,22 +51,22 @@ INSPECTED_KINDS: tuple[str, ...] = (
 
 
 def inspection_kind(method: str, path: CanonicalPath) -> str | None:
-    """The kind of body :func:`judge` must see for ``method path``, or ``None``.
+    """The kind of body L{judge} must see for C{method path}, or C{None}.
 
-    The :attr:`~dockguard.routes.Route.inspected` of the route the daemon
-    serves; a caller that has the request's :class:`~dockguard.routes.Match`
-    reads ``match.inspected`` instead of looking the route up again.
+    The L{inspected<dockguard.routes.Route.inspected>} of the route the daemon
+    serves; a caller that has the request's L{Match<dockguard.routes.Match>}
+    reads C{match.inspected} instead of looking the route up again.
     """
     return lookup(method, path).inspected
 
 
-#: The kinds whose empty body the daemon rejects (the others read it as ``{}``).
+#: The kinds whose empty body the daemon rejects (the others read it as C{{}}).
 _NEEDS_BODY = frozenset({"container.create", "service.create", "service.update", "network.create", "network.connect"})
 _NEEDS_BODY |= {"libpod.container.create", "libpod.pod.create", "libpod.network.create"}  # libpod (issue 17)
 
 
 def _parse(kind: str, body: bytes) -> GoObject:
-    """The body of a kind whose body is an object; an empty one is ``{}`` where the daemon accepts that."""
+    """The body of a kind whose body is an object; an empty one is C{{}} where the daemon accepts that."""
     if not body:
         if kind in _NEEDS_BODY:
             raise Refusal("", "", f"the {kind} body is empty; the daemon needs a JSON object: send one")
@@ -92,12 +92,12 @@ _JUDGES: dict[str, Callable[[GoObject, Allowance], None]] = {
 
 
 def judge(kind: str, body: bytes, allowance: Allowance, host_paths: Callable[[str], str] | None = None) -> Verdict:
-    """Judge the ``body`` of a ``kind`` request (one of :data:`INSPECTED_KINDS`) against ``allowance``.
+    """Judge the C{body} of a C{kind} request (one of L{INSPECTED_KINDS}) against C{allowance}.
 
-    ``host_paths`` resolves a host path as the daemon will (the relay passes
-    :func:`dockguard.hostpaths.resolve`); every bind source is judged both as
+    C{host_paths} resolves a host path as the daemon will (the relay passes
+    L{dockguard.hostpaths.resolve}); every bind source is judged both as
     written and as resolved. Never raises for any body; raises
-    :class:`ValueError` for an unknown ``kind`` (a programming error).
+    L{ValueError} for an unknown C{kind} (a programming error).
     """
     token = HOST_PATHS.set(host_paths)
     try:
@@ -107,7 +107,7 @@ def judge(kind: str, body: bytes, allowance: Allowance, host_paths: Callable[[st
 
 
 def _judge(kind: str, body: bytes, allowance: Allowance) -> Verdict:
-    """:func:`judge`, once the host's reading of paths is set."""
+    """L{judge}, once the host's reading of paths is set."""
     if kind == "container.start":
         return judge_start(body)
     if kind in PLUGIN_KINDS:
@@ -138,7 +138,7 @@ def judge_volume_in_use(
 ) -> Verdict:
     """
     A named volume that exists, mounted by a container create: judged as if
-    the caller created it now (its driver, and a ``local`` volume's options:
+    the caller created it now (its driver, and a C{local} volume's options:
     a bind volume an administrator made reaches the host path it binds).
     """
     token = HOST_PATHS.set(host_paths)

@@ -1,19 +1,19 @@
 """Podman's libpod bodies: a container's SpecGenerator, a pod's spec, volumes, networks, updates, kube YAML.
 
-Podman 4.3's libpod handlers decode these bodies with Go's ``encoding/json``
-(``pkg/api/handlers/libpod``: ``json.NewDecoder(r.Body).Decode``), so they
-are read as for Docker (:mod:`~dockguard.guards.gojson`: keys folded as Go
+Podman 4.3's libpod handlers decode these bodies with Go's C{encoding/json}
+(C{pkg/api/handlers/libpod}: C{json.NewDecoder(r.Body).Decode}), so they
+are read as for Docker (L{gojson<dockguard.guards.gojson>}: keys folded as Go
 folds them, two spellings of one key refused, a wrong JSON type refused).
 They are judged with the same guard keys as Docker's bodies, field by field
 (docs/podman.md lists which field needs which key). Where Docker's guards
 know a body's every field by its meaning, these know a SpecGenerator by its
-names: a key that is not a field of Podman 4.3's ``SpecGenerator`` (or of the
+names: a key that is not a field of Podman 4.3's C{SpecGenerator} (or of the
 pod spec, volume or network body) is refused, since a later Podman may give
 it a meaning dockguard would not judge.
 
 What dockguard cannot read as Podman reads it is refused unless the group's
-guards are fully open (every key of :data:`~dockguard.guards.allowance.OPEN`):
-``play kube`` YAML (Podman's YAML reader, with its own case and key rules,
+guards are fully open (every key of L{OPEN<dockguard.guards.allowance.OPEN>}):
+C{play kube} YAML (Podman's YAML reader, with its own case and key rules,
 anchors and multi-document streams) and a container restored from an uploaded
 checkpoint (its spec travels inside a tar).
 
@@ -47,7 +47,7 @@ __all__ = [
 
 
 def fully_open(allowance: Allowance) -> bool:
-    """Whether ``allowance`` opens every guard (a union with :data:`OPEN` adds nothing)."""
+    """Whether C{allowance} opens every guard (a union with L{OPEN} adds nothing)."""
     return allowance.merge(OPEN) == allowance
 
 
@@ -325,7 +325,7 @@ def _judge_written_file(value: Any, field: str, allowance: Allowance) -> None:
 
 
 def judge_spec_generator(spec: GoObject, allowance: Allowance, prefix: str = "") -> None:
-    """The body of ``POST /libpod/containers/create``: Podman 4.3's SpecGenerator."""
+    """The body of C{POST /libpod/containers/create}: Podman 4.3's SpecGenerator."""
     _unknown(spec, SPEC_FIELDS, "SpecGenerator", prefix)
     field = prefix + "privileged"
     if as_bool(spec.get("privileged"), field) and not allowance.privileged:
@@ -431,7 +431,7 @@ def _judge_confinement(spec: GoObject, prefix: str, allowance: Allowance) -> Non
 
 
 def judge_pod_create(pod: GoObject, allowance: Allowance) -> None:
-    """The body of ``POST /libpod/pods/create``: a PodSpecGenerator, and the infra container's spec in it."""
+    """The body of C{POST /libpod/pods/create}: a PodSpecGenerator, and the infra container's spec in it."""
     _unknown(pod, POD_FIELDS, "PodSpecGenerator", "")
     for name in ("pidns", "userns", "utsns", "netns"):
         namespace = dict(_NAMESPACES)[name]
@@ -454,7 +454,7 @@ def judge_pod_create(pod: GoObject, allowance: Allowance) -> None:
 
 
 def judge_volume_create(document: GoObject, allowance: Allowance) -> None:
-    """The body of ``POST /libpod/volumes/create`` (entities.VolumeCreateOptions)."""
+    """The body of C{POST /libpod/volumes/create} (entities.VolumeCreateOptions)."""
     _unknown(document, _known("Name Driver Label Labels Options IgnoreIfExists"), "VolumeCreateOptions", "")
     driver = as_str(document.get("Driver"), "Driver")
     judge_volume_driver(driver, "Driver", allowance)
@@ -470,7 +470,7 @@ _BRIDGE_OPTIONS = frozenset({"mtu", "isolate", "metric", "vlan"})
 
 
 def judge_network_create(document: GoObject, allowance: Allowance) -> None:
-    """The body of ``POST /libpod/networks/create`` (netavark's types.Network)."""
+    """The body of C{POST /libpod/networks/create} (netavark's types.Network)."""
     _unknown(
         document,
         _known(
@@ -517,11 +517,11 @@ def judge_network_create(document: GoObject, allowance: Allowance) -> None:
 
 
 def judge_network_connect(document: GoObject, allowance: Allowance) -> None:
-    """The body of ``POST /libpod/networks/{name}/connect``: the network is judged from the path (dockguard.meaning)."""
+    """The body of C{POST /libpod/networks/{name}/connect}: the network is judged from the path (dockguard.meaning)."""
 
 
 def judge_update(document: GoObject, allowance: Allowance) -> None:
-    """The body of ``POST /libpod/containers/{name}/update``: a spec.LinuxResources."""
+    """The body of C{POST /libpod/containers/{name}/update}: a spec.LinuxResources."""
     _judge_resources(document, "", allowance)
 
 
@@ -552,7 +552,7 @@ LIBPOD_RAW_KINDS: dict[str, str] = {
 
 
 def judge_libpod_raw(kind: str, allowance: Allowance) -> None:
-    """A body of :data:`LIBPOD_RAW_KINDS`: allowed only when every guard is open."""
+    """A body of L{LIBPOD_RAW_KINDS}: allowed only when every guard is open."""
     if not fully_open(allowance):
         raise Refusal(
             "(body)",

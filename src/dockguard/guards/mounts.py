@@ -1,11 +1,11 @@
 """Host paths and mounts: binds, mounts, volume drivers and local volume options.
 
-A host path is allowed when it is equal to or under a ``bind_roots`` entry,
+A host path is allowed when it is equal to or under a C{bind_roots} entry,
 compared segment by segment; one that reaches a container-engine socket (or
-``/proc``) needs ``docker_socket`` too, and binds are read-only unless
-``bind_write``. A path with two readings (``..``, ``//``, NUL) is refused.
-While :func:`~dockguard.guards.judge` runs, :data:`HOST_PATHS` holds how the
-host resolves a path (:func:`dockguard.hostpaths.resolve`), and each source
+C{/proc}) needs C{docker_socket} too, and binds are read-only unless
+C{bind_write}. A path with two readings (C{..}, C{//}, NUL) is refused.
+While L{judge<dockguard.guards.judge>} runs, L{HOST_PATHS} holds how the
+host resolves a path (L{dockguard.hostpaths.resolve}), and each source
 is judged both as written and as resolved.
 """
 
@@ -91,7 +91,7 @@ def _clean_host_path(source: str, field: str) -> str:
 
 
 class HostPathUnverifiable(Exception):
-    """A host path dockguard cannot resolve; ``reason`` completes "the source …"."""
+    """A host path dockguard cannot resolve; C{reason} completes "the source …"."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -99,7 +99,7 @@ class HostPathUnverifiable(Exception):
 
 
 #: How the host reads a path: the resolved absolute path (symlinks followed),
-#: or :class:`HostPathUnverifiable`. Set only while :func:`~dockguard.guards.judge` runs.
+#: or L{HostPathUnverifiable}. Set only while L{judge<dockguard.guards.judge>} runs.
 HOST_PATHS: contextvars.ContextVar[Callable[[str], str] | None] = contextvars.ContextVar(
     "dockguard_host_paths", default=None
 )
@@ -108,7 +108,7 @@ HOST_PATHS: contextvars.ContextVar[Callable[[str], str] | None] = contextvars.Co
 def _judge_host_path(
     source: str, field: str, allowance: Allowance, what: str = "mounts", *, read_only: bool = False
 ) -> None:
-    """A host path a bind (``what``) reaches: as written, writable or not, then as the host resolves it."""
+    """A host path a bind (C{what}) reaches: as written, writable or not, then as the host resolves it."""
     path = _clean_host_path(source, field)
     _judge_resolved(path, field, allowance, what)
     if not read_only and not allowance.bind_write:
@@ -131,7 +131,7 @@ def _judge_host_path(
 
 
 def _judge_resolved(path: str, field: str, allowance: Allowance, what: str) -> None:
-    """A clean host path against ``docker_socket`` and ``bind_roots``."""
+    """A clean host path against C{docker_socket} and C{bind_roots}."""
     shown = show(path)
     under = any(_under(path, root) for root in allowance.bind_roots)
     if _touches_socket(path) and not allowance.docker_socket:
@@ -159,7 +159,7 @@ def judge_written_path(value: str, field: str, allowance: Allowance) -> None:
 
 
 def judge_bind_spec(spec: str, field: str, allowance: Allowance) -> None:
-    """One ``Binds`` entry, ``SOURCE:TARGET[:MODES]``: a host path or a volume name."""
+    """One C{Binds} entry, C{SOURCE:TARGET[:MODES]}: a host path or a volume name."""
     # moby volume/mounts/linux_parser.go: strings.SplitN(raw, ":", 4).
     parts = spec.split(":", 3)
     if parts[0] == "":
@@ -192,7 +192,7 @@ _MOBY_BIND_MODES = frozenset(
 
 
 def _judge_bind_modes(spec: str, modes: list[str], field: str, allowance: Allowance) -> None:
-    """A bind's modes: moby rejects any other, Podman acts on more (``U`` chowns the host directory)."""
+    """A bind's modes: moby rejects any other, Podman acts on more (C{U} chowns the host directory)."""
     unknown = [mode for mode in modes if mode not in _MOBY_BIND_MODES]
     if unknown and not (allowance.bind_write and allowance.devices and allowance.unconfined):
         raise Refusal(
@@ -205,7 +205,7 @@ def _judge_bind_modes(spec: str, modes: list[str], field: str, allowance: Allowa
 
 
 def judge_volume_driver(name: str, field: str, allowance: Allowance) -> None:
-    """A volume driver other than ``local`` needs ``volume_drivers``."""
+    """A volume driver other than C{local} needs C{volume_drivers}."""
     if name in ("", "local") or ANY in allowance.volume_drivers or name in allowance.volume_drivers:
         return
     shown = show(name)
@@ -217,7 +217,7 @@ def judge_volume_driver(name: str, field: str, allowance: Allowance) -> None:
     )
 
 
-#: Local volume types that bind a host path (``device``).
+#: Local volume types that bind a host path (C{device}).
 _BIND_TYPES = frozenset({"", "none", "bind", "rbind"})
 #: Local volume types that mount a remote share, not the host.
 _NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3"})
@@ -251,12 +251,12 @@ _MOUNT_TYPES = frozenset({"bind", "volume", "tmpfs", "npipe", "cluster", "image"
 
 
 def _refuse_mount_separators(mount: GoObject, field: str) -> None:
-    """A ',' in a mount's fields: Podman's compatible API joins them into one ``--mount`` string.
+    """A ',' in a mount's fields: Podman's compatible API joins them into one C{--mount} string.
 
     Podman 4.3 (pkg/api/handlers/compat/containers_create.go) writes
-    ``type=…,source=…,target=…,consistency=…,bind-propagation=…`` and parses
-    it again, keeping the last ``source``: a Target of ``/d,source=/`` binds
-    the host's ``/`` (measured). No field may hold the separator.
+    C{type=…,source=…,target=…,consistency=…,bind-propagation=…} and parses
+    it again, keeping the last C{source}: a Target of C{/d,source=/} binds
+    the host's C{/} (measured). No field may hold the separator.
     """
     values = [("Type", mount.get("Type")), ("Source", mount.get("Source")), ("Target", mount.get("Target"))]
     values.append(("Consistency", mount.get("Consistency")))
@@ -275,7 +275,7 @@ def _refuse_mount_separators(mount: GoObject, field: str) -> None:
 
 
 def judge_mount(value: Any, field: str, allowance: Allowance) -> None:
-    """One ``Mounts`` entry of a HostConfig or a service's ContainerSpec."""
+    """One C{Mounts} entry of a HostConfig or a service's ContainerSpec."""
     mount = as_object(value, field)
     if mount is None:
         return

@@ -1,12 +1,12 @@
 """Network references: the networks a request creates, joins or leaves, by name.
 
-``none``, ``bridge`` and ``default`` (:data:`PREDEFINED_NETWORKS`) are always
-allowed; any other name needs a ``networks`` pattern (:func:`network_allowed`).
-A reference is judged as a namespace mode first (``host``, ``container:X``,
+C{none}, C{bridge} and C{default} (L{PREDEFINED_NETWORKS}) are always
+allowed; any other name needs a C{networks} pattern (L{network_allowed}).
+A reference is judged as a namespace mode first (C{host}, C{container:X},
 and a hexadecimal word, which the daemon may read as a network ID: see
-:func:`~dockguard.guards.confinement.judge_mode`). :func:`judge_namespace_mode`
-and :func:`judge_network_reference` judge references made outside a body (a
-build's ``networkmode``, the ``{id}`` of ``/networks/{id}/connect``).
+L{judge_mode<dockguard.guards.confinement.judge_mode>}). L{judge_namespace_mode}
+and L{judge_network_reference} judge references made outside a body (a
+build's C{networkmode}, the C{{id}} of C{/networks/{id}/connect}).
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ __all__ = [
 
 
 #: Networks every container may use, compared exactly as the daemon does
-#: (``NetworkMode`` ``""`` and ``default`` are the daemon's default, the bridge).
+#: (C{NetworkMode} C{""} and C{default} are the daemon's default, the bridge).
 PREDEFINED_NETWORKS: frozenset[str] = frozenset({"", "none", "bridge", "default"})
 
 
 def network_allowed(name: str, patterns: tuple[str, ...]) -> bool:
-    """Whether the network ``name`` matches one of ``patterns`` (``"ci-net"``, ``"ci-*"``, ``"*"``)."""
+    """Whether the network C{name} matches one of C{patterns} (C{"ci-net"}, C{"ci-*"}, C{"*"})."""
     for pattern in patterns:
         if pattern == ANY or pattern == name or (pattern.endswith("*") and name.startswith(pattern[:-1])):
             return True
@@ -39,7 +39,7 @@ def network_allowed(name: str, patterns: tuple[str, ...]) -> bool:
 
 
 def judge_network_name(name: str, field: str, allowance: Allowance, what: str) -> None:
-    """A network by name (``what`` it does there: ``"joins"``, ``"creates"``, ...): a ``networks`` pattern."""
+    """A network by name (C{what} it does there: C{"joins"}, C{"creates"}, ...): a C{networks} pattern."""
     if name in PREDEFINED_NETWORKS or network_allowed(name, allowance.networks):
         return
     if allowance.networks:
@@ -66,7 +66,7 @@ def judge_network_ref(value: str, field: str, allowance: Allowance, what: str = 
 
 
 def judge_namespace_mode(value: str, namespace: str, field: str, allowance: Allowance) -> Verdict:
-    """A namespace mode outside a body (a build's ``networkmode``), judged as ``HostConfig.NetworkMode`` is."""
+    """A namespace mode outside a body (a build's C{networkmode}), judged as C{HostConfig.NetworkMode} is."""
     try:
         if namespace == "network":
             judge_network_ref(value, field, allowance)
@@ -78,7 +78,7 @@ def judge_namespace_mode(value: str, namespace: str, field: str, allowance: Allo
 
 
 def judge_network_reference(value: str, field: str, what: str, allowance: Allowance) -> Verdict:
-    """A network named outside a body (the ``{id}`` of ``/networks/{id}/connect``), judged as ``NetworkMode`` is."""
+    """A network named outside a body (the C{{id}} of C{/networks/{id}/connect}), judged as C{NetworkMode} is."""
     try:
         judge_network_ref(value, field, allowance, what)
     except Refusal as refused:

@@ -1,12 +1,12 @@
 """Network create and connect: drivers and options that reach the host, and the network joined.
 
-A network create needs a ``networks`` pattern for its ``Name``, and its
-driver in ``network_drivers`` unless it is ``bridge`` or ``overlay`` with
+A network create needs a C{networks} pattern for its C{Name}, and its
+driver in C{network_drivers} unless it is C{bridge} or C{overlay} with
 plain options only: no option that names a host interface or bridge, no
-``ConfigFrom``, no ``Ingress``, no subnet of a bridge's own (it becomes a
-route on the host); an IPAM driver other than ``default`` needs its name
-there. A connect's network is in its path (:mod:`dockguard.meaning`); its
-body's ``EndpointConfig.NetworkID`` is judged as a reference.
+C{ConfigFrom}, no C{Ingress}, no subnet of a bridge's own (it becomes a
+route on the host); an IPAM driver other than C{default} needs its name
+there. A connect's network is in its path (L{dockguard.meaning}); its
+body's C{EndpointConfig.NetworkID} is judged as a reference.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ __all__ = ["judge_network_connect", "judge_network_create"]
 _PLAIN_NETWORK_DRIVERS = frozenset({"bridge", "overlay"})
 #: Options of bridge and overlay networks that attach to no host interface and
 #: leave Docker's NAT and firewall in place. Any other option (a host bridge
-#: named by ``com.docker.network.bridge.name``, gateway modes, trusted host
+#: named by C{com.docker.network.bridge.name}, gateway modes, trusted host
 #: interfaces, VXLAN IDs, options a newer daemon adds) needs the driver in
-#: ``network_drivers``.
+#: C{network_drivers}.
 _PLAIN_NETWORK_OPTIONS = frozenset(
     {
         "com.docker.network.bridge.enable_icc",
@@ -44,7 +44,7 @@ def _network_driver_open(name: str, allowance: Allowance) -> bool:
 
 
 def judge_network_create(document: GoObject, allowance: Allowance) -> None:
-    """The body of ``POST /networks/create``."""
+    """The body of C{POST /networks/create}."""
     name = as_str(document.get("Name"), "Name")
     driver = as_str(document.get("Driver"), "Driver")
     effective = driver or "bridge"  # the daemon's default driver on Linux
@@ -133,7 +133,7 @@ def _judge_network_options(
 
 
 def judge_network_connect(document: GoObject, allowance: Allowance) -> None:
-    """The body of ``POST /networks/{id}/connect``."""
+    """The body of C{POST /networks/{id}/connect}."""
     # The network is the path's (meaning.py); a stopped container keeps
     # EndpointConfig as sent, and at start the daemon joins its NetworkID
     # instead of that network (getNetworkID).

@@ -2,19 +2,19 @@
 
 A managed plugin is a container the daemon runs as root with what its
 config declares: host network, host PID/IPC, host mounts, devices,
-capabilities. The daemon grants those on ``POST /plugins/pull`` and
-``/plugins/{name}/upgrade`` when the body (the privileges the client
-accepts, ``types.PluginPrivileges``) lists exactly what the plugin
+capabilities. The daemon grants those on C{POST /plugins/pull} and
+C{/plugins/{name}/upgrade} when the body (the privileges the client
+accepts, C{types.PluginPrivileges}) lists exactly what the plugin
 declares, so a non-empty list is a request for privileges: it needs
-``privileged``; ``[]`` or ``null`` installs a plugin that declares none.
-``POST /plugins/{name}/set`` takes ``["NAME[.FIELD]=VALUE", ...]``
-(moby plugin/v2/settable.go: the field is after the last ``.`` of NAME):
-``.value`` sets an environment variable or the args; ``.source`` a mount's
-host path and ``.path`` a device; without a field the daemon picks the one
+C{privileged}; C{[]} or C{null} installs a plugin that declares none.
+C{POST /plugins/{name}/set} takes C{["NAME[.FIELD]=VALUE", ...]}
+(moby plugin/v2/settable.go: the field is after the last C{.} of NAME):
+C{.value} sets an environment variable or the args; C{.source} a mount's
+host path and C{.path} a device; without a field the daemon picks the one
 field the setting declares, which may be a mount source or a device path.
-So anything but an explicit ``NAME.value=`` needs ``privileged``.
-``/plugins/create`` (a tar with its own config) is judged in
-:mod:`dockguard.meaning`: its body is not read.
+So anything but an explicit C{NAME.value=} needs C{privileged}.
+C{/plugins/create} (a tar with its own config) is judged in
+L{dockguard.meaning}: its body is not read.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ __all__ = ["PLUGIN_KINDS", "judge_plugin"]
 
 
 def _judge_plugin_privileges(document: Any, allowance: Allowance) -> None:
-    """The privileges a pull or an upgrade accepts: any at all need ``privileged``."""
+    """The privileges a pull or an upgrade accepts: any at all need C{privileged}."""
     items = as_list(document, "(body)")
     names = []
     for index, item in enumerate(items):
@@ -47,7 +47,7 @@ def _judge_plugin_privileges(document: Any, allowance: Allowance) -> None:
 
 
 def _judge_plugin_set(document: Any, allowance: Allowance) -> None:
-    """A plugin's settings: anything but ``NAME.value=`` needs ``privileged``."""
+    """A plugin's settings: anything but C{NAME.value=} needs C{privileged}."""
     for index, setting in enumerate(as_str_list(document, "(body)")):
         name = setting.split("=", 1)[0]
         dot = name.rfind(".")
@@ -74,7 +74,7 @@ _PLUGIN_JUDGES: dict[str, Callable[[Any, Allowance], None]] = {
     "plugin.set": _judge_plugin_set,
 }
 
-#: The plugin kinds of :data:`~dockguard.guards.INSPECTED_KINDS`: their bodies are JSON arrays.
+#: The plugin kinds of L{INSPECTED_KINDS<dockguard.guards.INSPECTED_KINDS>}: their bodies are JSON arrays.
 PLUGIN_KINDS = frozenset(_PLUGIN_JUDGES)
 
 

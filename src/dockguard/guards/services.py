@@ -1,10 +1,10 @@
 """Swarm service create and update: the task template's container spec, plugin spec and networks.
 
-``ContainerSpec`` mounts, ``CapabilityAdd`` and ``Sysctls`` are judged as for
-containers; its ``Privileges`` (SELinux, seccomp, AppArmor) need
-``unconfined``, its secrets and configs ``swarm_secrets``. A plugin service
-(``PluginSpec``, ``Runtime: "plugin"``) needs ``privileged``; generic
-resources (GPUs) need ``devices``. Services cannot be privileged directly.
+C{ContainerSpec} mounts, C{CapabilityAdd} and C{Sysctls} are judged as for
+containers; its C{Privileges} (SELinux, seccomp, AppArmor) need
+C{unconfined}, its secrets and configs C{swarm_secrets}. A plugin service
+(C{PluginSpec}, C{Runtime: "plugin"}) needs C{privileged}; generic
+resources (GPUs) need C{devices}. Services cannot be privileged directly.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ _MAYBE_SWARM_ID = re.compile(r"[0-9A-Za-z]+")
 
 
 def _judge_networks(value: Any, field: str, allowance: Allowance) -> None:
-    """A service's network attachments (``Networks``, ``TaskTemplate.Networks``)."""
+    """A service's network attachments (C{Networks}, C{TaskTemplate.Networks})."""
     for index, attachment in enumerate(as_list(value, field)):
         item = f"{field}[{index}]"
         obj = as_object(attachment, item)
@@ -53,7 +53,7 @@ def _judge_networks(value: Any, field: str, allowance: Allowance) -> None:
 
 
 def _judge_privileges(privileges: GoObject, prefix: str, allowance: Allowance) -> None:
-    """``ContainerSpec.Privileges``: anything but the default confinement needs ``unconfined``."""
+    """C{ContainerSpec.Privileges}: anything but the default confinement needs C{unconfined}."""
     if allowance.unconfined:
         return
     field = prefix + "SELinuxContext"
@@ -81,7 +81,7 @@ def _judge_privileges(privileges: GoObject, prefix: str, allowance: Allowance) -
 
 
 def _judge_container_spec(spec: GoObject, prefix: str, allowance: Allowance) -> None:
-    """``TaskTemplate.ContainerSpec``."""
+    """C{TaskTemplate.ContainerSpec}."""
     field = prefix + "Mounts"
     for index, mount in enumerate(as_list(spec.get("Mounts"), field)):
         judge_mount(mount, f"{field}[{index}]", allowance)
@@ -104,7 +104,7 @@ def _judge_container_spec(spec: GoObject, prefix: str, allowance: Allowance) -> 
 
 
 def judge_service(document: GoObject, allowance: Allowance) -> None:
-    """The body of ``POST /services/create`` and ``/services/{id}/update``."""
+    """The body of C{POST /services/create} and C{/services/{id}/update}."""
     template = as_object(document.get("TaskTemplate"), "TaskTemplate")
     if template is not None:
         spec = as_object(template.get("ContainerSpec"), "TaskTemplate.ContainerSpec")

@@ -1,4 +1,4 @@
-"""Container start: any body but an empty one is refused, whatever the allowance (see :func:`judge_start`)."""
+"""Container start: any body but an empty one is refused, whatever the allowance (see L{judge_start})."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ __all__ = ["judge_start"]
 def judge_start(body: bytes) -> Verdict:
     """
     Starting a container takes no body.  Daemons up to 24 still apply a
-    HostConfig sent here for API versions below 1.24 (``POST
-    /v1.23/containers/ID/start`` with ``{"Privileged": true}``), which would
+    HostConfig sent here for API versions below 1.24 (C{POST
+    /v1.23/containers/ID/start} with C{{"Privileged": true}}), which would
     skip every check on create: any body but an empty one is refused.
     """
     if body.strip() in (b"", b"{}", b"null"):

@@ -1,9 +1,9 @@
-"""Volume create: its driver, and the options of the ``local`` driver (``mount(2)`` as root).
+"""Volume create: its driver, and the options of the C{local} driver (C{mount(2)} as root).
 
-A driver other than ``local`` needs ``volume_drivers``; the options of a
-``local`` volume are judged by :func:`~dockguard.guards.mounts.judge_local_options`
+A driver other than C{local} needs C{volume_drivers}; the options of a
+C{local} volume are judged by L{judge_local_options<dockguard.guards.mounts.judge_local_options>}
 (a bind is judged as a bind source, a device or kernel filesystem needs
-``devices``).
+C{devices}).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ __all__ = ["judge_volume_create"]
 
 
 def judge_volume_create(document: GoObject, allowance: Allowance) -> None:
-    """The body of ``POST /volumes/create``."""
+    """The body of C{POST /volumes/create}."""
     driver = as_str(document.get("Driver"), "Driver")
     options = as_str_map(document.get("DriverOpts"), "DriverOpts")
     judge_volume_driver(driver, "Driver", allowance)
