@@ -89,29 +89,39 @@ def test_every_route_a_preset_allows_is_justified_by_its_trace(name: str) -> Non
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_explain_shows_every_traced_call_allowed(name: str, tmp_path: Path) -> None:
-    config = tmp_path / "dockguard.toml"
-    config.write_text(f'[identities]\ntool = ["{name}"]\n')
+def test_explain_preset_shows_every_traced_call_allowed(name: str) -> None:
+    """C{dockguard explain --preset PRESET METHOD PATH}, for each call of the trace."""
     for call in load_trace(name).calls:
         out = io.StringIO()
-        status = main(["explain", "tool", call.method, call.path, "--config", str(config)], out)
+        status = main(["explain", "--preset", name, call.method, call.path], out)
         first = out.getvalue().splitlines()[0]
-        assert (status, first) == (0, f"allow tool {call.method} {call.path}"), out.getvalue()
+        assert (status, first) == (0, f"allow {name} {call.method} {call.path}"), out.getvalue()
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_explain_lists_every_traced_route_as_allowed(name: str, tmp_path: Path) -> None:
-    """``dockguard explain IDENTITY`` (the table of every route) for an identity with the preset."""
+def test_explain_preset_lists_every_traced_route_as_allowed(name: str, tmp_path: Path) -> None:
+    """C{dockguard explain --preset PRESET} (the table of every route), and the
+    same table for an identity given the preset in a file."""
     config = tmp_path / "dockguard.toml"
-    config.write_text(f'[identities]\ntool = ["{name}"]\n')
-    out = io.StringIO()
-    assert main(["explain", "tool", "--config", str(config)], out) == 0
-    verdicts = {}
-    for line in out.getvalue().splitlines()[2:]:
-        verdict, method, template = line.split()[:3]
-        verdicts[f"{method} {template}"] = verdict
+    config.write_text(f'[identities]\n"{name}" = ["{name}"]\n')
     traced = {route_key(call.method, call.path) for call in load_trace(name).calls}
-    assert {key: verdicts[key] for key in traced} == dict.fromkeys(traced, "allow")
+    tables = []
+    for argv in (["explain", "--preset", name], ["explain", name, "--config", str(config)]):
+        out = io.StringIO()
+        assert main(argv, out) == 0
+        verdicts = {}
+        for line in out.getvalue().splitlines()[2:]:
+            verdict, method, template = line.split()[:3]
+            verdicts[f"{method} {template}"] = verdict
+        assert {key: verdicts[key] for key in traced} == dict.fromkeys(traced, "allow")
+        tables.append(out.getvalue())
+    assert tables[0] == tables[1]
+
+
+def test_explain_names_the_presets_when_asked_for_one_that_is_not(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", "--preset", "Traefik"], io.StringIO()) == 2
+    err = capsys.readouterr().err
+    assert "no preset 'Traefik' (did you mean \"traefik\"?)" in err and "dozzle" in err
 
 
 def test_a_trace_names_where_each_call_was_seen() -> None:

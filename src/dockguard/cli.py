@@ -148,7 +148,13 @@ def _main(argv: list[str] | None, out: TextIO) -> int:
     explain.add_argument("identity")
     explain.add_argument("method", nargs="?")
     explain.add_argument("path", nargs="?")
-    explain.add_argument("--config", "-c", type=Path, help="configuration file (default: the environment variables)")
+    where = explain.add_mutually_exclusive_group()
+    where.add_argument("--config", "-c", type=Path, help="configuration file (default: the environment variables)")
+    where.add_argument(
+        "--preset",
+        action="store_true",
+        help="IDENTITY names a preset: what the preset alone allows (its tool's calls, tests/traces/)",
+    )
     suggest = sub.add_parser(
         "suggest", help="print, per identity, the smallest group that allows what a decision log saw"
     )

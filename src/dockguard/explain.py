@@ -12,9 +12,11 @@ import sys
 from typing import TextIO
 
 from dockguard.config import load_policy
+from dockguard.errors import did_you_mean
 from dockguard.groups import GroupPolicy
 from dockguard.paths import PathRefused, canonicalise
 from dockguard.policy import Decision, Policy, explain
+from dockguard.presets import PRESETS
 from dockguard.routes import SCOPED_SECTIONS, Match, Route, lookup, sample_path
 from dockguard.scope import OWNER_LABEL, REDACTABLE
 
@@ -127,8 +129,27 @@ def _scope_effect(route: Route, identity: str) -> str:
     return f"what it creates must be in scope; it is labelled {OWNER_LABEL}={identity}"
 
 
+def _preset_policy(name: str) -> GroupPolicy | None:
+    """A policy in which the identity C{name} has the preset C{name} alone."""
+    preset = PRESETS.get(name)
+    if preset is None:
+        return None
+    return GroupPolicy(identities={name: (name,)}, groups={name: preset})
+
+
 def explain_command(args: argparse.Namespace, out: TextIO) -> int:
-    policy = load_policy(args.config, os.environ)
+    if getattr(args, "preset", False):
+        policy: Policy | None = _preset_policy(args.identity)
+        if policy is None:
+            print(
+                f"dockguard explain: no preset {args.identity!r}{did_you_mean(args.identity, PRESETS)}; "
+                f"the presets: {', '.join(sorted(PRESETS))}",
+                file=sys.stderr,
+            )
+            return 2
+    else:
+        policy = load_policy(args.config, os.environ)
+    assert policy is not None
     if args.method is not None:
         if args.path is None:
             print("dockguard explain: give both METHOD and PATH", file=sys.stderr)
