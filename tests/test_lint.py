@@ -7,6 +7,7 @@ scripts, and its formatter would change nothing there.
 from __future__ import annotations
 
 import importlib.util
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -42,3 +43,21 @@ def test_ruff_format_changes_nothing() -> None:
         timeout=120,
     )
     assert result.returncode == 0, f"ruff format would change:\n{result.stdout}{result.stderr}"
+
+
+def test_every_mutation_still_finds_the_code_it_breaks() -> None:
+    """
+    C{scripts/mutations} breaks each security property once, by replacing a
+    piece of code: a refactor that moves that code must move the mutation
+    too, or the property silently stops being checked.  (Running them is by
+    hand: C{scripts/mutations}.)
+    """
+    mutations = runpy.run_path(str(ROOT / "scripts" / "mutations"), run_name="mutations")["MUTATIONS"]
+    stale = []
+    for name, (file, old, new, tests) in mutations.items():
+        text = (ROOT / "src" / "dockguard" / file).read_text()
+        if text.count(old) != 1:
+            stale.append(f"{name}: {old!r} is in src/dockguard/{file} {text.count(old)} times, not once")
+        if old == new or not tests or not (ROOT / tests[0]).exists():
+            stale.append(f"{name}: changes nothing, or names no test file that exists ({tests[:1]})")
+    assert not stale, "\n".join(stale)
