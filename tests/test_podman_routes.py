@@ -241,3 +241,21 @@ def test_the_documented_exporter_group_loads_and_explains(tmp_path) -> None:
     assert main(["explain", "exporter", "GET", "/v4.3.1/libpod/pods/json", "--config", str(config)], out) == 0
     out = io.StringIO()
     assert main(["explain", "exporter", "POST", "/v4.3.1/libpod/pods/p/start", "--config", str(config)], out) == 1
+
+
+def test_of_the_presets_only_admin_opens_the_libpod_api() -> None:
+    """C{admin} is everything, Podman's own API too; every other preset is
+    a Docker tool's, and its trace has no libpod call."""
+    from dockguard.presets import PRESETS
+
+    for name, preset in PRESETS.items():
+        policy = GroupPolicy(groups={name: preset}, identities={"tool": (name,)})
+        opened = []
+        for route in LIBPOD_ROUTES:
+            path = sample_path(route)
+            if policy.decide("tool", route.method, path, lookup(route.method, path)).allowed:
+                opened.append(f"{route.method} {route.template}")
+        if name == "admin":
+            assert len(opened) == len(LIBPOD_ROUTES), name
+        else:
+            assert opened == [], name

@@ -44,7 +44,7 @@ import attrs
 
 from dockguard.groups import Group
 from dockguard.guards import CLOSED, OPEN, Allowance
-from dockguard.routes import SECTIONS
+from dockguard.routes import LIBPOD_SECTIONS, SECTIONS
 
 __all__ = ["PRESETS"]
 
@@ -527,11 +527,12 @@ _READONLY = _preset(
     {name: "read" for name in _ALL},
 )
 
-# Everything: every section at "write".
+# Everything: every section at "write", Podman's libpod API's too (a
+# Podman upstream: podman --remote, Cockpit); it is root on the host either way.
 _ADMIN = _preset(
     "admin",
-    "everything, every method: equivalent to root on the host",
-    {name: "write" for name in _ALL},
+    "everything, every method, Docker's API and Podman's libpod API: equivalent to root on the host",
+    {name: "write" for name in [*_ALL, *(section.name for section in LIBPOD_SECTIONS)]},
     guards=OPEN,
 )
 
