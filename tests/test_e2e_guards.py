@@ -96,6 +96,7 @@ ESCAPES = [
     (["--security-opt", "seccomp=unconfined"], "HostConfig.SecurityOpt"),
     (["--security-opt", "apparmor=unconfined"], "HostConfig.SecurityOpt"),
     (["--sysctl", "net.ipv4.ip_forward=1"], "HostConfig.Sysctls"),
+    (["--cgroup-parent", "dockguard-escape"], "HostConfig.CgroupParent"),
 ]
 
 

@@ -668,6 +668,9 @@ CREATE_CASES: list[tuple[str, bytes, Allowance, bool, str, str]] = [
     ("--volume-driver allowed", run(VolumeDriver="rexray"), Allowance(volume_drivers={"rexray"}), True, "", ""),
     ("--volumes-from", run(VolumesFrom=["web"]), CLOSED, False, "HostConfig.VolumesFrom", "join_containers"),
     ("--volumes-from allowed", run(VolumesFrom=["web:ro"]), Allowance(join_containers=True), True, "", ""),
+    # a cgroup of the caller's choice, as a build's cgroupparent
+    ("--cgroup-parent", run(CgroupParent="/escape"), CLOSED, False, "HostConfig.CgroupParent", "cgroup_parent"),
+    ("--cgroup-parent allowed", run(CgroupParent="ci.slice"), Allowance(cgroup_parent=True), True, "", ""),
     (
         "--mount type=bind /etc",
         run(Mounts=[{"Type": "bind", "Source": "/etc", "Target": "/e"}]),
@@ -2053,7 +2056,7 @@ FIELD_NAMES = [
     "HostConfig", "hostconfig", "Privileged", "privileged", "CapAdd", "Binds", "Mounts", "Type", "Source",
     "VolumeOptions", "DriverConfig", "Name", "Options", "type", "o", "device", "Devices", "DeviceRequests",
     "DeviceCgroupRules", "PidMode", "NetworkMode", "IpcMode", "UsernsMode", "UTSMode", "CgroupnsMode", "Cgroup",
-    "VolumesFrom", "SecurityOpt", "MaskedPaths", "ReadonlyPaths", "Sysctls", "Runtime", "VolumeDriver",
+    "VolumesFrom", "CgroupParent", "SecurityOpt", "MaskedPaths", "ReadonlyPaths", "Sysctls", "Runtime", "VolumeDriver",
     "NetworkingConfig", "EndpointsConfig", "User", "TaskTemplate", "ContainerSpec", "Privileges",
     "SELinuxContext", "Seccomp", "AppArmor", "Mode", "Profile", "Disable", "CapabilityAdd", "PluginSpec",
     "Networks", "Target", "Resources", "Reservations", "GenericResources", "Driver", "DriverOpts",

@@ -43,6 +43,8 @@ from __future__ import annotations
 import attrs
 
 from dockguard.guards import ALLOWED, Allowance, Verdict, judge_namespace_mode, refusal
+from dockguard.guards.confinement import judge_cgroup_parent
+from dockguard.guards.verdict import Refusal
 from dockguard.images import judge_written_name
 from dockguard.queries import Query
 
@@ -88,15 +90,11 @@ def judge_build(template: str, query: Query, allowance: Allowance) -> Verdict:
             "network, which may reach what the caller cannot (set remote_fetch = true in the group's guards "
             "to allow it, or send the context in the body)",
         )
-    cgroup_parent = query.get("cgroupparent")
-    if cgroup_parent and not allowance.cgroup_parent:
-        return refusal(
-            "(query) cgroupparent",
-            "cgroup_parent",
-            f"cgroupparent is {cgroup_parent[:80]!r}: the build's containers would run in a cgroup of the "
-            "caller's choice, outside the limits set for containers (set cgroup_parent = true in the "
-            "group's guards to allow it)",
-        )
+    try:
+        # the build's containers in a cgroup of the caller's choice, as a container's CgroupParent
+        judge_cgroup_parent(query.get("cgroupparent"), "(query) cgroupparent", allowance)
+    except Refusal as refused:
+        return refused.verdict()
     if query.has("securityopt") and not allowance.unconfined:
         return refusal(
             "(query) securityopt",

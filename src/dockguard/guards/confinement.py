@@ -1,10 +1,12 @@
-"""Confinement: capabilities, namespace modes, security options, system paths, devices, sysctls.
+"""Confinement: privileged, capabilities, namespace modes, another
+container's volumes, security options, system paths, devices, sysctls, the
+runtime and the cgroup parent.
 
-The pieces of a HostConfig (and of a service's ContainerSpec) that keep a
-container inside Docker's isolation, each judged against the
-L{Allowance<dockguard.guards.allowance.Allowance>} key that opens it.
-C{Privileged} and C{Runtime} are judged with the rest of the HostConfig
-(L{dockguard.guards.containers}).
+The pieces of a HostConfig (and of a service's ContainerSpec, and of
+Podman's SpecGenerator) that keep a container inside the engine's
+isolation, each judged against the
+L{Allowance<dockguard.guards.allowance.Allowance>} key that opens it, once
+for every body that can ask for it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any, NoReturn
 
-from dockguard.guards.allowance import Allowance
+from dockguard.guards.allowance import ANY, Allowance
 from dockguard.guards.gojson import GoObject, as_list, as_str_list, as_str_map
 from dockguard.guards.verdict import Refusal, show, to_allow
 
@@ -22,11 +24,15 @@ __all__ = [
     "DEFAULT_READONLY_PATHS",
     "MAYBE_ID",
     "judge_capabilities",
+    "judge_cgroup_parent",
     "judge_devices",
     "judge_mode",
+    "judge_privileged",
+    "judge_runtime",
     "judge_security_option",
     "judge_sysctls",
     "judge_system_paths",
+    "judge_volumes_from",
     "mode_kind",
     "normalise_capability",
     "refuse_unconfined",
@@ -256,4 +262,52 @@ def judge_sysctls(value: Any, field: str, allowance: Allowance) -> None:
             field,
             "sysctls",
             f"{field} sets kernel parameters ({names}): sysctls are not allowed ({to_allow('sysctls = true')})",
+        )
+
+
+def judge_privileged(privileged: bool, field: str, allowance: Allowance) -> None:
+    """C{Privileged} (Docker), C{privileged} (Podman): every capability and device, no confinement."""
+    if privileged and not allowance.privileged:
+        raise Refusal(
+            field,
+            "privileged",
+            f"{field} is true: privileged containers are not allowed ({to_allow('privileged = true')})",
+        )
+
+
+def judge_volumes_from(sources: list[str], field: str, allowance: Allowance) -> None:
+    """C{VolumesFrom} (Docker), C{volumes_from} (Podman): another container's mounts, and so its host paths."""
+    if sources and not allowance.join_containers:
+        raise Refusal(
+            field,
+            "join_containers",
+            f"{field} mounts the volumes of {', '.join(show(v) for v in sources[:3])}: using another "
+            f"container's volumes is not allowed ({to_allow('join_containers = true')})",
+        )
+
+
+def judge_runtime(runtime: str, field: str, allowance: Allowance, defaults: tuple[str, ...]) -> None:
+    """An OCI runtime other than the engine's own C{defaults} (runc; Podman's crun too) needs C{runtimes}."""
+    if runtime not in ("", *defaults) and ANY not in allowance.runtimes and runtime not in allowance.runtimes:
+        shown = show(runtime)
+        raise Refusal(
+            field,
+            "runtimes",
+            f"{field} is {shown}: runtimes other than {' and '.join(defaults)} are not allowed "
+            f'(add "{shown}" to runtimes in the group\'s guards to allow it)',
+        )
+
+
+def judge_cgroup_parent(parent: str, field: str, allowance: Allowance) -> None:
+    """
+    A container's cgroup parent (C{HostConfig.CgroupParent}, Podman's
+    C{cgroup_parent}, a build's C{cgroupparent}): a cgroup of the caller's
+    choice, outside the limits set for containers.
+    """
+    if parent and not allowance.cgroup_parent:
+        raise Refusal(
+            field,
+            "cgroup_parent",
+            f"{field} is {show(parent)}: the container would run in a cgroup of the caller's choice, outside "
+            f"the limits set for containers ({to_allow('cgroup_parent = true')})",
         )

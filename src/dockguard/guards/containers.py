@@ -10,22 +10,26 @@ e.g. C{Privileged}). An update is judged for its device fields only.
 
 from __future__ import annotations
 
-from dockguard.guards.allowance import ANY, Allowance
+from dockguard.guards.allowance import Allowance
 from dockguard.guards.confinement import (
     DEFAULT_MASKED_PATHS,
     DEFAULT_READONLY_PATHS,
     judge_capabilities,
+    judge_cgroup_parent,
     judge_devices,
     judge_mode,
+    judge_privileged,
+    judge_runtime,
     judge_security_option,
     judge_sysctls,
     judge_system_paths,
+    judge_volumes_from,
     mode_kind,
 )
 from dockguard.guards.gojson import GoObject, as_bool, as_list, as_object, as_str, as_str_list, as_str_map
 from dockguard.guards.mounts import judge_bind_spec, judge_mount, judge_volume_driver, judge_written_path
 from dockguard.guards.networkrefs import judge_network_ref
-from dockguard.guards.verdict import Refusal, show, to_allow
+from dockguard.guards.verdict import Refusal, show
 
 __all__ = ["judge_container_create", "judge_container_update"]
 
@@ -44,12 +48,7 @@ _NAMESPACE_FIELDS = (
 def _judge_host_config(hc: GoObject, prefix: str, allowance: Allowance) -> None:
     """A HostConfig (C{prefix} C{"HostConfig."}), or the top level of a create body (C{""})."""
     field = prefix + "Privileged"
-    if as_bool(hc.get("Privileged"), field) and not allowance.privileged:
-        raise Refusal(
-            field,
-            "privileged",
-            f"{field} is true: privileged containers are not allowed ({to_allow('privileged = true')})",
-        )
+    judge_privileged(as_bool(hc.get("Privileged"), field), field, allowance)
     field = prefix + "CapAdd"
     judge_capabilities(as_str_list(hc.get("CapAdd"), field, strslice=True), field, allowance)
     judge_devices(hc, prefix, allowance)
@@ -72,14 +71,9 @@ def _judge_host_config(hc: GoObject, prefix: str, allowance: Allowance) -> None:
     if mode_kind(cgroup) == "container":  # only "container:X" is a valid CgroupSpec
         judge_mode(cgroup, "cgroup", field, allowance)
     field = prefix + "VolumesFrom"
-    volumes_from = as_str_list(hc.get("VolumesFrom"), field)
-    if volumes_from and not allowance.join_containers:
-        raise Refusal(
-            field,
-            "join_containers",
-            f"{field} mounts the volumes of {', '.join(show(v) for v in volumes_from[:3])}: using another "
-            f"container's volumes is not allowed ({to_allow('join_containers = true')})",
-        )
+    judge_volumes_from(as_str_list(hc.get("VolumesFrom"), field), field, allowance)
+    field = prefix + "CgroupParent"
+    judge_cgroup_parent(as_str(hc.get("CgroupParent"), field), field, allowance)
     field = prefix + "SecurityOpt"
     for index, option in enumerate(as_str_list(hc.get("SecurityOpt"), field)):
         judge_security_option(option, f"{field}[{index}]", allowance)
@@ -91,15 +85,7 @@ def _judge_host_config(hc: GoObject, prefix: str, allowance: Allowance) -> None:
     field = prefix + "ContainerIDFile"
     judge_written_path(as_str(hc.get("ContainerIDFile"), field), field, allowance)
     field = prefix + "Runtime"
-    runtime = as_str(hc.get("Runtime"), field)
-    if runtime not in ("", "runc") and ANY not in allowance.runtimes and runtime not in allowance.runtimes:
-        shown = show(runtime)
-        raise Refusal(
-            field,
-            "runtimes",
-            f"{field} is {shown}: runtimes other than runc are not allowed "
-            f'(add "{shown}" to runtimes in the group\'s guards to allow it)',
-        )
+    judge_runtime(as_str(hc.get("Runtime"), field), field, allowance, ("runc",))
 
 
 def _judge_config_volumes(document: GoObject) -> None:

@@ -26,10 +26,18 @@ from collections.abc import Callable
 from typing import Any
 
 from dockguard.guards.allowance import ANY, OPEN, Allowance
-from dockguard.guards.confinement import judge_capabilities, judge_security_option, judge_sysctls, refuse_unconfined
+from dockguard.guards.confinement import (
+    judge_capabilities,
+    judge_cgroup_parent,
+    judge_privileged,
+    judge_runtime,
+    judge_security_option,
+    judge_sysctls,
+    judge_volumes_from,
+    refuse_unconfined,
+)
 from dockguard.guards.gojson import GoObject, as_bool, as_list, as_object, as_str, as_str_list, as_str_map, go_fold
-from dockguard.guards.mounts import _judge_host_path as judge_host_path
-from dockguard.guards.mounts import judge_local_options, judge_volume_driver, judge_written_path
+from dockguard.guards.mounts import judge_host_path, judge_local_options, judge_volume_driver, judge_written_path
 from dockguard.guards.networkrefs import judge_network_name
 from dockguard.guards.verdict import Refusal, show, to_allow
 
@@ -250,14 +258,7 @@ def _judge_storage(spec: GoObject, prefix: str, allowance: Allowance) -> None:
             elif name:  # even IsAnonymous: Podman reuses a volume of that name if one exists
                 _judge_named_volume(name, f"{where}.Name", allowance)
     field = prefix + "volumes_from"
-    volumes_from = as_str_list(spec.get("volumes_from"), field)
-    if volumes_from and not allowance.join_containers:
-        raise Refusal(
-            field,
-            "join_containers",
-            f"{field} mounts the volumes of {', '.join(show(v) for v in volumes_from[:3])}: using another "
-            f"container's volumes is not allowed ({to_allow('join_containers = true')})",
-        )
+    judge_volumes_from(as_str_list(spec.get("volumes_from"), field), field, allowance)
 
 
 def _judge_named_volume(name: str, field: str, allowance: Allowance) -> None:
@@ -328,12 +329,7 @@ def judge_spec_generator(spec: GoObject, allowance: Allowance, prefix: str = "")
     """The body of C{POST /libpod/containers/create}: Podman 4.3's SpecGenerator."""
     _unknown(spec, SPEC_FIELDS, "SpecGenerator", prefix)
     field = prefix + "privileged"
-    if as_bool(spec.get("privileged"), field) and not allowance.privileged:
-        raise Refusal(
-            field,
-            "privileged",
-            f"{field} is true: privileged containers are not allowed ({to_allow('privileged = true')})",
-        )
+    judge_privileged(as_bool(spec.get("privileged"), field), field, allowance)
     field = prefix + "env_host"
     if as_bool(spec.get("env_host"), field) and not allowance.privileged:
         raise Refusal(
@@ -385,21 +381,9 @@ def judge_spec_generator(spec: GoObject, allowance: Allowance, prefix: str = "")
     _judge_resources(spec.get("resource_limits"), prefix + "resource_limits", allowance)
     _judge_unified(spec.get("unified"), prefix + "unified", allowance)
     field = prefix + "cgroup_parent"
-    if as_str(spec.get("cgroup_parent"), field) and not allowance.cgroup_parent:
-        raise Refusal(
-            field,
-            "cgroup_parent",
-            f"{field} puts the container in a cgroup of the caller's choice ({to_allow('cgroup_parent = true')})",
-        )
+    judge_cgroup_parent(as_str(spec.get("cgroup_parent"), field), field, allowance)
     field = prefix + "oci_runtime"
-    runtime = as_str(spec.get("oci_runtime"), field)
-    if runtime not in ("", "runc", "crun") and ANY not in allowance.runtimes and runtime not in allowance.runtimes:
-        raise Refusal(
-            field,
-            "runtimes",
-            f"{field} is {show(runtime)}: runtimes other than runc and crun are not allowed "
-            f'(add "{show(runtime)}" to runtimes in the group\'s guards to allow it)',
-        )
+    judge_runtime(as_str(spec.get("oci_runtime"), field), field, allowance, ("runc", "crun"))
     _judge_confinement(spec, prefix, allowance)
 
 
@@ -443,12 +427,7 @@ def judge_pod_create(pod: GoObject, allowance: Allowance) -> None:
     judge_sysctls(pod.get("sysctl"), "sysctl", allowance)
     _judge_resources(pod.get("resource_limits"), "resource_limits", allowance)
     _judge_written_file(pod.get("infra_conmon_pid_file"), "infra_conmon_pid_file", allowance)
-    if as_str(pod.get("cgroup_parent"), "cgroup_parent") and not allowance.cgroup_parent:
-        raise Refusal(
-            "cgroup_parent",
-            "cgroup_parent",
-            f"cgroup_parent puts the pod in a cgroup of the caller's choice ({to_allow('cgroup_parent = true')})",
-        )
+    judge_cgroup_parent(as_str(pod.get("cgroup_parent"), "cgroup_parent"), "cgroup_parent", allowance)
     for index, option in enumerate(as_str_list(pod.get("security_opt"), "security_opt")):
         judge_security_option(option, f"security_opt[{index}]", allowance)
 

@@ -21,6 +21,7 @@ from dockguard.guards.gojson import GoObject, as_bool, as_object, as_str, as_str
 from dockguard.guards.verdict import Refusal, show, to_allow
 
 __all__ = [
+    "judge_host_path",
     "HOST_PATHS",
     "HostPathUnverifiable",
     "judge_bind_spec",
@@ -105,7 +106,7 @@ HOST_PATHS: contextvars.ContextVar[Callable[[str], str] | None] = contextvars.Co
 )
 
 
-def _judge_host_path(
+def judge_host_path(
     source: str, field: str, allowance: Allowance, what: str = "mounts", *, read_only: bool = False
 ) -> None:
     """A host path a bind (C{what}) reaches: as written, writable or not, then as the host resolves it."""
@@ -155,7 +156,7 @@ def _judge_resolved(path: str, field: str, allowance: Allowance, what: str) -> N
 def judge_written_path(value: str, field: str, allowance: Allowance) -> None:
     """A host file the engine writes for the caller (Podman's log and PID files): a read-write bind."""
     if value:
-        _judge_host_path(value, field, allowance, "writes")
+        judge_host_path(value, field, allowance, "writes")
 
 
 def judge_bind_spec(spec: str, field: str, allowance: Allowance) -> None:
@@ -173,7 +174,7 @@ def judge_bind_spec(spec: str, field: str, allowance: Allowance) -> None:
         _judge_bind_modes(spec, parts[2].split(","), field, allowance)
     if source.startswith("/"):
         modes = parts[2].split(",") if len(parts) == 3 else []
-        _judge_host_path(source, field, allowance, read_only="ro" in modes)
+        judge_host_path(source, field, allowance, read_only="ro" in modes)
     elif not _VOLUME_NAME.fullmatch(source):
         raise Refusal(
             field,
@@ -232,7 +233,7 @@ def judge_local_options(options: GoObject, field: str, allowance: Allowance) -> 
         return  # nothing from the host is mounted (the daemon rejects type/o without device)
     tokens = {token.strip().lower() for token in mount_options.split(",")}
     if tokens & {"bind", "rbind"} or fs_type.lower() in _BIND_TYPES:
-        _judge_host_path(device, f"{field}.device", allowance, "binds", read_only="ro" in tokens)
+        judge_host_path(device, f"{field}.device", allowance, "binds", read_only="ro" in tokens)
         return
     if fs_type.lower() == "tmpfs" or fs_type.lower() in _NETWORK_FILESYSTEMS:
         return
@@ -291,12 +292,12 @@ def judge_mount(value: Any, field: str, allowance: Allowance) -> None:
     _refuse_mount_separators(mount, field)  # Podman (issue 17)
     read_only = as_bool(mount.get("ReadOnly"), f"{field}.ReadOnly")
     if mount_type == "bind":
-        _judge_host_path(source, f"{field}.Source", allowance, read_only=read_only)
+        judge_host_path(source, f"{field}.Source", allowance, read_only=read_only)
         return
     if mount_type != "volume":
         return
     if source.startswith("/"):
-        _judge_host_path(source, f"{field}.Source", allowance, read_only=read_only)
+        judge_host_path(source, f"{field}.Source", allowance, read_only=read_only)
     volume_options = as_object(mount.get("VolumeOptions"), f"{field}.VolumeOptions")
     if volume_options is None:
         return
